@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs Apache Spark (pyspark, pinned) into its own cached virtualenv for
+# the benchmark's Spark local[2] baseline. Idempotent; prints the venv path last.
+set -euo pipefail
+PYSPARK_VERSION=4.3.0
+VENV="${KILN_SPARK_VENV:-$HOME/.cache/kiln-venv/bench-pyspark-$PYSPARK_VERSION}"
+command -v java >/dev/null 2>&1 || { echo "error: Java 17+ is required for the Spark baseline" >&2; exit 1; }
+if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c "import pyspark" 2>/dev/null; then
+  echo "pyspark $PYSPARK_VERSION: cached in $VENV" >&2
+else
+  echo "pyspark $PYSPARK_VERSION: installing into $VENV (about 450 MB)" >&2
+  rm -rf "$VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install --quiet --disable-pip-version-check "pyspark==$PYSPARK_VERSION" >&2
+fi
+echo "$VENV"

@@ -1,0 +1,182 @@
+//! `kiln`: the one Kiln binary. The role is the subcommand: `run` a job on
+//! this machine, be a `driver` or an `executor` (pod entrypoints), or `gen`
+//! sample data.
+
+mod gen;
+mod output;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Kiln: a Kubernetes-native, Spark-style batch engine.
+#[derive(Debug, Parser)]
+#[command(name = "kiln", version, about)]
+struct Cli {
+    /// Log more (repeat for more detail); RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a SparkApplication manifest on this machine.
+    Run(run::RunArgs),
+    /// Run the driver of an application (pod entrypoint): waits for executors to register.
+    Driver(run::DriverArgs),
+    /// Run an executor that registers with a driver (pod entrypoint).
+    Executor(ExecutorArgs),
+    /// Generate sample data.
+    #[command(subcommand)]
+    Gen(GenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum GenCommand {
+    /// TPC-H tables as Parquet, one folder per table.
+    Tpch(gen::TpchArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct ExecutorArgs {
+    /// Driver URL, e.g. http://10.0.0.5:7078.
+    #[arg(long)]
+    driver: String,
+    /// Executor id, unique within the application.
+    #[arg(long, default_value = "1")]
+    executor_id: String,
+    /// Application id this executor serves.
+    #[arg(long, default_value = "")]
+    application_id: String,
+    /// Task slots.
+    #[arg(long, default_value_t = 1)]
+    cores: u32,
+    /// Memory pool (e.g. 1g, 512Mi, or bytes).
+    #[arg(long)]
+    memory: Option<String>,
+    /// Directory for shuffle and spill files.
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    bind: std::net::SocketAddr,
+    /// Host peers use to reach this executor (default: the bind IP; env POD_IP in a pod).
+    #[arg(long, env = "POD_IP")]
+    advertise_host: Option<String>,
+}
+
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        }
+    };
+    init_tracing(cli.verbose);
+    let threads = match &cli.command {
+        Command::Executor(a) => a.cores.max(1) as usize,
+        _ => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Run(args) => run::run(args).await,
+            Command::Driver(args) => run::driver(args).await,
+            Command::Executor(args) => executor(args).await,
+            Command::Gen(GenCommand::Tpch(args)) => gen::tpch(args).await,
+        }
+    });
+    // Executors may still hold connections; do not wait for them.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// An error that ends the `kiln` process, with its exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// Bad input: manifest, SQL, settings, paths (exit 2).
+    #[error("{0}")]
+    Input(String),
+    /// The job failed or an executor could not run (exit 1).
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl CliError {
+    fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Input(_) => 2,
+            CliError::Failed(_) => 1,
+        }
+    }
+}
+
+impl From<kiln_core::KilnError> for CliError {
+    fn from(e: kiln_core::KilnError) -> Self {
+        use kiln_core::KilnError as K;
+        match e {
+            K::Manifest { .. } | K::Config { .. } | K::Sql(_) => CliError::Input(e.to_string()),
+            other => CliError::Failed(other.to_string()),
+        }
+    }
+}
+
+async fn executor(args: ExecutorArgs) -> Result<(), CliError> {
+    let memory_bytes = match &args.memory {
+        Some(m) => Some(kiln_core::manifest::parse_memory(m).map_err(|e| CliError::Input(format!("--memory: {e}")))?),
+        None => None,
+    };
+    let work_dir = args
+        .work_dir
+        .unwrap_or_else(|| std::env::temp_dir().join(format!("kiln-executor-{}", args.executor_id)));
+    let advertise_host = args.advertise_host.unwrap_or_else(|| args.bind.ip().to_string());
+    let opts = kiln_executor::ExecutorOptions {
+        executor_id: args.executor_id,
+        application_id: args.application_id,
+        driver_url: args.driver,
+        bind: args.bind,
+        advertise_host,
+        cores: args.cores.max(1),
+        memory_bytes,
+        work_dir,
+    };
+    let handle = kiln_executor::start(opts).await?;
+    handle.wait().await?;
+    Ok(())
+}

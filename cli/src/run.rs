@@ -1,0 +1,318 @@
+//! `kiln run` (driver plus executors on this machine) and `kiln driver` (the
+//! driver alone, waiting for executors that register from elsewhere).
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kiln_core::config::EngineConf;
+use kiln_core::manifest::Application;
+use kiln_driver::application::{Driver, DriverShuffle, QueryOutput};
+use kiln_driver::cluster_manager::{ExecutorLaunch, LocalCluster};
+use kiln_driver::executor_registry::{DriverEndpoint, ExecutorRegistry, MAX_MESSAGE_BYTES};
+use kiln_driver::metrics::AppMetrics;
+use kiln_driver::progress::Progress;
+use kiln_driver::scheduler::SchedulerContext;
+use kiln_proto::driver_service_server::DriverServiceServer;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::output::{write_output, Format};
+use crate::CliError;
+
+/// Arguments of `kiln run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The SparkApplication manifest (YAML).
+    manifest: PathBuf,
+    /// `local-cluster` (executor processes, the default) or `local[N]` (one process, N task slots).
+    #[arg(long, default_value = "local-cluster")]
+    master: String,
+    /// How the last query's rows are printed on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Also write the job summary as JSON to this file.
+    #[arg(long)]
+    summary_json: Option<PathBuf>,
+    /// Override `spec.conf` entries, as KEY=VALUE (repeatable).
+    #[arg(long = "conf", value_name = "KEY=VALUE")]
+    conf: Vec<String>,
+    /// Keep the work directory (shuffle files, executor logs) after the run.
+    #[arg(long)]
+    keep_work_dir: bool,
+}
+
+/// Arguments of `kiln driver`.
+#[derive(Debug, clap::Args)]
+pub struct DriverArgs {
+    /// The SparkApplication manifest (YAML).
+    manifest: PathBuf,
+    /// Address the driver's gRPC service listens on.
+    #[arg(long, default_value = "0.0.0.0:7078")]
+    bind: SocketAddr,
+    /// Application id executors must present (default: the manifest's name).
+    #[arg(long)]
+    application_id: Option<String>,
+    /// Executors to wait for before starting (default: spec.executor.instances).
+    #[arg(long)]
+    min_executors: Option<u32>,
+    /// How the last query's rows are printed on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+enum Master {
+    LocalCluster,
+    Local(u32),
+}
+
+fn parse_master(m: &str) -> Result<Master, CliError> {
+    if m == "local-cluster" {
+        return Ok(Master::LocalCluster);
+    }
+    if m == "local" {
+        return Ok(Master::Local(1));
+    }
+    if let Some(n) = m.strip_prefix("local[").and_then(|r| r.strip_suffix(']')) {
+        if n == "*" {
+            let cores = std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1);
+            return Ok(Master::Local(cores));
+        }
+        if let Ok(n) = n.parse::<u32>() {
+            if n > 0 {
+                return Ok(Master::Local(n));
+            }
+        }
+    }
+    Err(CliError::Input(format!(
+        "--master: `{m}` is not a deploy mode (use local-cluster, local, local[N] or local[*])"
+    )))
+}
+
+fn load(manifest: &PathBuf, overrides: &[String]) -> Result<(Application, EngineConf), CliError> {
+    let mut app = Application::load(manifest)?;
+    for kv in overrides {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| CliError::Input(format!("--conf `{kv}`: expected KEY=VALUE")))?;
+        app.conf.insert(k.trim().to_string(), v.trim().to_string());
+    }
+    let conf = EngineConf::parse(&app.conf)?;
+    Ok((app, conf))
+}
+
+/// Settings handed to executors: the app's conf plus the S3 buckets it names.
+fn executor_conf(app: &Application) -> HashMap<String, String> {
+    let mut conf: HashMap<String, String> = app.conf.clone().into_iter().collect();
+    let buckets = kiln_core::objectstore::s3_buckets(&app.sql);
+    if !buckets.is_empty() {
+        conf.insert("kiln.s3.buckets".into(), buckets.join(","));
+    }
+    conf
+}
+
+async fn serve_driver(registry: &ExecutorRegistry, bind: SocketAddr) -> Result<(String, tokio::task::JoinHandle<()>), CliError> {
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .map_err(|e| CliError::Failed(format!("driver cannot listen on {bind}: {e}")))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| CliError::Failed(format!("driver listener: {e}")))?;
+    let service = DriverServiceServer::new(DriverEndpoint::new(registry.clone()))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES);
+    let handle = tokio::spawn(async move {
+        let _ = tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(TcpListenerStream::new(listener))
+            .await;
+    });
+    Ok((format!("http://{addr}"), handle))
+}
+
+/// `kiln run`.
+pub async fn run(args: RunArgs) -> Result<(), CliError> {
+    let started = Instant::now();
+    let master = parse_master(&args.master)?;
+    let (mut app, conf) = load(&args.manifest, &args.conf)?;
+    if let Master::Local(n) = master {
+        app.executor.instances = 1;
+        app.executor.cores = n;
+    }
+    let application_id = format!("{}-{}", app.name, &uuid_suffix());
+    let work_dir = std::env::temp_dir().join(format!("kiln-{application_id}"));
+    std::fs::create_dir_all(&work_dir)
+        .map_err(|e| CliError::Failed(format!("cannot create work directory {}: {e}", work_dir.display())))?;
+    let result = run_in(&args, &app, conf, &application_id, &work_dir, &master, started).await;
+    if !args.keep_work_dir {
+        let _ = std::fs::remove_dir_all(&work_dir);
+    } else {
+        eprintln!("work directory kept: {}", work_dir.display());
+    }
+    result
+}
+
+async fn run_in(
+    args: &RunArgs,
+    app: &Application,
+    conf: EngineConf,
+    application_id: &str,
+    work_dir: &std::path::Path,
+    master: &Master,
+    started: Instant,
+) -> Result<(), CliError> {
+    let registry = ExecutorRegistry::new(application_id, executor_conf(app));
+    let (driver_url, server) = serve_driver(&registry, "127.0.0.1:0".parse().map_err(|_| CliError::Failed("bad address".into()))?).await?;
+    let progress = Arc::new(Progress::new(std::io::stderr().is_terminal()));
+    let mut cluster = None;
+    let mut local = None;
+    let shuffle = match master {
+        Master::LocalCluster => {
+            // KILN_EXECUTOR_PROGRAM starts executors from another binary (a
+            // wrapper, a profiler); by default they are this `kiln`.
+            let program = match std::env::var_os("KILN_EXECUTOR_PROGRAM") {
+                Some(p) => PathBuf::from(p),
+                None => std::env::current_exe()
+                    .map_err(|e| CliError::Failed(format!("cannot find the kiln binary: {e}")))?,
+            };
+            let launch = ExecutorLaunch {
+                program,
+                driver_url: driver_url.clone(),
+                application_id: application_id.to_string(),
+                cores: app.executor.cores,
+                memory_bytes: app.executor.memory_bytes,
+                work_dir: work_dir.to_path_buf(),
+            };
+            let mut c = LocalCluster::start(launch, app.executor.instances)?;
+            if let Err(e) = c.wait_registered(&registry, conf.registration_timeout).await {
+                c.stop().await;
+                return Err(e.into());
+            }
+            cluster = Some(c);
+            DriverShuffle {
+                executor_id: "driver".into(),
+                shuffle_dir: work_dir.join("driver"),
+            }
+        }
+        Master::Local(n) => {
+            let handle = kiln_executor::start(kiln_executor::ExecutorOptions {
+                executor_id: "local".into(),
+                application_id: application_id.to_string(),
+                driver_url: driver_url.clone(),
+                bind: "127.0.0.1:0".parse().map_err(|_| CliError::Failed("bad address".into()))?,
+                advertise_host: "127.0.0.1".into(),
+                cores: *n,
+                memory_bytes: app.executor.memory_bytes,
+                work_dir: work_dir.join("executor-local"),
+            })
+            .await?;
+            let s = DriverShuffle {
+                executor_id: "local".into(),
+                shuffle_dir: handle.shuffle_dir.clone(),
+            };
+            local = Some(handle);
+            s
+        }
+    };
+    let metrics = Arc::new(AppMetrics::default());
+    let sched = SchedulerContext {
+        application_id: application_id.to_string(),
+        registry: registry.clone(),
+        conf: Arc::new(conf),
+        progress: progress.clone(),
+        metrics: metrics.clone(),
+    };
+    let outcome = match Driver::new(app.clone(), sched, shuffle) {
+        Ok(mut driver) => driver.run().await,
+        Err(e) => Err(e),
+    };
+    progress.clear();
+    // Stop executors whatever happened.
+    for e in registry.executors() {
+        let mut c = e.client.clone();
+        let _ = tokio::time::timeout(Duration::from_millis(500), c.shutdown(kiln_proto::ShutdownRequest {})).await;
+    }
+    if let Some(mut c) = cluster {
+        c.stop().await;
+    }
+    if let Some(h) = local {
+        h.stop();
+    }
+    server.abort();
+    let wall = started.elapsed();
+    let summary = metrics.summary();
+    eprint!("{}", summary.render(wall, &registry.peak_rss()));
+    if let Some(path) = &args.summary_json {
+        let mut json = summary.to_json(wall);
+        json["succeeded"] = serde_json::Value::Bool(outcome.is_ok());
+        json["executor_peak_rss_bytes"] = serde_json::json!(registry.peak_rss().into_iter().collect::<HashMap<_, _>>());
+        std::fs::write(path, serde_json::to_string_pretty(&json).unwrap_or_default())
+            .map_err(|e| CliError::Failed(format!("cannot write {}: {e}", path.display())))?;
+    }
+    let output = outcome?;
+    print_output(output, args.format)
+}
+
+fn print_output(output: Option<QueryOutput>, format: Format) -> Result<(), CliError> {
+    if let Some(out) = output {
+        write_output(&out, format).map_err(|e| CliError::Failed(format!("cannot write results: {e}")))?;
+    }
+    Ok(())
+}
+
+/// `kiln driver`: the driver of an application whose executors run elsewhere.
+pub async fn driver(args: DriverArgs) -> Result<(), CliError> {
+    let started = Instant::now();
+    let (app, conf) = load(&args.manifest, &[])?;
+    let application_id = args.application_id.clone().unwrap_or_else(|| app.name.clone());
+    let registry = ExecutorRegistry::new(&application_id, executor_conf(&app));
+    let (url, server) = serve_driver(&registry, args.bind).await?;
+    eprintln!("driver listening on {url}");
+    let want = args.min_executors.unwrap_or(app.executor.instances) as usize;
+    if !registry.wait_for(want, conf.registration_timeout).await {
+        server.abort();
+        return Err(CliError::Failed(format!(
+            "only {} of {want} executors registered within {:?}",
+            registry.executors().len(),
+            conf.registration_timeout
+        )));
+    }
+    let progress = Arc::new(Progress::new(false));
+    let metrics = Arc::new(AppMetrics::default());
+    let work_dir = std::env::temp_dir().join(format!("kiln-driver-{application_id}"));
+    let sched = SchedulerContext {
+        application_id: application_id.clone(),
+        registry: registry.clone(),
+        conf: Arc::new(conf),
+        progress,
+        metrics: metrics.clone(),
+    };
+    let shuffle = DriverShuffle {
+        executor_id: "driver".into(),
+        shuffle_dir: work_dir,
+    };
+    let outcome = match Driver::new(app, sched, shuffle) {
+        Ok(mut d) => d.run().await,
+        Err(e) => Err(e),
+    };
+    for e in registry.executors() {
+        let mut c = e.client.clone();
+        let _ = tokio::time::timeout(Duration::from_millis(500), c.shutdown(kiln_proto::ShutdownRequest {})).await;
+    }
+    server.abort();
+    eprint!("{}", metrics.summary().render(started.elapsed(), &registry.peak_rss()));
+    print_output(outcome?, args.format)
+}
+
+fn uuid_suffix() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{:x}", (nanos as u64) ^ ((std::process::id() as u64) << 32))
+        .chars()
+        .rev()
+        .take(8)
+        .collect()
+}

@@ -1,0 +1,159 @@
+//! The datafusion-proto extension codec for Kiln's plan nodes, so that stage
+//! plans travel from driver to executors as protobuf bytes.
+
+use std::sync::Arc;
+
+use arrow::datatypes::Schema;
+use bytes::Bytes;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::TaskContext;
+use datafusion::physical_plan::{ExecutionPlan, Partitioning};
+use datafusion_proto::bytes::{physical_plan_from_bytes_with_extension_codec, physical_plan_to_bytes_with_extension_codec};
+use datafusion_proto::physical_plan::from_proto::parse_protobuf_partitioning;
+use datafusion_proto::physical_plan::to_proto::serialize_partitioning;
+use datafusion_proto::physical_plan::{
+    PhysicalExtensionCodec, PhysicalPlanDecodeContext, PhysicalProtoConverterExtension,
+};
+use datafusion_proto::protobuf;
+use prost::Message;
+
+use crate::shuffle::{OutputPartitioning, ShuffleReaderExec, ShuffleWriterExec};
+
+/// Encodes and decodes [`ShuffleWriterExec`] and [`ShuffleReaderExec`].
+#[derive(Debug, Default, Clone, Copy)]
+pub struct KilnCodec;
+
+const NODE_WRITER: u32 = 1;
+const NODE_READER: u32 = 2;
+
+const PART_HASH: u32 = 1;
+const PART_ROUND_ROBIN: u32 = 2;
+const PART_SINGLE: u32 = 3;
+const PART_PASS_THROUGH: u32 = 4;
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct KilnNode {
+    #[prost(uint32, tag = "1")]
+    node: u32,
+    #[prost(uint32, tag = "2")]
+    stage_id: u32,
+    #[prost(uint32, tag = "3")]
+    partitioning: u32,
+    #[prost(uint32, tag = "4")]
+    partitions: u32,
+    #[prost(message, optional, tag = "5")]
+    hash: Option<protobuf::Partitioning>,
+    #[prost(message, optional, tag = "6")]
+    schema: Option<protobuf::Schema>,
+}
+
+fn decode_err(m: impl Into<String>) -> DataFusionError {
+    DataFusionError::Internal(format!("cannot decode Kiln plan node: {}", m.into()))
+}
+
+impl PhysicalExtensionCodec for KilnCodec {
+    fn try_decode(
+        &self,
+        buf: &[u8],
+        inputs: &[Arc<dyn ExecutionPlan>],
+        ctx: &TaskContext,
+        proto_converter: &dyn PhysicalProtoConverterExtension,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let node = KilnNode::decode(buf).map_err(|e| decode_err(e.to_string()))?;
+        match node.node {
+            NODE_WRITER => {
+                let [input] = inputs else {
+                    return Err(decode_err("writer needs exactly one input"));
+                };
+                let n = node.partitions as usize;
+                let partitioning = match node.partitioning {
+                    PART_HASH => {
+                        let decode_ctx = PhysicalPlanDecodeContext::new(ctx, self);
+                        match parse_protobuf_partitioning(
+                            node.hash.as_ref(),
+                            &decode_ctx,
+                            input.schema().as_ref(),
+                            proto_converter,
+                        )? {
+                            Some(Partitioning::Hash(exprs, n)) => OutputPartitioning::Hash(exprs, n),
+                            _ => return Err(decode_err("hash partitioning expected")),
+                        }
+                    }
+                    PART_ROUND_ROBIN => OutputPartitioning::RoundRobin(n),
+                    PART_SINGLE => OutputPartitioning::Single,
+                    PART_PASS_THROUGH => OutputPartitioning::PassThrough(n),
+                    other => return Err(decode_err(format!("unknown partitioning {other}"))),
+                };
+                Ok(Arc::new(ShuffleWriterExec::new(input.clone(), node.stage_id, partitioning)))
+            }
+            NODE_READER => {
+                let schema = node.schema.as_ref().ok_or_else(|| decode_err("reader without schema"))?;
+                let schema: Schema = schema.try_into().map_err(|e: datafusion_proto::protobuf::FromProtoError| decode_err(e.to_string()))?;
+                Ok(Arc::new(ShuffleReaderExec::new(
+                    node.stage_id,
+                    Arc::new(schema),
+                    node.partitions as usize,
+                )))
+            }
+            other => Err(decode_err(format!("unknown node kind {other}"))),
+        }
+    }
+
+    fn try_encode(
+        &self,
+        node: Arc<dyn ExecutionPlan>,
+        buf: &mut Vec<u8>,
+        proto_converter: &dyn PhysicalProtoConverterExtension,
+    ) -> Result<()> {
+        let msg = if let Some(w) = node.downcast_ref::<ShuffleWriterExec>() {
+            let (kind, partitions, hash) = match w.partitioning() {
+                OutputPartitioning::Hash(exprs, n) => (
+                    PART_HASH,
+                    *n,
+                    Some(serialize_partitioning(&Partitioning::Hash(exprs.clone(), *n), self, proto_converter)?),
+                ),
+                OutputPartitioning::RoundRobin(n) => (PART_ROUND_ROBIN, *n, None),
+                OutputPartitioning::Single => (PART_SINGLE, 1, None),
+                OutputPartitioning::PassThrough(n) => (PART_PASS_THROUGH, *n, None),
+            };
+            KilnNode {
+                node: NODE_WRITER,
+                stage_id: w.stage_id(),
+                partitioning: kind,
+                partitions: partitions as u32,
+                hash,
+                schema: None,
+            }
+        } else if let Some(r) = node.downcast_ref::<ShuffleReaderExec>() {
+            let schema: protobuf::Schema = r
+                .schema()
+                .as_ref()
+                .try_into()
+                .map_err(|e: datafusion_proto::protobuf::ToProtoError| DataFusionError::Internal(e.to_string()))?;
+            KilnNode {
+                node: NODE_READER,
+                stage_id: r.stage_id(),
+                partitioning: 0,
+                partitions: r.partitions() as u32,
+                hash: None,
+                schema: Some(schema),
+            }
+        } else {
+            return Err(DataFusionError::NotImplemented(format!(
+                "Kiln cannot send plan node {} to executors",
+                node.name()
+            )));
+        };
+        msg.encode(buf).map_err(|e| DataFusionError::Internal(e.to_string()))
+    }
+}
+
+/// Serializes a stage plan for the wire.
+pub fn encode_plan(plan: Arc<dyn ExecutionPlan>) -> Result<Bytes> {
+    physical_plan_to_bytes_with_extension_codec(plan, &KilnCodec)
+}
+
+/// Deserializes a stage plan received from the driver.
+pub fn decode_plan(bytes: &[u8], ctx: &TaskContext) -> Result<Arc<dyn ExecutionPlan>> {
+    physical_plan_from_bytes_with_extension_codec(bytes, ctx, &KilnCodec)
+}

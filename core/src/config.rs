@@ -1,0 +1,241 @@
+//! Engine settings (`spec.conf`) and the DataFusion session built from them.
+//!
+//! Kiln reads its own `kiln.*` keys, a few Spark keys whose meaning carries
+//! over (`spark.sql.shuffle.partitions`, `spark.task.maxFailures`, the s3a
+//! settings), and passes `datafusion.*` keys through to DataFusion.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::prelude::SessionConfig;
+
+use crate::error::{KilnError, Result};
+
+/// `kiln.task.maxFailures`: attempts per task before the job fails.
+pub const TASK_MAX_FAILURES: &str = "kiln.task.maxFailures";
+/// `kiln.shuffle.compression`: `none`, `lz4` or `zstd` for shuffle blocks.
+pub const SHUFFLE_COMPRESSION: &str = "kiln.shuffle.compression";
+/// `kiln.executor.heartbeatInterval`: how often executors report, e.g. `1s`.
+pub const HEARTBEAT_INTERVAL: &str = "kiln.executor.heartbeatInterval";
+/// `kiln.executor.heartbeatTimeout`: silence after which an executor is lost.
+pub const HEARTBEAT_TIMEOUT: &str = "kiln.executor.heartbeatTimeout";
+/// `kiln.executor.registrationTimeout`: how long the driver waits for executors.
+pub const REGISTRATION_TIMEOUT: &str = "kiln.executor.registrationTimeout";
+
+/// Settings Kiln itself interprets, parsed from the application's conf.
+#[derive(Debug, Clone)]
+pub struct EngineConf {
+    /// Every key as given, for passing on to executors.
+    pub raw: BTreeMap<String, String>,
+    /// Attempts per task (Spark's `spark.task.maxFailures`).
+    pub task_max_failures: u32,
+    /// Shuffle block compression.
+    pub shuffle_compression: ShuffleCompression,
+    /// Executor heartbeat period.
+    pub heartbeat_interval: Duration,
+    /// Executor considered lost after this much silence.
+    pub heartbeat_timeout: Duration,
+    /// How long the driver waits for executors to register.
+    pub registration_timeout: Duration,
+    /// Partitions per exchange, when set (`spark.sql.shuffle.partitions`).
+    pub shuffle_partitions: Option<usize>,
+}
+
+/// Compression codec for shuffle blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShuffleCompression {
+    /// Plain Arrow IPC.
+    None,
+    /// LZ4 frame compression of IPC buffers.
+    Lz4,
+    /// Zstandard compression of IPC buffers.
+    Zstd,
+}
+
+impl EngineConf {
+    /// Parses the settings Kiln interprets; unknown `kiln.*` keys are an error
+    /// so that a typo does not silently do nothing.
+    pub fn parse(raw: &BTreeMap<String, String>) -> Result<Self> {
+        fn get<'a>(raw: &'a BTreeMap<String, String>, keys: &[&'static str]) -> Option<(&'static str, &'a String)> {
+            keys.iter().find_map(|k| raw.get(*k).map(|v| (*k, v)))
+        }
+        let task_max_failures = match get(raw, &[TASK_MAX_FAILURES, "spark.task.maxFailures"]) {
+            Some((k, v)) => parse_u64(k, v).and_then(|n| {
+                if n == 0 || n > 100 {
+                    Err(bad(k, format!("must be between 1 and 100, found {n}")))
+                } else {
+                    Ok(n as u32)
+                }
+            })?,
+            None => 4,
+        };
+        let shuffle_compression = match get(raw, &[SHUFFLE_COMPRESSION]) {
+            None => ShuffleCompression::None,
+            Some((k, v)) => match v.to_ascii_lowercase().as_str() {
+                "none" | "false" => ShuffleCompression::None,
+                "lz4" => ShuffleCompression::Lz4,
+                "zstd" => ShuffleCompression::Zstd,
+                other => return Err(bad(k, format!("expected none, lz4 or zstd, found `{other}`"))),
+            },
+        };
+        let dur = |key: &str, default: Duration| -> Result<Duration> {
+            match raw.get(key) {
+                Some(v) => parse_duration(v).map_err(|m| bad(key, m)),
+                None => Ok(default),
+            }
+        };
+        let shuffle_partitions = match get(raw, &["spark.sql.shuffle.partitions", "kiln.sql.shuffle.partitions"]) {
+            Some((k, v)) => {
+                let n = parse_u64(k, v)?;
+                if n == 0 {
+                    return Err(bad(k, "must be at least 1".into()));
+                }
+                Some(n as usize)
+            }
+            None => None,
+        };
+        let known = [
+            TASK_MAX_FAILURES,
+            SHUFFLE_COMPRESSION,
+            HEARTBEAT_INTERVAL,
+            HEARTBEAT_TIMEOUT,
+            REGISTRATION_TIMEOUT,
+            "kiln.sql.shuffle.partitions",
+        ];
+        for k in raw.keys() {
+            if k.starts_with("kiln.") && !known.contains(&k.as_str()) && !k.starts_with("kiln.s3.") {
+                return Err(bad(k, format!("unknown setting (known: {})", known.join(", "))));
+            }
+        }
+        Ok(EngineConf {
+            raw: raw.clone(),
+            task_max_failures,
+            shuffle_compression,
+            heartbeat_interval: dur(HEARTBEAT_INTERVAL, Duration::from_secs(1))?,
+            heartbeat_timeout: dur(HEARTBEAT_TIMEOUT, Duration::from_secs(30))?,
+            registration_timeout: dur(REGISTRATION_TIMEOUT, Duration::from_secs(60))?,
+            shuffle_partitions,
+        })
+    }
+
+    /// The DataFusion session settings for a job on `total_cores` task slots.
+    pub fn session_config(&self, total_cores: usize) -> Result<SessionConfig> {
+        let partitions = self.shuffle_partitions.unwrap_or(total_cores).max(1);
+        let mut config = SessionConfig::new()
+            .with_target_partitions(partitions)
+            .with_information_schema(true);
+        let opts = config.options_mut();
+        // Spark resolves identifiers case-insensitively; `sql::resolve_identifiers`
+        // does that on the AST and quotes what it resolved.
+        opts.sql_parser.enable_ident_normalization = true;
+        // Physical scalar subqueries share in-memory state between the node that
+        // computes them and the expressions that read them, which breaks when the
+        // two land in different stages. DataFusion keeps the join rewrite for
+        // distributed engines.
+        opts.optimizer.enable_physical_uncorrelated_scalar_subquery = false;
+        // Dynamic filters are in-memory links between a join and a scan; across a
+        // stage boundary they would never be filled in.
+        opts.optimizer.enable_dynamic_filter_pushdown = false;
+        opts.optimizer.enable_join_dynamic_filter_pushdown = false;
+        opts.optimizer.enable_topk_dynamic_filter_pushdown = false;
+        opts.optimizer.enable_aggregate_dynamic_filter_pushdown = false;
+        for (k, v) in &self.raw {
+            if k.starts_with("datafusion.") {
+                config
+                    .options_mut()
+                    .set(k, v)
+                    .map_err(|e| bad(k, e.to_string()))?;
+            }
+        }
+        Ok(config)
+    }
+}
+
+/// Builds the runtime (memory pool, spill directory) of an executor or driver.
+pub fn runtime_env(memory_bytes: Option<u64>, spill_dir: Option<PathBuf>) -> Result<Arc<RuntimeEnv>> {
+    let mut builder = RuntimeEnvBuilder::new();
+    if let Some(bytes) = memory_bytes {
+        builder = builder.with_memory_pool(Arc::new(FairSpillPool::new(bytes as usize)));
+    }
+    if let Some(dir) = spill_dir {
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| KilnError::io(format!("cannot create spill directory {}", dir.display()), e))?;
+        builder = builder.with_disk_manager_builder(
+            DiskManagerBuilder::default().with_mode(DiskManagerMode::Directories(vec![dir])),
+        );
+    }
+    Ok(builder.build_arc()?)
+}
+
+fn bad(key: &str, message: String) -> KilnError {
+    KilnError::Config {
+        key: key.to_string(),
+        message,
+    }
+}
+
+fn parse_u64(key: &str, v: &str) -> Result<u64> {
+    v.trim()
+        .parse()
+        .map_err(|_| bad(key, format!("expected a whole number, found `{v}`")))
+}
+
+/// Parses `500ms`, `10s`, `2m`, `1h` or a bare number of seconds.
+pub fn parse_duration(v: &str) -> std::result::Result<Duration, String> {
+    let t = v.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{v}` is not a duration (examples: 500ms, 10s, 2m)"))?;
+    let d = match unit {
+        "ms" => Duration::from_millis(n),
+        "" | "s" => Duration::from_secs(n),
+        "m" | "min" => Duration::from_secs(n * 60),
+        "h" => Duration::from_secs(n * 3600),
+        _ => return Err(format!("`{v}` has an unknown unit `{unit}` (use ms, s, m or h)")),
+    };
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_overrides() {
+        let mut raw = BTreeMap::new();
+        let c = EngineConf::parse(&raw).unwrap();
+        assert_eq!(c.task_max_failures, 4);
+        raw.insert("spark.task.maxFailures".into(), "2".into());
+        raw.insert("kiln.executor.heartbeatTimeout".into(), "1500ms".into());
+        let c = EngineConf::parse(&raw).unwrap();
+        assert_eq!(c.task_max_failures, 2);
+        assert_eq!(c.heartbeat_timeout, Duration::from_millis(1500));
+    }
+
+    #[test]
+    fn unknown_kiln_key_is_rejected() {
+        let mut raw = BTreeMap::new();
+        raw.insert("kiln.task.maxFailure".into(), "2".into());
+        let e = EngineConf::parse(&raw).unwrap_err().to_string();
+        assert!(e.contains("kiln.task.maxFailure"), "{e}");
+    }
+
+    #[test]
+    fn datafusion_keys_pass_through() {
+        let mut raw = BTreeMap::new();
+        raw.insert("datafusion.execution.batch_size".into(), "1024".into());
+        let c = EngineConf::parse(&raw).unwrap();
+        let s = c.session_config(3).unwrap();
+        assert_eq!(s.batch_size(), 1024);
+        assert_eq!(s.target_partitions(), 3);
+        raw.insert("datafusion.execution.batch_size".into(), "many".into());
+        assert!(EngineConf::parse(&raw).unwrap().session_config(1).is_err());
+    }
+}

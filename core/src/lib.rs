@@ -1,0 +1,18 @@
+//! What the Kiln driver and executors share.
+//!
+//! - [`manifest`]: the `SparkApplication` manifest a job is described by.
+//! - [`config`]: engine settings (`spec.conf`) and the DataFusion session built from them.
+//! - [`sql`]: splitting a job into statements and Spark-style identifier resolution.
+//! - [`shuffle`]: the shuffle writer/reader plan nodes and the on-disk block layout.
+//! - [`codec`]: the datafusion-proto extension codec that carries our plan nodes.
+//! - [`error`]: the error type every Kiln crate returns.
+
+pub mod codec;
+pub mod config;
+pub mod error;
+pub mod manifest;
+pub mod objectstore;
+pub mod shuffle;
+pub mod sql;
+
+pub use error::{KilnError, Result};

@@ -1,0 +1,355 @@
+//! The `SparkApplication` manifest: the one description of a job, read by
+//! `kiln run` on a laptop and (later) by the operator on Kubernetes.
+//!
+//! Field names follow kubeflow's `sparkoperator.k8s.io/v1beta2` where the
+//! meaning is the same. Unknown fields are ignored so that a kubeflow manifest
+//! with extra fields (`type`, `mode`, `sparkVersion`, ...) still loads.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{KilnError, Result};
+
+/// The API version Kiln's CRD serves.
+pub const API_VERSION: &str = "kiln.dev/v1alpha1";
+/// The kind of a single batch application.
+pub const KIND: &str = "SparkApplication";
+
+/// A parsed and validated application manifest.
+#[derive(Debug, Clone)]
+pub struct Application {
+    /// `metadata.name`.
+    pub name: String,
+    /// The job's SQL text (from `spec.sql` or the file `spec.mainApplicationFile` names).
+    pub sql: String,
+    /// Where the SQL came from, for error messages.
+    pub sql_origin: String,
+    /// Driver resources.
+    pub driver: DriverSpec,
+    /// Executor resources.
+    pub executor: ExecutorSpec,
+    /// Engine settings (`spec.conf`), values as strings.
+    pub conf: BTreeMap<String, String>,
+}
+
+/// Resources of the driver.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DriverSpec {
+    /// CPU cores.
+    pub cores: u32,
+    /// Memory in bytes, if set.
+    pub memory_bytes: Option<u64>,
+}
+
+/// Resources of the executors.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecutorSpec {
+    /// Number of executors.
+    pub instances: u32,
+    /// Task slots (CPU cores) per executor.
+    pub cores: u32,
+    /// Memory pool per executor in bytes, if set.
+    pub memory_bytes: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawManifest {
+    api_version: Option<String>,
+    kind: Option<String>,
+    metadata: Option<RawMetadata>,
+    spec: Option<RawSpec>,
+}
+
+#[derive(Deserialize)]
+struct RawMetadata {
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawSpec {
+    sql: Option<String>,
+    main_application_file: Option<String>,
+    driver: Option<RawPod>,
+    executor: Option<RawPod>,
+    conf: Option<BTreeMap<String, serde_yaml::Value>>,
+    spark_conf: Option<BTreeMap<String, serde_yaml::Value>>,
+}
+
+#[derive(Deserialize)]
+struct RawPod {
+    cores: Option<serde_yaml::Value>,
+    memory: Option<serde_yaml::Value>,
+    instances: Option<serde_yaml::Value>,
+}
+
+impl Application {
+    /// Reads and validates the manifest at `path`.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path).map_err(|e| KilnError::Manifest {
+            path: path.display().to_string(),
+            message: format!("cannot read the file: {e}"),
+        })?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        Self::parse(&text, &path.display().to_string(), &base)
+    }
+
+    /// Parses manifest text; `origin` names it in errors and `base_dir`
+    /// resolves a relative `mainApplicationFile`.
+    pub fn parse(text: &str, origin: &str, base_dir: &Path) -> Result<Self> {
+        let err = |message: String| KilnError::Manifest {
+            path: origin.to_string(),
+            message,
+        };
+        let raw: RawManifest = serde_yaml::from_str(text).map_err(|e| {
+            let at = e
+                .location()
+                .map(|l| format!(" at line {}, column {}", l.line(), l.column()))
+                .unwrap_or_default();
+            let msg = e.to_string();
+            // serde_yaml appends its own location; keep one.
+            let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+            err(format!("not a valid manifest{at}: {msg}"))
+        })?;
+        match raw.api_version.as_deref() {
+            None => return Err(err("missing field `apiVersion`".into())),
+            Some(API_VERSION) | Some("sparkoperator.k8s.io/v1beta2") => {}
+            Some(other) => {
+                return Err(err(format!(
+                    "field `apiVersion`: expected `{API_VERSION}`, found `{other}`"
+                )))
+            }
+        }
+        match raw.kind.as_deref() {
+            None => return Err(err("missing field `kind`".into())),
+            Some(KIND) => {}
+            Some(other) => {
+                return Err(err(format!(
+                    "field `kind`: expected `{KIND}`, found `{other}`"
+                )))
+            }
+        }
+        let name = raw
+            .metadata
+            .and_then(|m| m.name)
+            .ok_or_else(|| err("missing field `metadata.name`".into()))?;
+        if !is_dns_label(&name) {
+            return Err(err(format!(
+                "field `metadata.name`: `{name}` must be lower-case letters, digits and '-', at most 63 characters"
+            )));
+        }
+        let spec = raw
+            .spec
+            .ok_or_else(|| err("missing field `spec`".into()))?;
+        let (sql, sql_origin) = match (spec.sql, spec.main_application_file) {
+            (Some(_), Some(_)) => {
+                return Err(err(
+                    "fields `spec.sql` and `spec.mainApplicationFile` are both set; use one".into(),
+                ))
+            }
+            (Some(sql), None) => (sql, format!("{origin} (spec.sql)")),
+            (None, Some(file)) => {
+                let local = file.strip_prefix("local://").unwrap_or(&file);
+                let local = local.strip_prefix("file://").unwrap_or(local);
+                let p = PathBuf::from(local);
+                let p = if p.is_relative() { base_dir.join(p) } else { p };
+                let sql = std::fs::read_to_string(&p).map_err(|e| {
+                    err(format!(
+                        "field `spec.mainApplicationFile`: cannot read {}: {e}",
+                        p.display()
+                    ))
+                })?;
+                (sql, p.display().to_string())
+            }
+            (None, None) => {
+                return Err(err(
+                    "missing field `spec.sql` or `spec.mainApplicationFile`: the job has no SQL"
+                        .into(),
+                ))
+            }
+        };
+        if sql.trim().is_empty() {
+            return Err(err(format!("the job's SQL ({sql_origin}) is empty")));
+        }
+        let driver = spec.driver.unwrap_or(RawPod {
+            cores: None,
+            memory: None,
+            instances: None,
+        });
+        let executor = spec.executor.unwrap_or(RawPod {
+            cores: None,
+            memory: None,
+            instances: None,
+        });
+        let driver = DriverSpec {
+            cores: positive_int(driver.cores.as_ref(), "spec.driver.cores", 1).map_err(err)?,
+            memory_bytes: optional_memory(driver.memory.as_ref(), "spec.driver.memory")
+                .map_err(err)?,
+        };
+        let executor = ExecutorSpec {
+            instances: positive_int(executor.instances.as_ref(), "spec.executor.instances", 1)
+                .map_err(err)?,
+            cores: positive_int(executor.cores.as_ref(), "spec.executor.cores", 1).map_err(err)?,
+            memory_bytes: optional_memory(executor.memory.as_ref(), "spec.executor.memory")
+                .map_err(err)?,
+        };
+        let mut conf = BTreeMap::new();
+        for (field, map) in [("sparkConf", spec.spark_conf), ("conf", spec.conf)] {
+            for (k, v) in map.unwrap_or_default() {
+                let v = scalar_to_string(&v).ok_or_else(|| {
+                    err(format!("field `spec.{field}.{k}`: value must be a string, number or boolean"))
+                })?;
+                conf.insert(k, v);
+            }
+        }
+        Ok(Application {
+            name,
+            sql,
+            sql_origin,
+            driver,
+            executor,
+            conf,
+        })
+    }
+
+    /// Total task slots over all executors (Spark's default parallelism).
+    pub fn total_cores(&self) -> usize {
+        (self.executor.instances as usize) * (self.executor.cores as usize)
+    }
+}
+
+fn is_dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+fn scalar_to_string(v: &serde_yaml::Value) -> Option<String> {
+    match v {
+        serde_yaml::Value::String(s) => Some(s.clone()),
+        serde_yaml::Value::Number(n) => Some(n.to_string()),
+        serde_yaml::Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn positive_int(
+    v: Option<&serde_yaml::Value>,
+    field: &str,
+    default: u32,
+) -> std::result::Result<u32, String> {
+    let Some(v) = v else { return Ok(default) };
+    let n = match v {
+        serde_yaml::Value::Number(n) => n.as_i64(),
+        serde_yaml::Value::String(s) => s.trim().parse::<i64>().ok(),
+        _ => None,
+    };
+    match n {
+        Some(n) if (1..=4096).contains(&n) => Ok(n as u32),
+        Some(n) => Err(format!(
+            "field `{field}`: must be between 1 and 4096, found {n}"
+        )),
+        None => Err(format!(
+            "field `{field}`: expected a whole number, found {}",
+            scalar_to_string(v).unwrap_or_else(|| "a non-scalar value".into())
+        )),
+    }
+}
+
+fn optional_memory(
+    v: Option<&serde_yaml::Value>,
+    field: &str,
+) -> std::result::Result<Option<u64>, String> {
+    let Some(v) = v else { return Ok(None) };
+    let s = scalar_to_string(v).unwrap_or_default();
+    parse_memory(&s)
+        .map(Some)
+        .map_err(|m| format!("field `{field}`: {m}"))
+}
+
+/// Parses a memory size the way Spark (`512m`, `2g`) and Kubernetes
+/// (`512Mi`, `2Gi`, `2G`) write it. A bare number is bytes.
+pub fn parse_memory(s: &str) -> std::result::Result<u64, String> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let value: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a memory size (examples: 512m, 2g, 1Gi)"))?;
+    let mult: f64 = match unit {
+        "" | "b" | "B" => 1.0,
+        "k" | "K" | "kb" | "KB" | "Ki" => 1024.0,
+        "m" | "M" | "mb" | "MB" | "Mi" => 1024.0 * 1024.0,
+        "g" | "G" | "gb" | "GB" | "Gi" => 1024.0 * 1024.0 * 1024.0,
+        "t" | "T" | "tb" | "TB" | "Ti" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        _ => return Err(format!("`{s}` has an unknown unit `{unit}` (use k, m, g, t or Ki, Mi, Gi, Ti)")),
+    };
+    let bytes = value * mult;
+    if bytes < 1.0 {
+        return Err(format!("`{s}` must be greater than zero"));
+    }
+    Ok(bytes as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Application> {
+        Application::parse(text, "app.yaml", Path::new("."))
+    }
+
+    #[test]
+    fn minimal_manifest_gets_defaults() {
+        let app = parse(
+            "apiVersion: kiln.dev/v1alpha1\nkind: SparkApplication\nmetadata: {name: a}\nspec:\n  sql: SELECT 1\n",
+        )
+        .unwrap();
+        assert_eq!(app.executor.instances, 1);
+        assert_eq!(app.executor.cores, 1);
+        assert_eq!(app.sql, "SELECT 1");
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let e = parse("apiVersion: kiln.dev/v1alpha1\nkind: SparkApplication\nmetadata: {name: a}\nspec: {}\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("spec.sql"), "{e}");
+        let e = parse("apiVersion: kiln.dev/v1alpha1\nkind: SparkApplication\nmetadata: {name: a}\nspec:\n  sql: x\n  executor: {instances: -2}\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("spec.executor.instances"), "{e}");
+        let e = parse("apiVersion: kiln.dev/v1alpha1\nkind: SparkApplication\nmetadata: {name: a}\nspec:\n  sql: x\n  executor: {memory: lots}\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("spec.executor.memory"), "{e}");
+        let e = parse("apiVersion: kiln.dev/v1alpha1\nkind: SparkApplication\nspec:\n  sql: x\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("metadata.name"), "{e}");
+    }
+
+    #[test]
+    fn yaml_syntax_error_has_position() {
+        let e = parse("apiVersion: [\n").unwrap_err().to_string();
+        assert!(e.contains("line"), "{e}");
+    }
+
+    #[test]
+    fn memory_units() {
+        assert_eq!(parse_memory("1g").unwrap(), 1 << 30);
+        assert_eq!(parse_memory("512Mi").unwrap(), 512 << 20);
+        assert_eq!(parse_memory("2048").unwrap(), 2048);
+        assert!(parse_memory("0").is_err());
+        assert!(parse_memory("1x").is_err());
+    }
+}

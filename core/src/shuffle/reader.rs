@@ -1,0 +1,169 @@
+//! [`ShuffleReaderExec`]: the start of a reduce stage. Partition `p` reads
+//! block `p` of every map output of the parent stage.
+
+use std::fmt;
+use std::sync::Arc;
+
+use arrow::datatypes::SchemaRef;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::TaskContext;
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, SendableRecordBatchStream,
+};
+use futures::{StreamExt, TryStreamExt};
+
+use super::fetch::{fetch_remote, read_local};
+use super::layout::BlockId;
+use super::{FetchFailed, MapOutput, ShuffleMetrics, ShuffleTaskEnv};
+
+/// Reads the shuffle output of stage `stage_id` as `partitions` partitions.
+#[derive(Debug)]
+pub struct ShuffleReaderExec {
+    stage_id: u32,
+    schema: SchemaRef,
+    properties: Arc<PlanProperties>,
+}
+
+impl ShuffleReaderExec {
+    /// A reader of `partitions` partitions of stage `stage_id`'s output.
+    pub fn new(stage_id: u32, schema: SchemaRef, partitions: usize) -> Self {
+        let properties = Arc::new(PlanProperties::new(
+            EquivalenceProperties::new(schema.clone()),
+            Partitioning::UnknownPartitioning(partitions),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        ));
+        ShuffleReaderExec {
+            stage_id,
+            schema,
+            properties,
+        }
+    }
+
+    /// The stage whose output this reads.
+    pub fn stage_id(&self) -> u32 {
+        self.stage_id
+    }
+
+    /// Number of partitions.
+    pub fn partitions(&self) -> usize {
+        self.properties.partitioning.partition_count()
+    }
+}
+
+impl DisplayAs for ShuffleReaderExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "ShuffleReaderExec: stage={}, partitions={}", self.stage_id, self.partitions())
+    }
+}
+
+impl ExecutionPlan for ShuffleReaderExec {
+    fn name(&self) -> &str {
+        "ShuffleReaderExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        if children.is_empty() {
+            Ok(self)
+        } else {
+            Err(DataFusionError::Internal("ShuffleReaderExec has no children".into()))
+        }
+    }
+
+    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+        let env = context
+            .session_config()
+            .get_extension::<ShuffleTaskEnv>()
+            .ok_or_else(|| DataFusionError::Internal("shuffle reader run without a task environment".into()))?;
+        let outputs: Vec<MapOutput> = env
+            .inputs
+            .get(&self.stage_id)
+            .ok_or_else(|| {
+                DataFusionError::Internal(format!("no map output locations for stage {}", self.stage_id))
+            })?
+            .iter()
+            .filter(|m| m.block_bytes.get(partition).copied().unwrap_or(0) > 0)
+            .cloned()
+            .collect();
+        let stage = self.stage_id;
+        let block = partition as u32;
+        let stream = futures::stream::iter(outputs)
+            .then(move |m| {
+                let env = env.clone();
+                async move { open_block(env, stage, block, m).await }
+            })
+            .try_flatten();
+        Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), stream)))
+    }
+}
+
+type BatchStream = futures::stream::BoxStream<'static, Result<arrow::record_batch::RecordBatch>>;
+
+async fn open_block(env: Arc<ShuffleTaskEnv>, stage: u32, block: u32, m: MapOutput) -> Result<BatchStream> {
+    let id = BlockId {
+        stage,
+        map: m.map_partition,
+        attempt: m.attempt,
+        block,
+    };
+    let expected = m.block_bytes.get(block as usize).copied().unwrap_or(0);
+    if m.executor_id == env.executor_id {
+        let path = id.path(&env.shuffle_dir);
+        let iter = read_local(&path).map_err(|e| {
+            DataFusionError::External(Box::new(FetchFailed {
+                stage_id: stage,
+                map_partition: m.map_partition,
+                executor_id: m.executor_id.clone(),
+                message: format!("cannot read {}: {e}", path.display()),
+            }))
+        })?;
+        ShuffleMetrics::add(&env.metrics.local_bytes, expected);
+        let env2 = env.clone();
+        let s = futures::stream::iter(iter).map(move |r| {
+            r.inspect(|b| ShuffleMetrics::add(&env2.metrics.rows_read, b.num_rows() as u64))
+                .map_err(|e| {
+                    DataFusionError::External(Box::new(FetchFailed {
+                        stage_id: stage,
+                        map_partition: m.map_partition,
+                        executor_id: m.executor_id.clone(),
+                        message: format!("corrupt block: {e}"),
+                    }))
+                })
+        });
+        Ok(s.boxed())
+    } else {
+        let s = fetch_remote(&env.clients, &m.address, &m.executor_id, id).await?;
+        let env2 = env.clone();
+        Ok(s
+            .map(move |r| {
+                r.map(|(b, n)| {
+                    ShuffleMetrics::add(&env2.metrics.remote_bytes, n as u64);
+                    ShuffleMetrics::add(&env2.metrics.rows_read, b.num_rows() as u64);
+                    b
+                })
+            })
+            .boxed())
+    }
+}

@@ -1,0 +1,263 @@
+//! [`ShuffleWriterExec`]: the end of a map stage. Runs one input partition and
+//! writes its rows as one Arrow IPC block per reduce partition.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, RecordBatch, UInt32Array, UInt64Array};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::ipc::writer::{IpcWriteOptions, StreamWriter};
+use arrow::ipc::CompressionType;
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::TaskContext;
+use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::metrics;
+use datafusion::physical_plan::repartition::BatchPartitioner;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, SendableRecordBatchStream,
+};
+use futures::StreamExt;
+
+use super::layout::{map_dir, BlockId};
+use super::ShuffleTaskEnv;
+use crate::config::ShuffleCompression;
+
+/// How a map task splits its rows into blocks.
+#[derive(Debug, Clone)]
+pub enum OutputPartitioning {
+    /// Hash of the expressions, modulo the number of reduce partitions (a join or aggregation exchange).
+    Hash(Vec<Arc<dyn PhysicalExpr>>, usize),
+    /// Batches dealt out in turn (rebalancing exchange).
+    RoundRobin(usize),
+    /// Everything into block 0 (coalesce to one partition).
+    Single,
+    /// Map task `m` writes block `m`: the partitioning is kept (merge of sorted partitions).
+    PassThrough(usize),
+}
+
+impl OutputPartitioning {
+    /// Number of partitions the reading stage sees.
+    pub fn reduce_partitions(&self) -> usize {
+        match self {
+            OutputPartitioning::Hash(_, n) | OutputPartitioning::RoundRobin(n) | OutputPartitioning::PassThrough(n) => *n,
+            OutputPartitioning::Single => 1,
+        }
+    }
+}
+
+/// Writes one partition of its input as shuffle blocks and yields one summary
+/// row per non-empty block: `(block, rows, bytes)`.
+#[derive(Debug)]
+pub struct ShuffleWriterExec {
+    input: Arc<dyn ExecutionPlan>,
+    stage_id: u32,
+    partitioning: OutputPartitioning,
+    properties: Arc<PlanProperties>,
+}
+
+impl ShuffleWriterExec {
+    /// A writer for stage `stage_id` over `input`.
+    pub fn new(input: Arc<dyn ExecutionPlan>, stage_id: u32, partitioning: OutputPartitioning) -> Self {
+        let n = input.properties().partitioning.partition_count();
+        let properties = Arc::new(PlanProperties::new(
+            EquivalenceProperties::new(summary_schema()),
+            Partitioning::UnknownPartitioning(n),
+            EmissionType::Final,
+            Boundedness::Bounded,
+        ));
+        ShuffleWriterExec {
+            input,
+            stage_id,
+            partitioning,
+            properties,
+        }
+    }
+
+    /// The stage this writer ends.
+    pub fn stage_id(&self) -> u32 {
+        self.stage_id
+    }
+
+    /// How rows are split into blocks.
+    pub fn partitioning(&self) -> &OutputPartitioning {
+        &self.partitioning
+    }
+
+    /// The plan whose partitions are written.
+    pub fn input(&self) -> &Arc<dyn ExecutionPlan> {
+        &self.input
+    }
+}
+
+/// Schema of the writer's output: one row per written block.
+pub fn summary_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("block", DataType::UInt32, false),
+        Field::new("rows", DataType::UInt64, false),
+        Field::new("bytes", DataType::UInt64, false),
+    ]))
+}
+
+impl DisplayAs for ShuffleWriterExec {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "ShuffleWriterExec: stage={}, partitioning={:?}", self.stage_id, self.partitioning)
+    }
+}
+
+impl ExecutionPlan for ShuffleWriterExec {
+    fn name(&self) -> &str {
+        "ShuffleWriterExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn apply_expressions(
+        &self,
+        f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        if let OutputPartitioning::Hash(exprs, _) = &self.partitioning {
+            for e in exprs {
+                if f(e)? == TreeNodeRecursion::Stop {
+                    return Ok(TreeNodeRecursion::Stop);
+                }
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        mut children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        match (children.pop(), children.is_empty()) {
+            (Some(input), true) => Ok(Arc::new(ShuffleWriterExec::new(input, self.stage_id, self.partitioning.clone()))),
+            _ => Err(DataFusionError::Internal("ShuffleWriterExec takes one child".into())),
+        }
+    }
+
+    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+        let env = context
+            .session_config()
+            .get_extension::<ShuffleTaskEnv>()
+            .ok_or_else(|| DataFusionError::Internal("shuffle writer run without a task environment".into()))?;
+        let input = self.input.execute(partition, context)?;
+        let num_input = self.input.properties().partitioning.partition_count();
+        let stage = self.stage_id;
+        let partitioning = self.partitioning.clone();
+        let schema = self.input.schema();
+        let fut = async move {
+            write_blocks(input, &env, stage, partition, num_input, partitioning, schema).await
+        };
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            summary_schema(),
+            futures::stream::once(fut),
+        )))
+    }
+}
+
+struct BlockFile {
+    writer: StreamWriter<BufWriter<File>>,
+    rows: u64,
+}
+
+async fn write_blocks(
+    mut input: SendableRecordBatchStream,
+    env: &ShuffleTaskEnv,
+    stage: u32,
+    map: usize,
+    num_input: usize,
+    partitioning: OutputPartitioning,
+    schema: SchemaRef,
+) -> Result<RecordBatch> {
+    let n_blocks = partitioning.reduce_partitions();
+    let dir = map_dir(&env.shuffle_dir, stage, map as u32, env.attempt);
+    std::fs::create_dir_all(&dir)?;
+    let options = match env.compression {
+        ShuffleCompression::None => IpcWriteOptions::default(),
+        ShuffleCompression::Lz4 => IpcWriteOptions::default().try_with_compression(Some(CompressionType::LZ4_FRAME))?,
+        ShuffleCompression::Zstd => IpcWriteOptions::default().try_with_compression(Some(CompressionType::ZSTD))?,
+    };
+    let mut files: Vec<Option<BlockFile>> = (0..n_blocks).map(|_| None).collect();
+    let mut partitioner = match &partitioning {
+        OutputPartitioning::Hash(exprs, n) => Some(BatchPartitioner::try_new(
+            Partitioning::Hash(exprs.clone(), *n),
+            metrics::Time::new(),
+            map,
+            num_input,
+        )?),
+        OutputPartitioning::RoundRobin(n) => Some(BatchPartitioner::try_new(
+            Partitioning::RoundRobinBatch(*n),
+            metrics::Time::new(),
+            map,
+            num_input,
+        )?),
+        OutputPartitioning::Single | OutputPartitioning::PassThrough(_) => None,
+    };
+    let fixed_block = match &partitioning {
+        OutputPartitioning::PassThrough(n) => {
+            if map >= *n {
+                return Err(DataFusionError::Internal(format!("map partition {map} beyond {n} pass-through blocks")));
+            }
+            map
+        }
+        _ => 0,
+    };
+    let mut write = |block: usize, batch: RecordBatch| -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let slot = files
+            .get_mut(block)
+            .ok_or_else(|| DataFusionError::Internal(format!("block {block} out of range")))?;
+        if slot.is_none() {
+            let id = BlockId { stage, map: map as u32, attempt: env.attempt, block: block as u32 };
+            let file = File::create(id.path(&env.shuffle_dir))?;
+            let writer = StreamWriter::try_new_with_options(BufWriter::with_capacity(1 << 20, file), &schema, options.clone())?;
+            *slot = Some(BlockFile { writer, rows: 0 });
+        }
+        if let Some(f) = slot.as_mut() {
+            f.rows += batch.num_rows() as u64;
+            f.writer.write(&batch)?;
+        }
+        Ok(())
+    };
+    while let Some(batch) = input.next().await {
+        let batch = batch?;
+        match partitioner.as_mut() {
+            Some(p) => p.partition(batch, &mut write)?,
+            None => write(fixed_block, batch)?,
+        }
+    }
+    let mut blocks = Vec::new();
+    let mut rows = Vec::new();
+    let mut bytes = Vec::new();
+    for (i, slot) in files.into_iter().enumerate() {
+        if let Some(mut f) = slot {
+            f.writer.finish()?;
+            let mut inner = f.writer.into_inner()?;
+            inner.flush()?;
+            let file = inner.into_inner().map_err(|e| DataFusionError::IoError(e.into_error()))?;
+            let len = file.metadata()?.len();
+            blocks.push(i as u32);
+            rows.push(f.rows);
+            bytes.push(len);
+        }
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(UInt32Array::from(blocks)),
+        Arc::new(UInt64Array::from(rows)),
+        Arc::new(UInt64Array::from(bytes)),
+    ];
+    Ok(RecordBatch::try_new(summary_schema(), columns)?)
+}

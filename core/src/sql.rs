@@ -1,0 +1,222 @@
+//! Parsing a job into statements, and resolving identifiers the way Spark
+//! SQL does by default: case-insensitively, keeping the data's spelling.
+//!
+//! DataFusion lower-cases unquoted identifiers, so a Parquet column
+//! `PULocationID` could only be reached as `"PULocationID"`. Before planning
+//! each statement, [`resolve_identifiers`] looks every unquoted column name up
+//! (ignoring case) among the columns of the registered tables and the aliases
+//! the statement defines, and replaces it with the quoted, correctly spelled
+//! name. Names that match nothing, or more than one spelling, are left to
+//! DataFusion's usual rules (and so to its error messages).
+
+use std::collections::{HashMap, HashSet};
+use std::ops::ControlFlow;
+
+use datafusion::sql::parser::{CopyToSource, DFParserBuilder, Statement};
+use datafusion::sql::sqlparser::ast::{Expr, Ident, Query, Select, SelectItem, VisitMut, VisitorMut};
+use datafusion::sql::sqlparser::dialect::dialect_from_str;
+
+use crate::error::{KilnError, Result};
+
+/// One statement of a job, with where it starts in the job's text.
+#[derive(Debug, Clone)]
+pub struct JobStatement {
+    /// The parsed statement.
+    pub statement: Statement,
+    /// 1-based line of the job text where the statement starts.
+    pub line: u64,
+}
+
+/// Splits and parses the job's SQL. `origin` names the text in errors.
+pub fn parse_job(sql: &str, dialect: &str, origin: &str) -> Result<Vec<JobStatement>> {
+    let dialect = dialect_from_str(dialect)
+        .ok_or_else(|| KilnError::Sql(format!("unknown SQL dialect `{dialect}`")))?;
+    let mut parser = DFParserBuilder::new(sql)
+        .with_dialect(dialect.as_ref())
+        .build()
+        .map_err(|e| KilnError::Sql(format!("{origin}: {}", clean_parse_error(&e.to_string()))))?;
+    let stmts = parser
+        .parse_statements()
+        .map_err(|e| KilnError::Sql(format!("{origin}: {}", clean_parse_error(&e.to_string()))))?;
+    if stmts.is_empty() {
+        return Err(KilnError::Sql(format!("{origin}: no SQL statement found")));
+    }
+    Ok(stmts
+        .into_iter()
+        .map(|s| {
+            let line = statement_line(&s);
+            JobStatement { statement: s, line }
+        })
+        .collect())
+}
+
+fn statement_line(s: &Statement) -> u64 {
+    use datafusion::sql::sqlparser::ast::Spanned;
+    match s {
+        Statement::Statement(st) => st.span().start.line,
+        _ => 0,
+    }
+}
+
+fn clean_parse_error(msg: &str) -> String {
+    let m = msg.strip_prefix("SQL error: ").unwrap_or(msg);
+    let m = m.strip_prefix("ParserError(\"").unwrap_or(m);
+    let m = m.strip_suffix("\")").unwrap_or(m);
+    format!("SQL syntax error: {m}")
+}
+
+/// A case-insensitive dictionary of the names a statement may refer to.
+#[derive(Debug, Default, Clone)]
+pub struct NameCatalog {
+    spellings: HashMap<String, HashSet<String>>,
+}
+
+impl NameCatalog {
+    /// Adds a name as spelled in the data or the query.
+    pub fn add(&mut self, name: &str) {
+        self.spellings
+            .entry(name.to_lowercase())
+            .or_default()
+            .insert(name.to_string());
+    }
+
+    /// The one spelling of `name` (ignoring case), if it is unambiguous.
+    pub fn resolve(&self, name: &str) -> Option<&str> {
+        let set = self.spellings.get(&name.to_lowercase())?;
+        if set.len() == 1 {
+            set.iter().next().map(String::as_str)
+        } else {
+            None
+        }
+    }
+}
+
+/// Rewrites unquoted identifiers of `stmt` to their spelling in `names`,
+/// and keeps the spelling of the aliases the statement defines (Spark does).
+pub fn resolve_identifiers(stmt: &mut Statement, names: &NameCatalog) {
+    let mut names = names.clone();
+    visit(stmt, &mut AliasCollector { names: &mut names });
+    visit(stmt, &mut Resolver { names: &names });
+}
+
+fn visit<V: VisitorMut<Break = ()>>(stmt: &mut Statement, v: &mut V) {
+    let _ = match stmt {
+        Statement::Statement(s) => s.visit(v),
+        Statement::CopyTo(c) => match &mut c.source {
+            CopyToSource::Query(q) => q.visit(v),
+            CopyToSource::Relation(_) => ControlFlow::Continue(()),
+        },
+        Statement::Explain(e) => {
+            visit(&mut e.statement, v);
+            ControlFlow::Continue(())
+        }
+        Statement::CreateExternalTable(_) | Statement::Reset(_) => ControlFlow::Continue(()),
+    };
+}
+
+struct AliasCollector<'a> {
+    names: &'a mut NameCatalog,
+}
+
+impl VisitorMut for AliasCollector<'_> {
+    type Break = ();
+    fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
+        for item in &select.projection {
+            if let SelectItem::ExprWithAlias { alias, .. } = item {
+                if alias.quote_style.is_none() && alias.value != alias.value.to_lowercase() {
+                    self.names.add(&alias.value);
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+struct Resolver<'a> {
+    names: &'a NameCatalog,
+}
+
+impl Resolver<'_> {
+    fn fix(&self, ident: &mut Ident) {
+        if ident.quote_style.is_some() {
+            return;
+        }
+        if let Some(spelling) = self.names.resolve(&ident.value) {
+            if spelling != spelling.to_lowercase() {
+                ident.value = spelling.to_string();
+                ident.quote_style = Some('"');
+            }
+        }
+    }
+}
+
+impl VisitorMut for Resolver<'_> {
+    type Break = ();
+    fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
+        for item in &mut select.projection {
+            if let SelectItem::ExprWithAlias { alias, .. } = item {
+                self.fix(alias);
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_query(&mut self, _query: &mut Query) -> ControlFlow<()> {
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        match expr {
+            Expr::Identifier(ident) => self.fix(ident),
+            Expr::CompoundIdentifier(parts) if parts.len() >= 2 => {
+                if let Some(last) = parts.last_mut() {
+                    self.fix(last);
+                }
+            }
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rewrite(sql: &str, cols: &[&str]) -> String {
+        let mut names = NameCatalog::default();
+        for c in cols {
+            names.add(c);
+        }
+        let mut stmts = parse_job(sql, "generic", "test").unwrap();
+        resolve_identifiers(&mut stmts[0].statement, &names);
+        stmts[0].statement.to_string()
+    }
+
+    #[test]
+    fn mixed_case_columns_resolve() {
+        let out = rewrite(
+            "SELECT pulocationid, t.DOLocationID, count(*) AS Trips FROM trips t GROUP BY PULOCATIONID, 2 ORDER BY trips",
+            &["PULocationID", "DOLocationID", "fare"],
+        );
+        assert!(out.contains("\"PULocationID\""), "{out}");
+        assert!(out.contains("t.\"DOLocationID\""), "{out}");
+        assert!(out.contains("AS \"Trips\""), "{out}");
+        assert!(out.contains("ORDER BY \"Trips\""), "{out}");
+        assert!(!out.contains("PULOCATIONID"), "{out}");
+    }
+
+    #[test]
+    fn ambiguous_and_quoted_are_left_alone() {
+        let out = rewrite("SELECT ab, \"Cd\" FROM t", &["Ab", "AB", "CD"]);
+        assert!(out.contains("SELECT ab, \"Cd\""), "{out}");
+    }
+
+    #[test]
+    fn syntax_error_names_line_and_column() {
+        let e = parse_job("SELECT 1;\nSELEC 2", "generic", "job.sql")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("job.sql") && e.contains("Line: 2"), "{e}");
+    }
+}

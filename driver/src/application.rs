@@ -1,0 +1,257 @@
+//! Running one application: each statement of the job in order. DDL (tables,
+//! views, settings) runs in the driver's catalog; queries and writes are cut
+//! into stages, scheduled on executors, and finished on the driver.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow::array::{Array, RecordBatch, UInt64Array};
+use arrow::datatypes::SchemaRef;
+use datafusion::execution::TaskContext;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::physical_plan::{collect, ExecutionPlan};
+use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::Statement;
+use kiln_core::config::EngineConf;
+use kiln_core::manifest::Application;
+use kiln_core::shuffle::{find_fetch_failure, FlightClients, ShuffleMetrics, ShuffleTaskEnv};
+use kiln_core::sql::{parse_job, resolve_identifiers, NameCatalog};
+use kiln_core::{KilnError, Result};
+use tracing::{info, Instrument};
+
+use crate::metrics::{AppMetrics, StatementTime};
+use crate::planner::plan_job;
+use crate::scheduler::{JobScheduler, SchedulerContext};
+
+/// Where the driver itself reads shuffle blocks from.
+#[derive(Debug, Clone)]
+pub struct DriverShuffle {
+    /// Executor id the driver reads as: blocks with this owner are read from
+    /// `shuffle_dir` directly (local mode), all others over Flight.
+    pub executor_id: String,
+    /// Shuffle directory of that executor.
+    pub shuffle_dir: PathBuf,
+}
+
+/// The rows of a query.
+#[derive(Debug, Clone)]
+pub struct QueryOutput {
+    /// Result schema.
+    pub schema: SchemaRef,
+    /// Result rows.
+    pub batches: Vec<RecordBatch>,
+}
+
+/// Runs the statements of one application.
+pub struct Driver {
+    app: Application,
+    conf: Arc<EngineConf>,
+    ctx: SessionContext,
+    sched: SchedulerContext,
+    shuffle: DriverShuffle,
+    clients: Arc<FlightClients>,
+    next_stage: u32,
+    next_job: u32,
+}
+
+impl Driver {
+    /// A driver for `app` scheduling on the executors of `sched`.
+    pub fn new(app: Application, sched: SchedulerContext, shuffle: DriverShuffle) -> Result<Self> {
+        let conf = sched.conf.clone();
+        let config = conf.session_config(app.total_cores())?;
+        let runtime = kiln_core::config::runtime_env(app.driver.memory_bytes, None)?;
+        kiln_core::objectstore::register_for_sql(&runtime, &app.sql, &conf.raw)?;
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
+        Ok(Driver {
+            app,
+            conf,
+            ctx,
+            sched,
+            shuffle,
+            clients: Arc::new(FlightClients::default()),
+            next_stage: 1,
+            next_job: 1,
+        })
+    }
+
+    /// The metrics of this application.
+    pub fn metrics(&self) -> Arc<AppMetrics> {
+        self.sched.metrics.clone()
+    }
+
+    /// Runs every statement; returns the rows of the last query, if any.
+    pub async fn run(&mut self) -> Result<Option<QueryOutput>> {
+        let dialect = self.ctx.state().config().options().sql_parser.dialect.to_string();
+        let statements = parse_job(&self.app.sql, &dialect, &self.app.sql_origin)?;
+        let last_query = statements.iter().rposition(|s| is_query(&s.statement));
+        let mut output = None;
+        let total = statements.len();
+        for (i, js) in statements.into_iter().enumerate() {
+            let start = Instant::now();
+            let label = label_of(&js.statement);
+            let at = if js.line > 0 {
+                format!("statement {} of {total} (line {})", i + 1, js.line)
+            } else {
+                format!("statement {} of {total}", i + 1)
+            };
+            let span = tracing::info_span!("statement", app = %self.sched.application_id, index = i + 1);
+            let (rows, result) = self
+                .run_statement(js.statement, &at)
+                .instrument(span)
+                .await?;
+            if Some(i) == last_query {
+                output = result;
+            }
+            self.sched.metrics.add_statement(StatementTime {
+                index: i + 1,
+                label,
+                elapsed: start.elapsed(),
+                rows,
+            });
+        }
+        Ok(output)
+    }
+
+    async fn name_catalog(&self) -> Result<NameCatalog> {
+        let mut names = NameCatalog::default();
+        for cat in self.ctx.catalog_names() {
+            let Some(catalog) = self.ctx.catalog(&cat) else { continue };
+            for schema_name in catalog.schema_names() {
+                if schema_name == "information_schema" {
+                    continue;
+                }
+                let Some(schema) = catalog.schema(&schema_name) else { continue };
+                for t in schema.table_names() {
+                    if let Ok(Some(table)) = schema.table(&t).await {
+                        for f in table.schema().fields() {
+                            names.add(f.name());
+                        }
+                    }
+                }
+            }
+        }
+        Ok(names)
+    }
+
+    async fn run_statement(&mut self, mut stmt: Statement, at: &str) -> Result<(u64, Option<QueryOutput>)> {
+        let names = self.name_catalog().await?;
+        resolve_identifiers(&mut stmt, &names);
+        let state = self.ctx.state();
+        let plan = state
+            .statement_to_plan(stmt)
+            .await
+            .map_err(|e| KilnError::Sql(format!("{at}: {}", strip_df_prefix(&e.to_string()))))?;
+        if matches!(
+            plan,
+            LogicalPlan::Ddl(_) | LogicalPlan::Statement(_) | LogicalPlan::DescribeTable(_) | LogicalPlan::Explain(_)
+        ) {
+            let is_explain = matches!(plan, LogicalPlan::Explain(_) | LogicalPlan::DescribeTable(_));
+            let df = self
+                .ctx
+                .execute_logical_plan(plan)
+                .await
+                .map_err(|e| KilnError::Sql(format!("{at}: {}", strip_df_prefix(&e.to_string()))))?;
+            let schema = Arc::new(df.schema().as_arrow().clone());
+            let batches = df
+                .collect()
+                .await
+                .map_err(|e| KilnError::Sql(format!("{at}: {}", strip_df_prefix(&e.to_string()))))?;
+            let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
+            return Ok((rows, is_explain.then_some(QueryOutput { schema, batches })));
+        }
+        let is_write = matches!(plan, LogicalPlan::Dml(_) | LogicalPlan::Copy(_));
+        let physical = state
+            .create_physical_plan(&plan)
+            .await
+            .map_err(|e| KilnError::Sql(format!("{at}: {}", strip_df_prefix(&e.to_string()))))?;
+        let schema = physical.schema();
+        let batches = self
+            .run_job(physical)
+            .await
+            .map_err(|e| match e {
+                KilnError::JobFailed(m) => KilnError::JobFailed(format!("{at}: {m}")),
+                KilnError::DataFusion(e) => KilnError::JobFailed(format!("{at}: {}", strip_df_prefix(&e.to_string()))),
+                other => other,
+            })?;
+        if is_write {
+            let rows = batches
+                .first()
+                .and_then(|b| b.column(0).as_any().downcast_ref::<UInt64Array>().map(|a| if a.is_empty() { 0 } else { a.value(0) }))
+                .unwrap_or(0);
+            Ok((rows, None))
+        } else {
+            let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
+            Ok((rows, Some(QueryOutput { schema, batches })))
+        }
+    }
+
+    /// Runs one physical plan as a job of stages and returns its rows.
+    pub async fn run_job(&mut self, plan: Arc<dyn ExecutionPlan>) -> Result<Vec<RecordBatch>> {
+        let job_id = self.next_job;
+        self.next_job += 1;
+        let job = plan_job(plan, &mut self.next_stage)?;
+        info!(job_id, stages = job.stages.len(), "job planned");
+        let mut sched = JobScheduler::new(&self.sched, job_id, &job)?;
+        loop {
+            sched.run_until(&job.root_parents).await?;
+            let inputs: HashMap<u32, _> = job.root_parents.iter().map(|s| (*s, sched.outputs(*s))).collect();
+            let env = Arc::new(ShuffleTaskEnv {
+                executor_id: self.shuffle.executor_id.clone(),
+                shuffle_dir: self.shuffle.shuffle_dir.clone(),
+                attempt: 0,
+                compression: self.conf.shuffle_compression,
+                inputs,
+                clients: self.clients.clone(),
+                metrics: ShuffleMetrics::default(),
+            });
+            let state = self.ctx.state();
+            let config = state.config().clone().with_extension(env.clone());
+            let task_ctx = Arc::new(TaskContext::from(&state).with_session_config(config));
+            let result = collect(job.root.clone(), task_ctx).await;
+            self.sched.metrics.add_driver_reads(
+                env.metrics.local_bytes.load(std::sync::atomic::Ordering::Relaxed),
+                env.metrics.remote_bytes.load(std::sync::atomic::Ordering::Relaxed),
+            );
+            match result {
+                Ok(batches) => return Ok(batches),
+                Err(e) => match find_fetch_failure(&e) {
+                    Some(ff) => {
+                        self.sched
+                            .progress
+                            .line(&format!("driver: {ff}; recomputing the lost output"));
+                        sched.fetch_failed(ff.stage_id, ff.map_partition, &ff.executor_id)?;
+                    }
+                    None => return Err(KilnError::DataFusion(e)),
+                },
+            }
+        }
+    }
+}
+
+fn is_query(s: &Statement) -> bool {
+    use datafusion::sql::sqlparser::ast::Statement as S;
+    matches!(s, Statement::Statement(st) if matches!(st.as_ref(), S::Query(_)))
+}
+
+fn label_of(s: &Statement) -> String {
+    let text = s.to_string();
+    let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.chars().count() > 60 {
+        format!("{}...", one_line.chars().take(57).collect::<String>())
+    } else {
+        one_line
+    }
+}
+
+/// Drops DataFusion's error-kind prefixes that say nothing to a SQL user.
+pub fn strip_df_prefix(m: &str) -> String {
+    let mut s = m.trim();
+    for p in ["Error during planning: ", "Schema error: ", "SQL error: ", "Execution error: ", "External error: "] {
+        if let Some(rest) = s.strip_prefix(p) {
+            s = rest;
+        }
+    }
+    s.to_string()
+}

@@ -1,0 +1,20 @@
+//! The Kiln driver.
+//!
+//! - [`application`]: runs a job's statements; DDL in the driver's catalog,
+//!   queries and writes as jobs of stages.
+//! - [`planner`]: cuts a physical plan into a DAG of stages at its exchanges.
+//! - [`scheduler`]: the DAG and task schedulers (readiness, slots, retries,
+//!   fetch-failure recomputation).
+//! - [`map_output`]: the map-output tracker.
+//! - [`executor_registry`]: registered executors, heartbeats, the driver's gRPC service.
+//! - [`cluster_manager`]: starts executor processes for `local-cluster` mode.
+//! - [`progress`] and [`metrics`]: what a person sees while and after a job runs.
+
+pub mod application;
+pub mod cluster_manager;
+pub mod executor_registry;
+pub mod map_output;
+pub mod metrics;
+pub mod planner;
+pub mod progress;
+pub mod scheduler;

@@ -1,0 +1,205 @@
+//! The distributed planner: cuts DataFusion's physical plan at every exchange
+//! into a DAG of stages.
+//!
+//! A `RepartitionExec` becomes a map stage ending in a hash (or round-robin)
+//! [`ShuffleWriterExec`] and a [`ShuffleReaderExec`] in the parent. A
+//! `CoalescePartitionsExec` or `SortPreservingMergeExec` over several
+//! partitions keeps its node in the parent, now over a reader of the child
+//! stage's blocks. What remains above the last exchange (usually a merge, a
+//! final aggregation of one partition, or a file sink) runs on the driver.
+
+use std::sync::Arc;
+
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::error::{DataFusionError, Result};
+use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
+use datafusion::physical_plan::repartition::RepartitionExec;
+use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
+use datafusion::physical_plan::execution_plan::replace_children_if_necessary;
+use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties, Partitioning};
+use kiln_core::shuffle::{OutputPartitioning, ShuffleReaderExec, ShuffleWriterExec};
+
+/// One stage: a plan rooted at a shuffle writer, run as one task per partition.
+#[derive(Debug, Clone)]
+pub struct Stage {
+    /// Unique within the application.
+    pub id: u32,
+    /// The plan, rooted at a [`ShuffleWriterExec`].
+    pub plan: Arc<dyn ExecutionPlan>,
+    /// Stages whose output this stage reads.
+    pub parents: Vec<u32>,
+    /// Number of tasks (= partitions of the writer's input).
+    pub partitions: usize,
+    /// Number of blocks each task writes.
+    pub reduce_partitions: usize,
+}
+
+/// The stages of one job and the part that runs on the driver.
+#[derive(Debug)]
+pub struct JobPlan {
+    /// Stages, every stage after the stages it reads.
+    pub stages: Vec<Stage>,
+    /// The plan the driver runs at the end, reading the final stages' output.
+    pub root: Arc<dyn ExecutionPlan>,
+    /// Stages the root reads.
+    pub root_parents: Vec<u32>,
+}
+
+/// Cuts `plan` into stages, numbering them from `*next_stage_id`.
+pub fn plan_job(plan: Arc<dyn ExecutionPlan>, next_stage_id: &mut u32) -> Result<JobPlan> {
+    let mut stages = Vec::new();
+    let mut root = cut(plan, &mut stages, next_stage_id)?;
+    if readers_in(&root)?.is_empty() {
+        // Nothing was cut (a plain scan): run it all on executors anyway and
+        // let the driver only read the result.
+        let n = root.output_partitioning().partition_count().max(1);
+        root = make_stage(root, OutputPartitioning::PassThrough(n), &mut stages, next_stage_id)?;
+    }
+    let root_parents = readers_in(&root)?;
+    Ok(JobPlan {
+        stages,
+        root,
+        root_parents,
+    })
+}
+
+fn cut(
+    plan: Arc<dyn ExecutionPlan>,
+    stages: &mut Vec<Stage>,
+    next_id: &mut u32,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    let children: Vec<Arc<dyn ExecutionPlan>> = plan
+        .children()
+        .into_iter()
+        .map(|c| cut(c.clone(), stages, next_id))
+        .collect::<Result<_>>()?;
+
+    if let Some(rep) = plan.downcast_ref::<RepartitionExec>() {
+        let input = single(children)?;
+        let partitioning = match rep.partitioning() {
+            Partitioning::Hash(exprs, n) => OutputPartitioning::Hash(exprs.clone(), *n),
+            Partitioning::RoundRobinBatch(n) => OutputPartitioning::RoundRobin(*n),
+            other => OutputPartitioning::RoundRobin(other.partition_count()),
+        };
+        return make_stage(input, partitioning, stages, next_id);
+    }
+    if plan.is::<CoalescePartitionsExec>() || plan.is::<SortPreservingMergeExec>() {
+        let input = single(children)?;
+        let n = input.output_partitioning().partition_count();
+        if n <= 1 {
+            return replace_children_if_necessary(plan, vec![input]);
+        }
+        let kind = if plan.is::<CoalescePartitionsExec>() {
+            OutputPartitioning::Single
+        } else {
+            OutputPartitioning::PassThrough(n)
+        };
+        let reader = make_stage(input, kind, stages, next_id)?;
+        return replace_children_if_necessary(plan, vec![reader]);
+    }
+    if children.is_empty() {
+        return Ok(plan);
+    }
+    replace_children_if_necessary(plan, children)
+}
+
+fn single(mut children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+    match (children.pop(), children.is_empty()) {
+        (Some(c), true) => Ok(c),
+        _ => Err(DataFusionError::Internal("exchange with other than one input".into())),
+    }
+}
+
+fn make_stage(
+    input: Arc<dyn ExecutionPlan>,
+    partitioning: OutputPartitioning,
+    stages: &mut Vec<Stage>,
+    next_id: &mut u32,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    let id = *next_id;
+    *next_id += 1;
+    let schema = input.schema();
+    let reduce = partitioning.reduce_partitions();
+    let partitions = input.output_partitioning().partition_count();
+    let parents = readers_in(&input)?;
+    let writer: Arc<dyn ExecutionPlan> = Arc::new(ShuffleWriterExec::new(input, id, partitioning));
+    stages.push(Stage {
+        id,
+        plan: writer,
+        parents,
+        partitions,
+        reduce_partitions: reduce,
+    });
+    Ok(Arc::new(ShuffleReaderExec::new(id, schema, reduce)))
+}
+
+/// Stage ids of the shuffle readers in a plan (not looking into other stages).
+pub fn readers_in(plan: &Arc<dyn ExecutionPlan>) -> Result<Vec<u32>> {
+    let mut ids = Vec::new();
+    plan.apply(|node| {
+        if let Some(r) = node.downcast_ref::<ShuffleReaderExec>() {
+            if !ids.contains(&r.stage_id()) {
+                ids.push(r.stage_id());
+            }
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })?;
+    Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::prelude::{CsvReadOptions, SessionConfig, SessionContext};
+
+    async fn physical(sql: &str) -> (SessionContext, Arc<dyn ExecutionPlan>, tempfile::TempDir) {
+        let config = kiln_core::config::EngineConf::parse(&Default::default())
+            .and_then(|c| c.session_config(2))
+            .unwrap_or_else(|_| SessionConfig::new());
+        let ctx = SessionContext::new_with_config(config);
+        let dir = tempfile::tempdir().expect("tempdir");
+        for f in 0..2 {
+            let rows: String = (0..100).map(|i| format!("{},{i}\n", (i + f * 3) % 7)).collect();
+            std::fs::write(dir.path().join(format!("part-{f}.csv")), format!("k,v\n{rows}")).expect("write");
+        }
+        let path = format!("{}/", dir.path().display());
+        ctx.register_csv("t", &path, CsvReadOptions::new().has_header(true))
+            .await
+            .expect("register");
+        let plan = ctx.sql(sql).await.expect("sql").create_physical_plan().await.expect("plan");
+        (ctx, plan, dir)
+    }
+
+    #[tokio::test]
+    async fn aggregation_is_cut_at_its_exchanges() {
+        let (_, plan, _dir) = physical("SELECT k, sum(v) FROM t GROUP BY k ORDER BY k").await;
+        let mut next = 1;
+        let job = plan_job(plan, &mut next).expect("plan job");
+        // partial aggregate -> hash exchange -> final aggregate + sort -> merge on the driver
+        assert_eq!(job.stages.len(), 2, "{job:?}");
+        assert_eq!(job.stages[0].reduce_partitions, 2);
+        assert_eq!(job.stages[1].parents, vec![job.stages[0].id]);
+        assert_eq!(job.root_parents, vec![job.stages[1].id]);
+        assert!(job.root.is::<SortPreservingMergeExec>());
+        assert!(readers_in(&job.stages[0].plan).expect("walk").is_empty());
+    }
+
+    #[tokio::test]
+    async fn stage_plans_survive_the_codec() {
+        let (ctx, plan, _dir) = physical("SELECT a.k, count(*) FROM t a JOIN t b ON a.k = b.k GROUP BY a.k").await;
+        let mut next = 10;
+        let job = plan_job(plan, &mut next).expect("plan job");
+        assert!(job.stages.len() >= 2);
+        let task_ctx = ctx.task_ctx();
+        for s in &job.stages {
+            let bytes = kiln_core::codec::encode_plan(s.plan.clone()).expect("encode");
+            let back = kiln_core::codec::decode_plan(&bytes, &task_ctx).expect("decode");
+            assert!(back.is::<ShuffleWriterExec>());
+            assert_eq!(readers_in(&back).expect("walk"), s.parents);
+            assert_eq!(
+                back.output_partitioning().partition_count(),
+                s.plan.output_partitioning().partition_count()
+            );
+        }
+    }
+}

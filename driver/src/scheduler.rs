@@ -1,0 +1,365 @@
+//! The DAG and task schedulers of one job.
+//!
+//! The DAG side decides which stages may run (every parent's map outputs are
+//! present) and which map tasks are missing; the task side places those tasks
+//! on executors with free slots, retries failed ones (up to
+//! `kiln.task.maxFailures` attempts), fails the job at once on a user error,
+//! and on a fetch failure forgets the lost map output so the parent stage
+//! recomputes just that task.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kiln_core::codec::encode_plan;
+use kiln_core::config::EngineConf;
+use kiln_core::shuffle::MapOutput;
+use kiln_core::{KilnError, Result};
+use kiln_proto::{MapOutputLocation, ShuffleInput, TaskDefinition, TaskResult, TaskStatus};
+use tokio::sync::mpsc;
+use tracing::{info, warn, Instrument};
+
+use crate::executor_registry::{ExecutorInfo, ExecutorRegistry};
+use crate::map_output::MapOutputTracker;
+use crate::metrics::AppMetrics;
+use crate::planner::{JobPlan, Stage};
+use crate::progress::Progress;
+
+/// Fetch failures of one stage after which the job gives up.
+const MAX_STAGE_FETCH_FAILURES: u32 = 4;
+
+/// What the scheduler needs from the application.
+#[derive(Debug, Clone)]
+pub struct SchedulerContext {
+    /// Application id, sent with every task.
+    pub application_id: String,
+    /// Executors.
+    pub registry: ExecutorRegistry,
+    /// Engine settings.
+    pub conf: Arc<EngineConf>,
+    /// Progress display.
+    pub progress: Arc<Progress>,
+    /// Counters for the summary.
+    pub metrics: Arc<AppMetrics>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct TaskKey {
+    stage: u32,
+    partition: usize,
+}
+
+struct Finished {
+    key: TaskKey,
+    attempt: u32,
+    executor: ExecutorInfo,
+    outcome: std::result::Result<TaskResult, tonic::Status>,
+}
+
+/// Runs the stages of one job until the outputs its root reads exist.
+pub struct JobScheduler<'a> {
+    ctx: &'a SchedulerContext,
+    job_id: u32,
+    stages: HashMap<u32, &'a Stage>,
+    order: Vec<u32>,
+    plans: HashMap<u32, bytes::Bytes>,
+    tracker: MapOutputTracker,
+    failures: HashMap<TaskKey, u32>,
+    launches: HashMap<TaskKey, u32>,
+    last_executor: HashMap<TaskKey, String>,
+    fetch_failures: HashMap<u32, u32>,
+    started: HashMap<u32, Instant>,
+}
+
+impl<'a> JobScheduler<'a> {
+    /// Prepares the stages of `job`.
+    pub fn new(ctx: &'a SchedulerContext, job_id: u32, job: &'a JobPlan) -> Result<Self> {
+        let mut plans = HashMap::new();
+        let mut tracker = MapOutputTracker::default();
+        for s in &job.stages {
+            plans.insert(s.id, encode_plan(s.plan.clone())?);
+            tracker.add_stage(s.id, s.partitions);
+        }
+        Ok(JobScheduler {
+            ctx,
+            job_id,
+            stages: job.stages.iter().map(|s| (s.id, s)).collect(),
+            order: job.stages.iter().map(|s| s.id).collect(),
+            plans,
+            tracker,
+            failures: HashMap::new(),
+            launches: HashMap::new(),
+            last_executor: HashMap::new(),
+            fetch_failures: HashMap::new(),
+            started: HashMap::new(),
+        })
+    }
+
+    /// Map outputs of `stage` (complete after [`JobScheduler::run_until`]).
+    pub fn outputs(&self, stage: u32) -> Vec<MapOutput> {
+        self.tracker.outputs(stage)
+    }
+
+    /// Forgets a map output the driver could not fetch; true when the stage
+    /// may still be retried.
+    pub fn fetch_failed(&mut self, stage: u32, map: u32, executor_id: &str) -> Result<()> {
+        self.lose_output(stage, map, executor_id);
+        self.count_fetch_failure(stage)
+    }
+
+    fn count_fetch_failure(&mut self, stage: u32) -> Result<()> {
+        let n = self.fetch_failures.entry(stage).or_default();
+        *n += 1;
+        if *n > MAX_STAGE_FETCH_FAILURES {
+            return Err(KilnError::JobFailed(format!(
+                "job {}: output of stage {stage} was lost {n} times; giving up",
+                self.job_id
+            )));
+        }
+        Ok(())
+    }
+
+    fn lose_output(&mut self, stage: u32, map: u32, executor_id: &str) {
+        self.tracker.remove(stage, map);
+        // An executor that cannot serve one block likely lost them all.
+        if !self.ctx.registry.executors().iter().any(|e| e.id == executor_id) {
+            let n = self.tracker.remove_executor(executor_id);
+            self.ctx.metrics.add_recomputed(n as u64);
+        }
+        self.ctx.metrics.add_recomputed(1);
+    }
+
+    /// Runs stages until every stage in `needed` is complete.
+    pub async fn run_until(&mut self, needed: &[u32]) -> Result<()> {
+        let (tx, mut rx) = mpsc::unbounded_channel::<Finished>();
+        let mut running: HashMap<TaskKey, String> = HashMap::new();
+        let mut exec_changes = self.ctx.registry.subscribe();
+        let mut no_executor_since: Option<Instant> = None;
+        loop {
+            for lost in self.ctx.registry.expire(self.ctx.conf.heartbeat_timeout) {
+                warn!(executor_id = %lost, "executor lost: no heartbeat within {:?}", self.ctx.conf.heartbeat_timeout);
+                self.ctx.progress.line(&format!("executor {lost} lost (no heartbeat); recomputing its outputs"));
+                let n = self.tracker.remove_executor(&lost);
+                self.ctx.metrics.add_recomputed(n as u64);
+            }
+            if needed.iter().all(|s| self.tracker.is_complete(*s)) && running.is_empty() {
+                return Ok(());
+            }
+            let executors = self.ctx.registry.executors();
+            if executors.is_empty() && running.is_empty() {
+                let since = *no_executor_since.get_or_insert_with(Instant::now);
+                if since.elapsed() > self.ctx.conf.registration_timeout {
+                    return Err(KilnError::Executor(format!(
+                        "no executor available for {:?}; job {} cannot run",
+                        self.ctx.conf.registration_timeout, self.job_id
+                    )));
+                }
+            } else {
+                no_executor_since = None;
+            }
+            self.launch_ready(&executors, &mut running, &tx)?;
+            tokio::select! {
+                Some(done) = rx.recv() => {
+                    running.remove(&done.key);
+                    self.handle(done)?;
+                }
+                _ = exec_changes.changed() => {}
+                _ = tokio::time::sleep(self.ctx.conf.heartbeat_interval) => {}
+            }
+        }
+    }
+
+    fn ready_tasks(&self, running: &HashMap<TaskKey, String>) -> Vec<TaskKey> {
+        let mut out = Vec::new();
+        for id in &self.order {
+            let Some(stage) = self.stages.get(id) else { continue };
+            if !stage.parents.iter().all(|p| self.tracker.is_complete(*p)) {
+                continue;
+            }
+            for p in self.tracker.missing(*id) {
+                let key = TaskKey { stage: *id, partition: p };
+                if !running.contains_key(&key) {
+                    out.push(key);
+                }
+            }
+        }
+        out
+    }
+
+    fn launch_ready(
+        &mut self,
+        executors: &[ExecutorInfo],
+        running: &mut HashMap<TaskKey, String>,
+        tx: &mpsc::UnboundedSender<Finished>,
+    ) -> Result<()> {
+        let mut free: HashMap<String, i64> = executors.iter().map(|e| (e.id.clone(), e.cores as i64)).collect();
+        for exec in running.values() {
+            if let Some(f) = free.get_mut(exec) {
+                *f -= 1;
+            }
+        }
+        for key in self.ready_tasks(running) {
+            // Most free slots first; avoid the executor the task last failed on.
+            let avoid = self.last_executor.get(&key);
+            let choice = executors
+                .iter()
+                .filter(|e| free.get(&e.id).copied().unwrap_or(0) > 0)
+                .max_by_key(|e| (Some(&e.id) != avoid, free.get(&e.id).copied().unwrap_or(0), std::cmp::Reverse(e.id.clone())));
+            let Some(exec) = choice else { break };
+            if let Some(f) = free.get_mut(&exec.id) {
+                *f -= 1;
+            }
+            self.launch(key, exec.clone(), tx)?;
+            running.insert(key, exec.id.clone());
+        }
+        Ok(())
+    }
+
+    fn launch(&mut self, key: TaskKey, exec: ExecutorInfo, tx: &mpsc::UnboundedSender<Finished>) -> Result<()> {
+        let stage = self
+            .stages
+            .get(&key.stage)
+            .ok_or_else(|| KilnError::Internal(format!("unknown stage {}", key.stage)))?;
+        if !self.started.contains_key(&key.stage) {
+            self.started.insert(key.stage, Instant::now());
+            self.ctx.progress.stage_started(key.stage, stage.partitions);
+            self.ctx.metrics.add_stage();
+        }
+        let attempt = {
+            let n = self.launches.entry(key).or_default();
+            *n += 1;
+            *n - 1
+        };
+        let inputs = stage
+            .parents
+            .iter()
+            .map(|p| ShuffleInput {
+                stage_id: *p,
+                map_outputs: self.tracker.outputs(*p).iter().map(to_location).collect(),
+            })
+            .collect();
+        let def = TaskDefinition {
+            application_id: self.ctx.application_id.clone(),
+            job_id: self.job_id,
+            stage_id: key.stage,
+            stage_attempt: self.fetch_failures.get(&key.stage).copied().unwrap_or(0),
+            partition: key.partition as u32,
+            attempt,
+            plan: self.plans.get(&key.stage).cloned().unwrap_or_default().to_vec(),
+            inputs,
+        };
+        let tx = tx.clone();
+        let span = tracing::info_span!("task", app = %self.ctx.application_id, job = self.job_id, stage = key.stage, partition = key.partition, attempt);
+        tokio::spawn(
+            async move {
+                let mut client = exec.client.clone();
+                let outcome = client.launch_task(def).await.map(|r| r.into_inner());
+                let _ = tx.send(Finished { key, attempt, executor: exec, outcome });
+            }
+            .instrument(span),
+        );
+        Ok(())
+    }
+
+    fn handle(&mut self, done: Finished) -> Result<()> {
+        let Finished { key, attempt, executor, outcome } = done;
+        let stage = self
+            .stages
+            .get(&key.stage)
+            .ok_or_else(|| KilnError::Internal(format!("unknown stage {}", key.stage)))?;
+        let where_ = format!(
+            "stage {} task {} (attempt {}) on executor {}",
+            key.stage,
+            key.partition,
+            attempt + 1,
+            executor.id
+        );
+        let result = match outcome {
+            Ok(r) => r,
+            Err(status) => {
+                // The executor did not answer: treat it as lost.
+                warn!(executor_id = %executor.id, "task rpc failed: {status}");
+                if self.ctx.registry.remove(&executor.id).is_some() {
+                    self.ctx
+                        .progress
+                        .line(&format!("executor {} lost ({}); recomputing its outputs", executor.id, status.message()));
+                    let n = self.tracker.remove_executor(&executor.id);
+                    self.ctx.metrics.add_recomputed(n as u64);
+                }
+                return self.retry(key, &where_, &format!("executor unreachable: {}", status.message()), &executor.id);
+            }
+        };
+        if let Some(m) = &result.metrics {
+            self.ctx.metrics.add_task(m);
+            self.ctx.registry.heartbeat(&executor.id, m.peak_rss_bytes);
+        }
+        match TaskStatus::try_from(result.status).unwrap_or(TaskStatus::Failed) {
+            TaskStatus::Succeeded => {
+                let mut block_bytes = vec![0u64; stage.reduce_partitions];
+                for (i, b) in result.block_bytes.iter().enumerate() {
+                    if let Some(slot) = block_bytes.get_mut(i) {
+                        *slot = *b;
+                    }
+                }
+                let rows: u64 = result.block_rows.iter().sum();
+                let bytes: u64 = block_bytes.iter().sum();
+                self.tracker.register(
+                    key.stage,
+                    MapOutput {
+                        map_partition: key.partition as u32,
+                        attempt,
+                        executor_id: executor.id.clone(),
+                        address: executor.address.clone(),
+                        block_bytes,
+                    },
+                );
+                self.ctx.progress.task_finished(key.stage, rows, bytes);
+                if self.tracker.is_complete(key.stage) {
+                    let elapsed = self.started.get(&key.stage).map(|t| t.elapsed()).unwrap_or(Duration::ZERO);
+                    self.ctx.progress.stage_finished(key.stage, stage.partitions, elapsed);
+                    info!(stage = key.stage, "stage complete in {:?}", elapsed);
+                }
+                Ok(())
+            }
+            TaskStatus::UserError => Err(KilnError::JobFailed(format!("{where_} failed: {}", result.error))),
+            TaskStatus::FetchFailed => {
+                self.ctx.progress.line(&format!(
+                    "{where_}: could not fetch output of stage {} map {} from executor {}; recomputing it",
+                    result.failed_stage_id, result.failed_map_partition, result.failed_executor_id
+                ));
+                self.ctx.metrics.add_retry();
+                self.lose_output(result.failed_stage_id, result.failed_map_partition, &result.failed_executor_id);
+                self.count_fetch_failure(result.failed_stage_id)
+            }
+            TaskStatus::Failed | TaskStatus::Unspecified => self.retry(key, &where_, &result.error, &executor.id),
+        }
+    }
+
+    fn retry(&mut self, key: TaskKey, where_: &str, error: &str, executor_id: &str) -> Result<()> {
+        let n = self.failures.entry(key).or_default();
+        *n += 1;
+        self.last_executor.insert(key, executor_id.to_string());
+        if *n >= self.ctx.conf.task_max_failures {
+            return Err(KilnError::JobFailed(format!(
+                "{where_} failed {n} times (kiln.task.maxFailures = {}); last error: {error}",
+                self.ctx.conf.task_max_failures
+            )));
+        }
+        self.ctx.metrics.add_retry();
+        self.ctx.progress.line(&format!("{where_} failed, retrying: {error}"));
+        Ok(())
+    }
+}
+
+/// Converts a tracked map output into its wire form.
+pub fn to_location(m: &MapOutput) -> MapOutputLocation {
+    MapOutputLocation {
+        map_partition: m.map_partition,
+        executor_id: m.executor_id.clone(),
+        address: m.address.clone(),
+        block_bytes: m.block_bytes.clone(),
+        block_rows: vec![],
+        attempt: m.attempt,
+    }
+}
+

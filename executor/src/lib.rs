@@ -1,0 +1,298 @@
+//! The Kiln executor.
+//!
+//! - [`task_runner`]: decodes a stage plan and runs one partition of it.
+//! - [`shuffle_service`]: serves this executor's shuffle blocks over Arrow Flight.
+//! - this module: starting an executor (its gRPC + Flight server on one port),
+//!   registering with the driver, heartbeats, and shutdown.
+//!
+//! Shuffle blocks live under `<work-dir>/shuffle`, operator spill files under
+//! `<work-dir>/spill`.
+
+pub mod shuffle_service;
+pub mod task_runner;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow_flight::flight_service_server::FlightServiceServer;
+use datafusion::prelude::SessionContext;
+use kiln_core::config::EngineConf;
+use kiln_core::shuffle::fetch::MAX_FLIGHT_MESSAGE_BYTES;
+use kiln_core::shuffle::FlightClients;
+use kiln_core::{KilnError, Result};
+use kiln_proto::driver_service_client::DriverServiceClient;
+use kiln_proto::executor_service_server::{ExecutorService, ExecutorServiceServer};
+use kiln_proto::{HeartbeatRequest, RegisterExecutorRequest, ShutdownRequest, ShutdownResponse, TaskDefinition, TaskResult};
+use tokio::sync::{watch, OnceCell};
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::{Channel, Endpoint, Server};
+use tonic::{Request, Response, Status};
+use tracing::{info, warn, Instrument};
+
+use crate::shuffle_service::ShuffleService;
+use crate::task_runner::TaskRunner;
+
+/// Largest task message accepted from the driver.
+pub const MAX_TASK_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
+/// How to start an executor.
+#[derive(Debug, Clone)]
+pub struct ExecutorOptions {
+    /// Id unique within the application.
+    pub executor_id: String,
+    /// The application this executor serves; tasks of others are refused.
+    pub application_id: String,
+    /// URL of the driver's gRPC service.
+    pub driver_url: String,
+    /// Address to listen on (port 0 picks a free port).
+    pub bind: SocketAddr,
+    /// Host name or IP peers use to reach this executor.
+    pub advertise_host: String,
+    /// Task slots.
+    pub cores: u32,
+    /// Memory pool size, if limited.
+    pub memory_bytes: Option<u64>,
+    /// Directory for shuffle and spill files.
+    pub work_dir: PathBuf,
+}
+
+/// A running executor.
+#[derive(Debug)]
+pub struct ExecutorHandle {
+    /// The gRPC/Flight endpoint it advertises.
+    pub address: String,
+    /// Where its shuffle blocks are.
+    pub shuffle_dir: PathBuf,
+    shutdown: watch::Sender<bool>,
+    server: tokio::task::JoinHandle<std::result::Result<(), tonic::transport::Error>>,
+}
+
+impl ExecutorHandle {
+    /// Waits until the executor is told to stop (or loses its driver).
+    pub async fn wait(mut self) -> Result<()> {
+        let mut stop = self.shutdown.subscribe();
+        tokio::select! {
+            r = &mut self.server => return match r {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(KilnError::Executor(format!("executor server failed: {e}"))),
+                Err(e) => Err(KilnError::Executor(format!("executor server task failed: {e}"))),
+            },
+            _ = stop.wait_for(|s| *s) => {}
+        }
+        // A graceful stop waits for peers to close their connections; the
+        // driver may keep them open, so give in-flight replies a moment only.
+        let _ = tokio::time::timeout(Duration::from_millis(200), &mut self.server).await;
+        Ok(())
+    }
+
+    /// Stops the executor.
+    pub fn stop(&self) {
+        self.shutdown.send_replace(true);
+    }
+}
+
+/// Starts an executor: server first, then registration, then heartbeats.
+pub async fn start(opts: ExecutorOptions) -> Result<ExecutorHandle> {
+    let shuffle_dir = opts.work_dir.join("shuffle");
+    let spill_dir = opts.work_dir.join("spill");
+    std::fs::create_dir_all(&shuffle_dir)
+        .map_err(|e| KilnError::io(format!("cannot create {}", shuffle_dir.display()), e))?;
+    let listener = tokio::net::TcpListener::bind(opts.bind)
+        .await
+        .map_err(|e| KilnError::io(format!("executor cannot listen on {}", opts.bind), e))?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| KilnError::io("executor listener has no address", e))?
+        .port();
+    let address = format!("http://{}:{port}", opts.advertise_host);
+    let (shutdown, _) = watch::channel(false);
+    let runner: Arc<OnceCell<TaskRunner>> = Arc::new(OnceCell::new());
+    let running = Arc::new(AtomicU32::new(0));
+    let endpoint = ExecutorEndpoint {
+        application_id: opts.application_id.clone(),
+        runner: runner.clone(),
+        shutdown: shutdown.clone(),
+        running: running.clone(),
+    };
+    let flight = FlightServiceServer::new(ShuffleService::new(shuffle_dir.clone()))
+        .max_decoding_message_size(MAX_FLIGHT_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_FLIGHT_MESSAGE_BYTES);
+    let grpc = ExecutorServiceServer::new(endpoint)
+        .max_decoding_message_size(MAX_TASK_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_TASK_MESSAGE_BYTES);
+    let mut stop = shutdown.subscribe();
+    let server = tokio::spawn(
+        Server::builder()
+            .tcp_nodelay(true)
+            .add_service(grpc)
+            .add_service(flight)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+                let _ = stop.wait_for(|s| *s).await;
+            }),
+    );
+
+    let driver = Endpoint::from_shared(opts.driver_url.clone())
+        .map_err(|e| KilnError::Config {
+            key: "--driver".into(),
+            message: format!("invalid driver URL `{}`: {e}", opts.driver_url),
+        })?
+        .connect_timeout(Duration::from_secs(5))
+        .connect_lazy();
+    let mut client = DriverServiceClient::new(driver);
+    let request = RegisterExecutorRequest {
+        executor_id: opts.executor_id.clone(),
+        address: address.clone(),
+        cores: opts.cores,
+        memory_bytes: opts.memory_bytes.unwrap_or(0),
+        application_id: opts.application_id.clone(),
+    };
+    let response = register(&mut client, &request, Duration::from_secs(30)).await?;
+    let raw = response.conf.into_iter().collect();
+    let conf = EngineConf::parse(&raw)?;
+    let config = conf.session_config(opts.cores as usize)?;
+    let runtime = kiln_core::config::runtime_env(opts.memory_bytes, Some(spill_dir))?;
+    if let Some(buckets) = raw.get("kiln.s3.buckets") {
+        for b in buckets.split(',').filter(|b| !b.is_empty()) {
+            kiln_core::objectstore::register_s3(&runtime, b, &raw)?;
+        }
+    }
+    let ctx = SessionContext::new_with_config_rt(config, runtime);
+    let heartbeat_interval = conf.heartbeat_interval;
+    let heartbeat_timeout = conf.heartbeat_timeout;
+    let _ = runner.set(TaskRunner {
+        executor_id: opts.executor_id.clone(),
+        shuffle_dir: shuffle_dir.clone(),
+        ctx,
+        conf,
+        clients: Arc::new(FlightClients::default()),
+    });
+    info!(executor_id = %opts.executor_id, %address, "executor registered with driver {}", opts.driver_url);
+    tokio::spawn(heartbeats(
+        client,
+        request,
+        running,
+        heartbeat_interval,
+        heartbeat_timeout,
+        shutdown.clone(),
+    ));
+    Ok(ExecutorHandle {
+        address,
+        shuffle_dir,
+        shutdown,
+        server,
+    })
+}
+
+async fn register(
+    client: &mut DriverServiceClient<Channel>,
+    request: &RegisterExecutorRequest,
+    timeout: Duration,
+) -> Result<kiln_proto::RegisterExecutorResponse> {
+    let start = Instant::now();
+    loop {
+        match client.register_executor(request.clone()).await {
+            Ok(r) => return Ok(r.into_inner()),
+            Err(s) if s.code() == tonic::Code::PermissionDenied || s.code() == tonic::Code::InvalidArgument => {
+                return Err(KilnError::Executor(format!("driver refused registration: {}", s.message())))
+            }
+            Err(s) if start.elapsed() > timeout => {
+                return Err(KilnError::Executor(format!(
+                    "cannot register with driver within {timeout:?}: {}",
+                    s.message()
+                )))
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+async fn heartbeats(
+    mut client: DriverServiceClient<Channel>,
+    request: RegisterExecutorRequest,
+    running: Arc<AtomicU32>,
+    interval: Duration,
+    timeout: Duration,
+    shutdown: watch::Sender<bool>,
+) {
+    let mut last_ok = Instant::now();
+    loop {
+        tokio::time::sleep(interval).await;
+        let hb = HeartbeatRequest {
+            executor_id: request.executor_id.clone(),
+            running_tasks: running.load(Ordering::Relaxed),
+            peak_rss_bytes: peak_rss_bytes(),
+        };
+        match client.heartbeat(hb).await {
+            Ok(r) => {
+                last_ok = Instant::now();
+                if !r.into_inner().known {
+                    // The driver forgot us (declared lost): join again.
+                    let _ = client.register_executor(request.clone()).await;
+                }
+            }
+            Err(s) => {
+                if last_ok.elapsed() > timeout {
+                    warn!("driver unreachable for {:?} ({}); executor exits", timeout, s.message());
+                    shutdown.send_replace(true);
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Peak resident set size of this process (Linux `VmHWM`), 0 elsewhere.
+pub fn peak_rss_bytes() -> u64 {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else { return 0 };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
+}
+
+struct ExecutorEndpoint {
+    application_id: String,
+    runner: Arc<OnceCell<TaskRunner>>,
+    shutdown: watch::Sender<bool>,
+    running: Arc<AtomicU32>,
+}
+
+#[tonic::async_trait]
+impl ExecutorService for ExecutorEndpoint {
+    async fn launch_task(&self, request: Request<TaskDefinition>) -> std::result::Result<Response<TaskResult>, Status> {
+        let def = request.into_inner();
+        if def.application_id != self.application_id {
+            return Err(Status::permission_denied(format!(
+                "this executor serves application `{}`, not `{}`",
+                self.application_id, def.application_id
+            )));
+        }
+        // The driver may launch a task before the registration reply reached
+        // us; the runner exists as soon as that reply is processed.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let runner = loop {
+            if let Some(r) = self.runner.get() {
+                break r;
+            }
+            if Instant::now() > deadline {
+                return Err(Status::unavailable("executor did not finish registering"));
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        };
+        self.running.fetch_add(1, Ordering::Relaxed);
+        let span = tracing::info_span!("task", app = %def.application_id, stage = def.stage_id, partition = def.partition, attempt = def.attempt);
+        let result = runner.run(def).instrument(span).await;
+        self.running.fetch_sub(1, Ordering::Relaxed);
+        Ok(Response::new(result))
+    }
+
+    async fn shutdown(&self, _request: Request<ShutdownRequest>) -> std::result::Result<Response<ShutdownResponse>, Status> {
+        self.shutdown.send_replace(true);
+        Ok(Response::new(ShutdownResponse {}))
+    }
+}

@@ -1,0 +1,198 @@
+//! The task runner: decodes a stage plan, runs one partition of it with the
+//! task's shuffle inputs, and turns the outcome into a [`TaskResult`].
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow::array::{Array, UInt32Array, UInt64Array};
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::error::DataFusionError;
+use datafusion::execution::TaskContext;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::SessionContext;
+use futures::TryStreamExt;
+use kiln_core::codec::decode_plan;
+use kiln_core::config::EngineConf;
+use kiln_core::shuffle::{find_fetch_failure, FlightClients, MapOutput, ShuffleMetrics, ShuffleTaskEnv, ShuffleWriterExec};
+use kiln_proto::{TaskDefinition, TaskMetrics, TaskResult, TaskStatus};
+
+/// Runs tasks for one executor.
+pub struct TaskRunner {
+    /// This executor's id.
+    pub executor_id: String,
+    /// Root of this executor's shuffle files.
+    pub shuffle_dir: PathBuf,
+    /// The session every task starts from (settings, functions, memory pool).
+    pub ctx: SessionContext,
+    /// Engine settings from the driver.
+    pub conf: EngineConf,
+    /// Connections to peers' shuffle services.
+    pub clients: Arc<FlightClients>,
+}
+
+impl std::fmt::Debug for TaskRunner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskRunner").field("executor_id", &self.executor_id).finish_non_exhaustive()
+    }
+}
+
+impl TaskRunner {
+    /// Runs one task to completion.
+    pub async fn run(&self, def: TaskDefinition) -> TaskResult {
+        let start = Instant::now();
+        let inputs: HashMap<u32, Vec<MapOutput>> = def
+            .inputs
+            .iter()
+            .map(|i| {
+                let outs = i
+                    .map_outputs
+                    .iter()
+                    .map(|m| MapOutput {
+                        map_partition: m.map_partition,
+                        attempt: m.attempt,
+                        executor_id: m.executor_id.clone(),
+                        address: m.address.clone(),
+                        block_bytes: m.block_bytes.clone(),
+                    })
+                    .collect();
+                (i.stage_id, outs)
+            })
+            .collect();
+        let env = Arc::new(ShuffleTaskEnv {
+            executor_id: self.executor_id.clone(),
+            shuffle_dir: self.shuffle_dir.clone(),
+            attempt: def.attempt,
+            compression: self.conf.shuffle_compression,
+            inputs,
+            clients: self.clients.clone(),
+            metrics: ShuffleMetrics::default(),
+        });
+        let state = self.ctx.state();
+        let base = TaskContext::from(&state);
+        let outcome = async {
+            let plan = decode_plan(&def.plan, &base).map_err(|e| {
+                DataFusionError::Plan(format!("cannot decode the stage plan sent by the driver: {e}"))
+            })?;
+            if !plan.is::<ShuffleWriterExec>() {
+                return Err(DataFusionError::Plan("a task plan must end in a shuffle writer".into()));
+            }
+            let n = plan.properties().partitioning.partition_count();
+            if def.partition as usize >= n {
+                return Err(DataFusionError::Plan(format!(
+                    "task partition {} out of range: the stage has {n}",
+                    def.partition
+                )));
+            }
+            let config = state.config().clone().with_extension(env.clone());
+            let task_ctx = Arc::new(
+                TaskContext::from(&state)
+                    .with_session_config(config)
+                    .with_task_id(format!("{}.{}.{}", def.stage_id, def.partition, def.attempt)),
+            );
+            let stream = plan.execute(def.partition as usize, task_ctx)?;
+            let batches: Vec<_> = stream.try_collect().await?;
+            Ok((plan, batches))
+        }
+        .await;
+        let mut metrics = TaskMetrics {
+            shuffle_local_bytes: env.metrics.local_bytes.load(Ordering::Relaxed),
+            shuffle_remote_bytes: env.metrics.remote_bytes.load(Ordering::Relaxed),
+            input_rows: env.metrics.rows_read.load(Ordering::Relaxed),
+            elapsed_ms: start.elapsed().as_millis() as u64,
+            peak_rss_bytes: crate::peak_rss_bytes(),
+            ..Default::default()
+        };
+        match outcome {
+            Ok((plan, batches)) => {
+                let (spills, spilled) = spill_metrics(&plan);
+                metrics.spill_count = spills;
+                metrics.spilled_bytes = spilled;
+                let mut block_bytes = Vec::new();
+                let mut block_rows = Vec::new();
+                for b in &batches {
+                    let (Some(ids), Some(rows), Some(bytes)) = (
+                        b.column(0).as_any().downcast_ref::<UInt32Array>(),
+                        b.column(1).as_any().downcast_ref::<UInt64Array>(),
+                        b.column(2).as_any().downcast_ref::<UInt64Array>(),
+                    ) else {
+                        continue;
+                    };
+                    for i in 0..ids.len() {
+                        let id = ids.value(i) as usize;
+                        if block_bytes.len() <= id {
+                            block_bytes.resize(id + 1, 0);
+                            block_rows.resize(id + 1, 0);
+                        }
+                        block_bytes[id] = bytes.value(i);
+                        block_rows[id] = rows.value(i);
+                    }
+                }
+                metrics.output_rows = block_rows.iter().sum();
+                metrics.output_bytes = block_bytes.iter().sum();
+                TaskResult {
+                    status: TaskStatus::Succeeded as i32,
+                    block_bytes,
+                    block_rows,
+                    metrics: Some(metrics),
+                    ..Default::default()
+                }
+            }
+            Err(e) => {
+                let mut r = TaskResult {
+                    metrics: Some(metrics),
+                    error: e.to_string(),
+                    ..Default::default()
+                };
+                if let Some(ff) = find_fetch_failure(&e) {
+                    r.status = TaskStatus::FetchFailed as i32;
+                    r.failed_stage_id = ff.stage_id;
+                    r.failed_map_partition = ff.map_partition;
+                    r.failed_executor_id = ff.executor_id;
+                } else if is_user_error(&e) {
+                    r.status = TaskStatus::UserError as i32;
+                } else {
+                    r.status = TaskStatus::Failed as i32;
+                }
+                tracing::warn!(stage = def.stage_id, partition = def.partition, attempt = def.attempt, "task failed: {e}");
+                r
+            }
+        }
+    }
+}
+
+/// Whether an error is deterministic in the job itself (retrying cannot help).
+pub fn is_user_error(e: &DataFusionError) -> bool {
+    use arrow::error::ArrowError as A;
+    use DataFusionError as E;
+    match e {
+        E::Plan(_) | E::SchemaError(..) | E::NotImplemented(_) | E::SQL(..) | E::Configuration(_) => true,
+        E::ArrowError(a, _) => !matches!(a.as_ref(), A::IoError(..) | A::ExternalError(_) | A::MemoryError(_)),
+        E::ParquetError(_) => true,
+        E::Execution(m) => {
+            // DataFusion reports bad casts and similar data errors as execution errors.
+            let m = m.to_ascii_lowercase();
+            m.contains("cast") || m.contains("divide by zero") || m.contains("overflow") || m.contains("invalid")
+        }
+        E::Context(_, inner) => is_user_error(inner),
+        E::Shared(inner) => is_user_error(inner),
+        E::External(inner) => inner.downcast_ref::<DataFusionError>().is_some_and(is_user_error),
+        E::Collection(v) => v.first().is_some_and(is_user_error),
+        _ => false,
+    }
+}
+
+fn spill_metrics(plan: &Arc<dyn ExecutionPlan>) -> (u64, u64) {
+    let mut count = 0u64;
+    let mut bytes = 0u64;
+    let _ = plan.apply(|node| {
+        if let Some(m) = node.metrics() {
+            count += m.spill_count().unwrap_or(0) as u64;
+            bytes += m.spilled_bytes().unwrap_or(0) as u64;
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    (count, bytes)
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone: installs what the tests need
+# (pinned, cached outside the clone), builds, and runs every test.
+#   usage: scripts/test.sh [extra cargo test args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/kiln-target}"
+export CARGO_BUILD_JOBS="${CARGO_BUILD_JOBS:-2}"
+export CARGO_TERM_PROGRESS_WHEN=always CARGO_TERM_PROGRESS_WIDTH=100
+
+step() { printf '\n==> %s\n' "$*" >&2; }
+start=$(date +%s)
+
+step "python test tools (S3-protocol server)"
+venv=$(scripts/setup-python.sh | tail -n 1)
+export KILN_MOTO_SERVER="$venv/bin/moto_server"
+
+if [ -x tests/cluster/install.sh ]; then
+  step "Kubernetes test control plane binaries"
+  tests/cluster/install.sh
+fi
+
+step "formatting"
+cargo fmt --all -- --check
+
+step "building kiln and the test binaries (target dir: $CARGO_TARGET_DIR)"
+cargo build -p kiln-cli 2>&1 | grep -v '^\s*$' || true
+cargo test --workspace --no-run
+
+step "running tests"
+cargo test --workspace "$@"
+echo "all tests passed in $(( $(date +%s) - start ))s" >&2
