@@ -15,17 +15,16 @@ step "python test tools (S3-protocol server)"
 venv=$(scripts/setup-python.sh | tail -n 1)
 export KILN_MOTO_SERVER="$venv/bin/moto_server"
 
-if [ -x tests/cluster/install.sh ]; then
-  step "Kubernetes test control plane binaries"
-  tests/cluster/install.sh
-fi
+step "Kubernetes test control plane binaries (built from the Go module proxy once, then cached)"
+bash tests/cluster/install.sh
 
 step "formatting"
 cargo fmt --all -- --check
 
 step "building kiln and the test binaries (target dir: $CARGO_TARGET_DIR)"
-cargo build -p kiln-cli 2>&1 | grep -v '^\s*$' || true
-cargo test --workspace --no-run
+# One build of every target (the `kiln` binary the integration tests run
+# included), with the same feature set `cargo test --workspace` uses.
+cargo build --workspace --all-targets
 
 step "running tests"
 cargo test --workspace "$@"

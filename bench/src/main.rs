@@ -17,7 +17,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let partitions: usize = args.get(3).map(|p| p.parse()).transpose()?.unwrap_or(2);
     let start = Instant::now();
     let sql = std::fs::read_to_string(sql_path)?;
-    let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(partitions));
+    let ctx =
+        SessionContext::new_with_config(SessionConfig::new().with_target_partitions(partitions));
     let mut statements = Vec::new();
     for (i, stmt) in DFParser::parse_sql(&sql)?.into_iter().enumerate() {
         let t0 = Instant::now();

@@ -10,12 +10,12 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 use tpchgen::generators::{
-    CustomerGenerator, LineItemGenerator, NationGenerator, OrderGenerator, PartGenerator, PartSuppGenerator,
-    RegionGenerator, SupplierGenerator,
+    CustomerGenerator, LineItemGenerator, NationGenerator, OrderGenerator, PartGenerator,
+    PartSuppGenerator, RegionGenerator, SupplierGenerator,
 };
 use tpchgen_arrow::{
-    CustomerArrow, LineItemArrow, NationArrow, OrderArrow, PartArrow, PartSuppArrow, RecordBatchIterator,
-    RegionArrow, SupplierArrow,
+    CustomerArrow, LineItemArrow, NationArrow, OrderArrow, PartArrow, PartSuppArrow,
+    RecordBatchIterator, RegionArrow, SupplierArrow,
 };
 
 use crate::CliError;
@@ -33,18 +33,28 @@ pub struct TpchArgs {
     parts: Option<i32>,
 }
 
-const TABLES: [&str; 8] = ["nation", "region", "part", "supplier", "partsupp", "customer", "orders", "lineitem"];
+const TABLES: [&str; 8] = [
+    "nation", "region", "part", "supplier", "partsupp", "customer", "orders", "lineitem",
+];
 
 fn batches(table: &str, scale: f64, part: i32, parts: i32) -> Box<dyn RecordBatchIterator> {
     match table {
         "nation" => Box::new(NationArrow::new(NationGenerator::new(scale, part, parts))),
         "region" => Box::new(RegionArrow::new(RegionGenerator::new(scale, part, parts))),
         "part" => Box::new(PartArrow::new(PartGenerator::new(scale, part, parts))),
-        "supplier" => Box::new(SupplierArrow::new(SupplierGenerator::new(scale, part, parts))),
-        "partsupp" => Box::new(PartSuppArrow::new(PartSuppGenerator::new(scale, part, parts))),
-        "customer" => Box::new(CustomerArrow::new(CustomerGenerator::new(scale, part, parts))),
+        "supplier" => Box::new(SupplierArrow::new(SupplierGenerator::new(
+            scale, part, parts,
+        ))),
+        "partsupp" => Box::new(PartSuppArrow::new(PartSuppGenerator::new(
+            scale, part, parts,
+        ))),
+        "customer" => Box::new(CustomerArrow::new(CustomerGenerator::new(
+            scale, part, parts,
+        ))),
         "orders" => Box::new(OrderArrow::new(OrderGenerator::new(scale, part, parts))),
-        _ => Box::new(LineItemArrow::new(LineItemGenerator::new(scale, part, parts))),
+        _ => Box::new(LineItemArrow::new(LineItemGenerator::new(
+            scale, part, parts,
+        ))),
     }
 }
 
@@ -71,9 +81,14 @@ fn write_part(table: &str, scale: f64, part: i32, parts: i32, path: &Path) -> Re
 /// Generates every TPC-H table under `args.dir`.
 pub async fn tpch(args: TpchArgs) -> Result<(), CliError> {
     if !(args.scale > 0.0 && args.scale <= 1000.0) {
-        return Err(CliError::Input(format!("--scale: must be in (0, 1000], found {}", args.scale)));
+        return Err(CliError::Input(format!(
+            "--scale: must be in (0, 1000], found {}",
+            args.scale
+        )));
     }
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) as i32;
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2) as i32;
     let parts = args.parts.unwrap_or(threads.max(1)).max(1);
     let start = Instant::now();
     let mut jobs = Vec::new();
@@ -82,7 +97,11 @@ pub async fn tpch(args: TpchArgs) -> Result<(), CliError> {
         std::fs::create_dir_all(&dir)
             .map_err(|e| CliError::Input(format!("cannot create {}: {e}", dir.display())))?;
         // Small tables in one file; the large ones split for parallelism.
-        let n = if matches!(table, "nation" | "region") { 1 } else { parts };
+        let n = if matches!(table, "nation" | "region") {
+            1
+        } else {
+            parts
+        };
         for p in 1..=n {
             jobs.push((table, p, n, dir.join(format!("part-{p}.parquet"))));
         }
@@ -97,8 +116,13 @@ pub async fn tpch(args: TpchArgs) -> Result<(), CliError> {
             for _ in 0..threads.max(1) {
                 handles.push(s.spawn(|| -> Result<(), String> {
                     loop {
-                        let next = queue.lock().map_err(|_| "worker panicked".to_string())?.next();
-                        let Some((table, p, n, path)) = next else { return Ok(()) };
+                        let next = queue
+                            .lock()
+                            .map_err(|_| "worker panicked".to_string())?
+                            .next();
+                        let Some((table, p, n, path)) = next else {
+                            return Ok(());
+                        };
                         let rows = write_part(table, scale, p, n, &path)?;
                         let k = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
                         eprintln!("[{k}/{total}] {table} part {p}/{n}: {rows} rows");
@@ -106,7 +130,8 @@ pub async fn tpch(args: TpchArgs) -> Result<(), CliError> {
                 }));
             }
             for h in handles {
-                h.join().map_err(|_| "generator thread panicked".to_string())??;
+                h.join()
+                    .map_err(|_| "generator thread panicked".to_string())??;
             }
             Ok(())
         })

@@ -89,13 +89,19 @@ fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     init_tracing(cli.verbose);
     let threads = match &cli.command {
         Command::Executor(a) => a.cores.max(1) as usize,
-        _ => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+        _ => std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
@@ -159,13 +165,18 @@ impl From<kiln_core::KilnError> for CliError {
 
 async fn executor(args: ExecutorArgs) -> Result<(), CliError> {
     let memory_bytes = match &args.memory {
-        Some(m) => Some(kiln_core::manifest::parse_memory(m).map_err(|e| CliError::Input(format!("--memory: {e}")))?),
+        Some(m) => Some(
+            kiln_core::manifest::parse_memory(m)
+                .map_err(|e| CliError::Input(format!("--memory: {e}")))?,
+        ),
         None => None,
     };
-    let work_dir = args
-        .work_dir
-        .unwrap_or_else(|| std::env::temp_dir().join(format!("kiln-executor-{}", args.executor_id)));
-    let advertise_host = args.advertise_host.unwrap_or_else(|| args.bind.ip().to_string());
+    let work_dir = args.work_dir.unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("kiln-executor-{}", args.executor_id))
+    });
+    let advertise_host = args
+        .advertise_host
+        .unwrap_or_else(|| args.bind.ip().to_string());
     let opts = kiln_executor::ExecutorOptions {
         executor_id: args.executor_id,
         application_id: args.application_id,

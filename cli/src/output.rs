@@ -24,15 +24,27 @@ pub fn write_output(out: &QueryOutput, format: Format) -> Result<(), Box<dyn std
         Format::Table => {
             if out.batches.is_empty() {
                 let empty = arrow::record_batch::RecordBatch::new_empty(out.schema.clone());
-                writeln!(lock, "{}", arrow::util::pretty::pretty_format_batches(&[empty])?)?;
+                writeln!(
+                    lock,
+                    "{}",
+                    arrow::util::pretty::pretty_format_batches(&[empty])?
+                )?;
             } else {
-                writeln!(lock, "{}", arrow::util::pretty::pretty_format_batches(&out.batches)?)?;
+                writeln!(
+                    lock,
+                    "{}",
+                    arrow::util::pretty::pretty_format_batches(&out.batches)?
+                )?;
             }
         }
         Format::Csv => {
-            let mut w = arrow::csv::WriterBuilder::new().with_header(true).build(&mut lock);
+            let mut w = arrow::csv::WriterBuilder::new()
+                .with_header(true)
+                .build(&mut lock);
             if out.batches.is_empty() {
-                w.write(&arrow::record_batch::RecordBatch::new_empty(out.schema.clone()))?;
+                w.write(&arrow::record_batch::RecordBatch::new_empty(
+                    out.schema.clone(),
+                ))?;
             }
             for b in &out.batches {
                 w.write(b)?;

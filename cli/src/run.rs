@@ -77,7 +77,9 @@ fn parse_master(m: &str) -> Result<Master, CliError> {
     }
     if let Some(n) = m.strip_prefix("local[").and_then(|r| r.strip_suffix(']')) {
         if n == "*" {
-            let cores = std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(1);
+            let cores = std::thread::available_parallelism()
+                .map(|n| n.get() as u32)
+                .unwrap_or(1);
             return Ok(Master::Local(cores));
         }
         if let Ok(n) = n.parse::<u32>() {
@@ -113,7 +115,10 @@ fn executor_conf(app: &Application) -> HashMap<String, String> {
     conf
 }
 
-async fn serve_driver(registry: &ExecutorRegistry, bind: SocketAddr) -> Result<(String, tokio::task::JoinHandle<()>), CliError> {
+async fn serve_driver(
+    registry: &ExecutorRegistry,
+    bind: SocketAddr,
+) -> Result<(String, tokio::task::JoinHandle<()>), CliError> {
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .map_err(|e| CliError::Failed(format!("driver cannot listen on {bind}: {e}")))?;
@@ -142,9 +147,22 @@ pub async fn run(args: RunArgs) -> Result<(), CliError> {
     }
     let application_id = format!("{}-{}", app.name, &uuid_suffix());
     let work_dir = std::env::temp_dir().join(format!("kiln-{application_id}"));
-    std::fs::create_dir_all(&work_dir)
-        .map_err(|e| CliError::Failed(format!("cannot create work directory {}: {e}", work_dir.display())))?;
-    let result = run_in(&args, &app, conf, &application_id, &work_dir, &master, started).await;
+    std::fs::create_dir_all(&work_dir).map_err(|e| {
+        CliError::Failed(format!(
+            "cannot create work directory {}: {e}",
+            work_dir.display()
+        ))
+    })?;
+    let result = run_in(
+        &args,
+        &app,
+        conf,
+        &application_id,
+        &work_dir,
+        &master,
+        started,
+    )
+    .await;
     if !args.keep_work_dir {
         let _ = std::fs::remove_dir_all(&work_dir);
     } else {
@@ -163,7 +181,13 @@ async fn run_in(
     started: Instant,
 ) -> Result<(), CliError> {
     let registry = ExecutorRegistry::new(application_id, executor_conf(app));
-    let (driver_url, server) = serve_driver(&registry, "127.0.0.1:0".parse().map_err(|_| CliError::Failed("bad address".into()))?).await?;
+    let (driver_url, server) = serve_driver(
+        &registry,
+        "127.0.0.1:0"
+            .parse()
+            .map_err(|_| CliError::Failed("bad address".into()))?,
+    )
+    .await?;
     let progress = Arc::new(Progress::new(std::io::stderr().is_terminal()));
     let mut cluster = None;
     let mut local = None;
@@ -185,7 +209,10 @@ async fn run_in(
                 work_dir: work_dir.to_path_buf(),
             };
             let mut c = LocalCluster::start(launch, app.executor.instances)?;
-            if let Err(e) = c.wait_registered(&registry, conf.registration_timeout).await {
+            if let Err(e) = c
+                .wait_registered(&registry, conf.registration_timeout)
+                .await
+            {
                 c.stop().await;
                 return Err(e.into());
             }
@@ -200,7 +227,9 @@ async fn run_in(
                 executor_id: "local".into(),
                 application_id: application_id.to_string(),
                 driver_url: driver_url.clone(),
-                bind: "127.0.0.1:0".parse().map_err(|_| CliError::Failed("bad address".into()))?,
+                bind: "127.0.0.1:0"
+                    .parse()
+                    .map_err(|_| CliError::Failed("bad address".into()))?,
                 advertise_host: "127.0.0.1".into(),
                 cores: *n,
                 memory_bytes: app.executor.memory_bytes,
@@ -231,7 +260,11 @@ async fn run_in(
     // Stop executors whatever happened.
     for e in registry.executors() {
         let mut c = e.client.clone();
-        let _ = tokio::time::timeout(Duration::from_millis(500), c.shutdown(kiln_proto::ShutdownRequest {})).await;
+        let _ = tokio::time::timeout(
+            Duration::from_millis(500),
+            c.shutdown(kiln_proto::ShutdownRequest {}),
+        )
+        .await;
     }
     if let Some(mut c) = cluster {
         c.stop().await;
@@ -246,9 +279,13 @@ async fn run_in(
     if let Some(path) = &args.summary_json {
         let mut json = summary.to_json(wall);
         json["succeeded"] = serde_json::Value::Bool(outcome.is_ok());
-        json["executor_peak_rss_bytes"] = serde_json::json!(registry.peak_rss().into_iter().collect::<HashMap<_, _>>());
-        std::fs::write(path, serde_json::to_string_pretty(&json).unwrap_or_default())
-            .map_err(|e| CliError::Failed(format!("cannot write {}: {e}", path.display())))?;
+        json["executor_peak_rss_bytes"] =
+            serde_json::json!(registry.peak_rss().into_iter().collect::<HashMap<_, _>>());
+        std::fs::write(
+            path,
+            serde_json::to_string_pretty(&json).unwrap_or_default(),
+        )
+        .map_err(|e| CliError::Failed(format!("cannot write {}: {e}", path.display())))?;
     }
     let output = outcome?;
     print_output(output, args.format)
@@ -256,7 +293,8 @@ async fn run_in(
 
 fn print_output(output: Option<QueryOutput>, format: Format) -> Result<(), CliError> {
     if let Some(out) = output {
-        write_output(&out, format).map_err(|e| CliError::Failed(format!("cannot write results: {e}")))?;
+        write_output(&out, format)
+            .map_err(|e| CliError::Failed(format!("cannot write results: {e}")))?;
     }
     Ok(())
 }
@@ -265,7 +303,10 @@ fn print_output(output: Option<QueryOutput>, format: Format) -> Result<(), CliEr
 pub async fn driver(args: DriverArgs) -> Result<(), CliError> {
     let started = Instant::now();
     let (app, conf) = load(&args.manifest, &[])?;
-    let application_id = args.application_id.clone().unwrap_or_else(|| app.name.clone());
+    let application_id = args
+        .application_id
+        .clone()
+        .unwrap_or_else(|| app.name.clone());
     let registry = ExecutorRegistry::new(&application_id, executor_conf(&app));
     let (url, server) = serve_driver(&registry, args.bind).await?;
     eprintln!("driver listening on {url}");
@@ -298,10 +339,19 @@ pub async fn driver(args: DriverArgs) -> Result<(), CliError> {
     };
     for e in registry.executors() {
         let mut c = e.client.clone();
-        let _ = tokio::time::timeout(Duration::from_millis(500), c.shutdown(kiln_proto::ShutdownRequest {})).await;
+        let _ = tokio::time::timeout(
+            Duration::from_millis(500),
+            c.shutdown(kiln_proto::ShutdownRequest {}),
+        )
+        .await;
     }
     server.abort();
-    eprint!("{}", metrics.summary().render(started.elapsed(), &registry.peak_rss()));
+    eprint!(
+        "{}",
+        metrics
+            .summary()
+            .render(started.elapsed(), &registry.peak_rss())
+    );
     print_output(outcome?, args.format)
 }
 

@@ -8,7 +8,9 @@ use bytes::Bytes;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
 use datafusion::physical_plan::{ExecutionPlan, Partitioning};
-use datafusion_proto::bytes::{physical_plan_from_bytes_with_extension_codec, physical_plan_to_bytes_with_extension_codec};
+use datafusion_proto::bytes::{
+    physical_plan_from_bytes_with_extension_codec, physical_plan_to_bytes_with_extension_codec,
+};
 use datafusion_proto::physical_plan::from_proto::parse_protobuf_partitioning;
 use datafusion_proto::physical_plan::to_proto::serialize_partitioning;
 use datafusion_proto::physical_plan::{
@@ -75,7 +77,9 @@ impl PhysicalExtensionCodec for KilnCodec {
                             input.schema().as_ref(),
                             proto_converter,
                         )? {
-                            Some(Partitioning::Hash(exprs, n)) => OutputPartitioning::Hash(exprs, n),
+                            Some(Partitioning::Hash(exprs, n)) => {
+                                OutputPartitioning::Hash(exprs, n)
+                            }
                             _ => return Err(decode_err("hash partitioning expected")),
                         }
                     }
@@ -84,11 +88,20 @@ impl PhysicalExtensionCodec for KilnCodec {
                     PART_PASS_THROUGH => OutputPartitioning::PassThrough(n),
                     other => return Err(decode_err(format!("unknown partitioning {other}"))),
                 };
-                Ok(Arc::new(ShuffleWriterExec::new(input.clone(), node.stage_id, partitioning)))
+                Ok(Arc::new(ShuffleWriterExec::new(
+                    input.clone(),
+                    node.stage_id,
+                    partitioning,
+                )))
             }
             NODE_READER => {
-                let schema = node.schema.as_ref().ok_or_else(|| decode_err("reader without schema"))?;
-                let schema: Schema = schema.try_into().map_err(|e: datafusion_proto::protobuf::FromProtoError| decode_err(e.to_string()))?;
+                let schema = node
+                    .schema
+                    .as_ref()
+                    .ok_or_else(|| decode_err("reader without schema"))?;
+                let schema: Schema = schema.try_into().map_err(
+                    |e: datafusion_proto::protobuf::FromProtoError| decode_err(e.to_string()),
+                )?;
                 Ok(Arc::new(ShuffleReaderExec::new(
                     node.stage_id,
                     Arc::new(schema),
@@ -110,7 +123,11 @@ impl PhysicalExtensionCodec for KilnCodec {
                 OutputPartitioning::Hash(exprs, n) => (
                     PART_HASH,
                     *n,
-                    Some(serialize_partitioning(&Partitioning::Hash(exprs.clone(), *n), self, proto_converter)?),
+                    Some(serialize_partitioning(
+                        &Partitioning::Hash(exprs.clone(), *n),
+                        self,
+                        proto_converter,
+                    )?),
                 ),
                 OutputPartitioning::RoundRobin(n) => (PART_ROUND_ROBIN, *n, None),
                 OutputPartitioning::Single => (PART_SINGLE, 1, None),
@@ -125,11 +142,11 @@ impl PhysicalExtensionCodec for KilnCodec {
                 schema: None,
             }
         } else if let Some(r) = node.downcast_ref::<ShuffleReaderExec>() {
-            let schema: protobuf::Schema = r
-                .schema()
-                .as_ref()
-                .try_into()
-                .map_err(|e: datafusion_proto::protobuf::ToProtoError| DataFusionError::Internal(e.to_string()))?;
+            let schema: protobuf::Schema = r.schema().as_ref().try_into().map_err(
+                |e: datafusion_proto::protobuf::ToProtoError| {
+                    DataFusionError::Internal(e.to_string())
+                },
+            )?;
             KilnNode {
                 node: NODE_READER,
                 stage_id: r.stage_id(),
@@ -144,7 +161,8 @@ impl PhysicalExtensionCodec for KilnCodec {
                 node.name()
             )));
         };
-        msg.encode(buf).map_err(|e| DataFusionError::Internal(e.to_string()))
+        msg.encode(buf)
+            .map_err(|e| DataFusionError::Internal(e.to_string()))
     }
 }
 

@@ -61,7 +61,10 @@ impl EngineConf {
     /// Parses the settings Kiln interprets; unknown `kiln.*` keys are an error
     /// so that a typo does not silently do nothing.
     pub fn parse(raw: &BTreeMap<String, String>) -> Result<Self> {
-        fn get<'a>(raw: &'a BTreeMap<String, String>, keys: &[&'static str]) -> Option<(&'static str, &'a String)> {
+        fn get<'a>(
+            raw: &'a BTreeMap<String, String>,
+            keys: &[&'static str],
+        ) -> Option<(&'static str, &'a String)> {
             keys.iter().find_map(|k| raw.get(*k).map(|v| (*k, v)))
         }
         let task_max_failures = match get(raw, &[TASK_MAX_FAILURES, "spark.task.maxFailures"]) {
@@ -80,7 +83,12 @@ impl EngineConf {
                 "none" | "false" => ShuffleCompression::None,
                 "lz4" => ShuffleCompression::Lz4,
                 "zstd" => ShuffleCompression::Zstd,
-                other => return Err(bad(k, format!("expected none, lz4 or zstd, found `{other}`"))),
+                other => {
+                    return Err(bad(
+                        k,
+                        format!("expected none, lz4 or zstd, found `{other}`"),
+                    ))
+                }
             },
         };
         let dur = |key: &str, default: Duration| -> Result<Duration> {
@@ -89,7 +97,13 @@ impl EngineConf {
                 None => Ok(default),
             }
         };
-        let shuffle_partitions = match get(raw, &["spark.sql.shuffle.partitions", "kiln.sql.shuffle.partitions"]) {
+        let shuffle_partitions = match get(
+            raw,
+            &[
+                "spark.sql.shuffle.partitions",
+                "kiln.sql.shuffle.partitions",
+            ],
+        ) {
             Some((k, v)) => {
                 let n = parse_u64(k, v)?;
                 if n == 0 {
@@ -108,8 +122,12 @@ impl EngineConf {
             "kiln.sql.shuffle.partitions",
         ];
         for k in raw.keys() {
-            if k.starts_with("kiln.") && !known.contains(&k.as_str()) && !k.starts_with("kiln.s3.") {
-                return Err(bad(k, format!("unknown setting (known: {})", known.join(", "))));
+            if k.starts_with("kiln.") && !known.contains(&k.as_str()) && !k.starts_with("kiln.s3.")
+            {
+                return Err(bad(
+                    k,
+                    format!("unknown setting (known: {})", known.join(", ")),
+                ));
             }
         }
         Ok(EngineConf {
@@ -144,6 +162,10 @@ impl EngineConf {
         opts.optimizer.enable_join_dynamic_filter_pushdown = false;
         opts.optimizer.enable_topk_dynamic_filter_pushdown = false;
         opts.optimizer.enable_aggregate_dynamic_filter_pushdown = false;
+        // Scans rebalance files between sibling partitions at run time by
+        // default; a task runs one partition alone, so it must read exactly
+        // its planned file group.
+        opts.execution.enable_file_stream_work_stealing = false;
         for (k, v) in &self.raw {
             if k.starts_with("datafusion.") {
                 config
@@ -157,14 +179,21 @@ impl EngineConf {
 }
 
 /// Builds the runtime (memory pool, spill directory) of an executor or driver.
-pub fn runtime_env(memory_bytes: Option<u64>, spill_dir: Option<PathBuf>) -> Result<Arc<RuntimeEnv>> {
+pub fn runtime_env(
+    memory_bytes: Option<u64>,
+    spill_dir: Option<PathBuf>,
+) -> Result<Arc<RuntimeEnv>> {
     let mut builder = RuntimeEnvBuilder::new();
     if let Some(bytes) = memory_bytes {
         builder = builder.with_memory_pool(Arc::new(FairSpillPool::new(bytes as usize)));
     }
     if let Some(dir) = spill_dir {
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| KilnError::io(format!("cannot create spill directory {}", dir.display()), e))?;
+        std::fs::create_dir_all(&dir).map_err(|e| {
+            KilnError::io(
+                format!("cannot create spill directory {}", dir.display()),
+                e,
+            )
+        })?;
         builder = builder.with_disk_manager_builder(
             DiskManagerBuilder::default().with_mode(DiskManagerMode::Directories(vec![dir])),
         );
@@ -198,7 +227,11 @@ pub fn parse_duration(v: &str) -> std::result::Result<Duration, String> {
         "" | "s" => Duration::from_secs(n),
         "m" | "min" => Duration::from_secs(n * 60),
         "h" => Duration::from_secs(n * 3600),
-        _ => return Err(format!("`{v}` has an unknown unit `{unit}` (use ms, s, m or h)")),
+        _ => {
+            return Err(format!(
+                "`{v}` has an unknown unit `{unit}` (use ms, s, m or h)"
+            ))
+        }
     };
     Ok(d)
 }

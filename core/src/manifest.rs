@@ -141,9 +141,7 @@ impl Application {
                 "field `metadata.name`: `{name}` must be lower-case letters, digits and '-', at most 63 characters"
             )));
         }
-        let spec = raw
-            .spec
-            .ok_or_else(|| err("missing field `spec`".into()))?;
+        let spec = raw.spec.ok_or_else(|| err("missing field `spec`".into()))?;
         let (sql, sql_origin) = match (spec.sql, spec.main_application_file) {
             (Some(_), Some(_)) => {
                 return Err(err(
@@ -200,7 +198,9 @@ impl Application {
         for (field, map) in [("sparkConf", spec.spark_conf), ("conf", spec.conf)] {
             for (k, v) in map.unwrap_or_default() {
                 let v = scalar_to_string(&v).ok_or_else(|| {
-                    err(format!("field `spec.{field}.{k}`: value must be a string, number or boolean"))
+                    err(format!(
+                        "field `spec.{field}.{k}`: value must be a string, number or boolean"
+                    ))
                 })?;
                 conf.insert(k, v);
             }
@@ -290,7 +290,11 @@ pub fn parse_memory(s: &str) -> std::result::Result<u64, String> {
         "m" | "M" | "mb" | "MB" | "Mi" => 1024.0 * 1024.0,
         "g" | "G" | "gb" | "GB" | "Gi" => 1024.0 * 1024.0 * 1024.0,
         "t" | "T" | "tb" | "TB" | "Ti" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
-        _ => return Err(format!("`{s}` has an unknown unit `{unit}` (use k, m, g, t or Ki, Mi, Gi, Ti)")),
+        _ => {
+            return Err(format!(
+                "`{s}` has an unknown unit `{unit}` (use k, m, g, t or Ki, Mi, Gi, Ti)"
+            ))
+        }
     };
     let bytes = value * mult;
     if bytes < 1.0 {

@@ -18,11 +18,18 @@ const S3_KEYS: &[(&str, &str)] = &[
     ("kiln.s3.accessKeyId", "spark.hadoop.fs.s3a.access.key"),
     ("kiln.s3.secretAccessKey", "spark.hadoop.fs.s3a.secret.key"),
     ("kiln.s3.sessionToken", "spark.hadoop.fs.s3a.session.token"),
-    ("kiln.s3.allowHttp", "spark.hadoop.fs.s3a.connection.ssl.enabled"),
+    (
+        "kiln.s3.allowHttp",
+        "spark.hadoop.fs.s3a.connection.ssl.enabled",
+    ),
 ];
 
 /// Finds every `s3://bucket` named in `sql` and registers a store for it.
-pub fn register_for_sql(runtime: &RuntimeEnv, sql: &str, conf: &BTreeMap<String, String>) -> Result<()> {
+pub fn register_for_sql(
+    runtime: &RuntimeEnv,
+    sql: &str,
+    conf: &BTreeMap<String, String>,
+) -> Result<()> {
     for bucket in s3_buckets(sql) {
         register_s3(runtime, &bucket, conf)?;
     }
@@ -46,7 +53,11 @@ pub fn s3_buckets(text: &str) -> Vec<String> {
 }
 
 /// Registers an S3 store for one bucket, from env (`AWS_*`) overridden by conf.
-pub fn register_s3(runtime: &RuntimeEnv, bucket: &str, conf: &BTreeMap<String, String>) -> Result<()> {
+pub fn register_s3(
+    runtime: &RuntimeEnv,
+    bucket: &str,
+    conf: &BTreeMap<String, String>,
+) -> Result<()> {
     let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
     let get = |i: usize| {
         let (kiln, spark) = S3_KEYS[i];

@@ -13,7 +13,9 @@ use std::collections::{HashMap, HashSet};
 use std::ops::ControlFlow;
 
 use datafusion::sql::parser::{CopyToSource, DFParserBuilder, Statement};
-use datafusion::sql::sqlparser::ast::{Expr, Ident, Query, Select, SelectItem, VisitMut, VisitorMut};
+use datafusion::sql::sqlparser::ast::{
+    Expr, Ident, Query, Select, SelectItem, VisitMut, VisitorMut,
+};
 use datafusion::sql::sqlparser::dialect::dialect_from_str;
 
 use crate::error::{KilnError, Result};
@@ -97,6 +99,14 @@ pub fn resolve_identifiers(stmt: &mut Statement, names: &NameCatalog) {
     let mut names = names.clone();
     visit(stmt, &mut AliasCollector { names: &mut names });
     visit(stmt, &mut Resolver { names: &names });
+    if let Statement::CopyTo(c) = stmt {
+        // DataFusion takes `PARTITIONED BY` names literally, quotes included.
+        for p in &mut c.partitioned_by {
+            let bare = p.trim_matches(|ch| ch == '"' || ch == '`');
+            let resolved = names.resolve(bare).unwrap_or(bare).to_string();
+            *p = resolved;
+        }
+    }
 }
 
 fn visit<V: VisitorMut<Break = ()>>(stmt: &mut Statement, v: &mut V) {
@@ -210,6 +220,25 @@ mod tests {
     fn ambiguous_and_quoted_are_left_alone() {
         let out = rewrite("SELECT ab, \"Cd\" FROM t", &["Ab", "AB", "CD"]);
         assert!(out.contains("SELECT ab, \"Cd\""), "{out}");
+    }
+
+    #[test]
+    fn copy_partition_columns_are_unquoted_and_resolved() {
+        let mut names = NameCatalog::default();
+        names.add("Zone");
+        let mut stmts = parse_job(
+            "COPY (SELECT 1) TO 'x/' STORED AS PARQUET PARTITIONED BY (\"a\", zone)",
+            "generic",
+            "t",
+        )
+        .unwrap();
+        resolve_identifiers(&mut stmts[0].statement, &names);
+        match &stmts[0].statement {
+            Statement::CopyTo(c) => {
+                assert_eq!(c.partitioned_by, vec!["a".to_string(), "Zone".to_string()])
+            }
+            other => panic!("not a COPY: {other}"),
+        }
     }
 
     #[test]

@@ -83,7 +83,14 @@ impl Driver {
 
     /// Runs every statement; returns the rows of the last query, if any.
     pub async fn run(&mut self) -> Result<Option<QueryOutput>> {
-        let dialect = self.ctx.state().config().options().sql_parser.dialect.to_string();
+        let dialect = self
+            .ctx
+            .state()
+            .config()
+            .options()
+            .sql_parser
+            .dialect
+            .to_string();
         let statements = parse_job(&self.app.sql, &dialect, &self.app.sql_origin)?;
         let last_query = statements.iter().rposition(|s| is_query(&s.statement));
         let mut output = None;
@@ -96,7 +103,8 @@ impl Driver {
             } else {
                 format!("statement {} of {total}", i + 1)
             };
-            let span = tracing::info_span!("statement", app = %self.sched.application_id, index = i + 1);
+            let span =
+                tracing::info_span!("statement", app = %self.sched.application_id, index = i + 1);
             let (rows, result) = self
                 .run_statement(js.statement, &at)
                 .instrument(span)
@@ -117,12 +125,16 @@ impl Driver {
     async fn name_catalog(&self) -> Result<NameCatalog> {
         let mut names = NameCatalog::default();
         for cat in self.ctx.catalog_names() {
-            let Some(catalog) = self.ctx.catalog(&cat) else { continue };
+            let Some(catalog) = self.ctx.catalog(&cat) else {
+                continue;
+            };
             for schema_name in catalog.schema_names() {
                 if schema_name == "information_schema" {
                     continue;
                 }
-                let Some(schema) = catalog.schema(&schema_name) else { continue };
+                let Some(schema) = catalog.schema(&schema_name) else {
+                    continue;
+                };
                 for t in schema.table_names() {
                     if let Ok(Some(table)) = schema.table(&t).await {
                         for f in table.schema().fields() {
@@ -135,9 +147,23 @@ impl Driver {
         Ok(names)
     }
 
-    async fn run_statement(&mut self, mut stmt: Statement, at: &str) -> Result<(u64, Option<QueryOutput>)> {
+    async fn run_statement(
+        &mut self,
+        mut stmt: Statement,
+        at: &str,
+    ) -> Result<(u64, Option<QueryOutput>)> {
         let names = self.name_catalog().await?;
         resolve_identifiers(&mut stmt, &names);
+        // Errors while creating a table (a missing or unreadable file) name its location.
+        let at = match &stmt {
+            Statement::CreateExternalTable(c) => format!(
+                "{at} (table `{}` at '{}')",
+                c.name,
+                c.locations.join("', '")
+            ),
+            _ => at.to_string(),
+        };
+        let at = at.as_str();
         let state = self.ctx.state();
         let plan = state
             .statement_to_plan(stmt)
@@ -145,19 +171,22 @@ impl Driver {
             .map_err(|e| KilnError::Sql(format!("{at}: {}", strip_df_prefix(&e.to_string()))))?;
         if matches!(
             plan,
-            LogicalPlan::Ddl(_) | LogicalPlan::Statement(_) | LogicalPlan::DescribeTable(_) | LogicalPlan::Explain(_)
+            LogicalPlan::Ddl(_)
+                | LogicalPlan::Statement(_)
+                | LogicalPlan::DescribeTable(_)
+                | LogicalPlan::Explain(_)
         ) {
-            let is_explain = matches!(plan, LogicalPlan::Explain(_) | LogicalPlan::DescribeTable(_));
-            let df = self
-                .ctx
-                .execute_logical_plan(plan)
-                .await
-                .map_err(|e| KilnError::Sql(format!("{at}: {}", strip_df_prefix(&e.to_string()))))?;
+            let is_explain = matches!(
+                plan,
+                LogicalPlan::Explain(_) | LogicalPlan::DescribeTable(_)
+            );
+            let df = self.ctx.execute_logical_plan(plan).await.map_err(|e| {
+                KilnError::Sql(format!("{at}: {}", strip_df_prefix(&e.to_string())))
+            })?;
             let schema = Arc::new(df.schema().as_arrow().clone());
-            let batches = df
-                .collect()
-                .await
-                .map_err(|e| KilnError::Sql(format!("{at}: {}", strip_df_prefix(&e.to_string()))))?;
+            let batches = df.collect().await.map_err(|e| {
+                KilnError::Sql(format!("{at}: {}", strip_df_prefix(&e.to_string())))
+            })?;
             let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
             return Ok((rows, is_explain.then_some(QueryOutput { schema, batches })));
         }
@@ -167,18 +196,25 @@ impl Driver {
             .await
             .map_err(|e| KilnError::Sql(format!("{at}: {}", strip_df_prefix(&e.to_string()))))?;
         let schema = physical.schema();
-        let batches = self
-            .run_job(physical)
-            .await
-            .map_err(|e| match e {
-                KilnError::JobFailed(m) => KilnError::JobFailed(format!("{at}: {m}")),
-                KilnError::DataFusion(e) => KilnError::JobFailed(format!("{at}: {}", strip_df_prefix(&e.to_string()))),
-                other => other,
-            })?;
+        let batches = self.run_job(physical).await.map_err(|e| match e {
+            KilnError::JobFailed(m) => KilnError::JobFailed(format!("{at}: {m}")),
+            KilnError::DataFusion(e) => {
+                KilnError::JobFailed(format!("{at}: {}", strip_df_prefix(&e.to_string())))
+            }
+            other => other,
+        })?;
         if is_write {
             let rows = batches
                 .first()
-                .and_then(|b| b.column(0).as_any().downcast_ref::<UInt64Array>().map(|a| if a.is_empty() { 0 } else { a.value(0) }))
+                .and_then(|b| {
+                    b.column(0).as_any().downcast_ref::<UInt64Array>().map(|a| {
+                        if a.is_empty() {
+                            0
+                        } else {
+                            a.value(0)
+                        }
+                    })
+                })
                 .unwrap_or(0);
             Ok((rows, None))
         } else {
@@ -196,7 +232,11 @@ impl Driver {
         let mut sched = JobScheduler::new(&self.sched, job_id, &job)?;
         loop {
             sched.run_until(&job.root_parents).await?;
-            let inputs: HashMap<u32, _> = job.root_parents.iter().map(|s| (*s, sched.outputs(*s))).collect();
+            let inputs: HashMap<u32, _> = job
+                .root_parents
+                .iter()
+                .map(|s| (*s, sched.outputs(*s)))
+                .collect();
             let env = Arc::new(ShuffleTaskEnv {
                 executor_id: self.shuffle.executor_id.clone(),
                 shuffle_dir: self.shuffle.shuffle_dir.clone(),
@@ -211,8 +251,12 @@ impl Driver {
             let task_ctx = Arc::new(TaskContext::from(&state).with_session_config(config));
             let result = collect(job.root.clone(), task_ctx).await;
             self.sched.metrics.add_driver_reads(
-                env.metrics.local_bytes.load(std::sync::atomic::Ordering::Relaxed),
-                env.metrics.remote_bytes.load(std::sync::atomic::Ordering::Relaxed),
+                env.metrics
+                    .local_bytes
+                    .load(std::sync::atomic::Ordering::Relaxed),
+                env.metrics
+                    .remote_bytes
+                    .load(std::sync::atomic::Ordering::Relaxed),
             );
             match result {
                 Ok(batches) => return Ok(batches),
@@ -248,7 +292,13 @@ fn label_of(s: &Statement) -> String {
 /// Drops DataFusion's error-kind prefixes that say nothing to a SQL user.
 pub fn strip_df_prefix(m: &str) -> String {
     let mut s = m.trim();
-    for p in ["Error during planning: ", "Schema error: ", "SQL error: ", "Execution error: ", "External error: "] {
+    for p in [
+        "Error during planning: ",
+        "Schema error: ",
+        "SQL error: ",
+        "Execution error: ",
+        "External error: ",
+    ] {
         if let Some(rest) = s.strip_prefix(p) {
             s = rest;
         }

@@ -56,8 +56,12 @@ impl LocalCluster {
     pub fn spawn(&mut self, id: &str) -> Result<()> {
         let l = &self.launch;
         let log_path = self.log_path(id);
-        let log = std::fs::File::create(&log_path)
-            .map_err(|e| KilnError::io(format!("cannot create executor log {}", log_path.display()), e))?;
+        let log = std::fs::File::create(&log_path).map_err(|e| {
+            KilnError::io(
+                format!("cannot create executor log {}", log_path.display()),
+                e,
+            )
+        })?;
         let log2 = log
             .try_clone()
             .map_err(|e| KilnError::io("cannot open executor log", e))?;
@@ -102,7 +106,11 @@ impl LocalCluster {
     }
 
     /// Waits until all executors registered; fails fast if one exits.
-    pub async fn wait_registered(&mut self, registry: &ExecutorRegistry, timeout: Duration) -> Result<()> {
+    pub async fn wait_registered(
+        &mut self,
+        registry: &ExecutorRegistry,
+        timeout: Duration,
+    ) -> Result<()> {
         let n = self.children.len();
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
@@ -110,7 +118,9 @@ impl LocalCluster {
                 return Ok(());
             }
             if let Some((id, why)) = self.exited() {
-                return Err(KilnError::Executor(format!("executor {id} exited before registering: {why}")));
+                return Err(KilnError::Executor(format!(
+                    "executor {id} exited before registering: {why}"
+                )));
             }
             if tokio::time::Instant::now() > deadline {
                 return Err(KilnError::Executor(format!(

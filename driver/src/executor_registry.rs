@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use kiln_proto::driver_service_server::DriverService;
 use kiln_proto::executor_service_client::ExecutorServiceClient;
-use kiln_proto::{HeartbeatRequest, HeartbeatResponse, RegisterExecutorRequest, RegisterExecutorResponse};
+use kiln_proto::{
+    HeartbeatRequest, HeartbeatResponse, RegisterExecutorRequest, RegisterExecutorResponse,
+};
 use tokio::sync::watch;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
@@ -152,7 +154,12 @@ impl ExecutorRegistry {
 
     /// Peak RSS per executor id, over the whole application.
     pub fn peak_rss(&self) -> Vec<(String, u64)> {
-        let mut v: Vec<(String, u64)> = self.lock().peak_rss.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        let mut v: Vec<(String, u64)> = self
+            .lock()
+            .peak_rss
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
         v.sort();
         v
     }
@@ -217,7 +224,10 @@ impl DriverService for DriverEndpoint {
         }))
     }
 
-    async fn heartbeat(&self, request: Request<HeartbeatRequest>) -> Result<Response<HeartbeatResponse>, Status> {
+    async fn heartbeat(
+        &self,
+        request: Request<HeartbeatRequest>,
+    ) -> Result<Response<HeartbeatResponse>, Status> {
         let r = request.into_inner();
         let known = self.registry.heartbeat(&r.executor_id, r.peak_rss_bytes);
         Ok(Response::new(HeartbeatResponse { known }))

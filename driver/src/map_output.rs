@@ -14,7 +14,9 @@ pub struct MapOutputTracker {
 impl MapOutputTracker {
     /// Declares a stage with `partitions` map tasks.
     pub fn add_stage(&mut self, stage: u32, partitions: usize) {
-        self.stages.entry(stage).or_insert_with(|| vec![None; partitions]);
+        self.stages
+            .entry(stage)
+            .or_insert_with(|| vec![None; partitions]);
     }
 
     /// Records a finished map task.
@@ -37,7 +39,13 @@ impl MapOutputTracker {
     pub fn missing(&self, stage: u32) -> Vec<usize> {
         self.stages
             .get(&stage)
-            .map(|v| v.iter().enumerate().filter(|(_, o)| o.is_none()).map(|(i, _)| i).collect())
+            .map(|v| {
+                v.iter()
+                    .enumerate()
+                    .filter(|(_, o)| o.is_none())
+                    .map(|(i, _)| i)
+                    .collect()
+            })
             .unwrap_or_default()
     }
 

@@ -77,11 +77,15 @@ impl AppMetrics {
     /// Adds one finished task's metrics.
     pub fn add_task(&self, m: &TaskMetrics) {
         self.tasks.fetch_add(1, Ordering::Relaxed);
-        self.shuffle_written.fetch_add(m.output_bytes, Ordering::Relaxed);
-        self.local_read.fetch_add(m.shuffle_local_bytes, Ordering::Relaxed);
-        self.remote_read.fetch_add(m.shuffle_remote_bytes, Ordering::Relaxed);
+        self.shuffle_written
+            .fetch_add(m.output_bytes, Ordering::Relaxed);
+        self.local_read
+            .fetch_add(m.shuffle_local_bytes, Ordering::Relaxed);
+        self.remote_read
+            .fetch_add(m.shuffle_remote_bytes, Ordering::Relaxed);
         self.spills.fetch_add(m.spill_count, Ordering::Relaxed);
-        self.spilled_bytes.fetch_add(m.spilled_bytes, Ordering::Relaxed);
+        self.spilled_bytes
+            .fetch_add(m.spilled_bytes, Ordering::Relaxed);
     }
 
     /// Adds shuffle reads done by the driver itself.
@@ -92,7 +96,10 @@ impl AppMetrics {
 
     /// Records a finished statement.
     pub fn add_statement(&self, t: StatementTime) {
-        self.statements.lock().unwrap_or_else(|p| p.into_inner()).push(t);
+        self.statements
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(t);
     }
 
     /// The counters now.
@@ -108,7 +115,11 @@ impl AppMetrics {
             remote_read: g(&self.remote_read),
             spills: g(&self.spills),
             spilled_bytes: g(&self.spilled_bytes),
-            statements: self.statements.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            statements: self
+                .statements
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
         }
     }
 }
@@ -136,7 +147,10 @@ impl Summary {
             human_bytes(self.spilled_bytes)
         ));
         if !peak_rss.is_empty() {
-            let list: Vec<String> = peak_rss.iter().map(|(id, b)| format!("{id}={}", human_bytes(*b))).collect();
+            let list: Vec<String> = peak_rss
+                .iter()
+                .map(|(id, b)| format!("{id}={}", human_bytes(*b)))
+                .collect();
             s.push_str(&format!("executor peak RSS: {}\n", list.join(", ")));
         }
         for st in &self.statements {

@@ -10,12 +10,14 @@
 
 use std::sync::Arc;
 
-use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::JoinType;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
+use datafusion::physical_plan::execution_plan::replace_children_if_necessary;
+use datafusion::physical_plan::joins::{HashJoinExec, NestedLoopJoinExec, PartitionMode};
 use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
-use datafusion::physical_plan::execution_plan::replace_children_if_necessary;
 use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties, Partitioning};
 use kiln_core::shuffle::{OutputPartitioning, ShuffleReaderExec, ShuffleWriterExec};
 
@@ -47,13 +49,19 @@ pub struct JobPlan {
 
 /// Cuts `plan` into stages, numbering them from `*next_stage_id`.
 pub fn plan_job(plan: Arc<dyn ExecutionPlan>, next_stage_id: &mut u32) -> Result<JobPlan> {
+    let plan = split_build_side_joins(plan)?;
     let mut stages = Vec::new();
     let mut root = cut(plan, &mut stages, next_stage_id)?;
     if readers_in(&root)?.is_empty() {
         // Nothing was cut (a plain scan): run it all on executors anyway and
         // let the driver only read the result.
         let n = root.output_partitioning().partition_count().max(1);
-        root = make_stage(root, OutputPartitioning::PassThrough(n), &mut stages, next_stage_id)?;
+        root = make_stage(
+            root,
+            OutputPartitioning::PassThrough(n),
+            &mut stages,
+            next_stage_id,
+        )?;
     }
     let root_parents = readers_in(&root)?;
     Ok(JobPlan {
@@ -61,6 +69,93 @@ pub fn plan_job(plan: Arc<dyn ExecutionPlan>, next_stage_id: &mut u32) -> Result
         root,
         root_parents,
     })
+}
+
+/// Joins that emit build-side rows at the end (left/full outer, left semi,
+/// anti and mark) keep one shared "visited" bitmap across all probe
+/// partitions when the build side is collected (`CollectLeft`), and the last
+/// partition to finish emits the rows. Run as separate tasks, every task
+/// would wait for the others and none would emit. Such a join becomes a
+/// partitioned join over hash exchanges on its keys; a null-aware anti join
+/// (`NOT IN`) over nullable keys needs global knowledge of nulls instead, so
+/// its probe side is brought to one partition.
+fn split_build_side_joins(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+    let rewritten = plan.transform_up(|node| {
+        if let Some(j) = node.downcast_ref::<HashJoinExec>() {
+            let n = j.right().output_partitioning().partition_count();
+            if *j.partition_mode() != PartitionMode::CollectLeft
+                || !emits_build_side(j.join_type())
+                || n <= 1
+            {
+                return Ok(Transformed::no(node));
+            }
+            let nullable_keys = j.on().iter().any(|(l, r)| {
+                l.nullable(&j.left().schema()).unwrap_or(true)
+                    || r.nullable(&j.right().schema()).unwrap_or(true)
+            });
+            if j.null_aware && nullable_keys {
+                let right: Arc<dyn ExecutionPlan> =
+                    Arc::new(CoalescePartitionsExec::new(j.right().clone()));
+                let new = j
+                    .builder()
+                    .with_new_children(vec![j.left().clone(), right])?
+                    .recompute_properties();
+                return Ok(Transformed::yes(new.build_exec()?));
+            }
+            let left_input = if j.left().is::<CoalescePartitionsExec>() {
+                single(j.left().children().into_iter().cloned().collect())?
+            } else {
+                j.left().clone()
+            };
+            let (lk, rk): (Vec<_>, Vec<_>) = j.on().iter().cloned().unzip();
+            let left: Arc<dyn ExecutionPlan> = Arc::new(RepartitionExec::try_new(
+                left_input,
+                Partitioning::Hash(lk, n),
+            )?);
+            let right: Arc<dyn ExecutionPlan> = Arc::new(RepartitionExec::try_new(
+                j.right().clone(),
+                Partitioning::Hash(rk, n),
+            )?);
+            let new = j
+                .builder()
+                .with_partition_mode(PartitionMode::Partitioned)
+                .with_null_aware(false)
+                .with_new_children(vec![left, right])?
+                .recompute_properties();
+            return Ok(Transformed::yes(new.build_exec()?));
+        }
+        if let Some(j) = node.downcast_ref::<NestedLoopJoinExec>() {
+            let children: Vec<Arc<dyn ExecutionPlan>> =
+                node.children().into_iter().cloned().collect();
+            if let [left, right] = children.as_slice() {
+                if !emits_build_side(j.join_type())
+                    || right.output_partitioning().partition_count() <= 1
+                {
+                    return Ok(Transformed::no(node));
+                }
+                let left = left.clone();
+                let right: Arc<dyn ExecutionPlan> =
+                    Arc::new(CoalescePartitionsExec::new(right.clone()));
+                return Ok(Transformed::yes(replace_children_if_necessary(
+                    node,
+                    vec![left, right],
+                )?));
+            }
+        }
+        Ok(Transformed::no(node))
+    })?;
+    Ok(rewritten.data)
+}
+
+fn emits_build_side(t: &JoinType) -> bool {
+    matches!(
+        t,
+        JoinType::Left
+            | JoinType::LeftSemi
+            | JoinType::LeftAnti
+            | JoinType::LeftMark
+            | JoinType::Full
+    )
 }
 
 fn cut(
@@ -106,7 +201,9 @@ fn cut(
 fn single(mut children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
     match (children.pop(), children.is_empty()) {
         (Some(c), true) => Ok(c),
-        _ => Err(DataFusionError::Internal("exchange with other than one input".into())),
+        _ => Err(DataFusionError::Internal(
+            "exchange with other than one input".into(),
+        )),
     }
 }
 
@@ -159,14 +256,26 @@ mod tests {
         let ctx = SessionContext::new_with_config(config);
         let dir = tempfile::tempdir().expect("tempdir");
         for f in 0..2 {
-            let rows: String = (0..100).map(|i| format!("{},{i}\n", (i + f * 3) % 7)).collect();
-            std::fs::write(dir.path().join(format!("part-{f}.csv")), format!("k,v\n{rows}")).expect("write");
+            let rows: String = (0..100)
+                .map(|i| format!("{},{i}\n", (i + f * 3) % 7))
+                .collect();
+            std::fs::write(
+                dir.path().join(format!("part-{f}.csv")),
+                format!("k,v\n{rows}"),
+            )
+            .expect("write");
         }
         let path = format!("{}/", dir.path().display());
         ctx.register_csv("t", &path, CsvReadOptions::new().has_header(true))
             .await
             .expect("register");
-        let plan = ctx.sql(sql).await.expect("sql").create_physical_plan().await.expect("plan");
+        let plan = ctx
+            .sql(sql)
+            .await
+            .expect("sql")
+            .create_physical_plan()
+            .await
+            .expect("plan");
         (ctx, plan, dir)
     }
 
@@ -186,7 +295,8 @@ mod tests {
 
     #[tokio::test]
     async fn stage_plans_survive_the_codec() {
-        let (ctx, plan, _dir) = physical("SELECT a.k, count(*) FROM t a JOIN t b ON a.k = b.k GROUP BY a.k").await;
+        let (ctx, plan, _dir) =
+            physical("SELECT a.k, count(*) FROM t a JOIN t b ON a.k = b.k GROUP BY a.k").await;
         let mut next = 10;
         let job = plan_job(plan, &mut next).expect("plan job");
         assert!(job.stages.len() >= 2);

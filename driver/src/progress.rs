@@ -49,9 +49,11 @@ impl Progress {
         let bar = self.bars.as_ref().map(|m| {
             let b = m.add(ProgressBar::new(tasks as u64));
             b.set_style(
-                ProgressStyle::with_template("stage {prefix:>3} [{bar:30}] {pos}/{len} tasks {msg} {elapsed}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> "),
+                ProgressStyle::with_template(
+                    "stage {prefix:>3} [{bar:30}] {pos}/{len} tasks {msg} {elapsed}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
             );
             b.set_prefix(stage.to_string());
             b.enable_steady_tick(Duration::from_millis(200));
@@ -60,7 +62,14 @@ impl Progress {
         if bar.is_none() {
             eprintln!("stage {stage}: started, {tasks} tasks");
         }
-        self.lock().insert(stage, StageBar { bar, rows: 0, bytes: 0 });
+        self.lock().insert(
+            stage,
+            StageBar {
+                bar,
+                rows: 0,
+                bytes: 0,
+            },
+        );
     }
 
     /// A task of `stage` finished.
@@ -71,7 +80,11 @@ impl Progress {
             s.bytes += bytes;
             if let Some(b) = &s.bar {
                 b.inc(1);
-                b.set_message(format!("{} rows, {}", human_count(s.rows), human_bytes(s.bytes)));
+                b.set_message(format!(
+                    "{} rows, {}",
+                    human_count(s.rows),
+                    human_bytes(s.bytes)
+                ));
             }
         }
     }

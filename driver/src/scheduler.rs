@@ -122,7 +122,13 @@ impl<'a> JobScheduler<'a> {
     fn lose_output(&mut self, stage: u32, map: u32, executor_id: &str) {
         self.tracker.remove(stage, map);
         // An executor that cannot serve one block likely lost them all.
-        if !self.ctx.registry.executors().iter().any(|e| e.id == executor_id) {
+        if !self
+            .ctx
+            .registry
+            .executors()
+            .iter()
+            .any(|e| e.id == executor_id)
+        {
             let n = self.tracker.remove_executor(executor_id);
             self.ctx.metrics.add_recomputed(n as u64);
         }
@@ -138,7 +144,9 @@ impl<'a> JobScheduler<'a> {
         loop {
             for lost in self.ctx.registry.expire(self.ctx.conf.heartbeat_timeout) {
                 warn!(executor_id = %lost, "executor lost: no heartbeat within {:?}", self.ctx.conf.heartbeat_timeout);
-                self.ctx.progress.line(&format!("executor {lost} lost (no heartbeat); recomputing its outputs"));
+                self.ctx.progress.line(&format!(
+                    "executor {lost} lost (no heartbeat); recomputing its outputs"
+                ));
                 let n = self.tracker.remove_executor(&lost);
                 self.ctx.metrics.add_recomputed(n as u64);
             }
@@ -172,12 +180,17 @@ impl<'a> JobScheduler<'a> {
     fn ready_tasks(&self, running: &HashMap<TaskKey, String>) -> Vec<TaskKey> {
         let mut out = Vec::new();
         for id in &self.order {
-            let Some(stage) = self.stages.get(id) else { continue };
+            let Some(stage) = self.stages.get(id) else {
+                continue;
+            };
             if !stage.parents.iter().all(|p| self.tracker.is_complete(*p)) {
                 continue;
             }
             for p in self.tracker.missing(*id) {
-                let key = TaskKey { stage: *id, partition: p };
+                let key = TaskKey {
+                    stage: *id,
+                    partition: p,
+                };
                 if !running.contains_key(&key) {
                     out.push(key);
                 }
@@ -192,7 +205,10 @@ impl<'a> JobScheduler<'a> {
         running: &mut HashMap<TaskKey, String>,
         tx: &mpsc::UnboundedSender<Finished>,
     ) -> Result<()> {
-        let mut free: HashMap<String, i64> = executors.iter().map(|e| (e.id.clone(), e.cores as i64)).collect();
+        let mut free: HashMap<String, i64> = executors
+            .iter()
+            .map(|e| (e.id.clone(), e.cores as i64))
+            .collect();
         for exec in running.values() {
             if let Some(f) = free.get_mut(exec) {
                 *f -= 1;
@@ -204,7 +220,13 @@ impl<'a> JobScheduler<'a> {
             let choice = executors
                 .iter()
                 .filter(|e| free.get(&e.id).copied().unwrap_or(0) > 0)
-                .max_by_key(|e| (Some(&e.id) != avoid, free.get(&e.id).copied().unwrap_or(0), std::cmp::Reverse(e.id.clone())));
+                .max_by_key(|e| {
+                    (
+                        Some(&e.id) != avoid,
+                        free.get(&e.id).copied().unwrap_or(0),
+                        std::cmp::Reverse(e.id.clone()),
+                    )
+                });
             let Some(exec) = choice else { break };
             if let Some(f) = free.get_mut(&exec.id) {
                 *f -= 1;
@@ -215,7 +237,12 @@ impl<'a> JobScheduler<'a> {
         Ok(())
     }
 
-    fn launch(&mut self, key: TaskKey, exec: ExecutorInfo, tx: &mpsc::UnboundedSender<Finished>) -> Result<()> {
+    fn launch(
+        &mut self,
+        key: TaskKey,
+        exec: ExecutorInfo,
+        tx: &mpsc::UnboundedSender<Finished>,
+    ) -> Result<()> {
         let stage = self
             .stages
             .get(&key.stage)
@@ -245,7 +272,12 @@ impl<'a> JobScheduler<'a> {
             stage_attempt: self.fetch_failures.get(&key.stage).copied().unwrap_or(0),
             partition: key.partition as u32,
             attempt,
-            plan: self.plans.get(&key.stage).cloned().unwrap_or_default().to_vec(),
+            plan: self
+                .plans
+                .get(&key.stage)
+                .cloned()
+                .unwrap_or_default()
+                .to_vec(),
             inputs,
         };
         let tx = tx.clone();
@@ -254,7 +286,12 @@ impl<'a> JobScheduler<'a> {
             async move {
                 let mut client = exec.client.clone();
                 let outcome = client.launch_task(def).await.map(|r| r.into_inner());
-                let _ = tx.send(Finished { key, attempt, executor: exec, outcome });
+                let _ = tx.send(Finished {
+                    key,
+                    attempt,
+                    executor: exec,
+                    outcome,
+                });
             }
             .instrument(span),
         );
@@ -262,7 +299,12 @@ impl<'a> JobScheduler<'a> {
     }
 
     fn handle(&mut self, done: Finished) -> Result<()> {
-        let Finished { key, attempt, executor, outcome } = done;
+        let Finished {
+            key,
+            attempt,
+            executor,
+            outcome,
+        } = done;
         let stage = self
             .stages
             .get(&key.stage)
@@ -280,13 +322,20 @@ impl<'a> JobScheduler<'a> {
                 // The executor did not answer: treat it as lost.
                 warn!(executor_id = %executor.id, "task rpc failed: {status}");
                 if self.ctx.registry.remove(&executor.id).is_some() {
-                    self.ctx
-                        .progress
-                        .line(&format!("executor {} lost ({}); recomputing its outputs", executor.id, status.message()));
+                    self.ctx.progress.line(&format!(
+                        "executor {} lost ({}); recomputing its outputs",
+                        executor.id,
+                        status.message()
+                    ));
                     let n = self.tracker.remove_executor(&executor.id);
                     self.ctx.metrics.add_recomputed(n as u64);
                 }
-                return self.retry(key, &where_, &format!("executor unreachable: {}", status.message()), &executor.id);
+                return self.retry(
+                    key,
+                    &where_,
+                    &format!("executor unreachable: {}", status.message()),
+                    &executor.id,
+                );
             }
         };
         if let Some(m) = &result.metrics {
@@ -315,23 +364,38 @@ impl<'a> JobScheduler<'a> {
                 );
                 self.ctx.progress.task_finished(key.stage, rows, bytes);
                 if self.tracker.is_complete(key.stage) {
-                    let elapsed = self.started.get(&key.stage).map(|t| t.elapsed()).unwrap_or(Duration::ZERO);
-                    self.ctx.progress.stage_finished(key.stage, stage.partitions, elapsed);
+                    let elapsed = self
+                        .started
+                        .get(&key.stage)
+                        .map(|t| t.elapsed())
+                        .unwrap_or(Duration::ZERO);
+                    self.ctx
+                        .progress
+                        .stage_finished(key.stage, stage.partitions, elapsed);
                     info!(stage = key.stage, "stage complete in {:?}", elapsed);
                 }
                 Ok(())
             }
-            TaskStatus::UserError => Err(KilnError::JobFailed(format!("{where_} failed: {}", result.error))),
+            TaskStatus::UserError => Err(KilnError::JobFailed(format!(
+                "{where_} failed: {}",
+                result.error
+            ))),
             TaskStatus::FetchFailed => {
                 self.ctx.progress.line(&format!(
                     "{where_}: could not fetch output of stage {} map {} from executor {}; recomputing it",
                     result.failed_stage_id, result.failed_map_partition, result.failed_executor_id
                 ));
                 self.ctx.metrics.add_retry();
-                self.lose_output(result.failed_stage_id, result.failed_map_partition, &result.failed_executor_id);
+                self.lose_output(
+                    result.failed_stage_id,
+                    result.failed_map_partition,
+                    &result.failed_executor_id,
+                );
                 self.count_fetch_failure(result.failed_stage_id)
             }
-            TaskStatus::Failed | TaskStatus::Unspecified => self.retry(key, &where_, &result.error, &executor.id),
+            TaskStatus::Failed | TaskStatus::Unspecified => {
+                self.retry(key, &where_, &result.error, &executor.id)
+            }
         }
     }
 
@@ -346,7 +410,9 @@ impl<'a> JobScheduler<'a> {
             )));
         }
         self.ctx.metrics.add_retry();
-        self.ctx.progress.line(&format!("{where_} failed, retrying: {error}"));
+        self.ctx
+            .progress
+            .line(&format!("{where_} failed, retrying: {error}"));
         Ok(())
     }
 }
@@ -362,4 +428,3 @@ pub fn to_location(m: &MapOutput) -> MapOutputLocation {
         attempt: m.attempt,
     }
 }
-

@@ -25,7 +25,10 @@ use kiln_core::shuffle::FlightClients;
 use kiln_core::{KilnError, Result};
 use kiln_proto::driver_service_client::DriverServiceClient;
 use kiln_proto::executor_service_server::{ExecutorService, ExecutorServiceServer};
-use kiln_proto::{HeartbeatRequest, RegisterExecutorRequest, ShutdownRequest, ShutdownResponse, TaskDefinition, TaskResult};
+use kiln_proto::{
+    HeartbeatRequest, RegisterExecutorRequest, ShutdownRequest, ShutdownResponse, TaskDefinition,
+    TaskResult,
+};
 use tokio::sync::{watch, OnceCell};
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::{Channel, Endpoint, Server};
@@ -195,8 +198,14 @@ async fn register(
     loop {
         match client.register_executor(request.clone()).await {
             Ok(r) => return Ok(r.into_inner()),
-            Err(s) if s.code() == tonic::Code::PermissionDenied || s.code() == tonic::Code::InvalidArgument => {
-                return Err(KilnError::Executor(format!("driver refused registration: {}", s.message())))
+            Err(s)
+                if s.code() == tonic::Code::PermissionDenied
+                    || s.code() == tonic::Code::InvalidArgument =>
+            {
+                return Err(KilnError::Executor(format!(
+                    "driver refused registration: {}",
+                    s.message()
+                )))
             }
             Err(s) if start.elapsed() > timeout => {
                 return Err(KilnError::Executor(format!(
@@ -235,7 +244,11 @@ async fn heartbeats(
             }
             Err(s) => {
                 if last_ok.elapsed() > timeout {
-                    warn!("driver unreachable for {:?} ({}); executor exits", timeout, s.message());
+                    warn!(
+                        "driver unreachable for {:?} ({}); executor exits",
+                        timeout,
+                        s.message()
+                    );
                     shutdown.send_replace(true);
                     return;
                 }
@@ -246,7 +259,9 @@ async fn heartbeats(
 
 /// Peak resident set size of this process (Linux `VmHWM`), 0 elsewhere.
 pub fn peak_rss_bytes() -> u64 {
-    let Ok(status) = std::fs::read_to_string("/proc/self/status") else { return 0 };
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return 0;
+    };
     status
         .lines()
         .find_map(|l| l.strip_prefix("VmHWM:"))
@@ -264,7 +279,10 @@ struct ExecutorEndpoint {
 
 #[tonic::async_trait]
 impl ExecutorService for ExecutorEndpoint {
-    async fn launch_task(&self, request: Request<TaskDefinition>) -> std::result::Result<Response<TaskResult>, Status> {
+    async fn launch_task(
+        &self,
+        request: Request<TaskDefinition>,
+    ) -> std::result::Result<Response<TaskResult>, Status> {
         let def = request.into_inner();
         if def.application_id != self.application_id {
             return Err(Status::permission_denied(format!(
@@ -291,7 +309,10 @@ impl ExecutorService for ExecutorEndpoint {
         Ok(Response::new(result))
     }
 
-    async fn shutdown(&self, _request: Request<ShutdownRequest>) -> std::result::Result<Response<ShutdownResponse>, Status> {
+    async fn shutdown(
+        &self,
+        _request: Request<ShutdownRequest>,
+    ) -> std::result::Result<Response<ShutdownResponse>, Status> {
         self.shutdown.send_replace(true);
         Ok(Response::new(ShutdownResponse {}))
     }

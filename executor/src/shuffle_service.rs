@@ -9,8 +9,8 @@ use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::error::FlightError;
 use arrow_flight::flight_service_server::FlightService;
 use arrow_flight::{
-    Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo, HandshakeRequest,
-    HandshakeResponse, PollInfo, PutResult, SchemaResult, Ticket,
+    Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo,
+    HandshakeRequest, HandshakeResponse, PollInfo, PutResult, SchemaResult, Ticket,
 };
 use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt};
@@ -43,16 +43,23 @@ impl FlightService for ShuffleService {
     type ListActionsStream = Stream<ActionType>;
     type DoExchangeStream = Stream<FlightData>;
 
-    async fn do_get(&self, request: Request<Ticket>) -> Result<Response<Self::DoGetStream>, Status> {
+    async fn do_get(
+        &self,
+        request: Request<Ticket>,
+    ) -> Result<Response<Self::DoGetStream>, Status> {
         let ticket = request.into_inner().ticket;
-        let id = BlockId::from_ticket(&ticket)
-            .ok_or_else(|| Status::invalid_argument("malformed shuffle ticket: expected stage/map/attempt/block"))?;
+        let id = BlockId::from_ticket(&ticket).ok_or_else(|| {
+            Status::invalid_argument("malformed shuffle ticket: expected stage/map/attempt/block")
+        })?;
         let path = id.path(&self.shuffle_dir);
         let batches = read_local(&path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Status::not_found(format!("no shuffle block {}", id.ticket())),
+            std::io::ErrorKind::NotFound => {
+                Status::not_found(format!("no shuffle block {}", id.ticket()))
+            }
             _ => Status::internal(format!("cannot read shuffle block {}: {e}", id.ticket())),
         })?;
-        let batches = futures::stream::iter(batches).map_err(|e| FlightError::ExternalError(Box::new(e)));
+        let batches =
+            futures::stream::iter(batches).map_err(|e| FlightError::ExternalError(Box::new(e)));
         let stream = FlightDataEncoderBuilder::new()
             .build(batches)
             .map_err(|e| Status::internal(e.to_string()));
@@ -66,19 +73,31 @@ impl FlightService for ShuffleService {
         Err(Status::unimplemented("handshake"))
     }
 
-    async fn list_flights(&self, _request: Request<Criteria>) -> Result<Response<Self::ListFlightsStream>, Status> {
+    async fn list_flights(
+        &self,
+        _request: Request<Criteria>,
+    ) -> Result<Response<Self::ListFlightsStream>, Status> {
         Err(Status::unimplemented("list_flights"))
     }
 
-    async fn get_flight_info(&self, _request: Request<FlightDescriptor>) -> Result<Response<FlightInfo>, Status> {
+    async fn get_flight_info(
+        &self,
+        _request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
         Err(Status::unimplemented("get_flight_info"))
     }
 
-    async fn poll_flight_info(&self, _request: Request<FlightDescriptor>) -> Result<Response<PollInfo>, Status> {
+    async fn poll_flight_info(
+        &self,
+        _request: Request<FlightDescriptor>,
+    ) -> Result<Response<PollInfo>, Status> {
         Err(Status::unimplemented("poll_flight_info"))
     }
 
-    async fn get_schema(&self, _request: Request<FlightDescriptor>) -> Result<Response<SchemaResult>, Status> {
+    async fn get_schema(
+        &self,
+        _request: Request<FlightDescriptor>,
+    ) -> Result<Response<SchemaResult>, Status> {
         Err(Status::unimplemented("get_schema"))
     }
 
@@ -89,11 +108,17 @@ impl FlightService for ShuffleService {
         Err(Status::unimplemented("do_put"))
     }
 
-    async fn do_action(&self, _request: Request<Action>) -> Result<Response<Self::DoActionStream>, Status> {
+    async fn do_action(
+        &self,
+        _request: Request<Action>,
+    ) -> Result<Response<Self::DoActionStream>, Status> {
         Err(Status::unimplemented("do_action"))
     }
 
-    async fn list_actions(&self, _request: Request<Empty>) -> Result<Response<Self::ListActionsStream>, Status> {
+    async fn list_actions(
+        &self,
+        _request: Request<Empty>,
+    ) -> Result<Response<Self::ListActionsStream>, Status> {
         Err(Status::unimplemented("list_actions"))
     }
 

@@ -16,7 +16,9 @@ use datafusion::prelude::SessionContext;
 use futures::TryStreamExt;
 use kiln_core::codec::decode_plan;
 use kiln_core::config::EngineConf;
-use kiln_core::shuffle::{find_fetch_failure, FlightClients, MapOutput, ShuffleMetrics, ShuffleTaskEnv, ShuffleWriterExec};
+use kiln_core::shuffle::{
+    find_fetch_failure, FlightClients, MapOutput, ShuffleMetrics, ShuffleTaskEnv, ShuffleWriterExec,
+};
 use kiln_proto::{TaskDefinition, TaskMetrics, TaskResult, TaskStatus};
 
 /// Runs tasks for one executor.
@@ -35,7 +37,9 @@ pub struct TaskRunner {
 
 impl std::fmt::Debug for TaskRunner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TaskRunner").field("executor_id", &self.executor_id).finish_non_exhaustive()
+        f.debug_struct("TaskRunner")
+            .field("executor_id", &self.executor_id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -74,10 +78,14 @@ impl TaskRunner {
         let base = TaskContext::from(&state);
         let outcome = async {
             let plan = decode_plan(&def.plan, &base).map_err(|e| {
-                DataFusionError::Plan(format!("cannot decode the stage plan sent by the driver: {e}"))
+                DataFusionError::Plan(format!(
+                    "cannot decode the stage plan sent by the driver: {e}"
+                ))
             })?;
             if !plan.is::<ShuffleWriterExec>() {
-                return Err(DataFusionError::Plan("a task plan must end in a shuffle writer".into()));
+                return Err(DataFusionError::Plan(
+                    "a task plan must end in a shuffle writer".into(),
+                ));
             }
             let n = plan.properties().partitioning.partition_count();
             if def.partition as usize >= n {
@@ -90,7 +98,10 @@ impl TaskRunner {
             let task_ctx = Arc::new(
                 TaskContext::from(&state)
                     .with_session_config(config)
-                    .with_task_id(format!("{}.{}.{}", def.stage_id, def.partition, def.attempt)),
+                    .with_task_id(format!(
+                        "{}.{}.{}",
+                        def.stage_id, def.partition, def.attempt
+                    )),
             );
             let stream = plan.execute(def.partition as usize, task_ctx)?;
             let batches: Vec<_> = stream.try_collect().await?;
@@ -156,7 +167,12 @@ impl TaskRunner {
                 } else {
                     r.status = TaskStatus::Failed as i32;
                 }
-                tracing::warn!(stage = def.stage_id, partition = def.partition, attempt = def.attempt, "task failed: {e}");
+                tracing::warn!(
+                    stage = def.stage_id,
+                    partition = def.partition,
+                    attempt = def.attempt,
+                    "task failed: {e}"
+                );
                 r
             }
         }
@@ -168,17 +184,29 @@ pub fn is_user_error(e: &DataFusionError) -> bool {
     use arrow::error::ArrowError as A;
     use DataFusionError as E;
     match e {
-        E::Plan(_) | E::SchemaError(..) | E::NotImplemented(_) | E::SQL(..) | E::Configuration(_) => true,
-        E::ArrowError(a, _) => !matches!(a.as_ref(), A::IoError(..) | A::ExternalError(_) | A::MemoryError(_)),
+        E::Plan(_)
+        | E::SchemaError(..)
+        | E::NotImplemented(_)
+        | E::SQL(..)
+        | E::Configuration(_) => true,
+        E::ArrowError(a, _) => !matches!(
+            a.as_ref(),
+            A::IoError(..) | A::ExternalError(_) | A::MemoryError(_)
+        ),
         E::ParquetError(_) => true,
         E::Execution(m) => {
             // DataFusion reports bad casts and similar data errors as execution errors.
             let m = m.to_ascii_lowercase();
-            m.contains("cast") || m.contains("divide by zero") || m.contains("overflow") || m.contains("invalid")
+            m.contains("cast")
+                || m.contains("divide by zero")
+                || m.contains("overflow")
+                || m.contains("invalid")
         }
         E::Context(_, inner) => is_user_error(inner),
         E::Shared(inner) => is_user_error(inner),
-        E::External(inner) => inner.downcast_ref::<DataFusionError>().is_some_and(is_user_error),
+        E::External(inner) => inner
+            .downcast_ref::<DataFusionError>()
+            .is_some_and(is_user_error),
         E::Collection(v) => v.first().is_some_and(is_user_error),
         _ => false,
     }

@@ -52,7 +52,11 @@ pub fn tpch_sf01() -> &'static Path {
                 .arg(&tmp)
                 .output()
                 .expect("run kiln gen");
-            assert!(out.status.success(), "kiln gen failed: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "kiln gen failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             std::fs::write(tmp.join("_GENERATED"), b"ok").expect("marker");
             if std::fs::rename(&tmp, &dir).is_err() {
                 // Another process won the race.
@@ -82,19 +86,28 @@ pub fn tpch_query(n: u32) -> String {
 
 /// `CREATE EXTERNAL TABLE` statements for the 8 TPC-H tables under `dir`.
 pub fn tpch_ddl(dir: &Path) -> String {
-    ["nation", "region", "part", "supplier", "partsupp", "customer", "orders", "lineitem"]
-        .iter()
-        .map(|t| {
-            format!(
-                "CREATE EXTERNAL TABLE {t} STORED AS PARQUET LOCATION '{}/';\n",
-                dir.join(t).display()
-            )
-        })
-        .collect()
+    [
+        "nation", "region", "part", "supplier", "partsupp", "customer", "orders", "lineitem",
+    ]
+    .iter()
+    .map(|t| {
+        format!(
+            "CREATE EXTERNAL TABLE {t} STORED AS PARQUET LOCATION '{}/';\n",
+            dir.join(t).display()
+        )
+    })
+    .collect()
 }
 
 /// Writes a manifest with the given SQL and executor layout.
-pub fn write_manifest(dir: &Path, name: &str, sql: &str, instances: u32, cores: u32, extra_spec: &str) -> PathBuf {
+pub fn write_manifest(
+    dir: &Path,
+    name: &str,
+    sql: &str,
+    instances: u32,
+    cores: u32,
+    extra_spec: &str,
+) -> PathBuf {
     let mut body = String::new();
     for line in sql.lines() {
         body.push_str("    ");
@@ -124,21 +137,37 @@ pub fn run_kiln_env(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Out
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn kiln");
+    // Drain both pipes while waiting, or a large result blocks the child.
+    let drain = |mut r: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = r.read_to_end(&mut buf);
+            buf
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().expect("stdout")));
+    let err = drain(Box::new(child.stderr.take().expect("stderr")));
     let start = Instant::now();
-    loop {
-        if child.try_wait().expect("wait").is_some() {
-            return child.wait_with_output().expect("output");
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
         }
         if start.elapsed() > limit {
             let _ = child.kill();
-            let out = child.wait_with_output().expect("output");
+            let _ = child.wait();
+            let stderr = err.join().unwrap_or_default();
             panic!(
                 "kiln {:?} did not finish within {limit:?}; stderr:\n{}",
                 args,
-                String::from_utf8_lossy(&out.stderr)
+                String::from_utf8_lossy(&stderr)
             );
         }
         std::thread::sleep(Duration::from_millis(20));
+    };
+    Output {
+        status,
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
     }
 }
 
@@ -188,11 +217,19 @@ fn split_csv_records(text: &str) -> Vec<Vec<String>> {
 /// with a relative tolerance of 1e-6. Returns a description of the first difference.
 pub fn compare_rows(expected: &Rows, actual: &Rows) -> Result<(), String> {
     if expected.len() != actual.len() {
-        return Err(format!("expected {} rows, got {}", expected.len(), actual.len()));
+        return Err(format!(
+            "expected {} rows, got {}",
+            expected.len(),
+            actual.len()
+        ));
     }
     for (i, (e, a)) in expected.iter().zip(actual).enumerate() {
         if e.len() != a.len() {
-            return Err(format!("row {i}: expected {} columns, got {}", e.len(), a.len()));
+            return Err(format!(
+                "row {i}: expected {} columns, got {}",
+                e.len(),
+                a.len()
+            ));
         }
         for (j, (x, y)) in e.iter().zip(a).enumerate() {
             if !cells_equal(x, y) {
@@ -224,15 +261,23 @@ pub async fn datafusion_csv(sql: &str, partitions: usize) -> String {
     let ctx = SessionContext::new_with_config(config);
     let mut last = Vec::new();
     for stmt in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-        let df = ctx.sql(stmt).await.unwrap_or_else(|e| panic!("datafusion: {e}\n{stmt}"));
-        let batches = df.collect().await.unwrap_or_else(|e| panic!("datafusion: {e}\n{stmt}"));
+        let df = ctx
+            .sql(stmt)
+            .await
+            .unwrap_or_else(|e| panic!("datafusion: {e}\n{stmt}"));
+        let batches = df
+            .collect()
+            .await
+            .unwrap_or_else(|e| panic!("datafusion: {e}\n{stmt}"));
         if is_query(stmt) {
             last = batches;
         }
     }
     let mut buf = Vec::new();
     {
-        let mut w = arrow::csv::WriterBuilder::new().with_header(true).build(&mut buf);
+        let mut w = arrow::csv::WriterBuilder::new()
+            .with_header(true)
+            .build(&mut buf);
         for b in &last {
             w.write(b).expect("csv");
         }
@@ -261,6 +306,10 @@ mod tests {
         assert_eq!(h, vec!["a", "b"]);
         assert_eq!(rows[0][1], "x,y");
         assert!(compare_rows(&vec![vec!["2".into(), "z".into()]], &vec![rows[1].clone()]).is_ok());
-        assert!(compare_rows(&vec![vec!["2.1".into(), "z".into()]], &vec![rows[1].clone()]).is_err());
+        assert!(compare_rows(
+            &vec![vec!["2.1".into(), "z".into()]],
+            &vec![rows[1].clone()]
+        )
+        .is_err());
     }
 }

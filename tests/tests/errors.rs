@@ -9,9 +9,17 @@ use kiln_tests::{run_kiln, run_kiln_env, write_manifest};
 
 fn assert_clean_failure(out: &Output, code: i32, needles: &[&str]) {
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(code), "exit code; stderr:\n{stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "exit code; stderr:\n{stderr}"
+    );
     assert!(!stderr.contains("panicked"), "panic:\n{stderr}");
-    assert!(out.stdout.is_empty(), "stdout should be empty, got {:?}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.stdout.is_empty(),
+        "stdout should be empty, got {:?}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let line = stderr
         .lines()
         .find(|l| l.starts_with("error: "))
@@ -69,7 +77,10 @@ fn unreadable_input_file() {
     let d = tempfile::tempdir().expect("tempdir");
     let f = d.path().join("bad.parquet");
     std::fs::write(&f, b"this is not parquet").expect("write");
-    let sql = format!("CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION '{}';\nSELECT * FROM t;", f.display());
+    let sql = format!(
+        "CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION '{}';\nSELECT * FROM t;",
+        f.display()
+    );
     let out = run_sql(d.path(), "bad-file", &sql);
     assert_clean_failure(&out, 2, &["bad.parquet"]);
 }
@@ -78,7 +89,11 @@ fn unreadable_input_file() {
 fn manifest_not_yaml() {
     let d = tempfile::tempdir().expect("tempdir");
     let m = d.path().join("bad.yaml");
-    std::fs::write(&m, "apiVersion: kiln.dev/v1alpha1\nkind: [SparkApplication\n").expect("write");
+    std::fs::write(
+        &m,
+        "apiVersion: kiln.dev/v1alpha1\nkind: [SparkApplication\n",
+    )
+    .expect("write");
     let out = run_kiln(&["run", m.to_str().expect("utf8")], Duration::from_secs(30));
     assert_clean_failure(&out, 2, &["bad.yaml", "line"]);
 }
@@ -113,6 +128,9 @@ fn executor_that_cannot_start() {
 fn bad_master() {
     let d = tempfile::tempdir().expect("tempdir");
     let m = write_manifest(d.path(), "bad-master", "SELECT 1;", 1, 1, "");
-    let out = run_kiln(&["run", m.to_str().expect("utf8"), "--master", "yarn"], Duration::from_secs(30));
+    let out = run_kiln(
+        &["run", m.to_str().expect("utf8"), "--master", "yarn"],
+        Duration::from_secs(30),
+    );
     assert_clean_failure(&out, 2, &["--master", "yarn"]);
 }

@@ -19,10 +19,20 @@ fn mixed_case_columns_resolve_case_insensitively() {
         by_zone.display()
     );
     let m = write_manifest(d.path(), "write-trips", &write, 2, 1, "");
-    let out = run_kiln(&["run", m.to_str().expect("utf8")], Duration::from_secs(120));
-    assert!(out.status.success(), "write failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = run_kiln(
+        &["run", m.to_str().expect("utf8")],
+        Duration::from_secs(120),
+    );
+    assert!(
+        out.status.success(),
+        "write failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(std::fs::read_dir(&trips).expect("trips written").count() > 0);
-    assert!(by_zone.join("Zone=1").exists(), "partition folder Zone=1 missing");
+    assert!(
+        by_zone.join("Zone=1").exists(),
+        "partition folder Zone=1 missing"
+    );
 
     let read = format!(
         "CREATE EXTERNAL TABLE trips STORED AS PARQUET LOCATION '{}/';\n\
@@ -31,7 +41,10 @@ fn mixed_case_columns_resolve_case_insensitively() {
         trips.display()
     );
     let m = write_manifest(d.path(), "read-trips", &read, 2, 1, "");
-    let out = run_kiln(&["run", m.to_str().expect("utf8"), "--format", "csv"], Duration::from_secs(120));
+    let out = run_kiln(
+        &["run", m.to_str().expect("utf8"), "--format", "csv"],
+        Duration::from_secs(120),
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "read failed: {stderr}");
     let (header, rows) = parse_csv(&String::from_utf8_lossy(&out.stdout));

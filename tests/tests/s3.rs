@@ -24,7 +24,11 @@ fn moto_server() -> PathBuf {
     }
     let home = std::env::var("HOME").expect("HOME");
     let p = PathBuf::from(home).join(".cache/kiln-venv/test-moto-5.2.5/bin/moto_server");
-    assert!(p.exists(), "{} missing: run scripts/setup-python.sh (scripts/test.sh does)", p.display());
+    assert!(
+        p.exists(),
+        "{} missing: run scripts/setup-python.sh (scripts/test.sh does)",
+        p.display()
+    );
     p
 }
 
@@ -38,7 +42,11 @@ fn http(port: u16, request: &str) -> std::io::Result<String> {
 }
 
 fn start_moto() -> (Moto, u16) {
-    let port = TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
     let child = Command::new(moto_server())
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .stdout(Stdio::null())
@@ -48,7 +56,10 @@ fn start_moto() -> (Moto, u16) {
     let moto = Moto(child);
     let start = Instant::now();
     while http(port, "GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").is_err() {
-        assert!(start.elapsed() < Duration::from_secs(30), "moto_server did not start");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "moto_server did not start"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     (moto, port)
@@ -62,7 +73,10 @@ fn write_and_read_parquet_on_s3() {
         "PUT /kiln-test HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n",
     )
     .expect("create bucket");
-    assert!(created.starts_with("HTTP/1.0 200") || created.starts_with("HTTP/1.1 200"), "{created}");
+    assert!(
+        created.starts_with("HTTP/1.0 200") || created.starts_with("HTTP/1.1 200"),
+        "{created}"
+    );
 
     let d = tempfile::tempdir().expect("tempdir");
     let conf = format!(
@@ -73,7 +87,10 @@ fn write_and_read_parquet_on_s3() {
                CREATE EXTERNAL TABLE numbers STORED AS PARQUET LOCATION 's3://kiln-test/numbers/';\n\
                SELECT count(*) AS n, sum(amount) AS total, max(id) AS top FROM numbers;";
     let m = write_manifest(d.path(), "s3-round-trip", sql, 2, 1, &conf);
-    let out = run_kiln(&["run", m.to_str().expect("utf8"), "--format", "csv"], Duration::from_secs(120));
+    let out = run_kiln(
+        &["run", m.to_str().expect("utf8"), "--format", "csv"],
+        Duration::from_secs(120),
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "kiln failed: {stderr}");
     let (header, rows) = parse_csv(&String::from_utf8_lossy(&out.stdout));
@@ -81,6 +98,13 @@ fn write_and_read_parquet_on_s3() {
     assert_eq!(rows, vec![vec!["1000", "750750.0", "1000"]]);
 
     // The objects are really in the bucket.
-    let listing = http(port, "GET /kiln-test?list-type=2 HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").expect("list");
-    assert!(listing.contains("numbers/"), "bucket listing lacks the written files: {listing}");
+    let listing = http(
+        port,
+        "GET /kiln-test?list-type=2 HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n",
+    )
+    .expect("list");
+    assert!(
+        listing.contains("numbers/"),
+        "bucket listing lacks the written files: {listing}"
+    );
 }

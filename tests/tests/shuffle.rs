@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use kiln_tests::{compare_rows, datafusion_csv, parse_csv, run_kiln, tpch_ddl, tpch_sf01, write_manifest};
+use kiln_tests::{
+    compare_rows, datafusion_csv, parse_csv, run_kiln, tpch_ddl, tpch_sf01, write_manifest,
+};
 
 const QUERY: &str = "SELECT c_mktsegment, count(*) AS orders, sum(o_totalprice) AS total \
 FROM customer JOIN orders ON c_custkey = o_custkey \
@@ -44,12 +46,18 @@ async fn join_and_aggregation_fetch_blocks_remotely() {
     let stages = json["stages"].as_u64().expect("stages");
     assert!(remote > 0, "no shuffle bytes fetched remotely: {json}");
     assert!(local > 0, "no shuffle bytes read locally: {json}");
-    assert!(stages >= 3, "expected a multi-stage job, got {stages} stages");
+    assert!(
+        stages >= 3,
+        "expected a multi-stage job, got {stages} stages"
+    );
     let (_, actual) = parse_csv(&String::from_utf8_lossy(&out.stdout));
     let (_, expected) = parse_csv(&datafusion_csv(&sql, 2).await);
     assert_eq!(actual.len(), 5, "five market segments expected");
     compare_rows(&expected, &actual).expect("result matches DataFusion");
-    assert!(stderr.contains("summary:"), "summary missing from stderr: {stderr}");
+    assert!(
+        stderr.contains("summary:"),
+        "summary missing from stderr: {stderr}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -59,10 +67,21 @@ async fn local_mode_runs_the_same_job_in_one_process() {
     let work = tempfile::tempdir().expect("tempdir");
     let manifest = write_manifest(work.path(), "local-mode", &sql, 2, 1, "");
     let out = run_kiln(
-        &["run", manifest.to_str().expect("utf8"), "--master", "local[2]", "--format", "csv"],
+        &[
+            "run",
+            manifest.to_str().expect("utf8"),
+            "--master",
+            "local[2]",
+            "--format",
+            "csv",
+        ],
         Duration::from_secs(180),
     );
-    assert!(out.status.success(), "kiln failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "kiln failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let (_, actual) = parse_csv(&String::from_utf8_lossy(&out.stdout));
     let (_, expected) = parse_csv(&datafusion_csv(&sql, 2).await);
     compare_rows(&expected, &actual).expect("result matches DataFusion");

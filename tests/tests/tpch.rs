@@ -4,7 +4,10 @@
 
 use std::time::Duration;
 
-use kiln_tests::{compare_rows, datafusion_csv, parse_csv, run_kiln, tpch_ddl, tpch_query, tpch_sf01, write_manifest};
+use kiln_tests::{
+    compare_rows, datafusion_csv, parse_csv, run_kiln, tpch_ddl, tpch_query, tpch_sf01,
+    write_manifest,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tpch_22_queries_match_datafusion() {
@@ -16,7 +19,12 @@ async fn tpch_22_queries_match_datafusion() {
         let sql = format!("{ddl}{}", tpch_query(q));
         let manifest = write_manifest(work.path(), &format!("tpch-q{q}"), &sql, 2, 1, "");
         let out = run_kiln(
-            &["run", manifest.to_str().expect("utf8 path"), "--format", "csv"],
+            &[
+                "run",
+                manifest.to_str().expect("utf8 path"),
+                "--format",
+                "csv",
+            ],
             Duration::from_secs(300),
         );
         let stderr = String::from_utf8_lossy(&out.stderr);

@@ -34,7 +34,10 @@ pub struct FlightClients {
 impl FlightClients {
     /// A (lazily connecting) channel to `address`.
     pub fn channel(&self, address: &str) -> std::result::Result<Channel, String> {
-        let mut map = self.channels.lock().map_err(|_| "flight client pool poisoned".to_string())?;
+        let mut map = self
+            .channels
+            .lock()
+            .map_err(|_| "flight client pool poisoned".to_string())?;
         if let Some(c) = map.get(address) {
             return Ok(c.clone());
         }
@@ -87,7 +90,10 @@ pub async fn fetch_remote(
     let counter = sizes.clone();
     let flight_data = response.into_inner().map(move |r| match r {
         Ok(fd) => {
-            counter.fetch_add((fd.data_header.len() + fd.data_body.len()) as u64, Ordering::Relaxed);
+            counter.fetch_add(
+                (fd.data_header.len() + fd.data_body.len()) as u64,
+                Ordering::Relaxed,
+            );
             Ok(fd)
         }
         Err(s) => Err(FlightError::Tonic(Box::new(s))),

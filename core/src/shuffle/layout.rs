@@ -20,12 +20,16 @@ pub struct BlockId {
 impl BlockId {
     /// Path of the block under an executor's shuffle directory.
     pub fn path(&self, shuffle_dir: &Path) -> PathBuf {
-        map_dir(shuffle_dir, self.stage, self.map, self.attempt).join(format!("block-{}.arrow", self.block))
+        map_dir(shuffle_dir, self.stage, self.map, self.attempt)
+            .join(format!("block-{}.arrow", self.block))
     }
 
     /// The Flight ticket naming this block.
     pub fn ticket(&self) -> String {
-        format!("{}/{}/{}/{}", self.stage, self.map, self.attempt, self.block)
+        format!(
+            "{}/{}/{}/{}",
+            self.stage, self.map, self.attempt, self.block
+        )
     }
 
     /// Parses a ticket made by [`BlockId::ticket`]; `None` when malformed.
@@ -58,7 +62,12 @@ mod tests {
 
     #[test]
     fn ticket_round_trip() {
-        let b = BlockId { stage: 3, map: 1, attempt: 0, block: 7 };
+        let b = BlockId {
+            stage: 3,
+            map: 1,
+            attempt: 0,
+            block: 7,
+        };
         assert_eq!(BlockId::from_ticket(b.ticket().as_bytes()), Some(b));
         assert_eq!(BlockId::from_ticket(b"1/2/3"), None);
         assert_eq!(BlockId::from_ticket(b"1/2/3/x"), None);

@@ -109,11 +109,7 @@ pub fn find_fetch_failure(e: &datafusion::error::DataFusionError) -> Option<Fetc
         E::External(inner) => inner
             .downcast_ref::<FetchFailed>()
             .cloned()
-            .or_else(|| {
-                inner
-                    .downcast_ref::<E>()
-                    .and_then(find_fetch_failure)
-            }),
+            .or_else(|| inner.downcast_ref::<E>().and_then(find_fetch_failure)),
         E::Context(_, inner) => find_fetch_failure(inner),
         E::Shared(inner) => find_fetch_failure(inner),
         E::ArrowError(inner, _) => match inner.as_ref() {

@@ -12,7 +12,8 @@ use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
-    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, SendableRecordBatchStream,
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+    SendableRecordBatchStream,
 };
 use futures::{StreamExt, TryStreamExt};
 
@@ -57,7 +58,12 @@ impl ShuffleReaderExec {
 
 impl DisplayAs for ShuffleReaderExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "ShuffleReaderExec: stage={}, partitions={}", self.stage_id, self.partitions())
+        write!(
+            f,
+            "ShuffleReaderExec: stage={}, partitions={}",
+            self.stage_id,
+            self.partitions()
+        )
     }
 }
 
@@ -88,20 +94,31 @@ impl ExecutionPlan for ShuffleReaderExec {
         if children.is_empty() {
             Ok(self)
         } else {
-            Err(DataFusionError::Internal("ShuffleReaderExec has no children".into()))
+            Err(DataFusionError::Internal(
+                "ShuffleReaderExec has no children".into(),
+            ))
         }
     }
 
-    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
         let env = context
             .session_config()
             .get_extension::<ShuffleTaskEnv>()
-            .ok_or_else(|| DataFusionError::Internal("shuffle reader run without a task environment".into()))?;
+            .ok_or_else(|| {
+                DataFusionError::Internal("shuffle reader run without a task environment".into())
+            })?;
         let outputs: Vec<MapOutput> = env
             .inputs
             .get(&self.stage_id)
             .ok_or_else(|| {
-                DataFusionError::Internal(format!("no map output locations for stage {}", self.stage_id))
+                DataFusionError::Internal(format!(
+                    "no map output locations for stage {}",
+                    self.stage_id
+                ))
             })?
             .iter()
             .filter(|m| m.block_bytes.get(partition).copied().unwrap_or(0) > 0)
@@ -115,13 +132,21 @@ impl ExecutionPlan for ShuffleReaderExec {
                 async move { open_block(env, stage, block, m).await }
             })
             .try_flatten();
-        Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema.clone(), stream)))
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            self.schema.clone(),
+            stream,
+        )))
     }
 }
 
 type BatchStream = futures::stream::BoxStream<'static, Result<arrow::record_batch::RecordBatch>>;
 
-async fn open_block(env: Arc<ShuffleTaskEnv>, stage: u32, block: u32, m: MapOutput) -> Result<BatchStream> {
+async fn open_block(
+    env: Arc<ShuffleTaskEnv>,
+    stage: u32,
+    block: u32,
+    m: MapOutput,
+) -> Result<BatchStream> {
     let id = BlockId {
         stage,
         map: m.map_partition,
@@ -156,14 +181,13 @@ async fn open_block(env: Arc<ShuffleTaskEnv>, stage: u32, block: u32, m: MapOutp
     } else {
         let s = fetch_remote(&env.clients, &m.address, &m.executor_id, id).await?;
         let env2 = env.clone();
-        Ok(s
-            .map(move |r| {
-                r.map(|(b, n)| {
-                    ShuffleMetrics::add(&env2.metrics.remote_bytes, n as u64);
-                    ShuffleMetrics::add(&env2.metrics.rows_read, b.num_rows() as u64);
-                    b
-                })
+        Ok(s.map(move |r| {
+            r.map(|(b, n)| {
+                ShuffleMetrics::add(&env2.metrics.remote_bytes, n as u64);
+                ShuffleMetrics::add(&env2.metrics.rows_read, b.num_rows() as u64);
+                b
             })
-            .boxed())
+        })
+        .boxed())
     }
 }

@@ -19,7 +19,8 @@ use datafusion::physical_plan::metrics;
 use datafusion::physical_plan::repartition::BatchPartitioner;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
-    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties, SendableRecordBatchStream,
+    DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
+    SendableRecordBatchStream,
 };
 use futures::StreamExt;
 
@@ -44,7 +45,9 @@ impl OutputPartitioning {
     /// Number of partitions the reading stage sees.
     pub fn reduce_partitions(&self) -> usize {
         match self {
-            OutputPartitioning::Hash(_, n) | OutputPartitioning::RoundRobin(n) | OutputPartitioning::PassThrough(n) => *n,
+            OutputPartitioning::Hash(_, n)
+            | OutputPartitioning::RoundRobin(n)
+            | OutputPartitioning::PassThrough(n) => *n,
             OutputPartitioning::Single => 1,
         }
     }
@@ -62,7 +65,11 @@ pub struct ShuffleWriterExec {
 
 impl ShuffleWriterExec {
     /// A writer for stage `stage_id` over `input`.
-    pub fn new(input: Arc<dyn ExecutionPlan>, stage_id: u32, partitioning: OutputPartitioning) -> Self {
+    pub fn new(
+        input: Arc<dyn ExecutionPlan>,
+        stage_id: u32,
+        partitioning: OutputPartitioning,
+    ) -> Self {
         let n = input.properties().partitioning.partition_count();
         let properties = Arc::new(PlanProperties::new(
             EquivalenceProperties::new(summary_schema()),
@@ -105,7 +112,11 @@ pub fn summary_schema() -> SchemaRef {
 
 impl DisplayAs for ShuffleWriterExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "ShuffleWriterExec: stage={}, partitioning={:?}", self.stage_id, self.partitioning)
+        write!(
+            f,
+            "ShuffleWriterExec: stage={}, partitioning={:?}",
+            self.stage_id, self.partitioning
+        )
     }
 }
 
@@ -141,23 +152,44 @@ impl ExecutionPlan for ShuffleWriterExec {
         mut children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         match (children.pop(), children.is_empty()) {
-            (Some(input), true) => Ok(Arc::new(ShuffleWriterExec::new(input, self.stage_id, self.partitioning.clone()))),
-            _ => Err(DataFusionError::Internal("ShuffleWriterExec takes one child".into())),
+            (Some(input), true) => Ok(Arc::new(ShuffleWriterExec::new(
+                input,
+                self.stage_id,
+                self.partitioning.clone(),
+            ))),
+            _ => Err(DataFusionError::Internal(
+                "ShuffleWriterExec takes one child".into(),
+            )),
         }
     }
 
-    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
         let env = context
             .session_config()
             .get_extension::<ShuffleTaskEnv>()
-            .ok_or_else(|| DataFusionError::Internal("shuffle writer run without a task environment".into()))?;
+            .ok_or_else(|| {
+                DataFusionError::Internal("shuffle writer run without a task environment".into())
+            })?;
         let input = self.input.execute(partition, context)?;
         let num_input = self.input.properties().partitioning.partition_count();
         let stage = self.stage_id;
         let partitioning = self.partitioning.clone();
         let schema = self.input.schema();
         let fut = async move {
-            write_blocks(input, &env, stage, partition, num_input, partitioning, schema).await
+            write_blocks(
+                input,
+                &env,
+                stage,
+                partition,
+                num_input,
+                partitioning,
+                schema,
+            )
+            .await
         };
         Ok(Box::pin(RecordBatchStreamAdapter::new(
             summary_schema(),
@@ -185,8 +217,12 @@ async fn write_blocks(
     std::fs::create_dir_all(&dir)?;
     let options = match env.compression {
         ShuffleCompression::None => IpcWriteOptions::default(),
-        ShuffleCompression::Lz4 => IpcWriteOptions::default().try_with_compression(Some(CompressionType::LZ4_FRAME))?,
-        ShuffleCompression::Zstd => IpcWriteOptions::default().try_with_compression(Some(CompressionType::ZSTD))?,
+        ShuffleCompression::Lz4 => {
+            IpcWriteOptions::default().try_with_compression(Some(CompressionType::LZ4_FRAME))?
+        }
+        ShuffleCompression::Zstd => {
+            IpcWriteOptions::default().try_with_compression(Some(CompressionType::ZSTD))?
+        }
     };
     let mut files: Vec<Option<BlockFile>> = (0..n_blocks).map(|_| None).collect();
     let mut partitioner = match &partitioning {
@@ -207,7 +243,9 @@ async fn write_blocks(
     let fixed_block = match &partitioning {
         OutputPartitioning::PassThrough(n) => {
             if map >= *n {
-                return Err(DataFusionError::Internal(format!("map partition {map} beyond {n} pass-through blocks")));
+                return Err(DataFusionError::Internal(format!(
+                    "map partition {map} beyond {n} pass-through blocks"
+                )));
             }
             map
         }
@@ -221,9 +259,18 @@ async fn write_blocks(
             .get_mut(block)
             .ok_or_else(|| DataFusionError::Internal(format!("block {block} out of range")))?;
         if slot.is_none() {
-            let id = BlockId { stage, map: map as u32, attempt: env.attempt, block: block as u32 };
+            let id = BlockId {
+                stage,
+                map: map as u32,
+                attempt: env.attempt,
+                block: block as u32,
+            };
             let file = File::create(id.path(&env.shuffle_dir))?;
-            let writer = StreamWriter::try_new_with_options(BufWriter::with_capacity(1 << 20, file), &schema, options.clone())?;
+            let writer = StreamWriter::try_new_with_options(
+                BufWriter::with_capacity(1 << 20, file),
+                &schema,
+                options.clone(),
+            )?;
             *slot = Some(BlockFile { writer, rows: 0 });
         }
         if let Some(f) = slot.as_mut() {
@@ -247,7 +294,9 @@ async fn write_blocks(
             f.writer.finish()?;
             let mut inner = f.writer.into_inner()?;
             inner.flush()?;
-            let file = inner.into_inner().map_err(|e| DataFusionError::IoError(e.into_error()))?;
+            let file = inner
+                .into_inner()
+                .map_err(|e| DataFusionError::IoError(e.into_error()))?;
             let len = file.metadata()?.len();
             blocks.push(i as u32);
             rows.push(f.rows);
