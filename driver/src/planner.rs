@@ -102,6 +102,25 @@ fn split_build_side_joins(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn Execut
                     .recompute_properties();
                 return Ok(Transformed::yes(new.build_exec()?));
             }
+            // A semi or anti join swaps sides instead: the small side that
+            // only probes becomes the collected (broadcast) side and the rows
+            // come out of the probe side as they match, with no shared state.
+            if !j.null_aware && matches!(j.join_type(), JoinType::LeftSemi | JoinType::LeftAnti) {
+                let swapped = j.swap_inputs(PartitionMode::CollectLeft)?;
+                if swapped.is::<HashJoinExec>() {
+                    let probe = if j.left().is::<CoalescePartitionsExec>() {
+                        single(j.left().children().into_iter().cloned().collect())?
+                    } else {
+                        j.left().clone()
+                    };
+                    let build: Arc<dyn ExecutionPlan> =
+                        Arc::new(CoalescePartitionsExec::new(j.right().clone()));
+                    return Ok(Transformed::yes(replace_children_if_necessary(
+                        swapped,
+                        vec![build, probe],
+                    )?));
+                }
+            }
             let left_input = if j.left().is::<CoalescePartitionsExec>() {
                 single(j.left().children().into_iter().cloned().collect())?
             } else {
