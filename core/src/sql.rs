@@ -13,9 +13,7 @@ use std::collections::{HashMap, HashSet};
 use std::ops::ControlFlow;
 
 use datafusion::sql::parser::{CopyToSource, DFParserBuilder, Statement};
-use datafusion::sql::sqlparser::ast::{
-    Expr, Ident, Query, Select, SelectItem, VisitMut, VisitorMut,
-};
+use datafusion::sql::sqlparser::ast::{Expr, Ident, Select, SelectItem, VisitMut, VisitorMut};
 use datafusion::sql::sqlparser::dialect::dialect_from_str;
 
 use crate::error::{KilnError, Result};
@@ -168,10 +166,6 @@ impl VisitorMut for Resolver<'_> {
                 self.fix(alias);
             }
         }
-        ControlFlow::Continue(())
-    }
-
-    fn pre_visit_query(&mut self, _query: &mut Query) -> ControlFlow<()> {
         ControlFlow::Continue(())
     }
 

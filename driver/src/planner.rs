@@ -108,11 +108,7 @@ fn split_build_side_joins(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn Execut
             if !j.null_aware && matches!(j.join_type(), JoinType::LeftSemi | JoinType::LeftAnti) {
                 let swapped = j.swap_inputs(PartitionMode::CollectLeft)?;
                 if swapped.is::<HashJoinExec>() {
-                    let probe = if j.left().is::<CoalescePartitionsExec>() {
-                        single(j.left().children().into_iter().cloned().collect())?
-                    } else {
-                        j.left().clone()
-                    };
+                    let probe = without_coalesce(j.left())?;
                     let build: Arc<dyn ExecutionPlan> =
                         Arc::new(CoalescePartitionsExec::new(j.right().clone()));
                     return Ok(Transformed::yes(replace_children_if_necessary(
@@ -121,11 +117,7 @@ fn split_build_side_joins(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn Execut
                     )?));
                 }
             }
-            let left_input = if j.left().is::<CoalescePartitionsExec>() {
-                single(j.left().children().into_iter().cloned().collect())?
-            } else {
-                j.left().clone()
-            };
+            let left_input = without_coalesce(j.left())?;
             let (lk, rk): (Vec<_>, Vec<_>) = j.on().iter().cloned().unzip();
             let left: Arc<dyn ExecutionPlan> = Arc::new(RepartitionExec::try_new(
                 left_input,
@@ -164,6 +156,15 @@ fn split_build_side_joins(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn Execut
         Ok(Transformed::no(node))
     })?;
     Ok(rewritten.data)
+}
+
+/// The input of a `CoalescePartitionsExec`, or the plan itself.
+fn without_coalesce(plan: &Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+    if plan.is::<CoalescePartitionsExec>() {
+        single(plan.children().into_iter().cloned().collect())
+    } else {
+        Ok(plan.clone())
+    }
 }
 
 fn emits_build_side(t: &JoinType) -> bool {

@@ -100,8 +100,8 @@ impl<'a> JobScheduler<'a> {
         self.tracker.outputs(stage)
     }
 
-    /// Forgets a map output the driver could not fetch; true when the stage
-    /// may still be retried.
+    /// Forgets a map output the driver could not fetch; an error once the
+    /// stage's output was lost too often.
     pub fn fetch_failed(&mut self, stage: u32, map: u32, executor_id: &str) -> Result<()> {
         self.lose_output(stage, map, executor_id);
         self.count_fetch_failure(stage)

@@ -81,8 +81,8 @@ fn query_param<'a>(q: &'a str, key: &str) -> Option<&'a str> {
     })
 }
 
-/// The newest log file number for `container` in `dir`.
-fn newest_run(dir: &Path) -> Option<u32> {
+/// The newest run number among the `<n>.log` files of one container's log folder.
+pub fn newest_run(dir: &Path) -> Option<u32> {
     std::fs::read_dir(dir)
         .ok()?
         .filter_map(|e| e.ok())

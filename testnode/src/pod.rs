@@ -51,6 +51,20 @@ struct Term {
     finished: Timestamp,
 }
 
+impl Term {
+    /// A process that exited now with `code` (and maybe a signal).
+    fn exited(code: i32, signal: Option<i32>, started: Timestamp) -> Self {
+        Term {
+            exit_code: code,
+            signal,
+            reason: if code == 0 { "Completed" } else { "Error" }.into(),
+            message: None,
+            started,
+            finished: Timestamp::now(),
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 enum CState {
     Waiting {
@@ -281,14 +295,7 @@ impl PodWorker {
                     CState::Running { started } => *started,
                     _ => Timestamp::now(),
                 };
-                let term = Term {
-                    exit_code: code,
-                    signal,
-                    reason: if code == 0 { "Completed" } else { "Error" }.into(),
-                    message: None,
-                    started,
-                    finished: Timestamp::now(),
-                };
+                let term = Term::exited(code, signal, started);
                 let _ = std::fs::write(
                     c.log_dir.join(format!("{}.done", c.restart_count)),
                     code.to_string(),
@@ -693,14 +700,7 @@ impl PodWorker {
                         c.log_dir.join(format!("{}.done", c.restart_count)),
                         code.to_string(),
                     );
-                    c.state = CState::Terminated(Term {
-                        exit_code: code,
-                        signal,
-                        reason: if code == 0 { "Completed" } else { "Error" }.into(),
-                        message: None,
-                        started,
-                        finished: Timestamp::now(),
-                    });
+                    c.state = CState::Terminated(Term::exited(code, signal, started));
                 }
             }
         }

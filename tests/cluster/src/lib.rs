@@ -227,16 +227,7 @@ impl TestCluster {
     /// Log file of the current run of `container` in pod `ns/name`.
     pub fn container_log(&self, ns: &str, name: &str, container: &str) -> Option<String> {
         let dir = self.pod_dir(ns, name)?.join("logs").join(container);
-        let newest = std::fs::read_dir(&dir)
-            .ok()?
-            .filter_map(|e| e.ok())
-            .filter_map(|e| {
-                e.file_name()
-                    .to_str()
-                    .and_then(|n| n.strip_suffix(".log"))
-                    .and_then(|n| n.parse::<u32>().ok())
-            })
-            .max()?;
+        let newest = kiln_testnode::logs::newest_run(&dir)?;
         std::fs::read_to_string(dir.join(format!("{newest}.log"))).ok()
     }
 
