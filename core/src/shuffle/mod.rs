@@ -8,6 +8,7 @@
 //! that owns it ([`fetch`]). Where the blocks are comes in with the task, as a
 //! [`ShuffleTaskEnv`] extension of the task's session config.
 
+pub mod compact;
 pub mod fetch;
 pub mod layout;
 pub mod reader;

@@ -24,6 +24,7 @@ use datafusion::physical_plan::{
 };
 use futures::StreamExt;
 
+use super::compact::compact_view_columns;
 use super::layout::{map_dir, BlockId};
 use super::ShuffleTaskEnv;
 use crate::config::ShuffleCompression;
@@ -275,7 +276,7 @@ async fn write_blocks(
         }
         if let Some(f) = slot.as_mut() {
             f.rows += batch.num_rows() as u64;
-            f.writer.write(&batch)?;
+            f.writer.write(&compact_view_columns(batch)?)?;
         }
         Ok(())
     };
