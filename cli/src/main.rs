@@ -2,6 +2,7 @@
 //! this machine, be a `driver` or an `executor` (pod entrypoints), or `gen`
 //! sample data.
 
+mod crdgen;
 mod gen;
 mod output;
 mod run;
@@ -33,6 +34,8 @@ enum Command {
     /// Generate sample data.
     #[command(subcommand)]
     Gen(GenCommand),
+    /// Write the CustomResourceDefinitions (SparkApplication, ScheduledSparkApplication) as YAML.
+    Crdgen(crdgen::CrdgenArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -120,6 +123,7 @@ fn main() -> ExitCode {
             Command::Driver(args) => run::driver(args).await,
             Command::Executor(args) => executor(args).await,
             Command::Gen(GenCommand::Tpch(args)) => gen::tpch(args).await,
+            Command::Crdgen(args) => crdgen::crdgen(args).await,
         }
     });
     // Executors may still hold connections; do not wait for them.
