@@ -70,6 +70,13 @@ struct ExecutorArgs {
     /// Host peers use to reach this executor (default: the bind IP; env POD_IP in a pod).
     #[arg(long, env = "POD_IP")]
     advertise_host: Option<String>,
+    /// File holding the application secret (default: the KILN_AUTH_SECRET environment variable).
+    #[arg(long)]
+    auth_secret_file: Option<PathBuf>,
+    /// Transport settings (kiln.rpc.*, kiln.ssl.*) as KEY=VALUE (repeatable);
+    /// everything else comes from the driver.
+    #[arg(long = "conf", value_name = "KEY=VALUE")]
+    conf: Vec<String>,
 }
 
 fn init_tracing(verbose: u8) {
@@ -181,6 +188,15 @@ async fn executor(args: ExecutorArgs) -> Result<(), CliError> {
     let advertise_host = args
         .advertise_host
         .unwrap_or_else(|| args.bind.ip().to_string());
+    let secret = kiln_core::security::Secret::load(args.auth_secret_file.as_deref())?;
+    let mut conf = std::collections::BTreeMap::new();
+    for kv in &args.conf {
+        let (k, v) = kv
+            .split_once('=')
+            .ok_or_else(|| CliError::Input(format!("--conf `{kv}`: expected KEY=VALUE")))?;
+        conf.insert(k.trim().to_string(), v.trim().to_string());
+    }
+    let transport = kiln_core::security::Transport::new(secret, &conf)?;
     let opts = kiln_executor::ExecutorOptions {
         executor_id: args.executor_id,
         application_id: args.application_id,
@@ -190,6 +206,7 @@ async fn executor(args: ExecutorArgs) -> Result<(), CliError> {
         cores: args.cores.max(1),
         memory_bytes,
         work_dir,
+        transport,
     };
     let handle = kiln_executor::start(opts).await?;
     handle.wait().await?;

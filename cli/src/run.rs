@@ -10,13 +10,13 @@ use std::time::{Duration, Instant};
 
 use kiln_core::config::EngineConf;
 use kiln_core::manifest::Application;
+use kiln_core::security::{Secret, Transport};
 use kiln_driver::application::{Driver, DriverShuffle, QueryOutput};
 use kiln_driver::cluster_manager::{ExecutorLaunch, LocalCluster};
-use kiln_driver::executor_registry::{DriverEndpoint, ExecutorRegistry, MAX_MESSAGE_BYTES};
+use kiln_driver::executor_registry::{DriverEndpoint, ExecutorRegistry};
 use kiln_driver::metrics::AppMetrics;
 use kiln_driver::progress::Progress;
 use kiln_driver::scheduler::SchedulerContext;
-use kiln_proto::driver_service_server::DriverServiceServer;
 use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::output::{write_output, Format};
@@ -61,6 +61,10 @@ pub struct DriverArgs {
     /// How the last query's rows are printed on stdout.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+    /// File holding the application secret executors must present (default:
+    /// the KILN_AUTH_SECRET environment variable).
+    #[arg(long)]
+    auth_secret_file: Option<PathBuf>,
 }
 
 enum Master {
@@ -93,7 +97,7 @@ fn parse_master(m: &str) -> Result<Master, CliError> {
     )))
 }
 
-fn load(manifest: &PathBuf, overrides: &[String]) -> Result<(Application, EngineConf), CliError> {
+fn load(manifest: &std::path::Path, overrides: &[String]) -> Result<(Application, EngineConf), CliError> {
     let mut app = Application::load(manifest)?;
     for kv in overrides {
         let (k, v) = kv
@@ -125,15 +129,18 @@ async fn serve_driver(
     let addr = listener
         .local_addr()
         .map_err(|e| CliError::Failed(format!("driver listener: {e}")))?;
-    let service = DriverServiceServer::new(DriverEndpoint::new(registry.clone()))
-        .max_decoding_message_size(MAX_MESSAGE_BYTES);
+    let service = DriverEndpoint::service(registry.clone());
+    let mut server = registry.transport().server()?;
     let handle = tokio::spawn(async move {
-        let _ = tonic::transport::Server::builder()
+        let _ = server
             .add_service(service)
             .serve_with_incoming(TcpListenerStream::new(listener))
             .await;
     });
-    Ok((format!("http://{addr}"), handle))
+    let url = registry
+        .transport()
+        .url(&addr.ip().to_string(), addr.port());
+    Ok((url, handle))
 }
 
 /// `kiln run`.
@@ -180,7 +187,9 @@ async fn run_in(
     master: &Master,
     started: Instant,
 ) -> Result<(), CliError> {
-    let registry = ExecutorRegistry::new(application_id, executor_conf(app));
+    // A fresh secret per application: only the executors started here get it.
+    let transport = Transport::new(Secret::generate()?, &app.conf)?;
+    let registry = ExecutorRegistry::new(application_id, executor_conf(app), transport.clone());
     let (driver_url, server) = serve_driver(
         &registry,
         "127.0.0.1:0"
@@ -207,6 +216,7 @@ async fn run_in(
                 cores: app.executor.cores,
                 memory_bytes: app.executor.memory_bytes,
                 work_dir: work_dir.to_path_buf(),
+                transport: transport.clone(),
             };
             let mut c = LocalCluster::start(launch, app.executor.instances)?;
             if let Err(e) = c
@@ -234,6 +244,7 @@ async fn run_in(
                 cores: *n,
                 memory_bytes: app.executor.memory_bytes,
                 work_dir: work_dir.join("executor-local"),
+                transport: transport.clone(),
             })
             .await?;
             let s = DriverShuffle {
@@ -307,7 +318,9 @@ pub async fn driver(args: DriverArgs) -> Result<(), CliError> {
         .application_id
         .clone()
         .unwrap_or_else(|| app.name.clone());
-    let registry = ExecutorRegistry::new(&application_id, executor_conf(&app));
+    let secret = Secret::load(args.auth_secret_file.as_deref())?;
+    let transport = Transport::new(secret, &app.conf)?;
+    let registry = ExecutorRegistry::new(&application_id, executor_conf(&app), transport);
     let (url, server) = serve_driver(&registry, args.bind).await?;
     eprintln!("driver listening on {url}");
     let want = args.min_executors.unwrap_or(app.executor.instances) as usize;

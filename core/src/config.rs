@@ -120,7 +120,18 @@ impl EngineConf {
             HEARTBEAT_TIMEOUT,
             REGISTRATION_TIMEOUT,
             "kiln.sql.shuffle.partitions",
+            crate::security::MAX_MESSAGE_SIZE,
+            crate::security::SSL_ENABLED,
+            crate::security::SSL_CERT_FILE,
+            crate::security::SSL_KEY_FILE,
+            crate::security::SSL_CA_FILE,
+            crate::security::SSL_SERVER_NAME,
+            crate::shuffle::block::TEST_CORRUPT_BLOCK,
         ];
+        if let Some(v) = raw.get(crate::shuffle::block::TEST_CORRUPT_BLOCK) {
+            crate::shuffle::block::CorruptBlock::parse(v)
+                .map_err(|m| bad(crate::shuffle::block::TEST_CORRUPT_BLOCK, m))?;
+        }
         for k in raw.keys() {
             if k.starts_with("kiln.") && !known.contains(&k.as_str()) && !k.starts_with("kiln.s3.")
             {

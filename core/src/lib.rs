@@ -5,6 +5,7 @@
 //! - [`sql`]: splitting a job into statements and Spark-style identifier resolution.
 //! - [`shuffle`]: the shuffle writer/reader plan nodes and the on-disk block layout.
 //! - [`codec`]: the datafusion-proto extension codec that carries our plan nodes.
+//! - [`security`]: the application secret, message size caps and TLS of every gRPC/Flight channel.
 //! - [`error`]: the error type every Kiln crate returns.
 
 pub mod codec;
@@ -12,6 +13,7 @@ pub mod config;
 pub mod error;
 pub mod manifest;
 pub mod objectstore;
+pub mod security;
 pub mod shuffle;
 pub mod sql;
 

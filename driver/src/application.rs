@@ -64,13 +64,14 @@ impl Driver {
         let runtime = kiln_core::config::runtime_env(app.driver.memory_bytes, None)?;
         kiln_core::objectstore::register_for_sql(&runtime, &app.sql, &conf.raw)?;
         let ctx = SessionContext::new_with_config_rt(config, runtime);
+        let clients = Arc::new(FlightClients::new(sched.registry.transport().clone()));
         Ok(Driver {
             app,
             conf,
             ctx,
             sched,
             shuffle,
-            clients: Arc::new(FlightClients::default()),
+            clients,
             next_stage: 1,
             next_job: 1,
         })
@@ -267,7 +268,18 @@ impl Driver {
                             .line(&format!("driver: {ff}; recomputing the lost output"));
                         sched.fetch_failed(ff.stage_id, ff.map_partition, &ff.executor_id)?;
                     }
-                    None => return Err(KilnError::DataFusion(e)),
+                    // Deterministic: the driver's part of the job does not retry.
+                    None => {
+                        return Err(KilnError::JobFailed(format!(
+                            "job {job_id}, final step on the driver (reading the output of stage {}) failed: {}",
+                            job.root_parents
+                                .iter()
+                                .map(u32::to_string)
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                            strip_df_prefix(&e.to_string())
+                        )))
+                    }
                 },
             }
         }
@@ -298,6 +310,7 @@ pub fn strip_df_prefix(m: &str) -> String {
         "SQL error: ",
         "Execution error: ",
         "External error: ",
+        "Arrow error: ",
     ] {
         if let Some(rest) = s.strip_prefix(p) {
             s = rest;

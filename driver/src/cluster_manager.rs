@@ -26,6 +26,9 @@ pub struct ExecutorLaunch {
     pub memory_bytes: Option<u64>,
     /// Parent of the executors' work directories and logs.
     pub work_dir: PathBuf,
+    /// The application secret (handed over in the environment, not on the
+    /// command line where `ps` shows it) and the transport settings.
+    pub transport: kiln_core::security::Transport,
 }
 
 /// Executor processes of one application.
@@ -83,6 +86,13 @@ impl LocalCluster {
             .kill_on_drop(true);
         if let Some(m) = l.memory_bytes {
             cmd.arg("--memory").arg(m.to_string());
+        }
+        cmd.env(
+            kiln_core::security::SECRET_ENV,
+            l.transport.secret().expose(),
+        );
+        for kv in l.transport.settings() {
+            cmd.arg("--conf").arg(kv);
         }
         let child = cmd.spawn().map_err(|e| {
             KilnError::Executor(format!(

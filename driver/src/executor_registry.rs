@@ -1,22 +1,23 @@
 //! The executor registry: which executors belong to the application, their
 //! task slots, their last heartbeat, and the `DriverService` gRPC endpoint
-//! through which they register and report.
+//! through which they register and report. Calls in both directions carry
+//! the application secret ([`kiln_core::security`]): the driver's service
+//! refuses executors without it, and the clients it keeps for launching
+//! tasks present it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use kiln_proto::driver_service_server::DriverService;
+use kiln_core::security::{AuthChannel, RequireSecret, Transport};
+use kiln_proto::driver_service_server::{DriverService, DriverServiceServer};
 use kiln_proto::executor_service_client::ExecutorServiceClient;
 use kiln_proto::{
     HeartbeatRequest, HeartbeatResponse, RegisterExecutorRequest, RegisterExecutorResponse,
 };
 use tokio::sync::watch;
-use tonic::transport::{Channel, Endpoint};
+use tonic::service::interceptor::InterceptedService;
 use tonic::{Request, Response, Status};
-
-/// Largest task or result message exchanged with executors.
-pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
 /// One registered executor.
 #[derive(Debug, Clone)]
@@ -31,8 +32,8 @@ pub struct ExecutorInfo {
     pub last_seen: Instant,
     /// Highest resident set size it reported.
     pub peak_rss_bytes: u64,
-    /// Client for launching tasks on it.
-    pub client: ExecutorServiceClient<Channel>,
+    /// Client for launching tasks on it (carries the application secret).
+    pub client: ExecutorServiceClient<AuthChannel>,
 }
 
 /// Executors known to the driver. Cheap to clone; clones share state.
@@ -42,6 +43,7 @@ pub struct ExecutorRegistry {
     changed: watch::Sender<u64>,
     application_id: String,
     conf: Arc<HashMap<String, String>>,
+    transport: Transport,
 }
 
 #[derive(Debug, Default)]
@@ -53,15 +55,22 @@ struct Inner {
 }
 
 impl ExecutorRegistry {
-    /// A registry for one application; `conf` is handed to every executor.
-    pub fn new(application_id: &str, conf: HashMap<String, String>) -> Self {
+    /// A registry for one application; `conf` is handed to every executor,
+    /// `transport` is how the driver calls them (and how its service is served).
+    pub fn new(application_id: &str, conf: HashMap<String, String>, transport: Transport) -> Self {
         let (changed, _) = watch::channel(0);
         ExecutorRegistry {
             inner: Arc::new(Mutex::new(Inner::default())),
             changed,
             application_id: application_id.to_string(),
             conf: Arc::new(conf),
+            transport,
         }
+    }
+
+    /// How the driver's channels and servers talk.
+    pub fn transport(&self) -> &Transport {
+        &self.transport
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -77,13 +86,14 @@ impl ExecutorRegistry {
 
     /// Adds (or refreshes) an executor.
     pub fn register(&self, id: &str, address: &str, cores: u32) -> Result<(), String> {
-        let endpoint = Endpoint::from_shared(address.to_string())
-            .map_err(|e| format!("invalid executor address `{address}`: {e}"))?
-            .tcp_nodelay(true)
-            .connect_timeout(Duration::from_secs(10));
-        let client = ExecutorServiceClient::new(endpoint.connect_lazy())
-            .max_decoding_message_size(MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        let channel = self
+            .transport
+            .channel(address)
+            .map_err(|e| format!("executor address: {e}"))?;
+        let max = self.transport.max_message_bytes;
+        let client = ExecutorServiceClient::new(channel)
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max);
         let mut inner = self.lock();
         inner.executors.insert(
             id.to_string(),
@@ -195,6 +205,21 @@ impl DriverEndpoint {
     /// Serves `registry`.
     pub fn new(registry: ExecutorRegistry) -> Self {
         DriverEndpoint { registry }
+    }
+
+    /// The service to add to the driver's server: refuses calls without the
+    /// application secret and caps message sizes both ways.
+    pub fn service(
+        registry: ExecutorRegistry,
+    ) -> InterceptedService<DriverServiceServer<DriverEndpoint>, RequireSecret> {
+        let max = registry.transport.max_message_bytes;
+        let require = registry.transport.require();
+        InterceptedService::new(
+            DriverServiceServer::new(DriverEndpoint::new(registry))
+                .max_decoding_message_size(max)
+                .max_encoding_message_size(max),
+            require,
+        )
     }
 }
 

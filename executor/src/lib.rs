@@ -19,8 +19,9 @@ use std::time::{Duration, Instant};
 
 use arrow_flight::flight_service_server::FlightServiceServer;
 use datafusion::prelude::SessionContext;
+use futures::FutureExt;
 use kiln_core::config::EngineConf;
-use kiln_core::shuffle::fetch::MAX_FLIGHT_MESSAGE_BYTES;
+use kiln_core::security::{AuthChannel, Transport};
 use kiln_core::shuffle::FlightClients;
 use kiln_core::{KilnError, Result};
 use kiln_proto::driver_service_client::DriverServiceClient;
@@ -31,15 +32,12 @@ use kiln_proto::{
 };
 use tokio::sync::{watch, OnceCell};
 use tokio_stream::wrappers::TcpListenerStream;
-use tonic::transport::{Channel, Endpoint, Server};
+use tonic::service::interceptor::InterceptedService;
 use tonic::{Request, Response, Status};
 use tracing::{info, warn, Instrument};
 
 use crate::shuffle_service::ShuffleService;
 use crate::task_runner::TaskRunner;
-
-/// Largest task message accepted from the driver.
-pub const MAX_TASK_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
 /// How to start an executor.
 #[derive(Debug, Clone)]
@@ -60,6 +58,8 @@ pub struct ExecutorOptions {
     pub memory_bytes: Option<u64>,
     /// Directory for shuffle and spill files.
     pub work_dir: PathBuf,
+    /// Application secret, message size cap and TLS of every channel.
+    pub transport: Transport,
 }
 
 /// A running executor.
@@ -110,7 +110,8 @@ pub async fn start(opts: ExecutorOptions) -> Result<ExecutorHandle> {
         .local_addr()
         .map_err(|e| KilnError::io("executor listener has no address", e))?
         .port();
-    let address = format!("http://{}:{port}", opts.advertise_host);
+    let address = opts.transport.url(&opts.advertise_host, port);
+    let max = opts.transport.max_message_bytes;
     let (shutdown, _) = watch::channel(false);
     let runner: Arc<OnceCell<TaskRunner>> = Arc::new(OnceCell::new());
     let running = Arc::new(AtomicU32::new(0));
@@ -120,16 +121,24 @@ pub async fn start(opts: ExecutorOptions) -> Result<ExecutorHandle> {
         shutdown: shutdown.clone(),
         running: running.clone(),
     };
-    let flight = FlightServiceServer::new(ShuffleService::new(shuffle_dir.clone()))
-        .max_decoding_message_size(MAX_FLIGHT_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_FLIGHT_MESSAGE_BYTES);
-    let grpc = ExecutorServiceServer::new(endpoint)
-        .max_decoding_message_size(MAX_TASK_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_TASK_MESSAGE_BYTES);
+    // Both services refuse calls without the application secret before a
+    // handler runs; both cap message sizes in both directions.
+    let flight = InterceptedService::new(
+        FlightServiceServer::new(ShuffleService::new(shuffle_dir.clone()))
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max),
+        opts.transport.require(),
+    );
+    let grpc = InterceptedService::new(
+        ExecutorServiceServer::new(endpoint)
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max),
+        opts.transport.require(),
+    );
     let mut stop = shutdown.subscribe();
     let server = tokio::spawn(
-        Server::builder()
-            .tcp_nodelay(true)
+        opts.transport
+            .server()?
             .add_service(grpc)
             .add_service(flight)
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
@@ -137,14 +146,16 @@ pub async fn start(opts: ExecutorOptions) -> Result<ExecutorHandle> {
             }),
     );
 
-    let driver = Endpoint::from_shared(opts.driver_url.clone())
-        .map_err(|e| KilnError::Config {
+    let driver = opts
+        .transport
+        .channel(&opts.driver_url)
+        .map_err(|message| KilnError::Config {
             key: "--driver".into(),
-            message: format!("invalid driver URL `{}`: {e}", opts.driver_url),
-        })?
-        .connect_timeout(Duration::from_secs(5))
-        .connect_lazy();
-    let mut client = DriverServiceClient::new(driver);
+            message,
+        })?;
+    let mut client = DriverServiceClient::new(driver)
+        .max_decoding_message_size(max)
+        .max_encoding_message_size(max);
     let request = RegisterExecutorRequest {
         executor_id: opts.executor_id.clone(),
         address: address.clone(),
@@ -170,7 +181,7 @@ pub async fn start(opts: ExecutorOptions) -> Result<ExecutorHandle> {
         shuffle_dir: shuffle_dir.clone(),
         ctx,
         conf,
-        clients: Arc::new(FlightClients::default()),
+        clients: Arc::new(FlightClients::new(opts.transport.clone())),
     });
     info!(executor_id = %opts.executor_id, %address, "executor registered with driver {}", opts.driver_url);
     tokio::spawn(heartbeats(
@@ -190,7 +201,7 @@ pub async fn start(opts: ExecutorOptions) -> Result<ExecutorHandle> {
 }
 
 async fn register(
-    client: &mut DriverServiceClient<Channel>,
+    client: &mut DriverServiceClient<AuthChannel>,
     request: &RegisterExecutorRequest,
     timeout: Duration,
 ) -> Result<kiln_proto::RegisterExecutorResponse> {
@@ -200,7 +211,8 @@ async fn register(
             Ok(r) => return Ok(r.into_inner()),
             Err(s)
                 if s.code() == tonic::Code::PermissionDenied
-                    || s.code() == tonic::Code::InvalidArgument =>
+                    || s.code() == tonic::Code::InvalidArgument
+                    || s.code() == tonic::Code::Unauthenticated =>
             {
                 return Err(KilnError::Executor(format!(
                     "driver refused registration: {}",
@@ -219,7 +231,7 @@ async fn register(
 }
 
 async fn heartbeats(
-    mut client: DriverServiceClient<Channel>,
+    mut client: DriverServiceClient<AuthChannel>,
     request: RegisterExecutorRequest,
     running: Arc<AtomicU32>,
     interval: Duration,
@@ -304,7 +316,25 @@ impl ExecutorService for ExecutorEndpoint {
         };
         self.running.fetch_add(1, Ordering::Relaxed);
         let span = tracing::info_span!("task", app = %def.application_id, stage = def.stage_id, partition = def.partition, attempt = def.attempt);
-        let result = runner.run(def).instrument(span).await;
+        // A task that panics (a bug, or input no decoder anticipated) gets a
+        // failure reply; the executor and its other tasks keep running.
+        let result = std::panic::AssertUnwindSafe(runner.run(def))
+            .catch_unwind()
+            .instrument(span)
+            .await
+            .unwrap_or_else(|panic| {
+                let what = panic
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .or_else(|| panic.downcast_ref::<&str>().copied())
+                    .unwrap_or("unknown panic");
+                warn!("task panicked: {what}");
+                TaskResult {
+                    status: kiln_proto::TaskStatus::Failed as i32,
+                    error: format!("task panicked: {what}"),
+                    ..Default::default()
+                }
+            });
         self.running.fetch_sub(1, Ordering::Relaxed);
         Ok(Response::new(result))
     }

@@ -1,21 +1,24 @@
 //! The shuffle service: serves this executor's shuffle blocks to its peers
 //! (and the driver) over Arrow Flight `DoGet`. A ticket names one block as
 //! `stage/map/attempt/block`; nothing outside the shuffle directory can be
-//! named.
+//! named. The reply is the block file's bytes in 1 MiB `data_body` pieces
+//! (Kiln's checksummed framing, see `kiln_core::shuffle::block`), not
+//! Arrow-encoded `FlightData`: the fetching side checks the writer's
+//! checksums itself. Callers must present the application secret (checked
+//! in front of this service).
 
 use std::path::PathBuf;
 
-use arrow_flight::encode::FlightDataEncoderBuilder;
-use arrow_flight::error::FlightError;
 use arrow_flight::flight_service_server::FlightService;
 use arrow_flight::{
     Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo,
     HandshakeRequest, HandshakeResponse, PollInfo, PutResult, SchemaResult, Ticket,
 };
 use futures::stream::BoxStream;
-use futures::{StreamExt, TryStreamExt};
-use kiln_core::shuffle::fetch::read_local;
+use futures::StreamExt;
+use kiln_core::shuffle::fetch::BLOCK_CHUNK_BYTES;
 use kiln_core::shuffle::layout::BlockId;
+use tokio::io::AsyncReadExt;
 use tonic::{Request, Response, Status, Streaming};
 
 /// Serves blocks under one shuffle directory.
@@ -52,17 +55,38 @@ impl FlightService for ShuffleService {
             Status::invalid_argument("malformed shuffle ticket: expected stage/map/attempt/block")
         })?;
         let path = id.path(&self.shuffle_dir);
-        let batches = read_local(&path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => {
-                Status::not_found(format!("no shuffle block {}", id.ticket()))
+        let file = tokio::fs::File::open(&path)
+            .await
+            .map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => {
+                    Status::not_found(format!("no shuffle block {}", id.ticket()))
+                }
+                _ => Status::internal(format!("cannot read shuffle block {}: {e}", id.ticket())),
+            })?;
+        // The block's bytes go out as they are on disk, checksums included,
+        // so the fetching side verifies what the map task wrote.
+        let ticket = id.ticket();
+        let stream = futures::stream::try_unfold(Some(file), move |file| {
+            let ticket = ticket.clone();
+            async move {
+                let Some(mut file) = file else {
+                    return Ok(None);
+                };
+                let mut buf = vec![0u8; BLOCK_CHUNK_BYTES];
+                let n = file.read(&mut buf).await.map_err(|e| {
+                    Status::internal(format!("cannot read shuffle block {ticket}: {e}"))
+                })?;
+                if n == 0 {
+                    return Ok(None);
+                }
+                buf.truncate(n);
+                let data = FlightData {
+                    data_body: buf.into(),
+                    ..Default::default()
+                };
+                Ok(Some((data, Some(file))))
             }
-            _ => Status::internal(format!("cannot read shuffle block {}: {e}", id.ticket())),
-        })?;
-        let batches =
-            futures::stream::iter(batches).map_err(|e| FlightError::ExternalError(Box::new(e)));
-        let stream = FlightDataEncoderBuilder::new()
-            .build(batches)
-            .map_err(|e| Status::internal(e.to_string()));
+        });
         Ok(Response::new(stream.boxed()))
     }
 

@@ -16,6 +16,8 @@ use datafusion::prelude::SessionContext;
 use futures::TryStreamExt;
 use kiln_core::codec::decode_plan;
 use kiln_core::config::EngineConf;
+use kiln_core::shuffle::block::{CorruptBlock, TEST_CORRUPT_BLOCK};
+use kiln_core::shuffle::layout::BlockId;
 use kiln_core::shuffle::{
     find_fetch_failure, FlightClients, MapOutput, ShuffleMetrics, ShuffleTaskEnv, ShuffleWriterExec,
 };
@@ -143,6 +145,7 @@ impl TaskRunner {
                 }
                 metrics.output_rows = block_rows.iter().sum();
                 metrics.output_bytes = block_bytes.iter().sum();
+                self.damage_for_test(&def);
                 TaskResult {
                     status: TaskStatus::Succeeded as i32,
                     block_bytes,
@@ -154,7 +157,7 @@ impl TaskRunner {
             Err(e) => {
                 let mut r = TaskResult {
                     metrics: Some(metrics),
-                    error: e.to_string(),
+                    error: describe(&e),
                     ..Default::default()
                 };
                 if let Some(ff) = find_fetch_failure(&e) {
@@ -175,6 +178,54 @@ impl TaskRunner {
                 );
                 r
             }
+        }
+    }
+}
+
+impl TaskRunner {
+    /// Applies `kiln.test.corruptShuffleBlock` (testing only) to the blocks
+    /// this task just wrote, after their checksums were recorded.
+    fn damage_for_test(&self, def: &TaskDefinition) {
+        let Some(spec) = self
+            .conf
+            .raw
+            .get(TEST_CORRUPT_BLOCK)
+            .and_then(|v| CorruptBlock::parse(v).ok())
+        else {
+            return;
+        };
+        if spec.stage != def.stage_id || spec.map != def.partition || def.attempt != 0 {
+            return;
+        }
+        let path = BlockId {
+            stage: spec.stage,
+            map: spec.map,
+            attempt: 0,
+            block: spec.block,
+        }
+        .path(&self.shuffle_dir);
+        match spec.apply(&path) {
+            Ok(()) => tracing::warn!("{TEST_CORRUPT_BLOCK}: damaged {}", path.display()),
+            Err(e) => tracing::warn!(
+                "{TEST_CORRUPT_BLOCK}: cannot damage {}: {e}",
+                path.display()
+            ),
+        }
+    }
+}
+
+/// The error's message without DataFusion's error-kind prefixes, which say
+/// nothing to the person reading why their job failed.
+fn describe(e: &DataFusionError) -> String {
+    let text = e.to_string();
+    let mut s = text.trim();
+    loop {
+        let rest = ["External error: ", "Arrow error: ", "Execution error: "]
+            .iter()
+            .find_map(|p| s.strip_prefix(p));
+        match rest {
+            Some(r) => s = r,
+            None => return s.to_string(),
         }
     }
 }
@@ -223,4 +274,46 @@ fn spill_metrics(plan: &Arc<dyn ExecutionPlan>) -> (u64, u64) {
         Ok(TreeNodeRecursion::Continue)
     });
     (count, bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::error::ArrowError;
+
+    use super::*;
+
+    fn arrow(e: ArrowError) -> DataFusionError {
+        DataFusionError::ArrowError(Box::new(e), None)
+    }
+
+    #[test]
+    fn data_errors_are_user_errors_and_io_is_not() {
+        assert!(is_user_error(&arrow(ArrowError::DivideByZero)));
+        assert!(is_user_error(&arrow(ArrowError::CastError(
+            "Cannot cast string 'x' to value of Int32 type".into()
+        ))));
+        assert!(is_user_error(&DataFusionError::Plan(
+            "cannot decode the stage plan".into()
+        )));
+        let io = std::io::Error::new(std::io::ErrorKind::BrokenPipe, "disk gone");
+        assert!(!is_user_error(&DataFusionError::IoError(io)));
+        assert!(!is_user_error(&DataFusionError::ResourcesExhausted(
+            "memory".into()
+        )));
+        let wrapped = DataFusionError::Context(
+            "while running".into(),
+            Box::new(arrow(ArrowError::DivideByZero)),
+        );
+        assert!(is_user_error(&wrapped));
+    }
+
+    #[test]
+    fn messages_lose_error_kind_prefixes() {
+        assert_eq!(
+            describe(&arrow(ArrowError::DivideByZero)),
+            "Divide by zero error"
+        );
+        let ext = DataFusionError::External(Box::new(arrow(ArrowError::DivideByZero)));
+        assert_eq!(describe(&ext), "Divide by zero error");
+    }
 }

@@ -1,118 +1,188 @@
 //! Reading one shuffle block: from this executor's disk, or over Arrow
-//! Flight (`DoGet`) from the executor that wrote it.
+//! Flight (`DoGet`) from the executor that wrote it. Either way the bytes go
+//! through a [`BlockDecoder`], so both paths check the writer's checksums.
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::BufReader;
+use std::io::Read;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
-use arrow::ipc::reader::StreamReader;
 use arrow::record_batch::RecordBatch;
-use arrow_flight::decode::FlightRecordBatchStream;
-use arrow_flight::error::FlightError;
 use arrow_flight::flight_service_client::FlightServiceClient;
 use arrow_flight::Ticket;
 use datafusion::error::{DataFusionError, Result};
 use futures::stream::BoxStream;
 use futures::StreamExt;
-use tonic::transport::{Channel, Endpoint};
 
+use super::block::{BlockDecoder, BlockError};
 use super::layout::BlockId;
 use super::FetchFailed;
+use crate::security::{AuthChannel, Transport};
 
-/// Largest Flight message accepted from a peer (one encoded batch).
-pub const MAX_FLIGHT_MESSAGE_BYTES: usize = 256 * 1024 * 1024;
+/// Size of the pieces a block is read from disk or sent over Flight in.
+pub const BLOCK_CHUNK_BYTES: usize = 1024 * 1024;
 
-/// One connection per peer executor, shared by every task of an executor.
-#[derive(Debug, Default)]
+/// One connection per peer executor, shared by every task of an executor;
+/// every call carries the application secret.
+#[derive(Debug)]
 pub struct FlightClients {
-    channels: Mutex<HashMap<String, Channel>>,
+    transport: Transport,
+    channels: Mutex<HashMap<String, AuthChannel>>,
 }
 
 impl FlightClients {
-    /// A (lazily connecting) channel to `address`.
-    pub fn channel(&self, address: &str) -> std::result::Result<Channel, String> {
+    /// A pool whose channels use `transport`.
+    pub fn new(transport: Transport) -> Self {
+        FlightClients {
+            transport,
+            channels: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// A Flight client for the executor at `address` (connecting lazily).
+    pub fn client(
+        &self,
+        address: &str,
+    ) -> std::result::Result<FlightServiceClient<AuthChannel>, String> {
         let mut map = self
             .channels
             .lock()
             .map_err(|_| "flight client pool poisoned".to_string())?;
-        if let Some(c) = map.get(address) {
-            return Ok(c.clone());
-        }
-        let ch = Endpoint::from_shared(address.to_string())
-            .map_err(|e| format!("bad executor address `{address}`: {e}"))?
-            .tcp_nodelay(true)
-            .connect_timeout(std::time::Duration::from_secs(10))
-            .connect_lazy();
-        map.insert(address.to_string(), ch.clone());
-        Ok(ch)
+        let channel = match map.get(address) {
+            Some(c) => c.clone(),
+            None => {
+                let c = self.transport.channel(address)?;
+                map.insert(address.to_string(), c.clone());
+                c
+            }
+        };
+        let max = self.transport.max_message_bytes;
+        Ok(FlightServiceClient::new(channel)
+            .max_decoding_message_size(max)
+            .max_encoding_message_size(max))
     }
 }
 
-/// Reads a block from local disk as a stream of batches (sync I/O, one batch at a time).
-pub fn read_local(path: &Path) -> std::io::Result<impl Iterator<Item = Result<RecordBatch>>> {
-    let file = File::open(path)?;
-    let reader = StreamReader::try_new(BufReader::with_capacity(1 << 20, file), None)
-        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-    Ok(reader.map(|r| r.map_err(|e| DataFusionError::ArrowError(Box::new(e), None))))
+/// A block read from local disk, checked frame by frame (sync I/O).
+#[derive(Debug)]
+pub struct LocalBlock {
+    file: Option<File>,
+    decoder: BlockDecoder,
+    buf: Vec<u8>,
 }
 
-/// Fetches a block from a peer's Flight service. Any failure to connect,
-/// transfer or decode becomes a [`FetchFailed`] so the driver recomputes the
-/// map output instead of failing the job.
+impl Iterator for LocalBlock {
+    type Item = std::result::Result<RecordBatch, BlockError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(b) = self.decoder.next_batch() {
+                return Some(Ok(b));
+            }
+            let file = self.file.as_mut()?;
+            let step = match file.read(&mut self.buf) {
+                Ok(0) => {
+                    self.file = None;
+                    self.decoder.finish()
+                }
+                Ok(n) => self.decoder.push(&self.buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(()),
+                Err(e) => Err(BlockError::Io(e)),
+            };
+            if let Err(e) = step {
+                self.file = None;
+                return Some(Err(e));
+            }
+        }
+    }
+}
+
+/// Opens a block on local disk that the map task reported as `expected_len` bytes.
+pub fn read_local(path: &Path, expected_len: u64) -> std::result::Result<LocalBlock, BlockError> {
+    let file = File::open(path)?;
+    let len = file.metadata()?.len();
+    if len < expected_len {
+        return Err(BlockError::Truncated(format!(
+            "{} has {len} of {expected_len} bytes",
+            path.display()
+        )));
+    }
+    Ok(LocalBlock {
+        file: Some(file),
+        decoder: BlockDecoder::new(expected_len),
+        buf: vec![0; BLOCK_CHUNK_BYTES.min(expected_len.max(1) as usize)],
+    })
+}
+
+/// Fetches a block of `expected_len` bytes from a peer's Flight service and
+/// checks it. Any failure to connect, transfer or verify becomes a
+/// [`FetchFailed`] so the driver recomputes the map output instead of
+/// failing the job. Items carry the bytes received for each batch.
 pub async fn fetch_remote(
     clients: &FlightClients,
     address: &str,
     executor_id: &str,
     id: BlockId,
+    expected_len: u64,
 ) -> Result<BoxStream<'static, Result<(RecordBatch, usize)>>> {
-    let fail = |message: String| {
+    let executor_id = executor_id.to_string();
+    let fail = move |message: String| {
         DataFusionError::External(Box::new(FetchFailed {
             stage_id: id.stage,
             map_partition: id.map,
-            executor_id: executor_id.to_string(),
+            executor_id: executor_id.clone(),
             message,
         }))
     };
-    let channel = clients.channel(address).map_err(fail)?;
-    let mut client = FlightServiceClient::new(channel)
-        .max_decoding_message_size(MAX_FLIGHT_MESSAGE_BYTES)
-        .max_encoding_message_size(MAX_FLIGHT_MESSAGE_BYTES);
+    let mut client = clients.client(address).map_err(&fail)?;
     let response = client
         .do_get(Ticket::new(id.ticket()))
         .await
         .map_err(|s| fail(format!("{}: {}", s.code(), s.message())))?;
-    let executor_id = executor_id.to_string();
-    // Count encoded bytes as they arrive, before decoding.
-    let sizes = Arc::new(AtomicU64::new(0));
-    let counter = sizes.clone();
-    let flight_data = response.into_inner().map(move |r| match r {
-        Ok(fd) => {
-            counter.fetch_add(
-                (fd.data_header.len() + fd.data_body.len()) as u64,
-                Ordering::Relaxed,
-            );
-            Ok(fd)
-        }
-        Err(s) => Err(FlightError::Tonic(Box::new(s))),
-    });
-    let batches = FlightRecordBatchStream::new_from_flight_data(flight_data);
-    let stage = id.stage;
-    let map = id.map;
-    Ok(batches
-        .map(move |r| match r {
-            Ok(b) => {
-                let n = sizes.swap(0, Ordering::Relaxed) as usize;
-                Ok((b, n))
+    struct State {
+        messages: tonic::Streaming<arrow_flight::FlightData>,
+        decoder: BlockDecoder,
+        unreported: usize,
+        done: bool,
+    }
+    let state = State {
+        messages: response.into_inner(),
+        decoder: BlockDecoder::new(expected_len),
+        unreported: 0,
+        done: false,
+    };
+    let stream = futures::stream::unfold(state, move |mut st| {
+        let fail = fail.clone();
+        async move {
+            loop {
+                if let Some(b) = st.decoder.next_batch() {
+                    let n = std::mem::take(&mut st.unreported);
+                    return Some((Ok((b, n)), st));
+                }
+                if st.done {
+                    return None;
+                }
+                let step = match st.messages.message().await {
+                    Ok(Some(fd)) => {
+                        st.unreported += fd.data_body.len();
+                        st.decoder.push(&fd.data_body)
+                    }
+                    Ok(None) => {
+                        st.done = true;
+                        st.decoder.finish()
+                    }
+                    Err(s) => {
+                        st.done = true;
+                        return Some((Err(fail(format!("{}: {}", s.code(), s.message()))), st));
+                    }
+                };
+                if let Err(e) = step {
+                    st.done = true;
+                    return Some((Err(fail(e.to_string())), st));
+                }
             }
-            Err(e) => Err(DataFusionError::External(Box::new(FetchFailed {
-                stage_id: stage,
-                map_partition: map,
-                executor_id: executor_id.clone(),
-                message: e.to_string(),
-            }))),
-        })
-        .boxed())
+        }
+    });
+    Ok(stream.boxed())
 }

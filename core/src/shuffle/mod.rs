@@ -5,9 +5,12 @@
 //! ([`layout`]). A reduce task starts at a [`ShuffleReaderExec`] that reads
 //! block `p` of every map output of its parent stage: from local disk when the
 //! block is on the same executor, else over Arrow Flight from the executor
-//! that owns it ([`fetch`]). Where the blocks are comes in with the task, as a
-//! [`ShuffleTaskEnv`] extension of the task's session config.
+//! that owns it ([`fetch`]). Every block carries checksums ([`block`]) that
+//! both paths verify; a damaged block is a [`FetchFailed`]. Where the blocks
+//! are comes in with the task, as a [`ShuffleTaskEnv`] extension of the
+//! task's session config.
 
+pub mod block;
 pub mod compact;
 pub mod fetch;
 pub mod layout;

@@ -154,32 +154,30 @@ async fn open_block(
         block,
     };
     let expected = m.block_bytes.get(block as usize).copied().unwrap_or(0);
+    let (map_partition, owner) = (m.map_partition, m.executor_id.clone());
+    let fail = move |message: String| {
+        DataFusionError::External(Box::new(FetchFailed {
+            stage_id: stage,
+            map_partition,
+            executor_id: owner.clone(),
+            message,
+        }))
+    };
     if m.executor_id == env.executor_id {
         let path = id.path(&env.shuffle_dir);
-        let iter = read_local(&path).map_err(|e| {
-            DataFusionError::External(Box::new(FetchFailed {
-                stage_id: stage,
-                map_partition: m.map_partition,
-                executor_id: m.executor_id.clone(),
-                message: format!("cannot read {}: {e}", path.display()),
-            }))
-        })?;
+        let iter = read_local(&path, expected)
+            .map_err(|e| fail(format!("block {}: {e}", path.display())))?;
         ShuffleMetrics::add(&env.metrics.local_bytes, expected);
         let env2 = env.clone();
+        // A frame that fails its checks is never decoded; the task fails with
+        // a fetch failure and the driver recomputes the map output.
         let s = futures::stream::iter(iter).map(move |r| {
             r.inspect(|b| ShuffleMetrics::add(&env2.metrics.rows_read, b.num_rows() as u64))
-                .map_err(|e| {
-                    DataFusionError::External(Box::new(FetchFailed {
-                        stage_id: stage,
-                        map_partition: m.map_partition,
-                        executor_id: m.executor_id.clone(),
-                        message: format!("corrupt block: {e}"),
-                    }))
-                })
+                .map_err(|e| fail(format!("block {}: {e}", path.display())))
         });
         Ok(s.boxed())
     } else {
-        let s = fetch_remote(&env.clients, &m.address, &m.executor_id, id).await?;
+        let s = fetch_remote(&env.clients, &m.address, &m.executor_id, id, expected).await?;
         let env2 = env.clone();
         Ok(s.map(move |r| {
             r.map(|(b, n)| {

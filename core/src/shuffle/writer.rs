@@ -3,7 +3,7 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::BufWriter;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, RecordBatch, UInt32Array, UInt64Array};
@@ -24,6 +24,7 @@ use datafusion::physical_plan::{
 };
 use futures::StreamExt;
 
+use super::block::FrameWriter;
 use super::compact::compact_view_columns;
 use super::layout::{map_dir, BlockId};
 use super::ShuffleTaskEnv;
@@ -200,7 +201,7 @@ impl ExecutionPlan for ShuffleWriterExec {
 }
 
 struct BlockFile {
-    writer: StreamWriter<BufWriter<File>>,
+    writer: StreamWriter<FrameWriter<BufWriter<File>>>,
     rows: u64,
 }
 
@@ -267,16 +268,16 @@ async fn write_blocks(
                 block: block as u32,
             };
             let file = File::create(id.path(&env.shuffle_dir))?;
-            let writer = StreamWriter::try_new_with_options(
-                BufWriter::with_capacity(1 << 20, file),
-                &schema,
-                options.clone(),
-            )?;
+            let framed = FrameWriter::new(BufWriter::with_capacity(1 << 20, file))?;
+            let mut writer = StreamWriter::try_new_with_options(framed, &schema, options.clone())?;
+            // The schema message is the block's first checksummed frame.
+            writer.get_mut().seal()?;
             *slot = Some(BlockFile { writer, rows: 0 });
         }
         if let Some(f) = slot.as_mut() {
             f.rows += batch.num_rows() as u64;
             f.writer.write(&compact_view_columns(batch)?)?;
+            f.writer.get_mut().seal()?;
         }
         Ok(())
     };
@@ -293,12 +294,7 @@ async fn write_blocks(
     for (i, slot) in files.into_iter().enumerate() {
         if let Some(mut f) = slot {
             f.writer.finish()?;
-            let mut inner = f.writer.into_inner()?;
-            inner.flush()?;
-            let file = inner
-                .into_inner()
-                .map_err(|e| DataFusionError::IoError(e.into_error()))?;
-            let len = file.metadata()?.len();
+            let (_, len) = f.writer.into_inner()?.finish()?;
             blocks.push(i as u32);
             rows.push(f.rows);
             bytes.push(len);

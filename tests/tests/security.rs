@@ -1,0 +1,353 @@
+//! The application secret and the limits on what comes over the wire, on
+//! real `kiln driver` and `kiln executor` processes:
+//!
+//! - a raw gRPC client without the secret (or with a wrong one) is refused
+//!   by the driver (`RegisterExecutor`) and by an executor (`LaunchTask`)
+//!   with `Unauthenticated`; a Flight client without it is refused by the
+//!   executor's shuffle service;
+//! - with the secret, garbage plan bytes and an oversized task get error
+//!   replies, and the executor then still runs a valid task and serves its
+//!   block.
+//!
+//! For the executor tests this test plays the driver (a `DriverService` on
+//! real gRPC that checks the secret like Kiln's own), so it can call the
+//! executor directly.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow_flight::flight_service_client::FlightServiceClient;
+use arrow_flight::Ticket;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::prelude::SessionContext;
+use kiln_core::security::{RequireSecret, Secret};
+use kiln_core::shuffle::block::BlockDecoder;
+use kiln_core::shuffle::{OutputPartitioning, ShuffleWriterExec};
+use kiln_proto::driver_service_client::DriverServiceClient;
+use kiln_proto::driver_service_server::{DriverService, DriverServiceServer};
+use kiln_proto::executor_service_client::ExecutorServiceClient;
+use kiln_proto::{
+    HeartbeatRequest, HeartbeatResponse, RegisterExecutorRequest, RegisterExecutorResponse,
+    ShutdownRequest, TaskDefinition, TaskStatus,
+};
+use kiln_tests::{kiln_bin, write_manifest};
+use tokio::sync::mpsc;
+use tonic::service::interceptor::InterceptedService;
+use tonic::{Code, Request, Response, Status};
+
+const SECRET: &str = "integration-test-secret-0123456789";
+const WRONG: &str = "some-other-application-secret-42";
+const APP: &str = "security-test";
+
+/// Kills the process when the test ends, passed or not.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn with_secret<T>(msg: T, secret: &str) -> Request<T> {
+    let mut r = Request::new(msg);
+    r.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {secret}").parse().expect("header value"),
+    );
+    r
+}
+
+fn assert_unauthenticated<T: std::fmt::Debug>(r: Result<T, Status>, what: &str) {
+    match r {
+        Err(s) => assert_eq!(s.code(), Code::Unauthenticated, "{what}: {s}"),
+        Ok(v) => panic!("{what}: accepted without the right secret: {v:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn driver_refuses_executors_without_the_secret() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let manifest = write_manifest(work.path(), APP, "SELECT 1;", 1, 1, "");
+    let mut child = Command::new(kiln_bin())
+        .arg("driver")
+        .arg(&manifest)
+        .args(["--bind", "127.0.0.1:0"])
+        .env("KILN_AUTH_SECRET", SECRET)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start kiln driver");
+    let stderr = child.stderr.take().expect("stderr");
+    let _driver = Proc(child);
+    let url = BufReader::new(stderr)
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|l| l.strip_prefix("driver listening on ").map(str::to_string))
+        .expect("driver prints its address");
+    let mut client = DriverServiceClient::connect(url.clone())
+        .await
+        .expect("connect to the driver");
+    let register = RegisterExecutorRequest {
+        executor_id: "intruder".into(),
+        address: "http://127.0.0.1:1".into(),
+        cores: 1,
+        memory_bytes: 0,
+        application_id: APP.into(),
+    };
+    assert_unauthenticated(
+        client.register_executor(register.clone()).await,
+        "Register without a secret",
+    );
+    assert_unauthenticated(
+        client
+            .register_executor(with_secret(register.clone(), WRONG))
+            .await,
+        "Register with a wrong secret",
+    );
+    assert_unauthenticated(
+        client
+            .heartbeat(HeartbeatRequest {
+                executor_id: "intruder".into(),
+                ..Default::default()
+            })
+            .await,
+        "Heartbeat without a secret",
+    );
+    // With the secret the same channel gets through (the executor is
+    // unknown, so the driver says so).
+    let hb = client
+        .heartbeat(with_secret(
+            HeartbeatRequest {
+                executor_id: "nobody".into(),
+                ..Default::default()
+            },
+            SECRET,
+        ))
+        .await
+        .expect("heartbeat with the secret is served");
+    assert!(!hb.into_inner().known);
+}
+
+/// The driver's side of registration, played by the test.
+#[derive(Clone)]
+struct TestDriver {
+    registered: mpsc::UnboundedSender<RegisterExecutorRequest>,
+}
+
+#[tonic::async_trait]
+impl DriverService for TestDriver {
+    async fn register_executor(
+        &self,
+        request: Request<RegisterExecutorRequest>,
+    ) -> Result<Response<RegisterExecutorResponse>, Status> {
+        let _ = self.registered.send(request.into_inner());
+        Ok(Response::new(RegisterExecutorResponse {
+            application_id: APP.into(),
+            conf: HashMap::new(),
+        }))
+    }
+
+    async fn heartbeat(
+        &self,
+        _request: Request<HeartbeatRequest>,
+    ) -> Result<Response<HeartbeatResponse>, Status> {
+        Ok(Response::new(HeartbeatResponse { known: true }))
+    }
+}
+
+/// Starts a test driver and a `kiln executor` registered with it; returns
+/// the executor process and its address.
+async fn start_executor(work: &std::path::Path) -> (Proc, String) {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let service = InterceptedService::new(
+        DriverServiceServer::new(TestDriver { registered: tx }),
+        RequireSecret::new(Secret::new(SECRET).expect("secret")),
+    );
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(tokio_stream_listener(listener)),
+    );
+    let child = Command::new(kiln_bin())
+        .arg("executor")
+        .args(["--driver", &format!("http://{addr}")])
+        .args(["--executor-id", "1", "--application-id", APP])
+        .arg("--work-dir")
+        .arg(work.join("executor"))
+        .env("KILN_AUTH_SECRET", SECRET)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start kiln executor");
+    let proc = Proc(child);
+    let registered = tokio::time::timeout(Duration::from_secs(60), rx.recv())
+        .await
+        .expect("executor registers within a minute")
+        .expect("registration");
+    (proc, registered.address)
+}
+
+fn tokio_stream_listener(
+    listener: tokio::net::TcpListener,
+) -> impl futures::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    futures::stream::unfold(listener, |l| async move {
+        let r = l.accept().await.map(|(s, _)| s);
+        Some((r, l))
+    })
+}
+
+/// A real stage plan: `SELECT 1 AS x` ending in a shuffle writer of stage 7.
+async fn valid_plan() -> Vec<u8> {
+    let ctx = SessionContext::new();
+    let plan = ctx
+        .sql("SELECT 1 AS x")
+        .await
+        .expect("sql")
+        .create_physical_plan()
+        .await
+        .expect("physical plan");
+    let writer: Arc<dyn ExecutionPlan> =
+        Arc::new(ShuffleWriterExec::new(plan, 7, OutputPartitioning::Single));
+    kiln_core::codec::encode_plan(writer)
+        .expect("encode")
+        .to_vec()
+}
+
+fn task(plan: Vec<u8>) -> TaskDefinition {
+    TaskDefinition {
+        application_id: APP.into(),
+        job_id: 1,
+        stage_id: 7,
+        partition: 0,
+        attempt: 0,
+        plan,
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn executor_serves_only_callers_with_the_secret_and_survives_bad_tasks() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let (_executor, address) = start_executor(work.path()).await;
+    let mut exec = ExecutorServiceClient::connect(address.clone())
+        .await
+        .expect("connect to the executor")
+        .max_encoding_message_size(usize::MAX);
+    let mut flight = FlightServiceClient::new(
+        tonic::transport::Endpoint::from_shared(address.clone())
+            .expect("executor address")
+            .connect()
+            .await
+            .expect("connect to the shuffle service"),
+    );
+    let plan = valid_plan().await;
+
+    // No secret, or someone else's: refused before anything runs.
+    assert_unauthenticated(
+        exec.launch_task(task(plan.clone())).await,
+        "LaunchTask without a secret",
+    );
+    assert_unauthenticated(
+        exec.launch_task(with_secret(task(plan.clone()), WRONG))
+            .await,
+        "LaunchTask with a wrong secret",
+    );
+    assert_unauthenticated(
+        exec.shutdown(ShutdownRequest {}).await,
+        "Shutdown without a secret",
+    );
+    assert_unauthenticated(
+        flight.do_get(Ticket::new("7/0/0/0")).await,
+        "Flight DoGet without a secret",
+    );
+    assert_unauthenticated(
+        flight
+            .do_get(with_secret(Ticket::new("7/0/0/0"), WRONG))
+            .await,
+        "Flight DoGet with a wrong secret",
+    );
+
+    // Garbage plan bytes: an error reply naming the problem, not a crash.
+    let garbage: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let r = exec
+        .launch_task(with_secret(task(garbage), SECRET))
+        .await
+        .expect("a malformed task gets a reply")
+        .into_inner();
+    assert_eq!(r.status, TaskStatus::UserError as i32, "{r:?}");
+    assert!(
+        r.error.contains("cannot decode the stage plan"),
+        "{}",
+        r.error
+    );
+
+    // A task over the message size cap (64 MiB by default) is refused.
+    let huge = task(vec![0u8; 65 * 1024 * 1024]);
+    let refused = exec
+        .launch_task(with_secret(huge, SECRET))
+        .await
+        .expect_err("an oversized task is refused");
+    assert_ne!(refused.code(), Code::Ok);
+
+    // The executor still works: a valid task runs and its block is served
+    // to a caller with the secret.
+    let r = exec
+        .launch_task(with_secret(task(plan), SECRET))
+        .await
+        .expect("a valid task after bad ones")
+        .into_inner();
+    assert_eq!(r.status, TaskStatus::Succeeded as i32, "{r:?}");
+    let bytes = r.block_bytes.first().copied().expect("one block");
+    assert!(bytes > 0);
+    let mut stream = flight
+        .do_get(with_secret(Ticket::new("7/0/0/0"), SECRET))
+        .await
+        .expect("the block is served with the secret")
+        .into_inner();
+    let mut decoder = BlockDecoder::new(bytes);
+    let mut rows = 0;
+    while let Some(fd) = stream.message().await.expect("flight data") {
+        decoder
+            .push(&fd.data_body)
+            .expect("block passes its checks");
+        while let Some(b) = decoder.next_batch() {
+            rows += b.num_rows();
+        }
+    }
+    decoder.finish().expect("whole block");
+    assert_eq!(rows, 1);
+    let missing = flight
+        .do_get(with_secret(Ticket::new("7/9/0/0"), SECRET))
+        .await
+        .expect_err("no such block");
+    assert_eq!(missing.code(), Code::NotFound);
+
+    exec.shutdown(with_secret(ShutdownRequest {}, SECRET))
+        .await
+        .expect("shutdown with the secret");
+}
+
+#[test]
+fn executor_without_a_secret_does_not_start() {
+    let out = Command::new(kiln_bin())
+        .args(["executor", "--driver", "http://127.0.0.1:1"])
+        .env_remove("KILN_AUTH_SECRET")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run kiln executor");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("KILN_AUTH_SECRET"), "{stderr}");
+}

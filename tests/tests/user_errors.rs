@@ -1,0 +1,123 @@
+//! A deterministic error in the job's own data (integer division by zero,
+//! a string that is not a number cast to INT) fails the job at once: one
+//! attempt, no retries, and a message that names where it happened (the
+//! stage and task on an executor, or the driver's final step) and what went
+//! wrong.
+
+use std::path::Path;
+use std::time::Duration;
+
+use kiln_tests::{run_kiln, write_manifest};
+
+/// Writes a CSV table of `files` files with integer columns `a`, `b` (one
+/// `b` is 0) and a string column `s` (one value is not a number).
+fn table(dir: &Path, files: usize) -> String {
+    let t = dir.join("t");
+    std::fs::create_dir_all(&t).expect("table dir");
+    for f in 0..files {
+        let mut text = String::from("a,b,s\n");
+        for i in 0..50 {
+            let b = if f == 0 && i == 25 { 0 } else { 1 + i % 3 };
+            let s = if f == 0 && i == 30 {
+                "n/a".to_string()
+            } else {
+                i.to_string()
+            };
+            text.push_str(&format!("{},{b},{s}\n", f * 100 + i));
+        }
+        std::fs::write(t.join(format!("part-{f}.csv")), text).expect("csv");
+    }
+    format!(
+        "CREATE EXTERNAL TABLE t (a INT NOT NULL, b INT NOT NULL, s VARCHAR NOT NULL) STORED AS CSV LOCATION '{}/' OPTIONS ('format.has_header' 'true');\n",
+        t.display()
+    )
+}
+
+/// Runs `query` over a table of `files` files on 2 executors; returns the
+/// summary JSON and the `error:` line.
+fn run_failing(name: &str, files: usize, query: &str) -> (serde_json::Value, String) {
+    let d = tempfile::tempdir().expect("tempdir");
+    let sql = format!("{}{query}", table(d.path(), files));
+    let m = write_manifest(d.path(), name, &sql, 2, 1, "");
+    let summary = d.path().join("summary.json");
+    let out = run_kiln(
+        &[
+            "run",
+            m.to_str().expect("utf8"),
+            "--summary-json",
+            summary.to_str().expect("utf8"),
+        ],
+        Duration::from_secs(120),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "exit code; stderr:\n{stderr}");
+    assert!(!stderr.contains("panicked"), "panic:\n{stderr}");
+    assert!(
+        !stderr.contains("retrying"),
+        "a user error must not be retried:\n{stderr}"
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).expect("summary")).expect("json");
+    assert_eq!(json["succeeded"], false, "{json}");
+    assert_eq!(json["retries"], 0, "no retries expected: {json}\n{stderr}");
+    assert_eq!(json["recomputed"], 0, "{json}");
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_else(|| panic!("no `error:` line in:\n{stderr}"))
+        .to_string();
+    (json, line)
+}
+
+fn assert_mentions(line: &str, needles: &[&str]) {
+    for n in needles {
+        assert!(line.contains(n), "error line `{line}` should mention `{n}`");
+    }
+}
+
+#[test]
+fn division_by_zero_in_a_task_fails_after_one_attempt() {
+    // Two files: the scan has two partitions, and the division runs in the
+    // map tasks on the executors.
+    let (_, line) = run_failing("div-zero", 2, "SELECT a / b AS q FROM t;");
+    assert_mentions(
+        &line,
+        &[
+            "statement 2",
+            "stage 1 task",
+            "(attempt 1)",
+            "Divide by zero",
+        ],
+    );
+    assert!(!line.contains("attempt 2"), "{line}");
+}
+
+#[test]
+fn bad_cast_in_a_task_fails_after_one_attempt() {
+    let (_, line) = run_failing("bad-cast", 2, "SELECT CAST(s AS INT) AS n FROM t;");
+    assert_mentions(
+        &line,
+        &["stage 1 task", "(attempt 1)", "Cannot cast string 'n/a'"],
+    );
+}
+
+#[test]
+fn division_by_zero_in_an_aggregation_names_its_stage_and_task() {
+    let (_, line) = run_failing(
+        "div-zero-agg",
+        2,
+        "SELECT b, sum(a / b) AS q FROM t GROUP BY b;",
+    );
+    assert_mentions(&line, &["stage", "task", "(attempt 1)", "Divide by zero"]);
+}
+
+#[test]
+fn an_error_in_the_drivers_final_step_names_it() {
+    // One file: a single scan partition, so the projection runs in the
+    // driver's final step above the exchange.
+    let (_, line) = run_failing("div-zero-driver", 1, "SELECT a / b AS q FROM t;");
+    assert_mentions(
+        &line,
+        &["final step on the driver", "stage 1", "Divide by zero"],
+    );
+}
