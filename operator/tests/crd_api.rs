@@ -3,8 +3,10 @@
 //! manifests naming the field, fills in defaults, serves the status
 //! subresource and printer columns, and accepts every example manifest.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+mod common;
+
+use std::path::PathBuf;
+use std::process::Stdio;
 use std::sync::OnceLock;
 
 use kiln_operator::{
@@ -16,28 +18,7 @@ use kube::api::{DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::ApiResource;
 use kube::Api;
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
-}
-
-fn run(mut cmd: Command) -> Output {
-    let out = cmd.output().expect("spawn");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use common::{run, stdout, workspace};
 
 /// A cluster of this test binary with no CRDs preinstalled, into which the
 /// committed `crds/` are installed the way a user does: client-side

@@ -2,14 +2,9 @@
 //! are exactly what the Rust types generate, and small enough for
 //! client-side `kubectl apply`.
 
-use std::path::{Path, PathBuf};
+mod common;
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace root")
-        .to_path_buf()
-}
+use common::workspace;
 
 #[test]
 fn committed_crds_match_the_types() {

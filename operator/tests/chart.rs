@@ -1,0 +1,325 @@
+//! The Helm chart `charts/kiln`: `helm lint` is clean, values.schema.json
+//! refuses bad values, `helm template` renders what the operator needs (a
+//! locked-down Deployment, RBAC per watched namespace or cluster-wide, a
+//! metrics Service, the CRDs), the API server accepts the rendered objects,
+//! and once installed the operator's service account holds exactly the
+//! rights the controller uses.
+
+mod common;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use common::{run, stdout, workspace};
+use kiln_testcluster::TestCluster;
+use serde::Deserialize;
+use serde_json::Value;
+
+fn chart() -> PathBuf {
+    workspace().join("charts/kiln")
+}
+
+fn cluster() -> &'static TestCluster {
+    kiln_testcluster::shared()
+}
+
+/// `helm template` with `args`, as JSON values (one per rendered object).
+fn template(c: &TestCluster, ns: &str, args: &[&str]) -> (String, Vec<Value>) {
+    let mut t = c.helm();
+    t.args(["template", "demo"])
+        .arg(chart())
+        .args(["-n", ns])
+        .args(args);
+    let yaml = stdout(&run(t));
+    let objects = serde_yaml::Deserializer::from_str(&yaml)
+        .filter_map(|d| Value::deserialize(d).ok())
+        .filter(|v| !v.is_null())
+        .collect();
+    (yaml, objects)
+}
+
+fn find<'a>(objects: &'a [Value], kind: &str, ns: Option<&str>) -> Vec<&'a Value> {
+    objects
+        .iter()
+        .filter(|o| o["kind"] == kind)
+        .filter(|o| ns.is_none_or(|ns| o["metadata"]["namespace"] == ns))
+        .collect()
+}
+
+fn operator_container(objects: &[Value]) -> &Value {
+    let deployments = find(objects, "Deployment", None);
+    assert_eq!(deployments.len(), 1);
+    &deployments[0]["spec"]["template"]["spec"]["containers"][0]
+}
+
+fn args(container: &Value) -> Vec<String> {
+    container["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .map(|a| a.as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// `kubectl apply --dry-run=server` of `yaml`, whose objects name their
+/// namespaces (the API server validates
+/// every object, RBAC included, and stores nothing).
+fn server_dry_run(c: &TestCluster, yaml: &str) -> String {
+    let mut k = c.kubectl();
+    k.args(["apply", "--dry-run=server", "-f", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = k.spawn().expect("kubectl");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(yaml.as_bytes())
+        .expect("write manifests");
+    let out = child.wait_with_output().expect("kubectl");
+    assert!(
+        out.status.success(),
+        "dry run refused:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout(&out)
+}
+
+#[test]
+fn helm_lint_is_clean_and_the_values_schema_refuses_bad_values() {
+    let c = cluster();
+    let mut lint = c.helm();
+    lint.args(["lint", "--strict"]).arg(chart());
+    let out = stdout(&run(lint));
+    assert!(
+        out.contains("1 chart(s) linted, 0 chart(s) failed")
+            && !out.contains("[WARNING]")
+            && !out.contains("[ERROR]"),
+        "{out}"
+    );
+    for (set, complaint) in [
+        ("logLevel=loud", "/logLevel"),
+        ("replicaCount=0", "/replicaCount"),
+        ("image.pullPolicy=Sometimes", "/image/pullPolicy"),
+        ("watchNamespaces={Not_A_Namespace}", "/watchNamespaces/0"),
+        ("metrics.port=70000", "/metrics/port"),
+        ("leaderElection.enabled=maybe", "/leaderElection/enabled"),
+    ] {
+        let mut t = c.helm();
+        t.args(["template", "demo"])
+            .arg(chart())
+            .args(["--set", set]);
+        let out = t.output().expect("helm");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !out.status.success() && err.contains(complaint),
+            "--set {set} was not refused naming {complaint}: {err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn default_values_render_a_locked_down_operator_with_cluster_rbac() {
+    let c = cluster();
+    let client = c.client().await.expect("client");
+    c.create_namespace(&client, "t-chart")
+        .await
+        .expect("namespace");
+    let (yaml, objects) = template(c, "t-chart", &[]);
+
+    let container = operator_container(&objects);
+    let a = args(container);
+    assert_eq!(a[0], "operator");
+    for want in [
+        "--namespaces=",
+        "--leader-elect=true",
+        "--lease-name=kiln-operator-leader",
+        "--log-level=info",
+        "--default-app-image=ghcr.io/kiln-dev/kiln:0.1.0",
+        "--bind-address=$(POD_IP)",
+        "--metrics-port=8080",
+        "--health-port=8081",
+    ] {
+        assert!(a.iter().any(|x| x == want), "{want} missing from {a:?}");
+    }
+    let sc = &container["securityContext"];
+    assert_eq!(sc["readOnlyRootFilesystem"], true);
+    assert_eq!(sc["allowPrivilegeEscalation"], false);
+    assert_eq!(sc["capabilities"]["drop"][0], "ALL");
+    let deployment = find(&objects, "Deployment", Some("t-chart"))[0];
+    let pod = &deployment["spec"]["template"]["spec"];
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(pod["serviceAccountName"], "demo-kiln");
+    assert_eq!(deployment["spec"]["replicas"], 1);
+    assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert_eq!(container["livenessProbe"]["httpGet"]["port"], "health");
+    assert!(container["resources"]["requests"]["cpu"].is_string());
+    assert!(container["resources"]["limits"]["memory"].is_string());
+
+    let svc = find(&objects, "Service", Some("t-chart"));
+    assert_eq!(svc.len(), 1);
+    assert_eq!(svc[0]["spec"]["ports"][0]["targetPort"], "metrics");
+    assert_eq!(find(&objects, "ClusterRole", None).len(), 1);
+    assert_eq!(find(&objects, "ClusterRoleBinding", None).len(), 1);
+    // Only the leader-election Role, in the release namespace.
+    let roles = find(&objects, "Role", None);
+    assert_eq!(roles.len(), 1);
+    assert_eq!(roles[0]["metadata"]["namespace"], "t-chart");
+
+    // The CRDs ship in the chart's crds/ folder.
+    let (_, with_crds) = template(c, "t-chart", &["--include-crds"]);
+    let crds: Vec<&Value> = find(&with_crds, "CustomResourceDefinition", None);
+    let mut names: Vec<&str> = crds
+        .iter()
+        .map(|o| o["metadata"]["name"].as_str().unwrap_or_default())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "scheduledsparkapplications.kiln.dev",
+            "sparkapplications.kiln.dev"
+        ]
+    );
+
+    let out = server_dry_run(c, &yaml);
+    assert_eq!(
+        out.matches("(server dry run)").count(),
+        objects.len(),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn watched_namespaces_get_their_own_roles() {
+    let c = cluster();
+    let client = c.client().await.expect("client");
+    for ns in ["t-chart-ops", "t-chart-a", "t-chart-b"] {
+        c.create_namespace(&client, ns).await.expect("namespace");
+    }
+    let (yaml, objects) = template(
+        c,
+        "t-chart-ops",
+        &[
+            "--set",
+            "watchNamespaces={t-chart-a,t-chart-b}",
+            "--set",
+            "leaderElection.enabled=false",
+            "--set",
+            "logLevel=debug",
+            "--set",
+            "replicaCount=2",
+            "--set",
+            "defaultAppImage=registry.example/kiln:7",
+        ],
+    );
+    let a = args(operator_container(&objects));
+    for want in [
+        "--namespaces=t-chart-a,t-chart-b",
+        "--leader-elect=false",
+        "--log-level=debug",
+        "--default-app-image=registry.example/kiln:7",
+    ] {
+        assert!(a.iter().any(|x| x == want), "{want} missing from {a:?}");
+    }
+    assert_eq!(find(&objects, "Deployment", None)[0]["spec"]["replicas"], 2);
+    assert!(find(&objects, "ClusterRole", None).is_empty());
+    assert!(find(&objects, "ClusterRoleBinding", None).is_empty());
+    for ns in ["t-chart-a", "t-chart-b"] {
+        assert_eq!(find(&objects, "Role", Some(ns)).len(), 1, "{ns}");
+        let binding = find(&objects, "RoleBinding", Some(ns));
+        assert_eq!(binding.len(), 1, "{ns}");
+        assert_eq!(binding[0]["subjects"][0]["namespace"], "t-chart-ops");
+    }
+    server_dry_run(c, &yaml);
+}
+
+/// `kubectl auth can-i` as the operator's service account.
+fn can_i(c: &TestCluster, sa: &str, verb: &str, resource: &str, ns: &str) -> bool {
+    let mut k: Command = c.kubectl();
+    k.args(["auth", "can-i", verb, resource, "-n", ns, "--as", sa]);
+    let out = k.output().expect("kubectl");
+    match stdout(&out).trim() {
+        "yes" => true,
+        "no" => false,
+        other => panic!(
+            "can-i {verb} {resource}: {other} {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    }
+}
+
+#[tokio::test]
+async fn installed_chart_grants_the_operator_what_the_controller_uses() {
+    let c = cluster();
+    let client = c.client().await.expect("client");
+    for ns in ["t-chart-install", "t-chart-watched", "t-chart-other"] {
+        c.create_namespace(&client, ns).await.expect("namespace");
+    }
+    let mut install = c.helm();
+    install.args(["install", "kiln"]).arg(chart()).args([
+        "-n",
+        "t-chart-install",
+        "--set",
+        "watchNamespaces={t-chart-watched}",
+    ]);
+    run(install);
+    let sa = "system:serviceaccount:t-chart-install:kiln";
+    let watched = "t-chart-watched";
+    for (verb, resource) in [
+        ("watch", "sparkapplications.kiln.dev"),
+        ("patch", "sparkapplications.kiln.dev/status"),
+        ("update", "scheduledsparkapplications.kiln.dev/status"),
+        ("create", "sparkapplications.kiln.dev"),
+        ("delete", "sparkapplications.kiln.dev"),
+        ("create", "pods"),
+        ("delete", "pods"),
+        ("get", "pods/log"),
+        ("create", "services"),
+        ("create", "configmaps"),
+        ("create", "secrets"),
+        ("create", "serviceaccounts"),
+        ("create", "roles.rbac.authorization.k8s.io"),
+        ("create", "rolebindings.rbac.authorization.k8s.io"),
+        ("create", "events"),
+    ] {
+        assert!(
+            can_i(c, sa, verb, resource, watched),
+            "operator cannot {verb} {resource} in {watched}"
+        );
+        assert!(
+            !can_i(c, sa, verb, resource, "t-chart-other"),
+            "operator can {verb} {resource} outside its watched namespaces"
+        );
+    }
+    assert!(can_i(
+        c,
+        sa,
+        "update",
+        "leases.coordination.k8s.io",
+        "t-chart-install"
+    ));
+    assert!(!can_i(
+        c,
+        sa,
+        "create",
+        "clusterroles.rbac.authorization.k8s.io",
+        watched
+    ));
+    assert!(!can_i(c, sa, "delete", "nodes", watched));
+
+    let mut uninstall = c.helm();
+    uninstall.args([
+        "uninstall",
+        "kiln",
+        "-n",
+        "t-chart-install",
+        "--wait",
+        "--timeout",
+        "60s",
+    ]);
+    run(uninstall);
+}
