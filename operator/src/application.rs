@@ -71,6 +71,9 @@ pub struct SparkApplicationSpec {
     /// Engine settings, e.g. `spark.sql.shuffle.partitions: "8"`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub conf: BTreeMap<String, String>,
+    /// Kubeflow's name for engine settings, read too; `conf` wins on a clash.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub spark_conf: BTreeMap<String, String>,
     /// The driver pod.
     #[serde(default)]
     pub driver: DriverSpec,
