@@ -97,7 +97,10 @@ fn parse_master(m: &str) -> Result<Master, CliError> {
     )))
 }
 
-fn load(manifest: &std::path::Path, overrides: &[String]) -> Result<(Application, EngineConf), CliError> {
+fn load(
+    manifest: &std::path::Path,
+    overrides: &[String],
+) -> Result<(Application, EngineConf), CliError> {
     let mut app = Application::load(manifest)?;
     for kv in overrides {
         let (k, v) = kv

@@ -3,7 +3,9 @@
 //! - [`task_runner`]: decodes a stage plan and runs one partition of it.
 //! - [`shuffle_service`]: serves this executor's shuffle blocks over Arrow Flight.
 //! - this module: starting an executor (its gRPC + Flight server on one port),
-//!   registering with the driver, heartbeats, and shutdown.
+//!   registering with the driver, heartbeats, and shutdown. Both services
+//!   refuse calls without the application secret, and every call the
+//!   executor makes carries it (`kiln_core::security`).
 //!
 //! Shuffle blocks live under `<work-dir>/shuffle`, operator spill files under
 //! `<work-dir>/spill`.

@@ -68,13 +68,12 @@ fn assert_unauthenticated<T: std::fmt::Debug>(r: Result<T, Status>, what: &str) 
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn driver_refuses_executors_without_the_secret() {
-    let work = tempfile::tempdir().expect("tempdir");
-    let manifest = write_manifest(work.path(), APP, "SELECT 1;", 1, 1, "");
+/// Starts `kiln driver` on `manifest` with the test secret; returns the
+/// process and the URL it prints.
+fn start_driver(manifest: &std::path::Path) -> (Proc, String) {
     let mut child = Command::new(kiln_bin())
         .arg("driver")
-        .arg(&manifest)
+        .arg(manifest)
         .args(["--bind", "127.0.0.1:0"])
         .env("KILN_AUTH_SECRET", SECRET)
         .stdin(Stdio::null())
@@ -83,12 +82,20 @@ async fn driver_refuses_executors_without_the_secret() {
         .spawn()
         .expect("start kiln driver");
     let stderr = child.stderr.take().expect("stderr");
-    let _driver = Proc(child);
+    let proc = Proc(child);
     let url = BufReader::new(stderr)
         .lines()
         .map_while(Result::ok)
         .find_map(|l| l.strip_prefix("driver listening on ").map(str::to_string))
         .expect("driver prints its address");
+    (proc, url)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn driver_refuses_executors_without_the_secret() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let manifest = write_manifest(work.path(), APP, "SELECT 1;", 1, 1, "");
+    let (_driver, url) = start_driver(&manifest);
     let mut client = DriverServiceClient::connect(url.clone())
         .await
         .expect("connect to the driver");
@@ -350,4 +357,177 @@ fn executor_without_a_secret_does_not_start() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("KILN_AUTH_SECRET"), "{stderr}");
+}
+
+/// A CA and a certificate it signed for 127.0.0.1, made with `openssl`.
+fn tls_files(dir: &std::path::Path) -> (String, String, String) {
+    let p = |f: &str| dir.join(f).to_str().expect("utf8").to_string();
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("openssl (a test prerequisite) runs");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let subj_ca = "/CN=kiln-test-ca";
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        subj_ca,
+        "-keyout",
+        &p("ca.key"),
+        "-out",
+        &p("ca.pem"),
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=kiln",
+        "-keyout",
+        &p("key.pem"),
+        "-out",
+        &p("leaf.csr"),
+    ]);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n",
+    )
+    .expect("ext");
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &p("leaf.csr"),
+        "-CA",
+        &p("ca.pem"),
+        "-CAkey",
+        &p("ca.key"),
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        &p("ext.cnf"),
+        "-out",
+        &p("cert.pem"),
+    ]);
+    (p("ca.pem"), p("cert.pem"), p("key.pem"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_driver_refuses_plaintext_and_a_tls_job_is_right() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let (ca, cert, key) = tls_files(work.path());
+    let tls_conf = [
+        "kiln.ssl.enabled=true".to_string(),
+        format!("kiln.ssl.certFile={cert}"),
+        format!("kiln.ssl.keyFile={key}"),
+        format!("kiln.ssl.caFile={ca}"),
+    ];
+
+    // A whole job over TLS: driver, two executors, shuffle fetched over Flight.
+    let data = kiln_tests::tpch_sf01();
+    let sql = format!(
+        "{}SELECT c_mktsegment, count(*) AS n FROM customer JOIN orders ON c_custkey = o_custkey GROUP BY c_mktsegment ORDER BY c_mktsegment;",
+        kiln_tests::tpch_ddl(data)
+    );
+    let manifest = write_manifest(
+        work.path(),
+        "tls-job",
+        &sql,
+        2,
+        1,
+        "  conf:\n    datafusion.optimizer.hash_join_single_partition_threshold: \"0\"\n    datafusion.optimizer.hash_join_single_partition_threshold_rows: \"0\"\n",
+    );
+    let summary = work.path().join("summary.json");
+    let mut args = vec![
+        "run".to_string(),
+        manifest.to_str().expect("utf8").into(),
+        "--format".into(),
+        "csv".into(),
+        "--summary-json".into(),
+        summary.to_str().expect("utf8").into(),
+    ];
+    for kv in &tls_conf {
+        args.push("--conf".into());
+        args.push(kv.clone());
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = kiln_tests::run_kiln(&args, Duration::from_secs(180));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "kiln over TLS failed: {stderr}");
+    let (_, actual) = kiln_tests::parse_csv(&String::from_utf8_lossy(&out.stdout));
+    let (_, expected) = kiln_tests::parse_csv(&kiln_tests::datafusion_csv(&sql, 2).await);
+    kiln_tests::compare_rows(&expected, &actual).expect("result over TLS matches DataFusion");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&summary).expect("summary")).expect("json");
+    assert!(
+        json["shuffle_remote_bytes"].as_u64().unwrap_or(0) > 0,
+        "{json}"
+    );
+
+    // A driver serving TLS: plaintext gets nowhere, TLS with the secret does.
+    let m = write_manifest(work.path(), "tls-driver", "SELECT 1;", 1, 1, "");
+    // `kiln driver` reads its settings from the manifest; pass TLS there.
+    let text = std::fs::read_to_string(&m).expect("manifest");
+    let conf: String = tls_conf
+        .iter()
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').expect("kv");
+            format!("    {k}: \"{v}\"\n")
+        })
+        .collect();
+    std::fs::write(
+        &m,
+        text.replace("  sql: |", &format!("  conf:\n{conf}  sql: |")),
+    )
+    .expect("manifest");
+    let (_driver, url) = start_driver(&m);
+    assert!(url.starts_with("https://"), "{url}");
+    let plain = url.replacen("https://", "http://", 1);
+    let heartbeat = || {
+        with_secret(
+            HeartbeatRequest {
+                executor_id: "nobody".into(),
+                ..Default::default()
+            },
+            SECRET,
+        )
+    };
+    let refused = match DriverServiceClient::connect(plain).await {
+        Err(_) => true,
+        Ok(mut c) => c.heartbeat(heartbeat()).await.is_err(),
+    };
+    assert!(refused, "a plaintext call to a TLS driver went through");
+    let channel = tonic::transport::Endpoint::from_shared(url)
+        .expect("url")
+        .tls_config(tonic::transport::ClientTlsConfig::new().ca_certificate(
+            tonic::transport::Certificate::from_pem(std::fs::read(&ca).expect("ca")),
+        ))
+        .expect("tls config")
+        .connect()
+        .await
+        .expect("TLS connect");
+    let mut client = DriverServiceClient::new(channel);
+    assert_unauthenticated(
+        client.heartbeat(HeartbeatRequest::default()).await,
+        "TLS heartbeat without the secret",
+    );
+    let hb = client
+        .heartbeat(heartbeat())
+        .await
+        .expect("TLS heartbeat with the secret");
+    assert!(!hb.into_inner().known);
 }
