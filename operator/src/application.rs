@@ -557,3 +557,69 @@ fn default_instances() -> i32 {
 fn default_retry_interval() -> i64 {
     5
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_names_match_their_serialized_form() {
+        use ApplicationStateType as S;
+        let all = [
+            S::New,
+            S::Submitted,
+            S::Running,
+            S::Succeeding,
+            S::Completed,
+            S::Failing,
+            S::Failed,
+            S::SubmissionFailed,
+            S::PendingRerun,
+            S::Invalidating,
+            S::Suspending,
+            S::Suspended,
+            S::Resuming,
+            S::Unknown,
+        ];
+        for s in all {
+            assert_eq!(serde_json::to_value(s).ok(), Some(s.as_str().into()));
+            let back: S = serde_json::from_value(s.as_str().into()).expect("parse");
+            assert_eq!(back, s);
+        }
+        assert_eq!(S::SubmissionFailed.to_string(), "SUBMISSION_FAILED");
+    }
+
+    #[test]
+    fn status_reads_kubeflow_spelling() {
+        let status: SparkApplicationStatus = serde_json::from_value(serde_json::json!({
+            "applicationState": {"state": "FAILED", "errorMessage": "table not found"},
+            "driverInfo": {"podName": "a-driver", "webUIServiceName": "a-ui", "webUIPort": 4040},
+            "executorState": {"a-exec-1": "RUNNING"},
+            "executionAttempts": 3,
+        }))
+        .expect("status");
+        assert_eq!(status.application_state.state, ApplicationStateType::Failed);
+        assert_eq!(status.application_state.error_message, "table not found");
+        let d = status.driver_info.expect("driverInfo");
+        assert_eq!(d.web_ui_service_name.as_deref(), Some("a-ui"));
+        assert_eq!(d.web_ui_port, Some(4040));
+        assert_eq!(
+            status.executor_state.get("a-exec-1"),
+            Some(&ExecutorState::Running)
+        );
+        assert_eq!(status.execution_attempts, 3);
+    }
+
+    #[test]
+    fn an_empty_spec_deserializes_to_the_schema_defaults() {
+        let spec: SparkApplicationSpec =
+            serde_json::from_value(serde_json::json!({"sql": "SELECT 1"})).expect("spec");
+        assert_eq!(spec.executor.instances, 1);
+        assert_eq!(spec.driver.pod.memory, "1g");
+        assert_eq!(spec.restart_policy, RestartPolicy::default());
+        assert_eq!(spec.restart_policy.type_, RestartPolicyType::Never);
+        assert!(!spec.suspend);
+        assert_eq!(Progress::new(2, 5).summary, "2/5");
+        assert_eq!(ExecutorCounts::new(1, 3).summary, "1/3");
+    }
+}
