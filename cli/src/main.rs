@@ -12,6 +12,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+// DataFusion allocates and frees many short-lived buffers; mimalloc keeps that
+// off the system allocator's locks and page faults (datafusion-cli does the same).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Kiln: a Kubernetes-native, Spark-style batch engine.
 #[derive(Debug, Parser)]
 #[command(name = "kiln", version, about)]

@@ -12,7 +12,7 @@ use kiln_core::config::EngineConf;
 use kiln_core::manifest::Application;
 use kiln_core::security::{Secret, Transport};
 use kiln_driver::application::{Driver, DriverShuffle, QueryOutput};
-use kiln_driver::cluster_manager::{ExecutorLaunch, LocalCluster};
+use kiln_driver::cluster_manager::{default_max_replacements, ExecutorLaunch, LocalCluster};
 use kiln_driver::executor_registry::{DriverEndpoint, ExecutorRegistry};
 use kiln_driver::metrics::AppMetrics;
 use kiln_driver::progress::Progress;
@@ -229,7 +229,10 @@ async fn run_in(
                 c.stop().await;
                 return Err(e.into());
             }
-            cluster = Some(c);
+            let max_replacements = conf
+                .max_executor_replacements
+                .unwrap_or_else(|| default_max_replacements(app.executor.instances));
+            cluster = Some(c.supervise(registry.clone(), progress.clone(), max_replacements));
             DriverShuffle {
                 executor_id: "driver".into(),
                 shuffle_dir: work_dir.join("driver"),
@@ -271,7 +274,11 @@ async fn run_in(
         Err(e) => Err(e),
     };
     progress.clear();
-    // Stop executors whatever happened.
+    // Stop replacing executors, then stop them all, whatever happened.
+    let cluster = match cluster {
+        Some(supervisor) => supervisor.stop().await,
+        None => None,
+    };
     for e in registry.executors() {
         let mut c = e.client.clone();
         let _ = tokio::time::timeout(

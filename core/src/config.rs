@@ -26,6 +26,16 @@ pub const HEARTBEAT_INTERVAL: &str = "kiln.executor.heartbeatInterval";
 pub const HEARTBEAT_TIMEOUT: &str = "kiln.executor.heartbeatTimeout";
 /// `kiln.executor.registrationTimeout`: how long the driver waits for executors.
 pub const REGISTRATION_TIMEOUT: &str = "kiln.executor.registrationTimeout";
+/// `kiln.executor.maxReplacements` (or Spark's `spark.executor.maxNumFailures`):
+/// how many dead executors `kiln run` replaces before giving up on replacing.
+pub const MAX_EXECUTOR_REPLACEMENTS: &str = "kiln.executor.maxReplacements";
+/// `kiln.test.taskDelay`: testing only. Executors wait this long before each
+/// task, so fault tests can kill a process while a stage runs.
+pub const TEST_TASK_DELAY: &str = "kiln.test.taskDelay";
+/// `kiln.test.stageDelay`: testing only. The driver waits this long after a
+/// stage completes before launching more tasks, so fault tests can kill an
+/// executor between a map stage and the stage that reads its output.
+pub const TEST_STAGE_DELAY: &str = "kiln.test.stageDelay";
 
 /// Settings Kiln itself interprets, parsed from the application's conf.
 #[derive(Debug, Clone)]
@@ -44,6 +54,13 @@ pub struct EngineConf {
     pub registration_timeout: Duration,
     /// Partitions per exchange, when set (`spark.sql.shuffle.partitions`).
     pub shuffle_partitions: Option<usize>,
+    /// Dead executors replaced per application, when set; by default
+    /// Spark's rule, twice the executor count and at least 3.
+    pub max_executor_replacements: Option<u32>,
+    /// [`TEST_TASK_DELAY`], when set.
+    pub test_task_delay: Option<Duration>,
+    /// [`TEST_STAGE_DELAY`], when set.
+    pub test_stage_delay: Option<Duration>,
 }
 
 /// Compression codec for shuffle blocks.
@@ -113,7 +130,26 @@ impl EngineConf {
             }
             None => None,
         };
+        let max_executor_replacements = match get(
+            raw,
+            &[MAX_EXECUTOR_REPLACEMENTS, "spark.executor.maxNumFailures"],
+        ) {
+            Some((k, v)) => {
+                Some(u32::try_from(parse_u64(k, v)?).map_err(|_| bad(k, "too large".into()))?)
+            }
+            None => None,
+        };
+        let opt_dur = |key: &str| -> Result<Option<Duration>> {
+            raw.get(key)
+                .map(|v| parse_duration(v).map_err(|m| bad(key, m)))
+                .transpose()
+        };
+        let test_task_delay = opt_dur(TEST_TASK_DELAY)?;
+        let test_stage_delay = opt_dur(TEST_STAGE_DELAY)?;
         let known = [
+            MAX_EXECUTOR_REPLACEMENTS,
+            TEST_TASK_DELAY,
+            TEST_STAGE_DELAY,
             TASK_MAX_FAILURES,
             SHUFFLE_COMPRESSION,
             HEARTBEAT_INTERVAL,
@@ -149,6 +185,9 @@ impl EngineConf {
             heartbeat_timeout: dur(HEARTBEAT_TIMEOUT, Duration::from_secs(30))?,
             registration_timeout: dur(REGISTRATION_TIMEOUT, Duration::from_secs(60))?,
             shuffle_partitions,
+            max_executor_replacements,
+            test_task_delay,
+            test_stage_delay,
         })
     }
 

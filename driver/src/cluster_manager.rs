@@ -1,15 +1,25 @@
 //! The `local-cluster` cluster manager: starts each executor as a child
-//! process of `kiln run` (the same binary, `kiln executor`), watches for early
-//! exits, and stops them all when the application ends, also on error.
+//! process of `kiln run` (the same binary, `kiln executor`), watches for
+//! exits, replaces executors that die while the application runs (as the
+//! operator replaces dead pods), and stops them all when the application
+//! ends, also on error.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use kiln_core::{KilnError, Result};
 use tokio::process::{Child, Command};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{info, warn};
 
 use crate::executor_registry::ExecutorRegistry;
+use crate::progress::Progress;
+
+/// How often the supervisor looks for exited executor processes.
+const SUPERVISE_PERIOD: Duration = Duration::from_millis(100);
 
 /// How to start one executor process.
 #[derive(Debug, Clone)]
@@ -36,6 +46,8 @@ pub struct ExecutorLaunch {
 pub struct LocalCluster {
     launch: ExecutorLaunch,
     children: Vec<(String, Child)>,
+    /// Executors started so far; new ones get the next number as id.
+    started: u32,
 }
 
 impl LocalCluster {
@@ -44,9 +56,10 @@ impl LocalCluster {
         let mut cluster = LocalCluster {
             launch,
             children: Vec::new(),
+            started: 0,
         };
-        for i in 1..=instances {
-            cluster.spawn(&i.to_string())?;
+        for _ in 0..instances {
+            cluster.spawn_next()?;
         }
         Ok(cluster)
     }
@@ -55,8 +68,16 @@ impl LocalCluster {
         self.launch.work_dir.join(format!("executor-{id}.log"))
     }
 
+    /// Starts one more executor, numbered after all earlier ones; returns its id.
+    pub fn spawn_next(&mut self) -> Result<String> {
+        self.started += 1;
+        let id = self.started.to_string();
+        self.spawn(&id)?;
+        Ok(id)
+    }
+
     /// Starts one executor with the given id.
-    pub fn spawn(&mut self, id: &str) -> Result<()> {
+    fn spawn(&mut self, id: &str) -> Result<()> {
         let l = &self.launch;
         let log_path = self.log_path(id);
         let log = std::fs::File::create(&log_path).map_err(|e| {
@@ -115,6 +136,78 @@ impl LocalCluster {
         None
     }
 
+    /// Removes the executors whose process exited; returns each id with its
+    /// exit status and the end of its log.
+    pub fn reap(&mut self) -> Vec<(String, String)> {
+        let mut gone = Vec::new();
+        let work_dir = self.launch.work_dir.clone();
+        self.children
+            .retain_mut(|(id, child)| match child.try_wait() {
+                Ok(Some(status)) => {
+                    let tail = log_tail(&work_dir.join(format!("executor-{id}.log")), 5);
+                    gone.push((id.clone(), format!("{status}; last log lines:\n{tail}")));
+                    false
+                }
+                _ => true,
+            });
+        gone
+    }
+
+    /// Process ids of the running executors, by executor id (for tests and
+    /// fault injection).
+    pub fn pids(&self) -> Vec<(String, u32)> {
+        self.children
+            .iter()
+            .filter_map(|(id, c)| c.id().map(|p| (id.clone(), p)))
+            .collect()
+    }
+
+    /// Hands the cluster to a supervisor task that, while the application
+    /// runs, reports dead executors to the registry at once (no heartbeat
+    /// wait) and starts replacements, at most `max_replacements` in all.
+    pub fn supervise(
+        self,
+        registry: ExecutorRegistry,
+        progress: Arc<Progress>,
+        max_replacements: u32,
+    ) -> Supervisor {
+        let (stop, mut stopped) = watch::channel(false);
+        let task = tokio::spawn(async move {
+            let mut cluster = self;
+            let mut replaced = 0u32;
+            loop {
+                tokio::select! {
+                    _ = stopped.changed() => return cluster,
+                    _ = tokio::time::sleep(SUPERVISE_PERIOD) => {}
+                }
+                for (id, why) in cluster.reap() {
+                    warn!(executor_id = %id, "executor process exited: {why}");
+                    let first_line = why.lines().next().unwrap_or_default().to_string();
+                    registry.mark_lost(&id, &format!("process exited: {first_line}"));
+                    if replaced >= max_replacements {
+                        progress.line(&format!(
+                            "executor {id} exited ({first_line}); not replaced: {replaced} replacements made, the limit (kiln.executor.maxReplacements)"
+                        ));
+                        continue;
+                    }
+                    match cluster.spawn_next() {
+                        Ok(new_id) => {
+                            replaced += 1;
+                            info!(executor_id = %new_id, replaces = %id, "replacement executor started");
+                            progress.line(&format!(
+                                "executor {id} exited ({first_line}); started executor {new_id} in its place ({replaced} of at most {max_replacements} replacements)"
+                            ));
+                        }
+                        Err(e) => progress.line(&format!(
+                            "executor {id} exited ({first_line}); could not start a replacement: {e}"
+                        )),
+                    }
+                }
+            }
+        });
+        Supervisor { stop, task }
+    }
+
     /// Waits until all executors registered; fails fast if one exits.
     pub async fn wait_registered(
         &mut self,
@@ -151,6 +244,29 @@ impl LocalCluster {
         }
         self.children.clear();
     }
+}
+
+/// The task watching a [`LocalCluster`] while the application runs.
+#[derive(Debug)]
+pub struct Supervisor {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<LocalCluster>,
+}
+
+impl Supervisor {
+    /// Stops watching and gives the cluster back (to be stopped), or `None`
+    /// if the supervisor task died, in which case its children were killed
+    /// on drop.
+    pub async fn stop(self) -> Option<LocalCluster> {
+        let _ = self.stop.send(true);
+        self.task.await.ok()
+    }
+}
+
+/// Spark's default limit on executor failures: twice the executor count,
+/// at least 3.
+pub fn default_max_replacements(instances: u32) -> u32 {
+    instances.saturating_mul(2).max(3)
 }
 
 fn log_tail(path: &Path, lines: usize) -> String {

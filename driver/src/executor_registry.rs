@@ -51,6 +51,9 @@ struct Inner {
     executors: HashMap<String, ExecutorInfo>,
     /// Peak RSS of every executor ever seen, kept after it leaves.
     peak_rss: HashMap<String, u64>,
+    /// Executors known dead (their process exited) whose loss the scheduler
+    /// has not yet handled, with the reason.
+    lost: Vec<(String, String)>,
     version: u64,
 }
 
@@ -134,6 +137,21 @@ impl ExecutorRegistry {
             self.bump(&mut inner);
         }
         e
+    }
+
+    /// Records that an executor is gone for good (its process exited): it is
+    /// removed at once and handed to the scheduler by [`Self::take_lost`],
+    /// without waiting for the heartbeat timeout.
+    pub fn mark_lost(&self, id: &str, reason: &str) {
+        let mut inner = self.lock();
+        inner.executors.remove(id);
+        inner.lost.push((id.to_string(), reason.to_string()));
+        self.bump(&mut inner);
+    }
+
+    /// Executors marked lost since the last call, with the reason.
+    pub fn take_lost(&self) -> Vec<(String, String)> {
+        std::mem::take(&mut self.lock().lost)
     }
 
     /// Removes executors silent for longer than `timeout`; returns their ids.

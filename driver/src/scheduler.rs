@@ -7,7 +7,7 @@
 //! and on a fetch failure forgets the lost map output so the parent stage
 //! recomputes just that task.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -69,6 +69,10 @@ pub struct JobScheduler<'a> {
     last_executor: HashMap<TaskKey, String>,
     fetch_failures: HashMap<u32, u32>,
     started: HashMap<u32, Instant>,
+    /// Map tasks that succeeded at least once.
+    succeeded: HashSet<TaskKey>,
+    /// No launches before this instant (`kiln.test.stageDelay`).
+    hold_until: Option<Instant>,
 }
 
 impl<'a> JobScheduler<'a> {
@@ -92,6 +96,8 @@ impl<'a> JobScheduler<'a> {
             last_executor: HashMap::new(),
             fetch_failures: HashMap::new(),
             started: HashMap::new(),
+            succeeded: HashSet::new(),
+            hold_until: None,
         })
     }
 
@@ -129,10 +135,18 @@ impl<'a> JobScheduler<'a> {
             .iter()
             .any(|e| e.id == executor_id)
         {
-            let n = self.tracker.remove_executor(executor_id);
-            self.ctx.metrics.add_recomputed(n as u64);
+            self.tracker.remove_executor(executor_id);
         }
-        self.ctx.metrics.add_recomputed(1);
+    }
+
+    /// Forgets every map output held by a lost executor, so the stages that
+    /// still need them recompute just those map tasks.
+    fn executor_lost(&mut self, id: &str, why: &str) {
+        warn!(executor_id = %id, "executor lost: {why}");
+        let n = self.tracker.remove_executor(id);
+        self.ctx.progress.line(&format!(
+            "executor {id} lost ({why}); {n} map output(s) gone, those still needed are recomputed"
+        ));
     }
 
     /// Runs stages until every stage in `needed` is complete.
@@ -142,13 +156,18 @@ impl<'a> JobScheduler<'a> {
         let mut exec_changes = self.ctx.registry.subscribe();
         let mut no_executor_since: Option<Instant> = None;
         loop {
-            for lost in self.ctx.registry.expire(self.ctx.conf.heartbeat_timeout) {
-                warn!(executor_id = %lost, "executor lost: no heartbeat within {:?}", self.ctx.conf.heartbeat_timeout);
-                self.ctx.progress.line(&format!(
-                    "executor {lost} lost (no heartbeat); recomputing its outputs"
-                ));
-                let n = self.tracker.remove_executor(&lost);
-                self.ctx.metrics.add_recomputed(n as u64);
+            let silent = self
+                .ctx
+                .registry
+                .expire(self.ctx.conf.heartbeat_timeout)
+                .into_iter()
+                .map(|id| {
+                    let why = format!("no heartbeat within {:?}", self.ctx.conf.heartbeat_timeout);
+                    (id, why)
+                });
+            let lost: Vec<_> = silent.chain(self.ctx.registry.take_lost()).collect();
+            for (id, why) in lost {
+                self.executor_lost(&id, &why);
             }
             if needed.iter().all(|s| self.tracker.is_complete(*s)) && running.is_empty() {
                 return Ok(());
@@ -165,21 +184,51 @@ impl<'a> JobScheduler<'a> {
             } else {
                 no_executor_since = None;
             }
-            self.launch_ready(&executors, &mut running, &tx)?;
+            if self.hold_until.is_some_and(|t| Instant::now() >= t) {
+                self.hold_until = None;
+            }
+            // While held (testing hook), no new launches.
+            if self.hold_until.is_none() {
+                self.launch_ready(needed, &executors, &mut running, &tx)?;
+            }
+            let nap = match self.hold_until {
+                Some(t) => t
+                    .saturating_duration_since(Instant::now())
+                    .min(self.ctx.conf.heartbeat_interval),
+                None => self.ctx.conf.heartbeat_interval,
+            };
             tokio::select! {
                 Some(done) = rx.recv() => {
                     running.remove(&done.key);
                     self.handle(done)?;
                 }
                 _ = exec_changes.changed() => {}
-                _ = tokio::time::sleep(self.ctx.conf.heartbeat_interval) => {}
+                _ = tokio::time::sleep(nap) => {}
             }
         }
     }
 
-    fn ready_tasks(&self, running: &HashMap<TaskKey, String>) -> Vec<TaskKey> {
+    /// Incomplete stages the targets still depend on. A complete stage cuts
+    /// the walk: its parents' outputs are not read again, so a lost output
+    /// there is not recomputed (Spark's rule).
+    fn wanted_stages(&self, targets: &[u32]) -> HashSet<u32> {
+        let mut wanted = HashSet::new();
+        let mut todo: Vec<u32> = targets.to_vec();
+        while let Some(id) = todo.pop() {
+            if self.tracker.is_complete(id) || !wanted.insert(id) {
+                continue;
+            }
+            if let Some(stage) = self.stages.get(&id) {
+                todo.extend(stage.parents.iter().copied());
+            }
+        }
+        wanted
+    }
+
+    fn ready_tasks(&self, targets: &[u32], running: &HashMap<TaskKey, String>) -> Vec<TaskKey> {
+        let wanted = self.wanted_stages(targets);
         let mut out = Vec::new();
-        for id in &self.order {
+        for id in self.order.iter().filter(|id| wanted.contains(id)) {
             let Some(stage) = self.stages.get(id) else {
                 continue;
             };
@@ -201,6 +250,7 @@ impl<'a> JobScheduler<'a> {
 
     fn launch_ready(
         &mut self,
+        targets: &[u32],
         executors: &[ExecutorInfo],
         running: &mut HashMap<TaskKey, String>,
         tx: &mpsc::UnboundedSender<Finished>,
@@ -214,7 +264,7 @@ impl<'a> JobScheduler<'a> {
                 *f -= 1;
             }
         }
-        for key in self.ready_tasks(running) {
+        for key in self.ready_tasks(targets, running) {
             // Most free slots first; avoid the executor the task last failed on.
             let avoid = self.last_executor.get(&key);
             let choice = executors
@@ -257,6 +307,10 @@ impl<'a> JobScheduler<'a> {
             *n += 1;
             *n - 1
         };
+        if self.succeeded.contains(&key) {
+            // Its output existed once and was lost: a recomputation.
+            self.ctx.metrics.add_recomputed(1);
+        }
         let inputs = stage
             .parents
             .iter()
@@ -322,13 +376,7 @@ impl<'a> JobScheduler<'a> {
                 // The executor did not answer: treat it as lost.
                 warn!(executor_id = %executor.id, "task rpc failed: {status}");
                 if self.ctx.registry.remove(&executor.id).is_some() {
-                    self.ctx.progress.line(&format!(
-                        "executor {} lost ({}); recomputing its outputs",
-                        executor.id,
-                        status.message()
-                    ));
-                    let n = self.tracker.remove_executor(&executor.id);
-                    self.ctx.metrics.add_recomputed(n as u64);
+                    self.executor_lost(&executor.id, status.message());
                 }
                 return self.retry(
                     key,
@@ -352,6 +400,7 @@ impl<'a> JobScheduler<'a> {
                 }
                 let rows: u64 = result.block_rows.iter().sum();
                 let bytes: u64 = block_bytes.iter().sum();
+                self.succeeded.insert(key);
                 self.tracker.register(
                     key.stage,
                     MapOutput {
@@ -373,6 +422,7 @@ impl<'a> JobScheduler<'a> {
                         .progress
                         .stage_finished(key.stage, stage.partitions, elapsed);
                     info!(stage = key.stage, "stage complete in {:?}", elapsed);
+                    self.hold_until = self.ctx.conf.test_stage_delay.map(|d| Instant::now() + d);
                 }
                 Ok(())
             }

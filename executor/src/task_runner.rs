@@ -49,6 +49,9 @@ impl TaskRunner {
     /// Runs one task to completion.
     pub async fn run(&self, def: TaskDefinition) -> TaskResult {
         let start = Instant::now();
+        if let Some(d) = self.conf.test_task_delay {
+            tokio::time::sleep(d).await;
+        }
         let inputs: HashMap<u32, Vec<MapOutput>> = def
             .inputs
             .iter()

@@ -2,6 +2,8 @@
 //! `kiln` binary, generating TPC-H data once per build, running `kiln run`
 //! with a time limit, and comparing result tables with float tolerance.
 
+pub mod fault;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::OnceLock;
@@ -12,10 +14,7 @@ pub fn kiln_bin() -> PathBuf {
     if let Ok(p) = std::env::var("KILN_BIN") {
         return PathBuf::from(p);
     }
-    let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/<test> -> target/<profile>/kiln
-    let profile_dir = exe.parent().and_then(Path::parent).expect("target dir");
-    let bin = profile_dir.join("kiln");
+    let bin = profile_dir().join("kiln");
     assert!(
         bin.exists(),
         "{} not found: build it first with `cargo build -p kiln-cli` (scripts/test.sh does)",
@@ -24,14 +23,20 @@ pub fn kiln_bin() -> PathBuf {
     bin
 }
 
+/// `target/<profile>`: tests run from its `deps/`, the fault script from it.
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("executable path");
+    let dir = exe.parent().expect("executable dir");
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir.parent().expect("target dir").to_path_buf()
+    } else {
+        dir.to_path_buf()
+    }
+}
+
 /// Scratch space shared by the tests of one build (data is generated once).
 pub fn cache_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target dir")
-        .join("kiln-test-data");
+    let dir = profile_dir().join("kiln-test-data");
     std::fs::create_dir_all(&dir).expect("create test data dir");
     dir
 }
