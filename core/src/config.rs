@@ -29,6 +29,12 @@ pub const REGISTRATION_TIMEOUT: &str = "kiln.executor.registrationTimeout";
 /// `kiln.executor.maxReplacements` (or Spark's `spark.executor.maxNumFailures`):
 /// how many dead executors `kiln run` replaces before giving up on replacing.
 pub const MAX_EXECUTOR_REPLACEMENTS: &str = "kiln.executor.maxReplacements";
+/// `kiln.write.mode`: what `COPY ... TO` does with an existing target:
+/// `overwrite` (default), `append` or `errorifexists` (Spark's save modes).
+pub const WRITE_MODE: &str = "kiln.write.mode";
+/// Spark's `spark.sql.sources.partitionOverwriteMode`: `static` (an overwrite
+/// replaces the whole target) or `dynamic` (only the partitions written).
+pub const PARTITION_OVERWRITE_MODE: &str = "spark.sql.sources.partitionOverwriteMode";
 /// `kiln.test.taskDelay`: testing only. Executors wait this long before each
 /// task, so fault tests can kill a process while a stage runs.
 pub const TEST_TASK_DELAY: &str = "kiln.test.taskDelay";
@@ -57,10 +63,34 @@ pub struct EngineConf {
     /// Dead executors replaced per application, when set; by default
     /// Spark's rule, twice the executor count and at least 3.
     pub max_executor_replacements: Option<u32>,
+    /// [`WRITE_MODE`].
+    pub write_mode: WriteMode,
+    /// [`PARTITION_OVERWRITE_MODE`].
+    pub partition_overwrite_mode: PartitionOverwriteMode,
     /// [`TEST_TASK_DELAY`], when set.
     pub test_task_delay: Option<Duration>,
     /// [`TEST_STAGE_DELAY`], when set.
     pub test_stage_delay: Option<Duration>,
+}
+
+/// What a `COPY ... TO` does with a target that already holds data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    /// Replace the target's contents.
+    Overwrite,
+    /// Add files beside the existing ones.
+    Append,
+    /// Fail the statement if the target holds data.
+    ErrorIfExists,
+}
+
+/// Which part of a partitioned target an overwrite replaces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartitionOverwriteMode {
+    /// All of it.
+    Static,
+    /// Only the partitions the job wrote.
+    Dynamic,
 }
 
 /// Compression codec for shuffle blocks.
@@ -145,8 +175,39 @@ impl EngineConf {
                 .transpose()
         };
         let test_task_delay = opt_dur(TEST_TASK_DELAY)?;
+        let write_mode = match raw.get(WRITE_MODE).map(|v| v.to_ascii_lowercase()) {
+            None => WriteMode::Overwrite,
+            Some(v) => match v.as_str() {
+                "overwrite" => WriteMode::Overwrite,
+                "append" => WriteMode::Append,
+                "errorifexists" | "error" => WriteMode::ErrorIfExists,
+                other => {
+                    return Err(bad(
+                        WRITE_MODE,
+                        format!("expected overwrite, append or errorifexists, found `{other}`"),
+                    ))
+                }
+            },
+        };
+        let partition_overwrite_mode = match raw
+            .get(PARTITION_OVERWRITE_MODE)
+            .map(|v| v.to_ascii_lowercase())
+        {
+            None => PartitionOverwriteMode::Static,
+            Some(v) => match v.as_str() {
+                "static" => PartitionOverwriteMode::Static,
+                "dynamic" => PartitionOverwriteMode::Dynamic,
+                other => {
+                    return Err(bad(
+                        PARTITION_OVERWRITE_MODE,
+                        format!("expected static or dynamic, found `{other}`"),
+                    ))
+                }
+            },
+        };
         let test_stage_delay = opt_dur(TEST_STAGE_DELAY)?;
         let known = [
+            WRITE_MODE,
             MAX_EXECUTOR_REPLACEMENTS,
             TEST_TASK_DELAY,
             TEST_STAGE_DELAY,
@@ -186,6 +247,8 @@ impl EngineConf {
             registration_timeout: dur(REGISTRATION_TIMEOUT, Duration::from_secs(60))?,
             shuffle_partitions,
             max_executor_replacements,
+            write_mode,
+            partition_overwrite_mode,
             test_task_delay,
             test_stage_delay,
         })

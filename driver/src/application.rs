@@ -10,7 +10,8 @@ use std::time::Instant;
 use arrow::array::{Array, RecordBatch, UInt64Array};
 use arrow::datatypes::SchemaRef;
 use datafusion::execution::TaskContext;
-use datafusion::logical_expr::LogicalPlan;
+use datafusion::logical_expr::dml::InsertOp;
+use datafusion::logical_expr::{LogicalPlan, WriteOp};
 use datafusion::physical_plan::{collect, ExecutionPlan};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement;
@@ -21,6 +22,7 @@ use kiln_core::sql::{parse_job, resolve_identifiers, NameCatalog};
 use kiln_core::{KilnError, Result};
 use tracing::{info, Instrument};
 
+use crate::commit;
 use crate::metrics::{AppMetrics, StatementTime};
 use crate::planner::plan_job;
 use crate::scheduler::{JobScheduler, SchedulerContext};
@@ -192,12 +194,47 @@ impl Driver {
             return Ok((rows, is_explain.then_some(QueryOutput { schema, batches })));
         }
         let is_write = matches!(plan, LogicalPlan::Dml(_) | LogicalPlan::Copy(_));
+        let is_copy = matches!(plan, LogicalPlan::Copy(_));
+        // DataFusion's file sinks only append; an overwrite is planned as an
+        // append into staging and becomes an overwrite at commit.
+        let (plan, insert_overwrite) = match plan {
+            LogicalPlan::Dml(mut dml) if dml.op == WriteOp::Insert(InsertOp::Overwrite) => {
+                dml.op = WriteOp::Insert(InsertOp::Append);
+                (LogicalPlan::Dml(dml), true)
+            }
+            other => (other, false),
+        };
         let physical = state
             .create_physical_plan(&plan)
             .await
             .map_err(|e| KilnError::Sql(format!("{at}: {}", strip_df_prefix(&e.to_string()))))?;
         let schema = physical.schema();
-        let batches = self.run_job(physical).await.map_err(|e| match e {
+        // Writes go to a staging folder first and are committed on success.
+        let tag = format!("{}-{}", self.sched.application_id, self.next_job);
+        let (physical, staged) = commit::stage(
+            physical,
+            &self.ctx,
+            &tag,
+            self.conf.write_mode,
+            self.conf.partition_overwrite_mode,
+            is_copy,
+            insert_overwrite,
+        )
+        .await
+        .map_err(|e| match e {
+            KilnError::JobFailed(m) => KilnError::JobFailed(format!("{at}: {m}")),
+            other => other,
+        })?;
+        let result = self.run_job(physical).await;
+        let result = match (result, staged) {
+            (Ok(batches), Some(staged)) => staged.commit().await.map(|()| batches),
+            (Err(e), Some(staged)) => {
+                staged.abort().await;
+                Err(e)
+            }
+            (result, None) => result,
+        };
+        let batches = result.map_err(|e| match e {
             KilnError::JobFailed(m) => KilnError::JobFailed(format!("{at}: {m}")),
             KilnError::DataFusion(e) => {
                 KilnError::JobFailed(format!("{at}: {}", strip_df_prefix(&e.to_string())))

@@ -7,11 +7,13 @@
 //!   fetch-failure recomputation).
 //! - [`map_output`]: the map-output tracker.
 //! - [`executor_registry`]: registered executors, heartbeats, the driver's gRPC service.
+//! - [`commit`]: the output commit protocol of `INSERT` and `COPY` (staging, commit, abort).
 //! - [`cluster_manager`]: starts executor processes for `local-cluster` mode.
 //! - [`progress`] and [`metrics`]: what a person sees while and after a job runs.
 
 pub mod application;
 pub mod cluster_manager;
+pub mod commit;
 pub mod executor_registry;
 pub mod map_output;
 pub mod metrics;

@@ -24,6 +24,8 @@ pub struct KillPlan {
     /// Which executor: the `n`-th live child process (sorted by pid), modulo
     /// their number.
     pub victim: usize,
+    /// Kill the driver (the `kiln run` process itself) instead.
+    pub driver: bool,
 }
 
 /// What one faulty run did.
@@ -41,6 +43,19 @@ pub struct FaultRun {
     pub summary: Option<serde_json::Value>,
     /// From the trigger line to the end of the run, if the line came.
     pub after_trigger: Option<Duration>,
+    /// The executor processes alive when the kill happened.
+    pub executors_at_kill: Vec<u32>,
+}
+
+/// Whether a process still runs (a zombie waiting for its reaper does not).
+pub fn is_running(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .map(|(_, rest)| !rest.trim_start().starts_with('Z'))
+            .unwrap_or(false),
+        Err(_) => false,
+    }
 }
 
 impl FaultRun {
@@ -120,6 +135,7 @@ pub fn run_with_kill(
     let start = Instant::now();
     let mut kill_at: Option<Instant> = None;
     let mut triggered: Option<Instant> = None;
+    let mut executors_at_kill = Vec::new();
     let mut killed_pid = None;
     let status = loop {
         while let Ok(line) = rx.try_recv() {
@@ -132,11 +148,17 @@ pub fn run_with_kill(
             if Instant::now() >= at {
                 kill_at = None;
                 let kids = child_pids(pid);
-                if let Some(victim) = kids.get(plan.victim % kids.len().max(1)) {
-                    if sigkill(*victim) {
-                        killed_pid = Some(*victim);
+                let victim = if plan.driver {
+                    Some(pid)
+                } else {
+                    kids.get(plan.victim % kids.len().max(1)).copied()
+                };
+                if let Some(victim) = victim {
+                    if sigkill(victim) {
+                        killed_pid = Some(victim);
                     }
                 }
+                executors_at_kill = kids;
             }
         }
         if let Some(status) = child.try_wait().expect("wait") {
@@ -168,5 +190,6 @@ pub fn run_with_kill(
         killed_pid,
         summary,
         after_trigger: triggered.map(|t| t.elapsed()),
+        executors_at_kill,
     }
 }

@@ -52,6 +52,7 @@ async fn executor_killed_during_a_map_stage() {
             after_line: "stage 1: started".into(),
             delay: Duration::from_millis(200),
             victim: 1,
+            driver: false,
         },
     )
     .await;
@@ -80,6 +81,7 @@ async fn executor_killed_after_its_map_outputs_before_the_reduce_reads_them() {
             after_line: ": done,".into(),
             delay: Duration::from_millis(100),
             victim: 0,
+            driver: false,
         },
     )
     .await;
@@ -101,6 +103,7 @@ async fn last_executor_killed_and_a_replacement_joins() {
             after_line: ": done,".into(),
             delay: Duration::from_millis(100),
             victim: 0,
+            driver: false,
         },
     )
     .await;

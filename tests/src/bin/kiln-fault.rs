@@ -62,6 +62,7 @@ async fn run() -> Result<bool, String> {
         after_line: "stage 1: started".into(),
         delay: Duration::from_secs(3600),
         victim: 0,
+        driver: false,
     };
     let clean = run_with_kill(&manifest, &summary, &clean_plan, Duration::from_secs(300));
     if !clean.success {
@@ -87,6 +88,7 @@ async fn run() -> Result<bool, String> {
             after_line: "stage 1: started".into(),
             delay,
             victim: rng.below(instances as u64) as usize,
+            driver: false,
         };
         let _ = std::fs::remove_file(&summary);
         let run = run_with_kill(&manifest, &summary, &plan, Duration::from_secs(300));

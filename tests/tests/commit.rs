@@ -1,0 +1,239 @@
+//! The output commit protocol: `COPY` and `INSERT` write to a staging folder
+//! and the driver commits on success, so a failed or killed job leaves the
+//! target exactly as it was, and a re-run completes it. Overwrite and
+//! append behave as Spark's save modes.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime};
+
+use kiln_tests::fault::{is_running, run_with_kill, KillPlan};
+use kiln_tests::{run_kiln, tpch_ddl, tpch_sf01, write_manifest};
+
+/// Every file under `dir`: relative path -> (size, modification time).
+fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (u64, SystemTime)> {
+    let mut out = BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let meta = e.metadata().expect("metadata");
+            if meta.is_dir() {
+                todo.push(e.path());
+            } else {
+                let rel = e.path().strip_prefix(dir).expect("under dir").to_path_buf();
+                out.insert(rel, (meta.len(), meta.modified().expect("mtime")));
+            }
+        }
+    }
+    out
+}
+
+fn staging_left(parent: &Path) -> Vec<String> {
+    std::fs::read_dir(parent)
+        .expect("parent")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with(".kiln-staging-"))
+        .collect()
+}
+
+fn data_files(dir: &Path) -> Vec<PathBuf> {
+    snapshot(dir)
+        .into_keys()
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .collect()
+}
+
+/// Runs an application; returns (success, stdout, stderr).
+fn run_app(work: &Path, name: &str, sql: &str, conf: &str) -> (bool, String, String) {
+    let extra = if conf.is_empty() {
+        String::new()
+    } else {
+        format!("  conf:\n{conf}")
+    };
+    let manifest = write_manifest(work, name, sql, 2, 1, &extra);
+    let out = run_kiln(
+        &["run", manifest.to_str().expect("utf8"), "--format", "csv"],
+        Duration::from_secs(180),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!stderr.contains("panicked"), "{name} panicked: {stderr}");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        stderr,
+    )
+}
+
+fn count_rows(work: &Path, table_dir: &Path) -> u64 {
+    let sql = format!(
+        "CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION '{}/';\nSELECT count(*) AS n FROM t;",
+        table_dir.display()
+    );
+    let (ok, stdout, stderr) = run_app(work, "count", &sql, "");
+    assert!(ok, "count failed: {stderr}");
+    stdout
+        .lines()
+        .nth(1)
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no count in {stdout}"))
+}
+
+fn copy_sql(query: &str, out: &Path) -> String {
+    format!(
+        "{}COPY ({query}) TO '{}/' STORED AS PARQUET;",
+        tpch_ddl(tpch_sf01()),
+        out.display()
+    )
+}
+
+const GOOD: &str = "SELECT c_nationkey, count(*) AS n FROM customer GROUP BY c_nationkey";
+/// Fails in a task at run time: a name is not a number.
+const BAD: &str = "SELECT c_nationkey, CAST(c_name AS INT) AS n FROM customer";
+
+#[test]
+fn copy_overwrites_the_target_and_marks_success() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let out = work.path().join("out");
+    std::fs::create_dir_all(&out).expect("mkdir");
+    std::fs::write(out.join("stale.parquet"), b"old data").expect("stale file");
+    let (ok, _, stderr) = run_app(work.path(), "copy", &copy_sql(GOOD, &out), "");
+    assert!(ok, "{stderr}");
+    let files = snapshot(&out);
+    assert!(
+        !files.contains_key(Path::new("stale.parquet")),
+        "overwrite kept old files: {files:?}"
+    );
+    assert!(
+        files.contains_key(Path::new("_SUCCESS")),
+        "no _SUCCESS: {files:?}"
+    );
+    assert!(!data_files(&out).is_empty());
+    assert!(staging_left(work.path()).is_empty());
+    assert_eq!(count_rows(work.path(), &out), 25);
+}
+
+#[test]
+fn copy_in_append_mode_adds_files() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let out = work.path().join("out");
+    let conf = "    kiln.write.mode: append\n";
+    for _ in 0..2 {
+        let (ok, _, stderr) = run_app(work.path(), "append", &copy_sql(GOOD, &out), conf);
+        assert!(ok, "{stderr}");
+    }
+    assert_eq!(count_rows(work.path(), &out), 50, "two appends of 25 rows");
+    let conf = "    kiln.write.mode: errorifexists\n";
+    let (ok, _, stderr) = run_app(work.path(), "exists", &copy_sql(GOOD, &out), conf);
+    assert!(!ok, "errorifexists wrote over existing data");
+    assert!(stderr.contains("already exists"), "{stderr}");
+}
+
+#[test]
+fn a_task_failing_for_good_leaves_the_target_as_it_was() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let out = work.path().join("out");
+    let (ok, _, stderr) = run_app(work.path(), "first", &copy_sql(GOOD, &out), "");
+    assert!(ok, "{stderr}");
+    let before = snapshot(&out);
+    for mode in ["overwrite", "append"] {
+        let conf = format!("    kiln.write.mode: {mode}\n");
+        let (ok, _, stderr) = run_app(work.path(), "bad", &copy_sql(BAD, &out), &conf);
+        assert!(!ok, "the failing copy succeeded");
+        assert!(stderr.contains("error:"), "{stderr}");
+        assert_eq!(
+            snapshot(&out),
+            before,
+            "{mode}: the target changed after a failed job"
+        );
+        assert!(staging_left(work.path()).is_empty(), "staging left behind");
+    }
+    // A re-run completes it.
+    let (ok, _, stderr) = run_app(work.path(), "rerun", &copy_sql(GOOD, &out), "");
+    assert!(ok, "{stderr}");
+    assert_ne!(snapshot(&out), before);
+    assert_eq!(count_rows(work.path(), &out), 25);
+}
+
+#[test]
+fn insert_into_appends_and_insert_overwrite_replaces() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let table = work.path().join("t");
+    std::fs::create_dir_all(&table).expect("mkdir");
+    let ddl = format!(
+        "{}CREATE EXTERNAL TABLE t (k BIGINT, n BIGINT) STORED AS PARQUET LOCATION '{}/';\n",
+        tpch_ddl(tpch_sf01()),
+        table.display()
+    );
+    let insert = format!("{ddl}INSERT INTO t {GOOD};");
+    for _ in 0..2 {
+        let (ok, _, stderr) = run_app(work.path(), "insert", &insert, "");
+        assert!(ok, "{stderr}");
+    }
+    assert_eq!(count_rows(work.path(), &table), 50);
+    let before = snapshot(&table);
+    let bad =
+        format!("{ddl}INSERT INTO t SELECT c_nationkey, CAST(c_name AS BIGINT) FROM customer;");
+    let (ok, _, _) = run_app(work.path(), "bad-insert", &bad, "");
+    assert!(!ok);
+    assert_eq!(
+        snapshot(&table),
+        before,
+        "a failed INSERT changed the table"
+    );
+    let overwrite = format!("{ddl}INSERT OVERWRITE t {GOOD};");
+    let (ok, _, stderr) = run_app(work.path(), "overwrite", &overwrite, "");
+    assert!(ok, "{stderr}");
+    assert_eq!(count_rows(work.path(), &table), 25);
+}
+
+#[test]
+fn a_killed_driver_leaves_the_target_as_it_was_and_no_executor_behind() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let out = work.path().join("out");
+    let (ok, _, stderr) = run_app(work.path(), "first", &copy_sql(GOOD, &out), "");
+    assert!(ok, "{stderr}");
+    let before = snapshot(&out);
+    let conf = "  conf:\n    kiln.test.taskDelay: 500ms\n    kiln.executor.heartbeatTimeout: 2s\n";
+    let manifest = write_manifest(work.path(), "killed", &copy_sql(GOOD, &out), 2, 1, conf);
+    let run = run_with_kill(
+        &manifest,
+        &work.path().join("summary.json"),
+        &KillPlan {
+            after_line: ": done,".into(),
+            delay: Duration::from_millis(100),
+            victim: 0,
+            driver: true,
+        },
+        Duration::from_secs(120),
+    );
+    assert!(
+        run.killed_pid.is_some(),
+        "the driver was not killed:\n{}",
+        run.stderr
+    );
+    assert!(!run.success);
+    assert_eq!(snapshot(&out), before, "a killed job changed the target");
+    // Executors notice their driver is gone and exit.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while run.executors_at_kill.iter().any(|p| is_running(*p)) {
+        assert!(
+            Instant::now() < deadline,
+            "executors {:?} outlived their driver",
+            run.executors_at_kill
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // A re-run completes the write and clears the abandoned staging folder.
+    let (ok, _, stderr) = run_app(work.path(), "rerun", &copy_sql(GOOD, &out), "");
+    assert!(ok, "{stderr}");
+    assert!(
+        staging_left(work.path()).is_empty(),
+        "{:?}",
+        staging_left(work.path())
+    );
+    assert_eq!(count_rows(work.path(), &out), 25);
+}
