@@ -7,6 +7,7 @@
 //! and on a fetch failure forgets the lost map output so the parent stage
 //! recomputes just that task.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -297,8 +298,8 @@ impl<'a> JobScheduler<'a> {
             .stages
             .get(&key.stage)
             .ok_or_else(|| KilnError::Internal(format!("unknown stage {}", key.stage)))?;
-        if !self.started.contains_key(&key.stage) {
-            self.started.insert(key.stage, Instant::now());
+        if let Entry::Vacant(first) = self.started.entry(key.stage) {
+            first.insert(Instant::now());
             self.ctx.progress.stage_started(key.stage, stage.partitions);
             self.ctx.metrics.add_stage();
         }
