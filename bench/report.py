@@ -37,7 +37,9 @@ for e in engines:
     qs = {q: statistics.median(per_query(r).get(q, float("nan")) for r in runs) for q in range(1, 23)}
     geo = math.exp(sum(math.log(max(v, 1e-6)) for v in qs.values()) / 22)
     rss = [r.get("executor_peak_rss_bytes") for r in runs if r.get("executor_peak_rss_bytes")]
-    data[e] = {"wall": wall, "q": qs, "geo": geo, "sum": sum(qs.values()), "runs": len(runs), "rss": rss[-1] if rss else None}
+    spills = [(r["spills"], r.get("spilled_bytes", 0)) for r in runs if "spills" in r]
+    data[e] = {"wall": wall, "q": qs, "geo": geo, "sum": sum(qs.values()), "runs": len(runs), "rss": rss[-1] if rss else None,
+               "spills": spills[-1] if spills else None}
 
 names = list(data)
 print("| query | " + " | ".join(f"{n} (s)" for n in names) + " |")
@@ -51,5 +53,7 @@ print()
 for n in names:
     extra = ""
     if data[n]["rss"]:
-        extra = ", executor peak RSS: " + ", ".join(f"{k}={v / 2**20:.0f} MiB" for k, v in sorted(data[n]["rss"].items()))
+        extra = ", peak RSS: " + ", ".join(f"{k}={v / 2**20:.0f} MiB" for k, v in sorted(data[n]["rss"].items()))
+    if data[n]["spills"]:
+        extra += f", spills: {data[n]['spills'][0]} ({data[n]['spills'][1] / 2**20:.0f} MiB)"
     print(f"- {n}: {data[n]['runs']} runs{extra}")

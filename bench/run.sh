@@ -6,6 +6,9 @@
 #   spark       Apache Spark local[2] via pyspark (own venv)
 # and a trivial query's process start-to-exit time through kiln run.
 #   usage: bench/run.sh [SCALE] [RUNS] [ENGINES]     defaults: 1 3 kiln,datafusion,spark
+# KILN_BENCH_MEMORY=1g sets kiln's spec.executor.memory and Spark's
+# spark.driver.memory (local mode runs in the driver JVM). When kiln and
+# DataFusion both run, their written results are compared query by query.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SCALE="${1:-1}"; RUNS="${2:-3}"; ENGINES="${3:-kiln,datafusion,spark}"
@@ -17,6 +20,7 @@ echo "==> building (release)" >&2
 cargo build -j2 --release -p kiln-cli -p kiln-bench
 KILN="$CARGO_TARGET_DIR/release/kiln"
 DFB="$CARGO_TARGET_DIR/release/kiln-bench-datafusion"
+CMP="$CARGO_TARGET_DIR/release/kiln-bench-compare"
 if [ ! -f "$DATA/_GENERATED" ]; then
   echo "==> generating TPC-H scale factor $SCALE into $DATA" >&2
   rm -rf "$DATA"; "$KILN" gen tpch --scale "$SCALE" "$DATA"; touch "$DATA/_GENERATED"
@@ -32,13 +36,20 @@ for e in "${engines[@]}"; do
     case "$e" in
       kiln) "$KILN" run "$WORK/app.yaml" --summary-json "$WORK/kiln-$run.json" >/dev/null 2>"$WORK/kiln-$run.log" ;;
       datafusion) "$DFB" "$WORK/app.sql" "$WORK/datafusion-$run.json" 2 ;;
-      spark) "$SPARK_VENV/bin/python" bench/spark_tpch.py --plan "$WORK/plan.json" --json "$WORK/spark-$run.json" 2>"$WORK/spark-$run.log" ;;
+      spark) "$SPARK_VENV/bin/python" bench/spark_tpch.py --plan "$WORK/plan.json" --json "$WORK/spark-$run.json" \
+               ${KILN_BENCH_MEMORY:+--driver-memory "$KILN_BENCH_MEMORY"} 2>"$WORK/spark-$run.log" ;;
       *) echo "unknown engine $e" >&2; exit 2 ;;
     esac
   done
+  # Keep the last run's results of each engine for the comparison.
+  if [ -d "$WORK/results" ]; then rm -rf "$WORK/results-$e"; mv "$WORK/results" "$WORK/results-$e"; fi
 done
 echo "==> results (scale factor $SCALE, $RUNS runs, $(nproc) cores, $(date -u +%F))"
 python3 bench/report.py "$WORK" "${engines[@]}"
+if [ -d "$WORK/results-kiln" ] && [ -d "$WORK/results-datafusion" ]; then
+  echo; echo "correctness (kiln vs DataFusion results):"
+  "$CMP" "$WORK/results-kiln" "$WORK/results-datafusion" | tail -n 1
+fi
 if [[ ",$ENGINES," == *",kiln,"* ]]; then
   printf 'apiVersion: kiln.dev/v1alpha1\nkind: SparkApplication\nmetadata:\n  name: trivial\nspec:\n  executor:\n    instances: 2\n  sql: SELECT 1 AS one\n' > "$WORK/trivial.yaml"
   times=()

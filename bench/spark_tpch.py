@@ -43,6 +43,31 @@ for st in plan["statements"]:
     else:
         spark.sql(st["sql"]).collect()
     statements.append({"index": index, "seconds": time.time() - t0, "label": st["sql"][:40]})
+
+
+def peak_rss_of_children():
+    """Peak RSS (VmHWM) of this process's children: the Spark JVM."""
+    import os
+    peak = 0
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{task}/children") as f:
+                kids = f.read().split()
+        except OSError:
+            continue
+        for pid in kids:
+            try:
+                with open(f"/proc/{pid}/status") as f:
+                    for line in f:
+                        if line.startswith("VmHWM:"):
+                            peak = max(peak, int(line.split()[1]) * 1024)
+            except OSError:
+                pass
+    return peak
+
+
+jvm_peak = peak_rss_of_children()
 spark.stop()
 with open(args.json, "w") as f:
-    json.dump({"wall_seconds": time.time() - start, "statements": statements}, f)
+    json.dump({"wall_seconds": time.time() - start, "statements": statements,
+               "executor_peak_rss_bytes": {"jvm": jvm_peak} if jvm_peak else {}}, f)
