@@ -4,6 +4,7 @@
 
 mod crdgen;
 mod gen;
+mod k8s_cli;
 mod output;
 mod run;
 
@@ -41,6 +42,16 @@ enum Command {
     Gen(GenCommand),
     /// Write the CustomResourceDefinitions (SparkApplication, ScheduledSparkApplication) as YAML.
     Crdgen(crdgen::CrdgenArgs),
+    /// Submit a SparkApplication to Kubernetes and follow it until it ends.
+    Submit(k8s_cli::SubmitArgs),
+    /// Show a SparkApplication's state, attempts, driver, executors, progress and error.
+    Status(k8s_cli::StatusArgs),
+    /// Print the log of an application's driver pod (or of one executor).
+    Logs(k8s_cli::LogsArgs),
+    /// Delete a SparkApplication and everything the operator made for it.
+    Delete(k8s_cli::DeleteArgs),
+    /// List SparkApplications.
+    List(k8s_cli::ListArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -136,6 +147,11 @@ fn main() -> ExitCode {
             Command::Executor(args) => executor(args).await,
             Command::Gen(GenCommand::Tpch(args)) => gen::tpch(args).await,
             Command::Crdgen(args) => crdgen::crdgen(args).await,
+            Command::Submit(args) => k8s_cli::submit(args).await,
+            Command::Status(args) => k8s_cli::status(args).await,
+            Command::Logs(args) => k8s_cli::logs(args).await,
+            Command::Delete(args) => k8s_cli::delete(args).await,
+            Command::List(args) => k8s_cli::list(args).await,
         }
     });
     // Executors may still hold connections; do not wait for them.

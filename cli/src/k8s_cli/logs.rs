@@ -1,0 +1,237 @@
+//! `kiln logs NAME [--executor N] [-f]`: the log of an application's driver
+//! pod (or of executor N), found by the labels the operator puts on its
+//! pods, streamed through the API server like `kubectl logs`. When the
+//! driver pod is gone, the last lines the operator kept in
+//! `status.driverLogTail` are printed instead.
+
+use futures::io::AllowStdIo;
+use k8s_openapi::api::core::v1::Pod;
+use kiln_operator::SparkApplication;
+use kube::api::{ListParams, LogParams};
+use kube::{Api, ResourceExt};
+
+use super::show::state_name;
+use super::{labels, Ctx, K8sError, KubeArgs};
+use crate::CliError;
+
+/// Arguments of `kiln logs`.
+#[derive(Debug, clap::Args)]
+pub struct LogsArgs {
+    /// The application.
+    pub name: String,
+    /// Show executor N's log (its executor id: 1, 2, ...) instead of the driver's.
+    #[arg(long, value_name = "N")]
+    pub executor: Option<u32>,
+    /// Keep streaming new lines until the container ends.
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// Only the last N lines.
+    #[arg(long, value_name = "N")]
+    pub tail: Option<i64>,
+    #[command(flatten)]
+    pub kube: KubeArgs,
+}
+
+/// `kiln logs`.
+pub async fn logs(args: LogsArgs) -> Result<(), CliError> {
+    let ctx = Ctx::connect(&args.kube, None).await?;
+    let app = ctx.get_app(&args.name).await?;
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    let role = if args.executor.is_some() {
+        "executor"
+    } else {
+        "driver"
+    };
+    let found = pods
+        .list(&ListParams::default().labels(&selector(&args.name, role, args.executor)))
+        .await
+        .map_err(|e| ctx.error(e, None))?
+        .items;
+    let preferred = match args.executor {
+        None => app
+            .status
+            .as_ref()
+            .and_then(|s| s.driver_info.as_ref())
+            .and_then(|d| d.pod_name.clone()),
+        Some(_) => None,
+    };
+    let candidates: Vec<Pod> = found.into_iter().filter(|p| belongs(p, &app)).collect();
+    match pick(candidates, preferred.as_deref()) {
+        Some(pod) => stream(&ctx, &pods, &pod, role, &args).await?,
+        None => gone(&app, args.executor)?,
+    }
+    Ok(())
+}
+
+/// The label selector of the pods asked for. The application label is only
+/// used when the name fits a label value as it is (longer names are cut and
+/// hashed by the operator; those pods are matched by owner instead).
+pub fn selector(app: &str, role: &str, executor: Option<u32>) -> String {
+    let mut s = format!("{}={role}", labels::ROLE);
+    if let Some(id) = executor {
+        s.push_str(&format!(",{}={id}", labels::EXECUTOR_ID));
+    }
+    if app.len() <= labels::MAX_VALUE {
+        s.push_str(&format!(",{}={app}", labels::APP));
+    }
+    s
+}
+
+/// Whether `pod` is this application's: owned by it, or (a pod made by
+/// hand, without owner) labelled with its name.
+fn belongs(pod: &Pod, app: &SparkApplication) -> bool {
+    let owners = pod.owner_references();
+    if owners.is_empty() {
+        return pod.labels().get(labels::APP) == Some(&app.name_any());
+    }
+    let uid = app.metadata.uid.as_deref().unwrap_or_default();
+    owners.iter().any(|o| o.uid == uid)
+}
+
+/// The pod to read: the one the status names, else the newest run's.
+fn pick(mut pods: Vec<Pod>, preferred: Option<&str>) -> Option<Pod> {
+    if let Some(name) = preferred {
+        if let Some(i) = pods.iter().position(|p| p.name_any() == name) {
+            return Some(pods.swap_remove(i));
+        }
+    }
+    pods.into_iter().max_by_key(|p| {
+        let run = p
+            .labels()
+            .get(labels::RUN)
+            .and_then(|r| r.parse::<i64>().ok())
+            .unwrap_or(0);
+        let created = p
+            .metadata
+            .creation_timestamp
+            .as_ref()
+            .map(|t| t.0.as_second())
+            .unwrap_or(0);
+        (run, created)
+    })
+}
+
+/// Copies the pod's log to stdout.
+async fn stream(
+    ctx: &Ctx,
+    pods: &Api<Pod>,
+    pod: &Pod,
+    role: &str,
+    args: &LogsArgs,
+) -> Result<(), K8sError> {
+    let containers: Vec<String> = pod
+        .spec
+        .as_ref()
+        .map(|s| s.containers.iter().map(|c| c.name.clone()).collect())
+        .unwrap_or_default();
+    // The operator names the container after the role; a pod with one
+    // container needs no name.
+    let container = if containers.iter().any(|c| c == role) {
+        Some(role.to_string())
+    } else if containers.len() > 1 {
+        containers.first().cloned()
+    } else {
+        None
+    };
+    let params = LogParams {
+        container,
+        follow: args.follow,
+        tail_lines: args.tail,
+        ..LogParams::default()
+    };
+    let name = pod.name_any();
+    let reader = pods
+        .log_stream(&name, &params)
+        .await
+        .map_err(|e| match ctx.error(e, None) {
+            K8sError::Api(m) => K8sError::Api(format!("cannot read the log of pod {name}: {m}")),
+            other => other,
+        })?;
+    let mut out = AllowStdIo::new(std::io::stdout());
+    match futures::io::copy_buf(reader, &mut out).await {
+        Ok(_) => Ok(()),
+        // `kiln logs x | head` closes the pipe early: not an error.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(K8sError::Failed(format!(
+            "reading the log of pod {name}: {e}"
+        ))),
+    }
+}
+
+/// No pod: the driver's kept log lines, or an error saying why.
+fn gone(app: &SparkApplication, executor: Option<u32>) -> Result<(), K8sError> {
+    let name = app.name_any();
+    let state = state_name(app);
+    let hint = match state {
+        "NEW" => " (the operator has not started it yet)",
+        "SUBMITTED" | "PENDING_RERUN" | "RESUMING" => " (its pods are being created)",
+        _ => "",
+    };
+    match executor {
+        Some(id) => Err(K8sError::Failed(format!(
+            "sparkapplication \"{name}\" has no pod for executor {id}; state {state}{hint}"
+        ))),
+        None => {
+            let tail = app
+                .status
+                .as_ref()
+                .map(|s| s.driver_log_tail.as_slice())
+                .unwrap_or_default();
+            if tail.is_empty() {
+                return Err(K8sError::Failed(format!(
+                    "sparkapplication \"{name}\" has no driver pod and no saved driver log; state {state}{hint}"
+                )));
+            }
+            eprintln!(
+                "note: the driver pod of \"{name}\" is gone; its last {} log lines, kept in the application's status:",
+                tail.len()
+            );
+            for line in tail {
+                println!("{line}");
+            }
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(name: &str, run: &str, created: &str) -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "labels": {"kiln.dev/run": run}, "creationTimestamp": created},
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn selector_names_role_executor_and_app() {
+        assert_eq!(
+            selector("q1", "driver", None),
+            "kiln.dev/role=driver,kiln.dev/app=q1"
+        );
+        assert_eq!(
+            selector("q1", "executor", Some(2)),
+            "kiln.dev/role=executor,kiln.dev/executor-id=2,kiln.dev/app=q1"
+        );
+        let long = "a".repeat(70);
+        assert_eq!(selector(&long, "driver", None), "kiln.dev/role=driver");
+    }
+
+    #[test]
+    fn the_named_pod_wins_then_the_newest_run() {
+        let pods = vec![
+            pod("q-1-driver", "1", "2025-01-01T00:00:00Z"),
+            pod("q-3-driver", "3", "2025-01-01T00:00:01Z"),
+            pod("q-2-driver", "2", "2025-01-01T00:00:02Z"),
+        ];
+        assert_eq!(pick(pods.clone(), None).unwrap().name_any(), "q-3-driver");
+        assert_eq!(
+            pick(pods.clone(), Some("q-2-driver")).unwrap().name_any(),
+            "q-2-driver"
+        );
+        assert_eq!(pick(pods, Some("other")).unwrap().name_any(), "q-3-driver");
+        assert!(pick(Vec::new(), Some("x")).is_none());
+    }
+}
