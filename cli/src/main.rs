@@ -5,6 +5,7 @@
 mod crdgen;
 mod gen;
 mod k8s_cli;
+mod operator_cmd;
 mod output;
 mod run;
 
@@ -42,6 +43,8 @@ enum Command {
     Gen(GenCommand),
     /// Write the CustomResourceDefinitions (SparkApplication, ScheduledSparkApplication) as YAML.
     Crdgen(crdgen::CrdgenArgs),
+    /// Run the Kubernetes operator (controller of SparkApplications).
+    Operator(operator_cmd::OperatorArgs),
     /// Submit a SparkApplication to Kubernetes and follow it until it ends.
     Submit(k8s_cli::SubmitArgs),
     /// Show a SparkApplication's state, attempts, driver, executors, progress and error.
@@ -95,10 +98,11 @@ struct ExecutorArgs {
     conf: Vec<String>,
 }
 
-fn init_tracing(verbose: u8) {
-    let default = match verbose {
-        0 => "warn",
-        1 => "info",
+fn init_tracing(verbose: u8, level: Option<&str>) {
+    let default = match (verbose, level) {
+        (0, Some(l)) => l,
+        (0, None) => "warn",
+        (1, _) => "info",
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -122,7 +126,16 @@ fn main() -> ExitCode {
             };
         }
     };
-    init_tracing(cli.verbose);
+    let level = match &cli.command {
+        Command::Operator(a) => Some(a.log_level.clone()),
+        Command::Submit(_)
+        | Command::Status(_)
+        | Command::Logs(_)
+        | Command::Delete(_)
+        | Command::List(_) => Some(k8s_cli::LOG_FILTER.to_string()),
+        _ => None,
+    };
+    init_tracing(cli.verbose, level.as_deref());
     let threads = match &cli.command {
         Command::Executor(a) => a.cores.max(1) as usize,
         _ => std::thread::available_parallelism()
@@ -152,6 +165,7 @@ fn main() -> ExitCode {
             Command::Logs(args) => k8s_cli::logs(args).await,
             Command::Delete(args) => k8s_cli::delete(args).await,
             Command::List(args) => k8s_cli::list(args).await,
+            Command::Operator(args) => operator_cmd::operator(args).await,
         }
     });
     // Executors may still hold connections; do not wait for them.

@@ -65,6 +65,12 @@ pub struct DriverArgs {
     /// the KILN_AUTH_SECRET environment variable).
     #[arg(long)]
     auth_secret_file: Option<PathBuf>,
+    /// SparkApplication whose status gets the job's progress (set by the operator).
+    #[arg(long, env = "KILN_APPLICATION_NAME")]
+    application: Option<String>,
+    /// Namespace of that SparkApplication.
+    #[arg(long, env = "KILN_APPLICATION_NAMESPACE")]
+    namespace: Option<String>,
 }
 
 enum Master {
@@ -320,10 +326,44 @@ fn print_output(output: Option<QueryOutput>, format: Format) -> Result<(), CliEr
     Ok(())
 }
 
+/// A path from a pod volume: under `$KILN_MOUNT_ROOT` when set (Kiln's
+/// process-based test node), as it is otherwise.
+fn mounted(path: &std::path::Path) -> PathBuf {
+    match std::env::var_os("KILN_MOUNT_ROOT") {
+        Some(root) if path.is_absolute() && !path.starts_with(&root) => {
+            PathBuf::from(root).join(path.strip_prefix("/").unwrap_or(path))
+        }
+        _ => path.to_path_buf(),
+    }
+}
+
+/// Reports progress into the application's status while the job runs,
+/// when the driver knows its application (in a pod started by the operator).
+async fn report_progress(
+    args: &DriverArgs,
+    progress: &Arc<Progress>,
+) -> Option<(
+    kiln_operator::driver_status::StatusReporter,
+    tokio::task::JoinHandle<()>,
+)> {
+    let (name, ns) = (args.application.as_deref()?, args.namespace.as_deref()?);
+    match kiln_operator::driver_status::StatusReporter::connect(name, ns).await {
+        Ok(r) => {
+            let p = progress.clone();
+            let task = r.spawn_progress(Duration::from_secs(1), move || p.stage_counts());
+            Some((r, task))
+        }
+        Err(e) => {
+            tracing::warn!("{e}; progress will not be reported");
+            None
+        }
+    }
+}
+
 /// `kiln driver`: the driver of an application whose executors run elsewhere.
 pub async fn driver(args: DriverArgs) -> Result<(), CliError> {
     let started = Instant::now();
-    let (app, conf) = load(&args.manifest, &[])?;
+    let (app, conf) = load(&mounted(&args.manifest), &[])?;
     let application_id = args
         .application_id
         .clone()
@@ -343,13 +383,14 @@ pub async fn driver(args: DriverArgs) -> Result<(), CliError> {
         )));
     }
     let progress = Arc::new(Progress::new(false));
+    let reporter = report_progress(&args, &progress).await;
     let metrics = Arc::new(AppMetrics::default());
     let work_dir = std::env::temp_dir().join(format!("kiln-driver-{application_id}"));
     let sched = SchedulerContext {
         application_id: application_id.clone(),
         registry: registry.clone(),
         conf: Arc::new(conf),
-        progress,
+        progress: progress.clone(),
         metrics: metrics.clone(),
     };
     let shuffle = DriverShuffle {
@@ -360,6 +401,13 @@ pub async fn driver(args: DriverArgs) -> Result<(), CliError> {
         Ok(mut d) => d.run().await,
         Err(e) => Err(e),
     };
+    if let Some((r, task)) = reporter {
+        task.abort();
+        let (done, total) = progress.stage_counts();
+        if let Err(e) = r.progress(done, total).await {
+            tracing::warn!("cannot report the final progress: {e}");
+        }
+    }
     for e in registry.executors() {
         let mut c = e.client.clone();
         let _ = tokio::time::timeout(

@@ -267,6 +267,7 @@ impl Driver {
         self.next_job += 1;
         let job = plan_job(plan, &mut self.next_stage)?;
         info!(job_id, stages = job.stages.len(), "job planned");
+        self.sched.progress.stages_planned(job.stages.len());
         let mut sched = JobScheduler::new(&self.sched, job_id, &job)?;
         loop {
             sched.run_until(&job.root_parents).await?;

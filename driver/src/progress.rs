@@ -2,6 +2,7 @@
 //! terminal, plain lines elsewhere. Everything goes to stderr.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -12,6 +13,10 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 pub struct Progress {
     bars: Option<MultiProgress>,
     running: Mutex<HashMap<u32, StageBar>>,
+    /// Stages of the jobs planned so far, and those finished (for the
+    /// `done/total` a driver in a pod reports into its application's status).
+    planned: AtomicU64,
+    finished: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -27,7 +32,22 @@ impl Progress {
         Progress {
             bars: terminal.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
             running: Mutex::new(HashMap::new()),
+            planned: AtomicU64::new(0),
+            finished: AtomicU64::new(0),
         }
+    }
+
+    /// A job of `stages` stages was planned.
+    pub fn stages_planned(&self, stages: usize) {
+        self.planned.fetch_add(stages as u64, Ordering::Relaxed);
+    }
+
+    /// Stages finished and stages planned so far.
+    pub fn stage_counts(&self) -> (u64, u64) {
+        let planned = self.planned.load(Ordering::Relaxed);
+        let finished = self.finished.load(Ordering::Relaxed);
+        // A stage recomputed after a lost executor finishes twice.
+        (finished.min(planned), planned)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u32, StageBar>> {
@@ -92,6 +112,9 @@ impl Progress {
     /// Every task of `stage` finished.
     pub fn stage_finished(&self, stage: u32, tasks: usize, elapsed: Duration) {
         let s = self.lock().remove(&stage);
+        if s.is_some() {
+            self.finished.fetch_add(1, Ordering::Relaxed);
+        }
         if let Some(s) = s {
             let text = format!(
                 "stage {stage}: done, {tasks} tasks, {} rows, {} written, {:.2}s",

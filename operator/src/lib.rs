@@ -1,11 +1,13 @@
 //! Kiln's Kubernetes API: the `SparkApplication` and
 //! `ScheduledSparkApplication` custom resources (`kiln.dev/v1alpha1`), their
 //! schemas with the validation the API server enforces, and the CRD YAML
-//! `kiln crdgen` writes. The controller that acts on them lives here too
-//! once built.
+//! `kiln crdgen` writes; the controller behind `kiln operator`
+//! ([`controller`]) and what a driver in a pod reports ([`driver_status`]).
 
 pub mod application;
+pub mod controller;
 pub mod crdgen;
+pub mod driver_status;
 pub mod scheduled;
 pub mod schema;
 

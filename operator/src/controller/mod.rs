@@ -1,0 +1,294 @@
+//! The controller behind `kiln operator`: it runs SparkApplications (driver
+//! and executor pods, their Service, Secret, ConfigMap and RBAC, retries,
+//! clean-up) and ScheduledSparkApplications (runs on a cron schedule).
+//!
+//! - [`run`]: serves metrics and health, takes the lease when asked, then
+//!   runs one `kube::runtime::Controller` per watched namespace (or one for
+//!   all) for each kind, with the pods, Services, ConfigMaps and Secrets they
+//!   own watched so a pod's change reconciles its application at once.
+//! - [`reconcile`]: one application; [`state`]: the state machine;
+//!   [`resources`]: the objects; [`names`]: their names and labels;
+//!   [`observe`]: reading pods and logs; [`events`], [`metrics`], [`leader`];
+//!   [`scheduled`] and [`cron`]: ScheduledSparkApplications.
+
+pub mod cron;
+pub mod events;
+pub mod leader;
+pub mod metrics;
+pub mod names;
+pub mod observe;
+pub mod reconcile;
+pub mod resources;
+pub mod scheduled;
+pub mod state;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::watcher;
+use kube::{Api, Client};
+use tracing::{info, warn};
+
+use crate::{ScheduledSparkApplication, SparkApplication};
+use events::Events;
+use metrics::Metrics;
+
+/// Errors of a reconcile or of starting the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum ControllerError {
+    /// A call to the API server failed.
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    /// An object could not be built from the spec.
+    #[error("{0}")]
+    Invalid(String),
+    /// The metrics or health endpoint could not listen.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// A client from `kubeconfig`, else the usual places: `$KUBECONFIG`,
+/// `~/.kube/config`, the pod's service account.
+pub async fn client(kubeconfig: Option<&std::path::Path>) -> Result<Client, ControllerError> {
+    let config = match kubeconfig {
+        Some(path) => {
+            let kc = kube::config::Kubeconfig::read_from(path).map_err(|e| {
+                ControllerError::Invalid(format!("kubeconfig {}: {e}", path.display()))
+            })?;
+            kube::Config::from_custom_kubeconfig(kc, &Default::default())
+                .await
+                .map_err(|e| {
+                    ControllerError::Invalid(format!("kubeconfig {}: {e}", path.display()))
+                })?
+        }
+        None => kube::Config::infer()
+            .await
+            .map_err(|e| ControllerError::Invalid(format!("no Kubernetes configuration: {e}")))?,
+    };
+    Ok(Client::try_from(config)?)
+}
+
+/// How the operator runs.
+#[derive(Debug, Clone)]
+pub struct OperatorOptions {
+    /// Namespaces to watch; empty: all.
+    pub namespaces: Vec<String>,
+    /// Image of applications without `spec.image`.
+    pub default_image: String,
+    /// Executor pods replaced per run after failures, at most.
+    pub max_executor_replacements: u32,
+    /// Lines of a failed driver's log kept in the status.
+    pub driver_log_lines: usize,
+    /// `/metrics` address (`None`: not served).
+    pub metrics_addr: Option<SocketAddr>,
+    /// `/healthz` and `/readyz` address (`None`: not served; may equal the metrics one).
+    pub health_addr: Option<SocketAddr>,
+    /// Leader election; `None`: act at once, alone.
+    pub lease: Option<leader::LeaseConfig>,
+    /// This instance's name in events and the lease.
+    pub identity: String,
+}
+
+/// What every reconcile needs.
+pub struct Context {
+    /// API client.
+    pub client: Client,
+    /// The options.
+    pub opts: OperatorOptions,
+    /// Event publisher.
+    pub events: Events,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+}
+
+/// Runs the operator until a shutdown signal (SIGTERM/ctrl-c) or, with
+/// leader election, until the lease is lost (the caller should exit then:
+/// a restarted process comes back as a standby).
+pub async fn run(client: Client, opts: OperatorOptions) -> Result<(), ControllerError> {
+    let metrics = Arc::new(Metrics::default());
+    let mut servers = Vec::new();
+    let mut bound = Vec::new();
+    for addr in [opts.metrics_addr, opts.health_addr].into_iter().flatten() {
+        if bound.contains(&addr) {
+            continue;
+        }
+        let (a, task) = metrics::serve(addr, metrics.clone())
+            .await
+            .map_err(|source| ControllerError::Listen { addr, source })?;
+        info!("serving metrics and health on http://{a}");
+        bound.push(addr);
+        servers.push(task);
+    }
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    if let Some(lease) = &opts.lease {
+        // A standby is alive and ready: it is waiting, as it should.
+        metrics.set_ready(true);
+        tokio::select! {
+            _ = leader::acquire(&client, lease) => {}
+            _ = &mut shutdown => {
+                info!("shutting down before acquiring the lease");
+                return Ok(());
+            }
+        }
+        metrics.set_leader(true);
+    }
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        events: Events::new(client.clone(), Some(opts.identity.clone())),
+        metrics: metrics.clone(),
+        opts: opts.clone(),
+    });
+    let controllers = controllers(ctx);
+    metrics.set_ready(true);
+    info!(namespaces = ?opts.namespaces, "operator running");
+    let lost = async {
+        match &opts.lease {
+            Some(l) => leader::keep(client.clone(), l.clone()).await,
+            None => std::future::pending::<()>().await,
+        }
+    };
+    let outcome = tokio::select! {
+        _ = controllers => Ok(()),
+        _ = lost => Err(ControllerError::Invalid("lost the leader lease; exiting so a standby takes over".into())),
+        _ = &mut shutdown => {
+            info!("shutting down");
+            Ok(())
+        }
+    };
+    if let Some(l) = &opts.lease {
+        if outcome.is_ok() {
+            leader::release(&client, l).await;
+        }
+    }
+    for s in servers {
+        s.abort();
+    }
+    outcome
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+/// Only the operator's own objects are watched (not every pod of the cluster).
+fn owned_config() -> watcher::Config {
+    watcher::Config::default().labels(&format!("{}={}", names::LABEL_MANAGED_BY, names::MANAGER))
+}
+
+fn api_in<K>(client: &Client, ns: Option<&str>) -> Api<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+{
+    match ns {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// Every controller of the operator, as one future that ends when they all do.
+async fn controllers(ctx: Arc<Context>) {
+    let client = ctx.client.clone();
+    let namespaces = ctx.opts.namespaces.clone();
+    let mut all = Vec::new();
+    let scopes: Vec<Option<String>> = if namespaces.is_empty() {
+        vec![None]
+    } else {
+        namespaces.iter().cloned().map(Some).collect()
+    };
+    for ns in scopes {
+        let ns = ns.as_deref();
+        let apps = api_in::<SparkApplication>(&client, ns);
+        let c = Controller::new(apps, watcher::Config::default())
+            .owns(api_in::<Pod>(&client, ns), owned_config())
+            .owns(api_in::<Service>(&client, ns), owned_config())
+            .owns(api_in::<ConfigMap>(&client, ns), owned_config())
+            .owns(api_in::<Secret>(&client, ns), owned_config())
+            .run(reconcile::reconcile, reconcile::error_policy, ctx.clone())
+            .for_each(|r| async move {
+                if let Err(e) = r {
+                    // Object-not-found after a deletion and the like; the
+                    // reconcile errors themselves are logged by error_policy.
+                    tracing::debug!("application controller: {e}");
+                }
+            });
+        all.push(futures::FutureExt::boxed(c));
+        let scheduled = api_in::<ScheduledSparkApplication>(&client, ns);
+        let runs = api_in::<SparkApplication>(&client, ns);
+        let s = Controller::new(scheduled, watcher::Config::default())
+            .owns(
+                runs,
+                watcher::Config::default().labels(names::LABEL_SCHEDULED),
+            )
+            .run(scheduled::reconcile, scheduled::error_policy, ctx.clone())
+            .for_each(|r| async move {
+                if let Err(e) = r {
+                    tracing::debug!("scheduled controller: {e}");
+                }
+            });
+        all.push(futures::FutureExt::boxed(s));
+    }
+    futures::future::join_all(all).await;
+    warn!("controllers stopped");
+}
+
+/// Patches the status of `name` from `old` to `new` with a merge patch of
+/// the differences (nothing when equal), so fields others wrote since `old`
+/// was read (the driver's progress) are left alone.
+pub(crate) async fn write_status<K, S>(
+    api: &Api<K>,
+    name: &str,
+    old: &S,
+    new: &S,
+) -> Result<(), ControllerError>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+    S: serde::Serialize,
+{
+    let to_json =
+        |s: &S| serde_json::to_value(s).map_err(|e| ControllerError::Invalid(e.to_string()));
+    let Some(diff) = observe::merge_diff(&to_json(old)?, &to_json(new)?) else {
+        return Ok(());
+    };
+    let patch = serde_json::json!({ "status": diff });
+    api.patch_status(
+        name,
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(&patch),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Requeue soon after an error; the error is logged.
+pub(crate) fn requeue_after_error(what: &str, e: &ControllerError) -> Action {
+    warn!("{what}: {e}");
+    Action::requeue(Duration::from_secs(2))
+}

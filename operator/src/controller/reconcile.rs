@@ -1,0 +1,500 @@
+//! One reconcile of a SparkApplication: read it fresh, look at its pods, let
+//! the state machine ([`super::state::decide`]) pick the step, perform it,
+//! write the status (as a merge patch of what changed, so the driver's
+//! progress writes are never overwritten) and publish an event per
+//! transition.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams};
+use kube::runtime::controller::Action;
+use kube::{Api, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tracing::{debug, info, warn};
+
+use super::names::{self, LABEL_EXECUTOR_ID, LABEL_ROLE, LABEL_RUN, ROLE_EXECUTOR};
+use super::observe::{self, driver_obs, engine_error, pod_ip};
+use super::resources::{self, driver_url, UI_PORT};
+use super::state::{self, DriverObs, Observation, Step, CLEANUP_POLL};
+use super::{write_status, Context, ControllerError};
+use crate::application::{
+    ApplicationStateType as S, DriverInfo, ExecutorCounts, SparkApplication, SparkApplicationStatus,
+};
+
+/// The controller's reconcile function.
+pub async fn reconcile(
+    app: Arc<SparkApplication>,
+    ctx: Arc<Context>,
+) -> Result<Action, ControllerError> {
+    let started = Instant::now();
+    let result = reconcile_app(&app, &ctx).await;
+    ctx.metrics.reconciled(started.elapsed(), result.is_ok());
+    result
+}
+
+/// Errors are retried after a short pause.
+pub fn error_policy(app: Arc<SparkApplication>, e: &ControllerError, _: Arc<Context>) -> Action {
+    super::requeue_after_error(
+        &format!(
+            "reconcile {}/{}",
+            app.namespace().unwrap_or_default(),
+            app.name_any()
+        ),
+        e,
+    )
+}
+
+fn key(app: &SparkApplication) -> String {
+    format!("{}/{}", app.namespace().unwrap_or_default(), app.name_any())
+}
+
+async fn reconcile_app(
+    cached: &SparkApplication,
+    ctx: &Context,
+) -> Result<Action, ControllerError> {
+    let ns = cached.namespace().unwrap_or_default();
+    let name = cached.name_any();
+    let apps: Api<SparkApplication> = Api::namespaced(ctx.client.clone(), &ns);
+    // The cache may lag behind our own last status write; decisions such as
+    // "delete the pods of the old run" must not be made on a stale state.
+    let Some(app) = apps.get_opt(&name).await? else {
+        ctx.metrics.forget(&key(cached));
+        return Ok(Action::await_change());
+    };
+    if app.metadata.deletion_timestamp.is_some() {
+        ctx.metrics.forget(&key(&app));
+        return Ok(Action::await_change());
+    }
+    let status = app.status.clone().unwrap_or_default();
+    let state = status.application_state.state;
+    ctx.metrics.set_state(key(&app), state);
+
+    let pods_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
+    let uid = app.uid().unwrap_or_default();
+    let pods: Vec<Pod> = pods_api
+        .list(&ListParams::default().labels(&names::app_selector(&name)))
+        .await?
+        .items
+        .into_iter()
+        // Same label, other owner: a deleted application of the same name.
+        .filter(|p| p.owner_references().iter().any(|o| o.uid == uid))
+        .collect();
+    let run = status.execution_attempts;
+    let driver_name = names::driver_pod(&name, run);
+    let driver = pods.iter().find(|p| p.name_any() == driver_name);
+    let obs = Observation {
+        now: Timestamp::now(),
+        suspend: app.spec.suspend,
+        spec_changed: status
+            .observed_generation
+            .is_some_and(|g| Some(g) != app.metadata.generation),
+        driver: driver_obs(driver),
+        pods_left: pods.len(),
+        restart: app.spec.restart_policy.clone(),
+        ttl_seconds: app.spec.time_to_live_seconds,
+    };
+
+    // While the driver runs: executors (created, replaced, counted).
+    let mut next = status.clone();
+    if matches!(state, S::Submitted | S::Running)
+        && !obs.suspend
+        && !obs.spec_changed
+        && obs.driver == DriverObs::Running
+    {
+        if let Some(d) = driver {
+            manage_executors(&app, ctx, &pods_api, &pods, d, run, &mut next).await?;
+        }
+    }
+
+    let step = state::decide(state, &status, &obs);
+    debug!(app = %key(&app), %state, ?step, "reconcile");
+    match step {
+        Step::Stay(after) => {
+            write_status(&apps, &name, &status, &next).await?;
+            Ok(after
+                .map(Action::requeue)
+                .unwrap_or_else(Action::await_change))
+        }
+        Step::To(to, message) => {
+            let message = if to == S::Failing {
+                let (m, tail) = driver_failure(ctx, &pods_api, driver, message).await;
+                next.driver_log_tail = tail;
+                Some(m)
+            } else {
+                message
+            };
+            let detail = message.clone().unwrap_or_default();
+            let next = state::transition(&next, to, message, obs.now);
+            move_to(ctx, &apps, &app, &status, next, &detail).await?;
+            Ok(Action::requeue(Duration::from_millis(200)))
+        }
+        Step::Submit { new_run } => {
+            let next = submit(ctx, &app, &status, new_run, obs.now).await?;
+            let detail = match next.application_state.state {
+                S::Submitted => format!(
+                    "run {} submitted: driver pod {}",
+                    next.execution_attempts,
+                    next.driver_info
+                        .as_ref()
+                        .and_then(|d| d.pod_name.clone())
+                        .unwrap_or_default()
+                ),
+                _ => next.application_state.error_message.clone(),
+            };
+            move_to(ctx, &apps, &app, &status, next, &detail).await?;
+            Ok(Action::requeue(Duration::from_millis(200)))
+        }
+        Step::DeletePods => {
+            delete_pods(&pods_api, &pods, |_| true).await?;
+            write_status(&apps, &name, &status, &next).await?;
+            Ok(Action::requeue(CLEANUP_POLL))
+        }
+        Step::FinishRun(to) => {
+            // The driver pod stays (its log is the job's log); executors go.
+            delete_pods(&pods_api, &pods, is_executor).await?;
+            let next = state::transition(&next, to, None, obs.now);
+            move_to(ctx, &apps, &app, &status, next, "").await?;
+            Ok(Action::requeue(Duration::from_millis(200)))
+        }
+        Step::DeleteApplication => {
+            ctx.events
+                .publish(
+                    &app,
+                    false,
+                    "SparkApplicationExpired",
+                    format!(
+                        "timeToLiveSeconds ({}) passed since it finished: deleting it",
+                        app.spec.time_to_live_seconds.unwrap_or_default()
+                    ),
+                )
+                .await;
+            info!(app = %key(&app), "time to live passed: deleting the application");
+            match apps.delete(&name, &DeleteParams::background()).await {
+                Ok(_) => {}
+                Err(kube::Error::Api(e)) if e.code == 404 => {}
+                Err(e) => return Err(e.into()),
+            }
+            ctx.metrics.forget(&key(&app));
+            Ok(Action::await_change())
+        }
+    }
+}
+
+fn is_executor(p: &Pod) -> bool {
+    p.labels().get(LABEL_ROLE).map(String::as_str) == Some(ROLE_EXECUTOR)
+}
+
+/// Writes `next` over `old` (only what changed), records the transition and
+/// publishes its event.
+async fn move_to(
+    ctx: &Context,
+    apps: &Api<SparkApplication>,
+    app: &SparkApplication,
+    old: &SparkApplicationStatus,
+    next: SparkApplicationStatus,
+    detail: &str,
+) -> Result<(), ControllerError> {
+    let from = old.application_state.state;
+    let to = next.application_state.state;
+    write_status(apps, &app.name_any(), old, &next).await?;
+    if from != to {
+        info!(app = %key(app), %from, %to, "{detail}");
+        ctx.metrics.transition(to);
+        ctx.metrics.set_state(key(app), to);
+        let driver = next
+            .driver_info
+            .as_ref()
+            .and_then(|d| d.pod_name.as_deref());
+        ctx.events.transition(app, driver, from, to, detail).await;
+    }
+    Ok(())
+}
+
+/// The reason a driver failed and the end of its log: the engine's `error:`
+/// line when the log has one, else what the node reported.
+async fn driver_failure(
+    ctx: &Context,
+    pods: &Api<Pod>,
+    driver: Option<&Pod>,
+    fallback: Option<String>,
+) -> (String, Vec<String>) {
+    let fallback = fallback.unwrap_or_else(|| "the driver failed".into());
+    let Some(d) = driver else {
+        return (fallback, Vec::new());
+    };
+    let params = LogParams {
+        container: Some("driver".into()),
+        tail_lines: Some(ctx.opts.driver_log_lines.max(1) as i64 + 20),
+        ..LogParams::default()
+    };
+    match pods.logs(&d.name_any(), &params).await {
+        Ok(log) => {
+            let tail = observe::tail(&log, ctx.opts.driver_log_lines);
+            let msg = engine_error(&log).unwrap_or(fallback);
+            (msg, tail)
+        }
+        Err(e) => {
+            warn!(pod = %d.name_any(), "cannot read the driver's log: {e}");
+            (fallback, Vec::new())
+        }
+    }
+}
+
+/// Creates `obj` unless it exists (`AlreadyExists` is success: names are
+/// deterministic, so a repeat after a restart finds the first one).
+async fn create_once<K>(api: &Api<K>, obj: &K) -> Result<bool, kube::Error>
+where
+    K: Resource + Clone + Serialize + DeserializeOwned + std::fmt::Debug,
+{
+    match api.create(&PostParams::default(), obj).await {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(e)) if e.code == 409 => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether an API error means the submission itself is wrong (refused by
+/// the API server: invalid pod, forbidden, missing object) rather than a
+/// passing problem worth a plain retry.
+fn is_permanent(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if (400..500).contains(&s.code) && s.code != 409 && s.code != 429)
+}
+
+/// Creates the application's objects and the driver pod of a run.
+async fn submit(
+    ctx: &Context,
+    app: &SparkApplication,
+    status: &SparkApplicationStatus,
+    new_run: bool,
+    now: Timestamp,
+) -> Result<SparkApplicationStatus, ControllerError> {
+    let run = state::run_number(status, new_run);
+    let generation = app.metadata.generation;
+    match create_run(ctx, app, run).await {
+        Ok(()) => {
+            let mut next = state::submitted(status, new_run, generation, now);
+            let name = app.name_any();
+            let svc = names::service(&name);
+            next.spark_application_id = Some(names::application_id(&name, run));
+            next.driver_info = Some(DriverInfo {
+                pod_name: Some(names::driver_pod(&name, run)),
+                web_ui_service_name: Some(svc.clone()),
+                web_ui_port: Some(UI_PORT),
+                web_ui_address: Some(format!(
+                    "{svc}.{}.svc:{UI_PORT}",
+                    app.namespace().unwrap_or_default()
+                )),
+                address: None,
+            });
+            next.executors = Some(ExecutorCounts::new(0, resources::wanted_executors(app)));
+            next.driver_log_tail.clear();
+            if run == 1 && new_run {
+                if let Some(created) = &app.metadata.creation_timestamp {
+                    let d = now.duration_since(created.0);
+                    ctx.metrics
+                        .submitted(Duration::try_from(d).unwrap_or(Duration::ZERO));
+                }
+            }
+            Ok(next)
+        }
+        Err(ControllerError::Kube(e)) if is_permanent(&e) => Ok(state::submission_failed(
+            status,
+            new_run,
+            generation,
+            format!(
+                "cannot create the application's objects: {}",
+                api_message(&e)
+            ),
+            now,
+        )),
+        Err(ControllerError::Invalid(m)) => Ok(state::submission_failed(
+            status, new_run, generation, m, now,
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+fn api_message(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) => s.message.clone(),
+        other => other.to_string(),
+    }
+}
+
+async fn create_run(
+    ctx: &Context,
+    app: &SparkApplication,
+    run: i32,
+) -> Result<(), ControllerError> {
+    let ns = app.namespace().unwrap_or_default();
+    let client = &ctx.client;
+    let image = app
+        .spec
+        .image
+        .clone()
+        .unwrap_or_else(|| ctx.opts.default_image.clone());
+    create_once(
+        &Api::<ServiceAccount>::namespaced(client.clone(), &ns),
+        &resources::service_account(app),
+    )
+    .await?;
+    create_once(
+        &Api::<Role>::namespaced(client.clone(), &ns),
+        &resources::role(app)?,
+    )
+    .await?;
+    create_once(
+        &Api::<RoleBinding>::namespaced(client.clone(), &ns),
+        &resources::role_binding(app)?,
+    )
+    .await?;
+    // One secret per application, kept across runs.
+    create_once(
+        &Api::<Secret>::namespaced(client.clone(), &ns),
+        &resources::secret(app, &resources::random_secret()?),
+    )
+    .await?;
+    // The job follows the spec, which may have changed since the last run.
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let cm = resources::config_map(app)?;
+    if !create_once(&cms, &cm).await? {
+        let patch = serde_json::json!({ "data": cm.data });
+        cms.patch(
+            &names::config_map(&app.name_any()),
+            &PatchParams::default(),
+            &Patch::Merge(&patch),
+        )
+        .await?;
+    }
+    create_once(
+        &Api::<Service>::namespaced(client.clone(), &ns),
+        &resources::service(app)?,
+    )
+    .await?;
+    let pod = resources::driver_pod(app, run, &image)?;
+    create_once(&Api::<Pod>::namespaced(client.clone(), &ns), &pod).await?;
+    Ok(())
+}
+
+/// Deletes the pods `which` selects (those not already going).
+async fn delete_pods(
+    api: &Api<Pod>,
+    pods: &[Pod],
+    which: impl Fn(&Pod) -> bool,
+) -> Result<(), ControllerError> {
+    for p in pods.iter().filter(|p| which(p) && !observe::terminating(p)) {
+        match api.delete(&p.name_any(), &DeleteParams::default()).await {
+            Ok(_) => debug!(pod = %p.name_any(), "deleted"),
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Keeps the wanted number of executors of run `run` alive while its driver
+/// runs: creates the first ones once the driver has an IP, replaces failed
+/// or vanished ones (up to the operator's limit per run), and records each
+/// executor's state and the ready/requested counts in `next`.
+async fn manage_executors(
+    app: &SparkApplication,
+    ctx: &Context,
+    api: &Api<Pod>,
+    pods: &[Pod],
+    driver: &Pod,
+    run: i32,
+    next: &mut SparkApplicationStatus,
+) -> Result<(), ControllerError> {
+    let Some(ip) = pod_ip(driver) else {
+        return Ok(());
+    };
+    let url = driver_url(ip);
+    let info = next.driver_info.get_or_insert_with(DriverInfo::default);
+    info.address = Some(url.clone());
+    let run_label = run.to_string();
+    let execs: Vec<&Pod> = pods
+        .iter()
+        .filter(|p| is_executor(p) && p.labels().get(LABEL_RUN) == Some(&run_label))
+        .collect();
+    let id_of = |p: &Pod| -> u32 {
+        p.labels()
+            .get(LABEL_EXECUTOR_ID)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let max_id = execs.iter().map(|p| id_of(p)).max().unwrap_or(0);
+    let failed = execs
+        .iter()
+        .filter(|p| observe::phase(p) == "Failed")
+        .count() as u32;
+    // Ids run from 1 without gaps, so ids missing from the list are pods
+    // that vanished (deleted, evicted).
+    let vanished = max_id.saturating_sub(execs.len() as u32);
+    let lost = failed + vanished;
+    let alive = execs
+        .iter()
+        .filter(|p| observe::phase(p) != "Failed" && !observe::terminating(p))
+        .count() as i32;
+    let wanted = resources::wanted_executors(app);
+    let image = app
+        .spec
+        .image
+        .clone()
+        .unwrap_or_else(|| ctx.opts.default_image.clone());
+    let mut missing = (wanted - alive).max(0) as u32;
+    if max_id > 0 && lost > ctx.opts.max_executor_replacements {
+        if missing > 0 {
+            warn!(app = %key(app), lost, "executor replacement limit reached");
+            ctx.events
+                .publish(
+                    app,
+                    true,
+                    "ExecutorReplacementLimit",
+                    format!(
+                        "{lost} executors of run {run} were lost; the limit of {} replacements is reached",
+                        ctx.opts.max_executor_replacements
+                    ),
+                )
+                .await;
+        }
+        missing = 0;
+    }
+    let mut new_ids = Vec::new();
+    for k in 1..=missing {
+        let id = max_id + k;
+        let pod = resources::executor_pod(app, run, id, &image, &url)?;
+        create_once(api, &pod).await?;
+        new_ids.push(id);
+    }
+    if max_id > 0 && !new_ids.is_empty() {
+        let note = format!(
+            "replaced {} lost executor(s) of run {run} with executor(s) {:?}",
+            new_ids.len(),
+            new_ids
+        );
+        info!(app = %key(app), "{note}");
+        ctx.events
+            .publish(app, false, "ExecutorReplaced", note)
+            .await;
+    }
+    let mut states = BTreeMap::new();
+    for p in &execs {
+        states.insert(p.name_any(), observe::executor_state(p));
+    }
+    for id in &new_ids {
+        states.insert(
+            names::executor_pod(&app.name_any(), run, *id),
+            crate::application::ExecutorState::Pending,
+        );
+    }
+    let ready = execs.iter().filter(|p| observe::ready(p)).count() as i32;
+    next.executor_state = states;
+    next.executors = Some(ExecutorCounts::new(ready, wanted));
+    Ok(())
+}

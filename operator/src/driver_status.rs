@@ -1,0 +1,78 @@
+//! What a driver running in a pod writes into its SparkApplication's status:
+//! progress as stages done/total. It authenticates as the pod's service
+//! account (`kube::Client::try_default`: `KUBECONFIG` when set, as on Kiln's
+//! test node, else the in-cluster token), whose Role allows patching only
+//! this application's status. Reporting is best effort: a failed write is
+//! logged and the job goes on.
+
+use std::time::Duration;
+
+use kube::api::{Patch, PatchParams};
+use kube::{Api, Client};
+use tracing::{debug, warn};
+
+use crate::application::{Progress, SparkApplication};
+
+/// Errors of connecting to the API server.
+#[derive(Debug, thiserror::Error)]
+pub enum ReporterError {
+    /// No usable client configuration (no kubeconfig, not in a pod).
+    #[error("cannot reach the Kubernetes API to report progress: {0}")]
+    Client(#[from] kube::Error),
+}
+
+/// Writes progress into one application's status.
+#[derive(Clone)]
+pub struct StatusReporter {
+    api: Api<SparkApplication>,
+    name: String,
+}
+
+impl StatusReporter {
+    /// A reporter for application `name` in `namespace`.
+    pub async fn connect(name: &str, namespace: &str) -> Result<Self, ReporterError> {
+        let client = Client::try_default().await?;
+        Ok(StatusReporter {
+            api: Api::namespaced(client, namespace),
+            name: name.to_string(),
+        })
+    }
+
+    /// Writes `done`/`total` stages (a merge patch of `status.progress` only).
+    pub async fn progress(&self, done: u64, total: u64) -> Result<(), kube::Error> {
+        let total = total.max(done);
+        let p = Progress::new(clamp(done), clamp(total));
+        let patch = serde_json::json!({ "status": { "progress": p } });
+        self.api
+            .patch_status(&self.name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
+        debug!(done, total, "progress reported");
+        Ok(())
+    }
+
+    /// Reports `counts()` every `every` while it changes, until the task is
+    /// aborted; call [`StatusReporter::progress`] once more at the end.
+    pub fn spawn_progress<F>(&self, every: Duration, counts: F) -> tokio::task::JoinHandle<()>
+    where
+        F: Fn() -> (u64, u64) + Send + 'static,
+    {
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut last = None;
+            loop {
+                let now = counts();
+                if last != Some(now) {
+                    match me.progress(now.0, now.1).await {
+                        Ok(()) => last = Some(now),
+                        Err(e) => warn!("cannot report progress: {e}"),
+                    }
+                }
+                tokio::time::sleep(every).await;
+            }
+        })
+    }
+}
+
+fn clamp(n: u64) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
