@@ -6,12 +6,15 @@
 
 use futures::io::AllowStdIo;
 use k8s_openapi::api::core::v1::Pod;
+use kiln_operator::controller::names::{
+    app_label, LABEL_APP, LABEL_EXECUTOR_ID, LABEL_ROLE, LABEL_RUN, ROLE_DRIVER, ROLE_EXECUTOR,
+};
 use kiln_operator::SparkApplication;
 use kube::api::{ListParams, LogParams};
 use kube::{Api, ResourceExt};
 
 use super::show::state_name;
-use super::{labels, Ctx, K8sError, KubeArgs};
+use super::{Ctx, K8sError, KubeArgs};
 use crate::CliError;
 
 /// Arguments of `kiln logs`.
@@ -38,9 +41,9 @@ pub async fn logs(args: LogsArgs) -> Result<(), CliError> {
     let app = ctx.get_app(&args.name).await?;
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
     let role = if args.executor.is_some() {
-        "executor"
+        ROLE_EXECUTOR
     } else {
-        "driver"
+        ROLE_DRIVER
     };
     let found = pods
         .list(&ListParams::default().labels(&selector(&args.name, role, args.executor)))
@@ -63,29 +66,22 @@ pub async fn logs(args: LogsArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// The label selector of the pods asked for. The application label is only
-/// used when the name fits a label value as it is (longer names are cut and
-/// hashed by the operator; those pods are matched by owner instead).
+/// The label selector of the pods asked for (the operator's labels; its
+/// application label is the name, cut and hashed beyond 63 characters).
 pub fn selector(app: &str, role: &str, executor: Option<u32>) -> String {
-    let mut s = format!("{}={role}", labels::ROLE);
+    let mut s = format!("{LABEL_ROLE}={role},{LABEL_APP}={}", app_label(app));
     if let Some(id) = executor {
-        s.push_str(&format!(",{}={id}", labels::EXECUTOR_ID));
-    }
-    if app.len() <= labels::MAX_VALUE {
-        s.push_str(&format!(",{}={app}", labels::APP));
+        s.push_str(&format!(",{LABEL_EXECUTOR_ID}={id}"));
     }
     s
 }
 
-/// Whether `pod` is this application's: owned by it, or (a pod made by
-/// hand, without owner) labelled with its name.
+/// Whether `pod` is this application's and not a deleted namesake's:
+/// owned by it, or (a pod made by hand, without owner) just labelled.
 fn belongs(pod: &Pod, app: &SparkApplication) -> bool {
     let owners = pod.owner_references();
-    if owners.is_empty() {
-        return pod.labels().get(labels::APP) == Some(&app.name_any());
-    }
     let uid = app.metadata.uid.as_deref().unwrap_or_default();
-    owners.iter().any(|o| o.uid == uid)
+    owners.is_empty() || owners.iter().any(|o| o.uid == uid)
 }
 
 /// The pod to read: the one the status names, else the newest run's.
@@ -98,7 +94,7 @@ fn pick(mut pods: Vec<Pod>, preferred: Option<&str>) -> Option<Pod> {
     pods.into_iter().max_by_key(|p| {
         let run = p
             .labels()
-            .get(labels::RUN)
+            .get(LABEL_RUN)
             .and_then(|r| r.parse::<i64>().ok())
             .unwrap_or(0);
         let created = p
@@ -213,10 +209,13 @@ mod tests {
         );
         assert_eq!(
             selector("q1", "executor", Some(2)),
-            "kiln.dev/role=executor,kiln.dev/executor-id=2,kiln.dev/app=q1"
+            "kiln.dev/role=executor,kiln.dev/app=q1,kiln.dev/executor-id=2"
         );
+        // Long names: the operator's cut-and-hashed label value.
         let long = "a".repeat(70);
-        assert_eq!(selector(&long, "driver", None), "kiln.dev/role=driver");
+        let s = selector(&long, "driver", None);
+        let value = s.rsplit('=').next().unwrap();
+        assert!(value.len() <= 63 && value != long, "{s}");
     }
 
     #[test]

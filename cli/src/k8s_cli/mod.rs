@@ -40,23 +40,6 @@ pub const LOG_FILTER: &str = "warn,kube_client=off,kube_runtime=off";
 /// Field manager of `kiln submit`'s server-side apply.
 pub const FIELD_MANAGER: &str = "kiln-cli";
 
-/// Pod labels the operator sets and `kiln logs` selects on (see
-/// docs/operator.md, "CLI"): the application, the pod's role, its run
-/// (execution attempt) and, on executors, the executor id.
-pub mod labels {
-    /// The application (its name; cut and hashed by the operator beyond 63
-    /// characters, so longer names are matched by owner instead).
-    pub const APP: &str = "kiln.dev/app";
-    /// `driver` or `executor`.
-    pub const ROLE: &str = "kiln.dev/role";
-    /// The run (execution attempt) the pod belongs to: 1, 2, ...
-    pub const RUN: &str = "kiln.dev/run";
-    /// An executor pod's executor id.
-    pub const EXECUTOR_ID: &str = "kiln.dev/executor-id";
-    /// Longest label value.
-    pub const MAX_VALUE: usize = 63;
-}
-
 /// Where the cluster is: flags shared by every command.
 #[derive(Debug, Clone, clap::Args)]
 pub struct KubeArgs {

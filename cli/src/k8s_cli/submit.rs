@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
-use kiln_operator::{ApplicationStateType, RestartPolicy, RestartPolicyType, SparkApplication};
+use kiln_operator::controller::state::retry_after_submission_failure;
+use kiln_operator::{ApplicationStateType, SparkApplication};
 use kube::api::{Patch, PatchParams, ValidationDirective};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::ResourceExt;
@@ -122,24 +123,13 @@ pub fn outcome(app: &SparkApplication, generation: Option<i64>) -> Option<Outcom
         ApplicationStateType::Completed => Some(Outcome::Completed),
         ApplicationStateType::Failed => Some(Outcome::Failed(message())),
         ApplicationStateType::SubmissionFailed
-            if !submission_retry_left(&app.spec.restart_policy, st.submission_attempts) =>
+            if retry_after_submission_failure(&app.spec.restart_policy, st.submission_attempts)
+                .is_none() =>
         {
             Some(Outcome::Failed(message()))
         }
         _ => None,
     }
-}
-
-/// Kubeflow's rule (the operator's too): `Never` does not retry, `OnFailure`
-/// retries `onSubmissionFailureRetries` times, `Always` without limit unless
-/// that is set.
-fn submission_retry_left(policy: &RestartPolicy, attempts: i32) -> bool {
-    let limit = match policy.type_ {
-        RestartPolicyType::Never => return false,
-        RestartPolicyType::OnFailure => policy.on_submission_failure_retries.unwrap_or(0),
-        RestartPolicyType::Always => policy.on_submission_failure_retries.unwrap_or(i32::MAX),
-    };
-    attempts <= limit
 }
 
 /// One line about where the application is.
