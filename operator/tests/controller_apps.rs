@@ -234,3 +234,347 @@ async fn on_failure_retries_twice_with_backoff_then_fails() {
     let names: Vec<String> = drivers.iter().map(|p| p.name_any()).collect();
     assert_eq!(names, vec!["flaky-3-driver"], "{names:?}");
 }
+
+/// The counting job, slowed down (each task waits first) so a test can
+/// kill a pod while it runs; executors are declared lost after 3 s of silence.
+fn slow_counting_app(
+    name: &str,
+    out: &std::path::Path,
+    restart: serde_json::Value,
+) -> serde_json::Value {
+    let mut app = counting_app(name, out);
+    app["spec"]["conf"] = json!({
+        "kiln.test.taskDelay": "1s",
+        "kiln.executor.heartbeatTimeout": "3s",
+        "spark.sql.shuffle.partitions": "4",
+    });
+    app["spec"]["restartPolicy"] = restart;
+    app
+}
+
+/// Waits until the driver of `pod` logged that a stage started.
+async fn wait_stage_started(ns: &str, pod: &str) {
+    until(&format!("{pod} to start a stage"), T, || async {
+        cluster()
+            .container_log(ns, pod, "driver")
+            .is_some_and(|l| l.contains("stage 1: started"))
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_executor_is_replaced_and_the_application_completes() {
+    let ns = "ctl-exec-loss";
+    let client = setup(ns).await;
+    let op = Operator::start(ns, &[]);
+    let out = tempfile::tempdir().expect("tempdir");
+    create(
+        &client,
+        ns,
+        slow_counting_app("survivor", out.path(), json!({"type": "Never"})),
+    )
+    .await;
+    wait_stage_started(ns, "survivor-1-driver").await;
+    let hit = cluster()
+        .kill_pod_processes(ns, "survivor-1-exec-1")
+        .expect("kill the executor");
+    assert!(hit > 0);
+    let (app, seen) = wait_app(
+        &client,
+        ns,
+        "survivor",
+        T,
+        |a| matches!(state(a).as_str(), "COMPLETED" | "FAILED"),
+        &op,
+    )
+    .await;
+    let st = app.status.clone().expect("status");
+    assert_eq!(state(&app), "COMPLETED", "{seen:?} {st:#?}");
+    assert_eq!(csv_rows(out.path()), COUNTING_ROWS);
+    assert_eq!(st.execution_attempts, 1, "the run itself was not restarted");
+    assert_eq!(
+        st.executor_state.get("survivor-1-exec-1"),
+        Some(&kiln_operator::ExecutorState::Failed),
+        "{:?}",
+        st.executor_state
+    );
+    assert!(
+        st.executor_state.contains_key("survivor-1-exec-3"),
+        "no replacement executor: {:?}",
+        st.executor_state
+    );
+    let ev = events(&client, ns, "survivor").await;
+    assert!(ev.iter().any(|e| e.0 == "ExecutorReplaced"), "{ev:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_driver_means_a_new_attempt_or_failed_never_stuck() {
+    let ns = "ctl-driver-loss";
+    let client = setup(ns).await;
+    let op = Operator::start(ns, &[]);
+    let out_again = tempfile::tempdir().expect("tempdir");
+    let out_once = tempfile::tempdir().expect("tempdir");
+    let out_gone = tempfile::tempdir().expect("tempdir");
+    create(
+        &client,
+        ns,
+        slow_counting_app(
+            "again",
+            out_again.path(),
+            json!({"type": "OnFailure", "onFailureRetries": 1, "onFailureRetryInterval": 1}),
+        ),
+    )
+    .await;
+    create(
+        &client,
+        ns,
+        slow_counting_app("once", out_once.path(), json!({"type": "Never"})),
+    )
+    .await;
+    create(
+        &client,
+        ns,
+        slow_counting_app("gone", out_gone.path(), json!({"type": "Never"})),
+    )
+    .await;
+    wait_stage_started(ns, "again-1-driver").await;
+    wait_stage_started(ns, "once-1-driver").await;
+    wait_stage_started(ns, "gone-1-driver").await;
+    cluster()
+        .kill_pod_processes(ns, "again-1-driver")
+        .expect("kill driver");
+    cluster()
+        .kill_pod_processes(ns, "once-1-driver")
+        .expect("kill driver");
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
+        kube::Api::namespaced(client.clone(), ns);
+    pods.delete(
+        "gone-1-driver",
+        &kube::api::DeleteParams::default().grace_period(0),
+    )
+    .await
+    .expect("delete the driver pod");
+
+    let finished =
+        |a: &kiln_operator::SparkApplication| matches!(state(a).as_str(), "COMPLETED" | "FAILED");
+    let (again, seen) = wait_app(&client, ns, "again", T, finished, &op).await;
+    let st = again.status.clone().expect("status");
+    assert_eq!(state(&again), "COMPLETED", "{seen:?} {st:#?}");
+    assert_eq!(st.execution_attempts, 2);
+    assert_eq!(csv_rows(out_again.path()), COUNTING_ROWS);
+
+    let (once, _) = wait_app(&client, ns, "once", T, finished, &op).await;
+    let st = once.status.clone().expect("status");
+    assert_eq!(state(&once), "FAILED");
+    assert_eq!(st.execution_attempts, 1);
+    let msg = &st.application_state.error_message;
+    assert!(msg.contains("signal 9") || msg.contains("137"), "{msg}");
+
+    let (gone, _) = wait_app(&client, ns, "gone", T, finished, &op).await;
+    let st = gone.status.clone().expect("status");
+    assert_eq!(state(&gone), "FAILED");
+    let msg = &st.application_state.error_message;
+    assert!(msg.contains("driver"), "{msg}");
+}
+
+/// Every object carrying the application's label, by kind.
+async fn owned_objects(client: &kube::Client, ns: &str, app: &str) -> Vec<String> {
+    use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service, ServiceAccount};
+    use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+    let lp = kube::api::ListParams::default().labels(&format!("kiln.dev/app={app}"));
+    let mut out = Vec::new();
+    macro_rules! collect {
+        ($t:ty, $kind:expr) => {
+            for o in kube::Api::<$t>::namespaced(client.clone(), ns)
+                .list(&lp)
+                .await
+                .expect("list")
+                .items
+            {
+                out.push(format!("{}/{}", $kind, o.name_any()));
+            }
+        };
+    }
+    collect!(Pod, "pod");
+    collect!(Service, "service");
+    collect!(ConfigMap, "configmap");
+    collect!(Secret, "secret");
+    collect!(ServiceAccount, "serviceaccount");
+    collect!(Role, "role");
+    collect!(RoleBinding, "rolebinding");
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_an_application_removes_all_it_created_and_ttl_deletes_finished_ones() {
+    let ns = "ctl-delete";
+    let client = setup(ns).await;
+    let op = Operator::start(ns, &[]);
+    let out = tempfile::tempdir().expect("tempdir");
+    create(
+        &client,
+        ns,
+        slow_counting_app("doomed", out.path(), json!({"type": "Never"})),
+    )
+    .await;
+    let mut ttl = counting_app("brief", &out.path().join("brief"));
+    ttl["spec"]["timeToLiveSeconds"] = json!(5);
+    create(&client, ns, ttl).await;
+    // The TTL one completes first (and is deleted 5 s later, checked below).
+    let (brief, _) = wait_state(&client, ns, "brief", "COMPLETED", &op).await;
+    assert_eq!(brief.spec.time_to_live_seconds, Some(5));
+
+    wait_stage_started(ns, "doomed-1-driver").await;
+    let objects = owned_objects(&client, ns, "doomed").await;
+    for want in [
+        "pod/doomed-1-driver",
+        "pod/doomed-1-exec-1",
+        "pod/doomed-1-exec-2",
+        "service/doomed-ui-svc",
+        "configmap/doomed-job",
+        "secret/doomed-secret",
+        "serviceaccount/doomed-driver",
+        "role/doomed-driver",
+        "rolebinding/doomed-driver",
+    ] {
+        assert!(
+            objects.contains(&want.to_string()),
+            "{want} missing: {objects:?}"
+        );
+    }
+    let apps: kube::Api<kiln_operator::SparkApplication> =
+        kube::Api::namespaced(client.clone(), ns);
+    apps.delete("doomed", &kube::api::DeleteParams::default())
+        .await
+        .expect("delete");
+    until(
+        "every object of the deleted application to go",
+        T,
+        || async { owned_objects(&client, ns, "doomed").await.is_empty() },
+    )
+    .await;
+
+    until("the finished application to expire", T, || async {
+        apps.get_opt("brief").await.expect("get").is_none()
+    })
+    .await;
+    until("the expired application's objects to go", T, || async {
+        owned_objects(&client, ns, "brief").await.is_empty()
+    })
+    .await;
+}
+
+/// A client acting as `user` (impersonated by the admin).
+async fn client_as(user: &str, groups: &[&str]) -> kube::Client {
+    let kc = kube::config::Kubeconfig::read_from(cluster().kubeconfig()).expect("kubeconfig");
+    let mut cfg = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .expect("config");
+    cfg.auth_info.impersonate = Some(user.to_string());
+    cfg.auth_info.impersonate_groups = Some(groups.iter().map(|g| g.to_string()).collect());
+    kube::Client::try_from(cfg).expect("client")
+}
+
+fn code<T: std::fmt::Debug>(r: Result<T, kube::Error>) -> u16 {
+    match r {
+        Ok(_) => 200,
+        Err(kube::Error::Api(e)) => e.code,
+        Err(e) => panic!("unexpected error: {e}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_driver_account_may_patch_its_status_and_nothing_else() {
+    let ns = "ctl-rbac";
+    let client = setup(ns).await;
+    let op = Operator::start(ns, &[]);
+    let out = tempfile::tempdir().expect("tempdir");
+    create(&client, ns, counting_app("mine", out.path())).await;
+    let mut other = counting_app("other", &out.path().join("other"));
+    other["spec"]["suspend"] = json!(true);
+    create(&client, ns, other).await;
+    // Progress in the status was written by the driver as this account.
+    let (mine, _) = wait_state(&client, ns, "mine", "COMPLETED", &op).await;
+    assert!(mine
+        .status
+        .as_ref()
+        .and_then(|s| s.progress.as_ref())
+        .is_some());
+    wait_state(&client, ns, "other", "SUSPENDED", &op).await;
+
+    let driver = client_as(
+        &format!("system:serviceaccount:{ns}:mine-driver"),
+        &[
+            "system:serviceaccounts",
+            &format!("system:serviceaccounts:{ns}"),
+            "system:authenticated",
+        ],
+    )
+    .await;
+    let apps: kube::Api<kiln_operator::SparkApplication> =
+        kube::Api::namespaced(driver.clone(), ns);
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
+        kube::Api::namespaced(driver.clone(), ns);
+    let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
+        kube::Api::namespaced(driver.clone(), ns);
+    let mp = kube::api::PatchParams::default();
+    let progress =
+        json!({"status": {"progress": {"stagesDone": 1, "stagesTotal": 1, "summary": "1/1"}}});
+    // Allowed: read its own application, patch its status.
+    assert_eq!(code(apps.get("mine").await), 200);
+    assert_eq!(
+        code(
+            apps.patch_status("mine", &mp, &kube::api::Patch::Merge(&progress))
+                .await
+        ),
+        200
+    );
+    // Refused: everything else.
+    assert_eq!(
+        code(apps.get("other").await),
+        403,
+        "read another application"
+    );
+    assert_eq!(
+        code(
+            apps.patch_status("other", &mp, &kube::api::Patch::Merge(&progress))
+                .await
+        ),
+        403,
+        "patch another application's status"
+    );
+    assert_eq!(
+        code(apps.list(&Default::default()).await),
+        403,
+        "list applications"
+    );
+    assert_eq!(
+        code(
+            apps.patch(
+                "mine",
+                &mp,
+                &kube::api::Patch::Merge(&json!({"spec": {"suspend": true}}))
+            )
+            .await
+        ),
+        403,
+        "change its own spec"
+    );
+    let pod = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "sneaky"},
+        "spec": {"containers": [{"name": "c", "image": "busybox"}]}
+    }))
+    .expect("pod");
+    assert_eq!(
+        code(pods.create(&Default::default(), &pod).await),
+        403,
+        "create a pod"
+    );
+    assert_eq!(code(pods.list(&Default::default()).await), 403, "list pods");
+    assert_eq!(
+        code(secrets.get("mine-secret").await),
+        403,
+        "read the secret"
+    );
+}
