@@ -578,3 +578,228 @@ async fn the_driver_account_may_patch_its_status_and_nothing_else() {
         "read the secret"
     );
 }
+
+fn scheduled(
+    name: &str,
+    schedule: &str,
+    policy: &str,
+    template: serde_json::Value,
+) -> serde_json::Value {
+    json!({
+        "apiVersion": "kiln.dev/v1alpha1",
+        "kind": "ScheduledSparkApplication",
+        "metadata": {"name": name},
+        "spec": {
+            "schedule": schedule,
+            "concurrencyPolicy": policy,
+            "successfulRunHistoryLimit": 1,
+            "failedRunHistoryLimit": 1,
+            "template": template,
+        }
+    })
+}
+
+/// Runs of scheduled application `name`: (run name, state).
+async fn runs_of(client: &kube::Client, ns: &str, name: &str) -> Vec<(String, String)> {
+    let apps: kube::Api<kiln_operator::SparkApplication> =
+        kube::Api::namespaced(client.clone(), ns);
+    let mut out: Vec<(String, String)> = apps
+        .list(&kube::api::ListParams::default().labels(&format!("kiln.dev/scheduled-app={name}")))
+        .await
+        .expect("list runs")
+        .items
+        .iter()
+        .map(|a| (a.name_any(), state(a)))
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_applications_run_every_10s_honour_forbid_and_history_limits() {
+    let ns = "ctl-cron";
+    let client = setup(ns).await;
+    let _op = Operator::start(ns, &[]);
+    let out = tempfile::tempdir().expect("tempdir");
+    let api: kube::Api<kiln_operator::ScheduledSparkApplication> =
+        kube::Api::namespaced(client.clone(), ns);
+    let quick = counting_app("unused", out.path())["spec"].clone();
+    // A run that never ends: its executors cannot be scheduled, and the
+    // driver waits for them far longer than the test.
+    let mut stuck = quick.clone();
+    stuck["executor"]["nodeSelector"] = json!({"kiln.dev/no-such-node": "true"});
+    stuck["conf"] = json!({"kiln.executor.registrationTimeout": "600s"});
+    for (name, policy, template) in [("every", "Allow", quick), ("forbid", "Forbid", stuck)] {
+        let s: kiln_operator::ScheduledSparkApplication =
+            serde_json::from_value(scheduled(name, "@every 10s", policy, template)).expect("json");
+        api.create(&Default::default(), &s).await.expect("create");
+    }
+    let bad: kiln_operator::ScheduledSparkApplication = serde_json::from_value(scheduled(
+        "bad",
+        "61 * * * *",
+        "Allow",
+        counting_app("unused", out.path())["spec"].clone(),
+    ))
+    .expect("json");
+    api.create(&Default::default(), &bad).await.expect("create");
+
+    // Allow + history limit 1: several runs made, one completed kept.
+    let mut created = std::collections::BTreeSet::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let runs = runs_of(&client, ns, "every").await;
+        created.extend(runs.iter().map(|r| r.0.clone()));
+        let completed = runs.iter().filter(|r| r.1 == "COMPLETED").count();
+        // A run completes a moment before the next reconcile trims the history.
+        assert!(completed <= 2, "history limit not applied: {runs:?}");
+        if created.len() >= 3 && completed == 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "runs of `every`: {runs:?}; created so far {created:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let every = api.get("every").await.expect("get");
+    let st = every.status.clone().expect("status");
+    assert_eq!(
+        st.schedule_state,
+        Some(kiln_operator::ScheduleState::Scheduled)
+    );
+    assert!(st.last_run.is_some() && st.next_run.is_some(), "{st:?}");
+    assert!(
+        st.last_run_name
+            .as_ref()
+            .is_some_and(|n| created.contains(n)),
+        "{st:?}"
+    );
+    assert_eq!(st.past_successful_run_names.len(), 1, "{st:?}");
+
+    // Forbid: the first run still runs, so every later slot was skipped.
+    let forbid_events = events(&client, ns, "forbid").await;
+    assert!(
+        forbid_events.iter().any(|e| e.0 == "RunSkipped"),
+        "{forbid_events:?}"
+    );
+    let runs = runs_of(&client, ns, "forbid").await;
+    assert_eq!(runs.len(), 1, "Forbid let a second run start: {runs:?}");
+
+    // An out-of-range field is reported, not run.
+    let bad = api.get("bad").await.expect("get");
+    let st = bad.status.clone().expect("status");
+    assert_eq!(
+        st.schedule_state,
+        Some(kiln_operator::ScheduleState::FailedValidation)
+    );
+    assert!(st.reason.contains("minute"), "{}", st.reason);
+    assert!(runs_of(&client, ns, "bad").await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_restarted_mid_job_makes_no_duplicates_and_the_job_completes() {
+    let ns = "ctl-restart";
+    let client = setup(ns).await;
+    let mut first = Operator::start(ns, &[]);
+    let out = tempfile::tempdir().expect("tempdir");
+    create(
+        &client,
+        ns,
+        slow_counting_app("steady", out.path(), json!({"type": "Never"})),
+    )
+    .await;
+    wait_stage_started(ns, "steady-1-driver").await;
+    first.kill();
+    let second = Operator::start(ns, &[]);
+    let (app, seen) = wait_app(
+        &client,
+        ns,
+        "steady",
+        T,
+        |a| matches!(state(a).as_str(), "COMPLETED" | "FAILED"),
+        &second,
+    )
+    .await;
+    assert_eq!(state(&app), "COMPLETED", "{seen:?}");
+    assert_eq!(csv_rows(out.path()), COUNTING_ROWS);
+    let st = app.status.expect("status");
+    assert_eq!(st.execution_attempts, 1);
+    let mut execs: Vec<&String> = st.executor_state.keys().collect();
+    execs.sort();
+    assert_eq!(
+        execs,
+        ["steady-1-exec-1", "steady-1-exec-2"],
+        "duplicate executors"
+    );
+    let drivers = role_pods(&client, ns, "steady", "driver").await;
+    assert_eq!(drivers.len(), 1);
+}
+
+/// Who reported the events about `name`.
+async fn reporters(client: &kube::Client, ns: &str, name: &str) -> Vec<String> {
+    let api: kube::Api<k8s_openapi::api::events::v1::Event> =
+        kube::Api::namespaced(client.clone(), ns);
+    let mut out: Vec<String> = api
+        .list(&Default::default())
+        .await
+        .expect("events")
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+        .filter_map(|e| e.reporting_instance)
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_two_replicas_only_the_leader_acts_and_a_standby_takes_over() {
+    let ns = "ctl-leader";
+    let client = setup(ns).await;
+    let lease_args = |id: &str| {
+        vec![
+            "--leader-elect".to_string(),
+            "--lease-name=ctl-leader".to_string(),
+            format!("--lease-namespace={ns}"),
+            "--lease-duration=4".to_string(),
+            format!("--identity={id}"),
+        ]
+    };
+    let a_args = lease_args("replica-a");
+    let mut a = Operator::start(ns, &a_args.iter().map(String::as_str).collect::<Vec<_>>());
+    let leases: kube::Api<k8s_openapi::api::coordination::v1::Lease> =
+        kube::Api::namespaced(client.clone(), ns);
+    let holder = || async {
+        leases
+            .get_opt("ctl-leader")
+            .await
+            .ok()
+            .flatten()
+            .and_then(|l| l.spec)
+            .and_then(|s| s.holder_identity)
+    };
+    until("replica-a to lead", T, || async {
+        holder().await.as_deref() == Some("replica-a")
+    })
+    .await;
+    let b_args = lease_args("replica-b");
+    let b = Operator::start(ns, &b_args.iter().map(String::as_str).collect::<Vec<_>>());
+
+    let out = tempfile::tempdir().expect("tempdir");
+    create(&client, ns, counting_app("first", &out.path().join("1"))).await;
+    wait_state(&client, ns, "first", "COMPLETED", &a).await;
+    assert_eq!(reporters(&client, ns, "first").await, ["replica-a"]);
+    assert_eq!(holder().await.as_deref(), Some("replica-a"));
+
+    // The leader dies without releasing the lease: b takes over after it expires.
+    a.kill();
+    until("replica-b to lead", T, || async {
+        holder().await.as_deref() == Some("replica-b")
+    })
+    .await;
+    create(&client, ns, counting_app("second", &out.path().join("2"))).await;
+    wait_state(&client, ns, "second", "COMPLETED", &b).await;
+    assert_eq!(reporters(&client, ns, "second").await, ["replica-b"]);
+    assert!(b.log().contains("acquired the lease"), "{}", b.log());
+}
