@@ -803,3 +803,126 @@ async fn of_two_replicas_only_the_leader_acts_and_a_standby_takes_over() {
     assert_eq!(reporters(&client, ns, "second").await, ["replica-b"]);
     assert!(b.log().contains("acquired the lease"), "{}", b.log());
 }
+
+/// `GET path` on `addr`: (status line, body).
+fn http_get(addr: &str, path: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("read");
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    (
+        head.lines().next().unwrap_or("").to_string(),
+        body.to_string(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn suspend_resume_and_spec_changes_restart_the_run_and_metrics_show_it() {
+    let ns = "ctl-suspend";
+    let client = setup(ns).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let op = Operator::start(
+        ns,
+        &[
+            &format!("--metrics-addr={addr}"),
+            &format!("--health-addr={addr}"),
+        ],
+    );
+    let out = tempfile::tempdir().expect("tempdir");
+    // Runs until changed: its executors cannot be scheduled.
+    let mut app = counting_app("pausable", out.path());
+    app["spec"]["executor"]["nodeSelector"] = json!({"kiln.dev/no-such-node": "true"});
+    app["spec"]["conf"] = json!({"kiln.executor.registrationTimeout": "600s"});
+    create(&client, ns, app).await;
+    wait_state(&client, ns, "pausable", "RUNNING", &op).await;
+
+    let apps: kube::Api<kiln_operator::SparkApplication> =
+        kube::Api::namespaced(client.clone(), ns);
+    let pp = kube::api::PatchParams::default();
+    let set = |v: serde_json::Value| kube::api::Patch::Merge(v);
+    apps.patch("pausable", &pp, &set(json!({"spec": {"suspend": true}})))
+        .await
+        .expect("suspend");
+    wait_state(&client, ns, "pausable", "SUSPENDED", &op).await;
+    assert!(app_pods(&client, ns, "pausable").await.is_empty());
+
+    apps.patch("pausable", &pp, &set(json!({"spec": {"suspend": false}})))
+        .await
+        .expect("resume");
+    let (resumed, seen) = wait_state(&client, ns, "pausable", "RUNNING", &op).await;
+    assert!(
+        seen.contains(&"RESUMING".to_string()) || seen.contains(&"SUBMITTED".to_string()),
+        "{seen:?}"
+    );
+    assert_eq!(resumed.status.expect("status").execution_attempts, 2);
+
+    // A spec change while running: the run is stopped and started over.
+    apps.patch(
+        "pausable",
+        &pp,
+        &set(json!({"spec": {"executor": {"nodeSelector": null}, "conf": null}})),
+    )
+    .await
+    .expect("change the spec");
+    let (done, seen) = wait_app(
+        &client,
+        ns,
+        "pausable",
+        T,
+        |a| matches!(state(a).as_str(), "COMPLETED" | "FAILED"),
+        &op,
+    )
+    .await;
+    assert_eq!(state(&done), "COMPLETED", "{seen:?}");
+    assert_eq!(
+        done.status.expect("status").execution_attempts,
+        1,
+        "a new spec starts over"
+    );
+    assert_eq!(csv_rows(out.path()), COUNTING_ROWS);
+    let r: Vec<String> = events(&client, ns, "pausable")
+        .await
+        .into_iter()
+        .map(|e| e.0)
+        .collect();
+    for want in [
+        "SparkApplicationSuspending",
+        "SparkApplicationSuspended",
+        "SparkApplicationResuming",
+        "SparkApplicationSpecUpdated",
+    ] {
+        assert!(r.iter().any(|x| x == want), "no {want} in {r:?}");
+    }
+
+    // Metrics and health of the operator that did all this.
+    let (status, body) = http_get(&addr, "/metrics");
+    assert!(status.contains("200"), "{status}");
+    assert!(
+        body.contains("kiln_operator_applications{state=\"COMPLETED\"} 1"),
+        "{body}"
+    );
+    assert!(
+        body.contains("kiln_operator_submission_latency_seconds_count 1"),
+        "{body}"
+    );
+    assert!(
+        body.contains("kiln_operator_transitions_total{state=\"SUSPENDED\"} 1"),
+        "{body}"
+    );
+    assert!(
+        !body.contains("kiln_operator_reconciles_total 0\n"),
+        "{body}"
+    );
+    assert!(http_get(&addr, "/healthz").0.contains("200"));
+    assert!(http_get(&addr, "/readyz").0.contains("200"));
+}

@@ -294,7 +294,8 @@ async fn submit(
             });
             next.executors = Some(ExecutorCounts::new(0, resources::wanted_executors(app)));
             next.driver_log_tail.clear();
-            if run == 1 && new_run {
+            // Only the very first submission: application created -> driver pod created.
+            if status.last_submission_attempt_time.is_none() {
                 if let Some(created) = &app.metadata.creation_timestamp {
                     let d = now.duration_since(created.0);
                     ctx.metrics
