@@ -40,20 +40,10 @@ fn reasons(events: &[(String, String, i64)]) -> Vec<&str> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_application_runs_to_completion_with_progress_and_events() {
     let ns = "ctl-complete";
-    let client = setup(ns).await;
-    let op = Operator::start(ns, &[]);
-    let out = tempfile::tempdir().expect("tempdir");
+    let (client, op, out) = start(ns).await;
     create(&client, ns, counting_app("count", out.path())).await;
 
-    let (app, seen) = wait_app(
-        &client,
-        ns,
-        "count",
-        T,
-        |a| state(a) == "COMPLETED" || state(a) == "FAILED",
-        &op,
-    )
-    .await;
+    let (app, seen) = wait_finished(&client, ns, "count", &op).await;
     let st = app.status.clone().expect("status");
     assert_eq!(
         state(&app),
@@ -146,15 +136,7 @@ async fn a_failing_job_ends_failed_with_the_engines_message() {
     let client = setup(ns).await;
     let op = Operator::start(ns, &[]);
     create(&client, ns, failing_app("broken", json!({"type": "Never"}))).await;
-    let (app, seen) = wait_app(
-        &client,
-        ns,
-        "broken",
-        T,
-        |a| state(a) == "FAILED" || state(a) == "COMPLETED",
-        &op,
-    )
-    .await;
+    let (app, seen) = wait_finished(&client, ns, "broken", &op).await;
     let st = app.status.clone().expect("status");
     assert_eq!(state(&app), "FAILED", "{seen:?} {st:#?}");
     let msg = &st.application_state.error_message;
@@ -265,9 +247,7 @@ async fn wait_stage_started(ns: &str, pod: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_executor_is_replaced_and_the_application_completes() {
     let ns = "ctl-exec-loss";
-    let client = setup(ns).await;
-    let op = Operator::start(ns, &[]);
-    let out = tempfile::tempdir().expect("tempdir");
+    let (client, op, out) = start(ns).await;
     create(
         &client,
         ns,
@@ -279,15 +259,7 @@ async fn a_killed_executor_is_replaced_and_the_application_completes() {
         .kill_pod_processes(ns, "survivor-1-exec-1")
         .expect("kill the executor");
     assert!(hit > 0);
-    let (app, seen) = wait_app(
-        &client,
-        ns,
-        "survivor",
-        T,
-        |a| matches!(state(a).as_str(), "COMPLETED" | "FAILED"),
-        &op,
-    )
-    .await;
+    let (app, seen) = wait_finished(&client, ns, "survivor", &op).await;
     let st = app.status.clone().expect("status");
     assert_eq!(state(&app), "COMPLETED", "{seen:?} {st:#?}");
     assert_eq!(csv_rows(out.path()), COUNTING_ROWS);
@@ -355,22 +327,20 @@ async fn a_lost_driver_means_a_new_attempt_or_failed_never_stuck() {
     .await
     .expect("delete the driver pod");
 
-    let finished =
-        |a: &kiln_operator::SparkApplication| matches!(state(a).as_str(), "COMPLETED" | "FAILED");
-    let (again, seen) = wait_app(&client, ns, "again", T, finished, &op).await;
+    let (again, seen) = wait_finished(&client, ns, "again", &op).await;
     let st = again.status.clone().expect("status");
     assert_eq!(state(&again), "COMPLETED", "{seen:?} {st:#?}");
     assert_eq!(st.execution_attempts, 2);
     assert_eq!(csv_rows(out_again.path()), COUNTING_ROWS);
 
-    let (once, _) = wait_app(&client, ns, "once", T, finished, &op).await;
+    let (once, _) = wait_finished(&client, ns, "once", &op).await;
     let st = once.status.clone().expect("status");
     assert_eq!(state(&once), "FAILED");
     assert_eq!(st.execution_attempts, 1);
     let msg = &st.application_state.error_message;
     assert!(msg.contains("signal 9") || msg.contains("137"), "{msg}");
 
-    let (gone, _) = wait_app(&client, ns, "gone", T, finished, &op).await;
+    let (gone, _) = wait_finished(&client, ns, "gone", &op).await;
     let st = gone.status.clone().expect("status");
     assert_eq!(state(&gone), "FAILED");
     let msg = &st.application_state.error_message;
@@ -409,9 +379,7 @@ async fn owned_objects(client: &kube::Client, ns: &str, app: &str) -> Vec<String
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_an_application_removes_all_it_created_and_ttl_deletes_finished_ones() {
     let ns = "ctl-delete";
-    let client = setup(ns).await;
-    let op = Operator::start(ns, &[]);
-    let out = tempfile::tempdir().expect("tempdir");
+    let (client, op, out) = start(ns).await;
     create(
         &client,
         ns,
@@ -487,9 +455,7 @@ fn code<T: std::fmt::Debug>(r: Result<T, kube::Error>) -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_driver_account_may_patch_its_status_and_nothing_else() {
     let ns = "ctl-rbac";
-    let client = setup(ns).await;
-    let op = Operator::start(ns, &[]);
-    let out = tempfile::tempdir().expect("tempdir");
+    let (client, op, out) = start(ns).await;
     create(&client, ns, counting_app("mine", out.path())).await;
     let mut other = counting_app("other", &out.path().join("other"));
     other["spec"]["suspend"] = json!(true);
@@ -711,15 +677,7 @@ async fn an_operator_restarted_mid_job_makes_no_duplicates_and_the_job_completes
     wait_stage_started(ns, "steady-1-driver").await;
     first.kill();
     let second = Operator::start(ns, &[]);
-    let (app, seen) = wait_app(
-        &client,
-        ns,
-        "steady",
-        T,
-        |a| matches!(state(a).as_str(), "COMPLETED" | "FAILED"),
-        &second,
-    )
-    .await;
+    let (app, seen) = wait_finished(&client, ns, "steady", &second).await;
     assert_eq!(state(&app), "COMPLETED", "{seen:?}");
     assert_eq!(csv_rows(out.path()), COUNTING_ROWS);
     let st = app.status.expect("status");
@@ -874,15 +832,7 @@ async fn suspend_resume_and_spec_changes_restart_the_run_and_metrics_show_it() {
     )
     .await
     .expect("change the spec");
-    let (done, seen) = wait_app(
-        &client,
-        ns,
-        "pausable",
-        T,
-        |a| matches!(state(a).as_str(), "COMPLETED" | "FAILED"),
-        &op,
-    )
-    .await;
+    let (done, seen) = wait_finished(&client, ns, "pausable", &op).await;
     assert_eq!(state(&done), "COMPLETED", "{seen:?}");
     assert_eq!(
         done.status.expect("status").execution_attempts,

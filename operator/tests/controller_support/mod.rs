@@ -56,6 +56,14 @@ pub async fn setup(ns: &str) -> Client {
     client
 }
 
+/// A namespace, an admin client, an operator watching the namespace, and a
+/// folder for the job's output.
+pub async fn start(ns: &str) -> (Client, Operator, tempfile::TempDir) {
+    let client = setup(ns).await;
+    let op = Operator::start(ns, &[]);
+    (client, op, tempfile::tempdir().expect("tempdir"))
+}
+
 /// A running `kiln operator` process; killed on drop.
 pub struct Operator {
     child: Child,
@@ -199,6 +207,24 @@ pub async fn wait_state(
     op: &Operator,
 ) -> (SparkApplication, Vec<String>) {
     wait_app(client, ns, name, T, |a| state(a) == want, op).await
+}
+
+/// Waits until the application is COMPLETED or FAILED.
+pub async fn wait_finished(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    op: &Operator,
+) -> (SparkApplication, Vec<String>) {
+    wait_app(
+        client,
+        ns,
+        name,
+        T,
+        |a| matches!(state(a).as_str(), "COMPLETED" | "FAILED"),
+        op,
+    )
+    .await
 }
 
 /// Events about object `name` in `ns`, oldest first: (reason, note).
