@@ -58,6 +58,11 @@ pub struct OperatorArgs {
     /// Lines of a failed driver's log kept in the application's status.
     #[arg(long, default_value_t = 20)]
     driver_log_lines: usize,
+    /// Seconds a driver pod may stay unstarted (unschedulable, image not
+    /// pulled) before the submission counts as failed; 0: no limit. An
+    /// application's `kiln.dev/submission-timeout` annotation overrides it.
+    #[arg(long, default_value_t = 300)]
+    submission_timeout: u64,
     /// Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or the pod's service account).
     #[arg(long)]
     kubeconfig: Option<PathBuf>,
@@ -102,6 +107,8 @@ pub async fn operator(args: OperatorArgs) -> Result<(), CliError> {
         default_image: args.default_app_image.clone(),
         max_executor_replacements: args.max_executor_replacements,
         driver_log_lines: args.driver_log_lines.max(1),
+        submission_timeout: (args.submission_timeout > 0)
+            .then(|| Duration::from_secs(args.submission_timeout)),
         metrics_addr: Some(
             args.metrics_addr
                 .unwrap_or_else(|| SocketAddr::new(args.bind_address, args.metrics_port)),

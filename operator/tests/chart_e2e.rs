@@ -208,7 +208,7 @@ async fn helm_install_with_default_values_runs_an_application_end_to_end() {
         .filter(|e| e.reason.as_deref() == Some("SparkApplicationCompleted"))
         .filter_map(|e| e.reporting_instance)
         .collect();
-    assert_eq!(reporters, [op_name.clone()]);
+    assert_eq!(reporters, [op_name]);
 
     // Clean up: the application and its pods, then the release.
     run({

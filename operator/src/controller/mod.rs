@@ -88,6 +88,11 @@ pub struct OperatorOptions {
     pub max_executor_replacements: u32,
     /// Lines of a failed driver's log kept in the status.
     pub driver_log_lines: usize,
+    /// How long a driver pod may stay unstarted (pending, unschedulable,
+    /// image missing) before its submission counts as failed; `None`: no
+    /// limit. An application's `kiln.dev/submission-timeout` annotation
+    /// overrides it.
+    pub submission_timeout: Option<Duration>,
     /// `/metrics` address (`None`: not served).
     pub metrics_addr: Option<SocketAddr>,
     /// `/healthz` and `/readyz` address (`None`: not served; may equal the metrics one).

@@ -19,6 +19,15 @@ pub const LABEL_SCHEDULED: &str = "kiln.dev/scheduled-app";
 pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 /// Value of [`LABEL_MANAGED_BY`].
 pub const MANAGER: &str = "kiln-operator";
+/// Annotation on the job ConfigMap: the fingerprint of the spec the current
+/// run started from ([`super::resources::spec_fingerprint`]), so the
+/// controller can tell a change of the job from a change of `suspend` or
+/// `timeToLiveSeconds` alone.
+pub const ANNOTATION_SPEC_FINGERPRINT: &str = "kiln.dev/spec-fingerprint";
+/// Annotation on a SparkApplication: how long its driver pod may take to
+/// start (`300`, `90s`, `5m`, `1h`; `0` for no limit), overriding the
+/// operator's `--submission-timeout`.
+pub const ANNOTATION_SUBMISSION_TIMEOUT: &str = "kiln.dev/submission-timeout";
 /// Role label value of driver pods.
 pub const ROLE_DRIVER: &str = "driver";
 /// Role label value of executor pods.
@@ -41,7 +50,9 @@ pub fn dns_label(base: &str, suffix: &str) -> String {
     format!("{cut}-{hash}{suffix}")
 }
 
-fn fnv1a(bytes: &[u8]) -> u64 {
+/// 64-bit FNV-1a: a stable hash (the same across Rust versions, unlike
+/// `DefaultHasher`), for names and fingerprints, not for security.
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
         (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
     })

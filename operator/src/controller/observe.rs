@@ -55,6 +55,42 @@ pub fn termination(p: &Pod) -> Option<String> {
     Some(s)
 }
 
+/// Why a pod has not started, as the scheduler and the kubelet report it:
+/// `unschedulable: <message>`, or a waiting container's `<reason>:
+/// <message>` (`ErrImagePull`, `ImagePullBackOff`,
+/// `CreateContainerConfigError`, ...). `None` when nothing says.
+pub fn waiting_reason(p: &Pod) -> Option<String> {
+    let st = p.status.as_ref()?;
+    let unscheduled = st
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| c.type_ == "PodScheduled" && c.status == "False");
+    if let Some(c) = unscheduled {
+        let what = c
+            .reason
+            .as_deref()
+            .unwrap_or("not scheduled")
+            .to_lowercase();
+        return Some(match c.message.as_deref().filter(|m| !m.is_empty()) {
+            Some(m) => format!("{what}: {m}"),
+            None => what,
+        });
+    }
+    st.init_container_statuses
+        .iter()
+        .flatten()
+        .chain(st.container_statuses.iter().flatten())
+        .find_map(|c| {
+            let w = c.state.as_ref()?.waiting.as_ref()?;
+            let reason = w.reason.as_deref().filter(|r| !r.is_empty())?;
+            Some(match w.message.as_deref().filter(|m| !m.is_empty()) {
+                Some(m) => format!("{reason}: {m}"),
+                None => reason.to_string(),
+            })
+        })
+}
+
 /// The driver pod as the state machine sees it.
 pub fn driver_obs(p: Option<&Pod>) -> DriverObs {
     let Some(p) = p else {
@@ -166,6 +202,32 @@ mod tests {
             driver_obs(Some(&p)),
             DriverObs::Failed("the driver failed: exit code 137, signal 9 (Error)".into())
         );
+    }
+
+    #[test]
+    fn a_pending_pod_says_why_it_waits() {
+        let p = pod(
+            json!({"metadata": {"name": "d"}, "status": {"phase": "Pending",
+            "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                            "message": "0/1 nodes match the node selector"}]}}),
+        );
+        assert_eq!(
+            waiting_reason(&p).as_deref(),
+            Some("unschedulable: 0/1 nodes match the node selector")
+        );
+        let p = pod(
+            json!({"metadata": {"name": "d"}, "status": {"phase": "Pending",
+            "conditions": [{"type": "PodScheduled", "status": "True"}],
+            "containerStatuses": [{"name": "driver", "image": "i", "imageID": "", "ready": false,
+              "restartCount": 0, "state": {"waiting": {"reason": "ErrImagePull",
+              "message": "pull access denied"}}}]}}),
+        );
+        assert_eq!(
+            waiting_reason(&p).as_deref(),
+            Some("ErrImagePull: pull access denied")
+        );
+        let p = pod(json!({"metadata": {"name": "d"}, "status": {"phase": "Pending"}}));
+        assert_eq!(waiting_reason(&p), None);
     }
 
     #[test]

@@ -21,7 +21,7 @@ use tracing::{debug, info, warn};
 use super::names::{self, LABEL_EXECUTOR_ID, LABEL_ROLE, LABEL_RUN, ROLE_EXECUTOR};
 use super::observe::{self, driver_obs, engine_error, pod_ip};
 use super::resources::{self, driver_url, UI_PORT};
-use super::state::{self, DriverObs, Observation, Step, CLEANUP_POLL};
+use super::state::{self, DriverObs, Observation, SpecChange, Step, CLEANUP_POLL};
 use super::{write_status, Context, ControllerError};
 use crate::application::{
     ApplicationStateType as S, DriverInfo, ExecutorCounts, SparkApplication, SparkApplicationStatus,
@@ -88,20 +88,25 @@ async fn reconcile_app(
     let run = status.execution_attempts;
     let driver_name = names::driver_pod(&name, run);
     let driver = pods.iter().find(|p| p.name_any() == driver_name);
+    let change = spec_change(ctx, &app, &status).await?;
     let obs = Observation {
         now: Timestamp::now(),
         suspend: app.spec.suspend,
-        spec_changed: status
-            .observed_generation
-            .is_some_and(|g| Some(g) != app.metadata.generation),
+        spec_changed: change == SpecChange::Job,
         driver: driver_obs(driver),
         pods_left: pods.len(),
         restart: app.spec.restart_policy.clone(),
         ttl_seconds: app.spec.time_to_live_seconds,
+        submission_timeout: submission_timeout(ctx, &app),
     };
 
-    // While the driver runs: executors (created, replaced, counted).
     let mut next = status.clone();
+    if change == SpecChange::Lifecycle {
+        // Only suspend or timeToLiveSeconds changed: the run stands for
+        // the new generation too (a finished application is not re-run).
+        next.observed_generation = app.metadata.generation;
+    }
+    // While the driver runs: executors (created, replaced, counted).
     if matches!(state, S::Submitted | S::Running)
         && !obs.suspend
         && !obs.spec_changed
@@ -126,6 +131,13 @@ async fn reconcile_app(
                 let (m, tail) = driver_failure(ctx, &pods_api, driver, message).await;
                 next.driver_log_tail = tail;
                 Some(m)
+            } else if to == S::SubmissionFailed {
+                // The submission timed out: say what held the pod back.
+                let why = driver.and_then(observe::waiting_reason);
+                message.map(|m| match why {
+                    Some(why) => format!("{m}: {why}"),
+                    None => m,
+                })
             } else {
                 message
             };
@@ -183,6 +195,52 @@ async fn reconcile_app(
             ctx.metrics.forget(&key(&app));
             Ok(Action::await_change())
         }
+    }
+}
+
+/// How the spec compares with the current run's. The job ConfigMap is read
+/// only when the generation moved.
+async fn spec_change(
+    ctx: &Context,
+    app: &SparkApplication,
+    status: &SparkApplicationStatus,
+) -> Result<SpecChange, ControllerError> {
+    let generation = app.metadata.generation;
+    if status.observed_generation.is_none() || status.observed_generation == generation {
+        return Ok(SpecChange::None);
+    }
+    let cms: Api<ConfigMap> =
+        Api::namespaced(ctx.client.clone(), &app.namespace().unwrap_or_default());
+    let run = cms
+        .get_opt(&names::config_map(&app.name_any()))
+        .await?
+        .and_then(|cm| {
+            cm.annotations()
+                .get(names::ANNOTATION_SPEC_FINGERPRINT)
+                .cloned()
+        });
+    let current = resources::spec_fingerprint(&app.spec)?;
+    Ok(state::spec_change(
+        generation,
+        status.observed_generation,
+        run.as_deref(),
+        &current,
+    ))
+}
+
+/// The application's submission timeout: its annotation, else the
+/// operator's. A malformed annotation is reported and the operator's used.
+fn submission_timeout(ctx: &Context, app: &SparkApplication) -> Option<Duration> {
+    match app.annotations().get(names::ANNOTATION_SUBMISSION_TIMEOUT) {
+        None => ctx.opts.submission_timeout,
+        Some(v) => state::parse_timeout(v).unwrap_or_else(|e| {
+            warn!(
+                app = %key(app),
+                "annotation {}: {e}; using the operator's timeout",
+                names::ANNOTATION_SUBMISSION_TIMEOUT
+            );
+            ctx.opts.submission_timeout
+        }),
     }
 }
 
@@ -365,7 +423,10 @@ async fn create_run(
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
     let cm = resources::config_map(app)?;
     if !create_once(&cms, &cm).await? {
-        let patch = serde_json::json!({ "data": cm.data });
+        let patch = serde_json::json!({
+            "metadata": {"annotations": cm.metadata.annotations},
+            "data": cm.data,
+        });
         cms.patch(
             &names::config_map(&app.name_any()),
             &PatchParams::default(),

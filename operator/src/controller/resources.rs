@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use super::names::{self, LABEL_EXECUTOR_ID, LABEL_ROLE, LABEL_RUN, ROLE_DRIVER, ROLE_EXECUTOR};
 use super::ControllerError;
-use crate::application::{PodSettings, SparkApplication};
+use crate::application::{PodSettings, SparkApplication, SparkApplicationSpec};
 
 /// The driver's gRPC port (executors connect to it).
 pub const DRIVER_PORT: i32 = 7078;
@@ -151,13 +151,35 @@ pub fn job_manifest(app: &SparkApplication) -> Result<String, ControllerError> {
     serde_yaml::to_string(&manifest).map_err(|e| ControllerError::Invalid(e.to_string()))
 }
 
-/// The ConfigMap with the job manifest.
+/// The ConfigMap with the job manifest, annotated with the fingerprint of
+/// the spec the run starts from.
 pub fn config_map(app: &SparkApplication) -> Result<ConfigMap, ControllerError> {
+    let mut metadata = meta(app, names::config_map(&app.name_any()), BTreeMap::new());
+    metadata.annotations = Some(BTreeMap::from([(
+        names::ANNOTATION_SPEC_FINGERPRINT.to_string(),
+        spec_fingerprint(&app.spec)?,
+    )]));
     Ok(ConfigMap {
-        metadata: meta(app, names::config_map(&app.name_any()), BTreeMap::new()),
+        metadata,
         data: Some(BTreeMap::from([(JOB_KEY.to_string(), job_manifest(app)?)])),
         ..ConfigMap::default()
     })
+}
+
+/// A fingerprint of everything in `spec` that shapes a run: the whole spec
+/// except `suspend` and `timeToLiveSeconds`, which only say when an
+/// application runs or is deleted. Suspending a finished application and
+/// resuming it, or giving it a time to live, leaves it unchanged, so it is
+/// not run again.
+pub fn spec_fingerprint(spec: &SparkApplicationSpec) -> Result<String, ControllerError> {
+    let mut run_spec = spec.clone();
+    run_spec.suspend = false;
+    run_spec.time_to_live_seconds = None;
+    // Struct fields serialize in declaration order and maps are BTreeMaps,
+    // so equal specs give equal bytes.
+    let bytes = serde_json::to_vec(&run_spec)
+        .map_err(|e| ControllerError::Invalid(format!("cannot serialize the spec: {e}")))?;
+    Ok(format!("{:016x}", names::fnv1a(&bytes)))
 }
 
 /// The driver's Service: gRPC and UI ports, selecting the driver pod of any run.
@@ -435,7 +457,6 @@ pub fn driver_url(ip: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::application::SparkApplicationSpec;
 
     fn app() -> SparkApplication {
         let mut a = SparkApplication::new(

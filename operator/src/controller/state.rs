@@ -42,7 +42,8 @@ pub struct Observation {
     pub now: Timestamp,
     /// `spec.suspend`.
     pub suspend: bool,
-    /// `metadata.generation` differs from `status.observedGeneration`.
+    /// The spec, apart from `suspend` and `timeToLiveSeconds`, differs from
+    /// the one the current run started from ([`spec_change`]).
     pub spec_changed: bool,
     /// The current run's driver pod.
     pub driver: DriverObs,
@@ -52,6 +53,9 @@ pub struct Observation {
     pub restart: RestartPolicy,
     /// `spec.timeToLiveSeconds`.
     pub ttl_seconds: Option<i64>,
+    /// How long a submitted driver pod may take to start running (`None`:
+    /// no limit). Past it the submission counts as failed.
+    pub submission_timeout: Option<Duration>,
 }
 
 /// The next step.
@@ -101,7 +105,9 @@ pub fn decide(state: S, st: &SparkApplicationStatus, o: &Observation) -> Step {
                     S::Failing,
                     Some("the driver pod was deleted while the application ran".into()),
                 ),
-                DriverObs::Pending if state == S::Submitted => Step::Stay(Some(RUNNING_POLL)),
+                DriverObs::Pending if state == S::Submitted => {
+                    submission_deadline(st, o).unwrap_or(Step::Stay(Some(RUNNING_POLL)))
+                }
                 DriverObs::Pending => Step::To(S::Submitted, None),
                 DriverObs::Running if state == S::Running => Step::Stay(Some(RUNNING_POLL)),
                 DriverObs::Running => Step::To(S::Running, None),
@@ -148,6 +154,11 @@ pub fn decide(state: S, st: &SparkApplicationStatus, o: &Observation) -> Step {
             if o.suspend {
                 return Step::To(S::Suspending, None);
             }
+            if o.pods_left > 0 {
+                // A driver pod that never started (submission timeout):
+                // gone before the retry re-creates it under the same name.
+                return Step::DeletePods;
+            }
             match retry_after_submission_failure(&o.restart, st.submission_attempts) {
                 None => Step::To(S::Failed, None),
                 Some(wait) => {
@@ -191,6 +202,87 @@ pub fn decide(state: S, st: &SparkApplicationStatus, o: &Observation) -> Step {
             }
         }
     }
+}
+
+/// For a driver pod still pending in `SUBMITTED`: the failed submission once
+/// the timeout passed, else a look again when it will have (or sooner).
+/// `None` without a timeout or a submission time.
+fn submission_deadline(st: &SparkApplicationStatus, o: &Observation) -> Option<Step> {
+    let limit = o.submission_timeout?;
+    let since = elapsed_since(Some(st.last_submission_attempt_time.as_ref()?), o.now);
+    if since >= limit {
+        Some(Step::To(
+            S::SubmissionFailed,
+            Some(format!(
+                "the driver pod did not start within {} of its submission",
+                seconds(limit)
+            )),
+        ))
+    } else {
+        Some(Step::Stay(Some(RUNNING_POLL.min(limit - since))))
+    }
+}
+
+fn seconds(d: Duration) -> String {
+    format!("{}s", d.as_secs())
+}
+
+/// How an application's spec compares with the one its current run started
+/// from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpecChange {
+    /// `metadata.generation` is the one the run started from.
+    None,
+    /// The generation moved, but only `suspend` or `timeToLiveSeconds`
+    /// changed: nothing to re-run; the new generation is taken as observed.
+    Lifecycle,
+    /// What the job runs changed (or cannot be compared): a new run.
+    Job,
+}
+
+/// Compares the spec of `generation` with the run's: `observed` is
+/// `status.observedGeneration`, `run_fingerprint` the fingerprint stored
+/// when the run was submitted (absent: an older operator's run, or the
+/// ConfigMap is gone, so any change counts), `current` the spec's now.
+pub fn spec_change(
+    generation: Option<i64>,
+    observed: Option<i64>,
+    run_fingerprint: Option<&str>,
+    current: &str,
+) -> SpecChange {
+    match observed {
+        Some(g) if Some(g) != generation => {
+            if run_fingerprint == Some(current) {
+                SpecChange::Lifecycle
+            } else {
+                SpecChange::Job
+            }
+        }
+        _ => SpecChange::None,
+    }
+}
+
+/// A submission timeout as written in the annotation
+/// `kiln.dev/submission-timeout`: whole seconds with an optional unit
+/// `s`, `m` or `h`; `0` means no limit.
+pub fn parse_timeout(v: &str) -> Result<Option<Duration>, String> {
+    let t = v.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{v}` is not a duration (examples: 300, 90s, 5m, 1h)"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        _ => {
+            return Err(format!(
+                "`{v}` has an unknown unit `{unit}` (use s, m or h)"
+            ))
+        }
+    };
+    Ok((secs > 0).then(|| Duration::from_secs(secs)))
 }
 
 /// The wait before the next run after a failed one, or `None` when no retry
@@ -358,6 +450,7 @@ mod tests {
             pods_left: 0,
             restart: RestartPolicy::default(),
             ttl_seconds: None,
+            submission_timeout: None,
         }
     }
 
@@ -592,6 +685,163 @@ mod tests {
             decide(S::SubmissionFailed, &st, &o),
             Step::To(S::Failed, None)
         );
+    }
+
+    #[test]
+    fn a_driver_pod_that_never_starts_fails_the_submission_after_the_timeout() {
+        let mut o = Observation {
+            driver: DriverObs::Pending,
+            submission_timeout: Some(Duration::from_secs(300)),
+            ..obs()
+        };
+        let now = o.now.as_second();
+        let mut st = status(S::Submitted);
+        st.execution_attempts = 1;
+        st.submission_attempts = 1;
+        // 100 s after submission (99 s counted): look again when the
+        // timeout is up, or at the usual poll, whichever is first.
+        st.last_submission_attempt_time = Some(at(now - 100));
+        assert_eq!(
+            decide(S::Submitted, &st, &o),
+            Step::Stay(Some(RUNNING_POLL))
+        );
+        st.last_submission_attempt_time = Some(at(now - 290));
+        assert_eq!(
+            decide(S::Submitted, &st, &o),
+            Step::Stay(Some(Duration::from_secs(11)))
+        );
+        st.last_submission_attempt_time = Some(at(now - 301));
+        match decide(S::Submitted, &st, &o) {
+            Step::To(S::SubmissionFailed, Some(m)) => {
+                assert!(m.contains("did not start within 300s"), "{m}")
+            }
+            other => panic!("{other:?}"),
+        }
+        // A running driver, or no timeout, never trips it.
+        o.driver = DriverObs::Running;
+        assert_eq!(decide(S::Submitted, &st, &o), Step::To(S::Running, None));
+        o.driver = DriverObs::Pending;
+        o.submission_timeout = None;
+        assert_eq!(
+            decide(S::Submitted, &st, &o),
+            Step::Stay(Some(RUNNING_POLL))
+        );
+
+        // Then restartPolicy decides, after the pending pod is gone.
+        let policy = RestartPolicy {
+            type_: RestartPolicyType::OnFailure,
+            on_submission_failure_retries: Some(1),
+            on_submission_failure_retry_interval: 5,
+            ..RestartPolicy::default()
+        };
+        let failed = transition(
+            &st,
+            S::SubmissionFailed,
+            Some("the driver pod did not start".into()),
+            o.now,
+        );
+        assert_eq!(failed.submission_attempts, 1);
+        let with_pod = Observation {
+            pods_left: 1,
+            restart: policy.clone(),
+            ..obs()
+        };
+        assert_eq!(
+            decide(S::SubmissionFailed, &failed, &with_pod),
+            Step::DeletePods
+        );
+        let gone = Observation {
+            restart: policy,
+            ..obs()
+        };
+        // The interval counts from the submission, 301 s ago: at once.
+        assert_eq!(
+            decide(S::SubmissionFailed, &failed, &gone),
+            Step::Submit { new_run: false }
+        );
+        let retried = submitted(&failed, false, None, o.now);
+        assert_eq!(retried.submission_attempts, 2);
+        assert_eq!(retried.execution_attempts, 1, "the same run");
+        let mut again = transition(&retried, S::SubmissionFailed, Some("again".into()), o.now);
+        again.last_submission_attempt_time = Some(at(now - 400));
+        match decide(S::SubmissionFailed, &again, &gone) {
+            Step::To(S::Failed, None) => {}
+            other => panic!("retries used up: {other:?}"),
+        }
+        let done = transition(&again, S::Failed, None, o.now);
+        assert_eq!(done.application_state.error_message, "again");
+        // Never: FAILED after the first timeout.
+        assert_eq!(
+            decide(S::SubmissionFailed, &failed, &obs()),
+            Step::To(S::Failed, None)
+        );
+    }
+
+    #[test]
+    fn submission_timeouts_parse() {
+        assert_eq!(parse_timeout("300"), Ok(Some(Duration::from_secs(300))));
+        assert_eq!(parse_timeout("90s"), Ok(Some(Duration::from_secs(90))));
+        assert_eq!(parse_timeout(" 5m "), Ok(Some(Duration::from_secs(300))));
+        assert_eq!(parse_timeout("1h"), Ok(Some(Duration::from_secs(3600))));
+        assert_eq!(parse_timeout("0"), Ok(None), "0: no limit");
+        assert!(parse_timeout("5d").unwrap_err().contains("unknown unit"));
+        assert!(parse_timeout("soon").is_err());
+        assert!(parse_timeout("-1").is_err());
+    }
+
+    #[test]
+    fn suspend_does_not_rerun_a_finished_application() {
+        let mut a = crate::SparkApplication::new(
+            "q",
+            crate::application::SparkApplicationSpec {
+                sql: Some("SELECT 1".into()),
+                ..Default::default()
+            },
+        );
+        let run = super::super::resources::spec_fingerprint(&a.spec).unwrap();
+        a.spec.suspend = true;
+        a.spec.time_to_live_seconds = Some(60);
+        let suspended = super::super::resources::spec_fingerprint(&a.spec).unwrap();
+        assert_eq!(run, suspended, "suspend and ttl are not part of the job");
+        a.spec.sql = Some("SELECT 2".into());
+        let edited = super::super::resources::spec_fingerprint(&a.spec).unwrap();
+        assert_ne!(run, edited);
+
+        // Generation 1 ran; suspend set (2) then cleared (3): no new run.
+        assert_eq!(
+            spec_change(Some(1), Some(1), Some(&run), &run),
+            SpecChange::None
+        );
+        assert_eq!(
+            spec_change(Some(3), Some(1), Some(&run), &suspended),
+            SpecChange::Lifecycle
+        );
+        assert_eq!(
+            spec_change(Some(3), Some(1), Some(&run), &edited),
+            SpecChange::Job
+        );
+        assert_eq!(
+            spec_change(Some(3), Some(1), None, &run),
+            SpecChange::Job,
+            "no fingerprint to compare: any change counts"
+        );
+        assert_eq!(spec_change(Some(1), None, None, &run), SpecChange::None);
+
+        for state in [S::Completed, S::Failed] {
+            let mut st = status(state);
+            st.termination_time = Some(at(1));
+            // While suspended, and after it is cleared, it stays as it is.
+            for suspend in [true, false] {
+                let o = Observation { suspend, ..obs() };
+                assert_eq!(decide(state, &st, &o), Step::Stay(None), "{state}");
+            }
+            // A change of the job itself still re-runs it.
+            let o = Observation {
+                spec_changed: true,
+                ..obs()
+            };
+            assert_eq!(decide(state, &st, &o), Step::To(S::Invalidating, None));
+        }
     }
 
     #[test]
