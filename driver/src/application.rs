@@ -324,9 +324,17 @@ impl Driver {
     }
 }
 
+/// A statement whose rows are printed: a query, or an EXPLAIN / DESCRIBE.
 fn is_query(s: &Statement) -> bool {
     use datafusion::sql::sqlparser::ast::Statement as S;
-    matches!(s, Statement::Statement(st) if matches!(st.as_ref(), S::Query(_)))
+    match s {
+        Statement::Statement(st) => matches!(
+            st.as_ref(),
+            S::Query(_) | S::Explain { .. } | S::ExplainTable { .. }
+        ),
+        Statement::Explain(_) => true,
+        _ => false,
+    }
 }
 
 fn label_of(s: &Statement) -> String {

@@ -82,6 +82,7 @@ impl TaskRunner {
         let state = self.ctx.state();
         let base = TaskContext::from(&state);
         let outcome = async {
+            let decode_start = Instant::now();
             let plan = decode_plan(&def.plan, &base).map_err(|e| {
                 DataFusionError::Plan(format!(
                     "cannot decode the stage plan sent by the driver: {e}"
@@ -108,8 +109,17 @@ impl TaskRunner {
                         def.stage_id, def.partition, def.attempt
                     )),
             );
+            let run_start = Instant::now();
             let stream = plan.execute(def.partition as usize, task_ctx)?;
             let batches: Vec<_> = stream.try_collect().await?;
+            tracing::debug!(
+                stage = def.stage_id,
+                partition = def.partition,
+                plan_bytes = def.plan.len(),
+                decode_ms = (run_start - decode_start).as_secs_f64() * 1e3,
+                run_ms = run_start.elapsed().as_secs_f64() * 1e3,
+                "task ran"
+            );
             Ok((plan, batches))
         }
         .await;

@@ -83,15 +83,24 @@ async fn run() -> Result<bool, String> {
     let mut rng = Rng(seed);
     let (mut correct, mut killed, mut retries, mut recomputed) = (0, 0, 0, 0);
     for t in 1..=trials {
-        let delay = Duration::from_millis(rng.below(window));
-        let plan = KillPlan {
-            after_line: "stage 1: started".into(),
-            delay,
-            victim: rng.below(instances as u64) as usize,
-            driver: false,
+        // A run that ends before its kill moment is run again with a new
+        // moment (up to 3 times), so that trials are runs with a kill.
+        let mut tries = 0;
+        let (run, delay) = loop {
+            tries += 1;
+            let delay = Duration::from_millis(rng.below(window));
+            let plan = KillPlan {
+                after_line: "stage 1: started".into(),
+                delay,
+                victim: rng.below(instances as u64) as usize,
+                driver: false,
+            };
+            let _ = std::fs::remove_file(&summary);
+            let run = run_with_kill(&manifest, &summary, &plan, Duration::from_secs(300));
+            if run.killed_pid.is_some() || !run.success || tries == 3 {
+                break (run, delay);
+            }
         };
-        let _ = std::fs::remove_file(&summary);
-        let run = run_with_kill(&manifest, &summary, &plan, Duration::from_secs(300));
         let verdict = if !run.success {
             format!("FAILED: {}", run.stderr.lines().last().unwrap_or_default())
         } else {
