@@ -337,21 +337,28 @@ fn mounted(path: &std::path::Path) -> PathBuf {
     }
 }
 
-/// Reports progress into the application's status while the job runs,
-/// when the driver knows its application (in a pod started by the operator).
+/// Reports progress, and the executors the job could use (for dynamic
+/// allocation), into the application's status while the job runs, when the
+/// driver knows its application (in a pod started by the operator).
 async fn report_progress(
     args: &DriverArgs,
     progress: &Arc<Progress>,
+    executor_cores: u32,
 ) -> Option<(
     kiln_operator::driver_status::StatusReporter,
-    tokio::task::JoinHandle<()>,
+    [tokio::task::JoinHandle<()>; 2],
 )> {
     let (name, ns) = (args.application.as_deref()?, args.namespace.as_deref()?);
     match kiln_operator::driver_status::StatusReporter::connect(name, ns).await {
         Ok(r) => {
             let p = progress.clone();
-            let task = r.spawn_progress(Duration::from_secs(1), move || p.stage_counts());
-            Some((r, task))
+            let stages = r.spawn_progress(Duration::from_secs(1), move || p.stage_counts());
+            let p = progress.clone();
+            let requests =
+                r.spawn_executor_requests(Duration::from_secs(1), executor_cores, move || {
+                    p.task_demand()
+                });
+            Some((r, [stages, requests]))
         }
         Err(e) => {
             tracing::warn!("{e}; progress will not be reported");
@@ -383,7 +390,7 @@ pub async fn driver(args: DriverArgs) -> Result<(), CliError> {
         )));
     }
     let progress = Arc::new(Progress::new(false));
-    let reporter = report_progress(&args, &progress).await;
+    let reporter = report_progress(&args, &progress, app.executor.cores).await;
     let metrics = Arc::new(AppMetrics::default());
     let work_dir = std::env::temp_dir().join(format!("kiln-driver-{application_id}"));
     let sched = SchedulerContext {
@@ -401,8 +408,8 @@ pub async fn driver(args: DriverArgs) -> Result<(), CliError> {
         Ok(mut d) => d.run().await,
         Err(e) => Err(e),
     };
-    if let Some((r, task)) = reporter {
-        task.abort();
+    if let Some((r, tasks)) = reporter {
+        tasks.iter().for_each(|t| t.abort());
         let (done, total) = progress.stage_counts();
         if let Err(e) = r.progress(done, total).await {
             tracing::warn!("cannot report the final progress: {e}");

@@ -17,6 +17,8 @@ pub struct Progress {
     /// `done/total` a driver in a pod reports into its application's status).
     planned: AtomicU64,
     finished: AtomicU64,
+    /// Tasks running or ready to run (what dynamic allocation sizes for).
+    task_demand: AtomicU64,
 }
 
 #[derive(Debug)]
@@ -34,12 +36,23 @@ impl Progress {
             running: Mutex::new(HashMap::new()),
             planned: AtomicU64::new(0),
             finished: AtomicU64::new(0),
+            task_demand: AtomicU64::new(0),
         }
     }
 
     /// A job of `stages` stages was planned.
     pub fn stages_planned(&self, stages: usize) {
         self.planned.fetch_add(stages as u64, Ordering::Relaxed);
+    }
+
+    /// Records how many tasks are running or waiting for a slot.
+    pub fn set_task_demand(&self, tasks: u64) {
+        self.task_demand.store(tasks, Ordering::Relaxed);
+    }
+
+    /// Tasks running or waiting for a slot, as last recorded.
+    pub fn task_demand(&self) -> u64 {
+        self.task_demand.load(Ordering::Relaxed)
     }
 
     /// Stages finished and stages planned so far.

@@ -192,6 +192,11 @@ impl<'a> JobScheduler<'a> {
             if self.hold_until.is_none() {
                 self.launch_ready(needed, &executors, &mut running, &tx)?;
             }
+            // What dynamic allocation sizes the executor count for.
+            let waiting = self.ready_tasks(needed, &running).len();
+            self.ctx
+                .progress
+                .set_task_demand((running.len() + waiting) as u64);
             let nap = match self.hold_until {
                 Some(t) => t
                     .saturating_duration_since(Instant::now())

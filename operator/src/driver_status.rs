@@ -73,6 +73,51 @@ impl StatusReporter {
     }
 }
 
+impl StatusReporter {
+    /// Writes `status.requestedExecutors`: the executors the driver could use
+    /// now (Spark's dynamic allocation rule: running plus waiting tasks over
+    /// the task slots per executor). The operator acts on it only under
+    /// `spec.dynamicAllocation`, within min and max.
+    pub async fn request_executors(&self, executors: u64) -> Result<(), kube::Error> {
+        let patch = serde_json::json!({ "status": { "requestedExecutors": clamp(executors) } });
+        self.api
+            .patch_status(&self.name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
+        debug!(executors, "executors requested");
+        Ok(())
+    }
+
+    /// Every `every`, turns `demand()` (tasks running or waiting) into an
+    /// executor request for executors of `cores` slots, written when it
+    /// grows. It never asks for fewer: executors hold shuffle outputs, and
+    /// the operator does not scale down a running application.
+    pub fn spawn_executor_requests<F>(
+        &self,
+        every: Duration,
+        cores: u32,
+        demand: F,
+    ) -> tokio::task::JoinHandle<()>
+    where
+        F: Fn() -> u64 + Send + 'static,
+    {
+        let me = self.clone();
+        let cores = u64::from(cores.max(1));
+        tokio::spawn(async move {
+            let mut asked = 0u64;
+            loop {
+                let wanted = demand().div_ceil(cores);
+                if wanted > asked {
+                    match me.request_executors(wanted).await {
+                        Ok(()) => asked = wanted,
+                        Err(e) => warn!("cannot request executors: {e}"),
+                    }
+                }
+                tokio::time::sleep(every).await;
+            }
+        })
+    }
+}
+
 fn clamp(n: u64) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }

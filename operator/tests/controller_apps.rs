@@ -876,3 +876,29 @@ async fn suspend_resume_and_spec_changes_restart_the_run_and_metrics_show_it() {
     assert!(http_get(&addr, "/healthz").0.contains("200"));
     assert!(http_get(&addr, "/readyz").0.contains("200"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamic_allocation_adds_executors_the_driver_asks_for() {
+    let ns = "ctl-dynalloc";
+    let (client, op, out) = start(ns).await;
+    // Four tasks per stage, each held 1 s, on executors of one slot: the
+    // driver asks for four executors; max caps it at three.
+    let mut v = slow_counting_app("elastic", out.path(), json!({"type": "Never"}));
+    v["spec"]["executor"] = json!({"instances": 1, "cores": 1});
+    v["spec"]["dynamicAllocation"] =
+        json!({"enabled": true, "minExecutors": 1, "initialExecutors": 1, "maxExecutors": 3});
+    create(&client, ns, v).await;
+    let (app, seen) = wait_finished(&client, ns, "elastic", &op).await;
+    let st = app.status.clone().expect("status");
+    assert_eq!(state(&app), "COMPLETED", "{seen:?} {st:#?}");
+    assert_eq!(csv_rows(out.path()), COUNTING_ROWS);
+    assert!(
+        st.requested_executors.unwrap_or(0) >= 3,
+        "the driver asked for {:?} executors",
+        st.requested_executors
+    );
+    let execs: Vec<_> = st.executor_state.keys().cloned().collect();
+    assert_eq!(execs.len(), 3, "expected max (3) executors, saw {execs:?}");
+    let ev = events(&client, ns, "elastic").await;
+    assert!(ev.iter().any(|e| e.0 == "ExecutorsAdded"), "{ev:?}");
+}

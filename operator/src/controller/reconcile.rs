@@ -535,15 +535,27 @@ async fn manage_executors(
         new_ids.push(id);
     }
     if max_id > 0 && !new_ids.is_empty() {
-        let note = format!(
-            "replaced {} lost executor(s) of run {run} with executor(s) {:?}",
-            new_ids.len(),
-            new_ids
-        );
+        // New executors either replace lost ones or follow the driver's
+        // dynamic-allocation request.
+        let (reason, note) = if lost > 0 {
+            (
+                "ExecutorReplaced",
+                format!(
+                    "replaced {} lost executor(s) of run {run} with executor(s) {:?}",
+                    new_ids.len(),
+                    new_ids
+                ),
+            )
+        } else {
+            (
+                "ExecutorsAdded",
+                format!(
+                    "added executor(s) {new_ids:?} to run {run}: the driver asked for {wanted}"
+                ),
+            )
+        };
         info!(app = %key(app), "{note}");
-        ctx.events
-            .publish(app, false, "ExecutorReplaced", note)
-            .await;
+        ctx.events.publish(app, false, reason, note).await;
     }
     let mut states = BTreeMap::new();
     for p in &execs {
