@@ -268,7 +268,39 @@ impl Driver {
         let job = plan_job(plan, &mut self.next_stage)?;
         info!(job_id, stages = job.stages.len(), "job planned");
         self.sched.progress.stages_planned(job.stages.len());
-        let mut sched = JobScheduler::new(&self.sched, job_id, &job)?;
+        let result = self.run_stages(job_id, &job).await;
+        self.remove_shuffle(&job).await;
+        result
+    }
+
+    /// Deletes the job's shuffle blocks on every executor: no later job
+    /// reads them (each statement is planned afresh), and an application of
+    /// many statements would otherwise fill the executors' disks.
+    async fn remove_shuffle(&self, job: &crate::planner::JobPlan) {
+        let stage_ids: Vec<u32> = job.stages.iter().map(|s| s.id).collect();
+        let calls = self.sched.registry.executors().into_iter().map(|e| {
+            let req = kiln_proto::RemoveShuffleRequest {
+                stage_ids: stage_ids.clone(),
+            };
+            async move {
+                let mut client = e.client.clone();
+                let answer =
+                    tokio::time::timeout(std::time::Duration::from_secs(5), client.remove_shuffle(req))
+                        .await;
+                if !matches!(answer, Ok(Ok(_))) {
+                    tracing::warn!(executor_id = %e.id, "could not remove shuffle blocks of finished stages");
+                }
+            }
+        });
+        futures::future::join_all(calls).await;
+    }
+
+    async fn run_stages(
+        &mut self,
+        job_id: u32,
+        job: &crate::planner::JobPlan,
+    ) -> Result<Vec<RecordBatch>> {
+        let mut sched = JobScheduler::new(&self.sched, job_id, job)?;
         loop {
             sched.run_until(&job.root_parents).await?;
             let inputs: HashMap<u32, _> = job

@@ -29,8 +29,8 @@ use kiln_core::{KilnError, Result};
 use kiln_proto::driver_service_client::DriverServiceClient;
 use kiln_proto::executor_service_server::{ExecutorService, ExecutorServiceServer};
 use kiln_proto::{
-    HeartbeatRequest, RegisterExecutorRequest, ShutdownRequest, ShutdownResponse, TaskDefinition,
-    TaskResult,
+    HeartbeatRequest, RegisterExecutorRequest, RemoveShuffleRequest, RemoveShuffleResponse,
+    ShutdownRequest, ShutdownResponse, TaskDefinition, TaskResult,
 };
 use tokio::sync::{watch, OnceCell};
 use tokio_stream::wrappers::TcpListenerStream;
@@ -119,6 +119,7 @@ pub async fn start(opts: ExecutorOptions) -> Result<ExecutorHandle> {
     let running = Arc::new(AtomicU32::new(0));
     let endpoint = ExecutorEndpoint {
         application_id: opts.application_id.clone(),
+        shuffle_dir: shuffle_dir.clone(),
         runner: runner.clone(),
         shutdown: shutdown.clone(),
         running: running.clone(),
@@ -284,8 +285,24 @@ pub fn peak_rss_bytes() -> u64 {
         .unwrap_or(0)
 }
 
+/// Total size of the files under `dir` (0 when it does not exist).
+fn dir_size(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
 struct ExecutorEndpoint {
     application_id: String,
+    shuffle_dir: PathBuf,
     runner: Arc<OnceCell<TaskRunner>>,
     shutdown: watch::Sender<bool>,
     running: Arc<AtomicU32>,
@@ -347,5 +364,22 @@ impl ExecutorService for ExecutorEndpoint {
     ) -> std::result::Result<Response<ShutdownResponse>, Status> {
         self.shutdown.send_replace(true);
         Ok(Response::new(ShutdownResponse {}))
+    }
+
+    async fn remove_shuffle(
+        &self,
+        request: Request<RemoveShuffleRequest>,
+    ) -> std::result::Result<Response<RemoveShuffleResponse>, Status> {
+        let mut removed_bytes = 0;
+        for stage in request.into_inner().stage_ids {
+            let dir = kiln_core::shuffle::layout::stage_dir(&self.shuffle_dir, stage);
+            removed_bytes += dir_size(&dir);
+            if let Err(e) = tokio::fs::remove_dir_all(&dir).await {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    tracing::warn!(stage, "cannot remove {}: {e}", dir.display());
+                }
+            }
+        }
+        Ok(Response::new(RemoveShuffleResponse { removed_bytes }))
     }
 }

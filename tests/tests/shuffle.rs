@@ -86,3 +86,49 @@ async fn local_mode_runs_the_same_job_in_one_process() {
     let (_, expected) = parse_csv(&datafusion_csv(&sql, 2).await);
     compare_rows(&expected, &actual).expect("result matches DataFusion");
 }
+
+#[test]
+fn shuffle_blocks_are_removed_when_their_job_ends() {
+    let data = tpch_sf01();
+    // Two jobs: each one's blocks go once it ends, so an application of
+    // many statements does not fill the executors' disks.
+    let sql = format!("{}{QUERY}\n{QUERY}", tpch_ddl(data));
+    let work = tempfile::tempdir().expect("tempdir");
+    let manifest = write_manifest(work.path(), "shuffle-cleanup", &sql, 2, 1, "");
+    let out = run_kiln(
+        &[
+            "run",
+            manifest.to_str().expect("utf8"),
+            "--format",
+            "csv",
+            "--keep-work-dir",
+        ],
+        Duration::from_secs(180),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "kiln failed: {stderr}");
+    let kept = stderr
+        .lines()
+        .find_map(|l| l.split("work directory kept: ").nth(1))
+        .expect("work dir path on stderr")
+        .trim()
+        .to_string();
+    let kept = std::path::PathBuf::from(kept);
+    let mut executors = 0;
+    for e in std::fs::read_dir(&kept).expect("work dir").flatten() {
+        let shuffle = e.path().join("shuffle");
+        if !shuffle.is_dir() {
+            continue;
+        }
+        executors += 1;
+        let left: Vec<_> = std::fs::read_dir(&shuffle)
+            .expect("shuffle dir")
+            .flatten()
+            .map(|s| s.file_name())
+            .collect();
+        assert!(left.is_empty(), "blocks left in {}: {left:?}", shuffle.display());
+    }
+    let _ = std::fs::remove_dir_all(&kept);
+    assert_eq!(executors, 2, "expected two executors' shuffle folders");
+    assert!(stderr.contains("shuffle:"), "{stderr}");
+}

@@ -51,9 +51,12 @@ impl BlockId {
 
 /// Directory holding one map task attempt's blocks.
 pub fn map_dir(shuffle_dir: &Path, stage: u32, map: u32, attempt: u32) -> PathBuf {
-    shuffle_dir
-        .join(format!("stage-{stage}"))
-        .join(format!("map-{map}-{attempt}"))
+    stage_dir(shuffle_dir, stage).join(format!("map-{map}-{attempt}"))
+}
+
+/// The folder of every map output of `stage`.
+pub fn stage_dir(shuffle_dir: &Path, stage: u32) -> PathBuf {
+    shuffle_dir.join(format!("stage-{stage}"))
 }
 
 #[cfg(test)]
