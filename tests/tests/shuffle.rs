@@ -126,7 +126,11 @@ fn shuffle_blocks_are_removed_when_their_job_ends() {
             .flatten()
             .map(|s| s.file_name())
             .collect();
-        assert!(left.is_empty(), "blocks left in {}: {left:?}", shuffle.display());
+        assert!(
+            left.is_empty(),
+            "blocks left in {}: {left:?}",
+            shuffle.display()
+        );
     }
     let _ = std::fs::remove_dir_all(&kept);
     assert_eq!(executors, 2, "expected two executors' shuffle folders");
