@@ -69,14 +69,16 @@ pub async fn stage(
     is_copy: bool,
     insert_overwrite: bool,
 ) -> Result<(Arc<dyn ExecutionPlan>, Option<StagedWrite>)> {
-    let Some(exec) = plan.downcast_ref::<DataSinkExec>() else {
+    // Borrow from a second handle so `plan` itself can still be returned.
+    let root = Arc::clone(&plan);
+    let Some(exec) = root.downcast_ref::<DataSinkExec>() else {
         return Ok((plan, None));
     };
     let sink = exec.sink();
-    let config = match file_sink_config(sink) {
-        Some(c) => c.clone(),
-        None => return Ok((plan, None)),
+    let Some((config, rebuild)) = file_sink(sink) else {
+        return Ok((plan, None));
     };
+    let config = config.clone();
     let Some(target_url) = config.table_paths.first().cloned() else {
         return Ok((plan, None));
     };
@@ -134,8 +136,7 @@ pub async fn stage(
         table_paths: vec![staging_table],
         ..config
     };
-    let new_sink = redirect(sink, new_config)
-        .ok_or_else(|| KilnError::Internal("output commit: unknown file sink".into()))?;
+    let new_sink = rebuild(new_config);
     let new_plan = Arc::new(DataSinkExec::new(
         exec.input().clone(),
         new_sink,
@@ -144,31 +145,23 @@ pub async fn stage(
     Ok((new_plan, Some(staged)))
 }
 
-fn file_sink_config(sink: &dyn DataSink) -> Option<&FileSinkConfig> {
-    if let Some(s) = sink.downcast_ref::<ParquetSink>() {
-        return Some(s.config());
-    }
-    if let Some(s) = sink.downcast_ref::<CsvSink>() {
-        return Some(s.config());
-    }
-    if let Some(s) = sink.downcast_ref::<JsonSink>() {
-        return Some(s.config());
-    }
-    None
-}
+/// Rebuilds a file sink of the same format over other settings.
+type RebuildSink<'a> = Box<dyn Fn(FileSinkConfig) -> Arc<dyn DataSink> + 'a>;
 
-fn redirect(sink: &dyn DataSink, config: FileSinkConfig) -> Option<Arc<dyn DataSink>> {
+/// The settings of a Parquet, CSV or JSON file sink, and how to build the
+/// same sink over other settings.
+fn file_sink(sink: &dyn DataSink) -> Option<(&FileSinkConfig, RebuildSink<'_>)> {
     if let Some(s) = sink.downcast_ref::<ParquetSink>() {
-        return Some(Arc::new(ParquetSink::new(
-            config,
-            s.parquet_options().clone(),
-        )));
+        let rebuild = |c| Arc::new(ParquetSink::new(c, s.parquet_options().clone())) as _;
+        return Some((s.config(), Box::new(rebuild)));
     }
     if let Some(s) = sink.downcast_ref::<CsvSink>() {
-        return Some(Arc::new(CsvSink::new(config, s.writer_options().clone())));
+        let rebuild = |c| Arc::new(CsvSink::new(c, s.writer_options().clone())) as _;
+        return Some((s.config(), Box::new(rebuild)));
     }
     if let Some(s) = sink.downcast_ref::<JsonSink>() {
-        return Some(Arc::new(JsonSink::new(config, s.writer_options().clone())));
+        let rebuild = |c| Arc::new(JsonSink::new(c, s.writer_options().clone())) as _;
+        return Some((s.config(), Box::new(rebuild)));
     }
     None
 }

@@ -189,11 +189,12 @@ impl<'a> JobScheduler<'a> {
                 self.hold_until = None;
             }
             // While held (testing hook), no new launches.
-            if self.hold_until.is_none() {
-                self.launch_ready(needed, &executors, &mut running, &tx)?;
-            }
+            let waiting = if self.hold_until.is_none() {
+                self.launch_ready(needed, &executors, &mut running, &tx)?
+            } else {
+                self.ready_tasks(needed, &running).len()
+            };
             // What dynamic allocation sizes the executor count for.
-            let waiting = self.ready_tasks(needed, &running).len();
             self.ctx
                 .progress
                 .set_task_demand((running.len() + waiting) as u64);
@@ -254,13 +255,14 @@ impl<'a> JobScheduler<'a> {
         out
     }
 
+    /// Launches ready tasks on free slots; returns how many are left waiting.
     fn launch_ready(
         &mut self,
         targets: &[u32],
         executors: &[ExecutorInfo],
         running: &mut HashMap<TaskKey, String>,
         tx: &mpsc::UnboundedSender<Finished>,
-    ) -> Result<()> {
+    ) -> Result<usize> {
         let mut free: HashMap<String, i64> = executors
             .iter()
             .map(|e| (e.id.clone(), e.cores as i64))
@@ -270,7 +272,9 @@ impl<'a> JobScheduler<'a> {
                 *f -= 1;
             }
         }
-        for key in self.ready_tasks(targets, running) {
+        let ready = self.ready_tasks(targets, running);
+        let mut waiting = ready.len();
+        for key in ready {
             // Most free slots first; avoid the executor the task last failed on.
             let avoid = self.last_executor.get(&key);
             let choice = executors
@@ -289,8 +293,9 @@ impl<'a> JobScheduler<'a> {
             }
             self.launch(key, exec.clone(), tx)?;
             running.insert(key, exec.id.clone());
+            waiting -= 1;
         }
-        Ok(())
+        Ok(waiting)
     }
 
     fn launch(

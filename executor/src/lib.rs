@@ -285,21 +285,6 @@ pub fn peak_rss_bytes() -> u64 {
         .unwrap_or(0)
 }
 
-/// Total size of the files under `dir` (0 when it does not exist).
-fn dir_size(dir: &std::path::Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|e| match e.metadata() {
-            Ok(m) if m.is_dir() => dir_size(&e.path()),
-            Ok(m) => m.len(),
-            Err(_) => 0,
-        })
-        .sum()
-}
-
 struct ExecutorEndpoint {
     application_id: String,
     shuffle_dir: PathBuf,
@@ -370,16 +355,14 @@ impl ExecutorService for ExecutorEndpoint {
         &self,
         request: Request<RemoveShuffleRequest>,
     ) -> std::result::Result<Response<RemoveShuffleResponse>, Status> {
-        let mut removed_bytes = 0;
         for stage in request.into_inner().stage_ids {
             let dir = kiln_core::shuffle::layout::stage_dir(&self.shuffle_dir, stage);
-            removed_bytes += dir_size(&dir);
             if let Err(e) = tokio::fs::remove_dir_all(&dir).await {
                 if e.kind() != std::io::ErrorKind::NotFound {
                     tracing::warn!(stage, "cannot remove {}: {e}", dir.display());
                 }
             }
         }
-        Ok(Response::new(RemoveShuffleResponse { removed_bytes }))
+        Ok(Response::new(RemoveShuffleResponse {}))
     }
 }

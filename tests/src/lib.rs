@@ -104,6 +104,13 @@ pub fn tpch_ddl(dir: &Path) -> String {
     .collect()
 }
 
+/// The `--summary-json` document a run wrote at `path`.
+pub fn read_summary(path: &Path) -> serde_json::Value {
+    let text =
+        std::fs::read_to_string(path).unwrap_or_else(|e| panic!("summary {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("summary {}: {e}", path.display()))
+}
+
 /// Writes a manifest with the given SQL and executor layout.
 pub fn write_manifest(
     dir: &Path,

@@ -53,8 +53,7 @@ async fn run_join(name: &str, corrupt: Option<&str>) -> (serde_json::Value, Stri
     assert_eq!(actual.len(), 5, "five market segments expected: {stderr}");
     compare_rows(&expected, &actual)
         .unwrap_or_else(|e| panic!("wrong result with {corrupt:?}: {e}"));
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&summary).expect("summary")).expect("json");
+    let json = kiln_tests::read_summary(&summary);
     (json, stderr)
 }
 

@@ -31,8 +31,7 @@ async fn an_aggregation_over_its_memory_limit_spills_and_is_right() {
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "kiln failed: {stderr}");
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&summary).expect("summary")).expect("json");
+    let json = kiln_tests::read_summary(&summary);
     assert!(
         json["spills"].as_u64().unwrap_or(0) > 0,
         "nothing spilled: {json}"

@@ -471,8 +471,7 @@ async fn tls_driver_refuses_plaintext_and_a_tls_job_is_right() {
     let (_, actual) = kiln_tests::parse_csv(&String::from_utf8_lossy(&out.stdout));
     let (_, expected) = kiln_tests::parse_csv(&kiln_tests::datafusion_csv(&sql, 2).await);
     kiln_tests::compare_rows(&expected, &actual).expect("result over TLS matches DataFusion");
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&summary).expect("summary")).expect("json");
+    let json = kiln_tests::read_summary(&summary);
     assert!(
         json["shuffle_remote_bytes"].as_u64().unwrap_or(0) > 0,
         "{json}"

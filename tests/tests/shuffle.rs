@@ -39,8 +39,7 @@ async fn join_and_aggregation_fetch_blocks_remotely() {
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "kiln failed: {stderr}");
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&summary).expect("summary")).expect("json");
+    let json = kiln_tests::read_summary(&summary);
     let remote = json["shuffle_remote_bytes"].as_u64().expect("remote bytes");
     let local = json["shuffle_local_bytes"].as_u64().expect("local bytes");
     let stages = json["stages"].as_u64().expect("stages");

@@ -56,8 +56,7 @@ fn run_failing(name: &str, files: usize, query: &str) -> (serde_json::Value, Str
         !stderr.contains("retrying"),
         "a user error must not be retried:\n{stderr}"
     );
-    let json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&summary).expect("summary")).expect("json");
+    let json = kiln_tests::read_summary(&summary);
     assert_eq!(json["succeeded"], false, "{json}");
     assert_eq!(json["retries"], 0, "no retries expected: {json}\n{stderr}");
     assert_eq!(json["recomputed"], 0, "{json}");

@@ -20,27 +20,24 @@ const INLINE_VIEW_LEN: u32 = 12;
 /// Returns `batch` with its top-level view columns compacted where their data
 /// buffers hold more than twice the bytes the rows reference.
 pub fn compact_view_columns(batch: RecordBatch) -> Result<RecordBatch, ArrowError> {
-    let needs_work = batch.columns().iter().any(|c| wasteful(c.as_ref()));
-    if !needs_work {
+    if !batch.columns().iter().any(|c| wasteful(c.as_ref())) {
         return Ok(batch);
     }
     let columns = batch
         .columns()
         .iter()
-        .map(|c| compact_column(c))
+        .map(|c| -> ArrayRef {
+            if !wasteful(c.as_ref()) {
+                return Arc::clone(c);
+            }
+            match c.data_type() {
+                DataType::Utf8View => Arc::new(c.as_string_view().gc()),
+                DataType::BinaryView => Arc::new(c.as_binary_view().gc()),
+                _ => Arc::clone(c),
+            }
+        })
         .collect::<Vec<_>>();
     RecordBatch::try_new(batch.schema(), columns)
-}
-
-fn compact_column(column: &ArrayRef) -> ArrayRef {
-    if !wasteful(column.as_ref()) {
-        return Arc::clone(column);
-    }
-    match column.data_type() {
-        DataType::Utf8View => Arc::new(column.as_string_view().gc()),
-        DataType::BinaryView => Arc::new(column.as_binary_view().gc()),
-        _ => Arc::clone(column),
-    }
 }
 
 fn wasteful(column: &dyn Array) -> bool {

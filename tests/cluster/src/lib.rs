@@ -316,6 +316,25 @@ pub async fn wait_pod(
     }
 }
 
+/// Runs `cmd` (kubectl, helm, ...), failing the test with its output unless
+/// it succeeds.
+pub fn run(mut cmd: std::process::Command) -> std::process::Output {
+    let out = cmd.output().expect("spawn");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A command's standard output as text.
+pub fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// The phase of a pod ("" if unknown).
 pub fn phase(p: &Pod) -> &str {
     p.status

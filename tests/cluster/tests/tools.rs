@@ -3,27 +3,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
 use std::time::Duration;
 
 use common::*;
-use kiln_testcluster::{phase, wait_pod};
-
-fn run(mut cmd: Command) -> Output {
-    let out = cmd.output().expect("spawn");
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use kiln_testcluster::{phase, run, stdout, wait_pod};
 
 #[tokio::test]
 async fn helm_version_lint_and_install_a_chart() {
