@@ -237,3 +237,27 @@ fn a_killed_driver_leaves_the_target_as_it_was_and_no_executor_behind() {
     );
     assert_eq!(count_rows(work.path(), &out), 25);
 }
+
+#[test]
+fn copy_to_a_single_file_replaces_it_through_staging() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let file = work.path().join("result.parquet");
+    std::fs::write(&file, b"old contents").expect("old file");
+    let sql = format!(
+        "{}COPY ({GOOD}) TO '{}' STORED AS PARQUET;",
+        tpch_ddl(tpch_sf01()),
+        file.display()
+    );
+    let (ok, _, stderr) = run_app(work.path(), "single", &sql, "");
+    assert!(ok, "{stderr}");
+    assert!(file.is_file(), "no output file");
+    assert_ne!(std::fs::read(&file).expect("read"), b"old contents");
+    assert!(staging_left(work.path()).is_empty());
+    let sql = format!(
+        "CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION '{}';\nSELECT count(*) AS n FROM t;",
+        file.display()
+    );
+    let (ok, stdout, stderr) = run_app(work.path(), "count-file", &sql, "");
+    assert!(ok, "{stderr}");
+    assert_eq!(stdout.lines().nth(1).map(str::trim), Some("25"), "{stdout}");
+}
