@@ -17,7 +17,6 @@ use kiln_driver::executor_registry::{DriverEndpoint, ExecutorRegistry};
 use kiln_driver::metrics::AppMetrics;
 use kiln_driver::progress::Progress;
 use kiln_driver::scheduler::SchedulerContext;
-use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::output::{write_output, Format};
 use crate::CliError;
@@ -143,7 +142,7 @@ async fn serve_driver(
     let handle = tokio::spawn(async move {
         let _ = server
             .add_service(service)
-            .serve_with_incoming(TcpListenerStream::new(listener))
+            .serve_with_incoming(kiln_core::security::Transport::incoming(listener))
             .await;
     });
     let url = registry

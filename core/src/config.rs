@@ -35,6 +35,14 @@ pub const WRITE_MODE: &str = "kiln.write.mode";
 /// Spark's `spark.sql.sources.partitionOverwriteMode`: `static` (an overwrite
 /// replaces the whole target) or `dynamic` (only the partitions written).
 pub const PARTITION_OVERWRITE_MODE: &str = "spark.sql.sources.partitionOverwriteMode";
+/// Spark's `spark.sql.autoBroadcastJoinThreshold`: the largest estimated
+/// size of a join side that is sent whole to every task instead of being
+/// shuffled (`10m`, bytes, or `-1` to turn broadcasts off). Default 10 MiB,
+/// Spark's default; DataFusion's own is 1 MiB, tuned for one process where
+/// a repartition costs no serialization.
+pub const BROADCAST_THRESHOLD: &str = "spark.sql.autoBroadcastJoinThreshold";
+/// Default of [`BROADCAST_THRESHOLD`].
+pub const DEFAULT_BROADCAST_THRESHOLD: usize = 10 << 20;
 /// `kiln.test.taskDelay`: testing only. Executors wait this long before each
 /// task, so fault tests can kill a process while a stage runs.
 pub const TEST_TASK_DELAY: &str = "kiln.test.taskDelay";
@@ -60,6 +68,8 @@ pub struct EngineConf {
     pub registration_timeout: Duration,
     /// Partitions per exchange, when set (`spark.sql.shuffle.partitions`).
     pub shuffle_partitions: Option<usize>,
+    /// [`BROADCAST_THRESHOLD`] in bytes; 0 when broadcasts are off.
+    pub broadcast_threshold: usize,
     /// Dead executors replaced per application, when set; by default
     /// Spark's rule, twice the executor count and at least 3.
     pub max_executor_replacements: Option<u32>,
@@ -206,6 +216,14 @@ impl EngineConf {
             },
         };
         let test_stage_delay = opt_dur(TEST_STAGE_DELAY)?;
+        let broadcast_threshold = match raw.get(BROADCAST_THRESHOLD).map(|v| v.trim()) {
+            None => DEFAULT_BROADCAST_THRESHOLD,
+            Some(v) if v.starts_with('-') => 0,
+            Some(v) => crate::manifest::parse_memory(v)
+                .map_err(|m| bad(BROADCAST_THRESHOLD, m))?
+                .try_into()
+                .unwrap_or(usize::MAX),
+        };
         let known = [
             WRITE_MODE,
             MAX_EXECUTOR_REPLACEMENTS,
@@ -246,6 +264,7 @@ impl EngineConf {
             heartbeat_timeout: dur(HEARTBEAT_TIMEOUT, Duration::from_secs(30))?,
             registration_timeout: dur(REGISTRATION_TIMEOUT, Duration::from_secs(60))?,
             shuffle_partitions,
+            broadcast_threshold,
             max_executor_replacements,
             write_mode,
             partition_overwrite_mode,
@@ -279,6 +298,14 @@ impl EngineConf {
         // default; a task runs one partition alone, so it must read exactly
         // its planned file group.
         opts.execution.enable_file_stream_work_stealing = false;
+        // Join sides up to the broadcast threshold are collected (and so
+        // broadcast) rather than shuffled: across processes a shuffle costs
+        // encoding, disk and network. With broadcasts off nothing is
+        // collected by size.
+        opts.optimizer.hash_join_single_partition_threshold = self.broadcast_threshold;
+        if self.broadcast_threshold == 0 {
+            opts.optimizer.hash_join_single_partition_threshold_rows = 0;
+        }
         for (k, v) in &self.raw {
             if k.starts_with("datafusion.") {
                 config

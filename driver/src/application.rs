@@ -265,7 +265,7 @@ impl Driver {
     pub async fn run_job(&mut self, plan: Arc<dyn ExecutionPlan>) -> Result<Vec<RecordBatch>> {
         let job_id = self.next_job;
         self.next_job += 1;
-        let job = plan_job(plan, &mut self.next_stage)?;
+        let job = plan_job(plan, &mut self.next_stage, self.conf.broadcast_threshold)?;
         info!(job_id, stages = job.stages.len(), "job planned");
         self.sched.progress.stages_planned(job.stages.len());
         let result = self.run_stages(job_id, &job).await;

@@ -18,6 +18,7 @@ use datafusion::physical_plan::execution_plan::replace_children_if_necessary;
 use datafusion::physical_plan::joins::{HashJoinExec, NestedLoopJoinExec, PartitionMode};
 use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
+use datafusion::physical_plan::statistics::{StatisticsArgs, StatisticsContext};
 use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties, Partitioning};
 use kiln_core::shuffle::{OutputPartitioning, ShuffleReaderExec, ShuffleWriterExec};
 
@@ -48,8 +49,14 @@ pub struct JobPlan {
 }
 
 /// Cuts `plan` into stages, numbering them from `*next_stage_id`.
-pub fn plan_job(plan: Arc<dyn ExecutionPlan>, next_stage_id: &mut u32) -> Result<JobPlan> {
-    let plan = split_build_side_joins(plan)?;
+/// `broadcast_bytes`: the largest join side (by DataFusion's estimate) that
+/// may be sent whole to every task (Spark's `spark.sql.autoBroadcastJoinThreshold`).
+pub fn plan_job(
+    plan: Arc<dyn ExecutionPlan>,
+    next_stage_id: &mut u32,
+    broadcast_bytes: usize,
+) -> Result<JobPlan> {
+    let plan = split_build_side_joins(plan, broadcast_bytes)?;
     let mut stages = Vec::new();
     let mut root = cut(plan, &mut stages, next_stage_id)?;
     if readers_in(&root)?.is_empty() {
@@ -79,7 +86,10 @@ pub fn plan_job(plan: Arc<dyn ExecutionPlan>, next_stage_id: &mut u32) -> Result
 /// partitioned join over hash exchanges on its keys; a null-aware anti join
 /// (`NOT IN`) over nullable keys needs global knowledge of nulls instead, so
 /// its probe side is brought to one partition.
-fn split_build_side_joins(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+fn split_build_side_joins(
+    plan: Arc<dyn ExecutionPlan>,
+    broadcast_bytes: usize,
+) -> Result<Arc<dyn ExecutionPlan>> {
     let rewritten = plan.transform_up(|node| {
         if let Some(j) = node.downcast_ref::<HashJoinExec>() {
             let n = j.right().output_partitioning().partition_count();
@@ -102,10 +112,15 @@ fn split_build_side_joins(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn Execut
                     .recompute_properties();
                 return Ok(Transformed::yes(new.build_exec()?));
             }
-            // A semi or anti join swaps sides instead: the small side that
-            // only probes becomes the collected (broadcast) side and the rows
-            // come out of the probe side as they match, with no shared state.
-            if !j.null_aware && matches!(j.join_type(), JoinType::LeftSemi | JoinType::LeftAnti) {
+            // A semi or anti join whose probe side is small too swaps sides
+            // instead: the probe side becomes the collected (broadcast) side
+            // and the rows come out of the other side as they match, with no
+            // shared state. A large probe side is not broadcast: every task
+            // would build a hash table over all of it (TPC-H q21: 6M rows).
+            if !j.null_aware
+                && matches!(j.join_type(), JoinType::LeftSemi | JoinType::LeftAnti)
+                && fits_broadcast(j.right(), broadcast_bytes)
+            {
                 let swapped = j.swap_inputs(PartitionMode::CollectLeft)?;
                 if swapped.is::<HashJoinExec>() {
                     let probe = without_coalesce(j.left())?;
@@ -156,6 +171,16 @@ fn split_build_side_joins(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn Execut
         Ok(Transformed::no(node))
     })?;
     Ok(rewritten.data)
+}
+
+/// Whether DataFusion's size estimate of `plan` is within `limit` bytes
+/// (unknown sizes are not).
+fn fits_broadcast(plan: &Arc<dyn ExecutionPlan>, limit: usize) -> bool {
+    StatisticsContext::new()
+        .compute(plan.as_ref(), &StatisticsArgs::new())
+        .ok()
+        .and_then(|s| s.total_byte_size.get_value().copied())
+        .is_some_and(|bytes| bytes <= limit)
 }
 
 /// The input of a `CoalescePartitionsExec`, or the plan itself.
@@ -303,7 +328,7 @@ mod tests {
     async fn aggregation_is_cut_at_its_exchanges() {
         let (_, plan, _dir) = physical("SELECT k, sum(v) FROM t GROUP BY k ORDER BY k").await;
         let mut next = 1;
-        let job = plan_job(plan, &mut next).expect("plan job");
+        let job = plan_job(plan, &mut next, 10 << 20).expect("plan job");
         // partial aggregate -> hash exchange -> final aggregate + sort -> merge on the driver
         assert_eq!(job.stages.len(), 2, "{job:?}");
         assert_eq!(job.stages[0].reduce_partitions, 2);
@@ -318,7 +343,7 @@ mod tests {
         let (ctx, plan, _dir) =
             physical("SELECT a.k, count(*) FROM t a JOIN t b ON a.k = b.k GROUP BY a.k").await;
         let mut next = 10;
-        let job = plan_job(plan, &mut next).expect("plan job");
+        let job = plan_job(plan, &mut next, 10 << 20).expect("plan job");
         assert!(job.stages.len() >= 2);
         let task_ctx = ctx.task_ctx();
         for s in &job.stages {

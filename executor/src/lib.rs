@@ -33,7 +33,6 @@ use kiln_proto::{
     ShutdownRequest, ShutdownResponse, TaskDefinition, TaskResult,
 };
 use tokio::sync::{watch, OnceCell};
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::service::interceptor::InterceptedService;
 use tonic::{Request, Response, Status};
 use tracing::{info, warn, Instrument};
@@ -144,7 +143,7 @@ pub async fn start(opts: ExecutorOptions) -> Result<ExecutorHandle> {
             .server()?
             .add_service(grpc)
             .add_service(flight)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+            .serve_with_incoming_shutdown(Transport::incoming(listener), async move {
                 let _ = stop.wait_for(|s| *s).await;
             }),
     );

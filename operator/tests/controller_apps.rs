@@ -84,7 +84,7 @@ async fn an_application_runs_to_completion_with_progress_and_events() {
     assert!(table.contains("PROGRESS"), "{table}");
 
     // The transitions, as Events, in order.
-    let ev = events(&client, ns, "count").await;
+    let ev = events_with(&client, ns, "count", "SparkApplicationCompleted").await;
     let r = reasons(&ev);
     let order = [
         "SparkApplicationSubmitted",
@@ -152,7 +152,7 @@ async fn a_failing_job_ends_failed_with_the_engines_message() {
         "{:?}",
         st.driver_log_tail
     );
-    let r = reasons(&events(&client, ns, "broken").await)
+    let r = reasons(&events_with(&client, ns, "broken", "SparkApplicationFailed").await)
         .into_iter()
         .map(str::to_string)
         .collect::<Vec<_>>();
@@ -186,7 +186,7 @@ async fn on_failure_retries_twice_with_backoff_then_fails() {
     let st = app.status.clone().expect("status");
     assert_eq!(st.execution_attempts, 3, "{seen:?} {st:#?}");
     assert!(st.application_state.error_message.contains("no_such_table"));
-    let ev = events(&client, ns, "flaky").await;
+    let ev = events_with(&client, ns, "flaky", "SparkApplicationFailed").await;
     let failed_at: Vec<i64> = ev
         .iter()
         .filter(|e| e.0 == "SparkDriverFailed")
@@ -275,7 +275,7 @@ async fn a_killed_executor_is_replaced_and_the_application_completes() {
         "no replacement executor: {:?}",
         st.executor_state
     );
-    let ev = events(&client, ns, "survivor").await;
+    let ev = events_with(&client, ns, "survivor", "ExecutorReplaced").await;
     assert!(ev.iter().any(|e| e.0 == "ExecutorReplaced"), "{ev:?}");
 }
 
@@ -643,7 +643,7 @@ async fn scheduled_applications_run_every_10s_honour_forbid_and_history_limits()
     assert_eq!(st.past_successful_run_names.len(), 1, "{st:?}");
 
     // Forbid: the first run still runs, so every later slot was skipped.
-    let forbid_events = events(&client, ns, "forbid").await;
+    let forbid_events = events_with(&client, ns, "forbid", "RunSkipped").await;
     assert!(
         forbid_events.iter().any(|e| e.0 == "RunSkipped"),
         "{forbid_events:?}"
@@ -840,7 +840,7 @@ async fn suspend_resume_and_spec_changes_restart_the_run_and_metrics_show_it() {
         "a new spec starts over"
     );
     assert_eq!(csv_rows(out.path()), COUNTING_ROWS);
-    let r: Vec<String> = events(&client, ns, "pausable")
+    let r: Vec<String> = events_with(&client, ns, "pausable", "SparkApplicationSpecUpdated")
         .await
         .into_iter()
         .map(|e| e.0)
@@ -899,6 +899,6 @@ async fn dynamic_allocation_adds_executors_the_driver_asks_for() {
     );
     let execs: Vec<_> = st.executor_state.keys().cloned().collect();
     assert_eq!(execs.len(), 3, "expected max (3) executors, saw {execs:?}");
-    let ev = events(&client, ns, "elastic").await;
+    let ev = events_with(&client, ns, "elastic", "ExecutorsAdded").await;
     assert!(ev.iter().any(|e| e.0 == "ExecutorsAdded"), "{ev:?}");
 }

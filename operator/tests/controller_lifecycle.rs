@@ -83,7 +83,13 @@ async fn a_driver_pod_that_never_starts_fails_its_submission_after_the_timeout()
         msg.contains("did not start within 2s") && msg.contains("ImageNotMapped"),
         "{msg:?}"
     );
-    let ev = events(&client, ns, "unpullable").await;
+    let ev = events_with(
+        &client,
+        ns,
+        "unpullable",
+        "SparkApplicationSubmissionFailed",
+    )
+    .await;
     assert!(
         ev.iter().any(|e| e.0 == "SparkApplicationSubmissionFailed"
             && e.1.starts_with("SUBMITTED -> SUBMISSION_FAILED")),

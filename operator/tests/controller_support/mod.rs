@@ -250,6 +250,25 @@ pub async fn events(client: &Client, ns: &str, name: &str) -> Vec<(String, Strin
     out
 }
 
+/// Events about `name` once one with reason `reason` is among them. The
+/// operator publishes a transition's Event after it writes the status, so a
+/// test that saw the new state may list events a moment too early.
+pub async fn events_with(
+    client: &Client,
+    ns: &str,
+    name: &str,
+    reason: &str,
+) -> Vec<(String, String, i64)> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let ev = events(client, ns, name).await;
+        if ev.iter().any(|e| e.0 == reason) || Instant::now() > deadline {
+            return ev;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Pods of application `app` in `ns`.
 pub async fn app_pods(client: &Client, ns: &str, app: &str) -> Vec<Pod> {
     Api::<Pod>::namespaced(client.clone(), ns)
