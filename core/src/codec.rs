@@ -5,8 +5,10 @@ use std::sync::Arc;
 
 use arrow::datatypes::Schema;
 use bytes::Bytes;
+use datafusion::datasource::sink::DataSinkExec;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
+use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::{ExecutionPlan, Partitioning};
 use datafusion_proto::bytes::{
     physical_plan_from_bytes_with_extension_codec, physical_plan_to_bytes_with_extension_codec,
@@ -20,13 +22,16 @@ use datafusion_proto::protobuf;
 use prost::Message;
 
 use crate::shuffle::{OutputPartitioning, ShuffleReaderExec, ShuffleWriterExec};
+use crate::write::{own_file_sink, WriteFilesExec};
 
-/// Encodes and decodes [`ShuffleWriterExec`] and [`ShuffleReaderExec`].
+/// Encodes and decodes [`ShuffleWriterExec`], [`ShuffleReaderExec`] and
+/// [`WriteFilesExec`].
 #[derive(Debug, Default, Clone, Copy)]
 pub struct KilnCodec;
 
 const NODE_WRITER: u32 = 1;
 const NODE_READER: u32 = 2;
+const NODE_WRITE_FILES: u32 = 3;
 
 const PART_HASH: u32 = 1;
 const PART_ROUND_ROBIN: u32 = 2;
@@ -47,6 +52,10 @@ struct KilnNode {
     hash: Option<protobuf::Partitioning>,
     #[prost(message, optional, tag = "6")]
     schema: Option<protobuf::Schema>,
+    /// A write stage's sink, as the bytes of a `DataSinkExec` over an empty
+    /// input (datafusion-proto knows how to carry its file sinks).
+    #[prost(bytes = "vec", tag = "7")]
+    sink: Vec<u8>,
 }
 
 fn decode_err(m: impl Into<String>) -> DataFusionError {
@@ -108,6 +117,21 @@ impl PhysicalExtensionCodec for KilnCodec {
                     node.partitions as usize,
                 )))
             }
+            NODE_WRITE_FILES => {
+                let [input] = inputs else {
+                    return Err(decode_err("file writer needs exactly one input"));
+                };
+                let holder = physical_plan_from_bytes_with_extension_codec(&node.sink, ctx, self)?;
+                let sink = holder
+                    .downcast_ref::<DataSinkExec>()
+                    .and_then(|d| own_file_sink(d.sink()))
+                    .ok_or_else(|| decode_err("file writer without a file sink"))?;
+                Ok(Arc::new(WriteFilesExec::new(
+                    input.clone(),
+                    sink,
+                    node.stage_id,
+                )))
+            }
             other => Err(decode_err(format!("unknown node kind {other}"))),
         }
     }
@@ -140,6 +164,7 @@ impl PhysicalExtensionCodec for KilnCodec {
                 partitions: partitions as u32,
                 hash,
                 schema: None,
+                sink: vec![],
             }
         } else if let Some(r) = node.downcast_ref::<ShuffleReaderExec>() {
             let schema: protobuf::Schema = r.schema().as_ref().try_into().map_err(
@@ -154,6 +179,23 @@ impl PhysicalExtensionCodec for KilnCodec {
                 partitions: r.partitions() as u32,
                 hash: None,
                 schema: Some(schema),
+                sink: vec![],
+            }
+        } else if let Some(w) = node.downcast_ref::<WriteFilesExec>() {
+            let input_schema = w.sink().schema().clone();
+            let holder: Arc<dyn ExecutionPlan> = Arc::new(DataSinkExec::new(
+                Arc::new(EmptyExec::new(input_schema)),
+                w.sink().clone(),
+                None,
+            ));
+            KilnNode {
+                node: NODE_WRITE_FILES,
+                stage_id: w.stage_id(),
+                partitioning: 0,
+                partitions: 0,
+                hash: None,
+                schema: None,
+                sink: encode_plan(holder)?.to_vec(),
             }
         } else {
             return Err(DataFusionError::NotImplemented(format!(

@@ -242,6 +242,7 @@ impl EngineConf {
             crate::security::SSL_CA_FILE,
             crate::security::SSL_SERVER_NAME,
             crate::shuffle::block::TEST_CORRUPT_BLOCK,
+            crate::write::TEST_FAIL_FIRST_WRITE_ATTEMPT,
         ];
         if let Some(v) = raw.get(crate::shuffle::block::TEST_CORRUPT_BLOCK) {
             crate::shuffle::block::CorruptBlock::parse(v)
@@ -298,6 +299,11 @@ impl EngineConf {
         // default; a task runs one partition alone, so it must read exactly
         // its planned file group.
         opts.execution.enable_file_stream_work_stealing = false;
+        // One file per write task, as Spark writes one part file per task:
+        // tasks already write in parallel, and a single writer of a sorted
+        // result must not deal its rows out over several files.
+        opts.set("datafusion.execution.minimum_parallel_output_files", "1")
+            .map_err(|e| KilnError::Internal(e.to_string()))?;
         // Join sides up to the broadcast threshold are collected (and so
         // broadcast) rather than shuffled: across processes a shuffle costs
         // encoding, disk and network. With broadcasts off nothing is

@@ -4,6 +4,7 @@
 //! - [`config`]: engine settings (`spec.conf`) and the DataFusion session built from them.
 //! - [`sql`]: splitting a job into statements and Spark-style identifier resolution.
 //! - [`shuffle`]: the shuffle writer/reader plan nodes and the on-disk block layout.
+//! - [`write`]: the node that ends a write stage: tasks writing their partition's files.
 //! - [`codec`]: the datafusion-proto extension codec that carries our plan nodes.
 //! - [`security`]: the application secret, message size caps and TLS of every gRPC/Flight channel.
 //! - [`error`]: the error type every Kiln crate returns.
@@ -16,5 +17,6 @@ pub mod objectstore;
 pub mod security;
 pub mod shuffle;
 pub mod sql;
+pub mod write;
 
 pub use error::{KilnError, Result};

@@ -19,12 +19,13 @@ use kiln_core::config::EngineConf;
 use kiln_core::manifest::Application;
 use kiln_core::shuffle::{find_fetch_failure, FlightClients, ShuffleMetrics, ShuffleTaskEnv};
 use kiln_core::sql::{parse_job, resolve_identifiers, NameCatalog};
+use kiln_core::write::attempt_dir;
 use kiln_core::{KilnError, Result};
 use tracing::{info, Instrument};
 
 use crate::commit;
 use crate::metrics::{AppMetrics, StatementTime};
-use crate::planner::plan_job;
+use crate::planner::{plan_job, JobPlan, JobResult};
 use crate::scheduler::{JobScheduler, SchedulerContext};
 
 /// Where the driver itself reads shuffle blocks from.
@@ -227,12 +228,12 @@ impl Driver {
         })?;
         let result = self.run_job(physical).await;
         let result = match (result, staged) {
-            (Ok(batches), Some(staged)) => staged.commit().await.map(|()| batches),
+            (Ok(out), Some(staged)) => staged.commit(&out.attempts).await.map(|()| out.batches),
             (Err(e), Some(staged)) => {
                 staged.abort().await;
                 Err(e)
             }
-            (result, None) => result,
+            (result, None) => result.map(|out| out.batches),
         };
         let batches = result.map_err(|e| match e {
             KilnError::JobFailed(m) => KilnError::JobFailed(format!("{at}: {m}")),
@@ -262,7 +263,7 @@ impl Driver {
     }
 
     /// Runs one physical plan as a job of stages and returns its rows.
-    pub async fn run_job(&mut self, plan: Arc<dyn ExecutionPlan>) -> Result<Vec<RecordBatch>> {
+    pub async fn run_job(&mut self, plan: Arc<dyn ExecutionPlan>) -> Result<JobOutput> {
         let job_id = self.next_job;
         self.next_job += 1;
         let job = plan_job(plan, &mut self.next_stage, self.conf.broadcast_threshold)?;
@@ -276,7 +277,7 @@ impl Driver {
     /// Deletes the job's shuffle blocks on every executor: no later job
     /// reads them (each statement is planned afresh), and an application of
     /// many statements would otherwise fill the executors' disks.
-    async fn remove_shuffle(&self, job: &crate::planner::JobPlan) {
+    async fn remove_shuffle(&self, job: &JobPlan) {
         let stage_ids: Vec<u32> = job.stages.iter().map(|s| s.id).collect();
         let calls = self.sched.registry.executors().into_iter().map(|e| {
             let req = kiln_proto::RemoveShuffleRequest {
@@ -295,19 +296,27 @@ impl Driver {
         futures::future::join_all(calls).await;
     }
 
-    async fn run_stages(
-        &mut self,
-        job_id: u32,
-        job: &crate::planner::JobPlan,
-    ) -> Result<Vec<RecordBatch>> {
+    async fn run_stages(&mut self, job_id: u32, job: &JobPlan) -> Result<JobOutput> {
         let mut sched = JobScheduler::new(&self.sched, job_id, job)?;
+        let (root, parents) = match &job.result {
+            JobResult::Files { stage } => {
+                sched.run_until(&[*stage]).await?;
+                let attempts = sched
+                    .outputs(*stage)
+                    .iter()
+                    .map(|m| attempt_dir(*stage, m.map_partition, m.attempt))
+                    .collect();
+                let rows = sched.rows_written(*stage);
+                return Ok(JobOutput {
+                    batches: vec![count_batch(rows)?],
+                    attempts,
+                });
+            }
+            JobResult::Rows { plan, parents } => (plan, parents),
+        };
         loop {
-            sched.run_until(&job.root_parents).await?;
-            let inputs: HashMap<u32, _> = job
-                .root_parents
-                .iter()
-                .map(|s| (*s, sched.outputs(*s)))
-                .collect();
+            sched.run_until(parents).await?;
+            let inputs: HashMap<u32, _> = parents.iter().map(|s| (*s, sched.outputs(*s))).collect();
             let env = Arc::new(ShuffleTaskEnv {
                 executor_id: self.shuffle.executor_id.clone(),
                 shuffle_dir: self.shuffle.shuffle_dir.clone(),
@@ -320,7 +329,7 @@ impl Driver {
             let state = self.ctx.state();
             let config = state.config().clone().with_extension(env.clone());
             let task_ctx = Arc::new(TaskContext::from(&state).with_session_config(config));
-            let result = collect(job.root.clone(), task_ctx).await;
+            let result = collect(root.clone(), task_ctx).await;
             self.sched.metrics.add_driver_reads(
                 env.metrics
                     .local_bytes
@@ -330,7 +339,12 @@ impl Driver {
                     .load(std::sync::atomic::Ordering::Relaxed),
             );
             match result {
-                Ok(batches) => return Ok(batches),
+                Ok(batches) => {
+                    return Ok(JobOutput {
+                        batches,
+                        attempts: vec![],
+                    })
+                }
                 Err(e) => match find_fetch_failure(&e) {
                     Some(ff) => {
                         self.sched
@@ -342,7 +356,7 @@ impl Driver {
                     None => {
                         return Err(KilnError::JobFailed(format!(
                             "job {job_id}, final step on the driver (reading the output of stage {}) failed: {}",
-                            job.root_parents
+                            parents
                                 .iter()
                                 .map(u32::to_string)
                                 .collect::<Vec<_>>()
@@ -354,6 +368,23 @@ impl Driver {
             }
         }
     }
+}
+
+/// What a job produced.
+#[derive(Debug)]
+pub struct JobOutput {
+    /// The rows of a query, or one `count` row for a write.
+    pub batches: Vec<RecordBatch>,
+    /// For a write: the folders (below the staging folder) of the task
+    /// attempts whose files make up the output.
+    pub attempts: Vec<String>,
+}
+
+/// The one-row `count` result of a write, as DataFusion's sinks report it.
+fn count_batch(rows: u64) -> Result<RecordBatch> {
+    let count: arrow::array::ArrayRef = Arc::new(UInt64Array::from(vec![rows]));
+    Ok(RecordBatch::try_from_iter(vec![("count", count)])
+        .map_err(datafusion::error::DataFusionError::from)?)
 }
 
 /// A statement whose rows are printed: a query, or an EXPLAIN / DESCRIBE.

@@ -2,7 +2,9 @@
 //!
 //! A write job's sink is pointed at a staging folder beside the target
 //! (`.kiln-staging-<target>-<application>-<job>`), so nothing appears in the
-//! target while the job runs. When the job succeeds the driver commits:
+//! target while the job runs. The job's write tasks each write into their
+//! attempt's own folder below it (`kiln_core::write`). When the job
+//! succeeds the driver commits the folders of the attempts that succeeded:
 //! in overwrite mode it first deletes what the target holds (all of it, or
 //! with `spark.sql.sources.partitionOverwriteMode=dynamic` only the
 //! partitions the job wrote), then renames every staged file into the
@@ -18,17 +20,15 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use datafusion::datasource::file_format::csv::CsvSink;
-use datafusion::datasource::file_format::json::JsonSink;
-use datafusion::datasource::file_format::parquet::ParquetSink;
 use datafusion::datasource::listing::ListingTableUrl;
-use datafusion::datasource::physical_plan::{FileSink, FileSinkConfig};
-use datafusion::datasource::sink::{DataSink, DataSinkExec};
+use datafusion::datasource::physical_plan::FileSinkConfig;
+use datafusion::datasource::sink::DataSinkExec;
 use datafusion::logical_expr::dml::InsertOp;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 use futures::TryStreamExt;
 use kiln_core::config::{PartitionOverwriteMode, WriteMode};
+use kiln_core::write::file_sink;
 use kiln_core::{KilnError, Result};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
@@ -79,13 +79,17 @@ pub async fn stage(
         return Ok((plan, None));
     };
     let config = config.clone();
+    // Tasks write below the staging folder whatever happens, so a file
+    // sink that cannot be staged is an error, never an unstaged write.
     let Some(target_url) = config.table_paths.first().cloned() else {
-        return Ok((plan, None));
+        return Err(KilnError::JobFailed("output without a location".into()));
     };
     let single_file = config.file_output_mode.single_file_output(&target_url);
     let url_text = target_url.as_str().trim_end_matches('/').to_string();
     let Some((parent, name)) = url_text.rsplit_once('/') else {
-        return Ok((plan, None));
+        return Err(KilnError::JobFailed(format!(
+            "output location {url_text} has no parent folder"
+        )));
     };
     let staging_dir = format!("{parent}/{STAGING_PREFIX}{name}-{tag}/");
     let staging_url = if single_file {
@@ -145,27 +149,6 @@ pub async fn stage(
     Ok((new_plan, Some(staged)))
 }
 
-/// Rebuilds a file sink of the same format over other settings.
-type RebuildSink<'a> = Box<dyn Fn(FileSinkConfig) -> Arc<dyn DataSink> + 'a>;
-
-/// The settings of a Parquet, CSV or JSON file sink, and how to build the
-/// same sink over other settings.
-fn file_sink(sink: &dyn DataSink) -> Option<(&FileSinkConfig, RebuildSink<'_>)> {
-    if let Some(s) = sink.downcast_ref::<ParquetSink>() {
-        let rebuild = |c| Arc::new(ParquetSink::new(c, s.parquet_options().clone())) as _;
-        return Some((s.config(), Box::new(rebuild)));
-    }
-    if let Some(s) = sink.downcast_ref::<CsvSink>() {
-        let rebuild = |c| Arc::new(CsvSink::new(c, s.writer_options().clone())) as _;
-        return Some((s.config(), Box::new(rebuild)));
-    }
-    if let Some(s) = sink.downcast_ref::<JsonSink>() {
-        let rebuild = |c| Arc::new(JsonSink::new(c, s.writer_options().clone())) as _;
-        return Some((s.config(), Box::new(rebuild)));
-    }
-    None
-}
-
 async fn has_data(store: &Arc<dyn ObjectStore>, prefix: &Path, single_file: bool) -> Result<bool> {
     if single_file {
         return Ok(store.head(prefix).await.is_ok());
@@ -195,18 +178,31 @@ fn relative<'a>(location: &'a Path, prefix: &Path) -> Option<&'a str> {
 }
 
 impl StagedWrite {
-    /// Moves the staged files into the target (after clearing it in
-    /// overwrite mode) and marks it with `_SUCCESS`.
-    pub async fn commit(self) -> Result<()> {
-        let staged: Vec<Path> = self
+    /// Moves the files of the successful task attempts (their folders below
+    /// the staging folder, `attempts`) into the target, after clearing it in
+    /// overwrite mode, and marks it with `_SUCCESS`. Files of other attempts
+    /// (failed, lost, or superseded by a recomputation) are left behind and
+    /// deleted with the staging folder.
+    pub async fn commit(self, attempts: &[String]) -> Result<()> {
+        let listed: Vec<Path> = self
             .store
             .list(Some(&self.staging))
             .map_ok(|m| m.location)
             .try_collect()
             .await
             .map_err(|e| err("listing staged files", e))?;
+        // (staged file, path below its attempt folder) of the committed attempts.
+        let staged: Vec<(Path, String)> = listed
+            .into_iter()
+            .filter_map(|p| {
+                let rel = relative(&p, &self.staging)?;
+                let (dir, rest) = rel.split_once('/')?;
+                let rest = rest.to_string();
+                attempts.iter().any(|a| a == dir).then_some((p, rest))
+            })
+            .collect();
         if self.single_file {
-            if let Some(file) = staged.first() {
+            if let Some((file, _)) = staged.first() {
                 self.store
                     .rename(file, &self.target)
                     .await
@@ -218,8 +214,7 @@ impl StagedWrite {
         if self.overwrite {
             let written: BTreeSet<String> = staged
                 .iter()
-                .filter_map(|p| relative(p, &self.staging))
-                .filter_map(|r| partition_of(r, self.partition_columns))
+                .filter_map(|(_, rel)| partition_of(rel, self.partition_columns))
                 .collect();
             let dynamic = self.partition_mode == PartitionOverwriteMode::Dynamic
                 && self.partition_columns > 0;
@@ -246,10 +241,7 @@ impl StagedWrite {
                 }
             }
         }
-        for file in &staged {
-            let Some(rel) = relative(file, &self.staging) else {
-                continue;
-            };
+        for (file, rel) in &staged {
             let dest = Path::from(format!("{}/{rel}", self.target.as_ref()));
             self.store
                 .rename(file, &dest)

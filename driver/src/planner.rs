@@ -6,12 +6,14 @@
 //! `CoalescePartitionsExec` or `SortPreservingMergeExec` over several
 //! partitions keeps its node in the parent, now over a reader of the child
 //! stage's blocks. What remains above the last exchange (usually a merge, a
-//! final aggregation of one partition, or a file sink) runs on the driver.
+//! final aggregation of one partition, a limit) runs on the driver; a file
+//! sink instead becomes a last stage whose tasks write the files.
 
 use std::sync::Arc;
 
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::JoinType;
+use datafusion::datasource::sink::{DataSink, DataSinkExec};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
 use datafusion::physical_plan::execution_plan::replace_children_if_necessary;
@@ -21,6 +23,7 @@ use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMerge
 use datafusion::physical_plan::statistics::{StatisticsArgs, StatisticsContext};
 use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties, Partitioning};
 use kiln_core::shuffle::{OutputPartitioning, ShuffleReaderExec, ShuffleWriterExec};
+use kiln_core::write::{file_sink, own_file_sink, WriteFilesExec};
 
 /// One stage: a plan rooted at a shuffle writer, run as one task per partition.
 #[derive(Debug, Clone)]
@@ -37,20 +40,52 @@ pub struct Stage {
     pub reduce_partitions: usize,
 }
 
-/// The stages of one job and the part that runs on the driver.
+/// The stages of one job and how its result comes about.
 #[derive(Debug)]
 pub struct JobPlan {
     /// Stages, every stage after the stages it reads.
     pub stages: Vec<Stage>,
-    /// The plan the driver runs at the end, reading the final stages' output.
-    pub root: Arc<dyn ExecutionPlan>,
-    /// Stages the root reads.
-    pub root_parents: Vec<u32>,
+    /// What the job yields once its stages ran.
+    pub result: JobResult,
+}
+
+/// How a job ends.
+#[derive(Debug)]
+pub enum JobResult {
+    /// Rows: the driver runs `plan` (a merge, a final aggregate of one
+    /// partition, a limit), reading the output of the stages `parents`.
+    Rows {
+        /// The plan the driver runs at the end.
+        plan: Arc<dyn ExecutionPlan>,
+        /// Stages it reads.
+        parents: Vec<u32>,
+    },
+    /// Files: the tasks of stage `stage` wrote them (a `COPY` or `INSERT`);
+    /// the job's result is the number of rows they wrote.
+    Files {
+        /// The write stage.
+        stage: u32,
+    },
+}
+
+impl JobPlan {
+    /// The stages whose outputs the job's result needs.
+    pub fn final_stages(&self) -> Vec<u32> {
+        match &self.result {
+            JobResult::Rows { parents, .. } => parents.clone(),
+            JobResult::Files { stage } => vec![*stage],
+        }
+    }
 }
 
 /// Cuts `plan` into stages, numbering them from `*next_stage_id`.
 /// `broadcast_bytes`: the largest join side (by DataFusion's estimate) that
 /// may be sent whole to every task (Spark's `spark.sql.autoBroadcastJoinThreshold`).
+///
+/// A plan rooted at a file sink (`COPY`, `INSERT` into files) ends in a
+/// write stage whose tasks write the files: one task per partition of the
+/// sink's input, or a single task when the output is one file or its order
+/// matters (a sorted or limited result).
 pub fn plan_job(
     plan: Arc<dyn ExecutionPlan>,
     next_stage_id: &mut u32,
@@ -58,6 +93,22 @@ pub fn plan_job(
 ) -> Result<JobPlan> {
     let plan = split_build_side_joins(plan, broadcast_bytes)?;
     let mut stages = Vec::new();
+    if let Some((input, sink)) = file_write(&plan) {
+        let input = cut(input, &mut stages, next_stage_id)?;
+        let id = *next_stage_id;
+        *next_stage_id += 1;
+        stages.push(Stage {
+            id,
+            parents: readers_in(&input)?,
+            partitions: input.output_partitioning().partition_count(),
+            reduce_partitions: 1,
+            plan: Arc::new(WriteFilesExec::new(input, sink, id)),
+        });
+        return Ok(JobPlan {
+            stages,
+            result: JobResult::Files { stage: id },
+        });
+    }
     let mut root = cut(plan, &mut stages, next_stage_id)?;
     if readers_in(&root)?.is_empty() {
         // Nothing was cut (a plain scan): run it all on executors anyway and
@@ -70,12 +121,42 @@ pub fn plan_job(
             next_stage_id,
         )?;
     }
-    let root_parents = readers_in(&root)?;
+    let parents = readers_in(&root)?;
     Ok(JobPlan {
         stages,
-        root,
-        root_parents,
+        result: JobResult::Rows {
+            plan: root,
+            parents,
+        },
     })
+}
+
+/// The input and sink of a plan that writes files. The single partition
+/// DataFusion brings a sink's input to is undone where it only gathers
+/// partitions (`CoalescePartitionsExec` into a folder): each task then
+/// writes its own files. A merge of sorted partitions, a limit or a
+/// single-file target keep their one partition, and so one writing task.
+fn file_write(
+    plan: &Arc<dyn ExecutionPlan>,
+) -> Option<(Arc<dyn ExecutionPlan>, Arc<dyn DataSink>)> {
+    let exec = plan.downcast_ref::<DataSinkExec>()?;
+    let (config, _) = file_sink(exec.sink())?;
+    let single_file = config
+        .table_paths
+        .first()
+        .is_some_and(|url| config.file_output_mode.single_file_output(url));
+    let mut input = exec.input().clone();
+    if !single_file {
+        if let Some(c) = input.downcast_ref::<CoalescePartitionsExec>() {
+            if c.fetch().is_none() {
+                input = c.input().clone();
+            }
+        }
+    }
+    if input.output_partitioning().partition_count() > 1 && single_file {
+        input = Arc::new(CoalescePartitionsExec::new(input));
+    }
+    Some((input, own_file_sink(exec.sink())?))
 }
 
 /// Joins that emit build-side rows at the end (left/full outer, left semi,
@@ -333,8 +414,11 @@ mod tests {
         assert_eq!(job.stages.len(), 2, "{job:?}");
         assert_eq!(job.stages[0].reduce_partitions, 2);
         assert_eq!(job.stages[1].parents, vec![job.stages[0].id]);
-        assert_eq!(job.root_parents, vec![job.stages[1].id]);
-        assert!(job.root.is::<SortPreservingMergeExec>());
+        let JobResult::Rows { plan, parents } = &job.result else {
+            panic!("a query yields rows: {job:?}")
+        };
+        assert_eq!(parents, &vec![job.stages[1].id]);
+        assert!(plan.is::<SortPreservingMergeExec>());
         assert!(readers_in(&job.stages[0].plan).expect("walk").is_empty());
     }
 

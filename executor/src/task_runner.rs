@@ -1,5 +1,6 @@
-//! The task runner: decodes a stage plan, runs one partition of it with the
-//! task's shuffle inputs, and turns the outcome into a [`TaskResult`].
+//! The task runner: decodes a stage plan (ending in a shuffle writer, or in a
+//! file writer for a write stage), runs one partition of it with the task's
+//! shuffle inputs, and turns the outcome into a [`TaskResult`].
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -21,6 +22,7 @@ use kiln_core::shuffle::layout::BlockId;
 use kiln_core::shuffle::{
     find_fetch_failure, FlightClients, MapOutput, ShuffleMetrics, ShuffleTaskEnv, ShuffleWriterExec,
 };
+use kiln_core::write::{WriteFilesExec, TEST_FAIL_FIRST_WRITE_ATTEMPT};
 use kiln_proto::{TaskDefinition, TaskMetrics, TaskResult, TaskStatus};
 
 /// Runs tasks for one executor.
@@ -88,9 +90,9 @@ impl TaskRunner {
                     "cannot decode the stage plan sent by the driver: {e}"
                 ))
             })?;
-            if !plan.is::<ShuffleWriterExec>() {
+            if !plan.is::<ShuffleWriterExec>() && !plan.is::<WriteFilesExec>() {
                 return Err(DataFusionError::Plan(
-                    "a task plan must end in a shuffle writer".into(),
+                    "a task plan must end in a shuffle writer or a file writer".into(),
                 ));
             }
             let n = plan.properties().partitioning.partition_count();
@@ -158,6 +160,14 @@ impl TaskRunner {
                 }
                 metrics.output_rows = block_rows.iter().sum();
                 metrics.output_bytes = block_bytes.iter().sum();
+                if plan.is::<WriteFilesExec>() && def.attempt == 0 && self.fail_first_write() {
+                    return TaskResult {
+                        status: TaskStatus::Failed as i32,
+                        error: format!("{TEST_FAIL_FIRST_WRITE_ATTEMPT}: failing after the write"),
+                        metrics: Some(metrics),
+                        ..Default::default()
+                    };
+                }
                 self.damage_for_test(&def);
                 TaskResult {
                     status: TaskStatus::Succeeded as i32,
@@ -196,6 +206,14 @@ impl TaskRunner {
 }
 
 impl TaskRunner {
+    /// Whether [`TEST_FAIL_FIRST_WRITE_ATTEMPT`] (testing only) is on.
+    fn fail_first_write(&self) -> bool {
+        self.conf
+            .raw
+            .get(TEST_FAIL_FIRST_WRITE_ATTEMPT)
+            .is_some_and(|v| v == "true")
+    }
+
     /// Applies `kiln.test.corruptShuffleBlock` (testing only) to the blocks
     /// this task just wrote, after their checksums were recorded.
     fn damage_for_test(&self, def: &TaskDefinition) {

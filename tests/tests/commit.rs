@@ -261,3 +261,89 @@ fn copy_to_a_single_file_replaces_it_through_staging() {
     assert!(ok, "{stderr}");
     assert_eq!(stdout.lines().nth(1).map(str::trim), Some("25"), "{stdout}");
 }
+
+/// Runs an application with `--summary-json`; returns (success, summary, stderr).
+fn run_app_summary(
+    work: &Path,
+    name: &str,
+    sql: &str,
+    conf: &str,
+) -> (bool, serde_json::Value, String) {
+    let manifest = write_manifest(work, name, sql, 2, 1, &format!("  conf:\n{conf}"));
+    let summary = work.join(format!("{name}-summary.json"));
+    let out = run_kiln(
+        &[
+            "run",
+            manifest.to_str().expect("utf8"),
+            "--summary-json",
+            summary.to_str().expect("utf8"),
+        ],
+        Duration::from_secs(180),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!stderr.contains("panicked"), "{name} panicked: {stderr}");
+    let json = if out.status.success() {
+        kiln_tests::read_summary(&summary)
+    } else {
+        serde_json::Value::Null
+    };
+    (out.status.success(), json, stderr)
+}
+
+#[test]
+fn write_tasks_write_the_files_and_only_successful_attempts_are_committed() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let out = work.path().join("out");
+    // The grouped result has 2 partitions: 2 write tasks, one file each
+    // (a single writer on the driver would have written one file).
+    let (ok, summary, stderr) = run_app_summary(
+        work.path(),
+        "tasks",
+        &copy_sql(GOOD, &out),
+        "    spark.sql.shuffle.partitions: \"2\"\n",
+    );
+    assert!(ok, "{stderr}");
+    assert_eq!(data_files(&out).len(), 2, "{:?}", snapshot(&out));
+    assert_eq!(summary["retries"], 0, "{summary}");
+    assert_eq!(count_rows(work.path(), &out), 25);
+
+    // Every first attempt writes its files and then fails; the retries
+    // write again. Only the retries' files may reach the target.
+    let (ok, summary, stderr) = run_app_summary(
+        work.path(),
+        "retried",
+        &copy_sql(GOOD, &out),
+        "    spark.sql.shuffle.partitions: \"2\"\n    kiln.test.failFirstWriteAttempt: \"true\"\n",
+    );
+    assert!(ok, "{stderr}");
+    assert_eq!(summary["retries"], 2, "{summary}");
+    assert!(stderr.contains("failing after the write"), "{stderr}");
+    assert_eq!(data_files(&out).len(), 2, "{:?}", snapshot(&out));
+    assert_eq!(
+        count_rows(work.path(), &out),
+        25,
+        "rows of failed attempts were committed"
+    );
+    assert!(staging_left(work.path()).is_empty());
+}
+
+#[test]
+fn a_sorted_result_is_written_by_one_task_as_one_file() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let out = work.path().join("out");
+    let query = "SELECT c_custkey, c_nationkey FROM customer ORDER BY c_nationkey, c_custkey";
+    let (ok, _, stderr) = run_app_summary(work.path(), "sorted", &copy_sql(query, &out), "");
+    assert!(ok, "{stderr}");
+    assert_eq!(data_files(&out).len(), 1, "{:?}", snapshot(&out));
+    let sql = format!(
+        "CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION '{}/';\nSELECT count(*) AS n FROM t;",
+        out.display()
+    );
+    let (ok, stdout, stderr) = run_app(work.path(), "count-sorted", &sql, "");
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        stdout.lines().nth(1).map(str::trim),
+        Some("15000"),
+        "{stdout}"
+    );
+}
