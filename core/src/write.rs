@@ -221,6 +221,8 @@ impl ExecutionPlan for WriteFilesExec {
 mod tests {
     use super::*;
     use arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::common::file_options::csv_writer::CsvWriterOptions;
+    use datafusion::common::parsers::CompressionTypeVariant;
     use datafusion::datasource::physical_plan::FileOutputMode;
     use datafusion::execution::object_store::ObjectStoreUrl;
     use datafusion::logical_expr::dml::InsertOp;
@@ -238,7 +240,11 @@ mod tests {
             file_extension: "csv".into(),
             file_output_mode: FileOutputMode::Automatic,
         };
-        Arc::new(CsvSink::new(config, Default::default()))
+        let options = CsvWriterOptions::new(
+            arrow::csv::WriterBuilder::new(),
+            CompressionTypeVariant::UNCOMPRESSED,
+        );
+        Arc::new(CsvSink::new(config, options))
     }
 
     fn location(sink: &Arc<dyn DataSink>) -> String {
