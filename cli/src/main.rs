@@ -137,7 +137,11 @@ fn main() -> ExitCode {
     };
     init_tracing(cli.verbose, level.as_deref());
     let threads = match &cli.command {
-        Command::Executor(a) => a.cores.max(1) as usize,
+        // One thread per task slot, plus one so that serving shuffle blocks
+        // and RPCs never waits for a running task to yield: a peer blocked
+        // on a fetch would otherwise idle its own slot (-10% wall time on
+        // TPC-H SF1 with 2 x 1-core executors).
+        Command::Executor(a) => a.cores.max(1) as usize + 1,
         _ => std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2),

@@ -12,7 +12,7 @@ use arrow::datatypes::SchemaRef;
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{LogicalPlan, WriteOp};
-use datafusion::physical_plan::{collect, ExecutionPlan};
+use datafusion::physical_plan::{collect, displayable, ExecutionPlan};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement;
 use kiln_core::config::EngineConf;
@@ -21,7 +21,7 @@ use kiln_core::shuffle::{find_fetch_failure, FlightClients, ShuffleMetrics, Shuf
 use kiln_core::sql::{parse_job, resolve_identifiers, NameCatalog};
 use kiln_core::write::attempt_dir;
 use kiln_core::{KilnError, Result};
-use tracing::{info, Instrument};
+use tracing::{debug, info, Instrument};
 
 use crate::commit;
 use crate::metrics::{AppMetrics, StatementTime};
@@ -268,6 +268,18 @@ impl Driver {
         self.next_job += 1;
         let job = plan_job(plan, &mut self.next_stage, self.conf.broadcast_threshold)?;
         info!(job_id, stages = job.stages.len(), "job planned");
+        for stage in &job.stages {
+            debug!(
+                job_id,
+                stage = stage.id,
+                tasks = stage.partitions,
+                "stage plan:\n{}",
+                displayable(stage.plan.as_ref()).indent(false)
+            );
+        }
+        if let JobResult::Rows { plan, .. } = &job.result {
+            debug!(job_id, "driver plan:\n{}", displayable(plan.as_ref()).indent(false));
+        }
         self.sched.progress.stages_planned(job.stages.len());
         let result = self.run_stages(job_id, &job).await;
         self.remove_shuffle(&job).await;

@@ -23,11 +23,10 @@
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 
-use arrow::buffer::Buffer;
+use arrow::buffer::{Buffer, MutableBuffer};
 use arrow::error::ArrowError;
 use arrow::ipc::reader::StreamDecoder;
 use arrow::record_batch::RecordBatch;
-use bytes::{Buf, BytesMut};
 
 /// First bytes of every block file.
 pub const MAGIC: &[u8; 8] = b"KILNBLK1";
@@ -90,8 +89,10 @@ impl<W: Write> FrameWriter<W> {
             )
         })?;
         let crc = crc32fast::hash(&self.pending);
-        self.inner.write_all(&len.to_le_bytes())?;
-        self.inner.write_all(&crc.to_le_bytes())?;
+        let mut header = [0u8; FRAME_HEADER];
+        header[..4].copy_from_slice(&len.to_le_bytes());
+        header[4..].copy_from_slice(&crc.to_le_bytes());
+        self.inner.write_all(&header)?;
         self.inner.write_all(&self.pending)?;
         self.payload_total += u64::from(len);
         self.written += FRAME_HEADER as u64 + u64::from(len);
@@ -104,10 +105,10 @@ impl<W: Write> FrameWriter<W> {
     pub fn finish(mut self) -> io::Result<(W, u64)> {
         self.seal()?;
         let total = self.payload_total.to_le_bytes();
-        self.inner.write_all(&0u32.to_le_bytes())?;
-        self.inner
-            .write_all(&crc32fast::hash(&total).to_le_bytes())?;
-        self.inner.write_all(&total)?;
+        let mut end = [0u8; FRAME_HEADER + END_BODY];
+        end[4..8].copy_from_slice(&crc32fast::hash(&total).to_le_bytes());
+        end[8..].copy_from_slice(&total);
+        self.inner.write_all(&end)?;
         self.inner.flush()?;
         self.written += (FRAME_HEADER + END_BODY) as u64;
         Ok((self.inner, self.written))
@@ -126,15 +127,41 @@ impl<W: Write> Write for FrameWriter<W> {
     }
 }
 
-/// Checks and decodes a block from bytes pushed in arbitrary pieces (file
-/// reads, Flight messages).
+/// Where a [`BlockDecoder`] is within the block.
+#[derive(Debug)]
+enum Part {
+    /// Reading the 8-byte magic into `head`.
+    Magic,
+    /// Reading an 8-byte frame header into `head`.
+    Header,
+    /// Reading a frame's payload (or the end frame's body) into `buf`.
+    Body {
+        len: u32,
+        crc: u32,
+        buf: MutableBuffer,
+        filled: usize,
+    },
+    /// The end frame was checked; nothing more may follow.
+    Ended,
+}
+
+/// Checks and decodes a block from bytes pushed in arbitrary pieces (Flight
+/// messages, [`BlockDecoder::push`]) or read straight from a file
+/// ([`BlockDecoder::read_from`]).
+///
+/// Each frame's payload is gathered into its own 64-byte aligned buffer
+/// before its checksum is checked and Arrow decodes it. One frame holds one
+/// IPC message, whose body the writer aligned to 64 bytes within it, so the
+/// decoded arrays point into that buffer without a further copy (a buffer
+/// at an arbitrary offset would make Arrow copy every misaligned array,
+/// decimals above all).
 #[derive(Debug)]
 pub struct BlockDecoder {
     expected_len: u64,
-    consumed: u64,
-    buf: BytesMut,
-    magic_seen: bool,
-    ended: bool,
+    received: u64,
+    head: [u8; FRAME_HEADER],
+    head_filled: usize,
+    part: Part,
     payload_total: u64,
     ipc: StreamDecoder,
     batches: VecDeque<RecordBatch>,
@@ -145,10 +172,10 @@ impl BlockDecoder {
     pub fn new(expected_len: u64) -> Self {
         BlockDecoder {
             expected_len,
-            consumed: 0,
-            buf: BytesMut::new(),
-            magic_seen: false,
-            ended: false,
+            received: 0,
+            head: [0; FRAME_HEADER],
+            head_filled: 0,
+            part: Part::Magic,
             payload_total: 0,
             ipc: StreamDecoder::new(),
             batches: VecDeque::new(),
@@ -157,20 +184,65 @@ impl BlockDecoder {
 
     /// Bytes of the block received so far.
     pub fn received(&self) -> u64 {
-        self.consumed + self.buf.len() as u64
+        self.received
     }
 
     /// Takes in the next bytes of the block, checking and decoding every
     /// frame they complete.
-    pub fn push(&mut self, data: &[u8]) -> Result<(), BlockError> {
-        if self.received() + data.len() as u64 > self.expected_len {
+    pub fn push(&mut self, mut data: &[u8]) -> Result<(), BlockError> {
+        if self.received + data.len() as u64 > self.expected_len {
             return Err(BlockError::Corrupt(format!(
                 "more than the {} bytes the map task wrote",
                 self.expected_len
             )));
         }
-        self.buf.extend_from_slice(data);
-        self.drain_frames()
+        while !data.is_empty() {
+            let Some(want) = self.want() else {
+                return Err(BlockError::Corrupt(format!(
+                    "{} bytes after the end frame",
+                    data.len()
+                )));
+            };
+            let n = want.len().min(data.len());
+            want[..n].copy_from_slice(&data[..n]);
+            self.advance(n)?;
+            data = &data[n..];
+        }
+        Ok(())
+    }
+
+    /// Reads the block's next piece from `r` straight into the buffer it
+    /// belongs in (a frame's payload in one read); returns `false` at the
+    /// end of `r`. Decoded batches are then available from
+    /// [`BlockDecoder::next_batch`].
+    pub fn read_from(&mut self, r: &mut impl Read) -> Result<bool, BlockError> {
+        let Some(want) = self.want() else {
+            // Past the end frame: anything more in the file is an error.
+            let mut probe = [0u8; 1];
+            return match r.read(&mut probe) {
+                Ok(0) => Ok(false),
+                Ok(_) => Err(BlockError::Corrupt("bytes after the end frame".into())),
+                Err(e) => Err(BlockError::Io(e)),
+            };
+        };
+        let n = loop {
+            match r.read(want) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(BlockError::Io(e)),
+            }
+        };
+        if n == 0 {
+            return Ok(false);
+        }
+        if self.received + n as u64 > self.expected_len {
+            return Err(BlockError::Corrupt(format!(
+                "more than the {} bytes the map task wrote",
+                self.expected_len
+            )));
+        }
+        self.advance(n)?;
+        Ok(true)
     }
 
     /// The next decoded batch, if a complete one is available.
@@ -181,89 +253,118 @@ impl BlockDecoder {
     /// Checks that the whole block arrived: the end frame was seen and the
     /// size matches what the map task reported.
     pub fn finish(&mut self) -> Result<(), BlockError> {
-        if !self.ended {
+        if !matches!(self.part, Part::Ended) {
             return Err(BlockError::Truncated(format!(
                 "ends after {} of {} bytes, before its end frame",
-                self.received(),
-                self.expected_len
+                self.received, self.expected_len
             )));
         }
-        if self.consumed != self.expected_len || !self.buf.is_empty() {
+        if self.received != self.expected_len {
             return Err(BlockError::Corrupt(format!(
                 "{} bytes, but the map task wrote {}",
-                self.received(),
-                self.expected_len
+                self.received, self.expected_len
             )));
         }
         self.ipc.finish()?;
         Ok(())
     }
 
-    fn drain_frames(&mut self) -> Result<(), BlockError> {
-        if !self.magic_seen {
-            if self.buf.len() < MAGIC.len() {
-                return Ok(());
-            }
-            if &self.buf[..MAGIC.len()] != MAGIC {
-                return Err(BlockError::Corrupt(
-                    "bad magic: not a Kiln shuffle block".into(),
-                ));
-            }
-            self.buf.advance(MAGIC.len());
-            self.consumed += MAGIC.len() as u64;
-            self.magic_seen = true;
+    /// Where the next bytes of the block go; `None` after the end frame.
+    fn want(&mut self) -> Option<&mut [u8]> {
+        match &mut self.part {
+            Part::Magic | Part::Header => Some(&mut self.head[self.head_filled..]),
+            Part::Body { buf, filled, .. } => Some(&mut buf.as_slice_mut()[*filled..]),
+            Part::Ended => None,
         }
-        while !self.ended && self.buf.len() >= FRAME_HEADER {
-            let len = u32::from_le_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]]);
-            let crc = u32::from_le_bytes([self.buf[4], self.buf[5], self.buf[6], self.buf[7]]);
-            let body = if len == 0 { END_BODY } else { len as usize };
-            let frame_end = self.consumed + (FRAME_HEADER + body) as u64;
-            if frame_end > self.expected_len {
-                return Err(BlockError::Corrupt(format!(
-                    "frame at byte {} claims {body} bytes, past the block's end at {}",
-                    self.consumed, self.expected_len
-                )));
-            }
-            if self.buf.len() < FRAME_HEADER + body {
-                return Ok(());
-            }
-            let mut frame = self.buf.split_to(FRAME_HEADER + body);
-            frame.advance(FRAME_HEADER);
-            if crc32fast::hash(&frame) != crc {
-                return Err(BlockError::Corrupt(format!(
-                    "checksum mismatch in the {body}-byte frame at byte {}",
-                    self.consumed
-                )));
-            }
-            self.consumed = frame_end;
-            if len == 0 {
-                let total = u64::from_le_bytes(
-                    frame[..END_BODY]
-                        .try_into()
-                        .map_err(|_| BlockError::Corrupt("end frame too short".into()))?,
-                );
-                if total != self.payload_total {
+    }
+
+    /// Accounts for `n` bytes written into [`BlockDecoder::want`]'s slice,
+    /// and checks whatever they complete.
+    fn advance(&mut self, n: usize) -> Result<(), BlockError> {
+        self.received += n as u64;
+        match &mut self.part {
+            Part::Magic | Part::Header => {
+                self.head_filled += n;
+                if self.head_filled < FRAME_HEADER {
+                    return Ok(());
+                }
+                self.head_filled = 0;
+                if matches!(self.part, Part::Magic) {
+                    if &self.head != MAGIC {
+                        return Err(BlockError::Corrupt(
+                            "bad magic: not a Kiln shuffle block".into(),
+                        ));
+                    }
+                    self.part = Part::Header;
+                    return Ok(());
+                }
+                let h = self.head;
+                let len = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
+                let crc = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
+                let body = if len == 0 { END_BODY } else { len as usize };
+                let start = self.received - FRAME_HEADER as u64;
+                if self.received + body as u64 > self.expected_len {
                     return Err(BlockError::Corrupt(format!(
-                        "end frame counts {total} payload bytes, found {}",
-                        self.payload_total
+                        "frame at byte {start} claims {body} bytes, past the block's end at {}",
+                        self.expected_len
                     )));
                 }
-                self.ended = true;
-            } else {
-                self.payload_total += u64::from(len);
-                let mut data = Buffer::from(frame.freeze());
-                while !data.is_empty() {
-                    if let Some(batch) = self.ipc.decode(&mut data)? {
-                        self.batches.push_back(batch);
-                    }
-                }
+                // Zeroed memory comes fresh from the allocator; the bound above
+                // keeps a damaged length from asking for more than the block.
+                self.part = Part::Body {
+                    len,
+                    crc,
+                    buf: MutableBuffer::from_len_zeroed(body),
+                    filled: 0,
+                };
+                Ok(())
             }
+            Part::Body { filled, buf, .. } => {
+                *filled += n;
+                if *filled < buf.len() {
+                    return Ok(());
+                }
+                let Part::Body { len, crc, buf, .. } =
+                    std::mem::replace(&mut self.part, Part::Header)
+                else {
+                    return Ok(());
+                };
+                self.frame(len, crc, buf.into())
+            }
+            Part::Ended => Err(BlockError::Corrupt("bytes after the end frame".into())),
         }
-        if self.ended && !self.buf.is_empty() {
+    }
+
+    /// Checks one complete frame and decodes its message.
+    fn frame(&mut self, len: u32, crc: u32, frame: Buffer) -> Result<(), BlockError> {
+        let start = self.received - (FRAME_HEADER + frame.len()) as u64;
+        if crc32fast::hash(&frame) != crc {
             return Err(BlockError::Corrupt(format!(
-                "{} bytes after the end frame",
-                self.buf.len()
+                "checksum mismatch in the {}-byte frame at byte {start}",
+                frame.len()
             )));
+        }
+        if len == 0 {
+            let total = u64::from_le_bytes(
+                frame[..END_BODY]
+                    .try_into()
+                    .map_err(|_| BlockError::Corrupt("end frame too short".into()))?,
+            );
+            if total != self.payload_total {
+                return Err(BlockError::Corrupt(format!(
+                    "end frame counts {total} payload bytes, found {}",
+                    self.payload_total
+                )));
+            }
+            self.part = Part::Ended;
+            return Ok(());
+        }
+        self.payload_total += u64::from(len);
+        let mut data = frame;
+        while !data.is_empty() {
+            if let Some(batch) = self.ipc.decode(&mut data)? {
+                self.batches.push_back(batch);
+            }
         }
         Ok(())
     }
@@ -407,6 +508,34 @@ mod tests {
             let got = decode(&bytes, bytes.len() as u64, chunk).expect("decodes");
             assert_eq!(got, batches, "chunk size {chunk}");
         }
+    }
+
+    #[test]
+    fn reading_from_a_file_checks_and_decodes_alike() {
+        let (bytes, batches) = block();
+        let read = |data: &[u8], expected: u64| -> Result<Vec<RecordBatch>, BlockError> {
+            let mut d = BlockDecoder::new(expected);
+            let mut r = std::io::Cursor::new(data.to_vec());
+            let mut out = Vec::new();
+            while d.read_from(&mut r)? {
+                while let Some(b) = d.next_batch() {
+                    out.push(b);
+                }
+            }
+            d.finish()?;
+            Ok(out)
+        };
+        assert_eq!(read(&bytes, bytes.len() as u64).expect("decodes"), batches);
+        let mut bad = bytes.clone();
+        bad[bytes.len() / 2] ^= 1;
+        assert!(read(&bad, bytes.len() as u64).is_err());
+        assert!(matches!(
+            read(&bytes[..bytes.len() - 3], bytes.len() as u64),
+            Err(BlockError::Truncated(_))
+        ));
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(read(&longer, bytes.len() as u64).is_err());
     }
 
     #[test]

@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::Read;
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -64,12 +63,13 @@ impl FlightClients {
     }
 }
 
-/// A block read from local disk, checked frame by frame (sync I/O).
+/// A block read from local disk, checked frame by frame (sync I/O). Each
+/// frame is read from the file straight into the buffer its arrays will
+/// live in.
 #[derive(Debug)]
 pub struct LocalBlock {
     file: Option<File>,
     decoder: BlockDecoder,
-    buf: Vec<u8>,
 }
 
 impl Iterator for LocalBlock {
@@ -81,14 +81,13 @@ impl Iterator for LocalBlock {
                 return Some(Ok(b));
             }
             let file = self.file.as_mut()?;
-            let step = match file.read(&mut self.buf) {
-                Ok(0) => {
+            let step = match self.decoder.read_from(file) {
+                Ok(true) => Ok(()),
+                Ok(false) => {
                     self.file = None;
                     self.decoder.finish()
                 }
-                Ok(n) => self.decoder.push(&self.buf[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Ok(()),
-                Err(e) => Err(BlockError::Io(e)),
+                Err(e) => Err(e),
             };
             if let Err(e) = step {
                 self.file = None;
@@ -111,7 +110,6 @@ pub fn read_local(path: &Path, expected_len: u64) -> std::result::Result<LocalBl
     Ok(LocalBlock {
         file: Some(file),
         decoder: BlockDecoder::new(expected_len),
-        buf: vec![0; BLOCK_CHUNK_BYTES.min(expected_len.max(1) as usize)],
     })
 }
 

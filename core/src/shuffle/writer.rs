@@ -3,7 +3,6 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::BufWriter;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, RecordBatch, UInt32Array, UInt64Array};
@@ -201,7 +200,7 @@ impl ExecutionPlan for ShuffleWriterExec {
 }
 
 struct BlockFile {
-    writer: StreamWriter<FrameWriter<BufWriter<File>>>,
+    writer: StreamWriter<FrameWriter<File>>,
     rows: u64,
 }
 
@@ -268,7 +267,8 @@ async fn write_blocks(
                 block: block as u32,
             };
             let file = File::create(id.path(&env.shuffle_dir))?;
-            let framed = FrameWriter::new(BufWriter::with_capacity(1 << 20, file))?;
+            // Unbuffered: the frame writer hands the file whole frames.
+            let framed = FrameWriter::new(file)?;
             let mut writer = StreamWriter::try_new_with_options(framed, &schema, options.clone())?;
             // The schema message is the block's first checksummed frame.
             writer.get_mut().seal()?;
