@@ -417,4 +417,42 @@ mod tests {
         raw.insert("datafusion.execution.batch_size".into(), "many".into());
         assert!(EngineConf::parse(&raw).unwrap().session_config(1).is_err());
     }
+
+    #[test]
+    fn broadcast_threshold_follows_spark_and_reaches_the_optimizer() {
+        let mut raw = BTreeMap::new();
+        let c = EngineConf::parse(&raw).unwrap();
+        assert_eq!(c.broadcast_threshold, 10 << 20);
+        let opts = c.session_config(2).unwrap();
+        assert_eq!(
+            opts.options()
+                .optimizer
+                .hash_join_single_partition_threshold,
+            10 << 20
+        );
+        raw.insert(BROADCAST_THRESHOLD.into(), "64MB".into());
+        assert_eq!(
+            EngineConf::parse(&raw).unwrap().broadcast_threshold,
+            64 << 20
+        );
+        raw.insert(BROADCAST_THRESHOLD.into(), "-1".into());
+        let c = EngineConf::parse(&raw).unwrap();
+        assert_eq!(c.broadcast_threshold, 0);
+        let opts = c.session_config(2).unwrap();
+        assert_eq!(
+            opts.options()
+                .optimizer
+                .hash_join_single_partition_threshold,
+            0
+        );
+        assert_eq!(
+            opts.options()
+                .optimizer
+                .hash_join_single_partition_threshold_rows,
+            0
+        );
+        raw.insert(BROADCAST_THRESHOLD.into(), "lots".into());
+        let e = EngineConf::parse(&raw).unwrap_err().to_string();
+        assert!(e.contains(BROADCAST_THRESHOLD), "{e}");
+    }
 }

@@ -278,7 +278,11 @@ impl Driver {
             );
         }
         if let JobResult::Rows { plan, .. } = &job.result {
-            debug!(job_id, "driver plan:\n{}", displayable(plan.as_ref()).indent(false));
+            debug!(
+                job_id,
+                "driver plan:\n{}",
+                displayable(plan.as_ref()).indent(false)
+            );
         }
         self.sched.progress.stages_planned(job.stages.len());
         let result = self.run_stages(job_id, &job).await;

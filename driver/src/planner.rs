@@ -110,13 +110,14 @@ pub fn plan_job(
         });
     }
     let mut root = cut(plan, &mut stages, next_stage_id)?;
-    if readers_in(&root)?.is_empty() {
-        // Nothing was cut (a plain scan): run it all on executors anyway and
-        // let the driver only read the result.
-        let n = root.output_partitioning().partition_count().max(1);
+    let n = root.output_partitioning().partition_count();
+    if n > 1 || readers_in(&root)?.is_empty() {
+        // Nothing was cut (a plain scan), or the top of the plan still has
+        // several partitions (a join or scan with no merge above it): run it
+        // on executors and let the driver only read the result.
         root = make_stage(
             root,
-            OutputPartitioning::PassThrough(n),
+            OutputPartitioning::PassThrough(n.max(1)),
             &mut stages,
             next_stage_id,
         )?;
@@ -373,6 +374,7 @@ pub fn readers_in(plan: &Arc<dyn ExecutionPlan>) -> Result<Vec<u32>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use datafusion::physical_plan::displayable;
     use datafusion::prelude::{CsvReadOptions, SessionConfig, SessionContext};
 
     async fn physical(sql: &str) -> (SessionContext, Arc<dyn ExecutionPlan>, tempfile::TempDir) {
@@ -440,5 +442,130 @@ mod tests {
                 s.plan.output_partitioning().partition_count()
             );
         }
+    }
+
+    /// (join type, partition mode) of every hash join in the job's stages.
+    fn hash_joins(job: &JobPlan) -> Vec<(JoinType, PartitionMode)> {
+        let mut out = Vec::new();
+        for s in &job.stages {
+            let _ = s.plan.apply(|node| {
+                if let Some(j) = node.downcast_ref::<HashJoinExec>() {
+                    out.push((*j.join_type(), *j.partition_mode()));
+                }
+                Ok(TreeNodeRecursion::Continue)
+            });
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn semi_joins_swap_sides_only_when_the_probe_side_may_be_broadcast() {
+        // An in-memory table: exact sizes, so DataFusion collects by size.
+        let (ctx, _, _dir) = physical("SELECT 1").await;
+        ctx.sql("CREATE TABLE m AS SELECT * FROM t")
+            .await
+            .expect("create")
+            .collect()
+            .await
+            .expect("fill");
+        let plan = ctx
+            .sql("SELECT k FROM m WHERE v < 10 AND k IN (SELECT k FROM m)")
+            .await
+            .expect("sql")
+            .create_physical_plan()
+            .await
+            .expect("plan");
+        // DataFusion collects the (small) left side of the semi join.
+        let mut collected_semi = false;
+        let _ = plan.apply(|node| {
+            if let Some(j) = node.downcast_ref::<HashJoinExec>() {
+                collected_semi |= *j.join_type() == JoinType::LeftSemi
+                    && *j.partition_mode() == PartitionMode::CollectLeft;
+            }
+            Ok(TreeNodeRecursion::Continue)
+        });
+        assert!(
+            collected_semi,
+            "{}",
+            displayable(plan.as_ref()).indent(false)
+        );
+
+        // Both sides small: swapped, the other side is broadcast.
+        let job = plan_job(plan.clone(), &mut 1, 10 << 20).expect("plan job");
+        assert_eq!(
+            hash_joins(&job),
+            vec![(JoinType::RightSemi, PartitionMode::CollectLeft)],
+            "{job:?}"
+        );
+        // The probe side may not be broadcast: both sides are shuffled.
+        let job = plan_job(plan, &mut 1, 0).expect("plan job");
+        assert_eq!(
+            hash_joins(&job),
+            vec![(JoinType::LeftSemi, PartitionMode::Partitioned)],
+            "{job:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_copy_ends_in_a_write_stage_with_a_task_per_partition() {
+        let (ctx, _, dir) = physical("SELECT 1").await;
+        let out = dir.path().join("out");
+        let sql = format!(
+            "COPY (SELECT k, sum(v) AS s FROM t GROUP BY k) TO '{}/' STORED AS CSV",
+            out.display()
+        );
+        let plan = ctx
+            .sql(&sql)
+            .await
+            .expect("sql")
+            .create_physical_plan()
+            .await
+            .expect("plan");
+        let job = plan_job(plan, &mut 1, 10 << 20).expect("plan job");
+        let JobResult::Files { stage } = job.result else {
+            panic!("a COPY writes files: {job:?}")
+        };
+        let last = job.stages.last().expect("stages");
+        assert_eq!(last.id, stage);
+        assert!(last.plan.is::<WriteFilesExec>());
+        // The final aggregate's 2 partitions are written by 2 tasks; no
+        // coalescing to one partition is left in the write stage.
+        assert_eq!(last.partitions, 2);
+        assert!(
+            last.plan.children()[0]
+                .output_partitioning()
+                .partition_count()
+                == 2
+        );
+
+        let sorted = format!(
+            "COPY (SELECT k, v FROM t ORDER BY k) TO '{}/' STORED AS CSV",
+            out.display()
+        );
+        let plan = ctx
+            .sql(&sorted)
+            .await
+            .expect("sql")
+            .create_physical_plan()
+            .await
+            .expect("plan");
+        let job = plan_job(plan, &mut 1, 10 << 20).expect("plan job");
+        let last = job.stages.last().expect("stages");
+        assert!(last.plan.is::<WriteFilesExec>());
+        assert_eq!(last.partitions, 1, "a sorted result has one writer");
+    }
+
+    #[tokio::test]
+    async fn a_plan_without_a_merge_on_top_runs_on_executors() {
+        let (_, plan, _dir) = physical("SELECT a.k, b.v FROM t a JOIN t b ON a.k = b.k").await;
+        assert!(plan.output_partitioning().partition_count() > 1);
+        let job = plan_job(plan, &mut 1, 10 << 20).expect("plan job");
+        let JobResult::Rows { plan, parents } = &job.result else {
+            panic!("a query yields rows: {job:?}")
+        };
+        // The driver only reads the last stage's blocks; the join ran in a stage.
+        assert!(plan.is::<ShuffleReaderExec>(), "{job:?}");
+        assert_eq!(parents.len(), 1);
+        assert!(hash_joins(&job).len() == 1, "{job:?}");
     }
 }
