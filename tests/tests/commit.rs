@@ -347,3 +347,45 @@ fn a_sorted_result_is_written_by_one_task_as_one_file() {
         "{stdout}"
     );
 }
+
+#[test]
+fn an_executor_killed_during_the_write_stage_leaves_exactly_one_copy() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let out = work.path().join("out");
+    // Stage 1 aggregates, stage 2 writes. Every task waits 400 ms first, so
+    // 200 ms after the write stage starts both write tasks are running.
+    let conf = "  conf:\n    kiln.test.taskDelay: 400ms\n    spark.sql.shuffle.partitions: \"2\"\n";
+    let manifest = write_manifest(
+        work.path(),
+        "kill-in-write",
+        &copy_sql(GOOD, &out),
+        3,
+        1,
+        conf,
+    );
+    let run = run_with_kill(
+        &manifest,
+        &work.path().join("summary.json"),
+        &KillPlan {
+            after_line: "stage 2: started".into(),
+            delay: Duration::from_millis(200),
+            victim: 0,
+            driver: false,
+        },
+        Duration::from_secs(120),
+    );
+    assert!(run.success, "the job failed:\n{}", run.stderr);
+    assert!(
+        run.killed_pid.is_some(),
+        "no executor was killed:\n{}",
+        run.stderr
+    );
+    assert!(run.counter("retries") >= 1, "{:?}", run.summary);
+    assert_eq!(data_files(&out).len(), 2, "{:?}", snapshot(&out));
+    assert_eq!(
+        count_rows(work.path(), &out),
+        25,
+        "a write was committed twice"
+    );
+    assert!(staging_left(work.path()).is_empty());
+}
