@@ -112,11 +112,20 @@ fn division_by_zero_in_an_aggregation_names_its_stage_and_task() {
 
 #[test]
 fn an_error_in_the_drivers_final_step_names_it() {
-    // One file: a single scan partition, so the projection runs in the
-    // driver's final step above the exchange.
-    let (_, line) = run_failing("div-zero-driver", 1, "SELECT a / b AS q FROM t;");
+    // An aggregate over the whole table: merging the partial sums and the
+    // projection above it run in the driver's final step, after the last
+    // exchange.
+    let (_, line) = run_failing(
+        "div-zero-driver",
+        1,
+        "SELECT sum(a) / (sum(b) - sum(b)) AS q FROM t;",
+    );
     assert_mentions(
         &line,
-        &["final step on the driver", "stage 1", "Divide by zero"],
+        &[
+            "final step on the driver",
+            "reading the output of stage",
+            "Divide by zero",
+        ],
     );
 }
