@@ -13,7 +13,6 @@
 use std::fmt;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, RecordBatch, UInt32Array, UInt64Array};
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::file_format::csv::CsvSink;
 use datafusion::datasource::file_format::json::JsonSink;
@@ -31,7 +30,7 @@ use datafusion::physical_plan::{
     PlanProperties, SendableRecordBatchStream,
 };
 
-use crate::shuffle::writer::summary_schema;
+use crate::shuffle::writer::{summary_batch, summary_schema};
 use crate::shuffle::ShuffleTaskEnv;
 
 /// `kiln.test.failFirstWriteAttempt`: testing only. The first attempt of
@@ -187,12 +186,7 @@ impl ExecutionPlan for WriteFilesExec {
         partition: usize,
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
-        let env = context
-            .session_config()
-            .get_extension::<ShuffleTaskEnv>()
-            .ok_or_else(|| {
-                DataFusionError::Internal("write task run without a task environment".into())
-            })?;
+        let env = ShuffleTaskEnv::of(&context, "write task")?;
         let dir = attempt_dir(self.stage_id, partition as u32, env.attempt);
         let sink = sink_below(self.sink.as_ref(), &dir)?;
         let data = execute_input_stream(
@@ -203,12 +197,7 @@ impl ExecutionPlan for WriteFilesExec {
         )?;
         let fut = async move {
             let rows = sink.write_all(data, &context).await?;
-            let columns: Vec<ArrayRef> = vec![
-                Arc::new(UInt32Array::from(vec![0u32])),
-                Arc::new(UInt64Array::from(vec![rows])),
-                Arc::new(UInt64Array::from(vec![0u64])),
-            ];
-            Ok(RecordBatch::try_new(summary_schema(), columns)?)
+            summary_batch(vec![0], vec![rows], vec![0])
         };
         Ok(Box::pin(RecordBatchStreamAdapter::new(
             summary_schema(),

@@ -397,14 +397,17 @@ mod tests {
         ctx.register_csv("t", &path, CsvReadOptions::new().has_header(true))
             .await
             .expect("register");
-        let plan = ctx
-            .sql(sql)
+        let plan = plan_sql(&ctx, sql).await;
+        (ctx, plan, dir)
+    }
+
+    async fn plan_sql(ctx: &SessionContext, sql: &str) -> Arc<dyn ExecutionPlan> {
+        ctx.sql(sql)
             .await
             .expect("sql")
             .create_physical_plan()
             .await
-            .expect("plan");
-        (ctx, plan, dir)
+            .expect("plan")
     }
 
     #[tokio::test]
@@ -468,13 +471,11 @@ mod tests {
             .collect()
             .await
             .expect("fill");
-        let plan = ctx
-            .sql("SELECT k FROM m WHERE v < 10 AND k IN (SELECT k FROM m)")
-            .await
-            .expect("sql")
-            .create_physical_plan()
-            .await
-            .expect("plan");
+        let plan = plan_sql(
+            &ctx,
+            "SELECT k FROM m WHERE v < 10 AND k IN (SELECT k FROM m)",
+        )
+        .await;
         // DataFusion collects the (small) left side of the semi join.
         let mut collected_semi = false;
         let _ = plan.apply(|node| {
@@ -514,13 +515,7 @@ mod tests {
             "COPY (SELECT k, sum(v) AS s FROM t GROUP BY k) TO '{}/' STORED AS CSV",
             out.display()
         );
-        let plan = ctx
-            .sql(&sql)
-            .await
-            .expect("sql")
-            .create_physical_plan()
-            .await
-            .expect("plan");
+        let plan = plan_sql(&ctx, &sql).await;
         let job = plan_job(plan, &mut 1, 10 << 20).expect("plan job");
         let JobResult::Files { stage } = job.result else {
             panic!("a COPY writes files: {job:?}")
@@ -542,13 +537,7 @@ mod tests {
             "COPY (SELECT k, v FROM t ORDER BY k) TO '{}/' STORED AS CSV",
             out.display()
         );
-        let plan = ctx
-            .sql(&sorted)
-            .await
-            .expect("sql")
-            .create_physical_plan()
-            .await
-            .expect("plan");
+        let plan = plan_sql(&ctx, &sorted).await;
         let job = plan_job(plan, &mut 1, 10 << 20).expect("plan job");
         let last = job.stages.last().expect("stages");
         assert!(last.plan.is::<WriteFilesExec>());

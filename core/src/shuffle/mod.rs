@@ -64,6 +64,24 @@ pub struct ShuffleTaskEnv {
     pub metrics: ShuffleMetrics,
 }
 
+impl ShuffleTaskEnv {
+    /// The environment of the task running a plan node; `node` names the
+    /// node in the error when there is none (a plan run outside a task).
+    pub fn of(
+        context: &datafusion::execution::TaskContext,
+        node: &str,
+    ) -> datafusion::error::Result<Arc<ShuffleTaskEnv>> {
+        context
+            .session_config()
+            .get_extension::<ShuffleTaskEnv>()
+            .ok_or_else(|| {
+                datafusion::error::DataFusionError::Internal(format!(
+                    "{node} run without a task environment"
+                ))
+            })
+    }
+}
+
 /// Byte and row counters of one task's shuffle traffic.
 #[derive(Debug, Default)]
 pub struct ShuffleMetrics {

@@ -105,12 +105,7 @@ impl ExecutionPlan for ShuffleReaderExec {
         partition: usize,
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
-        let env = context
-            .session_config()
-            .get_extension::<ShuffleTaskEnv>()
-            .ok_or_else(|| {
-                DataFusionError::Internal("shuffle reader run without a task environment".into())
-            })?;
+        let env = ShuffleTaskEnv::of(&context, "shuffle reader")?;
         let outputs: Vec<MapOutput> = env
             .inputs
             .get(&self.stage_id)

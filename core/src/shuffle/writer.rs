@@ -111,6 +111,16 @@ pub fn summary_schema() -> SchemaRef {
     ]))
 }
 
+/// The summary rows `(block, rows, bytes)` of a task's output.
+pub fn summary_batch(blocks: Vec<u32>, rows: Vec<u64>, bytes: Vec<u64>) -> Result<RecordBatch> {
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(UInt32Array::from(blocks)),
+        Arc::new(UInt64Array::from(rows)),
+        Arc::new(UInt64Array::from(bytes)),
+    ];
+    Ok(RecordBatch::try_new(summary_schema(), columns)?)
+}
+
 impl DisplayAs for ShuffleWriterExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
         write!(
@@ -169,12 +179,7 @@ impl ExecutionPlan for ShuffleWriterExec {
         partition: usize,
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
-        let env = context
-            .session_config()
-            .get_extension::<ShuffleTaskEnv>()
-            .ok_or_else(|| {
-                DataFusionError::Internal("shuffle writer run without a task environment".into())
-            })?;
+        let env = ShuffleTaskEnv::of(&context, "shuffle writer")?;
         let input = self.input.execute(partition, context)?;
         let num_input = self.input.properties().partitioning.partition_count();
         let stage = self.stage_id;
@@ -300,10 +305,5 @@ async fn write_blocks(
             bytes.push(len);
         }
     }
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(UInt32Array::from(blocks)),
-        Arc::new(UInt64Array::from(rows)),
-        Arc::new(UInt64Array::from(bytes)),
-    ];
-    Ok(RecordBatch::try_new(summary_schema(), columns)?)
+    summary_batch(blocks, rows, bytes)
 }
