@@ -20,10 +20,12 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use arrow::datatypes::SchemaRef;
 use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::datasource::physical_plan::FileSinkConfig;
 use datafusion::datasource::sink::DataSinkExec;
 use datafusion::logical_expr::dml::InsertOp;
+use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 use futures::TryStreamExt;
@@ -51,6 +53,12 @@ pub struct StagedWrite {
     overwrite: bool,
     partition_columns: usize,
     partition_mode: PartitionOverwriteMode,
+    /// For Parquet into a folder, without partition columns: the schema of
+    /// the empty file an empty result is committed as (as Spark writes one),
+    /// so that readers of the target still find its columns.
+    empty_file: Option<SchemaRef>,
+    /// Names the empty file apart from other writes' files.
+    tag: String,
 }
 
 fn err(what: &str, e: impl std::fmt::Display) -> KilnError {
@@ -133,6 +141,11 @@ pub async fn stage(
         overwrite,
         partition_columns: config.table_partition_cols.len(),
         partition_mode,
+        empty_file: (!single_file
+            && config.table_partition_cols.is_empty()
+            && config.file_extension == "parquet")
+            .then(|| config.output_schema.clone()),
+        tag: tag.to_string(),
     };
     staged.remove_stale_staging(parent, name).await;
     let new_config = FileSinkConfig {
@@ -147,6 +160,17 @@ pub async fn stage(
         exec.sort_order().clone(),
     ));
     Ok((new_plan, Some(staged)))
+}
+
+/// A Parquet file with `schema` and no rows.
+fn empty_parquet(schema: &SchemaRef) -> Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    let writer = ArrowWriter::try_new(&mut buf, schema.clone(), None)
+        .map_err(|e| err("the empty result file", e))?;
+    writer
+        .close()
+        .map_err(|e| err("the empty result file", e))?;
+    Ok(buf)
 }
 
 async fn has_data(store: &Arc<dyn ObjectStore>, prefix: &Path, single_file: bool) -> Result<bool> {
@@ -247,6 +271,19 @@ impl StagedWrite {
                 .rename(file, &dest)
                 .await
                 .map_err(|e| err(&format!("moving {rel} into {}", self.target_url), e))?;
+        }
+        if staged.is_empty() {
+            if let Some(schema) = &self.empty_file {
+                let dest = Path::from(format!(
+                    "{}/part-00000-{}.parquet",
+                    self.target.as_ref(),
+                    self.tag
+                ));
+                self.store
+                    .put(&dest, PutPayload::from(empty_parquet(schema)?))
+                    .await
+                    .map_err(|e| err("writing the empty result file", e))?;
+            }
         }
         let marker = Path::from(format!("{}/_SUCCESS", self.target.as_ref()));
         self.store

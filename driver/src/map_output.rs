@@ -1,7 +1,7 @@
 //! The map-output tracker: for every stage of a job, which executor holds
 //! each map task's blocks and how large they are.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use kiln_core::shuffle::MapOutput;
 
@@ -9,6 +9,9 @@ use kiln_core::shuffle::MapOutput;
 #[derive(Debug, Default)]
 pub struct MapOutputTracker {
     stages: HashMap<u32, Vec<Option<MapOutput>>>,
+    /// Stages whose outputs outlive the executor that made them (a write
+    /// stage's files are on the target's storage, not the executor's disk).
+    durable: HashSet<u32>,
 }
 
 impl MapOutputTracker {
@@ -17,6 +20,11 @@ impl MapOutputTracker {
         self.stages
             .entry(stage)
             .or_insert_with(|| vec![None; partitions]);
+    }
+
+    /// Marks `stage`'s outputs as surviving the loss of their executor.
+    pub fn mark_durable(&mut self, stage: u32) {
+        self.durable.insert(stage);
     }
 
     /// Records a finished map task.
@@ -66,10 +74,14 @@ impl MapOutputTracker {
             .is_some()
     }
 
-    /// Forgets every output held by a lost executor; returns how many.
+    /// Forgets every output held by a lost executor (but those of durable
+    /// stages); returns how many.
     pub fn remove_executor(&mut self, executor_id: &str) -> usize {
         let mut n = 0;
-        for v in self.stages.values_mut() {
+        for (stage, v) in self.stages.iter_mut() {
+            if self.durable.contains(stage) {
+                continue;
+            }
             for slot in v.iter_mut() {
                 if slot.as_ref().is_some_and(|o| o.executor_id == executor_id) {
                     *slot = None;
@@ -108,5 +120,18 @@ mod tests {
         assert_eq!(t.missing(1), vec![1]);
         assert!(t.remove(1, 0));
         assert_eq!(t.missing(1), vec![0, 1]);
+    }
+
+    #[test]
+    fn durable_outputs_survive_their_executor() {
+        let mut t = MapOutputTracker::default();
+        t.add_stage(1, 1);
+        t.add_stage(2, 1);
+        t.mark_durable(2);
+        t.register(1, out(0, "a"));
+        t.register(2, out(0, "a"));
+        assert_eq!(t.remove_executor("a"), 1);
+        assert!(!t.is_complete(1));
+        assert!(t.is_complete(2));
     }
 }

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use kiln_core::codec::encode_plan;
 use kiln_core::config::EngineConf;
 use kiln_core::shuffle::MapOutput;
+use kiln_core::write::WriteFilesExec;
 use kiln_core::{KilnError, Result};
 use kiln_proto::{MapOutputLocation, ShuffleInput, TaskDefinition, TaskResult, TaskStatus};
 use tokio::sync::mpsc;
@@ -86,6 +87,10 @@ impl<'a> JobScheduler<'a> {
         for s in &job.stages {
             plans.insert(s.id, encode_plan(s.plan.clone())?);
             tracker.add_stage(s.id, s.partitions);
+            if s.plan.is::<WriteFilesExec>() {
+                // Written files stay valid when their writer's executor goes.
+                tracker.mark_durable(s.id);
+            }
         }
         Ok(JobScheduler {
             ctx,

@@ -389,3 +389,25 @@ fn an_executor_killed_during_the_write_stage_leaves_exactly_one_copy() {
     );
     assert!(staging_left(work.path()).is_empty());
 }
+
+#[test]
+fn an_empty_parquet_result_commits_one_empty_file_with_the_columns() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let out = work.path().join("out");
+    let query = "SELECT c_custkey, c_name FROM customer WHERE c_custkey < 0";
+    let (ok, _, stderr) = run_app(work.path(), "empty", &copy_sql(query, &out), "");
+    assert!(ok, "{stderr}");
+    assert_eq!(data_files(&out).len(), 1, "{:?}", snapshot(&out));
+    // A later job can read the target: no rows, but the columns are there.
+    let sql = format!(
+        "CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION '{}/';\nSELECT count(*) AS n, count(c_name) AS names FROM t;",
+        out.display()
+    );
+    let (ok, stdout, stderr) = run_app(work.path(), "read-empty", &sql, "");
+    assert!(ok, "{stderr}");
+    assert_eq!(
+        stdout.lines().nth(1).map(str::trim),
+        Some("0,0"),
+        "{stdout}"
+    );
+}
