@@ -81,6 +81,8 @@ pub struct EngineConf {
     pub test_task_delay: Option<Duration>,
     /// [`TEST_STAGE_DELAY`], when set.
     pub test_stage_delay: Option<Duration>,
+    /// [`crate::write::TEST_FAIL_FIRST_WRITE_ATTEMPT`].
+    pub test_fail_first_write: bool,
 }
 
 /// What a `COPY ... TO` does with a target that already holds data.
@@ -224,6 +226,22 @@ impl EngineConf {
                 .try_into()
                 .unwrap_or(usize::MAX),
         };
+        let test_fail_first_write = match raw
+            .get(crate::write::TEST_FAIL_FIRST_WRITE_ATTEMPT)
+            .map(|v| v.trim().to_ascii_lowercase())
+        {
+            None => false,
+            Some(v) => match v.as_str() {
+                "true" => true,
+                "false" => false,
+                other => {
+                    return Err(bad(
+                        crate::write::TEST_FAIL_FIRST_WRITE_ATTEMPT,
+                        format!("expected true or false, found `{other}`"),
+                    ))
+                }
+            },
+        };
         let known = [
             WRITE_MODE,
             MAX_EXECUTOR_REPLACEMENTS,
@@ -271,6 +289,7 @@ impl EngineConf {
             partition_overwrite_mode,
             test_task_delay,
             test_stage_delay,
+            test_fail_first_write,
         })
     }
 
@@ -454,5 +473,17 @@ mod tests {
         raw.insert(BROADCAST_THRESHOLD.into(), "lots".into());
         let e = EngineConf::parse(&raw).unwrap_err().to_string();
         assert!(e.contains(BROADCAST_THRESHOLD), "{e}");
+    }
+
+    #[test]
+    fn the_write_failure_hook_takes_true_or_false() {
+        let key = crate::write::TEST_FAIL_FIRST_WRITE_ATTEMPT;
+        let mut raw = BTreeMap::new();
+        assert!(!EngineConf::parse(&raw).unwrap().test_fail_first_write);
+        raw.insert(key.into(), "true".into());
+        assert!(EngineConf::parse(&raw).unwrap().test_fail_first_write);
+        raw.insert(key.into(), "yes".into());
+        let e = EngineConf::parse(&raw).unwrap_err().to_string();
+        assert!(e.contains(key), "{e}");
     }
 }

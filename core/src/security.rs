@@ -372,9 +372,11 @@ impl Transport {
         TcpIncoming::from(listener).with_nodelay(Some(true))
     }
 
-    /// A server builder with TLS when enabled.
+    /// A server builder with TLS when enabled. Serve it on
+    /// [`Transport::incoming`], which sets `TCP_NODELAY` (the builder's own
+    /// setting applies only to listeners the server binds itself).
     pub fn server(&self) -> Result<Server> {
-        let builder = Server::builder().tcp_nodelay(true);
+        let builder = Server::builder();
         match &self.tls {
             None => Ok(builder),
             Some(tls) => builder

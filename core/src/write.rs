@@ -65,6 +65,15 @@ pub fn file_sink(sink: &dyn DataSink) -> Option<(&FileSinkConfig, RebuildSink<'_
     None
 }
 
+/// Whether a file sink writes one file (a target with a file extension)
+/// rather than files into a folder.
+pub fn writes_one_file(config: &FileSinkConfig) -> bool {
+    config
+        .table_paths
+        .first()
+        .is_some_and(|url| config.file_output_mode.single_file_output(url))
+}
+
 /// An owned copy of a file sink (DataFusion lends sinks out only by reference).
 pub fn own_file_sink(sink: &dyn DataSink) -> Option<Arc<dyn DataSink>> {
     let (config, rebuild) = file_sink(sink)?;
@@ -81,7 +90,7 @@ pub fn sink_below(sink: &dyn DataSink, dir: &str) -> Result<Arc<dyn DataSink>> {
         .first()
         .ok_or_else(|| DataFusionError::Internal("file sink without a location".into()))?;
     let text = base.as_str();
-    let url = if config.file_output_mode.single_file_output(base) {
+    let url = if writes_one_file(config) {
         let (folder, name) = text
             .trim_end_matches('/')
             .rsplit_once('/')

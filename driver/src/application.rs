@@ -317,12 +317,12 @@ impl Driver {
         let (root, parents) = match &job.result {
             JobResult::Files { stage } => {
                 sched.run_until(&[*stage]).await?;
-                let attempts = sched
-                    .outputs(*stage)
+                let outputs = sched.outputs(*stage);
+                let attempts = outputs
                     .iter()
                     .map(|m| attempt_dir(*stage, m.map_partition, m.attempt))
                     .collect();
-                let rows = sched.rows_written(*stage);
+                let rows = outputs.iter().map(|m| m.rows).sum();
                 return Ok(JobOutput {
                     batches: vec![count_batch(rows)?],
                     attempts,

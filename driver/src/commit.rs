@@ -30,7 +30,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 use futures::TryStreamExt;
 use kiln_core::config::{PartitionOverwriteMode, WriteMode};
-use kiln_core::write::file_sink;
+use kiln_core::write::{file_sink, writes_one_file};
 use kiln_core::{KilnError, Result};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
@@ -92,7 +92,7 @@ pub async fn stage(
     let Some(target_url) = config.table_paths.first().cloned() else {
         return Err(KilnError::JobFailed("output without a location".into()));
     };
-    let single_file = config.file_output_mode.single_file_output(&target_url);
+    let single_file = writes_one_file(&config);
     let url_text = target_url.as_str().trim_end_matches('/').to_string();
     let Some((parent, name)) = url_text.rsplit_once('/') else {
         return Err(KilnError::JobFailed(format!(

@@ -104,6 +104,7 @@ mod tests {
             executor_id: exec.into(),
             address: "http://x".into(),
             block_bytes: vec![1],
+            rows: 1,
         }
     }
 

@@ -23,14 +23,15 @@ use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMerge
 use datafusion::physical_plan::statistics::{StatisticsArgs, StatisticsContext};
 use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties, Partitioning};
 use kiln_core::shuffle::{OutputPartitioning, ShuffleReaderExec, ShuffleWriterExec};
-use kiln_core::write::{file_sink, own_file_sink, WriteFilesExec};
+use kiln_core::write::{file_sink, writes_one_file, WriteFilesExec};
 
-/// One stage: a plan rooted at a shuffle writer, run as one task per partition.
+/// One stage: a plan rooted at a shuffle writer (or, for the last stage of a
+/// write, a file writer), run as one task per partition.
 #[derive(Debug, Clone)]
 pub struct Stage {
     /// Unique within the application.
     pub id: u32,
-    /// The plan, rooted at a [`ShuffleWriterExec`].
+    /// The plan, rooted at a [`ShuffleWriterExec`] or a [`WriteFilesExec`].
     pub plan: Arc<dyn ExecutionPlan>,
     /// Stages whose output this stage reads.
     pub parents: Vec<u32>,
@@ -66,16 +67,6 @@ pub enum JobResult {
         /// The write stage.
         stage: u32,
     },
-}
-
-impl JobPlan {
-    /// The stages whose outputs the job's result needs.
-    pub fn final_stages(&self) -> Vec<u32> {
-        match &self.result {
-            JobResult::Rows { parents, .. } => parents.clone(),
-            JobResult::Files { stage } => vec![*stage],
-        }
-    }
 }
 
 /// Cuts `plan` into stages, numbering them from `*next_stage_id`.
@@ -141,11 +132,8 @@ fn file_write(
     plan: &Arc<dyn ExecutionPlan>,
 ) -> Option<(Arc<dyn ExecutionPlan>, Arc<dyn DataSink>)> {
     let exec = plan.downcast_ref::<DataSinkExec>()?;
-    let (config, _) = file_sink(exec.sink())?;
-    let single_file = config
-        .table_paths
-        .first()
-        .is_some_and(|url| config.file_output_mode.single_file_output(url));
+    let (config, rebuild) = file_sink(exec.sink())?;
+    let single_file = writes_one_file(config);
     let mut input = exec.input().clone();
     if !single_file {
         if let Some(c) = input.downcast_ref::<CoalescePartitionsExec>() {
@@ -157,7 +145,7 @@ fn file_write(
     if input.output_partitioning().partition_count() > 1 && single_file {
         input = Arc::new(CoalescePartitionsExec::new(input));
     }
-    Some((input, own_file_sink(exec.sink())?))
+    Some((input, rebuild(config.clone())))
 }
 
 /// Joins that emit build-side rows at the end (left/full outer, left semi,
@@ -523,6 +511,16 @@ mod tests {
         let last = job.stages.last().expect("stages");
         assert_eq!(last.id, stage);
         assert!(last.plan.is::<WriteFilesExec>());
+        // The write stage travels to executors with its sink's location.
+        let bytes = kiln_core::codec::encode_plan(last.plan.clone()).expect("encode");
+        let back = kiln_core::codec::decode_plan(&bytes, &ctx.task_ctx()).expect("decode");
+        let location = |p: &Arc<dyn ExecutionPlan>| {
+            let w = p.downcast_ref::<WriteFilesExec>().expect("file writer");
+            let (config, _) = file_sink(w.sink().as_ref()).expect("file sink");
+            config.table_paths[0].as_str().to_string()
+        };
+        assert_eq!(location(&back), location(&last.plan));
+        assert!(location(&back).ends_with("/out/"), "{}", location(&back));
         // The final aggregate's 2 partitions are written by 2 tasks; no
         // coalescing to one partition is left in the write stage.
         assert_eq!(last.partitions, 2);

@@ -73,8 +73,6 @@ pub struct JobScheduler<'a> {
     started: HashMap<u32, Instant>,
     /// Map tasks that succeeded at least once.
     succeeded: HashSet<TaskKey>,
-    /// Rows each task's last successful attempt wrote.
-    task_rows: HashMap<TaskKey, u64>,
     /// No launches before this instant (`kiln.test.stageDelay`).
     hold_until: Option<Instant>,
 }
@@ -105,7 +103,6 @@ impl<'a> JobScheduler<'a> {
             fetch_failures: HashMap::new(),
             started: HashMap::new(),
             succeeded: HashSet::new(),
-            task_rows: HashMap::new(),
             hold_until: None,
         })
     }
@@ -113,21 +110,6 @@ impl<'a> JobScheduler<'a> {
     /// Map outputs of `stage` (complete after [`JobScheduler::run_until`]).
     pub fn outputs(&self, stage: u32) -> Vec<MapOutput> {
         self.tracker.outputs(stage)
-    }
-
-    /// Rows written by the tasks whose outputs stage `stage` holds now (the
-    /// row count of a write stage's files).
-    pub fn rows_written(&self, stage: u32) -> u64 {
-        self.tracker
-            .outputs(stage)
-            .iter()
-            .filter_map(|m| {
-                self.task_rows.get(&TaskKey {
-                    stage,
-                    partition: m.map_partition as usize,
-                })
-            })
-            .sum()
     }
 
     /// Forgets a map output the driver could not fetch; an error once the
@@ -435,7 +417,6 @@ impl<'a> JobScheduler<'a> {
                 let rows: u64 = result.block_rows.iter().sum();
                 let bytes: u64 = block_bytes.iter().sum();
                 self.succeeded.insert(key);
-                self.task_rows.insert(key, rows);
                 self.tracker.register(
                     key.stage,
                     MapOutput {
@@ -444,6 +425,7 @@ impl<'a> JobScheduler<'a> {
                         executor_id: executor.id.clone(),
                         address: executor.address.clone(),
                         block_bytes,
+                        rows,
                     },
                 );
                 self.ctx.progress.task_finished(key.stage, rows, bytes);

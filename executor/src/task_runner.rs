@@ -67,6 +67,7 @@ impl TaskRunner {
                         executor_id: m.executor_id.clone(),
                         address: m.address.clone(),
                         block_bytes: m.block_bytes.clone(),
+                        rows: m.block_rows.iter().sum(),
                     })
                     .collect();
                 (i.stage_id, outs)
@@ -160,7 +161,10 @@ impl TaskRunner {
                 }
                 metrics.output_rows = block_rows.iter().sum();
                 metrics.output_bytes = block_bytes.iter().sum();
-                if plan.is::<WriteFilesExec>() && def.attempt == 0 && self.fail_first_write() {
+                if plan.is::<WriteFilesExec>()
+                    && def.attempt == 0
+                    && self.conf.test_fail_first_write
+                {
                     return TaskResult {
                         status: TaskStatus::Failed as i32,
                         error: format!("{TEST_FAIL_FIRST_WRITE_ATTEMPT}: failing after the write"),
@@ -206,14 +210,6 @@ impl TaskRunner {
 }
 
 impl TaskRunner {
-    /// Whether [`TEST_FAIL_FIRST_WRITE_ATTEMPT`] (testing only) is on.
-    fn fail_first_write(&self) -> bool {
-        self.conf
-            .raw
-            .get(TEST_FAIL_FIRST_WRITE_ATTEMPT)
-            .is_some_and(|v| v == "true")
-    }
-
     /// Applies `kiln.test.corruptShuffleBlock` (testing only) to the blocks
     /// this task just wrote, after their checksums were recorded.
     fn damage_for_test(&self, def: &TaskDefinition) {

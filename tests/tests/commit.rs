@@ -47,25 +47,66 @@ fn data_files(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Runs an application; returns (success, stdout, stderr).
-fn run_app(work: &Path, name: &str, sql: &str, conf: &str) -> (bool, String, String) {
+/// What one `kiln run` of a test application gave.
+struct AppRun {
+    ok: bool,
+    stdout: String,
+    stderr: String,
+    /// The `--summary-json` document (null when the run failed).
+    summary: serde_json::Value,
+}
+
+/// Runs an application (CSV rows on stdout, a summary file) and checks it
+/// did not panic.
+fn run_app_full(work: &Path, name: &str, sql: &str, conf: &str) -> AppRun {
     let extra = if conf.is_empty() {
         String::new()
     } else {
         format!("  conf:\n{conf}")
     };
     let manifest = write_manifest(work, name, sql, 2, 1, &extra);
+    let summary = work.join(format!("{name}-summary.json"));
     let out = run_kiln(
-        &["run", manifest.to_str().expect("utf8"), "--format", "csv"],
+        &[
+            "run",
+            manifest.to_str().expect("utf8"),
+            "--format",
+            "csv",
+            "--summary-json",
+            summary.to_str().expect("utf8"),
+        ],
         Duration::from_secs(180),
     );
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(!stderr.contains("panicked"), "{name} panicked: {stderr}");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).to_string(),
+    let ok = out.status.success();
+    AppRun {
+        ok,
+        stdout: String::from_utf8_lossy(&out.stdout).to_string(),
         stderr,
-    )
+        summary: if ok {
+            kiln_tests::read_summary(&summary)
+        } else {
+            serde_json::Value::Null
+        },
+    }
+}
+
+/// Runs an application; returns (success, stdout, stderr).
+fn run_app(work: &Path, name: &str, sql: &str, conf: &str) -> (bool, String, String) {
+    let run = run_app_full(work, name, sql, conf);
+    (run.ok, run.stdout, run.stderr)
+}
+
+/// Runs an application; returns (success, summary, stderr).
+fn run_app_summary(
+    work: &Path,
+    name: &str,
+    sql: &str,
+    conf: &str,
+) -> (bool, serde_json::Value, String) {
+    let run = run_app_full(work, name, sql, conf);
+    (run.ok, run.summary, run.stderr)
 }
 
 fn count_rows(work: &Path, table_dir: &Path) -> u64 {
@@ -260,34 +301,6 @@ fn copy_to_a_single_file_replaces_it_through_staging() {
     let (ok, stdout, stderr) = run_app(work.path(), "count-file", &sql, "");
     assert!(ok, "{stderr}");
     assert_eq!(stdout.lines().nth(1).map(str::trim), Some("25"), "{stdout}");
-}
-
-/// Runs an application with `--summary-json`; returns (success, summary, stderr).
-fn run_app_summary(
-    work: &Path,
-    name: &str,
-    sql: &str,
-    conf: &str,
-) -> (bool, serde_json::Value, String) {
-    let manifest = write_manifest(work, name, sql, 2, 1, &format!("  conf:\n{conf}"));
-    let summary = work.join(format!("{name}-summary.json"));
-    let out = run_kiln(
-        &[
-            "run",
-            manifest.to_str().expect("utf8"),
-            "--summary-json",
-            summary.to_str().expect("utf8"),
-        ],
-        Duration::from_secs(180),
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    assert!(!stderr.contains("panicked"), "{name} panicked: {stderr}");
-    let json = if out.status.success() {
-        kiln_tests::read_summary(&summary)
-    } else {
-        serde_json::Value::Null
-    };
-    (out.status.success(), json, stderr)
 }
 
 #[test]

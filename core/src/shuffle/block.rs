@@ -190,12 +190,6 @@ impl BlockDecoder {
     /// Takes in the next bytes of the block, checking and decoding every
     /// frame they complete.
     pub fn push(&mut self, mut data: &[u8]) -> Result<(), BlockError> {
-        if self.received + data.len() as u64 > self.expected_len {
-            return Err(BlockError::Corrupt(format!(
-                "more than the {} bytes the map task wrote",
-                self.expected_len
-            )));
-        }
         while !data.is_empty() {
             let Some(want) = self.want() else {
                 return Err(BlockError::Corrupt(format!(
@@ -234,12 +228,6 @@ impl BlockDecoder {
         };
         if n == 0 {
             return Ok(false);
-        }
-        if self.received + n as u64 > self.expected_len {
-            return Err(BlockError::Corrupt(format!(
-                "more than the {} bytes the map task wrote",
-                self.expected_len
-            )));
         }
         self.advance(n)?;
         Ok(true)
@@ -282,6 +270,14 @@ impl BlockDecoder {
     /// and checks whatever they complete.
     fn advance(&mut self, n: usize) -> Result<(), BlockError> {
         self.received += n as u64;
+        // Frame bodies are bounded at their headers; a header or the magic
+        // can still run past the reported size.
+        if self.received > self.expected_len {
+            return Err(BlockError::Corrupt(format!(
+                "more than the {} bytes the map task wrote",
+                self.expected_len
+            )));
+        }
         match &mut self.part {
             Part::Magic | Part::Header => {
                 self.head_filled += n;

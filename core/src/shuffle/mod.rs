@@ -42,6 +42,9 @@ pub struct MapOutput {
     pub address: String,
     /// Encoded size of each block; 0 means the block is empty and absent.
     pub block_bytes: Vec<u64>,
+    /// Rows the task wrote over all its blocks (for a write stage: the rows
+    /// of its files).
+    pub rows: u64,
 }
 
 /// Everything a task needs to read and write shuffle data, carried into the
