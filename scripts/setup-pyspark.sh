@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Installs the PySpark tools the Spark-compatibility tests need, pinned, into
+# cached virtualenvs outside the clone. Idempotent.
+#   usage: scripts/setup-pyspark.sh client   the Spark Connect client users run
+#                                            (pyspark-client, pandas, pyarrow);
+#                                            prints its venv path last
+#          scripts/setup-pyspark.sh oracle   classic pyspark with its jars (needs
+#                                            Java 17), Spark itself as the test
+#                                            oracle; prints its venv path last
+set -euo pipefail
+PYSPARK_CLIENT_VERSION=4.2.0
+PYSPARK_ORACLE_VERSION=4.2.1
+PANDAS_VERSION=2.3.3
+PYARROW_VERSION=22.0.0
+ROOT="${KILN_VENV_ROOT:-$HOME/.cache/kiln-venv}"
+what="${1:-}"
+command -v python3 >/dev/null 2>&1 || { echo "error: python3 (3.10+) is required for the PySpark tests" >&2; exit 1; }
+
+install() { # venv, check-import, packages...
+  local venv="$1" check="$2"; shift 2
+  if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "$check" 2>/dev/null; then
+    echo "pyspark tools: cached in $venv" >&2
+    return
+  fi
+  echo "pyspark tools: installing $* into $venv" >&2
+  local lock="$venv.lock"
+  mkdir -p "$(dirname "$venv")"
+  exec 9>"$lock"
+  flock 9
+  if ! { [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "$check" 2>/dev/null; }; then
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "$@" >&2
+  fi
+  exec 9>&-
+}
+
+case "$what" in
+  client)
+    venv="$ROOT/pyspark-client-$PYSPARK_CLIENT_VERSION"
+    install "$venv" "import pyspark.sql.connect.session, pandas, pyarrow" \
+      "pyspark-client==$PYSPARK_CLIENT_VERSION" "pandas==$PANDAS_VERSION" "pyarrow==$PYARROW_VERSION" pytest
+    ;;
+  oracle)
+    command -v java >/dev/null 2>&1 || { echo "error: Java 17+ is required for the Spark oracle" >&2; exit 1; }
+    venv="$ROOT/pyspark-oracle-$PYSPARK_ORACLE_VERSION"
+    install "$venv" "import pyspark, pandas, pyarrow" \
+      "pyspark==$PYSPARK_ORACLE_VERSION" "pandas==$PANDAS_VERSION" "pyarrow==$PYARROW_VERSION"
+    ;;
+  *)
+    echo "usage: scripts/setup-pyspark.sh client|oracle" >&2; exit 2 ;;
+esac
+echo "$venv"
