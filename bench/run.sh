@@ -13,7 +13,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SCALE="${1:-1}"; RUNS="${2:-3}"; ENGINES="${3:-kiln,datafusion,spark}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/kiln-target}"
-QUERIES="${KILN_TPCH_QUERIES:-../shared/tpch/queries}"
+QUERIES="${KILN_TPCH_QUERIES:-bench/tpch/queries}"
 DATA="${KILN_BENCH_DATA:-$HOME/.cache/kiln-bench-data}/tpch-sf$SCALE"
 WORK="$(mktemp -d -t kiln-bench-XXXXXX)"
 echo "==> building (release)" >&2

@@ -73,20 +73,14 @@ pub fn tpch_sf01() -> &'static Path {
     })
 }
 
-/// The 22 TPC-H query texts shipped beside the repository.
+/// The text of TPC-H query `n` (1..=22), from the repository's
+/// `bench/tpch/queries/qNN.sql`.
 pub fn tpch_query(n: u32) -> String {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let candidates = [
-        root.join("../shared/tpch/queries"),
-        root.join("bench/tpch/queries"),
-    ];
-    for dir in candidates {
-        let p = dir.join(format!("q{n:02}.sql"));
-        if let Ok(t) = std::fs::read_to_string(&p) {
-            return t;
-        }
-    }
-    panic!("TPC-H query {n} not found in ../shared/tpch/queries or bench/tpch/queries");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../bench/tpch/queries")
+        .join(format!("q{n:02}.sql"));
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("TPC-H query {n}: {}: {e}", path.display()))
 }
 
 /// `CREATE EXTERNAL TABLE` statements for the 8 TPC-H tables under `dir`.
