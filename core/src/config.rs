@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
@@ -348,7 +349,11 @@ pub fn runtime_env(
     memory_bytes: Option<u64>,
     spill_dir: Option<PathBuf>,
 ) -> Result<Arc<RuntimeEnv>> {
-    let mut builder = RuntimeEnvBuilder::new();
+    // DataFusion caches folder listings forever by default: a read after a
+    // write (or an append) to the same path in one session would then miss
+    // the new files. Spark lists on every read; so does Kiln.
+    let mut builder = RuntimeEnvBuilder::new()
+        .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0));
     if let Some(bytes) = memory_bytes {
         builder = builder.with_memory_pool(Arc::new(FairSpillPool::new(bytes as usize)));
     }
