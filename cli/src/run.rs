@@ -12,20 +12,30 @@ use kiln_core::config::EngineConf;
 use kiln_core::manifest::Application;
 use kiln_core::security::{Secret, Transport};
 use kiln_driver::application::{Driver, DriverShuffle, QueryOutput};
-use kiln_driver::cluster_manager::{default_max_replacements, ExecutorLaunch, LocalCluster};
 use kiln_driver::executor_registry::{DriverEndpoint, ExecutorRegistry};
 use kiln_driver::metrics::AppMetrics;
 use kiln_driver::progress::Progress;
 use kiln_driver::scheduler::SchedulerContext;
 
+use crate::local::{executor_conf, LocalApp, Master};
 use crate::output::{write_output, Format};
 use crate::CliError;
 
 /// Arguments of `kiln run`.
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
-    /// The SparkApplication manifest (YAML).
+    /// The SparkApplication manifest (YAML), or a PySpark script (`.py`)
+    /// run against a Spark Connect endpoint of its own.
     manifest: PathBuf,
+    /// Arguments passed to a Python script.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    script_args: Vec<String>,
+    /// The Python interpreter that runs a `.py` script (default: python3 on PATH).
+    #[arg(long)]
+    python: Option<PathBuf>,
+    /// Executor processes for a `.py` script (local-cluster).
+    #[arg(long, default_value_t = 2)]
+    executors: u32,
     /// `local-cluster` (executor processes, the default) or `local[N]` (one process, N task slots).
     #[arg(long, default_value = "local-cluster")]
     master: String,
@@ -72,12 +82,7 @@ pub struct DriverArgs {
     namespace: Option<String>,
 }
 
-enum Master {
-    LocalCluster,
-    Local(u32),
-}
-
-fn parse_master(m: &str) -> Result<Master, CliError> {
+pub(crate) fn parse_master(m: &str) -> Result<Master, CliError> {
     if m == "local-cluster" {
         return Ok(Master::LocalCluster);
     }
@@ -102,7 +107,7 @@ fn parse_master(m: &str) -> Result<Master, CliError> {
     )))
 }
 
-fn load(
+pub(crate) fn load(
     manifest: &std::path::Path,
     overrides: &[String],
 ) -> Result<(Application, EngineConf), CliError> {
@@ -117,17 +122,7 @@ fn load(
     Ok((app, conf))
 }
 
-/// Settings handed to executors: the app's conf plus the S3 buckets it names.
-fn executor_conf(app: &Application) -> HashMap<String, String> {
-    let mut conf: HashMap<String, String> = app.conf.clone().into_iter().collect();
-    let buckets = kiln_core::objectstore::s3_buckets(&app.sql);
-    if !buckets.is_empty() {
-        conf.insert("kiln.s3.buckets".into(), buckets.join(","));
-    }
-    conf
-}
-
-async fn serve_driver(
+pub(crate) async fn serve_driver(
     registry: &ExecutorRegistry,
     bind: SocketAddr,
 ) -> Result<(String, tokio::task::JoinHandle<()>), CliError> {
@@ -153,6 +148,32 @@ async fn serve_driver(
 
 /// `kiln run`.
 pub async fn run(args: RunArgs) -> Result<(), CliError> {
+    if args.manifest.extension().is_some_and(|e| e == "py") {
+        let cluster = crate::connect_cmd::ClusterArgs {
+            master: args.master.clone(),
+            executors: args.executors,
+            executor_cores: 1,
+            executor_memory: None,
+            conf: args.conf.clone(),
+        };
+        let code = crate::connect_cmd::run_python(
+            &args.manifest,
+            &args.script_args,
+            args.python.as_deref(),
+            &cluster,
+        )
+        .await?;
+        return match code {
+            0 => Ok(()),
+            c => Err(CliError::Exit(c)),
+        };
+    }
+    if !args.script_args.is_empty() {
+        return Err(CliError::Input(format!(
+            "unexpected arguments after the manifest: {}",
+            args.script_args.join(" ")
+        )));
+    }
     let started = Instant::now();
     let master = parse_master(&args.master)?;
     let (mut app, conf) = load(&args.manifest, &args.conf)?;
@@ -195,110 +216,15 @@ async fn run_in(
     master: &Master,
     started: Instant,
 ) -> Result<(), CliError> {
-    // A fresh secret per application: only the executors started here get it.
-    let transport = Transport::new(Secret::generate()?, &app.conf)?;
-    let registry = ExecutorRegistry::new(application_id, executor_conf(app), transport.clone());
-    let (driver_url, server) = serve_driver(
-        &registry,
-        "127.0.0.1:0"
-            .parse()
-            .map_err(|_| CliError::Failed("bad address".into()))?,
-    )
-    .await?;
     let progress = Arc::new(Progress::new(std::io::stderr().is_terminal()));
-    let mut cluster = None;
-    let mut local = None;
-    let shuffle = match master {
-        Master::LocalCluster => {
-            // KILN_EXECUTOR_PROGRAM starts executors from another binary (a
-            // wrapper, a profiler); by default they are this `kiln`.
-            let program = match std::env::var_os("KILN_EXECUTOR_PROGRAM") {
-                Some(p) => PathBuf::from(p),
-                None => std::env::current_exe()
-                    .map_err(|e| CliError::Failed(format!("cannot find the kiln binary: {e}")))?,
-            };
-            let launch = ExecutorLaunch {
-                program,
-                driver_url: driver_url.clone(),
-                application_id: application_id.to_string(),
-                cores: app.executor.cores,
-                memory_bytes: app.executor.memory_bytes,
-                work_dir: work_dir.to_path_buf(),
-                transport: transport.clone(),
-            };
-            let mut c = LocalCluster::start(launch, app.executor.instances)?;
-            if let Err(e) = c
-                .wait_registered(&registry, conf.registration_timeout)
-                .await
-            {
-                c.stop().await;
-                return Err(e.into());
-            }
-            let max_replacements = conf
-                .max_executor_replacements
-                .unwrap_or_else(|| default_max_replacements(app.executor.instances));
-            cluster = Some(c.supervise(registry.clone(), progress.clone(), max_replacements));
-            DriverShuffle {
-                executor_id: "driver".into(),
-                shuffle_dir: work_dir.join("driver"),
-            }
-        }
-        Master::Local(n) => {
-            let handle = kiln_executor::start(kiln_executor::ExecutorOptions {
-                executor_id: "local".into(),
-                application_id: application_id.to_string(),
-                driver_url: driver_url.clone(),
-                bind: "127.0.0.1:0"
-                    .parse()
-                    .map_err(|_| CliError::Failed("bad address".into()))?,
-                advertise_host: "127.0.0.1".into(),
-                cores: *n,
-                memory_bytes: app.executor.memory_bytes,
-                work_dir: work_dir.join("executor-local"),
-                transport: transport.clone(),
-            })
-            .await?;
-            let s = DriverShuffle {
-                executor_id: "local".into(),
-                shuffle_dir: handle.shuffle_dir.clone(),
-            };
-            local = Some(handle);
-            s
-        }
-    };
-    let metrics = Arc::new(AppMetrics::default());
-    let sched = SchedulerContext {
-        application_id: application_id.to_string(),
-        registry: registry.clone(),
-        conf: Arc::new(conf),
-        progress: progress.clone(),
-        metrics: metrics.clone(),
-    };
-    let outcome = match Driver::new(app.clone(), sched, shuffle) {
+    let local = LocalApp::start(app, conf, application_id, work_dir, master, progress).await?;
+    let outcome = match local.driver() {
         Ok(mut driver) => driver.run().await,
         Err(e) => Err(e),
     };
-    progress.clear();
-    // Stop replacing executors, then stop them all, whatever happened.
-    let cluster = match cluster {
-        Some(supervisor) => supervisor.stop().await,
-        None => None,
-    };
-    for e in registry.executors() {
-        let mut c = e.client.clone();
-        let _ = tokio::time::timeout(
-            Duration::from_millis(500),
-            c.shutdown(kiln_proto::ShutdownRequest {}),
-        )
-        .await;
-    }
-    if let Some(mut c) = cluster {
-        c.stop().await;
-    }
-    if let Some(h) = local {
-        h.stop();
-    }
-    server.abort();
+    local.progress.clear();
+    let (metrics, registry) = (local.metrics.clone(), local.registry.clone());
+    local.stop().await;
     let wall = started.elapsed();
     let summary = metrics.summary();
     eprint!("{}", summary.render(wall, &registry.peak_rss()));
@@ -432,7 +358,7 @@ pub async fn driver(args: DriverArgs) -> Result<(), CliError> {
     print_output(outcome?, args.format)
 }
 
-fn uuid_suffix() -> String {
+pub(crate) fn uuid_suffix() -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())

@@ -15,7 +15,7 @@ use datafusion::logical_expr::{LogicalPlan, WriteOp};
 use datafusion::physical_plan::{collect, displayable, ExecutionPlan};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement;
-use kiln_core::config::EngineConf;
+use kiln_core::config::{EngineConf, WriteMode};
 use kiln_core::manifest::Application;
 use kiln_core::shuffle::{find_fetch_failure, FlightClients, ShuffleMetrics, ShuffleTaskEnv};
 use kiln_core::sql::{parse_job, resolve_identifiers, NameCatalog};
@@ -126,37 +126,12 @@ impl Driver {
         Ok(output)
     }
 
-    async fn name_catalog(&self) -> Result<NameCatalog> {
-        let mut names = NameCatalog::default();
-        for cat in self.ctx.catalog_names() {
-            let Some(catalog) = self.ctx.catalog(&cat) else {
-                continue;
-            };
-            for schema_name in catalog.schema_names() {
-                if schema_name == "information_schema" {
-                    continue;
-                }
-                let Some(schema) = catalog.schema(&schema_name) else {
-                    continue;
-                };
-                for t in schema.table_names() {
-                    if let Ok(Some(table)) = schema.table(&t).await {
-                        for f in table.schema().fields() {
-                            names.add(f.name());
-                        }
-                    }
-                }
-            }
-        }
-        Ok(names)
-    }
-
     async fn run_statement(
         &mut self,
         mut stmt: Statement,
         at: &str,
     ) -> Result<(u64, Option<QueryOutput>)> {
-        let names = self.name_catalog().await?;
+        let names = name_catalog(&self.ctx).await?;
         resolve_identifiers(&mut stmt, &names);
         // Errors while creating a table (a missing or unreadable file) name its location.
         let at = match &stmt {
@@ -168,11 +143,61 @@ impl Driver {
             _ => at.to_string(),
         };
         let at = at.as_str();
+        let ctx = self.ctx.clone();
+        let plan =
+            ctx.state().statement_to_plan(stmt).await.map_err(|e| {
+                KilnError::Sql(format!("{at}: {}", strip_df_prefix(&e.to_string())))
+            })?;
+        self.execute_plan(&ctx, plan, at).await
+    }
+
+    /// A new session on this driver's cluster (a Spark Connect client's):
+    /// the driver's settings and object stores, its own catalog.
+    pub fn new_session(&self) -> SessionContext {
         let state = self.ctx.state();
-        let plan = state
-            .statement_to_plan(stmt)
-            .await
-            .map_err(|e| KilnError::Sql(format!("{at}: {}", strip_df_prefix(&e.to_string()))))?;
+        SessionContext::new_with_config_rt(state.config().clone(), state.runtime_env().clone())
+    }
+
+    /// The session every statement of the manifest runs in.
+    pub fn session(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// Runs one logical plan in `ctx` (the manifest's session, or a Spark
+    /// Connect client's): DDL and settings in the catalog of `ctx`, queries
+    /// and writes as a distributed job. Returns the rows written or read and,
+    /// for a query or EXPLAIN, its rows. `at` says where the plan came from
+    /// in error messages.
+    pub async fn execute_plan(
+        &mut self,
+        ctx: &SessionContext,
+        plan: LogicalPlan,
+        at: &str,
+    ) -> Result<(u64, Option<QueryOutput>)> {
+        let mode = self.conf.write_mode;
+        self.execute(ctx, plan, at, mode).await
+    }
+
+    /// [`Driver::execute_plan`] for a write (`COPY` plan) in `mode`, as a
+    /// DataFrame writer's save mode asks.
+    pub async fn execute_write(
+        &mut self,
+        ctx: &SessionContext,
+        plan: LogicalPlan,
+        at: &str,
+        mode: WriteMode,
+    ) -> Result<u64> {
+        Ok(self.execute(ctx, plan, at, mode).await?.0)
+    }
+
+    async fn execute(
+        &mut self,
+        ctx: &SessionContext,
+        plan: LogicalPlan,
+        at: &str,
+        write_mode: WriteMode,
+    ) -> Result<(u64, Option<QueryOutput>)> {
+        let state = ctx.state();
         if matches!(
             plan,
             LogicalPlan::Ddl(_)
@@ -184,7 +209,7 @@ impl Driver {
                 plan,
                 LogicalPlan::Explain(_) | LogicalPlan::DescribeTable(_)
             );
-            let df = self.ctx.execute_logical_plan(plan).await.map_err(|e| {
+            let df = ctx.execute_logical_plan(plan).await.map_err(|e| {
                 KilnError::Sql(format!("{at}: {}", strip_df_prefix(&e.to_string())))
             })?;
             let schema = Arc::new(df.schema().as_arrow().clone());
@@ -214,9 +239,9 @@ impl Driver {
         let tag = format!("{}-{}", self.sched.application_id, self.next_job);
         let (physical, staged) = commit::stage(
             physical,
-            &self.ctx,
+            ctx,
             &tag,
-            self.conf.write_mode,
+            write_mode,
             self.conf.partition_overwrite_mode,
             is_copy,
             insert_overwrite,
@@ -226,7 +251,7 @@ impl Driver {
             KilnError::JobFailed(m) => KilnError::JobFailed(format!("{at}: {m}")),
             other => other,
         })?;
-        let result = self.run_job(physical).await;
+        let result = self.run_job_in(ctx, physical).await;
         let result = match (result, staged) {
             (Ok(out), Some(staged)) => staged.commit(&out.attempts).await.map(|()| out.batches),
             (Err(e), Some(staged)) => {
@@ -264,6 +289,17 @@ impl Driver {
 
     /// Runs one physical plan as a job of stages and returns its rows.
     pub async fn run_job(&mut self, plan: Arc<dyn ExecutionPlan>) -> Result<JobOutput> {
+        let ctx = self.ctx.clone();
+        self.run_job_in(&ctx, plan).await
+    }
+
+    /// Runs one physical plan as a job of stages; the driver's part of the
+    /// job (the final step) runs with the settings of `ctx`.
+    pub async fn run_job_in(
+        &mut self,
+        ctx: &SessionContext,
+        plan: Arc<dyn ExecutionPlan>,
+    ) -> Result<JobOutput> {
         let job_id = self.next_job;
         self.next_job += 1;
         let job = plan_job(plan, &mut self.next_stage, self.conf.broadcast_threshold)?;
@@ -285,7 +321,7 @@ impl Driver {
             );
         }
         self.sched.progress.stages_planned(job.stages.len());
-        let result = self.run_stages(job_id, &job).await;
+        let result = self.run_stages(ctx, job_id, &job).await;
         self.remove_shuffle(&job).await;
         result
     }
@@ -312,7 +348,12 @@ impl Driver {
         futures::future::join_all(calls).await;
     }
 
-    async fn run_stages(&mut self, job_id: u32, job: &JobPlan) -> Result<JobOutput> {
+    async fn run_stages(
+        &mut self,
+        ctx: &SessionContext,
+        job_id: u32,
+        job: &JobPlan,
+    ) -> Result<JobOutput> {
         let mut sched = JobScheduler::new(&self.sched, job_id, job)?;
         let (root, parents) = match &job.result {
             JobResult::Files { stage } => {
@@ -342,7 +383,7 @@ impl Driver {
                 clients: self.clients.clone(),
                 metrics: ShuffleMetrics::default(),
             });
-            let state = self.ctx.state();
+            let state = ctx.state();
             let config = state.config().clone().with_extension(env.clone());
             let task_ctx = Arc::new(TaskContext::from(&state).with_session_config(config));
             let result = collect(root.clone(), task_ctx).await;
@@ -384,6 +425,59 @@ impl Driver {
             }
         }
     }
+}
+
+/// Every column name of the tables and views of `ctx`: what unquoted
+/// identifiers resolve against, case-insensitively.
+async fn name_catalog(ctx: &SessionContext) -> Result<NameCatalog> {
+    let mut names = NameCatalog::default();
+    for cat in ctx.catalog_names() {
+        let Some(catalog) = ctx.catalog(&cat) else {
+            continue;
+        };
+        for schema_name in catalog.schema_names() {
+            if schema_name == "information_schema" {
+                continue;
+            }
+            let Some(schema) = catalog.schema(&schema_name) else {
+                continue;
+            };
+            for t in schema.table_names() {
+                if let Ok(Some(table)) = schema.table(&t).await {
+                    for f in table.schema().fields() {
+                        names.add(f.name());
+                    }
+                }
+            }
+        }
+    }
+    Ok(names)
+}
+
+/// The logical plans of the statements of `sql` in `ctx`, identifiers
+/// resolved as in a manifest. Nothing runs: DDL is planned, not executed.
+/// `origin` names the text in errors.
+pub async fn sql_plans(ctx: &SessionContext, sql: &str, origin: &str) -> Result<Vec<LogicalPlan>> {
+    let dialect = ctx
+        .state()
+        .config()
+        .options()
+        .sql_parser
+        .dialect
+        .to_string();
+    let statements = parse_job(sql, &dialect, origin)?;
+    let names = name_catalog(ctx).await?;
+    let mut plans = vec![];
+    for mut js in statements {
+        resolve_identifiers(&mut js.statement, &names);
+        let plan = ctx
+            .state()
+            .statement_to_plan(js.statement)
+            .await
+            .map_err(|e| KilnError::Sql(strip_df_prefix(&e.to_string())))?;
+        plans.push(plan);
+    }
+    Ok(plans)
 }
 
 /// What a job produced.
