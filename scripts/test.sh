@@ -15,6 +15,10 @@ step "python test tools (S3-protocol server)"
 venv=$(scripts/setup-python.sh | tail -n 1)
 export KILN_MOTO_SERVER="$venv/bin/moto_server"
 
+step "PySpark: the Spark Connect client and classic Spark as the oracle (pinned, cached)"
+scripts/setup-pyspark.sh client >/dev/null
+scripts/setup-pyspark.sh oracle >/dev/null
+
 step "Kubernetes test control plane binaries (built from the Go module proxy once, then cached)"
 bash tests/cluster/install.sh
 

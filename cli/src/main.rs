@@ -2,9 +2,11 @@
 //! this machine, be a `driver` or an `executor` (pod entrypoints), or `gen`
 //! sample data.
 
+mod connect_cmd;
 mod crdgen;
 mod gen;
 mod k8s_cli;
+mod local;
 mod operator_cmd;
 mod output;
 mod run;
@@ -34,6 +36,8 @@ struct Cli {
 enum Command {
     /// Run a SparkApplication manifest on this machine.
     Run(run::RunArgs),
+    /// Serve Spark Connect (PySpark clients: `sc://localhost:15002`) on a local cluster.
+    Connect(connect_cmd::ConnectArgs),
     /// Run the driver of an application (pod entrypoint): waits for executors to register.
     Driver(run::DriverArgs),
     /// Run an executor that registers with a driver (pod entrypoint).
@@ -160,6 +164,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Run(args) => run::run(args).await,
+            Command::Connect(args) => connect_cmd::connect(args).await,
             Command::Driver(args) => run::driver(args).await,
             Command::Executor(args) => executor(args).await,
             Command::Gen(GenCommand::Tpch(args)) => gen::tpch(args).await,
@@ -176,6 +181,7 @@ fn main() -> ExitCode {
     runtime.shutdown_timeout(std::time::Duration::from_millis(100));
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(CliError::Exit(code)) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::from(e.exit_code())
@@ -192,6 +198,9 @@ pub enum CliError {
     /// The job failed or an executor could not run (exit 1).
     #[error("{0}")]
     Failed(String),
+    /// A script `kiln run` ran ended with this exit code (nothing to print).
+    #[error("exit code {0}")]
+    Exit(u8),
 }
 
 impl CliError {
@@ -199,6 +208,7 @@ impl CliError {
         match self {
             CliError::Input(_) => 2,
             CliError::Failed(_) => 1,
+            CliError::Exit(c) => *c,
         }
     }
 }

@@ -1,0 +1,491 @@
+//! ExecutePlan: a client's relation or command run as Kiln jobs, and the
+//! responses it streams back (Arrow batches with the Spark schema, command
+//! results, then `ResultComplete`).
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::view::ViewTable;
+use datafusion::datasource::file_format::csv::CsvFormatFactory;
+use datafusion::datasource::file_format::format_as_file_type;
+use datafusion::datasource::file_format::json::JsonFormatFactory;
+use datafusion::datasource::file_format::parquet::ParquetFormatFactory;
+use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder};
+use kiln_core::config::WriteMode;
+use kiln_driver::application::{sql_plans, Driver};
+use tokio::sync::{mpsc, Mutex};
+use tonic::Status;
+
+use crate::error::{ConnectError, Result};
+use crate::proto::command::CommandType;
+use crate::proto::execute_plan_response::{ArrowBatch, ResponseType, SqlCommandResult};
+use crate::proto::plan::OpType;
+use crate::proto::relation::RelType;
+use crate::proto::write_operation::{SaveMode, SaveType};
+use crate::proto::{self, ExecutePlanResponse, Relation};
+use crate::relation::{sql_query_plan, Planner};
+use crate::session::Session;
+use crate::types;
+
+/// Arrow payloads above this many bytes are split into several responses
+/// (the client's message limit is 128 MiB; smaller messages stream better).
+const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
+
+/// Where one operation's responses go.
+pub struct Responder<'a> {
+    /// The stream to the client.
+    pub tx: &'a mpsc::Sender<Result<ExecutePlanResponse, Status>>,
+    /// The session the operation runs in.
+    pub session: &'a Session,
+    /// The operation's id.
+    pub operation_id: &'a str,
+}
+
+impl Responder<'_> {
+    fn response(&self, r: ResponseType, schema: Option<proto::DataType>) -> ExecutePlanResponse {
+        ExecutePlanResponse {
+            session_id: self.session.id.clone(),
+            server_side_session_id: self.session.server_side_id.clone(),
+            operation_id: self.operation_id.to_string(),
+            response_id: uuid::Uuid::new_v4().to_string(),
+            response_type: Some(r),
+            metrics: None,
+            observed_metrics: vec![],
+            schema,
+        }
+    }
+
+    /// Sends one response; an error means the client is gone.
+    pub async fn send(&self, r: ResponseType, schema: Option<proto::DataType>) -> Result<()> {
+        self.tx
+            .send(Ok(self.response(r, schema)))
+            .await
+            .map_err(|_| ConnectError::Execution("the client disconnected".into()))
+    }
+
+    /// Sends the rows of a result: the Spark schema with the first batch,
+    /// and at least one (maybe empty) batch, so the client knows the columns.
+    pub async fn send_rows(&self, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<()> {
+        let client_schema = types::client_schema(schema);
+        let mut spark_schema = Some(types::schema_to_spark(&client_schema));
+        let mut offset: i64 = 0;
+        let mut sent_any = false;
+        for b in batches {
+            let b = types::client_batch(b, &client_schema)?;
+            for piece in split(&b) {
+                if piece.num_rows() == 0 && sent_any {
+                    continue;
+                }
+                let rows = piece.num_rows() as i64;
+                let data = ipc_bytes(&client_schema, &piece)?;
+                self.send(
+                    ResponseType::ArrowBatch(ArrowBatch {
+                        row_count: rows,
+                        data: data.into(),
+                        start_offset: Some(offset),
+                        chunk_index: None,
+                        num_chunks_in_batch: None,
+                    }),
+                    spark_schema.take(),
+                )
+                .await?;
+                offset += rows;
+                sent_any = true;
+            }
+        }
+        if !sent_any {
+            let empty = RecordBatch::new_empty(client_schema.clone());
+            let data = ipc_bytes(&client_schema, &empty)?;
+            self.send(
+                ResponseType::ArrowBatch(ArrowBatch {
+                    row_count: 0,
+                    data: data.into(),
+                    start_offset: Some(0),
+                    chunk_index: None,
+                    num_chunks_in_batch: None,
+                }),
+                spark_schema.take(),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+fn split(b: &RecordBatch) -> Vec<RecordBatch> {
+    let size = b.get_array_memory_size();
+    if size <= MAX_BATCH_BYTES || b.num_rows() <= 1 {
+        return vec![b.clone()];
+    }
+    let pieces = size.div_ceil(MAX_BATCH_BYTES);
+    let per = b.num_rows().div_ceil(pieces).max(1);
+    (0..b.num_rows())
+        .step_by(per)
+        .map(|start| b.slice(start, per.min(b.num_rows() - start)))
+        .collect()
+}
+
+/// One Arrow IPC stream (schema, batch, end) as the client reads a batch.
+pub fn ipc_bytes(schema: &SchemaRef, batch: &RecordBatch) -> Result<Vec<u8>> {
+    let mut buf = vec![];
+    {
+        let mut w = arrow::ipc::writer::StreamWriter::try_new(&mut buf, schema)
+            .map_err(|e| ConnectError::Execution(e.to_string()))?;
+        w.write(batch)
+            .map_err(|e| ConnectError::Execution(e.to_string()))?;
+        w.finish()
+            .map_err(|e| ConnectError::Execution(e.to_string()))?;
+    }
+    Ok(buf)
+}
+
+/// Runs plans on the cluster, one job at a time.
+#[derive(Clone)]
+pub struct Executor {
+    /// The driver every session's jobs run on.
+    pub driver: Arc<Mutex<Driver>>,
+}
+
+impl Executor {
+    /// Runs `plan` in `session` and returns its rows.
+    pub async fn collect(
+        &self,
+        session: &Session,
+        plan: LogicalPlan,
+        what: &str,
+    ) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+        let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
+        let mut driver = self.driver.lock().await;
+        let (_, out) = driver
+            .execute_plan(&session.ctx, plan, what)
+            .await
+            .map_err(ConnectError::from_kiln)?;
+        Ok(match out {
+            Some(o) => {
+                // The logical names are the client's: the physical plan may
+                // name the same columns differently (`count(Int64(1))`).
+                let batches = o
+                    .batches
+                    .into_iter()
+                    .map(|b| RecordBatch::try_new(schema.clone(), b.columns().to_vec()))
+                    .collect::<std::result::Result<Vec<_>, _>>()
+                    .map_err(|e| ConnectError::Execution(e.to_string()))?;
+                (schema, batches)
+            }
+            None => (schema.clone(), vec![]),
+        })
+    }
+
+    /// Runs one ExecutePlan request's plan.
+    pub async fn run(&self, out: &Responder<'_>, plan: proto::Plan) -> Result<()> {
+        match plan.op_type {
+            Some(OpType::Root(rel)) => self.root(out, &rel).await,
+            Some(OpType::Command(cmd)) => self.command(out, cmd).await,
+            Some(OpType::CompressedOperation(_)) => Err(ConnectError::Unsupported(
+                "compressed plans (spark.connect.session.planCompression)".into(),
+            )),
+            None => Err(ConnectError::IllegalArgument(
+                "a plan without an operation".into(),
+            )),
+        }
+    }
+
+    async fn root(&self, out: &Responder<'_>, rel: &Relation) -> Result<()> {
+        if let Some(RelType::ShowString(s)) = &rel.rel_type {
+            let input = s
+                .input
+                .as_deref()
+                .ok_or_else(|| ConnectError::IllegalArgument("show() of nothing".into()))?;
+            let plan = Planner::new(&out.session.ctx).plan(input).await?;
+            let names = crate::relation::column_names(&plan);
+            let n = usize::try_from(s.num_rows.max(0)).unwrap_or(0);
+            let limited = LogicalPlanBuilder::from(plan)
+                .limit(0, Some(n + 1))?
+                .build()?;
+            let (_, batches) = self.collect(out.session, limited, "show()").await?;
+            let truncate = usize::try_from(s.truncate.max(0)).unwrap_or(0);
+            let text = crate::show::show_string(&names, &batches, n, truncate, s.vertical);
+            return self.send_string(out, "show_string", text).await;
+        }
+        let plan = Planner::new(&out.session.ctx).plan(rel).await?;
+        let (schema, batches) = self.collect(out.session, plan, "DataFrame action").await?;
+        out.send_rows(&schema, &batches).await
+    }
+
+    async fn send_string(&self, out: &Responder<'_>, name: &str, text: String) -> Result<()> {
+        let schema = Arc::new(Schema::new(vec![Field::new(name, DataType::Utf8, false)]));
+        let col: ArrayRef = Arc::new(StringArray::from(vec![text]));
+        let batch = RecordBatch::try_new(schema.clone(), vec![col])
+            .map_err(|e| ConnectError::Execution(e.to_string()))?;
+        out.send_rows(&schema, &[batch]).await
+    }
+
+    async fn command(&self, out: &Responder<'_>, cmd: proto::Command) -> Result<()> {
+        match cmd.command_type {
+            Some(CommandType::SqlCommand(c)) => self.sql_command(out, c).await,
+            Some(CommandType::CreateDataframeView(v)) => {
+                let input = v
+                    .input
+                    .as_ref()
+                    .ok_or_else(|| ConnectError::IllegalArgument("a view of nothing".into()))?;
+                let plan = Planner::new(&out.session.ctx).plan(input).await?;
+                let ctx = &out.session.ctx;
+                let name = v.name.strip_prefix("global_temp.").unwrap_or(&v.name);
+                if !v.replace && ctx.table_exist(name)? {
+                    return Err(ConnectError::Analysis {
+                        class: "TEMP_TABLE_OR_VIEW_ALREADY_EXISTS",
+                        message: format!(
+                            "Cannot create the temporary view `{name}` because it already exists."
+                        ),
+                    });
+                }
+                ctx.deregister_table(name)?;
+                ctx.register_table(name, Arc::new(ViewTable::new(plan, None)))?;
+                Ok(())
+            }
+            Some(CommandType::WriteOperation(w)) => self.write(out, w).await,
+            Some(CommandType::RegisterFunction(_)) => Err(ConnectError::Unsupported(
+                "Python UDFs (spark.udf.register)".into(),
+            )),
+            Some(other) => Err(ConnectError::Unsupported(format!(
+                "the command {}",
+                format!("{other:?}").split('(').next().unwrap_or("unknown")
+            ))),
+            None => Err(ConnectError::IllegalArgument(
+                "a command without a type".into(),
+            )),
+        }
+    }
+
+    #[allow(deprecated)] // `sql` is how older clients send the text
+    async fn sql_command(&self, out: &Responder<'_>, c: proto::SqlCommand) -> Result<()> {
+        let text = match c.input.as_ref().and_then(|r| r.rel_type.as_ref()) {
+            Some(RelType::Sql(s)) => s.query.clone(),
+            _ => c.sql.clone(),
+        };
+        if let Some(result) = set_statement(out.session, &text)? {
+            return self.command_result(out, result).await;
+        }
+        let ctx = &out.session.ctx;
+        let plans = sql_plans(ctx, &text, "spark.sql")
+            .await
+            .map_err(ConnectError::from_kiln)?;
+        let [plan] = <[LogicalPlan; 1]>::try_from(plans).map_err(|p| {
+            ConnectError::Parse(format!("spark.sql takes one statement, got {}", p.len()))
+        })?;
+        let eager = matches!(
+            plan,
+            LogicalPlan::Ddl(_)
+                | LogicalPlan::Statement(_)
+                | LogicalPlan::Dml(_)
+                | LogicalPlan::Copy(_)
+        );
+        let relation = if eager {
+            let (schema, batches) = self.collect(out.session, plan, "spark.sql").await?;
+            local_relation(&schema, &batches)?
+        } else {
+            // A query stays lazy: the client sends it back with its actions.
+            let _ = sql_query_plan(ctx, &text).await?;
+            match c.input {
+                Some(r) => r,
+                None => Relation {
+                    common: None,
+                    rel_type: Some(RelType::Sql(proto::Sql {
+                        query: text,
+                        ..Default::default()
+                    })),
+                },
+            }
+        };
+        out.send(
+            ResponseType::SqlCommandResult(SqlCommandResult {
+                relation: Some(relation),
+            }),
+            None,
+        )
+        .await
+    }
+
+    async fn command_result(&self, out: &Responder<'_>, rel: Relation) -> Result<()> {
+        out.send(
+            ResponseType::SqlCommandResult(SqlCommandResult {
+                relation: Some(rel),
+            }),
+            None,
+        )
+        .await
+    }
+
+    async fn write(&self, out: &Responder<'_>, w: proto::WriteOperation) -> Result<()> {
+        let input = w
+            .input
+            .as_ref()
+            .ok_or_else(|| ConnectError::IllegalArgument("a write of nothing".into()))?;
+        let path = match &w.save_type {
+            Some(SaveType::Path(p)) => p.clone(),
+            Some(SaveType::Table(_)) => {
+                return Err(ConnectError::Unsupported(
+                    "saveAsTable / insertInto (Kiln writes to paths)".into(),
+                ))
+            }
+            None => {
+                return Err(ConnectError::IllegalArgument(
+                    "a write needs a path (df.write.save(path))".into(),
+                ))
+            }
+        };
+        if !w
+            .bucket_by
+            .as_ref()
+            .is_none_or(|b| b.bucket_column_names.is_empty())
+        {
+            return Err(ConnectError::Unsupported("bucketBy".into()));
+        }
+        let format = w
+            .source
+            .as_deref()
+            .unwrap_or("parquet")
+            .to_ascii_lowercase();
+        let opt = |k: &str| {
+            w.options
+                .iter()
+                .find(|(key, _)| key.eq_ignore_ascii_case(k))
+                .map(|(_, v)| v.clone())
+        };
+        let mut options = std::collections::HashMap::new();
+        // Spark writes a folder of part files whatever the path looks like.
+        options.insert("single_file_output".to_string(), "false".to_string());
+        let file_type = match format.as_str() {
+            "parquet" => {
+                if let Some(c) = opt("compression") {
+                    options.insert("format.compression".into(), c);
+                }
+                format_as_file_type(Arc::new(ParquetFormatFactory::new()))
+            }
+            "csv" => {
+                options.insert(
+                    "format.has_header".into(),
+                    opt("header").unwrap_or_else(|| "false".into()),
+                );
+                if let Some(sep) = opt("sep").or_else(|| opt("delimiter")) {
+                    options.insert("format.delimiter".into(), sep);
+                }
+                format_as_file_type(Arc::new(CsvFormatFactory::new()))
+            }
+            "json" => format_as_file_type(Arc::new(JsonFormatFactory::new())),
+            other => {
+                return Err(ConnectError::Unsupported(format!(
+                    "writing the format `{other}` (Kiln writes parquet, csv and json)"
+                )))
+            }
+        };
+        let exists =
+            !path.contains("://") && std::fs::read_dir(&path).is_ok_and(|mut d| d.next().is_some());
+        let mode = match SaveMode::try_from(w.mode).unwrap_or(SaveMode::Unspecified) {
+            SaveMode::Append => WriteMode::Append,
+            SaveMode::Overwrite => WriteMode::Overwrite,
+            SaveMode::Ignore if exists => return Ok(()),
+            SaveMode::Ignore => WriteMode::ErrorIfExists,
+            SaveMode::ErrorIfExists | SaveMode::Unspecified => {
+                if exists {
+                    return Err(ConnectError::Analysis {
+                        class: "PATH_ALREADY_EXISTS",
+                        message: format!(
+                            "Path file:{path} already exists. Set mode as \"overwrite\" to \
+                             overwrite the existing path."
+                        ),
+                    });
+                }
+                WriteMode::ErrorIfExists
+            }
+        };
+        let plan = Planner::new(&out.session.ctx).plan(input).await?;
+        let plan = LogicalPlanBuilder::copy_to(
+            plan,
+            path,
+            file_type,
+            options,
+            w.partitioning_columns.clone(),
+        )?
+        .build()?;
+        let mut driver = self.driver.lock().await;
+        driver
+            .execute_write(&out.session.ctx, plan, "DataFrameWriter", mode)
+            .await
+            .map_err(ConnectError::from_kiln)?;
+        Ok(())
+    }
+}
+
+/// A relation holding `batches` inline.
+fn local_relation(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Relation> {
+    let client_schema = types::client_schema(schema);
+    let mut buf = vec![];
+    {
+        let mut w = arrow::ipc::writer::StreamWriter::try_new(&mut buf, &client_schema)
+            .map_err(|e| ConnectError::Execution(e.to_string()))?;
+        for b in batches {
+            w.write(&types::client_batch(b, &client_schema)?)
+                .map_err(|e| ConnectError::Execution(e.to_string()))?;
+        }
+        w.finish()
+            .map_err(|e| ConnectError::Execution(e.to_string()))?;
+    }
+    Ok(Relation {
+        common: None,
+        rel_type: Some(RelType::LocalRelation(proto::LocalRelation {
+            data: Some(buf.into()),
+            schema: None,
+        })),
+    })
+}
+
+/// `SET key=value` / `SET key` / `SET` with Spark's keys, answered from the
+/// session's settings (DataFusion's SET knows only its own keys).
+fn set_statement(session: &Session, sql: &str) -> Result<Option<Relation>> {
+    let text = sql.trim().trim_end_matches(';').trim();
+    let Some(rest) = text
+        .get(..4)
+        .filter(|p| p.eq_ignore_ascii_case("set "))
+        .map(|_| text[4..].trim())
+    else {
+        if text.eq_ignore_ascii_case("set") {
+            let all = session.conf().all();
+            return key_values(all.into_iter().collect()).map(Some);
+        }
+        return Ok(None);
+    };
+    let (key, value) = match rest.split_once('=') {
+        Some((k, v)) => (k.trim().to_string(), Some(v.trim().to_string())),
+        None => (rest.to_string(), None),
+    };
+    let key = key.trim_matches('`').to_string();
+    match value {
+        Some(v) => {
+            let mut state = session.ctx.state_ref().write().clone();
+            session.conf().set(&key, &v, state.config_mut())?;
+            *session.ctx.state_ref().write() = state;
+            key_values(vec![(key, v)]).map(Some)
+        }
+        None => {
+            let v = session
+                .conf()
+                .get(&key)
+                .unwrap_or_else(|| "<undefined>".to_string());
+            key_values(vec![(key, v)]).map(Some)
+        }
+    }
+}
+
+fn key_values(pairs: Vec<(String, String)>) -> Result<Relation> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("key", DataType::Utf8, false),
+        Field::new("value", DataType::Utf8, true),
+    ]));
+    let keys: ArrayRef = Arc::new(StringArray::from_iter_values(pairs.iter().map(|p| &p.0)));
+    let values: ArrayRef = Arc::new(StringArray::from_iter_values(pairs.iter().map(|p| &p.1)));
+    let batch = RecordBatch::try_new(schema.clone(), vec![keys, values])
+        .map_err(|e| ConnectError::Execution(e.to_string()))?;
+    local_relation(&schema, &[batch])
+}

@@ -1,0 +1,39 @@
+//! Kiln's Spark Connect server.
+//!
+//! PySpark programs (`SparkSession.builder.remote("sc://host:15002")`) send
+//! their DataFrame plans here; each action becomes one Kiln job on the
+//! driver's executors, through the same stage planner, scheduler, shuffle and
+//! commit protocol as a manifest's SQL.
+//!
+//! - [`proto`]: the Spark Connect protocol (vendored Spark 4.2.0 `.proto` files).
+//! - [`service`]: the gRPC service: ExecutePlan, AnalyzePlan, Config, ...
+//! - [`execute`]: running a relation or command as Kiln jobs, and its responses.
+//! - [`session`]: one client session: its catalog, settings and operations.
+//! - [`relation`]: Connect relations to DataFusion logical plans.
+//! - [`expression`]: Connect expressions to DataFusion expressions, with Spark's names.
+//! - [`types`]: Spark data types and Arrow types, both ways.
+//! - [`show`]: `DataFrame.show()`'s text, as Spark prints it.
+//! - [`conf`]: Spark's settings and their defaults, as a client reads them.
+//! - [`error`]: errors as Spark sends them (`google.rpc.ErrorInfo`).
+
+pub mod conf;
+pub mod error;
+pub mod execute;
+pub mod expression;
+pub mod relation;
+pub mod service;
+pub mod session;
+pub mod show;
+pub mod types;
+
+/// The Spark Connect protocol of Spark 4.2.0, generated from the vendored
+/// `.proto` files.
+#[allow(missing_docs, clippy::all, clippy::pedantic)]
+pub mod proto {
+    tonic::include_proto!("spark.connect");
+}
+
+pub use service::ConnectService;
+
+/// The Spark version Kiln answers `spark.version` with: the protocol it speaks.
+pub const SPARK_VERSION: &str = "4.2.0";

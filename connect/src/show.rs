@@ -1,0 +1,319 @@
+//! `DataFrame.show()`'s text, as Spark prints it: values as Spark casts them
+//! to strings (`NULL`, Java's double format, `[a, b]` arrays, `{k -> v}`
+//! maps), cells cut to `truncate` characters and right-aligned, or the
+//! vertical `-RECORD n-` layout.
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{DataType, TimeUnit};
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+
+/// Java's `Double.toString`: plain between 1e-3 and 1e7, else `1.0E10`.
+pub fn java_double(v: f64) -> String {
+    if v.is_nan() {
+        return "NaN".into();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "Infinity" } else { "-Infinity" }.into();
+    }
+    if v == 0.0 {
+        return if v.is_sign_negative() { "-0.0" } else { "0.0" }.into();
+    }
+    let a = v.abs();
+    if (1e-3..1e7).contains(&a) {
+        let s = format!("{v:?}");
+        if s.contains('.') || s.contains('e') {
+            s
+        } else {
+            format!("{s}.0")
+        }
+    } else {
+        // Rust: 1e10, 1.5e-5; Java: 1.0E10, 1.5E-5.
+        let s = format!("{v:e}");
+        let (mantissa, exp) = s.split_once('e').unwrap_or((&s, "0"));
+        let mantissa = if mantissa.contains('.') {
+            mantissa.to_string()
+        } else {
+            format!("{mantissa}.0")
+        };
+        format!("{mantissa}E{exp}")
+    }
+}
+
+fn java_float(v: f32) -> String {
+    // Shortest round-trip digits of the f32, in Java's layout.
+    let as_f64: f64 = format!("{v:?}").parse().unwrap_or(f64::from(v));
+    java_double(as_f64)
+}
+
+/// One value as Spark's `show()` prints it.
+pub fn cell(array: &dyn Array, row: usize) -> String {
+    if array.is_null(row) {
+        return "NULL".into();
+    }
+    match array.data_type() {
+        DataType::Float64 => java_double(
+            array
+                .as_primitive::<arrow::datatypes::Float64Type>()
+                .value(row),
+        ),
+        DataType::Float32 => java_float(
+            array
+                .as_primitive::<arrow::datatypes::Float32Type>()
+                .value(row),
+        ),
+        DataType::Timestamp(unit, _) => {
+            let opts = FormatOptions::default();
+            let text = ArrayFormatter::try_new(array, &opts)
+                .map(|f| f.value(row).to_string())
+                .unwrap_or_default();
+            let text = text.replacen('T', " ", 1);
+            // Drop the zone suffix and trailing zero fractions, as Spark does.
+            let text = text.trim_end_matches('Z').to_string();
+            let text = match text.split_once('+') {
+                Some((t, _)) if !matches!(unit, TimeUnit::Second) => t.to_string(),
+                _ => text,
+            };
+            match text.split_once('.') {
+                Some((t, frac)) => {
+                    let frac = frac.trim_end_matches('0');
+                    if frac.is_empty() {
+                        t.to_string()
+                    } else {
+                        format!("{t}.{frac}")
+                    }
+                }
+                None => text,
+            }
+        }
+        DataType::Binary | DataType::LargeBinary | DataType::BinaryView => {
+            let bytes: Vec<u8> = match array.data_type() {
+                DataType::Binary => array.as_binary::<i32>().value(row).to_vec(),
+                DataType::LargeBinary => array.as_binary::<i64>().value(row).to_vec(),
+                _ => array.as_binary_view().value(row).to_vec(),
+            };
+            format!(
+                "[{}]",
+                bytes
+                    .iter()
+                    .map(|b| format!("{b:02X}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )
+        }
+        DataType::List(_) => list(array.as_list::<i32>().value(row).as_ref()),
+        DataType::LargeList(_) => list(array.as_list::<i64>().value(row).as_ref()),
+        DataType::Struct(_) => {
+            let s = array.as_struct();
+            format!(
+                "{{{}}}",
+                s.columns()
+                    .iter()
+                    .map(|c| cell(c.as_ref(), row))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+        DataType::Map(_, _) => {
+            let m = array.as_map();
+            let entries = m.value(row);
+            let (k, v) = (entries.column(0), entries.column(1));
+            format!(
+                "{{{}}}",
+                (0..entries.len())
+                    .map(|i| format!("{} -> {}", cell(k.as_ref(), i), cell(v.as_ref(), i)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+        _ => {
+            let opts = FormatOptions::default();
+            ArrayFormatter::try_new(array, &opts)
+                .map(|f| f.value(row).to_string())
+                .unwrap_or_default()
+        }
+    }
+}
+
+fn list(values: &dyn Array) -> String {
+    format!(
+        "[{}]",
+        (0..values.len())
+            .map(|i| cell(values, i))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+fn width(s: &str) -> usize {
+    s.chars().count()
+}
+
+fn cut(s: String, truncate: usize) -> String {
+    if truncate > 0 && width(&s) > truncate {
+        if truncate < 4 {
+            s.chars().take(truncate).collect()
+        } else {
+            format!("{}...", s.chars().take(truncate - 3).collect::<String>())
+        }
+    } else {
+        s
+    }
+}
+
+/// The text of `show(num_rows, truncate, vertical)` over `batches` (which
+/// hold at most `num_rows + 1` rows: one more tells there were more).
+pub fn show_string(
+    names: &[String],
+    batches: &[RecordBatch],
+    num_rows: usize,
+    truncate: usize,
+    vertical: bool,
+) -> String {
+    let mut rows: Vec<Vec<String>> = vec![];
+    for b in batches {
+        for r in 0..b.num_rows() {
+            rows.push(
+                b.columns()
+                    .iter()
+                    .map(|c| cut(cell(c.as_ref(), r), truncate))
+                    .collect(),
+            );
+        }
+    }
+    let has_more = rows.len() > num_rows;
+    rows.truncate(num_rows);
+    // Spark cuts cells, never the column names.
+    let header: Vec<String> = names.to_vec();
+    let mut out = String::new();
+    if !vertical {
+        let mut widths: Vec<usize> = header.iter().map(|h| width(h).max(3)).collect();
+        for row in &rows {
+            for (w, c) in widths.iter_mut().zip(row) {
+                *w = (*w).max(width(c));
+            }
+        }
+        let sep: String = widths.iter().fold("+".to_string(), |mut s, w| {
+            s.push_str(&"-".repeat(*w));
+            s.push('+');
+            s
+        });
+        let line = |cells: &[String]| -> String {
+            let mut s = "|".to_string();
+            for (c, w) in cells.iter().zip(&widths) {
+                let pad = " ".repeat(w - width(c));
+                if truncate > 0 {
+                    s.push_str(&pad);
+                    s.push_str(c);
+                } else {
+                    s.push_str(c);
+                    s.push_str(&pad);
+                }
+                s.push('|');
+            }
+            s
+        };
+        out.push_str(&sep);
+        out.push('\n');
+        out.push_str(&line(&header));
+        out.push('\n');
+        out.push_str(&sep);
+        out.push('\n');
+        for row in &rows {
+            out.push_str(&line(row));
+            out.push('\n');
+        }
+        out.push_str(&sep);
+        out.push('\n');
+    } else if rows.is_empty() {
+        out.push_str("(0 rows)");
+    } else {
+        // Spark's minimum column width is 3 in both layouts.
+        let name_width = header.iter().map(|h| width(h)).fold(3, usize::max);
+        let data_width = rows
+            .iter()
+            .flat_map(|r| r.iter().map(|c| width(c)))
+            .fold(3, usize::max);
+        for (i, row) in rows.iter().enumerate() {
+            let title = format!("-RECORD {i}");
+            let total = name_width + data_width + 5;
+            out.push_str(&title);
+            out.push_str(&"-".repeat(total.saturating_sub(width(&title))));
+            out.push('\n');
+            for (h, c) in header.iter().zip(row) {
+                out.push_str(&format!(
+                    " {h}{} | {c}{} \n",
+                    " ".repeat(name_width - width(h)),
+                    " ".repeat(data_width - width(c))
+                ));
+            }
+        }
+    }
+    if has_more && !(vertical && rows.is_empty()) {
+        let noun = if num_rows == 1 { "row" } else { "rows" };
+        // No newline after the footer: PySpark prints the string with one.
+        out.push_str(&format!("only showing top {num_rows} {noun}"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    use arrow::array::{Float64Array, Int64Array, StringArray};
+
+    #[test]
+    fn doubles_print_as_java_prints_them() {
+        assert_eq!(java_double(3.5), "3.5");
+        assert_eq!(java_double(1.0), "1.0");
+        assert_eq!(java_double(1e10), "1.0E10");
+        assert_eq!(java_double(0.0001), "1.0E-4");
+        assert_eq!(java_double(1234567.0), "1234567.0");
+    }
+
+    #[test]
+    fn table_layout_pads_truncates_and_says_there_is_more() {
+        let b = RecordBatch::try_from_iter(vec![
+            ("id", Arc::new(Int64Array::from(vec![Some(1), None])) as _),
+            (
+                "s",
+                Arc::new(StringArray::from(vec![
+                    "a",
+                    "a very long string, longer than 20",
+                ])) as _,
+            ),
+            ("d", Arc::new(Float64Array::from(vec![0.5, 2.0])) as _),
+        ])
+        .unwrap();
+        let names = vec!["id".to_string(), "s".to_string(), "d".to_string()];
+        let text = show_string(&names, &[b], 1, 20, false);
+        assert_eq!(
+            text,
+            "+---+---+---+\n| id|  s|  d|\n+---+---+---+\n|  1|  a|0.5|\n+---+---+---+\nonly showing top 1 row"
+        );
+    }
+
+    /// Expected texts as Spark 4.2.1 printed them for the same data.
+    #[test]
+    fn vertical_layout_keeps_names_and_minimum_widths() {
+        let b = RecordBatch::try_from_iter(vec![
+            ("identifier", Arc::new(Int64Array::from(vec![1])) as _),
+            ("longname", Arc::new(StringArray::from(vec!["alice"])) as _),
+        ])
+        .unwrap();
+        let names = vec!["identifier".to_string(), "longname".to_string()];
+        assert_eq!(
+            show_string(&names, std::slice::from_ref(&b), 1, 4, true),
+            "-RECORD 0----------\n identifier | 1    \n longname   | a... \n"
+        );
+        assert_eq!(show_string(&names, &[b], 0, 20, true), "(0 rows)");
+        let ids =
+            RecordBatch::try_from_iter(vec![("id", Arc::new(Int64Array::from(vec![0, 1])) as _)])
+                .unwrap();
+        assert_eq!(
+            show_string(&["id".to_string()], &[ids], 1, 20, true),
+            "-RECORD 0--\n id  | 0   \nonly showing top 1 row"
+        );
+    }
+}

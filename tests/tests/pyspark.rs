@@ -1,0 +1,140 @@
+//! PySpark programs run unchanged on Kiln through Spark Connect and are
+//! checked against Spark itself: each script in `tests/pyspark/` runs once
+//! through `kiln run job.py` (a driver serving Spark Connect and two
+//! executor processes, the pinned pyspark-client) and once on classic
+//! PySpark (Spark in a local JVM); the two outputs must be equal, section
+//! by section.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use kiln_tests::run_kiln;
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("repo root")
+        .to_path_buf()
+}
+
+/// The Python of a pinned venv from `scripts/setup-pyspark.sh` (installed
+/// on first use, cached outside the clone).
+fn venv_python(which: &str) -> PathBuf {
+    let out = Command::new("bash")
+        .arg(repo().join("scripts/setup-pyspark.sh"))
+        .arg(which)
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run scripts/setup-pyspark.sh");
+    assert!(
+        out.status.success(),
+        "scripts/setup-pyspark.sh {which} failed"
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let venv = text.lines().last().expect("venv path").trim().to_string();
+    PathBuf::from(venv).join("bin/python")
+}
+
+fn client_python() -> &'static Path {
+    static P: OnceLock<PathBuf> = OnceLock::new();
+    P.get_or_init(|| venv_python("client"))
+}
+
+fn oracle_python() -> &'static Path {
+    static P: OnceLock<PathBuf> = OnceLock::new();
+    P.get_or_init(|| venv_python("oracle"))
+}
+
+/// The script's output on Spark (classic PySpark, local[2]).
+fn on_spark(script: &Path, out_dir: &Path) -> String {
+    let out = Command::new(oracle_python())
+        .arg(script)
+        .arg(out_dir)
+        .env_remove("SPARK_REMOTE")
+        .env("PYSPARK_SUBMIT_ARGS", "--master local[2] pyspark-shell")
+        .env("SPARK_LOCAL_IP", "127.0.0.1")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the Spark oracle");
+    assert!(
+        out.status.success(),
+        "the script failed on Spark:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The script's output on Kiln (`kiln run job.py`, two executor processes).
+fn on_kiln(script: &Path, out_dir: &Path) -> String {
+    let python = client_python().to_string_lossy().into_owned();
+    let script = script.to_string_lossy().into_owned();
+    let dir = out_dir.to_string_lossy().into_owned();
+    let out = run_kiln(
+        &[
+            "run",
+            "--python",
+            &python,
+            "--executors",
+            "2",
+            &script,
+            &dir,
+        ],
+        Duration::from_secs(300),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "the script failed on Kiln:\nstdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+fn sections(text: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = vec![];
+    for line in text.lines() {
+        if let Some(t) = line.strip_prefix("## ") {
+            out.push((t.to_string(), String::new()));
+        } else if let Some((_, body)) = out.last_mut() {
+            body.push_str(line);
+            body.push('\n');
+        }
+    }
+    out
+}
+
+fn check_script(name: &str) {
+    let script = repo().join("tests/pyspark").join(name);
+    let dirs = (
+        tempfile::tempdir().expect("tempdir"),
+        tempfile::tempdir().expect("tempdir"),
+    );
+    let spark = on_spark(&script, dirs.0.path());
+    let kiln = on_kiln(&script, dirs.1.path());
+    let (s, k) = (sections(&spark), sections(&kiln));
+    assert!(!s.is_empty(), "the script printed no sections on Spark");
+    let mut mismatches = vec![];
+    for (i, (title, expected)) in s.iter().enumerate() {
+        match k.get(i) {
+            Some((t, actual)) if t == title && actual == expected => {}
+            Some((t, actual)) => mismatches.push(format!(
+                "section `{title}`:\n--- Spark\n{expected}--- Kiln (`{t}`)\n{actual}"
+            )),
+            None => mismatches.push(format!("section `{title}`: missing on Kiln")),
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{} of {} sections differ from Spark:\n\n{}",
+        mismatches.len(),
+        s.len(),
+        mismatches.join("\n")
+    );
+}
+
+#[test]
+fn dataframe_basics_give_sparks_answers() {
+    check_script("dataframe_basics.py");
+}
