@@ -38,7 +38,9 @@ install() { # venv, check-import, packages...
 case "$what" in
   client)
     venv="$ROOT/pyspark-client-$PYSPARK_CLIENT_VERSION"
-    install "$venv" "import pyspark.sql.connect.session, pandas, pyarrow" \
+        # Not `import pyspark.sql.connect.session`: outside a session it exits
+    # non-zero looking for SPARK_HOME, which made every run reinstall.
+    install "$venv" "import pyspark.version, pandas, pyarrow, grpc; assert pyspark.version.__version__ == '$PYSPARK_CLIENT_VERSION'" \
       "pyspark-client==$PYSPARK_CLIENT_VERSION" "pandas==$PANDAS_VERSION" "pyarrow==$PYARROW_VERSION" pytest
     ;;
   oracle)
