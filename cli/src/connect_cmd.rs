@@ -102,13 +102,7 @@ async fn serve(
 ) -> Result<(), CliError> {
     let (app, conf, master) = application(cluster, name)?;
     let application_id = format!("{name}-{}", uuid_suffix());
-    let work_dir = std::env::temp_dir().join(format!("kiln-{application_id}"));
-    std::fs::create_dir_all(&work_dir).map_err(|e| {
-        CliError::Failed(format!(
-            "cannot create work directory {}: {e}",
-            work_dir.display()
-        ))
-    })?;
+    let work_dir = crate::local::work_dir(&application_id)?;
     let result = serve_in(
         &app,
         conf,

@@ -191,3 +191,16 @@ impl LocalApp {
         self.server.abort();
     }
 }
+
+/// Creates the temporary work directory of application `application_id`
+/// (executors' shuffle files and spill live under it).
+pub fn work_dir(application_id: &str) -> Result<std::path::PathBuf, CliError> {
+    let dir = std::env::temp_dir().join(format!("kiln-{application_id}"));
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        CliError::Failed(format!(
+            "cannot create work directory {}: {e}",
+            dir.display()
+        ))
+    })?;
+    Ok(dir)
+}

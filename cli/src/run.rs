@@ -182,13 +182,7 @@ pub async fn run(args: RunArgs) -> Result<(), CliError> {
         app.executor.cores = n;
     }
     let application_id = format!("{}-{}", app.name, &uuid_suffix());
-    let work_dir = std::env::temp_dir().join(format!("kiln-{application_id}"));
-    std::fs::create_dir_all(&work_dir).map_err(|e| {
-        CliError::Failed(format!(
-            "cannot create work directory {}: {e}",
-            work_dir.display()
-        ))
-    })?;
+    let work_dir = crate::local::work_dir(&application_id)?;
     let result = run_in(
         &args,
         &app,
