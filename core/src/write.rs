@@ -13,6 +13,8 @@
 use std::fmt;
 use std::sync::Arc;
 
+use arrow::csv::WriterBuilder;
+use datafusion::common::file_options::csv_writer::CsvWriterOptions;
 use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::file_format::csv::CsvSink;
 use datafusion::datasource::file_format::json::JsonSink;
@@ -38,6 +40,12 @@ use crate::shuffle::ShuffleTaskEnv;
 /// so tests can check that only the retry's files are committed.
 pub const TEST_FAIL_FIRST_WRITE_ATTEMPT: &str = "kiln.test.failFirstWriteAttempt";
 
+/// `kiln.test.failCommitAfterFiles`: testing only. The driver's commit of
+/// a write fails after moving this many files into the target, as a rename
+/// refused by the storage would, so tests can check what a half-done commit
+/// leaves.
+pub const TEST_FAIL_COMMIT_AFTER_FILES: &str = "kiln.test.failCommitAfterFiles";
+
 /// Name of the folder (below the staging folder) that one task attempt of
 /// a write stage writes into.
 pub fn attempt_dir(stage: u32, partition: u32, attempt: u32) -> String {
@@ -55,7 +63,7 @@ pub fn file_sink(sink: &dyn DataSink) -> Option<(&FileSinkConfig, RebuildSink<'_
         return Some((s.config(), Box::new(rebuild)));
     }
     if let Some(s) = sink.downcast_ref::<CsvSink>() {
-        let rebuild = |c| Arc::new(CsvSink::new(c, s.writer_options().clone())) as _;
+        let rebuild = |c| Arc::new(CsvSink::new(c, unset_empty_formats(s.writer_options()))) as _;
         return Some((s.config(), Box::new(rebuild)));
     }
     if let Some(s) = sink.downcast_ref::<JsonSink>() {
@@ -63,6 +71,49 @@ pub fn file_sink(sink: &dyn DataSink) -> Option<(&FileSinkConfig, RebuildSink<'_
         return Some((s.config(), Box::new(rebuild)));
     }
     None
+}
+
+/// CSV writer options with every empty date/time format unset.
+///
+/// datafusion-proto carries an unset format as an empty string and sets it
+/// back as `Some("")`, with which arrow writes every date and timestamp as
+/// an empty cell: a CSV write stage decoded on an executor lost all of its
+/// date and time columns. No format is meaningfully empty, so an empty one
+/// means "the default" here.
+fn unset_empty_formats(options: &CsvWriterOptions) -> CsvWriterOptions {
+    let w = &options.writer_options;
+    let mut b = WriterBuilder::new()
+        .with_header(w.header())
+        .with_delimiter(w.delimiter())
+        .with_quote(w.quote())
+        .with_escape(w.escape())
+        .with_double_quote(w.double_quote())
+        .with_null(w.null().to_string())
+        .with_quote_style(w.quote_style())
+        .with_line_terminator(w.line_terminator().clone())
+        .with_ignore_leading_whitespace(w.ignore_leading_whitespace())
+        .with_ignore_trailing_whitespace(w.ignore_trailing_whitespace());
+    let set = |f: Option<&str>| f.filter(|f| !f.is_empty()).map(str::to_string);
+    if let Some(f) = set(w.date_format()) {
+        b = b.with_date_format(f);
+    }
+    if let Some(f) = set(w.datetime_format()) {
+        b = b.with_datetime_format(f);
+    }
+    if let Some(f) = set(w.time_format()) {
+        b = b.with_time_format(f);
+    }
+    if let Some(f) = set(w.timestamp_format()) {
+        b = b.with_timestamp_format(f);
+    }
+    if let Some(f) = set(w.timestamp_tz_format()) {
+        b = b.with_timestamp_tz_format(f);
+    }
+    CsvWriterOptions {
+        writer_options: b,
+        compression: options.compression,
+        compression_level: options.compression_level,
+    }
 }
 
 /// Whether a file sink writes one file (a target with a file extension)
@@ -219,7 +270,6 @@ impl ExecutionPlan for WriteFilesExec {
 mod tests {
     use super::*;
     use arrow::datatypes::{DataType, Field, Schema};
-    use datafusion::common::file_options::csv_writer::CsvWriterOptions;
     use datafusion::common::parsers::CompressionTypeVariant;
     use datafusion::datasource::physical_plan::FileOutputMode;
     use datafusion::execution::object_store::ObjectStoreUrl;
@@ -262,5 +312,24 @@ mod tests {
         .expect("file sink");
         assert_eq!(location(&file), "file:///tmp/stage/_task-3-0-2/out.csv");
         assert_eq!(attempt_dir(3, 0, 2), "_task-3-0-2");
+    }
+
+    #[test]
+    fn empty_formats_from_the_plan_codec_mean_the_defaults() {
+        let decoded = CsvWriterOptions::new(
+            WriterBuilder::new()
+                .with_date_format(String::new())
+                .with_timestamp_format(String::new())
+                .with_datetime_format("%Y/%m/%d %H".into())
+                .with_delimiter(b';'),
+            CompressionTypeVariant::GZIP,
+        );
+        let fixed = unset_empty_formats(&decoded);
+        let w = &fixed.writer_options;
+        assert_eq!(w.date_format(), None);
+        assert_eq!(w.timestamp_format(), None);
+        assert_eq!(w.datetime_format(), Some("%Y/%m/%d %H"));
+        assert_eq!(w.delimiter(), b';');
+        assert_eq!(fixed.compression, CompressionTypeVariant::GZIP);
     }
 }
