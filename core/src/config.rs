@@ -84,6 +84,8 @@ pub struct EngineConf {
     pub test_stage_delay: Option<Duration>,
     /// [`crate::write::TEST_FAIL_FIRST_WRITE_ATTEMPT`].
     pub test_fail_first_write: bool,
+    /// [`crate::write::TEST_FAIL_COMMIT_AFTER_FILES`], when set.
+    pub test_fail_commit_after_files: Option<u64>,
 }
 
 /// What a `COPY ... TO` does with a target that already holds data.
@@ -243,6 +245,10 @@ impl EngineConf {
                 }
             },
         };
+        let test_fail_commit_after_files = raw
+            .get(crate::write::TEST_FAIL_COMMIT_AFTER_FILES)
+            .map(|v| parse_u64(crate::write::TEST_FAIL_COMMIT_AFTER_FILES, v))
+            .transpose()?;
         let known = [
             WRITE_MODE,
             MAX_EXECUTOR_REPLACEMENTS,
@@ -262,6 +268,7 @@ impl EngineConf {
             crate::security::SSL_SERVER_NAME,
             crate::shuffle::block::TEST_CORRUPT_BLOCK,
             crate::write::TEST_FAIL_FIRST_WRITE_ATTEMPT,
+            crate::write::TEST_FAIL_COMMIT_AFTER_FILES,
         ];
         if let Some(v) = raw.get(crate::shuffle::block::TEST_CORRUPT_BLOCK) {
             crate::shuffle::block::CorruptBlock::parse(v)
@@ -291,6 +298,7 @@ impl EngineConf {
             test_task_delay,
             test_stage_delay,
             test_fail_first_write,
+            test_fail_commit_after_files,
         })
     }
 

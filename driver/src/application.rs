@@ -241,8 +241,11 @@ impl Driver {
             physical,
             ctx,
             &tag,
-            write_mode,
-            self.conf.partition_overwrite_mode,
+            commit::CommitSettings {
+                copy_mode: write_mode,
+                partition_mode: self.conf.partition_overwrite_mode,
+                fail_after_files: self.conf.test_fail_commit_after_files,
+            },
             is_copy,
             insert_overwrite,
         )
@@ -361,7 +364,10 @@ impl Driver {
                 let outputs = sched.outputs(*stage);
                 let attempts = outputs
                     .iter()
-                    .map(|m| attempt_dir(*stage, m.map_partition, m.attempt))
+                    .map(|m| commit::WriteAttempt {
+                        dir: attempt_dir(*stage, m.map_partition, m.attempt),
+                        rows: m.rows,
+                    })
                     .collect();
                 let rows = outputs.iter().map(|m| m.rows).sum();
                 return Ok(JobOutput {
@@ -487,7 +493,7 @@ pub struct JobOutput {
     pub batches: Vec<RecordBatch>,
     /// For a write: the folders (below the staging folder) of the task
     /// attempts whose files make up the output.
-    pub attempts: Vec<String>,
+    pub attempts: Vec<commit::WriteAttempt>,
 }
 
 /// The one-row `count` result of a write, as DataFusion's sinks report it.

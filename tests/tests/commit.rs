@@ -31,13 +31,22 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (u64, SystemTime)> {
     out
 }
 
+/// What staging is left beside targets in `parent`: the `.kiln-staging`
+/// folder's contents (it is removed once empty), and any older-style
+/// `.kiln-staging-*` folder.
 fn staging_left(parent: &Path) -> Vec<String> {
-    std::fs::read_dir(parent)
+    let mut left: Vec<String> = std::fs::read_dir(parent)
         .expect("parent")
         .flatten()
         .map(|e| e.file_name().to_string_lossy().to_string())
-        .filter(|n| n.starts_with(".kiln-staging-"))
-        .collect()
+        .filter(|n| n.starts_with(".kiln-staging"))
+        .collect();
+    left.extend(
+        snapshot(&parent.join(".kiln-staging"))
+            .into_keys()
+            .map(|p| p.display().to_string()),
+    );
+    left
 }
 
 fn data_files(dir: &Path) -> Vec<PathBuf> {
@@ -423,4 +432,134 @@ fn an_empty_parquet_result_commits_one_empty_file_with_the_columns() {
         Some("0,0"),
         "{stdout}"
     );
+}
+
+/// `SELECT ..., '<who>' AS who` over the customers, for telling apart which
+/// of two jobs' output a target holds.
+fn tagged(who: &str) -> String {
+    format!("SELECT c_nationkey, count(*) AS n, '{who}' AS who FROM customer GROUP BY c_nationkey")
+}
+
+/// Rows per `who` value of a Parquet folder, as `who:rows` joined by `,`.
+fn who_wrote(work: &Path, table_dir: &Path) -> String {
+    let sql = format!(
+        "CREATE EXTERNAL TABLE t STORED AS PARQUET LOCATION '{}/';\n\
+         SELECT who, count(*) AS n FROM t GROUP BY who ORDER BY who;",
+        table_dir.display()
+    );
+    let (ok, stdout, stderr) = run_app(work, "who", &sql, "");
+    assert!(ok, "reading {} failed: {stderr}", table_dir.display());
+    stdout
+        .lines()
+        .skip(1)
+        .map(|l| l.replacen(',', ":", 1))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Runs a slow write (`who` `slow_who` into `slow_out`, tasks delayed 2 s)
+/// and, 0.7 s after it started, a fast one (`fast_who` into `fast_out`),
+/// so that the fast one stages and commits while the slow one runs.
+/// Returns (slow, fast) as `run_app` gives them.
+fn overlapping_writes(
+    work: &Path,
+    (slow_who, slow_out): (&str, &Path),
+    (fast_who, fast_out): (&str, &Path),
+) -> ((bool, String, String), (bool, String, String)) {
+    let slow_sql = copy_sql(&tagged(slow_who), slow_out);
+    let fast_sql = copy_sql(&tagged(fast_who), fast_out);
+    std::thread::scope(|s| {
+        let slow = s.spawn(|| run_app(work, slow_who, &slow_sql, "    kiln.test.taskDelay: 2s\n"));
+        std::thread::sleep(Duration::from_millis(700));
+        let fast = run_app(work, fast_who, &fast_sql, "");
+        (slow.join().expect("slow job"), fast)
+    })
+}
+
+#[test]
+fn jobs_writing_sibling_targets_at_once_keep_both_outputs() {
+    // `out` and `out-daily` in one folder: the write to `out` must not take
+    // `out-daily`'s staging for its own abandoned staging and delete it.
+    let work = tempfile::tempdir().expect("tempdir");
+    let daily = work.path().join("out-daily");
+    let out = work.path().join("out");
+    let (first, second) = overlapping_writes(work.path(), ("daily", &daily), ("out", &out));
+    assert!(first.0, "out-daily: {}", first.2);
+    assert!(second.0, "out: {}", second.2);
+    assert_eq!(who_wrote(work.path(), &daily), "daily:25");
+    assert_eq!(who_wrote(work.path(), &out), "out:25");
+    assert!(
+        staging_left(work.path()).is_empty(),
+        "{:?}",
+        staging_left(work.path())
+    );
+}
+
+#[test]
+fn two_overwrites_of_one_target_at_once_one_wins_and_the_other_fails_cleanly() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let out = work.path().join("out");
+    let (first, second) = overlapping_writes(work.path(), ("slow", &out), ("fast", &out));
+    // The fast job commits first; the slow one finds the target changed.
+    assert!(
+        second.0,
+        "the job that committed first failed: {}",
+        second.2
+    );
+    assert!(!first.0, "both overwrites reported success");
+    assert!(
+        first
+            .2
+            .contains("was overwritten by another job while this one ran"),
+        "{}",
+        first.2
+    );
+    assert_eq!(who_wrote(work.path(), &out), "fast:25");
+    assert!(
+        staging_left(work.path()).is_empty(),
+        "{:?}",
+        staging_left(work.path())
+    );
+}
+
+#[test]
+fn a_commit_failing_halfway_keeps_the_old_data_and_no_success_marker() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let out = work.path().join("out");
+    let (ok, _, stderr) = run_app(work.path(), "old", &copy_sql(&tagged("old"), &out), "");
+    assert!(ok, "{stderr}");
+    let old_files = data_files(&out);
+    assert!(!old_files.is_empty());
+    // The overwrite's commit moves one of its files in, then fails.
+    let conf = "    kiln.test.failCommitAfterFiles: 1\n";
+    let (ok, _, stderr) = run_app(work.path(), "new", &copy_sql(&tagged("new"), &out), conf);
+    assert!(
+        !ok,
+        "the commit did not fail (did the job write only one file?)"
+    );
+    assert!(stderr.contains("injected failure"), "{stderr}");
+    let now = data_files(&out);
+    for f in &old_files {
+        assert!(
+            now.contains(f),
+            "old file {} lost; target now {now:?}",
+            f.display()
+        );
+    }
+    assert!(
+        !out.join("_SUCCESS").exists(),
+        "a half-committed target is marked _SUCCESS"
+    );
+    // Old and new side by side: duplicates, never a loss.
+    let who = who_wrote(work.path(), &out);
+    assert!(who.starts_with("new:") && who.ends_with(",old:25"), "{who}");
+    assert!(
+        staging_left(work.path()).is_empty(),
+        "{:?}",
+        staging_left(work.path())
+    );
+    // A re-run repairs it.
+    let (ok, _, stderr) = run_app(work.path(), "rerun", &copy_sql(&tagged("new"), &out), "");
+    assert!(ok, "{stderr}");
+    assert_eq!(who_wrote(work.path(), &out), "new:25");
 }
