@@ -19,6 +19,9 @@ use crate::error::{KilnError, Result};
 
 /// `kiln.task.maxFailures`: attempts per task before the job fails.
 pub const TASK_MAX_FAILURES: &str = "kiln.task.maxFailures";
+/// `spark.stage.maxConsecutiveAttempts`: a job fails when one stage fails
+/// this many attempts in a row (each losing map output it reads). Default 4.
+pub const STAGE_MAX_CONSECUTIVE_ATTEMPTS: &str = "spark.stage.maxConsecutiveAttempts";
 /// `kiln.shuffle.compression`: `none`, `lz4` or `zstd` for shuffle blocks.
 pub const SHUFFLE_COMPRESSION: &str = "kiln.shuffle.compression";
 /// `kiln.executor.heartbeatInterval`: how often executors report, e.g. `1s`.
@@ -59,6 +62,8 @@ pub struct EngineConf {
     pub raw: BTreeMap<String, String>,
     /// Attempts per task (Spark's `spark.task.maxFailures`).
     pub task_max_failures: u32,
+    /// [`STAGE_MAX_CONSECUTIVE_ATTEMPTS`].
+    pub stage_max_consecutive_attempts: u32,
     /// Shuffle block compression.
     pub shuffle_compression: ShuffleCompression,
     /// Executor heartbeat period.
@@ -129,6 +134,18 @@ impl EngineConf {
         ) -> Option<(&'static str, &'a String)> {
             keys.iter().find_map(|k| raw.get(*k).map(|v| (*k, v)))
         }
+        let stage_max_consecutive_attempts = match raw.get(STAGE_MAX_CONSECUTIVE_ATTEMPTS) {
+            Some(v) => match parse_u64(STAGE_MAX_CONSECUTIVE_ATTEMPTS, v)? {
+                n @ 1..=100 => n as u32,
+                n => {
+                    return Err(bad(
+                        STAGE_MAX_CONSECUTIVE_ATTEMPTS,
+                        format!("must be between 1 and 100, found {n}"),
+                    ))
+                }
+            },
+            None => 4,
+        };
         let task_max_failures = match get(raw, &[TASK_MAX_FAILURES, "spark.task.maxFailures"]) {
             Some((k, v)) => parse_u64(k, v).and_then(|n| {
                 if n == 0 || n > 100 {
@@ -286,6 +303,7 @@ impl EngineConf {
         Ok(EngineConf {
             raw: raw.clone(),
             task_max_failures,
+            stage_max_consecutive_attempts,
             shuffle_compression,
             heartbeat_interval: dur(HEARTBEAT_INTERVAL, Duration::from_secs(1))?,
             heartbeat_timeout: dur(HEARTBEAT_TIMEOUT, Duration::from_secs(30))?,

@@ -32,6 +32,11 @@ use crate::error::{KilnError, Result};
 pub const SECRET_ENV: &str = "KILN_AUTH_SECRET";
 /// Metadata key that carries the secret on every call.
 pub const AUTH_HEADER: &str = "authorization";
+/// HTTP/2 PING period (and TCP keepalive) of every Kiln connection.
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+/// A connection whose PING is not answered within this is closed and its
+/// calls fail.
+pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 /// `kiln.rpc.maxMessageSize`: largest gRPC/Flight message sent or accepted.
 pub const MAX_MESSAGE_SIZE: &str = "kiln.rpc.maxMessageSize";
 /// `kiln.ssl.enabled`: serve and call over TLS.
@@ -336,7 +341,13 @@ impl Transport {
         let mut endpoint = Endpoint::from_shared(url.to_string())
             .map_err(|e| format!("invalid address `{url}`: {e}"))?
             .tcp_nodelay(true)
-            .connect_timeout(Duration::from_secs(10));
+            .connect_timeout(Duration::from_secs(10))
+            // A peer that stops answering (stopped, partitioned, black-holed)
+            // fails the calls in flight instead of holding them forever.
+            .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
+            .keep_alive_timeout(KEEPALIVE_TIMEOUT)
+            .keep_alive_while_idle(true)
+            .tcp_keepalive(Some(KEEPALIVE_INTERVAL));
         if let Some(tls) = &self.tls {
             let mut config = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&tls.ca));
             if let Some(name) = &tls.server_name {
@@ -376,7 +387,10 @@ impl Transport {
     /// [`Transport::incoming`], which sets `TCP_NODELAY` (the builder's own
     /// setting applies only to listeners the server binds itself).
     pub fn server(&self) -> Result<Server> {
-        let builder = Server::builder();
+        // Servers ping idle clients too, so a vanished client's streams end.
+        let builder = Server::builder()
+            .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+            .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT));
         match &self.tls {
             None => Ok(builder),
             Some(tls) => builder

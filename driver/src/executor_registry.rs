@@ -129,6 +129,11 @@ impl ExecutorRegistry {
         known
     }
 
+    /// Whether `id` is registered now.
+    pub fn is_registered(&self, id: &str) -> bool {
+        self.lock().executors.contains_key(id)
+    }
+
     /// Removes an executor (lost or shut down).
     pub fn remove(&self, id: &str) -> Option<ExecutorInfo> {
         let mut inner = self.lock();

@@ -5,6 +5,8 @@
 //! - [`planner`]: cuts a physical plan into a DAG of stages at its exchanges.
 //! - [`scheduler`]: the DAG and task schedulers (readiness, slots, retries,
 //!   fetch-failure recomputation).
+//! - [`stage_attempt`] and [`task_attempt`]: the scheduler's attempt state
+//!   (stage attempts after fetch failures, the live attempt of each task).
 //! - [`map_output`]: the map-output tracker.
 //! - [`executor_registry`]: registered executors, heartbeats, the driver's gRPC service.
 //! - [`commit`]: the output commit protocol of `INSERT` and `COPY` (staging, commit, abort).
@@ -20,3 +22,5 @@ pub mod metrics;
 pub mod planner;
 pub mod progress;
 pub mod scheduler;
+pub mod stage_attempt;
+pub mod task_attempt;

@@ -5,7 +5,10 @@
 //! on executors with free slots, retries failed ones (up to
 //! `kiln.task.maxFailures` attempts), fails the job at once on a user error,
 //! and on a fetch failure forgets the lost map output so the parent stage
-//! recomputes just that task.
+//! recomputes just that task. Which attempt of a task is live is kept in
+//! [`crate::task_attempt`], how often a stage started over in
+//! [`crate::stage_attempt`]: a lost executor's attempts fail at once, and a
+//! reply from an attempt that is no longer live is ignored.
 
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
@@ -26,9 +29,12 @@ use crate::map_output::MapOutputTracker;
 use crate::metrics::AppMetrics;
 use crate::planner::{JobPlan, Stage};
 use crate::progress::Progress;
+use crate::stage_attempt::{FetchFailureVerdict, StageAttempts};
+use crate::task_attempt::{RunningTasks, TaskAttempt, TaskKey};
 
-/// Fetch failures of one stage after which the job gives up.
-const MAX_STAGE_FETCH_FAILURES: u32 = 4;
+/// The driver's own final step of a job (reading the last stage's output),
+/// counted like a stage: every fetch failure there is one failed attempt.
+const RESULT_STEP: u32 = u32::MAX;
 
 /// What the scheduler needs from the application.
 #[derive(Debug, Clone)]
@@ -45,15 +51,10 @@ pub struct SchedulerContext {
     pub metrics: Arc<AppMetrics>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct TaskKey {
-    stage: u32,
-    partition: usize,
-}
-
 struct Finished {
     key: TaskKey,
     attempt: u32,
+    stage_attempt: u32,
     executor: ExecutorInfo,
     outcome: std::result::Result<TaskResult, tonic::Status>,
 }
@@ -69,7 +70,8 @@ pub struct JobScheduler<'a> {
     failures: HashMap<TaskKey, u32>,
     launches: HashMap<TaskKey, u32>,
     last_executor: HashMap<TaskKey, String>,
-    fetch_failures: HashMap<u32, u32>,
+    stage_attempts: StageAttempts,
+    running: RunningTasks,
     started: HashMap<u32, Instant>,
     /// Map tasks that succeeded at least once.
     succeeded: HashSet<TaskKey>,
@@ -100,7 +102,8 @@ impl<'a> JobScheduler<'a> {
             failures: HashMap::new(),
             launches: HashMap::new(),
             last_executor: HashMap::new(),
-            fetch_failures: HashMap::new(),
+            stage_attempts: StageAttempts::new(ctx.conf.stage_max_consecutive_attempts),
+            running: RunningTasks::default(),
             started: HashMap::new(),
             succeeded: HashSet::new(),
             hold_until: None,
@@ -116,19 +119,29 @@ impl<'a> JobScheduler<'a> {
     /// stage's output was lost too often.
     pub fn fetch_failed(&mut self, stage: u32, map: u32, executor_id: &str) -> Result<()> {
         self.lose_output(stage, map, executor_id);
-        self.count_fetch_failure(stage)
+        let attempt = self.stage_attempts.current(RESULT_STEP);
+        self.count_fetch_failure(RESULT_STEP, attempt, stage)
     }
 
-    fn count_fetch_failure(&mut self, stage: u32) -> Result<()> {
-        let n = self.fetch_failures.entry(stage).or_default();
-        *n += 1;
-        if *n > MAX_STAGE_FETCH_FAILURES {
-            return Err(KilnError::JobFailed(format!(
-                "job {}: output of stage {stage} was lost {n} times; giving up",
-                self.job_id
-            )));
+    /// A task of `stage` (launched under `stage_attempt`) could not read the
+    /// output of `parent`; an error once `stage` failed too many attempts.
+    fn count_fetch_failure(&mut self, stage: u32, stage_attempt: u32, parent: u32) -> Result<()> {
+        match self.stage_attempts.fetch_failed(stage, stage_attempt) {
+            FetchFailureVerdict::AttemptFailed { .. } | FetchFailureVerdict::Stale => Ok(()),
+            FetchFailureVerdict::TooManyAttempts(n) => {
+                let which = if stage == RESULT_STEP {
+                    "the driver's final step".to_string()
+                } else {
+                    format!("stage {stage}")
+                };
+                Err(KilnError::JobFailed(format!(
+                    "job {}: {which} failed {n} consecutive attempts, each losing the output of \
+                     stage {parent} it reads (spark.stage.maxConsecutiveAttempts = {}); giving up",
+                    self.job_id,
+                    self.stage_attempts.max_consecutive()
+                )))
+            }
         }
-        Ok(())
     }
 
     fn lose_output(&mut self, stage: u32, map: u32, executor_id: &str) {
@@ -147,18 +160,26 @@ impl<'a> JobScheduler<'a> {
 
     /// Forgets every map output held by a lost executor, so the stages that
     /// still need them recompute just those map tasks.
+    /// Its running attempts fail at once and run again elsewhere.
     fn executor_lost(&mut self, id: &str, why: &str) {
         warn!(executor_id = %id, "executor lost: {why}");
         let n = self.tracker.remove_executor(id);
+        let failed = self.running.fail_executor(id);
+        for a in &failed {
+            // The executor is gone, not the task at fault: not a task failure.
+            self.last_executor.insert(a.key, id.to_string());
+        }
         self.ctx.progress.line(&format!(
-            "executor {id} lost ({why}); {n} map output(s) gone, those still needed are recomputed"
+            "executor {id} lost ({why}); {n} map output(s) gone, those still needed are recomputed; {} running task(s) relaunched",
+            failed.len()
         ));
     }
 
     /// Runs stages until every stage in `needed` is complete.
     pub async fn run_until(&mut self, needed: &[u32]) -> Result<()> {
         let (tx, mut rx) = mpsc::unbounded_channel::<Finished>();
-        let mut running: HashMap<TaskKey, String> = HashMap::new();
+        // Attempts of an earlier call would reply into a closed channel.
+        self.running.abort_all();
         let mut exec_changes = self.ctx.registry.subscribe();
         let mut no_executor_since: Option<Instant> = None;
         loop {
@@ -175,11 +196,11 @@ impl<'a> JobScheduler<'a> {
             for (id, why) in lost {
                 self.executor_lost(&id, &why);
             }
-            if needed.iter().all(|s| self.tracker.is_complete(*s)) && running.is_empty() {
+            if needed.iter().all(|s| self.tracker.is_complete(*s)) && self.running.is_empty() {
                 return Ok(());
             }
             let executors = self.ctx.registry.executors();
-            if executors.is_empty() && running.is_empty() {
+            if executors.is_empty() && self.running.is_empty() {
                 let since = *no_executor_since.get_or_insert_with(Instant::now);
                 if since.elapsed() > self.ctx.conf.registration_timeout {
                     return Err(KilnError::Executor(format!(
@@ -195,14 +216,14 @@ impl<'a> JobScheduler<'a> {
             }
             // While held (testing hook), no new launches.
             let waiting = if self.hold_until.is_none() {
-                self.launch_ready(needed, &executors, &mut running, &tx)?
+                self.launch_ready(needed, &executors, &tx)?
             } else {
-                self.ready_tasks(needed, &running).len()
+                self.ready_tasks(needed).len()
             };
             // What dynamic allocation sizes the executor count for.
             self.ctx
                 .progress
-                .set_task_demand((running.len() + waiting) as u64);
+                .set_task_demand((self.running.len() + waiting) as u64);
             let nap = match self.hold_until {
                 Some(t) => t
                     .saturating_duration_since(Instant::now())
@@ -211,8 +232,8 @@ impl<'a> JobScheduler<'a> {
             };
             tokio::select! {
                 Some(done) = rx.recv() => {
-                    running.remove(&done.key);
-                    self.handle(done)?;
+                    let live = self.running.finish(done.key, done.attempt).is_some();
+                    self.handle(done, live)?;
                 }
                 _ = exec_changes.changed() => {}
                 _ = tokio::time::sleep(nap) => {}
@@ -237,7 +258,7 @@ impl<'a> JobScheduler<'a> {
         wanted
     }
 
-    fn ready_tasks(&self, targets: &[u32], running: &HashMap<TaskKey, String>) -> Vec<TaskKey> {
+    fn ready_tasks(&self, targets: &[u32]) -> Vec<TaskKey> {
         let wanted = self.wanted_stages(targets);
         let mut out = Vec::new();
         for id in self.order.iter().filter(|id| wanted.contains(id)) {
@@ -252,7 +273,7 @@ impl<'a> JobScheduler<'a> {
                     stage: *id,
                     partition: p,
                 };
-                if !running.contains_key(&key) {
+                if !self.running.contains(&key) {
                     out.push(key);
                 }
             }
@@ -265,19 +286,18 @@ impl<'a> JobScheduler<'a> {
         &mut self,
         targets: &[u32],
         executors: &[ExecutorInfo],
-        running: &mut HashMap<TaskKey, String>,
         tx: &mpsc::UnboundedSender<Finished>,
     ) -> Result<usize> {
         let mut free: HashMap<String, i64> = executors
             .iter()
             .map(|e| (e.id.clone(), e.cores as i64))
             .collect();
-        for exec in running.values() {
+        for exec in self.running.busy_executors() {
             if let Some(f) = free.get_mut(exec) {
                 *f -= 1;
             }
         }
-        let ready = self.ready_tasks(targets, running);
+        let ready = self.ready_tasks(targets);
         let mut waiting = ready.len();
         for key in ready {
             // Most free slots first; avoid the executor the task last failed on.
@@ -297,7 +317,6 @@ impl<'a> JobScheduler<'a> {
                 *f -= 1;
             }
             self.launch(key, exec.clone(), tx)?;
-            running.insert(key, exec.id.clone());
             waiting -= 1;
         }
         Ok(waiting)
@@ -335,11 +354,12 @@ impl<'a> JobScheduler<'a> {
                 map_outputs: self.tracker.outputs(*p).iter().map(to_location).collect(),
             })
             .collect();
+        let stage_attempt = self.stage_attempts.current(key.stage);
         let def = TaskDefinition {
             application_id: self.ctx.application_id.clone(),
             job_id: self.job_id,
             stage_id: key.stage,
-            stage_attempt: self.fetch_failures.get(&key.stage).copied().unwrap_or(0),
+            stage_attempt,
             partition: key.partition as u32,
             attempt,
             plan: self
@@ -351,27 +371,38 @@ impl<'a> JobScheduler<'a> {
             inputs,
         };
         let tx = tx.clone();
-        let span = tracing::info_span!("task", app = %self.ctx.application_id, job = self.job_id, stage = key.stage, partition = key.partition, attempt);
-        tokio::spawn(
+        let span = tracing::info_span!("task", app = %self.ctx.application_id, job = self.job_id, stage = key.stage, partition = key.partition, attempt, stage_attempt);
+        let executor_id = exec.id.clone();
+        let rpc = tokio::spawn(
             async move {
                 let mut client = exec.client.clone();
                 let outcome = client.launch_task(def).await.map(|r| r.into_inner());
                 let _ = tx.send(Finished {
                     key,
                     attempt,
+                    stage_attempt,
                     executor: exec,
                     outcome,
                 });
             }
             .instrument(span),
         );
+        self.running.insert(TaskAttempt::new(
+            key,
+            attempt,
+            stage_attempt,
+            executor_id,
+            rpc.abort_handle(),
+        ));
         Ok(())
     }
 
-    fn handle(&mut self, done: Finished) -> Result<()> {
+    /// Handles a task's reply; `live`: it came from the task's live attempt.
+    fn handle(&mut self, done: Finished, live: bool) -> Result<()> {
         let Finished {
             key,
             attempt,
+            stage_attempt,
             executor,
             outcome,
         } = done;
@@ -386,6 +417,22 @@ impl<'a> JobScheduler<'a> {
             attempt + 1,
             executor.id
         );
+        if !live {
+            // Its executor was declared lost (the task runs again elsewhere):
+            // a success would point at outputs nobody serves, a failure is
+            // not this task's. A lost map output it reports is still lost.
+            if let Ok(r) = &outcome {
+                if TaskStatus::try_from(r.status) == Ok(TaskStatus::FetchFailed) {
+                    self.lose_output(
+                        r.failed_stage_id,
+                        r.failed_map_partition,
+                        &r.failed_executor_id,
+                    );
+                }
+            }
+            info!(stage = key.stage, partition = key.partition, attempt, executor_id = %executor.id, "late reply of an attempt that is no longer live ignored");
+            return Ok(());
+        }
         let result = match outcome {
             Ok(r) => r,
             Err(status) => {
@@ -407,6 +454,14 @@ impl<'a> JobScheduler<'a> {
             self.ctx.registry.heartbeat(&executor.id, m.peak_rss_bytes);
         }
         match TaskStatus::try_from(result.status).unwrap_or(TaskStatus::Failed) {
+            TaskStatus::Succeeded if !self.ctx.registry.is_registered(&executor.id) => {
+                // Declared lost just before its reply came: its output is
+                // not served; the task runs again.
+                self.ctx.progress.line(&format!(
+                    "{where_}: succeeded on an executor already declared lost; running it again"
+                ));
+                Ok(())
+            }
             TaskStatus::Succeeded => {
                 let mut block_bytes = vec![0u64; stage.reduce_partitions];
                 for (i, b) in result.block_bytes.iter().enumerate() {
@@ -439,6 +494,7 @@ impl<'a> JobScheduler<'a> {
                         .progress
                         .stage_finished(key.stage, stage.partitions, elapsed);
                     info!(stage = key.stage, "stage complete in {:?}", elapsed);
+                    self.stage_attempts.completed(key.stage);
                     self.hold_until = self.ctx.conf.test_stage_delay.map(|d| Instant::now() + d);
                 }
                 Ok(())
@@ -458,7 +514,7 @@ impl<'a> JobScheduler<'a> {
                     result.failed_map_partition,
                     &result.failed_executor_id,
                 );
-                self.count_fetch_failure(result.failed_stage_id)
+                self.count_fetch_failure(key.stage, stage_attempt, result.failed_stage_id)
             }
             TaskStatus::Failed | TaskStatus::Unspecified => {
                 self.retry(key, &where_, &result.error, &executor.id)

@@ -248,12 +248,26 @@ async fn heartbeats(
             running_tasks: running.load(Ordering::Relaxed),
             peak_rss_bytes: peak_rss_bytes(),
         };
-        match client.heartbeat(hb).await {
+        // A driver that accepts the connection but never answers (stopped,
+        // partitioned) must not hold the heartbeat forever: the call gets
+        // what is left of the timeout, at least one interval.
+        let deadline = timeout.saturating_sub(last_ok.elapsed()).max(interval);
+        let reply = match tokio::time::timeout(deadline, client.heartbeat(hb)).await {
+            Ok(reply) => reply,
+            Err(_) => Err(tonic::Status::deadline_exceeded(format!(
+                "no heartbeat reply within {deadline:?}"
+            ))),
+        };
+        match reply {
             Ok(r) => {
                 last_ok = Instant::now();
                 if !r.into_inner().known {
                     // The driver forgot us (declared lost): join again.
-                    let _ = client.register_executor(request.clone()).await;
+                    let _ = tokio::time::timeout(
+                        interval.max(Duration::from_secs(1)),
+                        client.register_executor(request.clone()),
+                    )
+                    .await;
                 }
             }
             Err(s) => {

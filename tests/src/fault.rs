@@ -1,5 +1,6 @@
-//! Fault injection for `kiln run`: SIGKILLs one executor process of a running
-//! application, at a moment chosen by the caller, and collects what happened.
+//! Fault injection for `kiln run`: SIGKILLs (or SIGSTOPs) one executor
+//! process of a running application, or the driver, at a moment chosen by
+//! the caller, and collects what happened.
 //!
 //! Executors are the child processes of the `kiln run` process (local-cluster
 //! mode), found through `/proc`. The moment is either a delay after a line
@@ -88,8 +89,13 @@ pub fn child_pids(pid: u32) -> Vec<u32> {
 }
 
 fn sigkill(pid: u32) -> bool {
+    signal(pid, "KILL")
+}
+
+/// Sends `kill -<name>` to `pid`.
+pub fn signal(pid: u32, name: &str) -> bool {
     Command::new("kill")
-        .args(["-KILL", &pid.to_string()])
+        .args([&format!("-{name}"), &pid.to_string()])
         .stderr(Stdio::null())
         .status()
         .map(|s| s.success())
@@ -102,6 +108,17 @@ pub fn run_with_kill(
     manifest: &Path,
     summary: &Path,
     plan: &KillPlan,
+    limit: Duration,
+) -> FaultRun {
+    run_with_signal(manifest, summary, plan, "KILL", limit)
+}
+
+/// [`run_with_kill`] sending `signal` (`KILL`, `STOP`, ...) instead.
+pub fn run_with_signal(
+    manifest: &Path,
+    summary: &Path,
+    plan: &KillPlan,
+    signal_name: &str,
     limit: Duration,
 ) -> FaultRun {
     let mut child = Command::new(kiln_bin())
@@ -154,7 +171,7 @@ pub fn run_with_kill(
                     kids.get(plan.victim % kids.len().max(1)).copied()
                 };
                 if let Some(victim) = victim {
-                    if sigkill(victim) {
+                    if signal(victim, signal_name) {
                         killed_pid = Some(victim);
                     }
                 }
@@ -167,6 +184,9 @@ pub fn run_with_kill(
         if start.elapsed() > limit {
             for kid in child_pids(pid) {
                 sigkill(kid);
+            }
+            if let Some(v) = killed_pid {
+                sigkill(v);
             }
             let _ = child.kill();
             let _ = child.wait();

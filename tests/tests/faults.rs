@@ -1,14 +1,21 @@
-//! Executor loss: an executor process is SIGKILLed while a multi-stage
-//! TPC-H query (scale factor 0.1) runs, and the job still gives DataFusion's
-//! rows, by retrying the lost tasks and recomputing only the lost map
-//! outputs that are still needed. The `kiln.test.*` delays widen the window
-//! the kill aims at; the recovery path is the real one.
+//! Executor loss: an executor process is SIGKILLed (or SIGSTOPped: hung,
+//! still holding its connections) while a multi-stage TPC-H query (scale
+//! factor 0.1) runs, and the job still gives DataFusion's rows, by retrying
+//! the lost tasks and recomputing only the lost map outputs that are still
+//! needed; a driver that stops answering makes its executors exit. The
+//! `kiln.test.*` delays widen the window the fault aims at; the recovery
+//! path is the real one.
 
 use std::time::Duration;
 
-use kiln_tests::fault::{run_with_kill, FaultRun, KillPlan};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use kiln_tests::fault::{child_pids, is_running, run_with_signal, signal, FaultRun, KillPlan};
 use kiln_tests::{
-    compare_rows, datafusion_csv, parse_csv, tpch_ddl, tpch_query, tpch_sf01, write_manifest,
+    compare_rows, datafusion_csv, kiln_bin, parse_csv, tpch_ddl, tpch_query, tpch_sf01,
+    write_manifest,
 };
 
 /// q21: ten stages (scans, hash joins with semi and anti joins, aggregation).
@@ -16,11 +23,30 @@ const QUERY: u32 = 21;
 
 async fn run_case(name: &str, instances: u32, conf: &str, plan: KillPlan) -> FaultRun {
     let sql = format!("{}{}", tpch_ddl(tpch_sf01()), tpch_query(QUERY));
+    run_faulty(name, &sql, (instances, 1), conf, &plan, "KILL").await
+}
+
+/// Runs `sql` on `layout` (executors, cores each) with `signal_name` sent
+/// per `plan`; checks it succeeded with DataFusion's rows.
+async fn run_faulty(
+    name: &str,
+    sql: &str,
+    (instances, cores): (u32, u32),
+    conf: &str,
+    plan: &KillPlan,
+    signal_name: &str,
+) -> FaultRun {
     let work = tempfile::tempdir().expect("tempdir");
     let extra = format!("  conf:\n{conf}");
-    let manifest = write_manifest(work.path(), name, &sql, instances, 1, &extra);
+    let manifest = write_manifest(work.path(), name, sql, instances, cores, &extra);
     let summary = work.path().join("summary.json");
-    let run = run_with_kill(&manifest, &summary, &plan, Duration::from_secs(240));
+    let run = run_with_signal(
+        &manifest,
+        &summary,
+        plan,
+        signal_name,
+        Duration::from_secs(240),
+    );
     assert!(run.success, "{name}: kiln failed:\n{}", run.stderr);
     assert!(
         run.killed_pid.is_some(),
@@ -29,7 +55,7 @@ async fn run_case(name: &str, instances: u32, conf: &str, plan: KillPlan) -> Fau
     );
     assert!(!run.stderr.contains("panicked"), "{name}: {}", run.stderr);
     let (_, actual) = parse_csv(&run.stdout);
-    let (_, expected) = parse_csv(&datafusion_csv(&sql, 2).await);
+    let (_, expected) = parse_csv(&datafusion_csv(sql, 2).await);
     assert!(!expected.is_empty());
     compare_rows(&expected, &actual).unwrap_or_else(|e| panic!("{name}: wrong rows: {e}"));
     eprintln!(
@@ -120,5 +146,111 @@ async fn last_executor_killed_and_a_replacement_joins() {
         run.stderr.contains("started executor 2 in its place"),
         "{}",
         run.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn executor_stopped_during_a_map_stage() {
+    // SIGSTOP: the process keeps its sockets open but never answers, so the
+    // tasks it runs never reply. Its heartbeats stop; after the timeout its
+    // attempts fail at once and run on the other executors.
+    let sql = format!("{}{}", tpch_ddl(tpch_sf01()), tpch_query(QUERY));
+    let run = run_faulty(
+        "stop-in-map",
+        &sql,
+        (3, 1),
+        "    kiln.test.taskDelay: 400ms\n    kiln.executor.heartbeatTimeout: 3s\n",
+        &KillPlan {
+            after_line: "stage 1: started".into(),
+            delay: Duration::from_millis(200),
+            victim: 1,
+            driver: false,
+        },
+        "STOP",
+    )
+    .await;
+    assert!(
+        run.stderr.contains("no heartbeat within") && run.stderr.contains("relaunched"),
+        "the stopped executor was not declared lost:\n{}",
+        run.stderr
+    );
+    let stopped = run.killed_pid.expect("stopped pid");
+    assert!(
+        !is_running(stopped),
+        "the stopped executor {stopped} outlived its application"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wide_job_survives_an_executor_killed_while_48_reducers_read_from_it() {
+    // 3 executors x 4 slots, 48 reducers: when one executor dies while the
+    // first wave of reducers is about to fetch, every one of them reports a
+    // fetch failure. That is one failed attempt of the reduce stage, not
+    // one per report (which used to exceed the limit of 4 and fail the job).
+    let sql = format!(
+        "{}SELECT l_orderkey % 1000 AS k, count(*) AS n, sum(l_quantity) AS q \
+         FROM lineitem GROUP BY l_orderkey % 1000 ORDER BY k",
+        tpch_ddl(tpch_sf01())
+    );
+    let run = run_faulty(
+        "wide-kill",
+        &sql,
+        (3, 4),
+        "    kiln.test.taskDelay: 600ms\n    spark.sql.shuffle.partitions: \"48\"\n",
+        &KillPlan {
+            after_line: "stage 2: started".into(),
+            delay: Duration::from_millis(300),
+            victim: 2,
+            driver: false,
+        },
+        "KILL",
+    )
+    .await;
+    let reports = run.stderr.matches("could not fetch output").count();
+    assert!(
+        reports > 4,
+        "expected more than 4 fetch-failure reports (the old per-report limit), saw {reports}:\n{}",
+        run.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn executors_exit_when_their_driver_stops_answering() {
+    let sql = format!("{}{}", tpch_ddl(tpch_sf01()), tpch_query(QUERY));
+    let work = tempfile::tempdir().expect("tempdir");
+    let conf = "  conf:\n    kiln.test.taskDelay: 500ms\n    kiln.executor.heartbeatTimeout: 3s\n";
+    let manifest = write_manifest(work.path(), "stop-driver", &sql, 2, 1, conf);
+    let mut driver = Command::new(kiln_bin())
+        .arg("run")
+        .arg(&manifest)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn kiln");
+    let pid = driver.id();
+    let stderr = driver.stderr.take().expect("stderr");
+    let mut lines = BufReader::new(stderr).lines().map_while(Result::ok);
+    let started = lines.by_ref().any(|l| l.contains("stage 1: started"));
+    // Keep draining stderr so a stopped-then-killed driver never blocks on it.
+    std::thread::spawn(move || lines.for_each(drop));
+    assert!(started, "the job never started");
+    let executors = child_pids(pid);
+    assert_eq!(executors.len(), 2, "executors {executors:?}");
+    assert!(signal(pid, "STOP"), "could not stop the driver");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut alive: Vec<u32> = executors.clone();
+    while !alive.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        alive.retain(|p| is_running(*p));
+    }
+    signal(pid, "KILL");
+    let _ = driver.wait();
+    for p in &alive {
+        signal(*p, "KILL");
+    }
+    assert!(
+        alive.is_empty(),
+        "executors {alive:?} still run 30 s after their driver stopped answering"
     );
 }
