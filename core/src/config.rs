@@ -134,28 +134,18 @@ impl EngineConf {
         ) -> Option<(&'static str, &'a String)> {
             keys.iter().find_map(|k| raw.get(*k).map(|v| (*k, v)))
         }
-        let stage_max_consecutive_attempts = match raw.get(STAGE_MAX_CONSECUTIVE_ATTEMPTS) {
-            Some(v) => match parse_u64(STAGE_MAX_CONSECUTIVE_ATTEMPTS, v)? {
-                n @ 1..=100 => n as u32,
-                n => {
-                    return Err(bad(
-                        STAGE_MAX_CONSECUTIVE_ATTEMPTS,
-                        format!("must be between 1 and 100, found {n}"),
-                    ))
-                }
-            },
-            None => 4,
+        // An attempt count: 1 to 100, default 4 (Spark's default for both).
+        let attempts = |keys: &[&'static str]| -> Result<u32> {
+            match get(raw, keys) {
+                Some((k, v)) => match parse_u64(k, v)? {
+                    n @ 1..=100 => Ok(n as u32),
+                    n => Err(bad(k, format!("must be between 1 and 100, found {n}"))),
+                },
+                None => Ok(4),
+            }
         };
-        let task_max_failures = match get(raw, &[TASK_MAX_FAILURES, "spark.task.maxFailures"]) {
-            Some((k, v)) => parse_u64(k, v).and_then(|n| {
-                if n == 0 || n > 100 {
-                    Err(bad(k, format!("must be between 1 and 100, found {n}")))
-                } else {
-                    Ok(n as u32)
-                }
-            })?,
-            None => 4,
-        };
+        let stage_max_consecutive_attempts = attempts(&[STAGE_MAX_CONSECUTIVE_ATTEMPTS])?;
+        let task_max_failures = attempts(&[TASK_MAX_FAILURES, "spark.task.maxFailures"])?;
         let shuffle_compression = match get(raw, &[SHUFFLE_COMPRESSION]) {
             None => ShuffleCompression::None,
             Some((k, v)) => match v.to_ascii_lowercase().as_str() {
@@ -446,6 +436,33 @@ mod tests {
         let c = EngineConf::parse(&raw).unwrap();
         assert_eq!(c.task_max_failures, 2);
         assert_eq!(c.heartbeat_timeout, Duration::from_millis(1500));
+    }
+
+    #[test]
+    fn attempt_counts_are_bounded_and_the_error_names_the_key() {
+        let mut raw = BTreeMap::new();
+        assert_eq!(
+            EngineConf::parse(&raw)
+                .unwrap()
+                .stage_max_consecutive_attempts,
+            4
+        );
+        raw.insert(STAGE_MAX_CONSECUTIVE_ATTEMPTS.into(), "2".into());
+        assert_eq!(
+            EngineConf::parse(&raw)
+                .unwrap()
+                .stage_max_consecutive_attempts,
+            2
+        );
+        for bad in ["0", "101", "many"] {
+            raw.insert(STAGE_MAX_CONSECUTIVE_ATTEMPTS.into(), bad.into());
+            let e = EngineConf::parse(&raw).unwrap_err().to_string();
+            assert!(e.contains(STAGE_MAX_CONSECUTIVE_ATTEMPTS), "{bad}: {e}");
+        }
+        raw.clear();
+        raw.insert("spark.task.maxFailures".into(), "0".into());
+        let e = EngineConf::parse(&raw).unwrap_err().to_string();
+        assert!(e.contains("must be between 1 and 100, found 0"), "{e}");
     }
 
     #[test]

@@ -87,15 +87,7 @@ impl Driver {
 
     /// Runs every statement; returns the rows of the last query, if any.
     pub async fn run(&mut self) -> Result<Option<QueryOutput>> {
-        let dialect = self
-            .ctx
-            .state()
-            .config()
-            .options()
-            .sql_parser
-            .dialect
-            .to_string();
-        let statements = parse_job(&self.app.sql, &dialect, &self.app.sql_origin)?;
+        let statements = parse_job(&self.app.sql, &sql_dialect(&self.ctx), &self.app.sql_origin)?;
         let last_query = statements.iter().rposition(|s| is_query(&s.statement));
         let mut output = None;
         let total = statements.len();
@@ -144,10 +136,11 @@ impl Driver {
         };
         let at = at.as_str();
         let ctx = self.ctx.clone();
-        let plan =
-            ctx.state().statement_to_plan(stmt).await.map_err(|e| {
-                KilnError::Sql(format!("{at}: {}", strip_df_prefix(&e.to_string())))
-            })?;
+        let plan = ctx
+            .state()
+            .statement_to_plan(stmt)
+            .await
+            .map_err(|e| sql_error(at, &e))?;
         self.execute_plan(&ctx, plan, at).await
     }
 
@@ -209,13 +202,12 @@ impl Driver {
                 plan,
                 LogicalPlan::Explain(_) | LogicalPlan::DescribeTable(_)
             );
-            let df = ctx.execute_logical_plan(plan).await.map_err(|e| {
-                KilnError::Sql(format!("{at}: {}", strip_df_prefix(&e.to_string())))
-            })?;
+            let df = ctx
+                .execute_logical_plan(plan)
+                .await
+                .map_err(|e| sql_error(at, &e))?;
             let schema = Arc::new(df.schema().as_arrow().clone());
-            let batches = df.collect().await.map_err(|e| {
-                KilnError::Sql(format!("{at}: {}", strip_df_prefix(&e.to_string())))
-            })?;
+            let batches = df.collect().await.map_err(|e| sql_error(at, &e))?;
             let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
             return Ok((rows, is_explain.then_some(QueryOutput { schema, batches })));
         }
@@ -233,7 +225,7 @@ impl Driver {
         let physical = state
             .create_physical_plan(&plan)
             .await
-            .map_err(|e| KilnError::Sql(format!("{at}: {}", strip_df_prefix(&e.to_string()))))?;
+            .map_err(|e| sql_error(at, &e))?;
         let schema = physical.schema();
         // Writes go to a staging folder first and are committed on success.
         let tag = format!("{}-{}", self.sched.application_id, self.next_job);
@@ -433,6 +425,22 @@ impl Driver {
     }
 }
 
+/// The SQL dialect `ctx` parses with (`datafusion.sql_parser.dialect`).
+fn sql_dialect(ctx: &SessionContext) -> String {
+    ctx.state()
+        .config()
+        .options()
+        .sql_parser
+        .dialect
+        .to_string()
+}
+
+/// A planning or execution error of the statement at `at`, without
+/// DataFusion's kind prefixes.
+fn sql_error(at: &str, e: &datafusion::error::DataFusionError) -> KilnError {
+    KilnError::Sql(format!("{at}: {}", strip_df_prefix(&e.to_string())))
+}
+
 /// Every column name of the tables and views of `ctx`: what unquoted
 /// identifiers resolve against, case-insensitively.
 async fn name_catalog(ctx: &SessionContext) -> Result<NameCatalog> {
@@ -464,14 +472,7 @@ async fn name_catalog(ctx: &SessionContext) -> Result<NameCatalog> {
 /// resolved as in a manifest. Nothing runs: DDL is planned, not executed.
 /// `origin` names the text in errors.
 pub async fn sql_plans(ctx: &SessionContext, sql: &str, origin: &str) -> Result<Vec<LogicalPlan>> {
-    let dialect = ctx
-        .state()
-        .config()
-        .options()
-        .sql_parser
-        .dialect
-        .to_string();
-    let statements = parse_job(sql, &dialect, origin)?;
+    let statements = parse_job(sql, &sql_dialect(ctx), origin)?;
     let names = name_catalog(ctx).await?;
     let mut plans = vec![];
     for mut js in statements {

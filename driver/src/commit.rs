@@ -44,7 +44,7 @@ use kiln_core::config::{PartitionOverwriteMode, WriteMode};
 use kiln_core::write::{file_sink, writes_one_file};
 use kiln_core::{KilnError, Result};
 use object_store::path::Path;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload};
 use tracing::{info, warn};
 
 /// Hidden folder beside a target that holds the staging of its writes;
@@ -117,9 +117,9 @@ pub struct StagedWrite {
     empty_file: Option<SchemaRef>,
     /// Names the empty file apart from other writes' files.
     tag: String,
-    /// For an overwrite: the target's version when the write started (its
-    /// `_SUCCESS`, or the file itself), to detect a concurrent overwrite.
-    version_at_start: Option<Option<TargetVersion>>,
+    /// For an overwrite: the fingerprint of what the target held when the
+    /// write started (`None`: nothing), to detect a concurrent overwrite.
+    version_at_start: Option<TargetVersion>,
     _lease: Lease,
 }
 
@@ -199,7 +199,7 @@ pub async fn stage(
         .then(|| std::path::PathBuf::from(format!("/{}", staging_dir_url.prefix())));
     let staging = staging_dir_url.prefix().clone();
     let version_at_start = if overwrite {
-        Some(target_version(&store, target_url.prefix(), single_file).await?)
+        fingerprint(&target_objects(&store, target_url.prefix(), single_file).await?)
     } else {
         None
     };
@@ -238,63 +238,71 @@ pub async fn stage(
     Ok((new_plan, Some(staged)))
 }
 
-/// The version of a target: a fingerprint of every object it holds (name,
-/// size, modification time, entity tag), or `None` when it holds nothing.
-/// A commit renames new files in and removes others, so any commit changes it.
-async fn target_version(
+/// What a target holds: the file itself, or every object below the folder.
+async fn target_objects(
     store: &Arc<dyn ObjectStore>,
     target: &Path,
     single_file: bool,
-) -> Result<Option<TargetVersion>> {
+) -> Result<Vec<ObjectMeta>> {
+    if single_file {
+        return match store.head(target).await {
+            Ok(m) => Ok(vec![m]),
+            Err(object_store::Error::NotFound { .. }) => Ok(vec![]),
+            Err(e) => Err(err(&format!("reading {target}"), e)),
+        };
+    }
+    store
+        .list(Some(target))
+        .try_collect()
+        .await
+        .map_err(|e| err(&format!("listing {target}"), e))
+}
+
+/// A fingerprint of `objects` (names, sizes, modification times, entity
+/// tags), `None` when there are none. A commit renames new files in and
+/// removes others, so any commit changes it.
+fn fingerprint(objects: &[ObjectMeta]) -> Option<TargetVersion> {
     use std::hash::{Hash, Hasher};
-    let mut objects: Vec<(String, u64, i64, Option<String>)> = if single_file {
-        match store.head(target).await {
-            Ok(m) => vec![(
-                m.location.to_string(),
+    if objects.is_empty() {
+        return None;
+    }
+    let mut seen: Vec<(&str, u64, i64, Option<&str>)> = objects
+        .iter()
+        .map(|m| {
+            (
+                m.location.as_ref(),
                 m.size,
                 m.last_modified.timestamp_micros(),
-                m.e_tag,
-            )],
-            Err(object_store::Error::NotFound { .. }) => vec![],
-            Err(e) => return Err(err(&format!("reading {target}"), e)),
-        }
-    } else {
-        store
-            .list(Some(target))
-            .map_ok(|m| {
-                (
-                    m.location.to_string(),
-                    m.size,
-                    m.last_modified.timestamp_micros(),
-                    m.e_tag,
-                )
-            })
-            .try_collect()
-            .await
-            .map_err(|e| err(&format!("listing {target}"), e))?
-    };
-    if objects.is_empty() {
-        return Ok(None);
-    }
-    objects.sort();
+                m.e_tag.as_deref(),
+            )
+        })
+        .collect();
+    seen.sort();
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    objects.hash(&mut hasher);
-    Ok(Some(hasher.finish()))
+    seen.hash(&mut hasher);
+    Some(hasher.finish())
 }
 
 /// Serializes commits into one local folder across processes: a lock on
 /// the target's parent folder, held while the commit checks and moves.
-fn lock_parent(dir: Option<&std::path::Path>) -> Result<Option<std::fs::File>> {
+/// Waits off the async workers: another process may hold the lock for the
+/// length of its commit.
+async fn lock_parent(dir: Option<&std::path::Path>) -> Result<Option<std::fs::File>> {
     // staging is <parent>/.kiln-staging/<target>/<tag>
     let Some(parent) = dir.and_then(|d| d.parent()?.parent()?.parent()) else {
         return Ok(None);
     };
-    let folder = std::fs::File::open(parent)
-        .map_err(|e| err(&format!("opening {}", parent.display()), e))?;
-    folder
-        .lock()
-        .map_err(|e| err(&format!("locking {}", parent.display()), e))?;
-    Ok(Some(folder))
+    let parent = parent.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let folder = std::fs::File::open(&parent)
+            .map_err(|e| err(&format!("opening {}", parent.display()), e))?;
+        folder
+            .lock()
+            .map_err(|e| err(&format!("locking {}", parent.display()), e))?;
+        Ok(Some(folder))
+    })
+    .await
+    .map_err(|e| err("locking the target's folder", e))?
 }
 
 /// Creates the staging folder's lease and holds it.
@@ -425,18 +433,22 @@ impl StagedWrite {
     }
 
     async fn commit_files(&self, attempts: &[WriteAttempt]) -> Result<()> {
-        let _commit_lock = lock_parent(self.local_staging_dir.as_deref())?;
+        let _commit_lock = lock_parent(self.local_staging_dir.as_deref()).await?;
+        // What the target holds now, listed before anything moves in: the
+        // files an overwrite replaces.
+        let old: Vec<ObjectMeta> = if self.overwrite {
+            target_objects(&self.store, &self.target, self.single_file).await?
+        } else {
+            Vec::new()
+        };
         // Two overwrites of one target that ran at the same time: the first
         // to commit wins, the other fails rather than silently replacing it.
-        if let Some(at_start) = &self.version_at_start {
-            let now = target_version(&self.store, &self.target, self.single_file).await?;
-            if now != *at_start {
-                return Err(KilnError::JobFailed(format!(
-                    "output commit: {} was overwritten by another job while this one ran; \
-                     this job's output was discarded and the other job's output kept",
-                    self.target_url
-                )));
-            }
+        if self.overwrite && fingerprint(&old) != self.version_at_start {
+            return Err(KilnError::JobFailed(format!(
+                "output commit: {} was overwritten by another job while this one ran; \
+                 this job's output was discarded and the other job's output kept",
+                self.target_url
+            )));
         }
         let listed: Vec<Path> = self
             .store
@@ -481,17 +493,6 @@ impl StagedWrite {
             }
             return Ok(());
         }
-        // What the target holds now, listed before anything moves in.
-        let old: Vec<Path> = if self.overwrite {
-            self.store
-                .list(Some(&self.target))
-                .map_ok(|m| m.location)
-                .try_collect()
-                .await
-                .map_err(|e| err(&format!("listing {}", self.target_url), e))?
-        } else {
-            Vec::new()
-        };
         let marker = Path::from(format!("{}/_SUCCESS", self.target.as_ref()));
         match self.store.delete(&marker).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
@@ -519,8 +520,8 @@ impl StagedWrite {
                 .collect();
             let dynamic = self.settings.partition_mode == PartitionOverwriteMode::Dynamic
                 && self.partition_columns > 0;
-            for old in old {
-                let Some(rel) = relative(&old, &self.target) else {
+            for old in old.iter().map(|m| &m.location) {
+                let Some(rel) = relative(old, &self.target) else {
                     continue;
                 };
                 // A new file of the same name has already replaced it.
@@ -532,7 +533,7 @@ impl StagedWrite {
                         .is_some_and(|p| written.contains(&p));
                 if replaced {
                     self.store
-                        .delete(&old)
+                        .delete(old)
                         .await
                         .map_err(|e| err(&format!("deleting old output {old}"), e))?;
                 }
@@ -653,9 +654,11 @@ mod tests {
     }
 
     async fn staged_in_memory(store: Arc<dyn ObjectStore>) -> StagedWrite {
-        let version = target_version(&store, &Path::from("out"), false)
-            .await
-            .expect("version");
+        let version = fingerprint(
+            &target_objects(&store, &Path::from("out"), false)
+                .await
+                .expect("listing"),
+        );
         StagedWrite {
             store,
             target_url: "memory:///out/".into(),
@@ -673,7 +676,7 @@ mod tests {
             },
             empty_file: None,
             tag: "app-1".into(),
-            version_at_start: Some(version),
+            version_at_start: version,
             _lease: Lease::Remote(tokio::spawn(async {})),
         }
     }
@@ -765,5 +768,16 @@ mod tests {
             .expect_err("both overwrites won");
         assert!(e.to_string().contains("overwritten by another job"), "{e}");
         assert_eq!(files(&store).await, vec!["out/other.parquet"]);
+    }
+
+    #[tokio::test]
+    async fn remote_staging_is_abandoned_only_without_a_recent_lease_or_files() {
+        let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        put(&store, ".kiln-staging/out/live/_lease").await;
+        put(&store, ".kiln-staging/out/young/_task-2-0-0/a.parquet").await;
+        let dir = |d: &str| Path::from(format!(".kiln-staging/out/{d}"));
+        assert!(!remote_staging_abandoned(&store, &dir("live")).await);
+        assert!(!remote_staging_abandoned(&store, &dir("young")).await);
+        assert!(remote_staging_abandoned(&store, &dir("gone")).await);
     }
 }

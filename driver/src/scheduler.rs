@@ -54,7 +54,6 @@ pub struct SchedulerContext {
 struct Finished {
     key: TaskKey,
     attempt: u32,
-    stage_attempt: u32,
     executor: ExecutorInfo,
     outcome: std::result::Result<TaskResult, tonic::Status>,
 }
@@ -159,14 +158,15 @@ impl<'a> JobScheduler<'a> {
     }
 
     /// Forgets every map output held by a lost executor, so the stages that
-    /// still need them recompute just those map tasks.
-    /// Its running attempts fail at once and run again elsewhere.
+    /// still need them recompute just those map tasks, and fails its running
+    /// attempts at once so they run again elsewhere.
     fn executor_lost(&mut self, id: &str, why: &str) {
         warn!(executor_id = %id, "executor lost: {why}");
         let n = self.tracker.remove_executor(id);
         let failed = self.running.fail_executor(id);
         for a in &failed {
-            // The executor is gone, not the task at fault: not a task failure.
+            // Not counted as a task failure (the executor is at fault), but
+            // the relaunch avoids it should it come back.
             self.last_executor.insert(a.key, id.to_string());
         }
         self.ctx.progress.line(&format!(
@@ -232,7 +232,7 @@ impl<'a> JobScheduler<'a> {
             };
             tokio::select! {
                 Some(done) = rx.recv() => {
-                    let live = self.running.finish(done.key, done.attempt).is_some();
+                    let live = self.running.finish(done.key, done.attempt);
                     self.handle(done, live)?;
                 }
                 _ = exec_changes.changed() => {}
@@ -380,7 +380,6 @@ impl<'a> JobScheduler<'a> {
                 let _ = tx.send(Finished {
                     key,
                     attempt,
-                    stage_attempt,
                     executor: exec,
                     outcome,
                 });
@@ -397,12 +396,12 @@ impl<'a> JobScheduler<'a> {
         Ok(())
     }
 
-    /// Handles a task's reply; `live`: it came from the task's live attempt.
-    fn handle(&mut self, done: Finished, live: bool) -> Result<()> {
+    /// Handles a task's reply; `live` is the attempt it came from when that
+    /// is still the task's live attempt.
+    fn handle(&mut self, done: Finished, live: Option<TaskAttempt>) -> Result<()> {
         let Finished {
             key,
             attempt,
-            stage_attempt,
             executor,
             outcome,
         } = done;
@@ -417,7 +416,7 @@ impl<'a> JobScheduler<'a> {
             attempt + 1,
             executor.id
         );
-        if !live {
+        let Some(live) = live else {
             // Its executor was declared lost (the task runs again elsewhere):
             // a success would point at outputs nobody serves, a failure is
             // not this task's. A lost map output it reports is still lost.
@@ -432,7 +431,7 @@ impl<'a> JobScheduler<'a> {
             }
             info!(stage = key.stage, partition = key.partition, attempt, executor_id = %executor.id, "late reply of an attempt that is no longer live ignored");
             return Ok(());
-        }
+        };
         let result = match outcome {
             Ok(r) => r,
             Err(status) => {
@@ -514,7 +513,7 @@ impl<'a> JobScheduler<'a> {
                     result.failed_map_partition,
                     &result.failed_executor_id,
                 );
-                self.count_fetch_failure(key.stage, stage_attempt, result.failed_stage_id)
+                self.count_fetch_failure(key.stage, live.stage_attempt, result.failed_stage_id)
             }
             TaskStatus::Failed | TaskStatus::Unspecified => {
                 self.retry(key, &where_, &result.error, &executor.id)
