@@ -63,7 +63,7 @@ impl ConnectService {
     fn session(&self, id: &str, observed: Option<&str>) -> Result<Arc<Session>> {
         self.sessions.get_or_create(id, observed, || {
             let state = self.template.state();
-            let ctx = SessionContext::new_with_config_rt(
+            let ctx = kiln_core::config::spark_session(
                 state.config().clone(),
                 state.runtime_env().clone(),
             );

@@ -13,7 +13,8 @@ use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
-use datafusion::prelude::SessionConfig;
+use datafusion::execution::SessionStateBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::error::{KilnError, Result};
 
@@ -317,6 +318,20 @@ impl EngineConf {
             .with_target_partitions(partitions)
             .with_information_schema(true);
         let opts = config.options_mut();
+        // Spark SQL's dialect: backticks quote identifiers, double quotes
+        // strings; `DIV`, `LONG`, `CREATE TABLE ... USING`.
+        opts.sql_parser.dialect = datafusion::common::config::Dialect::Spark;
+        // Spark sorts NULLs first ascending and last descending.
+        opts.sql_parser.default_null_ordering = "nulls_min".into();
+        // Spark 4 runs in ANSI mode unless `spark.sql.ansi.enabled=false`.
+        opts.execution.enable_ansi_mode = self
+            .raw
+            .get("spark.sql.ansi.enabled")
+            .map(|v| !v.trim().eq_ignore_ascii_case("false"))
+            .unwrap_or(true);
+        if let Some(tz) = self.raw.get("spark.sql.session.timeZone") {
+            opts.execution.time_zone = Some(tz.trim().to_string());
+        }
         // Spark resolves identifiers case-insensitively; `sql::resolve_identifiers`
         // does that on the AST and quotes what it resolved.
         opts.sql_parser.enable_ident_normalization = true;
@@ -358,6 +373,17 @@ impl EngineConf {
         }
         Ok(config)
     }
+}
+
+/// A session with Spark SQL's functions and semantics on `config` and
+/// `runtime`: what the driver, every executor and the Connect server plan
+/// and run with, so a plan means the same in each process.
+pub fn spark_session(config: SessionConfig, runtime: Arc<RuntimeEnv>) -> SessionContext {
+    let builder = SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(runtime)
+        .with_default_features();
+    SessionContext::new_with_state(kiln_functions::with_spark_sql(builder).build())
 }
 
 /// Builds the runtime (memory pool, spill directory) of an executor or driver.

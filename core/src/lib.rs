@@ -16,6 +16,7 @@ pub mod manifest;
 pub mod objectstore;
 pub mod security;
 pub mod shuffle;
+pub mod spark_sql;
 pub mod sql;
 pub mod write;
 

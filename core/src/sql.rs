@@ -152,7 +152,7 @@ impl Resolver<'_> {
         if let Some(spelling) = self.names.resolve(&ident.value) {
             if spelling != spelling.to_lowercase() {
                 ident.value = spelling.to_string();
-                ident.quote_style = Some('"');
+                ident.quote_style = Some('`');
             }
         }
     }
@@ -203,10 +203,10 @@ mod tests {
             "SELECT pulocationid, t.DOLocationID, count(*) AS Trips FROM trips t GROUP BY PULOCATIONID, 2 ORDER BY trips",
             &["PULocationID", "DOLocationID", "fare"],
         );
-        assert!(out.contains("\"PULocationID\""), "{out}");
-        assert!(out.contains("t.\"DOLocationID\""), "{out}");
-        assert!(out.contains("AS \"Trips\""), "{out}");
-        assert!(out.contains("ORDER BY \"Trips\""), "{out}");
+        assert!(out.contains("`PULocationID`"), "{out}");
+        assert!(out.contains("t.`DOLocationID`"), "{out}");
+        assert!(out.contains("AS `Trips`"), "{out}");
+        assert!(out.contains("ORDER BY `Trips`"), "{out}");
         assert!(!out.contains("PULOCATIONID"), "{out}");
     }
 

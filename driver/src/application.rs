@@ -66,7 +66,7 @@ impl Driver {
         let config = conf.session_config(app.total_cores())?;
         let runtime = kiln_core::config::runtime_env(app.driver.memory_bytes, None)?;
         kiln_core::objectstore::register_for_sql(&runtime, &app.sql, &conf.raw)?;
-        let ctx = SessionContext::new_with_config_rt(config, runtime);
+        let ctx = kiln_core::config::spark_session(config, runtime);
         let clients = Arc::new(FlightClients::new(sched.registry.transport().clone()));
         Ok(Driver {
             app,
@@ -125,6 +125,7 @@ impl Driver {
     ) -> Result<(u64, Option<QueryOutput>)> {
         let names = name_catalog(&self.ctx).await?;
         resolve_identifiers(&mut stmt, &names);
+        kiln_core::spark_sql::rewrite(&mut stmt);
         // Errors while creating a table (a missing or unreadable file) name its location.
         let at = match &stmt {
             Statement::CreateExternalTable(c) => format!(
@@ -148,7 +149,7 @@ impl Driver {
     /// the driver's settings and object stores, its own catalog.
     pub fn new_session(&self) -> SessionContext {
         let state = self.ctx.state();
-        SessionContext::new_with_config_rt(state.config().clone(), state.runtime_env().clone())
+        kiln_core::config::spark_session(state.config().clone(), state.runtime_env().clone())
     }
 
     /// The session every statement of the manifest runs in.
@@ -477,6 +478,7 @@ pub async fn sql_plans(ctx: &SessionContext, sql: &str, origin: &str) -> Result<
     let mut plans = vec![];
     for mut js in statements {
         resolve_identifiers(&mut js.statement, &names);
+        kiln_core::spark_sql::rewrite(&mut js.statement);
         let plan = ctx
             .state()
             .statement_to_plan(js.statement)

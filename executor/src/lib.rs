@@ -20,7 +20,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arrow_flight::flight_service_server::FlightServiceServer;
-use datafusion::prelude::SessionContext;
 use futures::FutureExt;
 use kiln_core::config::EngineConf;
 use kiln_core::security::{AuthChannel, Transport};
@@ -175,7 +174,7 @@ pub async fn start(opts: ExecutorOptions) -> Result<ExecutorHandle> {
             kiln_core::objectstore::register_s3(&runtime, b, &raw)?;
         }
     }
-    let ctx = SessionContext::new_with_config_rt(config, runtime);
+    let ctx = kiln_core::config::spark_session(config, runtime);
     let heartbeat_interval = conf.heartbeat_interval;
     let heartbeat_timeout = conf.heartbeat_timeout;
     let _ = runner.set(TaskRunner {

@@ -260,11 +260,17 @@ fn cells_equal(x: &str, y: &str) -> bool {
 }
 
 /// Runs SQL statements on single-node DataFusion with `partitions` partitions
-/// and returns the last statement's rows as CSV text.
+/// and returns the last statement's rows as CSV text. The session has Kiln's
+/// SQL semantics (Spark's dialect and functions), so this checks what
+/// distribution does to a query, not what Spark SQL means by it.
 pub async fn datafusion_csv(sql: &str, partitions: usize) -> String {
-    use datafusion::prelude::{SessionConfig, SessionContext};
-    let config = SessionConfig::new().with_target_partitions(partitions);
-    let ctx = SessionContext::new_with_config(config);
+    let conf = kiln_core::config::EngineConf::parse(&Default::default()).expect("default conf");
+    let config = conf
+        .session_config(partitions)
+        .expect("session config")
+        .with_target_partitions(partitions);
+    let runtime = kiln_core::config::runtime_env(None, None).expect("runtime");
+    let ctx = kiln_core::config::spark_session(config, runtime);
     let mut last = Vec::new();
     for stmt in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
         let df = ctx

@@ -12,9 +12,9 @@ fn mixed_case_columns_resolve_case_insensitively() {
     let trips = d.path().join("trips");
     let by_zone = d.path().join("by_zone");
     let write = format!(
-        "COPY (SELECT * FROM (VALUES (1, 10, 2.5), (1, 11, 4.0), (2, 10, 7.25)) AS v(\"PULocationID\", \"DOLocationID\", \"Fare\")) \
+        "COPY (SELECT * FROM (VALUES (1, 10, 2.5), (1, 11, 4.0), (2, 10, 7.25)) AS v(`PULocationID`, `DOLocationID`, `Fare`)) \
          TO '{}/' STORED AS PARQUET;\n\
-         COPY (SELECT * FROM (VALUES (1, 'a'), (2, 'b')) AS v(\"Zone\", \"Name\")) TO '{}/' STORED AS PARQUET PARTITIONED BY (\"Zone\");",
+         COPY (SELECT * FROM (VALUES (1, 'a'), (2, 'b')) AS v(`Zone`, `Name`)) TO '{}/' STORED AS PARQUET PARTITIONED BY (`Zone`);",
         trips.display(),
         by_zone.display()
     );

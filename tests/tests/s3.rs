@@ -82,7 +82,7 @@ fn write_and_read_parquet_on_s3() {
     let conf = format!(
         "  conf:\n    kiln.s3.endpoint: http://127.0.0.1:{port}\n    kiln.s3.region: us-east-1\n    kiln.s3.accessKeyId: testing\n    kiln.s3.secretAccessKey: testing\n"
     );
-    let sql = "COPY (SELECT v AS \"Id\", v * 1.5 AS amount FROM (SELECT unnest(range(1, 1001)) AS v)) \
+    let sql = "COPY (SELECT v AS `Id`, v * 1.5 AS amount FROM (SELECT unnest(range(1, 1001)) AS v)) \
                TO 's3://kiln-test/numbers/' STORED AS PARQUET;\n\
                CREATE EXTERNAL TABLE numbers STORED AS PARQUET LOCATION 's3://kiln-test/numbers/';\n\
                SELECT count(*) AS n, sum(amount) AS total, max(id) AS top FROM numbers;";

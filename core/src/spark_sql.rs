@@ -1,0 +1,311 @@
+//! Spark SQL statements DataFusion does not take as written, rewritten on
+//! the parsed statement into what it does, and Spark's names for result
+//! columns.
+//!
+//! - `CREATE [OR REPLACE] TEMPORARY VIEW` is a view of the session: Kiln's
+//!   catalogs are per session already, so it becomes a plain view.
+//! - An inline table (`VALUES (1, 'a')`) without column names has Spark's
+//!   `col1`, `col2`, ... instead of DataFusion's `column1`, ...
+//! - A select item without an alias gets the name Spark gives it
+//!   (`count(1)`, `sum(v)`, `(a + b)`), so result schemas and the columns
+//!   of written files are named as on Spark.
+
+use std::collections::HashSet;
+use std::ops::ControlFlow;
+
+use datafusion::sql::parser::{CopyToSource, Statement as DFStatement};
+
+use datafusion::sql::sqlparser::ast::{
+    BinaryOperator, CastKind, DuplicateTreatment, Expr, Function, FunctionArg, FunctionArgExpr,
+    FunctionArguments, Ident, Select, SelectItem, SetExpr, Statement, TableAlias,
+    TableAliasColumnDef, TableFactor, UnaryOperator, Value, VisitMut, VisitorMut,
+};
+
+/// Rewrites `stmt` into DataFusion's terms for Spark SQL's meaning.
+pub fn rewrite(stmt: &mut DFStatement) {
+    match stmt {
+        DFStatement::Statement(s) => {
+            let _ = s.visit(&mut SparkRewriter);
+        }
+        DFStatement::CopyTo(c) => {
+            if let CopyToSource::Query(q) = &mut c.source {
+                let _ = q.visit(&mut SparkRewriter);
+            }
+        }
+        DFStatement::Explain(e) => rewrite(&mut e.statement),
+        DFStatement::CreateExternalTable(_) | DFStatement::Reset(_) => {}
+    }
+}
+
+struct SparkRewriter;
+
+impl VisitorMut for SparkRewriter {
+    type Break = ();
+
+    fn pre_visit_statement(&mut self, stmt: &mut Statement) -> ControlFlow<()> {
+        if let Statement::CreateView(v) = stmt {
+            v.temporary = false;
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        if let TableFactor::Derived {
+            subquery, alias, ..
+        } = factor
+        {
+            if let SetExpr::Values(values) = subquery.body.as_ref() {
+                let width = values.rows.first().map(|r| r.len()).unwrap_or(0);
+                let alias = alias.get_or_insert_with(|| TableAlias {
+                    explicit: true,
+                    name: Ident::new("__values"),
+                    columns: vec![],
+                    at: None,
+                });
+                if alias.columns.is_empty() {
+                    alias.columns = (1..=width)
+                        .map(|i| TableAliasColumnDef::from_name(format!("col{i}")))
+                        .collect();
+                }
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
+        name_select_items(select);
+        ControlFlow::Continue(())
+    }
+}
+
+/// Gives each unaliased, computed select item of `select` Spark's name for
+/// it, unless another item already has that name (DataFusion wants unique
+/// names; the item keeps DataFusion's then).
+fn name_select_items(select: &mut Select) {
+    let mut taken: HashSet<String> = select
+        .projection
+        .iter()
+        .filter_map(|item| match item {
+            SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.to_lowercase()),
+            SelectItem::UnnamedExpr(Expr::Identifier(i)) => Some(i.value.to_lowercase()),
+            SelectItem::UnnamedExpr(Expr::CompoundIdentifier(p)) => {
+                p.last().map(|i| i.value.to_lowercase())
+            }
+            _ => None,
+        })
+        .collect();
+    for item in &mut select.projection {
+        let SelectItem::UnnamedExpr(expr) = item else {
+            continue;
+        };
+        if matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
+            continue;
+        }
+        let Some(name) = spark_name(expr) else {
+            continue;
+        };
+        if !taken.insert(name.to_lowercase()) {
+            continue;
+        }
+        let expr = std::mem::replace(expr, Expr::value(Value::Null));
+        *item = SelectItem::ExprWithAlias {
+            expr,
+            alias: Ident::with_quote('`', name),
+        };
+    }
+}
+
+/// The name Spark gives an unaliased expression, for the expressions whose
+/// rendering is known; `None` leaves DataFusion's.
+pub fn spark_name(e: &Expr) -> Option<String> {
+    Some(match e {
+        Expr::Identifier(i) => ident(i),
+        Expr::CompoundIdentifier(parts) => ident(parts.last()?),
+        Expr::Value(v) => match &v.value {
+            Value::Number(n, _) => n.clone(),
+            Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => s.clone(),
+            Value::Boolean(b) => b.to_string(),
+            Value::Null => "NULL".into(),
+            _ => return None,
+        },
+        Expr::Nested(inner) => spark_name(inner)?,
+        Expr::BinaryOp { left, op, right } => {
+            let op = match op {
+                BinaryOperator::Plus => "+",
+                BinaryOperator::Minus => "-",
+                BinaryOperator::Multiply => "*",
+                BinaryOperator::Divide => "/",
+                BinaryOperator::Modulo => "%",
+                BinaryOperator::Eq => "=",
+                BinaryOperator::NotEq => "!=",
+                BinaryOperator::Lt => "<",
+                BinaryOperator::LtEq => "<=",
+                BinaryOperator::Gt => ">",
+                BinaryOperator::GtEq => ">=",
+                BinaryOperator::And => "AND",
+                BinaryOperator::Or => "OR",
+                BinaryOperator::MyIntegerDivide => "div",
+                BinaryOperator::Spaceship => "<=>",
+                BinaryOperator::BitwiseAnd => "&",
+                BinaryOperator::BitwiseOr => "|",
+                BinaryOperator::BitwiseXor => "^",
+                _ => return None,
+            };
+            format!("({} {op} {})", spark_name(left)?, spark_name(right)?)
+        }
+        Expr::UnaryOp { op, expr } => match (op, expr.as_ref()) {
+            (UnaryOperator::Minus, Expr::Value(v)) if matches!(v.value, Value::Number(..)) => {
+                format!("-{}", spark_name(expr)?)
+            }
+            (UnaryOperator::Minus, _) => format!("(- {})", spark_name(expr)?),
+            (UnaryOperator::Plus, _) => format!("(+ {})", spark_name(expr)?),
+            (UnaryOperator::Not, _) => format!("(NOT {})", spark_name(expr)?),
+            _ => return None,
+        },
+        Expr::IsNull(x) => format!("({} IS NULL)", spark_name(x)?),
+        Expr::IsNotNull(x) => format!("({} IS NOT NULL)", spark_name(x)?),
+        Expr::InList {
+            expr,
+            list,
+            negated,
+        } => {
+            let items = list
+                .iter()
+                .map(spark_name)
+                .collect::<Option<Vec<_>>>()?
+                .join(", ");
+            let inner = format!("({} IN ({items}))", spark_name(expr)?);
+            if *negated {
+                format!("(NOT {inner})")
+            } else {
+                inner
+            }
+        }
+        Expr::Cast {
+            kind: CastKind::Cast,
+            expr,
+            data_type,
+            format: None,
+            ..
+        } => format!(
+            "CAST({} AS {})",
+            spark_name(expr)?,
+            data_type.to_string().to_uppercase()
+        ),
+        Expr::Case {
+            operand,
+            conditions,
+            else_result,
+            ..
+        } => {
+            let mut s = String::from("CASE");
+            if let Some(o) = operand {
+                s.push(' ');
+                s.push_str(&spark_name(o)?);
+            }
+            for w in conditions {
+                s.push_str(&format!(
+                    " WHEN {} THEN {}",
+                    spark_name(&w.condition)?,
+                    spark_name(&w.result)?
+                ));
+            }
+            if let Some(e) = else_result {
+                s.push_str(&format!(" ELSE {}", spark_name(e)?));
+            }
+            s.push_str(" END");
+            s
+        }
+        Expr::Function(f) => function_name(f)?,
+        _ => return None,
+    })
+}
+
+/// A column as Spark prints it: unquoted names as DataFusion resolves them
+/// (lower case), quoted ones as written.
+fn ident(i: &Ident) -> String {
+    if i.quote_style.is_some() {
+        i.value.clone()
+    } else {
+        i.value.to_lowercase()
+    }
+}
+
+fn function_name(f: &Function) -> Option<String> {
+    if f.over.is_some() || f.filter.is_some() || !f.within_group.is_empty() {
+        return None;
+    }
+    let name = f.name.0.last()?.as_ident()?.value.to_lowercase();
+    let list = match &f.args {
+        FunctionArguments::None => return Some(format!("{name}()")),
+        FunctionArguments::List(l) if l.clauses.is_empty() => l,
+        _ => return None,
+    };
+    let mut args = vec![];
+    for a in &list.args {
+        match a {
+            FunctionArg::Unnamed(FunctionArgExpr::Expr(e)) => args.push(spark_name(e)?),
+            // Spark counts `count(*)` as `count(1)`.
+            FunctionArg::Unnamed(FunctionArgExpr::Wildcard) if name == "count" => {
+                args.push("1".into())
+            }
+            _ => return None,
+        }
+    }
+    let distinct = match list.duplicate_treatment {
+        Some(DuplicateTreatment::Distinct) => "DISTINCT ",
+        _ => "",
+    };
+    Some(format!("{name}({distinct}{})", args.join(", ")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::sql::sqlparser::dialect::SparkSqlDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+
+    fn rewritten(sql: &str) -> String {
+        let mut stmts = Parser::parse_sql(&SparkSqlDialect, sql).unwrap();
+        let mut stmt = DFStatement::Statement(Box::new(stmts.remove(0)));
+        rewrite(&mut stmt);
+        stmt.to_string()
+    }
+
+    #[test]
+    fn unaliased_items_get_sparks_names() {
+        let out = rewritten(
+            "SELECT k, t.v, count(*), SUM(t.V), a + b * 2, -1, x IS NULL, CAST(x AS INT), \
+             count(DISTINCT k), 'lit', c AS named FROM t",
+        );
+        for want in [
+            "count(*) AS `count(1)`",
+            "SUM(t.V) AS `sum(v)`",
+            "a + b * 2 AS `(a + (b * 2))`",
+            "-1 AS `-1`",
+            "x IS NULL AS `(x IS NULL)`",
+            "CAST(x AS INT) AS `CAST(x AS INT)`",
+            "count(DISTINCT k) AS `count(DISTINCT k)`",
+            "'lit' AS `lit`",
+            "c AS named",
+        ] {
+            assert!(out.contains(want), "missing `{want}` in {out}");
+        }
+        assert!(out.starts_with("SELECT k, t.v, "), "{out}");
+    }
+
+    #[test]
+    fn a_name_already_taken_is_not_given_twice() {
+        let out = rewritten("SELECT count(*), count(1), 1 AS `count(1)` FROM t");
+        assert!(!out.contains("AS `count(1)`, "), "{out}");
+    }
+
+    #[test]
+    fn temporary_views_and_inline_tables() {
+        let out = rewritten("CREATE OR REPLACE TEMPORARY VIEW v AS SELECT * FROM VALUES (1, 2)");
+        assert!(out.starts_with("CREATE OR REPLACE VIEW v"), "{out}");
+        assert!(out.contains("__values (col1, col2)"), "{out}");
+        let named = rewritten("SELECT * FROM VALUES (1, 2) AS t(a, b)");
+        assert!(named.contains("t (a, b)"), "{named}");
+    }
+}
