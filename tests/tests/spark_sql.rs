@@ -39,8 +39,8 @@ fn last_line_of(script: &str, arg: Option<&str>) -> String {
 #[test]
 fn spark_sql_test_files_score_at_least_the_baseline() {
     let tests_dir = last_line_of("scripts/setup-spark-sql-tests.sh", None);
-    let python = PathBuf::from(last_line_of("scripts/setup-pyspark.sh", Some("client")))
-        .join("bin/python");
+    let python =
+        PathBuf::from(last_line_of("scripts/setup-pyspark.sh", Some("client"))).join("bin/python");
     let baseline: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(repo().join("tests/spark-sql/baseline.json"))
             .expect("read baseline.json"),

@@ -1,0 +1,156 @@
+//! Spark's (Java's `DateTimeFormatter`) date-time patterns, translated to
+//! chrono's `strftime` format items.
+
+use datafusion::common::{exec_err, Result};
+
+/// What a pattern is used for: chrono wants padded fields to parse and
+/// Spark prints `M`, `d`, `H` without padding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Use {
+    /// Printing a value (`date_format`, `from_unixtime`).
+    Format,
+    /// Reading a string (`to_date`, `to_timestamp`, `unix_timestamp`).
+    Parse,
+}
+
+/// The chrono format string for Spark pattern `pattern`, or an error naming
+/// the letter Kiln cannot translate.
+pub fn to_chrono(pattern: &str, usage: Use) -> Result<String> {
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\'' {
+            // Quoted literal text; `''` is one quote.
+            if chars.get(i + 1) == Some(&'\'') {
+                out.push('\'');
+                i += 2;
+                continue;
+            }
+            i += 1;
+            while i < chars.len() {
+                if chars[i] == '\'' {
+                    if chars.get(i + 1) == Some(&'\'') {
+                        out.push('\'');
+                        i += 2;
+                        continue;
+                    }
+                    break;
+                }
+                push_literal(&mut out, chars[i]);
+                i += 1;
+            }
+            i += 1;
+            continue;
+        }
+        if !c.is_ascii_alphabetic() {
+            push_literal(&mut out, c);
+            i += 1;
+            continue;
+        }
+        let mut n = 1;
+        while chars.get(i + n) == Some(&c) {
+            n += 1;
+        }
+        let unpadded = |padded: &'static str, bare: &'static str| match (usage, n) {
+            (Use::Format, 1) => bare,
+            _ => padded,
+        };
+        let item: String = match c {
+            'y' | 'u' => match n {
+                2 => "%y".into(),
+                _ => "%Y".into(),
+            },
+            'M' | 'L' => match n {
+                1 | 2 => unpadded("%m", "%-m").into(),
+                3 => "%b".into(),
+                _ => "%B".into(),
+            },
+            'd' => unpadded("%d", "%-d").into(),
+            'D' => "%j".into(),
+            'H' => unpadded("%H", "%-H").into(),
+            'k' => "%H".into(),
+            'h' => unpadded("%I", "%-I").into(),
+            'K' => "%I".into(),
+            'm' => unpadded("%M", "%-M").into(),
+            's' => unpadded("%S", "%-S").into(),
+            'S' => fraction(n),
+            'a' => "%p".into(),
+            'E' => match n {
+                1..=3 => "%a".into(),
+                _ => "%A".into(),
+            },
+            'e' => "%u".into(),
+            'Q' | 'q' => return exec_err!("date-time pattern letter '{c}' (quarter) is not supported yet in '{pattern}'"),
+            'z' | 'V' | 'O' => "%Z".into(),
+            'Z' | 'x' => "%z".into(),
+            'X' => "%:z".into(),
+            'G' => "AD".into(),
+            other => {
+                return exec_err!(
+                    "unknown date-time pattern letter '{other}' in '{pattern}'"
+                )
+            }
+        };
+        out.push_str(&item);
+        i += n;
+    }
+    Ok(out)
+}
+
+/// `n` digits of the second's fraction (chrono prints 3, 6 or 9; other
+/// widths are cut from 9 by the caller's formatter).
+fn fraction(n: usize) -> String {
+    match n {
+        1..=3 => "%3f".into(),
+        4..=6 => "%6f".into(),
+        _ => "%9f".into(),
+    }
+}
+
+fn push_literal(out: &mut String, c: char) {
+    if c == '%' {
+        out.push_str("%%");
+    } else {
+        out.push(c);
+    }
+}
+
+/// How many digits of fraction a Spark pattern prints (its run of `S`),
+/// when it is not 3, 6 or 9 and the formatted text must be cut.
+pub fn fraction_width(pattern: &str) -> Option<usize> {
+    let n = pattern.chars().filter(|&c| c == 'S').count();
+    match n {
+        0 | 3 | 6 | 9 => None,
+        n => Some(n),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn common_patterns_translate() {
+        assert_eq!(
+            to_chrono("yyyy-MM-dd HH:mm:ss", Use::Format).unwrap(),
+            "%Y-%m-%d %H:%M:%S"
+        );
+        assert_eq!(to_chrono("yyyy-MM", Use::Format).unwrap(), "%Y-%m");
+        assert_eq!(to_chrono("d/M/yy", Use::Format).unwrap(), "%-d/%-m/%y");
+        assert_eq!(to_chrono("d/M/yy", Use::Parse).unwrap(), "%d/%m/%y");
+        assert_eq!(
+            to_chrono("EEEE, MMM d 'at' h a", Use::Format).unwrap(),
+            "%A, %b %-d at %-I %p"
+        );
+        assert_eq!(to_chrono("'100%' yyyy", Use::Format).unwrap(), "100%% %Y");
+        assert_eq!(to_chrono("HH:mm:ss.SSS", Use::Format).unwrap(), "%H:%M:%S.%3f");
+    }
+
+    #[test]
+    fn unknown_letters_are_named() {
+        let e = to_chrono("yyyy-bb", Use::Format).unwrap_err().to_string();
+        assert!(e.contains("'b'") && e.contains("yyyy-bb"), "{e}");
+    }
+}
