@@ -321,6 +321,8 @@ impl EngineConf {
         // Spark SQL's dialect: backticks quote identifiers, double quotes
         // strings; `DIV`, `LONG`, `CREATE TABLE ... USING`.
         opts.sql_parser.dialect = datafusion::common::config::Dialect::Spark;
+        // `1.5` is a DECIMAL(2,1) in Spark (`1.5D` and `1.5E0` are doubles).
+        opts.sql_parser.parse_float_as_decimal = true;
         // Spark sorts NULLs first ascending and last descending.
         opts.sql_parser.default_null_ordering = "nulls_min".into();
         // Spark 4 runs in ANSI mode unless `spark.sql.ansi.enabled=false`.

@@ -10,6 +10,7 @@
 //!   (`count(1)`, `sum(v)`, `(a + b)`), so result schemas and the columns
 //!   of written files are named as on Spark.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::ops::ControlFlow;
 
@@ -20,6 +21,124 @@ use datafusion::sql::sqlparser::ast::{
     FunctionArguments, Ident, Select, SelectItem, SetExpr, Statement, TableAlias,
     TableAliasColumnDef, TableFactor, UnaryOperator, Value, VisitMut, VisitorMut,
 };
+use datafusion::sql::sqlparser::dialect::SparkSqlDialect;
+use datafusion::sql::sqlparser::tokenizer::{Location, Token, Tokenizer};
+
+/// Rewrites Spark's literal forms the SQL parser does not know into ones
+/// it does, on the tokens of `sql` (strings and comments stay as written):
+/// typed numbers (`1L`, `2S`, `3Y`, `1.5D`, `1.5F`, `2BD`) become casts,
+/// `timestamp_ltz'...'` and `timestamp_ntz'...'` become `TIMESTAMP '...'`.
+/// Text that does not tokenize is returned unchanged for the parser to
+/// report.
+pub fn rewrite_literals(sql: &str) -> Cow<'_, str> {
+    let Ok(tokens) = Tokenizer::new(&SparkSqlDialect, sql).tokenize_with_location() else {
+        return Cow::Borrowed(sql);
+    };
+    let offsets = LineOffsets::new(sql);
+    let mut edits: Vec<(usize, usize, String)> = vec![];
+    for pair in tokens.windows(2) {
+        let (a, b) = (&pair[0], &pair[1]);
+        let Token::Word(w) = &b.token else {
+            continue;
+        };
+        if w.quote_style.is_some() {
+            continue;
+        }
+        let (Some(start), Some(end)) = (offsets.at(a.span.start), offsets.at(b.span.end)) else {
+            continue;
+        };
+        match &a.token {
+            // `1L` tokenizes as a long number already.
+            Token::Number(n, false) if a.span.end == b.span.start => {
+                let Some(t) = suffix_type(n, &w.value) else {
+                    continue;
+                };
+                edits.push((start, end, format!("CAST({n} AS {t})")));
+            }
+            _ => {}
+        }
+    }
+    for (i, t) in tokens.iter().enumerate() {
+        let Token::Word(w) = &t.token else {
+            continue;
+        };
+        let lower = w.value.to_ascii_lowercase();
+        if w.quote_style.is_some() || !(lower == "timestamp_ltz" || lower == "timestamp_ntz") {
+            continue;
+        }
+        let next = tokens[i + 1..]
+            .iter()
+            .find(|n| !matches!(n.token, Token::Whitespace(_)));
+        let string_next = next.is_some_and(|n| matches!(n.token, Token::SingleQuotedString(_)));
+        if let (true, Some(s), Some(e)) = (
+            string_next,
+            offsets.at(t.span.start),
+            offsets.at(t.span.end),
+        ) {
+            edits.push((s, e, "TIMESTAMP ".into()));
+        }
+    }
+    if edits.is_empty() {
+        return Cow::Borrowed(sql);
+    }
+    edits.sort_by_key(|e| e.0);
+    let mut out = String::with_capacity(sql.len() + 16 * edits.len());
+    let mut at = 0;
+    for (start, end, text) in edits {
+        if start < at {
+            continue;
+        }
+        out.push_str(&sql[at..start]);
+        out.push_str(&text);
+        at = end;
+    }
+    out.push_str(&sql[at..]);
+    Cow::Owned(out)
+}
+
+/// The SQL type of Spark's numeric literal suffix `suffix` on `number`.
+fn suffix_type(number: &str, suffix: &str) -> Option<String> {
+    let is_integer = number.chars().all(|c| c.is_ascii_digit());
+    Some(match suffix.to_ascii_uppercase().as_str() {
+        "L" if is_integer => "BIGINT".into(),
+        "S" if is_integer => "SMALLINT".into(),
+        "Y" if is_integer => "TINYINT".into(),
+        "D" => "DOUBLE".into(),
+        "F" => "FLOAT".into(),
+        "BD" if !number.contains(['e', 'E']) => {
+            let (int, frac) = number.split_once('.').unwrap_or((number, ""));
+            let int = int.trim_start_matches('0');
+            let scale = frac.len();
+            let precision = (int.len() + scale).max(1);
+            format!("DECIMAL({precision}, {scale})")
+        }
+        _ => return None,
+    })
+}
+
+/// Byte offsets of the tokenizer's (line, column) locations in a text.
+struct LineOffsets<'a> {
+    text: &'a str,
+    starts: Vec<usize>,
+}
+
+impl<'a> LineOffsets<'a> {
+    fn new(text: &'a str) -> Self {
+        let mut starts = vec![0];
+        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        LineOffsets { text, starts }
+    }
+
+    fn at(&self, loc: Location) -> Option<usize> {
+        let line_start = *self.starts.get((loc.line as usize).checked_sub(1)?)?;
+        let line = &self.text[line_start..];
+        let col = (loc.column as usize).checked_sub(1)?;
+        match line.char_indices().nth(col) {
+            Some((i, _)) => Some(line_start + i),
+            None => Some(self.text.len()),
+        }
+    }
+}
 
 /// Rewrites `stmt` into DataFusion's terms for Spark SQL's meaning.
 pub fn rewrite(stmt: &mut DFStatement) {
@@ -72,10 +191,110 @@ impl VisitorMut for SparkRewriter {
         ControlFlow::Continue(())
     }
 
+    // After the factor's children: the subquery it becomes is not visited
+    // again.
+    fn post_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        if let Some(derived) = spark_range(factor) {
+            *factor = derived;
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
+        if let Some(cast) = cast_function(expr) {
+            *expr = cast;
+        }
+        ControlFlow::Continue(())
+    }
+
     fn post_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
         name_select_items(select);
         ControlFlow::Continue(())
     }
+}
+
+/// Spark's `range(end)`, `range(start, end[, step[, partitions]])` table:
+/// DataFusion's `range` with its column named `id`, as Spark names it.
+fn spark_range(factor: &TableFactor) -> Option<TableFactor> {
+    let TableFactor::Table {
+        name, alias, args, ..
+    } = factor
+    else {
+        return None;
+    };
+    let args = args.as_ref()?;
+    let ident = name.0.first()?.as_ident()?;
+    if name.0.len() != 1
+        || ident.quote_style.is_some()
+        || !ident.value.eq_ignore_ascii_case("range")
+    {
+        return None;
+    }
+    if args.args.is_empty() || args.args.len() > 4 {
+        return None;
+    }
+    let bounds: Vec<String> = args.args.iter().take(3).map(|a| a.to_string()).collect();
+    let sql = format!("SELECT value AS id FROM range({})", bounds.join(", "));
+    let mut stmts =
+        datafusion::sql::sqlparser::parser::Parser::parse_sql(&SparkSqlDialect, &sql).ok()?;
+    let Some(Statement::Query(query)) = stmts.pop() else {
+        return None;
+    };
+    Some(TableFactor::Derived {
+        lateral: false,
+        subquery: query,
+        alias: Some(alias.clone().unwrap_or_else(|| TableAlias {
+            explicit: true,
+            name: Ident::new("range"),
+            columns: vec![],
+            at: None,
+        })),
+        sample: None,
+    })
+}
+
+/// Spark's cast functions (`date(x)`, `int(x)`, `string(x)`, ...) as the
+/// casts they are.
+fn cast_function(expr: &Expr) -> Option<Expr> {
+    use datafusion::sql::sqlparser::ast::{DataType as T, ExactNumberInfo, TimezoneInfo};
+    let Expr::Function(f) = expr else {
+        return None;
+    };
+    if f.name.0.len() != 1 || f.over.is_some() || f.filter.is_some() {
+        return None;
+    }
+    let name = f.name.0.first()?.as_ident()?;
+    if name.quote_style.is_some() {
+        return None;
+    }
+    let data_type = match name.value.to_ascii_lowercase().as_str() {
+        "date" => T::Date,
+        "timestamp" => T::Timestamp(None, TimezoneInfo::None),
+        "string" => T::String(None),
+        "boolean" => T::Boolean,
+        "tinyint" => T::TinyInt(None),
+        "smallint" => T::SmallInt(None),
+        "int" => T::Int(None),
+        "bigint" => T::BigInt(None),
+        "float" => T::Float(ExactNumberInfo::None),
+        "double" => T::Double(ExactNumberInfo::None),
+        "decimal" => T::Decimal(ExactNumberInfo::PrecisionAndScale(10, 0)),
+        "binary" => T::Binary(None),
+        _ => return None,
+    };
+    let FunctionArguments::List(list) = &f.args else {
+        return None;
+    };
+    let [FunctionArg::Unnamed(FunctionArgExpr::Expr(arg))] = list.args.as_slice() else {
+        return None;
+    };
+    Some(Expr::Cast {
+        kind: CastKind::Cast,
+        expr: Box::new(arg.clone()),
+        data_type,
+        format: None,
+        array: false,
+    })
 }
 
 /// Gives each unaliased, computed select item of `select` Spark's name for
@@ -298,6 +517,38 @@ mod tests {
     fn a_name_already_taken_is_not_given_twice() {
         let out = rewritten("SELECT count(*), count(1), 1 AS `count(1)` FROM t");
         assert!(!out.contains("AS `count(1)`, "), "{out}");
+    }
+
+    #[test]
+    fn typed_literals_become_casts_outside_strings() {
+        let out = rewrite_literals(
+            "SELECT 1L, 2.5D, 12BD + 0.5bd, 3Y, 'x 1L', -- 9L\n timestamp_ntz'2020-01-01'",
+        );
+        assert_eq!(
+            out,
+            "SELECT 1L, CAST(2.5 AS DOUBLE), CAST(12 AS DECIMAL(2, 0)) + CAST(0.5 AS DECIMAL(1, 1)), CAST(3 AS TINYINT), 'x 1L', -- 9L\n TIMESTAMP '2020-01-01'"
+        );
+        assert!(matches!(rewrite_literals("SELECT 1 L"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn range_has_sparks_column() {
+        let out = rewritten("SELECT id FROM range(3) JOIN range(1, 9, 2) AS r ON true");
+        assert!(
+            out.contains("(SELECT value AS id FROM range(3)) AS range"),
+            "{out}"
+        );
+        assert!(
+            out.contains("(SELECT value AS id FROM range(1, 9, 2)) AS r"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn cast_functions_are_casts() {
+        let out = rewritten("SELECT date('2020-01-01') AS d, int(x) AS i FROM t");
+        assert!(out.contains("CAST('2020-01-01' AS DATE) AS d"), "{out}");
+        assert!(out.contains("CAST(x AS INT) AS i"), "{out}");
     }
 
     #[test]

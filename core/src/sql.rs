@@ -29,9 +29,15 @@ pub struct JobStatement {
 
 /// Splits and parses the job's SQL. `origin` names the text in errors.
 pub fn parse_job(sql: &str, dialect: &str, origin: &str) -> Result<Vec<JobStatement>> {
+    let spark = dialect.eq_ignore_ascii_case("spark") || dialect.eq_ignore_ascii_case("sparksql");
     let dialect = dialect_from_str(dialect)
         .ok_or_else(|| KilnError::Sql(format!("unknown SQL dialect `{dialect}`")))?;
-    let mut parser = DFParserBuilder::new(sql)
+    let sql = if spark {
+        crate::spark_sql::rewrite_literals(sql)
+    } else {
+        std::borrow::Cow::Borrowed(sql)
+    };
+    let mut parser = DFParserBuilder::new(sql.as_ref())
         .with_dialect(dialect.as_ref())
         .build()
         .map_err(|e| KilnError::Sql(format!("{origin}: {}", clean_parse_error(&e.to_string()))))?;

@@ -75,23 +75,28 @@ pub fn to_chrono(pattern: &str, usage: Use) -> Result<String> {
             'K' => "%I".into(),
             'm' => unpadded("%M", "%-M").into(),
             's' => unpadded("%S", "%-S").into(),
-            'S' => fraction(n),
+            'S' => match usage {
+                Use::Parse => fraction(n),
+                // chrono prints only 3, 6 or 9 digits: a marker with the
+                // width, filled in by `fill_fractions`.
+                Use::Format => format!("{FRACTION}{}{FRACTION}", n.min(9)),
+            },
             'a' => "%p".into(),
             'E' => match n {
                 1..=3 => "%a".into(),
                 _ => "%A".into(),
             },
             'e' => "%u".into(),
-            'Q' | 'q' => return exec_err!("date-time pattern letter '{c}' (quarter) is not supported yet in '{pattern}'"),
+            'Q' | 'q' => {
+                return exec_err!(
+                    "date-time pattern letter '{c}' (quarter) is not supported yet in '{pattern}'"
+                )
+            }
             'z' | 'V' | 'O' => "%Z".into(),
             'Z' | 'x' => "%z".into(),
             'X' => "%:z".into(),
             'G' => "AD".into(),
-            other => {
-                return exec_err!(
-                    "unknown date-time pattern letter '{other}' in '{pattern}'"
-                )
-            }
+            other => return exec_err!("unknown date-time pattern letter '{other}' in '{pattern}'"),
         };
         out.push_str(&item);
         i += n;
@@ -117,14 +122,26 @@ fn push_literal(out: &mut String, c: char) {
     }
 }
 
-/// How many digits of fraction a Spark pattern prints (its run of `S`),
-/// when it is not 3, 6 or 9 and the formatted text must be cut.
-pub fn fraction_width(pattern: &str) -> Option<usize> {
-    let n = pattern.chars().filter(|&c| c == 'S').count();
-    match n {
-        0 | 3 | 6 | 9 => None,
-        n => Some(n),
+const FRACTION: char = '\u{1}';
+
+/// Replaces the second-fraction markers of formatted text with the first
+/// digits of `nanos`, as many as the pattern's run of `S`.
+pub fn fill_fractions(text: &str, nanos: u32) -> String {
+    if !text.contains(FRACTION) {
+        return text.to_string();
     }
+    let digits = format!("{:09}", nanos.min(999_999_999));
+    let mut out = String::with_capacity(text.len());
+    let mut parts = text.split(FRACTION);
+    if let Some(first) = parts.next() {
+        out.push_str(first);
+    }
+    while let (Some(width), Some(rest)) = (parts.next(), parts.next()) {
+        let n: usize = width.parse().unwrap_or(3);
+        out.push_str(&digits[..n.min(9)]);
+        out.push_str(rest);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -145,7 +162,12 @@ mod tests {
             "%A, %b %-d at %-I %p"
         );
         assert_eq!(to_chrono("'100%' yyyy", Use::Format).unwrap(), "100%% %Y");
-        assert_eq!(to_chrono("HH:mm:ss.SSS", Use::Format).unwrap(), "%H:%M:%S.%3f");
+        let f = to_chrono("HH:mm:ss.SS", Use::Format).unwrap();
+        assert_eq!(fill_fractions(&f, 123_456_789), "%H:%M:%S.12");
+        assert_eq!(
+            to_chrono("HH:mm:ss.SSS", Use::Parse).unwrap(),
+            "%H:%M:%S.%3f"
+        );
     }
 
     #[test]

@@ -3,9 +3,16 @@
 //! One registry for every session Kiln builds (driver, executors, the
 //! Connect server): plans travel between processes with functions named,
 //! so the driver and each executor must resolve the same names to the same
-//! implementations. [`with_spark_sql`] is the only place that decides them.
+//! implementations. [`with_spark_sql`] is the only place that decides them:
+//! DataFusion's built-ins, replaced by datafusion-spark's where Spark's
+//! differ, then Kiln's own where neither has Spark's function.
 
+mod aliases;
+mod collection;
+mod datetime;
+mod datetime_pattern;
 mod operators;
+mod string;
 
 use std::sync::Arc;
 
@@ -14,8 +21,7 @@ use datafusion_spark::SessionStateBuilderSpark;
 
 pub use operators::SparkOperatorPlanner;
 
-/// Adds Spark SQL's functions (datafusion-spark's, replacing DataFusion's
-/// built-ins of the same name) and Spark's operator semantics (integer `/`
+/// Adds Spark SQL's functions and Spark's operator semantics (integer `/`
 /// gives a double) to a session builder that already has DataFusion's
 /// defaults.
 pub fn with_spark_sql(builder: SessionStateBuilder) -> SessionStateBuilder {
@@ -25,5 +31,14 @@ pub fn with_spark_sql(builder: SessionStateBuilder) -> SessionStateBuilder {
         .expr_planners()
         .get_or_insert_with(Vec::new)
         .insert(0, Arc::new(SparkOperatorPlanner));
+    let own = datetime::functions()
+        .into_iter()
+        .chain(string::functions())
+        .chain(collection::functions());
+    builder
+        .scalar_functions()
+        .get_or_insert_with(Vec::new)
+        .extend(own);
+    aliases::add(&mut builder);
     builder
 }

@@ -206,10 +206,52 @@ def one_line(e):
     return text[:300]
 
 
+def create_test_tables(spark):
+    """The tables Spark's SQL test suite creates before it runs the files
+    (`testdata`, `arraydata`, `mapdata`), with the same rows."""
+    from pyspark.sql.types import (
+        ArrayType,
+        IntegerType,
+        MapType,
+        StringType,
+        StructField,
+        StructType,
+    )
+
+    spark.createDataFrame(
+        [(i, str(i)) for i in range(1, 101)],
+        StructType([StructField("key", IntegerType()), StructField("value", StringType())]),
+    ).createOrReplaceTempView("testdata")
+    spark.createDataFrame(
+        [([1, 2, 3], [[1, 2, 3]]), ([2, 3, 4], [[2, 3, 4]])],
+        StructType(
+            [
+                StructField("arraycol", ArrayType(IntegerType())),
+                StructField("nestedarraycol", ArrayType(ArrayType(IntegerType()))),
+            ]
+        ),
+    ).createOrReplaceTempView("arraydata")
+    maps = [
+        {1: "a1", 2: "b1", 3: "c1", 4: "d1", 5: "e1"},
+        {1: "a2", 2: "b2", 3: "c2", 4: "d2"},
+        {1: "a3", 2: "b3", 3: "c3"},
+        {1: "a4", 2: "b4"},
+        {1: "a5"},
+    ]
+    spark.createDataFrame(
+        [(m,) for m in maps],
+        StructType([StructField("mapcol", MapType(IntegerType(), StringType()))]),
+    ).createOrReplaceTempView("mapdata")
+
+
 def run_file(remote, tests_dir, name):
     cases = golden_cases(os.path.join(tests_dir, "results", name + ".out"))
     spark = SparkSession.builder.remote(remote).create()
     spark.conf.set("spark.sql.session.timeZone", TIME_ZONE)
+    try:
+        create_test_tables(spark)
+    except Exception as e:  # noqa: BLE001 - the files that use them then fail
+        print(f"{name}: cannot create Spark's test tables: {one_line(e)}", file=sys.stderr)
     agree = names_agree = 0
     failures = []
     try:

@@ -138,3 +138,8 @@ fn check_script(name: &str) {
 fn dataframe_basics_give_sparks_answers() {
     check_script("dataframe_basics.py");
 }
+
+#[test]
+fn everyday_spark_sql_gives_sparks_answers() {
+    check_script("spark_sql_everyday.py");
+}

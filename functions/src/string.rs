@@ -1,0 +1,127 @@
+//! Spark's string functions DataFusion has none of: `split` with a Java
+//! regular expression and a limit.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, ListBuilder, StringBuilder};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Field};
+use datafusion::common::{exec_err, Result, ScalarValue};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+use regex::Regex;
+
+/// The functions of this module.
+pub fn functions() -> Vec<Arc<ScalarUDF>> {
+    vec![Arc::new(ScalarUDF::new_from_impl(Split::default()))]
+}
+
+/// `split(str, regex[, limit])`: the pieces of `str` around matches of
+/// `regex`; with `limit > 0` at most `limit` pieces, the last holding the
+/// rest. Trailing empty pieces are kept, as Spark keeps them.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Split {
+    signature: Signature,
+}
+
+impl Default for Split {
+    fn default() -> Self {
+        Split {
+            signature: Signature::variadic_any(Volatility::Immutable),
+        }
+    }
+}
+
+impl ScalarUDFImpl for Split {
+    fn name(&self) -> &str {
+        "split"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        if !(2..=3).contains(&arg_types.len()) {
+            return exec_err!("split takes 2 or 3 arguments, got {}", arg_types.len());
+        }
+        Ok(DataType::List(Arc::new(Field::new_list_field(
+            DataType::Utf8,
+            true,
+        ))))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let all_scalar = args
+            .args
+            .iter()
+            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let rows = if all_scalar { 1 } else { args.number_rows };
+        let arrays = args
+            .args
+            .iter()
+            .map(|a| a.to_array(rows))
+            .collect::<Result<Vec<_>>>()?;
+        let text = cast(&arrays[0], &DataType::Utf8)?;
+        let text = text.as_string::<i32>();
+        let pattern = cast(&arrays[1], &DataType::Utf8)?;
+        let pattern = pattern.as_string::<i32>();
+        let limit = match arrays.get(2) {
+            Some(l) => Some(cast(l, &DataType::Int64)?),
+            None => None,
+        };
+        let mut out = ListBuilder::new(StringBuilder::new());
+        let mut compiled: Option<(String, Regex)> = None;
+        for row in 0..rows {
+            if text.is_null(row) || pattern.is_null(row) {
+                out.append_null();
+                continue;
+            }
+            let p = pattern.value(row);
+            if compiled.as_ref().map(|(s, _)| s.as_str()) != Some(p) {
+                let re = Regex::new(p).map_err(|e| {
+                    datafusion::error::DataFusionError::Execution(format!(
+                        "split: '{p}' is not a valid regular expression: {e}"
+                    ))
+                })?;
+                compiled = Some((p.to_string(), re));
+            }
+            let Some((_, re)) = compiled.as_ref() else {
+                continue;
+            };
+            let n = match &limit {
+                Some(l) => {
+                    let l = l.as_primitive::<arrow::datatypes::Int64Type>();
+                    if l.is_null(row) {
+                        out.append_null();
+                        continue;
+                    }
+                    l.value(row)
+                }
+                None => -1,
+            };
+            let s = text.value(row);
+            if n > 0 {
+                for piece in re.splitn(s, n as usize) {
+                    out.values().append_value(piece);
+                }
+            } else if s.is_empty() {
+                out.values().append_value("");
+            } else {
+                for piece in re.split(s) {
+                    out.values().append_value(piece);
+                }
+            }
+            out.append(true);
+        }
+        let array: ArrayRef = Arc::new(out.finish());
+        if all_scalar {
+            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
+                &array, 0,
+            )?))
+        } else {
+            Ok(ColumnarValue::Array(array))
+        }
+    }
+}
