@@ -154,27 +154,9 @@ impl SparkConf {
 }
 
 fn apply(key: &str, value: &str, config: &mut SessionConfig) -> Result<()> {
-    let bad = |what: &str| ConnectError::IllegalArgument(format!("{key}: `{value}` is not {what}"));
-    match key {
-        "spark.sql.shuffle.partitions" => {
-            let n: usize = value.trim().parse().map_err(|_| bad("a number"))?;
-            if n == 0 {
-                return Err(bad("a positive number"));
-            }
-            config.options_mut().execution.target_partitions = n;
-        }
-        "spark.sql.session.timeZone" => {
-            config.options_mut().execution.time_zone = Some(value.to_string());
-        }
-        k if k.starts_with("datafusion.") => {
-            config
-                .options_mut()
-                .set(k, value)
-                .map_err(|e| ConnectError::IllegalArgument(format!("{k}: {e}")))?;
-        }
-        _ => {}
-    }
-    Ok(())
+    kiln_core::config::apply_spark_setting(key, value, config)
+        .map(|_| ())
+        .map_err(|e| ConnectError::IllegalArgument(e.to_string()))
 }
 
 #[cfg(test)]

@@ -331,9 +331,6 @@ impl EngineConf {
             .get("spark.sql.ansi.enabled")
             .map(|v| !v.trim().eq_ignore_ascii_case("false"))
             .unwrap_or(true);
-        if let Some(tz) = self.raw.get("spark.sql.session.timeZone") {
-            opts.execution.time_zone = Some(tz.trim().to_string());
-        }
         // Spark resolves identifiers case-insensitively; `sql::resolve_identifiers`
         // does that on the AST and quotes what it resolved.
         opts.sql_parser.enable_ident_normalization = true;
@@ -365,6 +362,9 @@ impl EngineConf {
         if self.broadcast_threshold == 0 {
             opts.optimizer.hash_join_single_partition_threshold_rows = 0;
         }
+        if let Some(tz) = self.raw.get("spark.sql.session.timeZone") {
+            apply_spark_setting("spark.sql.session.timeZone", tz, &mut config)?;
+        }
         for (k, v) in &self.raw {
             if k.starts_with("datafusion.") {
                 config
@@ -375,6 +375,67 @@ impl EngineConf {
         }
         Ok(config)
     }
+}
+
+/// Applies a Spark SQL setting (`SET key=value` in a job, `spark.conf.set`
+/// in a Connect session) to the DataFusion settings it stands for.
+/// Returns whether `key` is one Kiln maps; other `spark.*` keys are kept by
+/// the caller but change nothing. `datafusion.*` keys are set as given.
+pub fn apply_spark_setting(key: &str, value: &str, config: &mut SessionConfig) -> Result<bool> {
+    let value = value.trim();
+    let opts = config.options_mut();
+    match key {
+        "spark.sql.shuffle.partitions" => {
+            let n: usize = value
+                .parse()
+                .map_err(|_| bad(key, format!("`{value}` is not a number")))?;
+            if n == 0 {
+                return Err(bad(key, "must be a positive number".into()));
+            }
+            opts.execution.target_partitions = n;
+        }
+        "spark.sql.session.timeZone" => {
+            if value.parse::<arrow::array::timezone::Tz>().is_err() {
+                return Err(bad(
+                    key,
+                    format!("`{value}` is not a time zone (a region like Europe/Paris, or an offset like +02:00)"),
+                ));
+            }
+            opts.execution.time_zone = Some(value.to_string());
+        }
+        "spark.sql.ansi.enabled" => {
+            opts.execution.enable_ansi_mode = match value.to_ascii_lowercase().as_str() {
+                "true" => true,
+                "false" => false,
+                _ => return Err(bad(key, format!("`{value}` is not true or false"))),
+            };
+        }
+        k if k.starts_with("datafusion.") => {
+            opts.set(k, value).map_err(|e| bad(k, e.to_string()))?;
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// The execution settings of a session that differ from DataFusion's
+/// defaults, as `datafusion.execution.*` key-value pairs: what a task needs
+/// to run as its stage was planned (time zone, ANSI mode, batch size).
+pub fn execution_settings(config: &SessionConfig) -> Vec<(String, String)> {
+    let defaults: std::collections::HashMap<String, Option<String>> =
+        datafusion::config::ConfigOptions::default()
+            .entries()
+            .into_iter()
+            .map(|e| (e.key, e.value))
+            .collect();
+    config
+        .options()
+        .entries()
+        .into_iter()
+        .filter(|e| e.key.starts_with("datafusion.execution."))
+        .filter(|e| defaults.get(&e.key) != Some(&e.value))
+        .filter_map(|e| Some((e.key, e.value?)))
+        .collect()
 }
 
 /// A session with Spark SQL's functions and semantics on `config` and

@@ -123,6 +123,13 @@ impl Driver {
         mut stmt: Statement,
         at: &str,
     ) -> Result<(u64, Option<QueryOutput>)> {
+        if let Some((key, value)) = spark_set(&stmt) {
+            let state = self.ctx.state_ref();
+            let mut state = state.write();
+            kiln_core::config::apply_spark_setting(&key, &value, state.config_mut())
+                .map_err(|e| KilnError::Sql(format!("{at}: {e}")))?;
+            return Ok((0, None));
+        }
         let names = name_catalog(&self.ctx).await?;
         resolve_identifiers(&mut stmt, &names);
         kiln_core::spark_sql::rewrite(&mut stmt);
@@ -350,7 +357,10 @@ impl Driver {
         job_id: u32,
         job: &JobPlan,
     ) -> Result<JobOutput> {
-        let mut sched = JobScheduler::new(&self.sched, job_id, job)?;
+        let session_conf = kiln_core::config::execution_settings(ctx.state().config())
+            .into_iter()
+            .collect();
+        let mut sched = JobScheduler::new(&self.sched, job_id, job, session_conf)?;
         let (root, parents) = match &job.result {
             JobResult::Files { stage } => {
                 sched.run_until(&[*stage]).await?;
@@ -424,6 +434,35 @@ impl Driver {
             }
         }
     }
+}
+
+/// `SET spark.key = value` in a job: Spark's settings, which DataFusion's
+/// `SET` does not know. The value may be quoted or bare
+/// (`SET spark.sql.session.timeZone = America/New_York`).
+fn spark_set(stmt: &Statement) -> Option<(String, String)> {
+    use datafusion::sql::sqlparser::ast::{Expr, Set, Statement as S, Value};
+    let Statement::Statement(st) = stmt else {
+        return None;
+    };
+    let S::Set(Set::SingleAssignment {
+        variable, values, ..
+    }) = st.as_ref()
+    else {
+        return None;
+    };
+    let key = variable.to_string().replace('`', "");
+    if !key.starts_with("spark.") {
+        return None;
+    }
+    let value = match values.as_slice() {
+        [Expr::Value(v)] => match &v.value {
+            Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => s.clone(),
+            other => other.to_string(),
+        },
+        [other] => other.to_string().replace(' ', ""),
+        _ => return None,
+    };
+    Some((key, value))
 }
 
 /// The SQL dialect `ctx` parses with (`datafusion.sql_parser.dialect`).

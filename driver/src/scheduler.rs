@@ -71,6 +71,8 @@ pub struct JobScheduler<'a> {
     last_executor: HashMap<TaskKey, String>,
     stage_attempts: StageAttempts,
     running: RunningTasks,
+    /// Settings of the session the job was planned in, sent with each task.
+    session_conf: HashMap<String, String>,
     started: HashMap<u32, Instant>,
     /// Map tasks that succeeded at least once.
     succeeded: HashSet<TaskKey>,
@@ -80,7 +82,12 @@ pub struct JobScheduler<'a> {
 
 impl<'a> JobScheduler<'a> {
     /// Prepares the stages of `job`.
-    pub fn new(ctx: &'a SchedulerContext, job_id: u32, job: &'a JobPlan) -> Result<Self> {
+    pub fn new(
+        ctx: &'a SchedulerContext,
+        job_id: u32,
+        job: &'a JobPlan,
+        session_conf: HashMap<String, String>,
+    ) -> Result<Self> {
         let mut plans = HashMap::new();
         let mut tracker = MapOutputTracker::default();
         for s in &job.stages {
@@ -103,6 +110,7 @@ impl<'a> JobScheduler<'a> {
             last_executor: HashMap::new(),
             stage_attempts: StageAttempts::new(ctx.conf.stage_max_consecutive_attempts),
             running: RunningTasks::default(),
+            session_conf,
             started: HashMap::new(),
             succeeded: HashSet::new(),
             hold_until: None,
@@ -369,6 +377,7 @@ impl<'a> JobScheduler<'a> {
                 .unwrap_or_default()
                 .to_vec(),
             inputs,
+            session_conf: self.session_conf.clone(),
         };
         let tx = tx.clone();
         let span = tracing::info_span!("task", app = %self.ctx.application_id, job = self.job_id, stage = key.stage, partition = key.partition, attempt, stage_attempt);

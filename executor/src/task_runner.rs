@@ -83,8 +83,19 @@ impl TaskRunner {
             metrics: ShuffleMetrics::default(),
         });
         let state = self.ctx.state();
-        let base = TaskContext::from(&state);
         let outcome = async {
+            // The settings of the session the stage was planned in win over
+            // the ones this executor registered with; functions take them
+            // when the plan is decoded.
+            let mut config = state.config().clone().with_extension(env.clone());
+            for (k, v) in &def.session_conf {
+                if k.starts_with("datafusion.execution.") {
+                    config.options_mut().set(k, v).map_err(|e| {
+                        DataFusionError::Plan(format!("task setting {k} = {v}: {e}"))
+                    })?;
+                }
+            }
+            let base = TaskContext::from(&state).with_session_config(config.clone());
             let decode_start = Instant::now();
             let plan = decode_plan(&def.plan, &base).map_err(|e| {
                 DataFusionError::Plan(format!(
@@ -103,7 +114,7 @@ impl TaskRunner {
                     def.partition
                 )));
             }
-            let config = state.config().clone().with_extension(env.clone());
+
             let task_ctx = Arc::new(
                 TaskContext::from(&state)
                     .with_session_config(config)
