@@ -26,7 +26,8 @@ use datafusion::sql::sqlparser::tokenizer::{Location, Token, Tokenizer};
 
 /// Rewrites Spark's literal forms the SQL parser does not know into ones
 /// it does, on the tokens of `sql` (strings and comments stay as written):
-/// typed numbers (`1L`, `2S`, `3Y`, `1.5D`, `1.5F`, `2BD`) become casts,
+/// typed numbers (`1L`, `2S`, `3Y`, `1.5D`, `1.5F`, `2BD`) and numbers
+/// with an exponent (`1e3`, a DOUBLE in Spark) become casts,
 /// `timestamp_ltz'...'` and `timestamp_ntz'...'` become `TIMESTAMP '...'`.
 /// Text that does not tokenize is returned unchanged for the parser to
 /// report.
@@ -36,6 +37,19 @@ pub fn rewrite_literals(sql: &str) -> Cow<'_, str> {
     };
     let offsets = LineOffsets::new(sql);
     let mut edits: Vec<(usize, usize, String)> = vec![];
+    for (i, t) in tokens.iter().enumerate() {
+        // `1e3` is a DOUBLE in Spark (decimal literals are decimals).
+        if let Token::Number(n, false) = &t.token {
+            let suffixed = tokens
+                .get(i + 1)
+                .is_some_and(|b| matches!(b.token, Token::Word(_)) && b.span.start == t.span.end);
+            if n.contains(['e', 'E']) && !suffixed {
+                if let (Some(s), Some(e)) = (offsets.at(t.span.start), offsets.at(t.span.end)) {
+                    edits.push((s, e, format!("CAST('{n}' AS DOUBLE)")));
+                }
+            }
+        }
+    }
     for pair in tokens.windows(2) {
         let (a, b) = (&pair[0], &pair[1]);
         let Token::Word(w) = &b.token else {
@@ -522,11 +536,11 @@ mod tests {
     #[test]
     fn typed_literals_become_casts_outside_strings() {
         let out = rewrite_literals(
-            "SELECT 1L, 2.5D, 12BD + 0.5bd, 3Y, 'x 1L', -- 9L\n timestamp_ntz'2020-01-01'",
+            "SELECT 1e300, 1L, 2.5D, 12BD + 0.5bd, 3Y, 'x 1L', -- 9L\n timestamp_ntz'2020-01-01'",
         );
         assert_eq!(
             out,
-            "SELECT 1L, CAST(2.5 AS DOUBLE), CAST(12 AS DECIMAL(2, 0)) + CAST(0.5 AS DECIMAL(1, 1)), CAST(3 AS TINYINT), 'x 1L', -- 9L\n TIMESTAMP '2020-01-01'"
+            "SELECT CAST('1e300' AS DOUBLE), 1L, CAST(2.5 AS DOUBLE), CAST(12 AS DECIMAL(2, 0)) + CAST(0.5 AS DECIMAL(1, 1)), CAST(3 AS TINYINT), 'x 1L', -- 9L\n TIMESTAMP '2020-01-01'"
         );
         assert!(matches!(rewrite_literals("SELECT 1 L"), Cow::Borrowed(_)));
     }

@@ -273,16 +273,27 @@ pub async fn datafusion_csv(sql: &str, partitions: usize) -> String {
     let ctx = kiln_core::config::spark_session(config, runtime);
     let mut last = Vec::new();
     for stmt in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-        let df = ctx
-            .sql(stmt)
-            .await
+        // Kiln's parse path (Spark's literals and rewrites), without the
+        // distribution.
+        let parsed = kiln_core::sql::parse_job(stmt, "spark", "reference")
             .unwrap_or_else(|e| panic!("datafusion: {e}\n{stmt}"));
-        let batches = df
-            .collect()
-            .await
-            .unwrap_or_else(|e| panic!("datafusion: {e}\n{stmt}"));
-        if is_query(stmt) {
-            last = batches;
+        for mut js in parsed {
+            kiln_core::spark_sql::rewrite(&mut js.statement);
+            let plan = ctx
+                .state()
+                .statement_to_plan(js.statement)
+                .await
+                .unwrap_or_else(|e| panic!("datafusion: {e}\n{stmt}"));
+            let batches = ctx
+                .execute_logical_plan(plan)
+                .await
+                .unwrap_or_else(|e| panic!("datafusion: {e}\n{stmt}"))
+                .collect()
+                .await
+                .unwrap_or_else(|e| panic!("datafusion: {e}\n{stmt}"));
+            if is_query(stmt) {
+                last = batches;
+            }
         }
     }
     let mut buf = Vec::new();

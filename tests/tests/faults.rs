@@ -206,10 +206,17 @@ async fn wide_job_survives_an_executor_killed_while_48_reducers_read_from_it() {
         "KILL",
     )
     .await;
+    // `run_faulty` checked the result. How many reducers report a fetch
+    // failure depends on whether they read before the driver learns of the
+    // loss (then none do: their inputs are recomputed first); that many
+    // reports make one stage attempt, not one each, is unit-tested in
+    // `driver/src/stage_attempt.rs`. Here: every report, however many,
+    // left the job alive.
     let reports = run.stderr.matches("could not fetch output").count();
+    println!("wide-kill: {reports} fetch-failure reports");
     assert!(
-        reports > 4,
-        "expected more than 4 fetch-failure reports (the old per-report limit), saw {reports}:\n{}",
+        !run.stderr.contains("spark.stage.maxConsecutiveAttempts"),
+        "the reduce stage ran out of attempts after {reports} reports:\n{}",
         run.stderr
     );
 }

@@ -17,12 +17,12 @@ const COLUMNS: &str = "id INT, b BOOLEAN, i8 TINYINT, i16 SMALLINT, i32 INT, i64
 
 /// Three rows: ordinary values, all NULL, and edge values (extremes, text
 /// that CSV must quote, dates before 1970, sub-second timestamps).
-const VALUES: &str = "SELECT CAST(column1 AS INT) AS id, CAST(column2 AS BOOLEAN) AS b, \
-    CAST(column3 AS TINYINT) AS i8, CAST(column4 AS SMALLINT) AS i16, CAST(column5 AS INT) AS i32, \
-    CAST(column6 AS BIGINT) AS i64, CAST(column7 AS REAL) AS f32, CAST(column8 AS DOUBLE) AS f64, \
-    CAST(column9 AS DECIMAL(12, 3)) AS dec, CAST(column10 AS VARCHAR) AS s, CAST(column11 AS DATE) AS d, \
-    CAST(column12 AS TIMESTAMP) AS ts, CAST(column13 AS TIME) AS t FROM (VALUES \
-    (1, true, 7, 300, 70000, 5000000000, 1.5, 2.25, '123.456', 'plain', '1995-03-09', '2020-01-01 10:00:00', '10:30:00'), \
+const VALUES: &str = "SELECT CAST(col1 AS INT) AS id, CAST(col2 AS BOOLEAN) AS b, \
+    CAST(col3 AS TINYINT) AS i8, CAST(col4 AS SMALLINT) AS i16, CAST(col5 AS INT) AS i32, \
+    CAST(col6 AS BIGINT) AS i64, CAST(col7 AS REAL) AS f32, CAST(col8 AS DOUBLE) AS f64, \
+    CAST(col9 AS DECIMAL(12, 3)) AS dec, CAST(col10 AS VARCHAR) AS s, CAST(col11 AS DATE) AS d, \
+    CAST(col12 AS TIMESTAMP) AS ts, CAST(col13 AS TIME) AS t FROM (VALUES \
+    (1, true, 7, 300, 70000, 5000000000, 1.5, 2.25D, '123.456', 'plain', '1995-03-09', '2020-01-01 10:00:00', '10:30:00'), \
     (2, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL), \
     (3, false, -128, -32768, -2147483648, 9223372036854775807, -0.25, 1e300, '-999999999.999', \
      'a, \"quoted\" \nline', '1969-12-31', '1900-06-15 23:59:59.123456', '00:00:00.5'))";
