@@ -110,6 +110,202 @@ pub fn rewrite_literals(sql: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Rewrites Spark's inline tables the parser does not take into the form
+/// it does: rows without parentheses (`VALUES 1, 2 AS t(a)`), and an inline
+/// table with an alias where a query stands (`CREATE VIEW v AS VALUES (1,
+/// 'a') t(id, name)`, a statement that is only `VALUES ... t(a)`). Works on
+/// tokens; text it does not understand is left for the parser to report.
+pub fn rewrite_inline_tables(sql: &str) -> Cow<'_, str> {
+    use datafusion::sql::sqlparser::keywords::Keyword;
+    let Ok(all) = Tokenizer::new(&SparkSqlDialect, sql).tokenize_with_location() else {
+        return Cow::Borrowed(sql);
+    };
+    let sig: Vec<_> = all
+        .iter()
+        .filter(|t| !matches!(t.token, Token::Whitespace(_)))
+        .collect();
+    let offsets = LineOffsets::new(sql);
+    let text = |from: usize, to: usize| -> Option<&str> {
+        let a = offsets.at(sig.get(from)?.span.start)?;
+        let b = offsets.at(sig.get(to)?.span.end)?;
+        sql.get(a..b)
+    };
+    let keyword = |i: usize| match sig.get(i).map(|t| &t.token) {
+        Some(Token::Word(w)) if w.quote_style.is_none() => Some(w.keyword),
+        _ => None,
+    };
+    // Words that end an inline table rather than name it.
+    let stop = |k: Keyword| {
+        matches!(
+            k,
+            Keyword::WHERE
+                | Keyword::GROUP
+                | Keyword::ORDER
+                | Keyword::LIMIT
+                | Keyword::UNION
+                | Keyword::EXCEPT
+                | Keyword::INTERSECT
+                | Keyword::MINUS
+                | Keyword::JOIN
+                | Keyword::INNER
+                | Keyword::LEFT
+                | Keyword::RIGHT
+                | Keyword::FULL
+                | Keyword::CROSS
+                | Keyword::NATURAL
+                | Keyword::ON
+                | Keyword::USING
+                | Keyword::HAVING
+                | Keyword::WINDOW
+                | Keyword::LATERAL
+                | Keyword::SELECT
+                | Keyword::FROM
+        )
+    };
+    let mut edits: Vec<(usize, usize, String)> = vec![];
+    let mut i = 0;
+    while i < sig.len() {
+        if keyword(i) != Some(Keyword::VALUES) {
+            i += 1;
+            continue;
+        }
+        let factor = match i.checked_sub(1).map(|p| (&sig[p].token, keyword(p))) {
+            Some((_, Some(Keyword::FROM | Keyword::JOIN))) => true,
+            Some((_, Some(Keyword::AS))) | None => false,
+            Some((Token::SemiColon, _)) => false,
+            _ => {
+                i += 1;
+                continue;
+            }
+        };
+        // The rows: parenthesized, or bare expressions up to a comma.
+        let mut rows: Vec<String> = vec![];
+        let mut bare = false;
+        let mut j = i + 1;
+        let mut ok = true;
+        loop {
+            let start = j;
+            let mut depth = 0i32;
+            let mut prev_operand = false;
+            while let Some(t) = sig.get(j) {
+                match &t.token {
+                    Token::LParen => depth += 1,
+                    Token::RParen if depth == 0 => break,
+                    Token::RParen => depth -= 1,
+                    Token::Comma | Token::SemiColon if depth == 0 => break,
+                    Token::EOF => break,
+                    Token::Word(_) if depth == 0 && j > start => {
+                        let k = keyword(j);
+                        if k == Some(Keyword::AS)
+                            || k.is_some_and(stop)
+                            || (prev_operand && k == Some(Keyword::NoKeyword))
+                            || (prev_operand
+                                && matches!(&t.token, Token::Word(w) if w.quote_style.is_some()))
+                        {
+                            break;
+                        }
+                    }
+                    _ => {}
+                }
+                prev_operand = depth == 0
+                    && matches!(
+                        t.token,
+                        Token::Number(..)
+                            | Token::SingleQuotedString(_)
+                            | Token::DoubleQuotedString(_)
+                            | Token::RParen
+                            | Token::Word(_)
+                    );
+                if depth == 0
+                    && matches!(t.token, Token::RParen)
+                    && sig[start].token == Token::LParen
+                {
+                    j += 1;
+                    break;
+                }
+                j += 1;
+            }
+            if j == start {
+                ok = false;
+                break;
+            }
+            let Some(item) = text(start, j - 1) else {
+                ok = false;
+                break;
+            };
+            if sig[start].token == Token::LParen && matches!(sig[j - 1].token, Token::RParen) {
+                rows.push(item.to_string());
+            } else {
+                bare = true;
+                rows.push(format!("({item})"));
+            }
+            if matches!(sig.get(j).map(|t| &t.token), Some(Token::Comma)) {
+                j += 1;
+                continue;
+            }
+            break;
+        }
+        if !ok || rows.is_empty() {
+            i += 1;
+            continue;
+        }
+        // The alias: [AS] name [(columns)].
+        let rows_end = j - 1;
+        let mut alias: Option<String> = None;
+        let mut k = j;
+        if keyword(k) == Some(Keyword::AS) {
+            k += 1;
+        }
+        if matches!(sig.get(k).map(|t| &t.token), Some(Token::Word(_)))
+            && !keyword(k).is_some_and(stop)
+        {
+            let name_at = k;
+            let mut end = k;
+            if matches!(sig.get(k + 1).map(|t| &t.token), Some(Token::LParen)) {
+                if let Some(close) = (k + 1..sig.len()).find(|&c| sig[c].token == Token::RParen) {
+                    end = close;
+                }
+            }
+            alias = text(name_at, end).map(str::to_string);
+            j = end + 1;
+        }
+        if !bare && (factor || alias.is_none()) {
+            i = j;
+            continue;
+        }
+        let Some(start) = offsets.at(sig[i].span.start) else {
+            break;
+        };
+        let Some(end) = offsets.at(sig[j - 1].span.end) else {
+            break;
+        };
+        let _ = rows_end;
+        let table = match &alias {
+            Some(a) => format!("(VALUES {}) AS {a}", rows.join(", ")),
+            None => format!("(VALUES {})", rows.join(", ")),
+        };
+        let replacement = if factor {
+            table
+        } else {
+            format!("SELECT * FROM {table}")
+        };
+        edits.push((start, end, replacement));
+        i = j;
+    }
+    if edits.is_empty() {
+        return Cow::Borrowed(sql);
+    }
+    let mut out = String::with_capacity(sql.len() + 32 * edits.len());
+    let mut at = 0;
+    for (start, end, text) in edits {
+        out.push_str(&sql[at..start]);
+        out.push_str(&text);
+        at = end;
+    }
+    out.push_str(&sql[at..]);
+    Cow::Owned(out)
+}
+
 /// The SQL type of Spark's numeric literal suffix `suffix` on `number`.
 fn suffix_type(number: &str, suffix: &str) -> Option<String> {
     let is_integer = number.chars().all(|c| c.is_ascii_digit());
@@ -543,6 +739,32 @@ mod tests {
             "SELECT CAST('1e300' AS DOUBLE), 1L, CAST(2.5 AS DOUBLE), CAST(12 AS DECIMAL(2, 0)) + CAST(0.5 AS DECIMAL(1, 1)), CAST(3 AS TINYINT), 'x 1L', -- 9L\n TIMESTAMP '2020-01-01'"
         );
         assert!(matches!(rewrite_literals("SELECT 1 L"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn inline_tables_take_the_parsers_form() {
+        assert_eq!(
+            rewrite_inline_tables("select * from values 1, 2 + 1, 3 as data(a) where a > 1"),
+            "select * from (VALUES (1), (2 + 1), (3)) AS data(a) where a > 1"
+        );
+        assert_eq!(
+            rewrite_inline_tables(
+                "CREATE OR REPLACE TEMPORARY VIEW t1 AS VALUES (1, 'a'), (2, 'b') tbl(c1, c2)"
+            ),
+            "CREATE OR REPLACE TEMPORARY VIEW t1 AS SELECT * FROM (VALUES (1, 'a'), (2, 'b')) AS tbl(c1, c2)"
+        );
+        assert_eq!(
+            rewrite_inline_tables("CREATE VIEW p1 AS VALUES 1 T(col)"),
+            "CREATE VIEW p1 AS SELECT * FROM (VALUES (1)) AS T(col)"
+        );
+        for untouched in [
+            "INSERT INTO t VALUES (1, 2)",
+            "SELECT * FROM VALUES (1, 2) AS t(a, b)",
+            "VALUES (1), (2)",
+            "SELECT * FROM (VALUES (1)) t",
+        ] {
+            assert_eq!(rewrite_inline_tables(untouched), untouched);
+        }
     }
 
     #[test]

@@ -33,7 +33,8 @@ pub fn parse_job(sql: &str, dialect: &str, origin: &str) -> Result<Vec<JobStatem
     let dialect = dialect_from_str(dialect)
         .ok_or_else(|| KilnError::Sql(format!("unknown SQL dialect `{dialect}`")))?;
     let sql = if spark {
-        crate::spark_sql::rewrite_literals(sql)
+        let literals = crate::spark_sql::rewrite_literals(sql);
+        std::borrow::Cow::Owned(crate::spark_sql::rewrite_inline_tables(&literals).into_owned())
     } else {
         std::borrow::Cow::Borrowed(sql)
     };
