@@ -19,11 +19,12 @@ use arrow::datatypes::{DataType, Date32Type, TimeUnit};
 use chrono::format::{Item, StrftimeItems};
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use datafusion::common::config::ConfigOptions;
-use datafusion::common::{exec_err, DataFusionError, Result, ScalarValue};
+use datafusion::common::{exec_err, DataFusionError, Result};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 
+use crate::args::Arrays;
 use crate::datetime_pattern::{fill_fractions, to_chrono, Use};
 
 /// The functions of this module.
@@ -102,29 +103,17 @@ impl ScalarUDFImpl for PatternFunction {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let all_scalar = args
-            .args
-            .iter()
-            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
-        let rows = if all_scalar { 1 } else { args.number_rows };
-        let arrays = args
-            .args
-            .iter()
-            .map(|a| a.to_array(rows))
-            .collect::<Result<Vec<_>>>()?;
+        let input = Arrays::new(&args.args, args.number_rows)?;
+        let (arrays, rows) = (&input.arrays, input.rows);
         let ctx = Ctx::new(&args.config_options, self.name())?;
         let out = match self.kind {
-            Kind::DateFormat => date_format(&ctx, &arrays)?,
-            Kind::ToDate => to_date(&ctx, &arrays)?,
-            Kind::ToTimestamp => to_timestamp(&ctx, &arrays)?,
-            Kind::UnixTimestamp => unix_timestamp(&ctx, &arrays, rows)?,
-            Kind::FromUnixtime => from_unixtime(&ctx, &arrays)?,
+            Kind::DateFormat => date_format(&ctx, arrays)?,
+            Kind::ToDate => to_date(&ctx, arrays)?,
+            Kind::ToTimestamp => to_timestamp(&ctx, arrays)?,
+            Kind::UnixTimestamp => unix_timestamp(&ctx, arrays, rows)?,
+            Kind::FromUnixtime => from_unixtime(&ctx, arrays)?,
         };
-        if all_scalar {
-            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&out, 0)?))
-        } else {
-            Ok(ColumnarValue::Array(out))
-        }
+        input.answer(out)
     }
 }
 

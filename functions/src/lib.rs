@@ -8,6 +8,7 @@
 //! differ, then Kiln's own where neither has Spark's function.
 
 mod aliases;
+mod args;
 mod collection;
 mod datetime;
 mod datetime_pattern;

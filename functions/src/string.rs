@@ -3,14 +3,16 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, ListBuilder, StringBuilder};
+use arrow::array::{Array, AsArray, ListBuilder, StringBuilder};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field};
-use datafusion::common::{exec_err, Result, ScalarValue};
+use datafusion::common::{exec_err, Result};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 use regex::Regex;
+
+use crate::args::Arrays;
 
 /// The functions of this module.
 pub fn functions() -> Vec<Arc<ScalarUDF>> {
@@ -53,16 +55,8 @@ impl ScalarUDFImpl for Split {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let all_scalar = args
-            .args
-            .iter()
-            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
-        let rows = if all_scalar { 1 } else { args.number_rows };
-        let arrays = args
-            .args
-            .iter()
-            .map(|a| a.to_array(rows))
-            .collect::<Result<Vec<_>>>()?;
+        let input = Arrays::new(&args.args, args.number_rows)?;
+        let (arrays, rows) = (&input.arrays, input.rows);
         let text = cast(&arrays[0], &DataType::Utf8)?;
         let text = text.as_string::<i32>();
         let pattern = cast(&arrays[1], &DataType::Utf8)?;
@@ -115,13 +109,6 @@ impl ScalarUDFImpl for Split {
             }
             out.append(true);
         }
-        let array: ArrayRef = Arc::new(out.finish());
-        if all_scalar {
-            Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(
-                &array, 0,
-            )?))
-        } else {
-            Ok(ColumnarValue::Array(array))
-        }
+        input.answer(Arc::new(out.finish()))
     }
 }
