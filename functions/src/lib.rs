@@ -13,6 +13,7 @@ mod collection;
 mod datetime;
 mod datetime_pattern;
 mod operators;
+mod simplified;
 mod string;
 
 use std::sync::Arc;
@@ -32,8 +33,14 @@ pub fn with_spark_sql(builder: SessionStateBuilder) -> SessionStateBuilder {
         .expr_planners()
         .get_or_insert_with(Vec::new)
         .insert(0, Arc::new(SparkOperatorPlanner));
-    let own = datetime::functions()
+    // Spark's plan-only functions, made runnable on executors.
+    let plan_only = simplified::wrap(
+        datafusion_spark::all_default_scalar_functions(),
+        &datafusion::functions::all_default_functions(),
+    );
+    let own = plan_only
         .into_iter()
+        .chain(datetime::functions())
         .chain(string::functions())
         .chain(collection::functions());
     builder
