@@ -42,7 +42,8 @@ pub fn with_spark_sql(builder: SessionStateBuilder) -> SessionStateBuilder {
         .into_iter()
         .chain(datetime::functions())
         .chain(string::functions())
-        .chain(collection::functions());
+        .chain(collection::functions())
+        .chain([operators::spark_divide()]);
     builder
         .scalar_functions()
         .get_or_insert_with(Vec::new)
