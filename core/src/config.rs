@@ -326,11 +326,7 @@ impl EngineConf {
         // Spark sorts NULLs first ascending and last descending.
         opts.sql_parser.default_null_ordering = "nulls_min".into();
         // Spark 4 runs in ANSI mode unless `spark.sql.ansi.enabled=false`.
-        opts.execution.enable_ansi_mode = self
-            .raw
-            .get("spark.sql.ansi.enabled")
-            .map(|v| !v.trim().eq_ignore_ascii_case("false"))
-            .unwrap_or(true);
+        opts.execution.enable_ansi_mode = true;
         // Spark resolves identifiers case-insensitively; `sql::resolve_identifiers`
         // does that on the AST and quotes what it resolved.
         opts.sql_parser.enable_ident_normalization = true;
@@ -362,8 +358,10 @@ impl EngineConf {
         if self.broadcast_threshold == 0 {
             opts.optimizer.hash_join_single_partition_threshold_rows = 0;
         }
-        if let Some(tz) = self.raw.get("spark.sql.session.timeZone") {
-            apply_spark_setting("spark.sql.session.timeZone", tz, &mut config)?;
+        for key in ["spark.sql.session.timeZone", "spark.sql.ansi.enabled"] {
+            if let Some(v) = self.raw.get(key) {
+                apply_spark_setting(key, v, &mut config)?;
+            }
         }
         for (k, v) in &self.raw {
             if k.starts_with("datafusion.") {
@@ -552,6 +550,33 @@ mod tests {
         raw.insert("spark.task.maxFailures".into(), "0".into());
         let e = EngineConf::parse(&raw).unwrap_err().to_string();
         assert!(e.contains("must be between 1 and 100, found 0"), "{e}");
+    }
+
+    #[test]
+    fn spark_settings_in_the_conf_reach_the_session_or_are_refused() {
+        let mut raw = BTreeMap::new();
+        let config = |raw: &BTreeMap<String, String>| {
+            EngineConf::parse(raw).and_then(|c| c.session_config(2))
+        };
+        assert!(config(&raw).unwrap().options().execution.enable_ansi_mode);
+        raw.insert("spark.sql.ansi.enabled".into(), "False".into());
+        raw.insert("spark.sql.session.timeZone".into(), "Asia/Tokyo".into());
+        let c = config(&raw).unwrap();
+        assert!(!c.options().execution.enable_ansi_mode);
+        assert_eq!(
+            c.options().execution.time_zone.as_deref(),
+            Some("Asia/Tokyo")
+        );
+        raw.insert("spark.sql.ansi.enabled".into(), "maybe".into());
+        let e = config(&raw).unwrap_err().to_string();
+        assert!(
+            e.contains("spark.sql.ansi.enabled") && e.contains("maybe"),
+            "{e}"
+        );
+        raw.remove("spark.sql.ansi.enabled");
+        raw.insert("spark.sql.session.timeZone".into(), "Mars/Olympus".into());
+        let e = config(&raw).unwrap_err().to_string();
+        assert!(e.contains("not a time zone"), "{e}");
     }
 
     #[test]

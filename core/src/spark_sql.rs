@@ -250,7 +250,6 @@ pub fn rewrite_inline_tables(sql: &str) -> Cow<'_, str> {
             continue;
         }
         // The alias: [AS] name [(columns)].
-        let rows_end = j - 1;
         let mut alias: Option<String> = None;
         let mut k = j;
         if keyword(k) == Some(Keyword::AS) {
@@ -279,7 +278,6 @@ pub fn rewrite_inline_tables(sql: &str) -> Cow<'_, str> {
         let Some(end) = offsets.at(sig[j - 1].span.end) else {
             break;
         };
-        let _ = rows_end;
         let table = match &alias {
             Some(a) => format!("(VALUES {}) AS {a}", rows.join(", ")),
             None => format!("(VALUES {})", rows.join(", ")),

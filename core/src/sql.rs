@@ -32,13 +32,15 @@ pub fn parse_job(sql: &str, dialect: &str, origin: &str) -> Result<Vec<JobStatem
     let spark = dialect.eq_ignore_ascii_case("spark") || dialect.eq_ignore_ascii_case("sparksql");
     let dialect = dialect_from_str(dialect)
         .ok_or_else(|| KilnError::Sql(format!("unknown SQL dialect `{dialect}`")))?;
+    let rewritten;
     let sql = if spark {
         let literals = crate::spark_sql::rewrite_literals(sql);
-        std::borrow::Cow::Owned(crate::spark_sql::rewrite_inline_tables(&literals).into_owned())
+        rewritten = crate::spark_sql::rewrite_inline_tables(&literals).into_owned();
+        rewritten.as_str()
     } else {
-        std::borrow::Cow::Borrowed(sql)
+        sql
     };
-    let mut parser = DFParserBuilder::new(sql.as_ref())
+    let mut parser = DFParserBuilder::new(sql)
         .with_dialect(dialect.as_ref())
         .build()
         .map_err(|e| KilnError::Sql(format!("{origin}: {}", clean_parse_error(&e.to_string()))))?;
@@ -96,6 +98,15 @@ impl NameCatalog {
             None
         }
     }
+}
+
+/// Readies a parsed statement for DataFusion's planner: identifiers
+/// resolved against `names` ([`resolve_identifiers`]), then Spark's forms
+/// rewritten into DataFusion's ([`crate::spark_sql::rewrite`]). Every path
+/// that plans SQL (a manifest, `spark.sql`) goes through here.
+pub fn prepare(stmt: &mut Statement, names: &NameCatalog) {
+    resolve_identifiers(stmt, names);
+    crate::spark_sql::rewrite(stmt);
 }
 
 /// Rewrites unquoted identifiers of `stmt` to their spelling in `names`,

@@ -18,7 +18,7 @@ use datafusion::sql::parser::Statement;
 use kiln_core::config::{EngineConf, WriteMode};
 use kiln_core::manifest::Application;
 use kiln_core::shuffle::{find_fetch_failure, FlightClients, ShuffleMetrics, ShuffleTaskEnv};
-use kiln_core::sql::{parse_job, resolve_identifiers, NameCatalog};
+use kiln_core::sql::{parse_job, prepare, NameCatalog};
 use kiln_core::write::attempt_dir;
 use kiln_core::{KilnError, Result};
 use tracing::{debug, info, Instrument};
@@ -131,8 +131,7 @@ impl Driver {
             return Ok((0, None));
         }
         let names = name_catalog(&self.ctx).await?;
-        resolve_identifiers(&mut stmt, &names);
-        kiln_core::spark_sql::rewrite(&mut stmt);
+        prepare(&mut stmt, &names);
         // Errors while creating a table (a missing or unreadable file) name its location.
         let at = match &stmt {
             Statement::CreateExternalTable(c) => format!(
@@ -516,8 +515,7 @@ pub async fn sql_plans(ctx: &SessionContext, sql: &str, origin: &str) -> Result<
     let names = name_catalog(ctx).await?;
     let mut plans = vec![];
     for mut js in statements {
-        resolve_identifiers(&mut js.statement, &names);
-        kiln_core::spark_sql::rewrite(&mut js.statement);
+        prepare(&mut js.statement, &names);
         let plan = ctx
             .state()
             .statement_to_plan(js.statement)

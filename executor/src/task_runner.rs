@@ -95,7 +95,7 @@ impl TaskRunner {
                     })?;
                 }
             }
-            let base = TaskContext::from(&state).with_session_config(config.clone());
+            let base = TaskContext::from(&state).with_session_config(config);
             let decode_start = Instant::now();
             let plan = decode_plan(&def.plan, &base).map_err(|e| {
                 DataFusionError::Plan(format!(
@@ -114,15 +114,10 @@ impl TaskRunner {
                     def.partition
                 )));
             }
-
-            let task_ctx = Arc::new(
-                TaskContext::from(&state)
-                    .with_session_config(config)
-                    .with_task_id(format!(
-                        "{}.{}.{}",
-                        def.stage_id, def.partition, def.attempt
-                    )),
-            );
+            let task_ctx = Arc::new(base.with_task_id(format!(
+                "{}.{}.{}",
+                def.stage_id, def.partition, def.attempt
+            )));
             let run_start = Instant::now();
             let stream = plan.execute(def.partition as usize, task_ctx)?;
             let batches: Vec<_> = stream.try_collect().await?;

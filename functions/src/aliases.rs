@@ -24,28 +24,27 @@ const AGGREGATE: &[(&str, &[&str])] = &[
 /// Registers the Spark names of [`SCALAR`] and [`AGGREGATE`] functions.
 pub fn add(builder: &mut SessionStateBuilder) {
     if let Some(fns) = builder.scalar_functions() {
-        let found: Vec<_> = SCALAR
-            .iter()
-            .filter(|(_, names)| !names.is_empty())
-            .filter_map(|(name, names)| {
-                let f = fns.iter().rev().find(|f| f.name() == *name)?;
-                Some(Arc::new(
-                    f.as_ref().clone().with_aliases(names.iter().copied()),
-                ))
-            })
-            .collect();
-        fns.extend(found);
+        add_names(fns, SCALAR, |f| f.name(), |f, n| f.with_aliases(n));
     }
     if let Some(fns) = builder.aggregate_functions() {
-        let found: Vec<_> = AGGREGATE
-            .iter()
-            .filter_map(|(name, names)| {
-                let f = fns.iter().rev().find(|f| f.name() == *name)?;
-                Some(Arc::new(
-                    f.as_ref().clone().with_aliases(names.iter().copied()),
-                ))
-            })
-            .collect();
-        fns.extend(found);
+        add_names(fns, AGGREGATE, |f| f.name(), |f, n| f.with_aliases(n));
     }
+}
+
+/// Appends, for each `(name, aliases)` of `table`, the last function of
+/// `fns` called `name` again with `aliases` (the later registration wins).
+fn add_names<F: Clone>(
+    fns: &mut Vec<Arc<F>>,
+    table: &[(&str, &[&'static str])],
+    name: impl Fn(&F) -> &str,
+    alias: impl Fn(F, Vec<&'static str>) -> F,
+) {
+    let found: Vec<_> = table
+        .iter()
+        .filter_map(|(wanted, names)| {
+            let f = fns.iter().rev().find(|f| name(f) == *wanted)?;
+            Some(Arc::new(alias(f.as_ref().clone(), names.to_vec())))
+        })
+        .collect();
+    fns.extend(found);
 }

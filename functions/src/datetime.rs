@@ -169,19 +169,32 @@ impl<'a> Ctx<'a> {
     }
 }
 
-/// The pattern of argument `i` for `row` (a literal, or one per row).
-fn pattern_at(arrays: &[ArrayRef], i: usize, row: usize, default: &str) -> Result<Option<String>> {
-    match arrays.get(i) {
-        None => Ok(Some(default.to_string())),
-        Some(a) => {
-            let s = cast(a, &DataType::Utf8)?;
-            let s = s.as_string::<i32>();
-            if s.is_null(row.min(s.len().saturating_sub(1))) {
-                return Ok(None);
+/// The pattern argument of a call, read once per batch: Spark's default
+/// when the call has none.
+enum Patterns {
+    Default,
+    Column(ArrayRef),
+}
+
+impl Patterns {
+    /// The patterns of argument 1 of `arrays`.
+    fn of(arrays: &[ArrayRef]) -> Result<Self> {
+        Ok(match arrays.get(1) {
+            None => Patterns::Default,
+            Some(a) => Patterns::Column(cast(a, &DataType::Utf8)?),
+        })
+    }
+
+    /// The pattern for `row`; `None` for a NULL pattern.
+    fn at(&self, row: usize) -> Option<&str> {
+        match self {
+            Patterns::Default => Some(DEFAULT_TIMESTAMP),
+            Patterns::Column(a) => {
+                let s = a.as_string::<i32>();
+                // A one-row pattern column holds the pattern of every row.
+                let row = if s.len() == 1 { 0 } else { row };
+                (row < s.len() && !s.is_null(row)).then(|| s.value(row))
             }
-            Ok(Some(
-                s.value(if s.len() == 1 { 0 } else { row }).to_string(),
-            ))
         }
     }
 }
@@ -247,28 +260,27 @@ fn wall_clocks(ctx: &Ctx, a: &ArrayRef) -> Result<Vec<Option<NaiveDateTime>>> {
         .collect())
 }
 
-fn format_wall(ctx: &Ctx, wall: &NaiveDateTime, chrono: &str, pattern: &str) -> String {
+fn format_wall(ctx: &Ctx, wall: &NaiveDateTime, chrono: &str) -> String {
     let text = wall
         .and_local_timezone(ctx.tz)
         .earliest()
         .map(|t| t.format(chrono).to_string())
         .unwrap_or_else(|| wall.format(chrono).to_string());
-    let _ = pattern;
     fill_fractions(&text, wall.and_utc().timestamp_subsec_nanos())
 }
 
 fn date_format(ctx: &Ctx, arrays: &[ArrayRef]) -> Result<ArrayRef> {
     let walls = wall_clocks(ctx, &arrays[0])?;
+    let patterns = Patterns::of(arrays)?;
     let mut cache = None;
     let mut out = Vec::with_capacity(walls.len());
     for (row, wall) in walls.iter().enumerate() {
-        let (Some(wall), Some(pattern)) = (wall, pattern_at(arrays, 1, row, DEFAULT_TIMESTAMP)?)
-        else {
+        let (Some(wall), Some(pattern)) = (wall, patterns.at(row)) else {
             out.push(None);
             continue;
         };
-        let chrono = Compiled::get(&mut cache, &pattern, Use::Format)?;
-        out.push(Some(format_wall(ctx, wall, chrono, &pattern)));
+        let chrono = Compiled::get(&mut cache, pattern, Use::Format)?;
+        out.push(Some(format_wall(ctx, wall, chrono)));
     }
     Ok(Arc::new(StringArray::from(out)))
 }
@@ -303,6 +315,7 @@ fn parsed(ctx: &Ctx, arrays: &[ArrayRef]) -> Result<Vec<Option<NaiveDateTime>>> 
     }
     let s = cast(&arrays[0], &DataType::Utf8)?;
     let s = s.as_string::<i32>();
+    let patterns = Patterns::of(arrays)?;
     let mut cache = None;
     let mut out = Vec::with_capacity(s.len());
     for row in 0..s.len() {
@@ -310,14 +323,14 @@ fn parsed(ctx: &Ctx, arrays: &[ArrayRef]) -> Result<Vec<Option<NaiveDateTime>>> 
             out.push(None);
             continue;
         }
-        let Some(pattern) = pattern_at(arrays, 1, row, DEFAULT_TIMESTAMP)? else {
+        let Some(pattern) = patterns.at(row) else {
             out.push(None);
             continue;
         };
-        let chrono = Compiled::get(&mut cache, &pattern, Use::Parse)?;
+        let chrono = Compiled::get(&mut cache, pattern, Use::Parse)?;
         match parse_wall(s.value(row), chrono) {
             Some(t) => out.push(Some(t)),
-            None => out.push(ctx.unparsable(s.value(row), &pattern)?),
+            None => out.push(ctx.unparsable(s.value(row), pattern)?),
         }
     }
     Ok(out)
@@ -360,6 +373,7 @@ fn unix_timestamp(ctx: &Ctx, arrays: &[ArrayRef], rows: usize) -> Result<ArrayRe
 fn from_unixtime(ctx: &Ctx, arrays: &[ArrayRef]) -> Result<ArrayRef> {
     let secs = cast(&arrays[0], &DataType::Int64)?;
     let secs = secs.as_primitive::<arrow::datatypes::Int64Type>();
+    let patterns = Patterns::of(arrays)?;
     let mut cache = None;
     let mut out = Vec::with_capacity(secs.len());
     for row in 0..secs.len() {
@@ -368,13 +382,12 @@ fn from_unixtime(ctx: &Ctx, arrays: &[ArrayRef]) -> Result<ArrayRef> {
         } else {
             ctx.wall_clock(secs.value(row))
         };
-        let (Some(wall), Some(pattern)) = (wall, pattern_at(arrays, 1, row, DEFAULT_TIMESTAMP)?)
-        else {
+        let (Some(wall), Some(pattern)) = (wall, patterns.at(row)) else {
             out.push(None);
             continue;
         };
-        let chrono = Compiled::get(&mut cache, &pattern, Use::Format)?;
-        out.push(Some(format_wall(ctx, &wall, chrono, &pattern)));
+        let chrono = Compiled::get(&mut cache, pattern, Use::Format)?;
+        out.push(Some(format_wall(ctx, &wall, chrono)));
     }
     Ok(Arc::new(StringArray::from(out)))
 }

@@ -51,3 +51,33 @@ pub fn with_spark_sql(builder: SessionStateBuilder) -> SessionStateBuilder {
     aliases::add(&mut builder);
     builder
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sparks_names_and_kilns_functions_are_registered() {
+        let state = with_spark_sql(SessionStateBuilder::new().with_default_features()).build();
+        for f in [
+            "date_format",
+            "split",
+            "sort_array",
+            "spark_divide",
+            "startswith",
+            "date_part",
+        ] {
+            assert!(state.scalar_functions().contains_key(f), "scalar {f}");
+        }
+        for f in [
+            "every",
+            "any",
+            "some",
+            "first",
+            "approx_count_distinct",
+            "collect_list",
+        ] {
+            assert!(state.aggregate_functions().contains_key(f), "aggregate {f}");
+        }
+    }
+}

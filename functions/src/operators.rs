@@ -8,8 +8,10 @@ use datafusion::sql::sqlparser::ast::BinaryOperator;
 
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::array::{Array, AsArray, Float64Array};
-use datafusion::arrow::compute::cast;
+use datafusion::arrow::array::Float64Array;
+use datafusion::arrow::compute::kernels::cmp::eq;
+use datafusion::arrow::compute::kernels::numeric::div;
+use datafusion::arrow::compute::{cast, nullif};
 use datafusion::common::exec_err;
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::{
@@ -117,25 +119,56 @@ impl ScalarUDFImpl for SparkDivide {
             return exec_err!("spark_divide takes two arguments");
         };
         let (l, r) = (cast(l, &DataType::Float64)?, cast(r, &DataType::Float64)?);
-        let (l, r) = (
-            l.as_primitive::<datafusion::arrow::datatypes::Float64Type>(),
-            r.as_primitive::<datafusion::arrow::datatypes::Float64Type>(),
-        );
-        let mut out = Vec::with_capacity(l.len());
-        for i in 0..l.len() {
-            if l.is_null(i) || r.is_null(i) {
-                out.push(None);
-            } else if r.value(i) == 0.0 {
-                if ansi {
-                    return exec_err!(
-                        "[DIVIDE_BY_ZERO] Divide by zero (set spark.sql.ansi.enabled=false for NULL instead)"
-                    );
-                }
-                out.push(None);
-            } else {
-                out.push(Some(l.value(i) / r.value(i)));
-            }
+        let zero = eq(&r, &Float64Array::new_scalar(0.0))?;
+        if ansi && zero.true_count() > 0 {
+            return exec_err!(
+                "[DIVIDE_BY_ZERO] Divide by zero (set spark.sql.ansi.enabled=false for NULL instead)"
+            );
         }
-        input.answer(Arc::new(Float64Array::from(out)))
+        let out = div(&l, &nullif(&r, &zero)?)?;
+        input.answer(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::{Field, Float64Type};
+    use datafusion::common::config::ConfigOptions;
+
+    fn divide(ansi: bool, l: Vec<f64>, r: Vec<f64>) -> Result<Vec<Option<f64>>> {
+        let mut config = ConfigOptions::default();
+        config.execution.enable_ansi_mode = ansi;
+        let rows = l.len();
+        let field = Arc::new(Field::new("x", DataType::Float64, true));
+        let out = spark_divide().invoke_with_args(ScalarFunctionArgs {
+            args: vec![
+                ColumnarValue::Array(Arc::new(Float64Array::from(l))),
+                ColumnarValue::Array(Arc::new(Float64Array::from(r))),
+            ],
+            arg_fields: vec![field.clone(), field.clone()],
+            number_rows: rows,
+            return_field: field,
+            config_options: Arc::new(config),
+        })?;
+        let ColumnarValue::Array(a) = out else {
+            panic!("an array for array arguments");
+        };
+        let a = a.as_primitive::<Float64Type>();
+        Ok((0..a.len())
+            .map(|i| (!a.is_null(i)).then(|| a.value(i)))
+            .collect())
+    }
+
+    #[test]
+    fn zero_divisor_is_null_outside_ansi_and_an_error_in_it() {
+        assert_eq!(
+            divide(false, vec![7.0, 1.0], vec![2.0, 0.0]).unwrap(),
+            vec![Some(3.5), None]
+        );
+        let e = divide(true, vec![7.0, 1.0], vec![2.0, 0.0]).unwrap_err();
+        assert!(e.to_string().contains("DIVIDE_BY_ZERO"), "{e}");
+        assert_eq!(divide(true, vec![7.0], vec![2.0]).unwrap(), vec![Some(3.5)]);
     }
 }

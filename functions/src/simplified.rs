@@ -65,11 +65,7 @@ impl ScalarUDFImpl for PlansAsSpark {
     }
 
     fn simplify(&self, args: Vec<Expr>, info: &SimplifyContext) -> Result<ExprSimplifyResult> {
-        match self.spark.simplify(args, info)? {
-            // Still Spark's form: keep this wrapper in the plan.
-            ExprSimplifyResult::Original(args) => Ok(ExprSimplifyResult::Original(args)),
-            done => Ok(done),
-        }
+        self.spark.simplify(args, info)
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {

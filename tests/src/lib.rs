@@ -73,6 +73,34 @@ pub fn tpch_sf01() -> &'static Path {
     })
 }
 
+/// The repository's root folder.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("repo root")
+        .to_path_buf()
+}
+
+/// Runs one of the repository's set-up scripts (`scripts/...`, which print
+/// what they installed last) and returns its last line of output.
+pub fn setup_script(script: &str, args: &[&str]) -> String {
+    let out = Command::new("bash")
+        .arg(repo_root().join(script))
+        .args(args)
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap_or_else(|e| panic!("run {script}: {e}"));
+    assert!(out.status.success(), "{script} {args:?} failed");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines().last().expect("a path").trim().to_string()
+}
+
+/// The Python of a pinned PySpark venv from `scripts/setup-pyspark.sh`
+/// (`client` or `oracle`; installed on first use, cached outside the clone).
+pub fn pyspark_python(which: &str) -> PathBuf {
+    PathBuf::from(setup_script("scripts/setup-pyspark.sh", &[which])).join("bin/python")
+}
+
 /// The text of TPC-H query `n` (1..=22), from the repository's
 /// `bench/tpch/queries/qNN.sql`.
 pub fn tpch_query(n: u32) -> String {
@@ -278,7 +306,7 @@ pub async fn datafusion_csv(sql: &str, partitions: usize) -> String {
         let parsed = kiln_core::sql::parse_job(stmt, "spark", "reference")
             .unwrap_or_else(|e| panic!("datafusion: {e}\n{stmt}"));
         for mut js in parsed {
-            kiln_core::spark_sql::rewrite(&mut js.statement);
+            kiln_core::sql::prepare(&mut js.statement, &Default::default());
             let plan = ctx
                 .state()
                 .statement_to_plan(js.statement)

@@ -10,41 +10,16 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use kiln_tests::run_kiln;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("repo root")
-        .to_path_buf()
-}
-
-/// The Python of a pinned venv from `scripts/setup-pyspark.sh` (installed
-/// on first use, cached outside the clone).
-fn venv_python(which: &str) -> PathBuf {
-    let out = Command::new("bash")
-        .arg(repo().join("scripts/setup-pyspark.sh"))
-        .arg(which)
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run scripts/setup-pyspark.sh");
-    assert!(
-        out.status.success(),
-        "scripts/setup-pyspark.sh {which} failed"
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
-    let venv = text.lines().last().expect("venv path").trim().to_string();
-    PathBuf::from(venv).join("bin/python")
-}
+use kiln_tests::{pyspark_python, repo_root as repo, run_kiln};
 
 fn client_python() -> &'static Path {
     static P: OnceLock<PathBuf> = OnceLock::new();
-    P.get_or_init(|| venv_python("client"))
+    P.get_or_init(|| pyspark_python("client"))
 }
 
 fn oracle_python() -> &'static Path {
     static P: OnceLock<PathBuf> = OnceLock::new();
-    P.get_or_init(|| venv_python("oracle"))
+    P.get_or_init(|| pyspark_python("oracle"))
 }
 
 /// The script's output on Spark (classic PySpark, local[2]).

@@ -8,39 +8,14 @@
 //! when a file agrees on fewer queries than `tests/spark-sql/baseline.json`
 //! records, and prints every file's score.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use kiln_tests::run_kiln;
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("repo root")
-        .to_path_buf()
-}
-
-fn last_line_of(script: &str, arg: Option<&str>) -> String {
-    let mut cmd = Command::new("bash");
-    cmd.arg(repo().join(script));
-    if let Some(a) = arg {
-        cmd.arg(a);
-    }
-    let out = cmd
-        .stderr(Stdio::inherit())
-        .output()
-        .unwrap_or_else(|e| panic!("run {script}: {e}"));
-    assert!(out.status.success(), "{script} failed");
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.lines().last().expect("a path").trim().to_string()
-}
+use kiln_tests::{pyspark_python, repo_root as repo, run_kiln, setup_script};
 
 #[test]
 fn spark_sql_test_files_score_at_least_the_baseline() {
-    let tests_dir = last_line_of("scripts/setup-spark-sql-tests.sh", None);
-    let python =
-        PathBuf::from(last_line_of("scripts/setup-pyspark.sh", Some("client"))).join("bin/python");
+    let tests_dir = setup_script("scripts/setup-spark-sql-tests.sh", &[]);
+    let python = pyspark_python("client");
     let baseline: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(repo().join("tests/spark-sql/baseline.json"))
             .expect("read baseline.json"),
