@@ -271,19 +271,26 @@ impl Executor {
         let plans = sql_plans(ctx, &text, "spark.sql")
             .await
             .map_err(ConnectError::from_kiln)?;
-        let [plan] = <[LogicalPlan; 1]>::try_from(plans).map_err(|p| {
+        let [plans] = <[Vec<LogicalPlan>; 1]>::try_from(plans).map_err(|p| {
             ConnectError::Parse(format!("spark.sql takes one statement, got {}", p.len()))
         })?;
-        let eager = matches!(
-            plan,
-            LogicalPlan::Ddl(_)
-                | LogicalPlan::Statement(_)
-                | LogicalPlan::Dml(_)
-                | LogicalPlan::Copy(_)
-        );
-        let relation = if eager {
-            let (schema, batches) = self.collect(out.session, plan, "spark.sql").await?;
-            local_relation(&schema, &batches)?
+        let eager = |plan: &LogicalPlan| {
+            matches!(
+                plan,
+                LogicalPlan::Ddl(_)
+                    | LogicalPlan::Statement(_)
+                    | LogicalPlan::Dml(_)
+                    | LogicalPlan::Copy(_)
+            )
+        };
+        let relation = if plans.len() != 1 || plans.iter().all(eager) {
+            // Commands run now; a statement of several plans (`CREATE
+            // TABLE ... AS SELECT`) runs them in order and shows the last.
+            let mut result = (Arc::new(Schema::empty()), vec![]);
+            for plan in plans {
+                result = self.collect(out.session, plan, "spark.sql").await?;
+            }
+            local_relation(&result.0, &result.1)?
         } else {
             // A query stays lazy: the client sends it back with its actions.
             let _ = sql_query_plan(ctx, &text).await?;

@@ -602,7 +602,15 @@ pub async fn sql_query_plan(ctx: &SessionContext, sql: &str) -> Result<LogicalPl
         .await
         .map_err(ConnectError::from_kiln)?;
     match plans.len() {
-        1 => Ok(plans.remove(0)),
+        1 => {
+            let mut plans = plans.remove(0);
+            match plans.len() {
+                1 => Ok(plans.remove(0)),
+                _ => Err(ConnectError::Unsupported(
+                    "this statement as a DataFrame (run it with spark.sql first)".into(),
+                )),
+            }
+        }
         0 => Err(ConnectError::Parse(
             "[PARSE_EMPTY_STATEMENT] Syntax error, unexpected empty statement.".into(),
         )),

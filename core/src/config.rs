@@ -40,6 +40,10 @@ pub const WRITE_MODE: &str = "kiln.write.mode";
 /// Spark's `spark.sql.sources.partitionOverwriteMode`: `static` (an overwrite
 /// replaces the whole target) or `dynamic` (only the partitions written).
 pub const PARTITION_OVERWRITE_MODE: &str = "spark.sql.sources.partitionOverwriteMode";
+/// Where managed tables (`CREATE TABLE` without `LOCATION`) keep their
+/// files, one folder per table; Spark's key and default (`spark-warehouse`
+/// in the driver's working directory).
+pub const WAREHOUSE_DIR: &str = "spark.sql.warehouse.dir";
 /// Spark's `spark.sql.autoBroadcastJoinThreshold`: the largest estimated
 /// size of a join side that is sent whole to every task instead of being
 /// shuffled (`10m`, bytes, or `-1` to turn broadcasts off). Default 10 MiB,
@@ -84,6 +88,8 @@ pub struct EngineConf {
     pub write_mode: WriteMode,
     /// [`PARTITION_OVERWRITE_MODE`].
     pub partition_overwrite_mode: PartitionOverwriteMode,
+    /// [`WAREHOUSE_DIR`], absolute.
+    pub warehouse_dir: String,
     /// [`TEST_TASK_DELAY`], when set.
     pub test_task_delay: Option<Duration>,
     /// [`TEST_STAGE_DELAY`], when set.
@@ -253,6 +259,7 @@ impl EngineConf {
                 }
             },
         };
+        let warehouse_dir = warehouse_dir(raw.get(WAREHOUSE_DIR).map(String::as_str));
         let test_fail_commit_after_files = raw
             .get(crate::write::TEST_FAIL_COMMIT_AFTER_FILES)
             .map(|v| parse_u64(crate::write::TEST_FAIL_COMMIT_AFTER_FILES, v))
@@ -308,6 +315,7 @@ impl EngineConf {
             test_stage_delay,
             test_fail_first_write,
             test_fail_commit_after_files,
+            warehouse_dir,
         })
     }
 
@@ -358,6 +366,9 @@ impl EngineConf {
         if self.broadcast_threshold == 0 {
             opts.optimizer.hash_join_single_partition_threshold_rows = 0;
         }
+        let mut config = config.with_extension(Arc::new(Warehouse {
+            dir: self.warehouse_dir.clone(),
+        }));
         for key in ["spark.sql.session.timeZone", "spark.sql.ansi.enabled"] {
             if let Some(v) = self.raw.get(key) {
                 apply_spark_setting(key, v, &mut config)?;
@@ -373,6 +384,35 @@ impl EngineConf {
         }
         Ok(config)
     }
+}
+
+/// The warehouse folder of a session (its [`SessionConfig`] extension):
+/// where `CREATE TABLE` without `LOCATION` puts a table's files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warehouse {
+    /// Absolute path or object-store URL, without a trailing `/`.
+    pub dir: String,
+}
+
+/// The warehouse folder when [`WAREHOUSE_DIR`] is not set.
+pub fn default_warehouse_dir() -> String {
+    warehouse_dir(None)
+}
+
+/// [`WAREHOUSE_DIR`] made absolute: a relative path is relative to the
+/// working directory, as in Spark; URLs (`s3://...`) are kept.
+fn warehouse_dir(value: Option<&str>) -> String {
+    let value = value.map(str::trim).unwrap_or("spark-warehouse");
+    let value = value.strip_prefix("file://").unwrap_or(value);
+    if value.contains("://") || value.starts_with('/') {
+        return value.trim_end_matches('/').to_string();
+    }
+    match std::env::current_dir() {
+        Ok(cwd) => cwd.join(value).display().to_string(),
+        Err(_) => value.to_string(),
+    }
+    .trim_end_matches('/')
+    .to_string()
 }
 
 /// Applies a Spark SQL setting (`SET key=value` in a job, `spark.conf.set`
@@ -440,10 +480,18 @@ pub fn execution_settings(config: &SessionConfig) -> Vec<(String, String)> {
 /// `runtime`: what the driver, every executor and the Connect server plan
 /// and run with, so a plan means the same in each process.
 pub fn spark_session(config: SessionConfig, runtime: Arc<RuntimeEnv>) -> SessionContext {
-    let builder = SessionStateBuilder::new()
+    let mut builder = SessionStateBuilder::new()
         .with_config(config)
         .with_runtime_env(runtime)
         .with_default_features();
+    // Tables over folders skip Spark's marker and hidden files.
+    for factory in builder
+        .table_factories()
+        .iter_mut()
+        .flat_map(|f| f.values_mut())
+    {
+        *factory = Arc::new(crate::listing::SparkListingFactory::default());
+    }
     SessionContext::new_with_state(kiln_functions::with_spark_sql(builder).build())
 }
 

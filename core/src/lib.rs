@@ -12,10 +12,12 @@
 pub mod codec;
 pub mod config;
 pub mod error;
+pub mod listing;
 pub mod manifest;
 pub mod objectstore;
 pub mod security;
 pub mod shuffle;
+pub mod spark_ddl;
 pub mod spark_sql;
 pub mod sql;
 pub mod write;

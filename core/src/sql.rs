@@ -44,9 +44,12 @@ pub fn parse_job(sql: &str, dialect: &str, origin: &str) -> Result<Vec<JobStatem
         .with_dialect(dialect.as_ref())
         .build()
         .map_err(|e| KilnError::Sql(format!("{origin}: {}", clean_parse_error(&e.to_string()))))?;
-    let stmts = parser
-        .parse_statements()
-        .map_err(|e| KilnError::Sql(format!("{origin}: {}", clean_parse_error(&e.to_string()))))?;
+    let stmts = if spark {
+        parse_spark_statements(&mut parser)
+    } else {
+        parser.parse_statements().map(Vec::from)
+    }
+    .map_err(|e| KilnError::Sql(format!("{origin}: {}", clean_parse_error(&e.to_string()))))?;
     if stmts.is_empty() {
         return Err(KilnError::Sql(format!("{origin}: no SQL statement found")));
     }
@@ -57,6 +60,44 @@ pub fn parse_job(sql: &str, dialect: &str, origin: &str) -> Result<Vec<JobStatem
             JobStatement { statement: s, line }
         })
         .collect())
+}
+
+/// DataFusion's statement loop, with Spark's `CREATE TABLE` read by
+/// [`crate::spark_ddl`] (sqlparser knows only part of it).
+fn parse_spark_statements(
+    parser: &mut datafusion::sql::parser::DFParser,
+) -> std::result::Result<Vec<Statement>, datafusion::error::DataFusionError> {
+    use datafusion::sql::sqlparser::tokenizer::Token;
+    let mut stmts = vec![];
+    let mut expecting_delimiter = false;
+    loop {
+        while parser.parser.consume_token(&Token::SemiColon) {
+            expecting_delimiter = false;
+        }
+        let next = parser.parser.peek_token();
+        if next.token == Token::EOF {
+            return Ok(stmts);
+        }
+        if expecting_delimiter {
+            return Err(datafusion::error::DataFusionError::SQL(
+                Box::new(
+                    datafusion::sql::sqlparser::parser::ParserError::ParserError(format!(
+                        "Expected: end of statement, found: {next}{}",
+                        next.span.start
+                    )),
+                ),
+                None,
+            ));
+        }
+        if crate::spark_ddl::at_create_table(&parser.parser) {
+            let st = crate::spark_ddl::parse_create_table(&mut parser.parser)
+                .map_err(|e| datafusion::error::DataFusionError::SQL(Box::new(e), None))?;
+            stmts.push(Statement::Statement(Box::new(st)));
+        } else {
+            stmts.push(parser.parse_statement()?);
+        }
+        expecting_delimiter = true;
+    }
 }
 
 fn statement_line(s: &Statement) -> u64 {

@@ -24,6 +24,7 @@ use kiln_core::{KilnError, Result};
 use tracing::{debug, info, Instrument};
 
 use crate::commit;
+use crate::managed_table;
 use crate::metrics::{AppMetrics, StatementTime};
 use crate::planner::{plan_job, JobPlan, JobResult};
 use crate::scheduler::{JobScheduler, SchedulerContext};
@@ -143,12 +144,14 @@ impl Driver {
         };
         let at = at.as_str();
         let ctx = self.ctx.clone();
-        let plan = ctx
-            .state()
-            .statement_to_plan(stmt)
+        let plans = plan_statement(&ctx, stmt)
             .await
             .map_err(|e| sql_error(at, &e))?;
-        self.execute_plan(&ctx, plan, at).await
+        let mut last = (0, None);
+        for plan in plans {
+            last = self.execute_plan(&ctx, plan, at).await?;
+        }
+        Ok(last)
     }
 
     /// A new session on this driver's cluster (a Spark Connect client's):
@@ -209,12 +212,18 @@ impl Driver {
                 plan,
                 LogicalPlan::Explain(_) | LogicalPlan::DescribeTable(_)
             );
+            let dropped = managed_table::dropped_managed_folder(ctx, &plan).await;
             let df = ctx
                 .execute_logical_plan(plan)
                 .await
                 .map_err(|e| sql_error(at, &e))?;
             let schema = Arc::new(df.schema().as_arrow().clone());
             let batches = df.collect().await.map_err(|e| sql_error(at, &e))?;
+            if let Some(folder) = dropped {
+                managed_table::delete_folder(ctx, &folder)
+                    .await
+                    .map_err(|e| sql_error(at, &e))?;
+            }
             let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
             return Ok((rows, is_explain.then_some(QueryOutput { schema, batches })));
         }
@@ -507,23 +516,39 @@ async fn name_catalog(ctx: &SessionContext) -> Result<NameCatalog> {
     Ok(names)
 }
 
-/// The logical plans of the statements of `sql` in `ctx`, identifiers
-/// resolved as in a manifest. Nothing runs: DDL is planned, not executed.
-/// `origin` names the text in errors.
-pub async fn sql_plans(ctx: &SessionContext, sql: &str, origin: &str) -> Result<Vec<LogicalPlan>> {
+/// The logical plans of each statement of `sql` in `ctx`, identifiers
+/// resolved as in a manifest, in the order they run (a statement may take
+/// none or several, see `plan_statement`). Nothing runs: DDL is planned,
+/// not executed. `origin` names the text in errors.
+pub async fn sql_plans(
+    ctx: &SessionContext,
+    sql: &str,
+    origin: &str,
+) -> Result<Vec<Vec<LogicalPlan>>> {
     let statements = parse_job(sql, &sql_dialect(ctx), origin)?;
     let names = name_catalog(ctx).await?;
     let mut plans = vec![];
     for mut js in statements {
         prepare(&mut js.statement, &names);
-        let plan = ctx
-            .state()
-            .statement_to_plan(js.statement)
+        let planned = plan_statement(ctx, js.statement)
             .await
             .map_err(|e| KilnError::Sql(strip_df_prefix(&e.to_string())))?;
-        plans.push(plan);
+        plans.push(planned);
     }
     Ok(plans)
+}
+
+/// The plans of one prepared statement, in the order they run: one for
+/// most statements; Spark's `CREATE TABLE` may take none or two
+/// ([`managed_table::plan_create_table`]).
+async fn plan_statement(
+    ctx: &SessionContext,
+    stmt: Statement,
+) -> datafusion::error::Result<Vec<LogicalPlan>> {
+    if let Some(ct) = managed_table::as_create_table(&stmt) {
+        return managed_table::plan_create_table(ctx, ct).await;
+    }
+    Ok(vec![ctx.state().statement_to_plan(stmt).await?])
 }
 
 /// What a job produced.

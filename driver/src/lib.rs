@@ -9,6 +9,7 @@
 //!   (stage attempts after fetch failures, the live attempt of each task).
 //! - [`map_output`]: the map-output tracker.
 //! - [`executor_registry`]: registered executors, heartbeats, the driver's gRPC service.
+//! - [`managed_table`]: Spark's `CREATE TABLE` (managed and located tables).
 //! - [`commit`]: the output commit protocol of `INSERT` and `COPY` (staging, commit, abort).
 //! - [`cluster_manager`]: starts executor processes for `local-cluster` mode.
 //! - [`progress`] and [`metrics`]: what a person sees while and after a job runs.
@@ -17,6 +18,7 @@ pub mod application;
 pub mod cluster_manager;
 pub mod commit;
 pub mod executor_registry;
+pub mod managed_table;
 pub mod map_output;
 pub mod metrics;
 pub mod planner;

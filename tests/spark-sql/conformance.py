@@ -202,8 +202,10 @@ def run_query(spark, sql):
 
 
 def one_line(e):
-    text = str(e).strip().split("\n")[0]
-    return text[:300]
+    """The error on one line: its first line and the cause lines after it."""
+    lines = [l.strip() for l in str(e).strip().split("\n") if l.strip()]
+    text = " | ".join(l for l in lines if not l.startswith(("JVM stacktrace", "at ")))
+    return text[:400]
 
 
 def create_test_tables(spark):

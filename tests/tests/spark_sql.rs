@@ -30,6 +30,12 @@ fn spark_sql_test_files_score_at_least_the_baseline() {
         python.to_string_lossy().into_owned(),
         "--executors".into(),
         "2".into(),
+        // Managed tables of the test files go to a folder of this test.
+        "--conf".into(),
+        format!(
+            "spark.sql.warehouse.dir={}",
+            work.path().join("warehouse").display()
+        ),
         repo()
             .join("tests/spark-sql/conformance.py")
             .to_string_lossy()
