@@ -48,6 +48,13 @@ pub fn with_spark_sql(builder: SessionStateBuilder) -> SessionStateBuilder {
         .scalar_functions()
         .get_or_insert_with(Vec::new)
         .extend(own);
+    // Spark averages a DECIMAL(p, s) as a DECIMAL(p + 4, s + 4) and other
+    // numbers as a DOUBLE, as DataFusion's `avg` does; datafusion-spark's
+    // averages everything as a DOUBLE (TPC-H q1 then differed).
+    builder
+        .aggregate_functions()
+        .get_or_insert_with(Vec::new)
+        .push(datafusion::functions_aggregate::average::avg_udaf());
     aliases::add(&mut builder);
     builder
 }
@@ -79,5 +86,21 @@ mod tests {
         ] {
             assert!(state.aggregate_functions().contains_key(f), "aggregate {f}");
         }
+    }
+
+    #[test]
+    fn decimals_average_as_decimals() {
+        use arrow::datatypes::DataType;
+        let state = with_spark_sql(SessionStateBuilder::new().with_default_features()).build();
+        let avg = &state.aggregate_functions()["avg"];
+        // Spark: avg(decimal(15,2)) is decimal(19,6); avg(int) is double.
+        assert_eq!(
+            avg.return_type(&[DataType::Decimal128(15, 2)]).unwrap(),
+            DataType::Decimal128(19, 6)
+        );
+        assert_eq!(
+            avg.return_type(&[DataType::Int32]).unwrap(),
+            DataType::Float64
+        );
     }
 }
