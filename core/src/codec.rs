@@ -56,6 +56,9 @@ struct KilnNode {
     /// input (datafusion-proto knows how to carry its file sinks).
     #[prost(bytes = "vec", tag = "7")]
     sink: Vec<u8>,
+    /// A reader's columns that hold one value per partition.
+    #[prost(uint32, repeated, tag = "8")]
+    constant_columns: Vec<u32>,
 }
 
 fn decode_err(m: impl Into<String>) -> DataFusionError {
@@ -111,10 +114,11 @@ impl PhysicalExtensionCodec for KilnCodec {
                 let schema: Schema = schema.try_into().map_err(
                     |e: datafusion_proto::protobuf::FromProtoError| decode_err(e.to_string()),
                 )?;
-                Ok(Arc::new(ShuffleReaderExec::new(
+                Ok(Arc::new(ShuffleReaderExec::with_constants(
                     node.stage_id,
                     Arc::new(schema),
                     node.partitions as usize,
+                    node.constant_columns.iter().map(|&c| c as usize).collect(),
                 )))
             }
             NODE_WRITE_FILES => {
@@ -165,6 +169,7 @@ impl PhysicalExtensionCodec for KilnCodec {
                 hash,
                 schema: None,
                 sink: vec![],
+                constant_columns: vec![],
             }
         } else if let Some(r) = node.downcast_ref::<ShuffleReaderExec>() {
             let schema: protobuf::Schema = r.schema().as_ref().try_into().map_err(
@@ -180,6 +185,7 @@ impl PhysicalExtensionCodec for KilnCodec {
                 hash: None,
                 schema: Some(schema),
                 sink: vec![],
+                constant_columns: r.constant_columns().iter().map(|&c| c as u32).collect(),
             }
         } else if let Some(w) = node.downcast_ref::<WriteFilesExec>() {
             let input_schema = w.sink().schema().clone();
@@ -196,6 +202,7 @@ impl PhysicalExtensionCodec for KilnCodec {
                 hash: None,
                 schema: None,
                 sink: encode_plan(holder)?.to_vec(),
+                constant_columns: vec![],
             }
         } else {
             return Err(DataFusionError::NotImplemented(format!(

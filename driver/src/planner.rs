@@ -331,6 +331,17 @@ fn make_stage(
     let id = *next_id;
     *next_id += 1;
     let schema = input.schema();
+    // Columns constant in the map output stay constant after the exchange
+    // (rows move between partitions, values do not change).
+    let constants: Vec<usize> = {
+        use datafusion::physical_expr::expressions::Column;
+        input
+            .equivalence_properties()
+            .constants()
+            .iter()
+            .filter_map(|c| c.expr.downcast_ref::<Column>().map(Column::index))
+            .collect()
+    };
     let reduce = partitioning.reduce_partitions();
     let partitions = input.output_partitioning().partition_count();
     let parents = readers_in(&input)?;
@@ -342,7 +353,9 @@ fn make_stage(
         partitions,
         reduce_partitions: reduce,
     });
-    Ok(Arc::new(ShuffleReaderExec::new(id, schema, reduce)))
+    Ok(Arc::new(ShuffleReaderExec::with_constants(
+        id, schema, reduce, constants,
+    )))
 }
 
 /// Stage ids of the shuffle readers in a plan (not looking into other stages).

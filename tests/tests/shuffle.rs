@@ -135,3 +135,32 @@ fn shuffle_blocks_are_removed_when_their_job_ends() {
     assert_eq!(executors, 2, "expected two executors' shuffle folders");
     assert!(stderr.contains("shuffle:"), "{stderr}");
 }
+
+/// A window over `PARTITION BY k` where a filter makes `k` a constant: the
+/// plan sorts without `k`, which holds only while the shuffle reader says
+/// `k` is constant (executors rebuilding the plan refused it before).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn window_over_a_filtered_constant_partition_key() {
+    let data = tpch_sf01();
+    let sql = format!(
+        "{}SELECT l_orderkey, l_linenumber, sum(l_quantity) OVER (PARTITION BY l_returnflag \
+         ORDER BY l_orderkey DESC, l_linenumber ROWS BETWEEN 2 PRECEDING AND 2 FOLLOWING) AS s \
+         FROM lineitem WHERE l_returnflag = 'R' AND l_orderkey < 2000 ORDER BY l_orderkey, l_linenumber",
+        tpch_ddl(data)
+    );
+    let work = tempfile::tempdir().expect("tempdir");
+    let manifest = write_manifest(work.path(), "window-constant", &sql, 2, 1, "");
+    let out = run_kiln(
+        &["run", manifest.to_str().expect("utf8"), "--format", "csv"],
+        Duration::from_secs(180),
+    );
+    assert!(
+        out.status.success(),
+        "kiln failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_, actual) = parse_csv(&String::from_utf8_lossy(&out.stdout));
+    let (_, expected) = parse_csv(&datafusion_csv(&sql, 2).await);
+    assert!(!expected.is_empty());
+    compare_rows(&expected, &actual).expect("result matches DataFusion");
+}

@@ -26,14 +26,40 @@ use super::{FetchFailed, MapOutput, ShuffleMetrics, ShuffleTaskEnv};
 pub struct ShuffleReaderExec {
     stage_id: u32,
     schema: SchemaRef,
+    constant_columns: Vec<usize>,
     properties: Arc<PlanProperties>,
 }
 
 impl ShuffleReaderExec {
     /// A reader of `partitions` partitions of stage `stage_id`'s output.
     pub fn new(stage_id: u32, schema: SchemaRef, partitions: usize) -> Self {
+        Self::with_constants(stage_id, schema, partitions, vec![])
+    }
+
+    /// [`ShuffleReaderExec::new`] for an output whose columns at
+    /// `constant_columns` hold one value (a filter `col = 6` below the
+    /// exchange). The plan above was built knowing that (a window over
+    /// `PARTITION BY col` needs no sort on `col`), so the reader must say it
+    /// too when an executor rebuilds the plan.
+    pub fn with_constants(
+        stage_id: u32,
+        schema: SchemaRef,
+        partitions: usize,
+        constant_columns: Vec<usize>,
+    ) -> Self {
+        use datafusion::physical_expr::expressions::Column;
+        use datafusion::physical_expr::{AcrossPartitions, ConstExpr};
+        let mut eq = EquivalenceProperties::new(schema.clone());
+        let constants = constant_columns.iter().filter_map(|&i| {
+            let field = schema.fields().get(i)?;
+            let col: Arc<dyn PhysicalExpr> = Arc::new(Column::new(field.name(), i));
+            Some(ConstExpr::new(col, AcrossPartitions::Heterogeneous))
+        });
+        // Adding constants only fails for expressions of another schema;
+        // these are this schema's own columns.
+        let _ = eq.add_constants(constants);
         let properties = Arc::new(PlanProperties::new(
-            EquivalenceProperties::new(schema.clone()),
+            eq,
             Partitioning::UnknownPartitioning(partitions),
             EmissionType::Incremental,
             Boundedness::Bounded,
@@ -41,8 +67,14 @@ impl ShuffleReaderExec {
         ShuffleReaderExec {
             stage_id,
             schema,
+            constant_columns,
             properties,
         }
+    }
+
+    /// The columns known to hold one value in each partition.
+    pub fn constant_columns(&self) -> &[usize] {
+        &self.constant_columns
     }
 
     /// The stage whose output this reads.
