@@ -12,6 +12,7 @@ mod args;
 mod collection;
 mod datetime;
 mod datetime_pattern;
+mod datetime_value;
 mod operators;
 mod simplified;
 mod string;
