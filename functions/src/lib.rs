@@ -11,6 +11,7 @@ mod aliases;
 mod args;
 mod collection;
 mod datetime;
+mod datetime_parts;
 mod datetime_pattern;
 mod datetime_value;
 mod operators;
@@ -42,6 +43,7 @@ pub fn with_spark_sql(builder: SessionStateBuilder) -> SessionStateBuilder {
     let own = plan_only
         .into_iter()
         .chain(datetime::functions())
+        .chain(datetime_parts::functions())
         .chain(string::functions())
         .chain(collection::functions())
         .chain([operators::spark_divide()]);
