@@ -11,6 +11,7 @@ mod aliases;
 mod args;
 mod collection;
 mod datetime;
+mod datetime_epoch;
 mod datetime_parts;
 mod datetime_pattern;
 mod datetime_value;
@@ -44,6 +45,7 @@ pub fn with_spark_sql(builder: SessionStateBuilder) -> SessionStateBuilder {
         .into_iter()
         .chain(datetime::functions())
         .chain(datetime_parts::functions())
+        .chain(datetime_epoch::functions())
         .chain(string::functions())
         .chain(collection::functions())
         .chain([operators::spark_divide()]);
