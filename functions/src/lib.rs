@@ -12,6 +12,7 @@ mod args;
 mod collection;
 mod datetime;
 mod datetime_epoch;
+mod datetime_make;
 mod datetime_parts;
 mod datetime_pattern;
 mod datetime_value;
@@ -46,6 +47,7 @@ pub fn with_spark_sql(builder: SessionStateBuilder) -> SessionStateBuilder {
         .chain(datetime::functions())
         .chain(datetime_parts::functions())
         .chain(datetime_epoch::functions())
+        .chain(datetime_make::functions())
         .chain(string::functions())
         .chain(collection::functions())
         .chain([operators::spark_divide()]);
