@@ -11,6 +11,7 @@ mod aliases;
 mod args;
 mod collection;
 mod datetime;
+mod datetime_arith;
 mod datetime_epoch;
 mod datetime_make;
 mod datetime_parts;
@@ -48,6 +49,7 @@ pub fn with_spark_sql(builder: SessionStateBuilder) -> SessionStateBuilder {
         .chain(datetime_parts::functions())
         .chain(datetime_epoch::functions())
         .chain(datetime_make::functions())
+        .chain(datetime_arith::functions())
         .chain(string::functions())
         .chain(collection::functions())
         .chain([operators::spark_divide()]);
