@@ -75,6 +75,14 @@ mod tests {
             "spark_divide",
             "startswith",
             "date_part",
+            "year",
+            "dayofmonth",
+            "unix_seconds",
+            "make_timestamp",
+            "localtimestamp",
+            "timestampadd",
+            "dateadd",
+            "datediff",
         ] {
             assert!(state.scalar_functions().contains_key(f), "scalar {f}");
         }
