@@ -118,14 +118,18 @@ impl ScalarUDFImpl for PatternFunction {
 }
 
 /// What every row needs: the session zone, ANSI mode, the function's name.
-struct Ctx<'a> {
-    tz: Tz,
-    ansi: bool,
-    name: &'a str,
+pub(crate) struct Ctx<'a> {
+    /// The session time zone (`spark.sql.session.timeZone`).
+    pub(crate) tz: Tz,
+    /// Whether invalid input is an error (`spark.sql.ansi.enabled`).
+    pub(crate) ansi: bool,
+    /// The function's name, for messages.
+    pub(crate) name: &'a str,
 }
 
 impl<'a> Ctx<'a> {
-    fn new(config: &ConfigOptions, name: &'a str) -> Result<Self> {
+    /// The session's zone and ANSI mode, for function `name`.
+    pub(crate) fn new(config: &ConfigOptions, name: &'a str) -> Result<Self> {
         let zone = config.execution.time_zone.as_deref().unwrap_or("+00:00");
         let tz = Tz::from_str(zone)
             .map_err(|e| DataFusionError::Execution(format!("session time zone '{zone}': {e}")))?;

@@ -11,7 +11,12 @@ mod aliases;
 mod args;
 mod collection;
 mod datetime;
+mod datetime_arith;
+mod datetime_epoch;
+mod datetime_make;
+mod datetime_parts;
 mod datetime_pattern;
+mod datetime_value;
 mod operators;
 mod simplified;
 mod string;
@@ -41,6 +46,10 @@ pub fn with_spark_sql(builder: SessionStateBuilder) -> SessionStateBuilder {
     let own = plan_only
         .into_iter()
         .chain(datetime::functions())
+        .chain(datetime_parts::functions())
+        .chain(datetime_epoch::functions())
+        .chain(datetime_make::functions())
+        .chain(datetime_arith::functions())
         .chain(string::functions())
         .chain(collection::functions())
         .chain([operators::spark_divide()]);
@@ -73,6 +82,14 @@ mod tests {
             "spark_divide",
             "startswith",
             "date_part",
+            "year",
+            "dayofmonth",
+            "unix_seconds",
+            "make_timestamp",
+            "localtimestamp",
+            "timestampadd",
+            "dateadd",
+            "datediff",
         ] {
             assert!(state.scalar_functions().contains_key(f), "scalar {f}");
         }
