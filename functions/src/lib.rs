@@ -9,12 +9,16 @@
 
 mod aliases;
 mod args;
+mod binary;
 mod collection;
 mod datetime;
 mod datetime_pattern;
+mod number_format;
 mod operators;
 mod simplified;
 mod string;
+#[cfg(test)]
+mod test_support;
 
 use std::sync::Arc;
 
@@ -43,6 +47,8 @@ pub fn with_spark_sql(builder: SessionStateBuilder) -> SessionStateBuilder {
         .chain(datetime::functions())
         .chain(string::functions())
         .chain(collection::functions())
+        .chain(binary::functions())
+        .chain(number_format::functions())
         .chain([operators::spark_divide()]);
     builder
         .scalar_functions()
