@@ -19,6 +19,7 @@ mod simplified;
 mod string;
 #[cfg(test)]
 mod test_support;
+mod try_arith;
 
 use std::sync::Arc;
 
@@ -49,6 +50,7 @@ pub fn with_spark_sql(builder: SessionStateBuilder) -> SessionStateBuilder {
         .chain(collection::functions())
         .chain(binary::functions())
         .chain(number_format::functions())
+        .chain(try_arith::functions())
         .chain([operators::spark_divide()]);
     builder
         .scalar_functions()
