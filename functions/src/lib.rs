@@ -13,6 +13,7 @@ mod binary;
 mod collection;
 mod datetime;
 mod datetime_pattern;
+mod misc;
 mod number_format;
 mod operators;
 mod simplified;
@@ -51,6 +52,7 @@ pub fn with_spark_sql(builder: SessionStateBuilder) -> SessionStateBuilder {
         .chain(binary::functions())
         .chain(number_format::functions())
         .chain(try_arith::functions())
+        .chain(misc::functions())
         .chain([operators::spark_divide()]);
     builder
         .scalar_functions()
