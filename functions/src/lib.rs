@@ -17,6 +17,7 @@ mod misc;
 mod number_format;
 mod operators;
 mod simplified;
+mod statistics;
 mod string;
 #[cfg(test)]
 mod test_support;
@@ -58,6 +59,10 @@ pub fn with_spark_sql(builder: SessionStateBuilder) -> SessionStateBuilder {
         .scalar_functions()
         .get_or_insert_with(Vec::new)
         .extend(own);
+    builder
+        .aggregate_functions()
+        .get_or_insert_with(Vec::new)
+        .extend(statistics::functions());
     aliases::add(&mut builder);
     builder
 }
