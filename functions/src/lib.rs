@@ -81,6 +81,16 @@ mod tests {
             "spark_divide",
             "startswith",
             "date_part",
+            "to_char",
+            "to_varchar",
+            "to_number",
+            "to_binary",
+            "try_add",
+            "try_mod",
+            "typeof",
+            "zeroifnull",
+            "decode",
+            "validate_utf8",
         ] {
             assert!(state.scalar_functions().contains_key(f), "scalar {f}");
         }
@@ -91,6 +101,8 @@ mod tests {
             "first",
             "approx_count_distinct",
             "collect_list",
+            "skewness",
+            "kurtosis",
         ] {
             assert!(state.aggregate_functions().contains_key(f), "aggregate {f}");
         }
