@@ -9,6 +9,7 @@
 
 mod aliases;
 mod args;
+mod binary;
 mod collection;
 mod datetime;
 mod datetime_arith;
@@ -17,9 +18,15 @@ mod datetime_make;
 mod datetime_parts;
 mod datetime_pattern;
 mod datetime_value;
+mod misc;
+mod number_format;
 mod operators;
 mod simplified;
+mod statistics;
 mod string;
+#[cfg(test)]
+mod test_support;
+mod try_arith;
 
 use std::sync::Arc;
 
@@ -52,6 +59,10 @@ pub fn with_spark_sql(builder: SessionStateBuilder) -> SessionStateBuilder {
         .chain(datetime_arith::functions())
         .chain(string::functions())
         .chain(collection::functions())
+        .chain(binary::functions())
+        .chain(number_format::functions())
+        .chain(try_arith::functions())
+        .chain(misc::functions())
         .chain([operators::spark_divide()]);
     builder
         .scalar_functions()
@@ -64,6 +75,10 @@ pub fn with_spark_sql(builder: SessionStateBuilder) -> SessionStateBuilder {
         .aggregate_functions()
         .get_or_insert_with(Vec::new)
         .push(datafusion::functions_aggregate::average::avg_udaf());
+    builder
+        .aggregate_functions()
+        .get_or_insert_with(Vec::new)
+        .extend(statistics::functions());
     aliases::add(&mut builder);
     builder
 }
@@ -90,6 +105,16 @@ mod tests {
             "timestampadd",
             "dateadd",
             "datediff",
+            "to_char",
+            "to_varchar",
+            "to_number",
+            "to_binary",
+            "try_add",
+            "try_mod",
+            "typeof",
+            "zeroifnull",
+            "decode",
+            "validate_utf8",
         ] {
             assert!(state.scalar_functions().contains_key(f), "scalar {f}");
         }
@@ -100,6 +125,8 @@ mod tests {
             "first",
             "approx_count_distinct",
             "collect_list",
+            "skewness",
+            "kurtosis",
         ] {
             assert!(state.aggregate_functions().contains_key(f), "aggregate {f}");
         }
