@@ -412,6 +412,7 @@ impl VisitorMut for SparkRewriter {
         if let Some(cast) = cast_function(expr) {
             *expr = cast;
         }
+        unit_argument(expr);
         ControlFlow::Continue(())
     }
 
@@ -503,6 +504,58 @@ fn cast_function(expr: &Expr) -> Option<Expr> {
         format: None,
         array: false,
     })
+}
+
+/// The bare unit of Spark's `timestampadd(MONTH, n, ts)`, `datediff(DAY, a,
+/// b)` and their synonyms as the string the functions take: Spark's grammar
+/// reads the unit as a keyword, the parser as a column.
+fn unit_argument(expr: &mut Expr) {
+    use datafusion::sql::sqlparser::ast::Value;
+    let Expr::Function(f) = expr else {
+        return;
+    };
+    let Some(name) = f.name.0.last().and_then(|p| p.as_ident()) else {
+        return;
+    };
+    let takes_unit = matches!(
+        name.value.to_ascii_lowercase().as_str(),
+        "timestampadd"
+            | "dateadd"
+            | "date_add"
+            | "timestampdiff"
+            | "datediff"
+            | "date_diff"
+            | "timediff"
+    );
+    let FunctionArguments::List(list) = &mut f.args else {
+        return;
+    };
+    if !takes_unit || list.args.len() != 3 {
+        return;
+    }
+    let FunctionArg::Unnamed(FunctionArgExpr::Expr(first)) = &mut list.args[0] else {
+        return;
+    };
+    let Expr::Identifier(unit) = first else {
+        return;
+    };
+    let is_unit = matches!(
+        unit.value.to_ascii_uppercase().as_str(),
+        "YEAR"
+            | "QUARTER"
+            | "MONTH"
+            | "WEEK"
+            | "DAY"
+            | "DAYOFYEAR"
+            | "HOUR"
+            | "MINUTE"
+            | "SECOND"
+            | "MILLISECOND"
+            | "MICROSECOND"
+    );
+    if is_unit {
+        *first = Expr::value(Value::SingleQuotedString(unit.value.to_ascii_uppercase()));
+    }
 }
 
 /// Gives each unaliased, computed select item of `select` Spark's name for
@@ -776,6 +829,17 @@ mod tests {
             out.contains("(SELECT value AS id FROM range(1, 9, 2)) AS r"),
             "{out}"
         );
+    }
+
+    #[test]
+    fn date_units_are_strings() {
+        assert_eq!(
+            rewritten("SELECT dateadd(MICROSECOND, 1, ts) AS a, datediff(day, a, b) AS b, date_add(d, 1) AS c FROM t"),
+            "SELECT dateadd('MICROSECOND', 1, ts) AS a, datediff('DAY', a, b) AS b, date_add(d, 1) AS c FROM t"
+        );
+        // A column that is not a unit stays a column.
+        assert!(rewritten("SELECT timestampadd(n, 1, ts) AS x FROM t")
+            .contains("timestampadd(n, 1, ts)"));
     }
 
     #[test]
