@@ -18,7 +18,9 @@ pub mod objectstore;
 pub mod security;
 pub mod shuffle;
 pub mod spark_ddl;
+pub mod spark_generator;
 pub mod spark_sql;
+pub mod spark_window;
 pub mod sql;
 pub mod write;
 

@@ -28,13 +28,43 @@ pub fn at_create_table(parser: &Parser) -> bool {
             || (is(&b, Keyword::OR) && is(&c, Keyword::REPLACE) && is(&d, Keyword::TABLE)))
 }
 
+/// Whether the parser stands at `CREATE [OR REPLACE] [GLOBAL] TEMPORARY
+/// VIEW name [(columns)] USING fmt`: Spark's view over files, parsed by
+/// [`parse_create_table`] into a temporary table.
+pub fn at_create_view_using(parser: &Parser) -> bool {
+    let is = |t: &Token, k: Keyword| matches!(t, Token::Word(w) if w.keyword == k);
+    let tokens = parser.peek_tokens::<8>();
+    let mut i = 0;
+    if !is(&tokens[i], Keyword::CREATE) {
+        return false;
+    }
+    i += 1;
+    if is(&tokens[i], Keyword::OR) && is(&tokens[i + 1], Keyword::REPLACE) {
+        i += 2;
+    }
+    if is(&tokens[i], Keyword::GLOBAL) {
+        i += 1;
+    }
+    if !(is(&tokens[i], Keyword::TEMPORARY) && is(&tokens[i + 1], Keyword::VIEW)) {
+        return false;
+    }
+    // The name (one part) and then USING; a column list or a dotted name
+    // leaves it to the general parser.
+    matches!(tokens[i + 2], Token::Word(_)) && is(&tokens[i + 3], Keyword::USING)
+}
+
 /// Parses `CREATE [OR REPLACE] TABLE [IF NOT EXISTS] name [(columns)]
 /// [USING fmt] [OPTIONS (...)] [PARTITIONED BY (...)] [LOCATION 'path']
 /// [COMMENT '...'] [TBLPROPERTIES (...)] [[AS] query]`.
 pub fn parse_create_table(parser: &mut Parser) -> Result<Statement, ParserError> {
     parser.expect_keyword_is(Keyword::CREATE)?;
     let or_replace = parser.parse_keywords(&[Keyword::OR, Keyword::REPLACE]);
-    parser.expect_keyword_is(Keyword::TABLE)?;
+    let _ = parser.parse_keyword(Keyword::GLOBAL);
+    // A view over files (`TEMPORARY VIEW ... USING`) is a temporary table.
+    let temporary = parser.parse_keywords(&[Keyword::TEMPORARY, Keyword::VIEW]);
+    if !temporary {
+        parser.expect_keyword_is(Keyword::TABLE)?;
+    }
     let if_not_exists = parser.parse_keywords(&[Keyword::IF, Keyword::NOT, Keyword::EXISTS]);
     let name = parser.parse_object_name(false)?;
     let mut columns = if parser.peek_token().token == Token::LParen
@@ -110,6 +140,7 @@ pub fn parse_create_table(parser: &mut Parser) -> Result<Statement, ParserError>
     Ok(Statement::CreateTable(
         CreateTableBuilder::new(name)
             .or_replace(or_replace)
+            .temporary(temporary)
             .if_not_exists(if_not_exists)
             .columns(columns)
             .hive_formats(hive_formats)
@@ -256,6 +287,26 @@ mod tests {
         let names: Vec<_> = c.columns.iter().map(|c| c.name.value.clone()).collect();
         assert_eq!(names, ["a", "p", "q"]);
         assert_eq!(partition_columns(c.partition_by.as_deref()), ["p", "q"]);
+    }
+
+    #[test]
+    fn views_over_files() {
+        let dialect = SparkSqlDialect {};
+        let sql = "CREATE OR REPLACE TEMPORARY VIEW v USING parquet OPTIONS (path '/d/t')";
+        let mut p = Parser::new(&dialect).try_with_sql(sql).unwrap();
+        assert!(at_create_view_using(&p) && !at_create_table(&p));
+        let Statement::CreateTable(c) = parse_create_table(&mut p).unwrap() else {
+            panic!("not a table");
+        };
+        assert!(c.temporary && c.or_replace);
+        assert_eq!(
+            options_of(&c.table_options),
+            vec![("path".into(), "/d/t".into())]
+        );
+        let p = Parser::new(&dialect)
+            .try_with_sql("CREATE TEMPORARY VIEW v AS SELECT 1")
+            .unwrap();
+        assert!(!at_create_view_using(&p));
     }
 
     #[test]

@@ -413,6 +413,15 @@ impl VisitorMut for SparkRewriter {
             *expr = cast;
         }
         unit_argument(expr);
+        crate::spark_window::filter_as_case(expr);
+        crate::spark_generator::explode_as_unnest(expr);
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
+        crate::spark_window::inline_named_windows(select);
+        crate::spark_generator::lateral_views_as_unnest(select);
+        crate::spark_generator::name_explode_items(select);
         ControlFlow::Continue(())
     }
 

@@ -89,7 +89,9 @@ fn parse_spark_statements(
                 None,
             ));
         }
-        if crate::spark_ddl::at_create_table(&parser.parser) {
+        if crate::spark_ddl::at_create_table(&parser.parser)
+            || crate::spark_ddl::at_create_view_using(&parser.parser)
+        {
             let st = crate::spark_ddl::parse_create_table(&mut parser.parser)
                 .map_err(|e| datafusion::error::DataFusionError::SQL(Box::new(e), None))?;
             stmts.push(Statement::Statement(Box::new(st)));

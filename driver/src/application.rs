@@ -24,6 +24,7 @@ use kiln_core::{KilnError, Result};
 use tracing::{debug, info, Instrument};
 
 use crate::commit;
+use crate::file_table;
 use crate::managed_table;
 use crate::metrics::{AppMetrics, StatementTime};
 use crate::planner::{plan_job, JobPlan, JobResult};
@@ -131,6 +132,9 @@ impl Driver {
                 .map_err(|e| KilnError::Sql(format!("{at}: {e}")))?;
             return Ok((0, None));
         }
+        file_table::register_file_tables(&self.ctx, &stmt)
+            .await
+            .map_err(|e| sql_error(at, &e))?;
         let names = name_catalog(&self.ctx).await?;
         prepare(&mut stmt, &names);
         // Errors while creating a table (a missing or unreadable file) name its location.
@@ -526,6 +530,11 @@ pub async fn sql_plans(
     origin: &str,
 ) -> Result<Vec<Vec<LogicalPlan>>> {
     let statements = parse_job(sql, &sql_dialect(ctx), origin)?;
+    for js in &statements {
+        file_table::register_file_tables(ctx, &js.statement)
+            .await
+            .map_err(|e| KilnError::Sql(strip_df_prefix(&e.to_string())))?;
+    }
     let names = name_catalog(ctx).await?;
     let mut plans = vec![];
     for mut js in statements {

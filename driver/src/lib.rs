@@ -9,6 +9,7 @@
 //!   (stage attempts after fetch failures, the live attempt of each task).
 //! - [`map_output`]: the map-output tracker.
 //! - [`executor_registry`]: registered executors, heartbeats, the driver's gRPC service.
+//! - [`file_table`]: ``parquet.`path` `` references as tables.
 //! - [`managed_table`]: Spark's `CREATE TABLE` (managed and located tables).
 //! - [`commit`]: the output commit protocol of `INSERT` and `COPY` (staging, commit, abort).
 //! - [`cluster_manager`]: starts executor processes for `local-cluster` mode.
@@ -18,6 +19,7 @@ pub mod application;
 pub mod cluster_manager;
 pub mod commit;
 pub mod executor_registry;
+pub mod file_table;
 pub mod managed_table;
 pub mod map_output;
 pub mod metrics;

@@ -35,12 +35,12 @@ pub async fn plan_create_table(ctx: &SessionContext, ct: &CreateTable) -> Result
     let state = ctx.state();
     let name = object_name_to_table_reference(ct.name.clone(), true)?;
     let shown = name.table().to_string();
-    if ct.or_replace {
+    if ct.or_replace && !ct.temporary {
         return plan_err!(
             "CREATE OR REPLACE TABLE `{shown}`: replacing a table is not supported; DROP TABLE it first"
         );
     }
-    if ctx.table_exist(name.clone())? {
+    if ctx.table_exist(name.clone())? && !(ct.temporary && ct.or_replace) {
         if ct.if_not_exists {
             return Ok(vec![]);
         }
@@ -86,6 +86,11 @@ pub async fn plan_create_table(ctx: &SessionContext, ct: &CreateTable) -> Result
         })?;
         options.insert(k, v);
     }
+    if ct.temporary && (location.is_none() || ct.query.is_some()) {
+        return plan_err!(
+            "CREATE TEMPORARY VIEW `{shown}` USING {format}: the files are given with OPTIONS (path '...')"
+        );
+    }
     let managed = location.is_none();
     let location = match location {
         Some(l) => folder(&l),
@@ -116,7 +121,10 @@ pub async fn plan_create_table(ctx: &SessionContext, ct: &CreateTable) -> Result
             table_partition_cols,
             order_exprs: vec![],
             if_not_exists: ct.if_not_exists,
-            or_replace: false,
+            or_replace: ct.or_replace,
+            // A session's catalog is its own: a Spark temporary view over
+            // files is a table of this session (DataFusion has no
+            // temporary tables).
             temporary: false,
             unbounded: false,
             options: options
@@ -185,11 +193,12 @@ pub async fn plan_create_table(ctx: &SessionContext, ct: &CreateTable) -> Result
     ])
 }
 
-/// Whether `stmt` is a Spark `CREATE TABLE` that [`plan_create_table`] plans.
+/// Whether `stmt` is a Spark `CREATE TABLE` (or `CREATE TEMPORARY VIEW ...
+/// USING`, a temporary table) that [`plan_create_table`] plans.
 pub fn as_create_table(stmt: &Statement) -> Option<&CreateTable> {
     match stmt {
         Statement::Statement(s) => match s.as_ref() {
-            SqlStatement::CreateTable(ct) if !ct.external && !ct.temporary => Some(ct),
+            SqlStatement::CreateTable(ct) if !ct.external => Some(ct),
             _ => None,
         },
         _ => None,

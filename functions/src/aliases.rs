@@ -19,6 +19,12 @@ const AGGREGATE: &[(&str, &[&str])] = &[
     ("approx_distinct", &["approx_count_distinct"]),
     ("first_value", &["first"]),
     ("last_value", &["last"]),
+    ("var", &["variance"]),
+    ("percentile_cont", &["percentile"]),
+    (
+        "approx_percentile_cont",
+        &["percentile_approx", "approx_percentile"],
+    ),
 ];
 
 /// Registers the Spark names of [`SCALAR`] and [`AGGREGATE`] functions.

@@ -127,6 +127,7 @@ mod tests {
             "collect_list",
             "skewness",
             "kurtosis",
+            "variance",
         ] {
             assert!(state.aggregate_functions().contains_key(f), "aggregate {f}");
         }

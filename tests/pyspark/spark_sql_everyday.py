@@ -76,3 +76,43 @@ path = os.path.join(out, "unaliased")
 spark.sql("SELECT color, count(1), sum(passengers) FROM trips GROUP BY color").write.parquet(path)
 title("unaliased columns in a written Parquet schema")
 print(spark.read.parquet(path).columns)
+
+show(
+    "LATERAL VIEW explode",
+    "SELECT t.id, e.n FROM VALUES (1, array(10, 20)), (2, array(30)), (3, array()) AS t(id, ns) "
+    "LATERAL VIEW explode(t.ns) e AS n",
+)
+show("explode as a generator", "SELECT explode(array('a', 'b'))")
+show(
+    "percentile and percentile_approx",
+    # percentile_approx over a DOUBLE: on DECIMAL or integer input Kiln answers a
+    # DOUBLE where Spark keeps the input type (docs/spark-sql.md).
+    "SELECT percentile(passengers, 0.5) AS p, percentile_approx(CAST(fare AS DOUBLE), 0.5) AS a FROM trips",
+)
+show(
+    "window aggregates with FILTER and a named window",
+    "SELECT id, sum(passengers) FILTER (WHERE color = 'green') OVER (ORDER BY id) AS g, "
+    "count(*) OVER (w) AS n FROM trips WINDOW w AS (ORDER BY id)",
+    ordered=False,
+)
+
+# Tables: a managed table from a query, a view over Parquet files, a path.
+spark.sql(
+    "CREATE TABLE trip_counts USING parquet PARTITIONED BY (color) AS "
+    "SELECT count(1), sum(passengers) AS riders, color FROM trips WHERE color IS NOT NULL GROUP BY color"
+)
+show("CREATE TABLE USING parquet AS SELECT", "SELECT * FROM trip_counts")
+spark.sql("INSERT INTO trip_counts VALUES (5, 9, 'red')")
+show("INSERT INTO a managed table", "SELECT color, riders FROM trip_counts")
+files = os.path.join(out, "trips_parquet")
+spark.sql("SELECT id, color, fare FROM trips").write.parquet(files)
+spark.sql(f"CREATE OR REPLACE TEMPORARY VIEW trips_files USING parquet OPTIONS (path '{files}')")
+show("a view USING parquet OPTIONS (path ...)", "SELECT id, fare FROM trips_files WHERE fare > 10")
+show("parquet.`path`", f"SELECT count(*), max(fare) FROM parquet.`{files}`")
+spark.sql("DROP TABLE trip_counts")
+title("DROP TABLE")
+try:
+    spark.sql("SELECT * FROM trip_counts").collect()
+    print("the table is still there")
+except Exception:  # noqa: BLE001 - both engines raise their own analysis error
+    print("the table is gone")

@@ -30,6 +30,8 @@ fn on_spark(script: &Path, out_dir: &Path) -> String {
         .env_remove("SPARK_REMOTE")
         .env("PYSPARK_SUBMIT_ARGS", "--master local[2] pyspark-shell")
         .env("SPARK_LOCAL_IP", "127.0.0.1")
+        // Spark's managed tables go to `spark-warehouse` here.
+        .current_dir(out_dir)
         .stdin(Stdio::null())
         .output()
         .expect("run the Spark oracle");
@@ -46,6 +48,10 @@ fn on_kiln(script: &Path, out_dir: &Path) -> String {
     let python = client_python().to_string_lossy().into_owned();
     let script = script.to_string_lossy().into_owned();
     let dir = out_dir.to_string_lossy().into_owned();
+    let warehouse = format!(
+        "spark.sql.warehouse.dir={}",
+        out_dir.join("spark-warehouse").display()
+    );
     let out = run_kiln(
         &[
             "run",
@@ -53,6 +59,8 @@ fn on_kiln(script: &Path, out_dir: &Path) -> String {
             &python,
             "--executors",
             "2",
+            "--conf",
+            &warehouse,
             &script,
             &dir,
         ],
