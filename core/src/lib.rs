@@ -17,6 +17,7 @@ pub mod manifest;
 pub mod objectstore;
 pub mod security;
 pub mod shuffle;
+pub mod spark_coercion;
 pub mod spark_ddl;
 pub mod spark_sql;
 pub mod sql;
