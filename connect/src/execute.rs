@@ -140,6 +140,26 @@ pub fn ipc_bytes(schema: &SchemaRef, batch: &RecordBatch) -> Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// The fields of `names` with the types and nullability of the fields of
+/// `types` at the same places (`names` as it is if their widths differ).
+fn with_types_of(names: &SchemaRef, types: &SchemaRef) -> SchemaRef {
+    if names.fields().len() != types.fields().len() {
+        return Arc::clone(names);
+    }
+    let fields: Vec<Field> = names
+        .fields()
+        .iter()
+        .zip(types.fields().iter())
+        .map(|(n, t)| {
+            n.as_ref()
+                .clone()
+                .with_data_type(t.data_type().clone())
+                .with_nullable(n.is_nullable() || t.is_nullable())
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, names.metadata().clone()))
+}
+
 /// Runs plans on the cluster, one job at a time.
 #[derive(Clone)]
 pub struct Executor {
@@ -155,7 +175,7 @@ impl Executor {
         plan: LogicalPlan,
         what: &str,
     ) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-        let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
+        let logical: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
         let mut driver = self.driver.lock().await;
         let (_, out) = driver
             .execute_plan(&session.ctx, plan, what)
@@ -165,6 +185,10 @@ impl Executor {
             Some(o) => {
                 // The logical names are the client's: the physical plan may
                 // name the same columns differently (`count(Int64(1))`).
+                // The types are the physical plan's: the plan as first built
+                // has a CASE of its first branch's type and a UNION of its
+                // first input's, which the analyzer's coercion changes.
+                let schema = with_types_of(&logical, &o.schema);
                 let batches = o
                     .batches
                     .into_iter()
@@ -173,7 +197,7 @@ impl Executor {
                     .map_err(|e| ConnectError::Execution(e.to_string()))?;
                 (schema, batches)
             }
-            None => (schema.clone(), vec![]),
+            None => (logical, vec![]),
         })
     }
 

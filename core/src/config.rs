@@ -492,7 +492,10 @@ pub fn spark_session(config: SessionConfig, runtime: Arc<RuntimeEnv>) -> Session
     {
         *factory = Arc::new(crate::listing::SparkListingFactory::default());
     }
-    SessionContext::new_with_state(kiln_functions::with_spark_sql(builder).build())
+    let mut builder = kiln_functions::with_spark_sql(builder);
+    // Spark's implicit casts, before DataFusion's own type coercion.
+    crate::spark_coercion::register(&mut builder);
+    SessionContext::new_with_state(builder.build())
 }
 
 /// Builds the runtime (memory pool, spill directory) of an executor or driver.

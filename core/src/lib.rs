@@ -3,6 +3,7 @@
 //! - [`manifest`]: the `SparkApplication` manifest a job is described by.
 //! - [`config`]: engine settings (`spec.conf`) and the DataFusion session built from them.
 //! - [`sql`]: splitting a job into statements and Spark-style identifier resolution.
+//! - [`spark_coercion`]: Spark's implicit type coercions where DataFusion's differ.
 //! - [`shuffle`]: the shuffle writer/reader plan nodes and the on-disk block layout.
 //! - [`write`]: the node that ends a write stage: tasks writing their partition's files.
 //! - [`codec`]: the datafusion-proto extension codec that carries our plan nodes.
@@ -17,6 +18,7 @@ pub mod manifest;
 pub mod objectstore;
 pub mod security;
 pub mod shuffle;
+pub mod spark_coercion;
 pub mod spark_ddl;
 pub mod spark_generator;
 pub mod spark_sql;

@@ -1,0 +1,1023 @@
+//! Spark SQL's implicit type coercions where DataFusion's differ, as an
+//! analyzer rule ([`SparkTypeCoercion`]) that runs before DataFusion's own
+//! `type_coercion` rule.
+//!
+//! The rule does not replace DataFusion's coercion: it inserts the casts
+//! Spark would insert where Spark's common type differs from the one
+//! DataFusion would pick, so that DataFusion then finds matching types and
+//! leaves them alone. Everything else is left to DataFusion, including its
+//! errors. What it owns, after Spark 4's ANSI rules (the "least common type"
+//! of <https://spark.apache.org/docs/latest/sql-ref-ansi-compliance.html>):
+//!
+//! - A FLOAT or DOUBLE with a DECIMAL (or a FLOAT with an integer) is a
+//!   DOUBLE: in comparisons, `IN`, `BETWEEN`, arithmetic, `CASE`,
+//!   `COALESCE`/`NVL`/`NVL2`/`IF`/`GREATEST`/`LEAST`, `UNION` and inline
+//!   tables. DataFusion picks a DECIMAL, so `VALUES (0.0), (double('NaN'))`
+//!   failed casting NaN to a decimal.
+//! - Spark's wider DECIMAL keeps the integral digits when 38 digits do not
+//!   hold both sides (`DECIMAL(30,10)` with `DECIMAL(30,0)` is
+//!   `DECIMAL(38,8)`); DataFusion keeps the scale.
+//! - A STRING beside another type is cast to that type: BIGINT beside an
+//!   integer, DOUBLE beside a DECIMAL or floating number, DATE, TIMESTAMP
+//!   or BOOLEAN beside one of those. This covers comparisons, arithmetic
+//!   (`'1' + 1` is a BIGINT 2), `date - string`, the branches of `CASE` and
+//!   the functions above, `IN`, `BETWEEN` and `UNION`. A STRING operand of
+//!   `AND`/`OR`/`NOT` or of `bool_and`/`bool_or` (`every`, `some`, `any`)
+//!   is cast to BOOLEAN, and one of unary minus to DOUBLE.
+//!
+//! A SQL integer literal is a BIGINT in Kiln but an INT in Spark when it
+//! fits one; where the literal's width decides a DECIMAL's precision
+//! (`coalesce(1, 1.5)` is a `DECIMAL(11,1)`), the rule counts it as an INT.
+//! (`1L` reaches the plan as the same literal, so `coalesce(1L, 1.5)` is a
+//! `DECIMAL(11,1)` here and a `DECIMAL(21,1)` in Spark.)
+//!
+//! Casts DataFusion needs while it plans (it types every expression as it
+//! builds it, so `'1' + 1` would fail before any analyzer rule) are made by
+//! [`SparkCoercionPlanner`], an expression planner for binary operators and
+//! aggregate calls.
+
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field};
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::tree_node::{Transformed, TransformedResult, TreeNode};
+use datafusion::common::{internal_err, DFSchema, Result, ScalarValue};
+use datafusion::execution::SessionStateBuilder;
+use datafusion::logical_expr::expr::{AggregateFunction, InList, ScalarFunction};
+use datafusion::logical_expr::expr_rewriter::{coerce_plan_expr_for_schema, NamePreserver};
+use datafusion::logical_expr::planner::{
+    ExprPlanner, PlannerResult, RawAggregateExpr, RawBinaryExpr,
+};
+use datafusion::logical_expr::utils::merge_schema;
+use datafusion::logical_expr::{
+    Between, BinaryExpr, Case, Cast, Expr, ExprSchemable, LogicalPlan, Operator, Union, Values,
+};
+use datafusion::optimizer::AnalyzerRule;
+use datafusion::sql::sqlparser::ast::BinaryOperator;
+
+/// The analyzer rule that casts operands to Spark's common types before
+/// DataFusion's `type_coercion` rule runs (see the module documentation).
+#[derive(Debug, Default)]
+pub struct SparkTypeCoercion;
+
+impl AnalyzerRule for SparkTypeCoercion {
+    fn name(&self) -> &str {
+        "spark_type_coercion"
+    }
+
+    fn analyze(&self, plan: LogicalPlan, _config: &ConfigOptions) -> Result<LogicalPlan> {
+        plan.transform_up_with_subqueries(coerce_plan).data()
+    }
+}
+
+/// Puts [`SparkTypeCoercion`] into `builder`'s analyzer right before
+/// DataFusion's `type_coercion` rule, keeping every other rule, and
+/// [`SparkCoercionPlanner`] first among its expression planners.
+pub fn register(builder: &mut SessionStateBuilder) {
+    let mut analyzer = builder.analyzer().take().unwrap_or_default();
+    let at = analyzer
+        .rules
+        .iter()
+        .position(|r| r.name() == "type_coercion")
+        .unwrap_or(analyzer.rules.len());
+    analyzer.rules.insert(at, Arc::new(SparkTypeCoercion));
+    *builder.analyzer() = Some(analyzer);
+    // First, so that Kiln's operator planner sees the cast operands.
+    builder
+        .expr_planners()
+        .get_or_insert_with(Vec::new)
+        .insert(0, Arc::new(SparkCoercionPlanner));
+}
+
+/// Spark's coercions on one plan node whose inputs are done.
+fn coerce_plan(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
+    match plan {
+        LogicalPlan::Union(union) => coerce_union(union),
+        LogicalPlan::Values(values) => coerce_values(values),
+        plan => {
+            let mut schema = merge_schema(&plan.inputs());
+            if let LogicalPlan::TableScan(ts) = &plan {
+                schema.merge(&DFSchema::try_from_qualified_schema(
+                    ts.table_name.clone(),
+                    &ts.source.schema(),
+                )?);
+            }
+            let names = NamePreserver::new(&plan);
+            let out = plan.map_expressions(|e| {
+                let saved = names.save(&e);
+                e.transform_up(|e| coerce_expr(e, &schema))
+                    .map(|t| t.update_data(|e| saved.restore(e)))
+            })?;
+            // A changed input changes this node's schema too.
+            out.map_data(|p| p.recompute_schema())
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Spark's type lattice.
+
+fn is_string(t: &DataType) -> bool {
+    matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+}
+
+fn is_float(t: &DataType) -> bool {
+    matches!(t, DataType::Float16 | DataType::Float32 | DataType::Float64)
+}
+
+fn is_decimal(t: &DataType) -> bool {
+    matches!(t, DataType::Decimal128(_, _))
+}
+
+fn is_signed_integer(t: &DataType) -> bool {
+    matches!(
+        t,
+        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64
+    )
+}
+
+fn is_numeric(t: &DataType) -> bool {
+    is_signed_integer(t) || is_float(t) || is_decimal(t)
+}
+
+fn is_timestamp(t: &DataType) -> bool {
+    matches!(t, DataType::Timestamp(_, _))
+}
+
+/// Digits of an integer type as a DECIMAL (Spark: TINYINT is DECIMAL(3,0),
+/// SMALLINT (5,0), INT (10,0), BIGINT (20,0)).
+fn integer_digits(t: &DataType) -> Option<u8> {
+    match t {
+        DataType::Int8 => Some(3),
+        DataType::Int16 => Some(5),
+        DataType::Int32 => Some(10),
+        DataType::Int64 => Some(20),
+        _ => None,
+    }
+}
+
+fn as_decimal(t: &DataType) -> Option<(u8, i8)> {
+    match t {
+        DataType::Decimal128(p, s) if *s >= 0 => Some((*p, *s)),
+        t => integer_digits(t).map(|p| (p, 0)),
+    }
+}
+
+/// Spark's wider DECIMAL of two: the larger scale and the larger number of
+/// integral digits, and when that needs more than 38 digits, the integral
+/// digits win and the scale shrinks.
+fn wider_decimal(a: (u8, i8), b: (u8, i8)) -> DataType {
+    let scale = a.1.max(b.1);
+    let range = (a.0 as i16 - a.1 as i16).max(b.0 as i16 - b.1 as i16);
+    let max = 38i16;
+    if range + scale as i16 > max {
+        let scale = (max - range).max(0);
+        DataType::Decimal128(max as u8, scale as i8)
+    } else {
+        DataType::Decimal128((range + scale as i16) as u8, scale)
+    }
+}
+
+/// Spark's type for a STRING beside `other`, when Spark casts strings to it.
+fn string_promotion(other: &DataType) -> Option<DataType> {
+    match other {
+        t if is_signed_integer(t) => Some(DataType::Int64),
+        t if is_decimal(t) || is_float(t) => Some(DataType::Float64),
+        DataType::Date32 | DataType::Boolean => Some(other.clone()),
+        t if is_timestamp(t) => Some(other.clone()),
+        _ => None,
+    }
+}
+
+/// Spark's least common type of two types, for the types this rule models
+/// (numbers, strings, booleans, dates, timestamps, NULL); `None` leaves the
+/// pair to DataFusion.
+fn wider(a: &DataType, b: &DataType) -> Option<DataType> {
+    use DataType::*;
+    match (a, b) {
+        _ if a == b => Some(a.clone()),
+        (Null, t) | (t, Null) => Some(t.clone()),
+        (Float64, t) | (t, Float64) if is_numeric(t) => Some(Float64),
+        // A FLOAT with an integer or a DECIMAL is a DOUBLE in Spark 4.
+        (Float32 | Float16, t) | (t, Float32 | Float16) if is_numeric(t) => {
+            Some(if is_float(t) { Float32 } else { Float64 })
+        }
+        (x, y) if is_signed_integer(x) && is_signed_integer(y) => {
+            let digits = |t: &DataType| integer_digits(t).unwrap_or(0);
+            Some(if digits(x) >= digits(y) {
+                x.clone()
+            } else {
+                y.clone()
+            })
+        }
+        (x, y) if is_numeric(x) && is_numeric(y) => {
+            Some(wider_decimal(as_decimal(x)?, as_decimal(y)?))
+        }
+        (s, t) | (t, s) if is_string(s) && !is_string(t) => string_promotion(t),
+        (Date32, t) | (t, Date32) if is_timestamp(t) => Some(t.clone()),
+        _ => None,
+    }
+}
+
+/// Whether Spark's common type of `types` may differ from DataFusion's in
+/// a way that changes a comparison: a STRING beside a non-string, or a
+/// floating number beside a DECIMAL or an integer.
+fn comparison_differs(types: &[DataType]) -> bool {
+    let has = |f: fn(&DataType) -> bool| types.iter().any(f);
+    (has(is_string) && has(|t| !is_string(t) && !t.is_null()))
+        || (has(is_float) && has(|t| is_decimal(t) || is_signed_integer(t)))
+        || (has(|t| matches!(t, DataType::Float32 | DataType::Float16))
+            && has(|t| matches!(t, DataType::Float64)))
+}
+
+/// The type of `e` as Spark would see it: an integer literal that fits an
+/// INT counts as one (Spark's literal type; Kiln's literals are BIGINT).
+fn spark_type(e: &Expr, schema: &DFSchema) -> Option<DataType> {
+    if let Expr::Literal(ScalarValue::Int64(Some(v)), _) = e {
+        if i32::try_from(*v).is_ok() {
+            return Some(DataType::Int32);
+        }
+    }
+    e.get_type(schema).ok()
+}
+
+/// Spark's common type of `exprs`, when every pair is modelled, and the
+/// types it was found from.
+fn common_type(exprs: &[&Expr], schema: &DFSchema) -> Option<(DataType, Vec<DataType>)> {
+    let real = exprs
+        .iter()
+        .map(|e| e.get_type(schema).ok())
+        .collect::<Option<Vec<_>>>()?;
+    // Only a DECIMAL's precision depends on an integer literal's width.
+    let types = if real.iter().any(is_decimal) {
+        exprs
+            .iter()
+            .map(|e| spark_type(e, schema))
+            .collect::<Option<Vec<_>>>()?
+    } else {
+        real
+    };
+    let mut common = DataType::Null;
+    for t in &types {
+        common = wider(&common, t)?;
+    }
+    Some((common, types))
+}
+
+/// `e` cast to `to`, unless it already is of that type (an INT-sized
+/// literal counts as BIGINT here: a cast to BIGINT is not needed).
+fn cast_to(e: Expr, to: &DataType, schema: &DFSchema) -> Expr {
+    match e.get_type(schema) {
+        Ok(t) if &t == to => e,
+        _ => Expr::Cast(Cast::new(Box::new(e), to.clone())),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Expressions.
+
+fn coerce_expr(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
+    Ok(match e {
+        Expr::BinaryExpr(b) => coerce_binary(b, schema),
+        Expr::Not(inner) => match inner.get_type(schema) {
+            Ok(t) if is_string(&t) => Transformed::yes(Expr::Not(Box::new(cast_to(
+                *inner,
+                &DataType::Boolean,
+                schema,
+            )))),
+            _ => Transformed::no(Expr::Not(inner)),
+        },
+        // Spark negates a string as a DOUBLE (`- '1'` is -1.0).
+        Expr::Negative(inner) => match inner.get_type(schema) {
+            Ok(t) if is_string(&t) => Transformed::yes(Expr::Negative(Box::new(cast_to(
+                *inner,
+                &DataType::Float64,
+                schema,
+            )))),
+            _ => Transformed::no(Expr::Negative(inner)),
+        },
+        Expr::Case(case) => coerce_case(case, schema),
+        Expr::InList(list) => coerce_in_list(list, schema),
+        Expr::Between(between) => coerce_between(between, schema)?,
+        Expr::ScalarFunction(f) => coerce_scalar_function(f, schema),
+        Expr::AggregateFunction(f) => coerce_aggregate(f, schema),
+        e => Transformed::no(e),
+    })
+}
+
+/// What kind of binary operator, for Spark's operand casts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OpKind {
+    /// `=`, `<>`, `<`, `<=`, `>`, `>=`, `<=>`, `IS [NOT] DISTINCT FROM`.
+    Compare,
+    /// `AND`, `OR`.
+    Logic,
+    /// `-`: also date and timestamp subtraction.
+    Minus,
+    /// `/`.
+    Divide,
+    /// `+`, `*`, `%`.
+    Arithmetic,
+}
+
+fn op_kind(op: &Operator) -> Option<OpKind> {
+    Some(match op {
+        Operator::Eq
+        | Operator::NotEq
+        | Operator::Lt
+        | Operator::LtEq
+        | Operator::Gt
+        | Operator::GtEq
+        | Operator::IsDistinctFrom
+        | Operator::IsNotDistinctFrom => OpKind::Compare,
+        Operator::And | Operator::Or => OpKind::Logic,
+        Operator::Minus => OpKind::Minus,
+        Operator::Divide => OpKind::Divide,
+        Operator::Plus | Operator::Multiply | Operator::Modulo => OpKind::Arithmetic,
+        _ => return None,
+    })
+}
+
+fn sql_op_kind(op: &BinaryOperator) -> Option<OpKind> {
+    Some(match op {
+        BinaryOperator::Eq
+        | BinaryOperator::NotEq
+        | BinaryOperator::Lt
+        | BinaryOperator::LtEq
+        | BinaryOperator::Gt
+        | BinaryOperator::GtEq
+        | BinaryOperator::Spaceship => OpKind::Compare,
+        BinaryOperator::And | BinaryOperator::Or => OpKind::Logic,
+        BinaryOperator::Minus => OpKind::Minus,
+        BinaryOperator::Divide => OpKind::Divide,
+        // `DIV` too: Kiln's operator planner makes it a division that
+        // DataFusion types at once.
+        BinaryOperator::Plus
+        | BinaryOperator::Multiply
+        | BinaryOperator::Modulo
+        | BinaryOperator::MyIntegerDivide => OpKind::Arithmetic,
+        _ => return None,
+    })
+}
+
+/// The operands of a binary operator of `kind` cast as Spark casts them,
+/// or `None` when Spark's and DataFusion's types agree (or the operand
+/// types are not known).
+fn cast_operands(
+    kind: OpKind,
+    left: &Expr,
+    right: &Expr,
+    schema: &DFSchema,
+) -> Option<(Expr, Expr)> {
+    let (lt, rt) = (left.get_type(schema).ok()?, right.get_type(schema).ok()?);
+    let both = |t: &DataType| {
+        Some((
+            cast_to(left.clone(), t, schema),
+            cast_to(right.clone(), t, schema),
+        ))
+    };
+    match kind {
+        OpKind::Logic if is_string(&lt) || is_string(&rt) => return both(&DataType::Boolean),
+        OpKind::Logic => return None,
+        OpKind::Compare => {
+            if !comparison_differs(&[lt.clone(), rt.clone()]) {
+                return None;
+            }
+            return both(&wider(&lt, &rt)?);
+        }
+        _ => {}
+    }
+    // `date - '2001-09-28'`, `timestamp - '...'`: the string is a date or
+    // timestamp, and the two subtract as in Spark.
+    let datetime = |t: &DataType| matches!(t, DataType::Date32) || is_timestamp(t);
+    if kind == OpKind::Minus {
+        if datetime(&lt) && is_string(&rt) {
+            return Some((left.clone(), cast_to(right.clone(), &lt, schema)));
+        }
+        if is_string(&lt) && datetime(&rt) {
+            return Some((cast_to(left.clone(), &rt, schema), right.clone()));
+        }
+    }
+    let other = match (is_string(&lt), is_string(&rt)) {
+        (true, false) if is_numeric(&rt) => Some(&rt),
+        (false, true) if is_numeric(&lt) => Some(&lt),
+        _ => None,
+    };
+    if let Some(other) = other {
+        // The string becomes BIGINT beside an integer (`'1' + 1` is a
+        // BIGINT; `'1.5' + 1` fails to cast), DOUBLE beside a DECIMAL or a
+        // floating number. `/` of two BIGINTs is then Spark's division of
+        // doubles (Kiln's operator planner plans it so).
+        let to = string_promotion(other)?;
+        let promote = |e: &Expr, t: &DataType| {
+            if is_string(t) {
+                cast_to(e.clone(), &to, schema)
+            } else {
+                e.clone()
+            }
+        };
+        return Some((promote(left, &lt), promote(right, &rt)));
+    }
+    // A FLOAT with a DECIMAL or an integer computes as DOUBLE in Spark;
+    // DataFusion computes as FLOAT.
+    let float32 = |t: &DataType| matches!(t, DataType::Float32 | DataType::Float16);
+    let exact = |t: &DataType| is_decimal(t) || is_signed_integer(t);
+    if (float32(&lt) && exact(&rt)) || (exact(&lt) && float32(&rt)) {
+        return both(&DataType::Float64);
+    }
+    None
+}
+
+fn coerce_binary(b: BinaryExpr, schema: &DFSchema) -> Transformed<Expr> {
+    let Some(kind) = op_kind(&b.op) else {
+        return Transformed::no(Expr::BinaryExpr(b));
+    };
+    match cast_operands(kind, &b.left, &b.right, schema) {
+        Some((l, r)) => {
+            let (l, r) = if kind == OpKind::Divide
+                && is_signed_integer(&l.get_type(schema).unwrap_or(DataType::Null))
+            {
+                // Here, after Kiln's operator planner: divide as doubles.
+                (
+                    cast_to(l, &DataType::Float64, schema),
+                    cast_to(r, &DataType::Float64, schema),
+                )
+            } else {
+                (l, r)
+            };
+            Transformed::yes(Expr::BinaryExpr(BinaryExpr::new(
+                Box::new(l),
+                b.op,
+                Box::new(r),
+            )))
+        }
+        None => Transformed::no(Expr::BinaryExpr(b)),
+    }
+}
+
+/// Spark's implicit casts of operands and aggregate arguments while SQL is
+/// planned: DataFusion works out each expression's type as it plans it, so
+/// `'1' + 1` or `every('true')` fail there, before any analyzer rule runs.
+/// It casts the operands (as [`SparkTypeCoercion`] does) and leaves the
+/// planning to the planners after it.
+#[derive(Debug, Default)]
+pub struct SparkCoercionPlanner;
+
+impl ExprPlanner for SparkCoercionPlanner {
+    fn plan_binary_op(
+        &self,
+        expr: RawBinaryExpr,
+        schema: &DFSchema,
+    ) -> Result<PlannerResult<RawBinaryExpr>> {
+        let Some(kind) = sql_op_kind(&expr.op) else {
+            return Ok(PlannerResult::Original(expr));
+        };
+        Ok(PlannerResult::Original(
+            match cast_operands(kind, &expr.left, &expr.right, schema) {
+                Some((left, right)) => RawBinaryExpr {
+                    op: expr.op,
+                    left,
+                    right,
+                },
+                None => expr,
+            },
+        ))
+    }
+
+    fn plan_aggregate(
+        &self,
+        mut expr: RawAggregateExpr,
+    ) -> Result<PlannerResult<RawAggregateExpr>> {
+        // The planner is given no schema here: only literals have a type.
+        if boolean_aggregate(expr.func.name()) {
+            let empty = DFSchema::empty();
+            expr.args = expr
+                .args
+                .into_iter()
+                .map(|a| match &a {
+                    Expr::Literal(v, _) if is_string(&v.data_type()) => {
+                        cast_to(a, &DataType::Boolean, &empty)
+                    }
+                    _ => a,
+                })
+                .collect();
+        }
+        Ok(PlannerResult::Original(expr))
+    }
+}
+
+fn boolean_aggregate(name: &str) -> bool {
+    matches!(name, "bool_and" | "bool_or")
+}
+
+/// Casts every expression of `exprs` to their Spark common type, when it
+/// is modelled and the types differ; `compare` limits that to the cases
+/// where a comparison's outcome can differ from DataFusion's.
+fn unify(exprs: Vec<Expr>, schema: &DFSchema, compare: bool) -> (Vec<Expr>, bool) {
+    let refs: Vec<&Expr> = exprs.iter().collect();
+    let Some((common, types)) = common_type(&refs, schema) else {
+        return (exprs, false);
+    };
+    let real: Vec<DataType> = exprs
+        .iter()
+        .map(|e| e.get_type(schema).unwrap_or(DataType::Null))
+        .collect();
+    let same = real.iter().all(|t| t == &common || t.is_null());
+    if same || common.is_null() || (compare && !comparison_differs(&types)) {
+        return (exprs, false);
+    }
+    let out = exprs
+        .into_iter()
+        .map(|e| {
+            if matches!(e, Expr::Literal(ScalarValue::Null, _)) {
+                e
+            } else {
+                cast_to(e, &common, schema)
+            }
+        })
+        .collect();
+    (out, true)
+}
+
+fn coerce_case(case: Case, schema: &DFSchema) -> Transformed<Expr> {
+    let Case {
+        expr,
+        when_then_expr,
+        else_expr,
+    } = case;
+    let (whens, thens): (Vec<Expr>, Vec<Expr>) =
+        when_then_expr.into_iter().map(|(w, t)| (*w, *t)).unzip();
+    // The results: their common type, as Spark's CASE has one type.
+    let mut results = thens;
+    let has_else = else_expr.is_some();
+    results.extend(else_expr.map(|e| *e));
+    let (mut results, results_changed) = unify(results, schema, false);
+    let else_expr = if has_else {
+        results.pop().map(Box::new)
+    } else {
+        None
+    };
+    // `CASE x WHEN v ...` compares x with each v.
+    let (expr, whens, operand_changed) = match expr {
+        Some(x) => {
+            let mut all = vec![*x];
+            all.extend(whens);
+            let (mut all, changed) = unify(all, schema, true);
+            let x = all.remove(0);
+            (Some(Box::new(x)), all, changed)
+        }
+        None => (None, whens, false),
+    };
+    let case = Expr::Case(Case {
+        expr,
+        when_then_expr: whens
+            .into_iter()
+            .zip(results)
+            .map(|(w, t)| (Box::new(w), Box::new(t)))
+            .collect(),
+        else_expr,
+    });
+    if results_changed || operand_changed {
+        Transformed::yes(case)
+    } else {
+        Transformed::no(case)
+    }
+}
+
+fn coerce_in_list(list: InList, schema: &DFSchema) -> Transformed<Expr> {
+    let InList {
+        expr,
+        list,
+        negated,
+    } = list;
+    let mut all = vec![*expr];
+    all.extend(list);
+    let (mut all, changed) = unify(all, schema, true);
+    let expr = all.remove(0);
+    let e = Expr::InList(InList::new(Box::new(expr), all, negated));
+    if changed {
+        Transformed::yes(e)
+    } else {
+        Transformed::no(e)
+    }
+}
+
+fn coerce_between(between: Between, schema: &DFSchema) -> Result<Transformed<Expr>> {
+    let Between {
+        expr,
+        negated,
+        low,
+        high,
+    } = between;
+    let (all, changed) = unify(vec![*expr, *low, *high], schema, true);
+    let Ok::<[Expr; 3], _>([expr, low, high]) = all.try_into() else {
+        return internal_err!("spark_type_coercion: BETWEEN lost an operand");
+    };
+    let e = Expr::Between(Between::new(
+        Box::new(expr),
+        negated,
+        Box::new(low),
+        Box::new(high),
+    ));
+    Ok(if changed {
+        Transformed::yes(e)
+    } else {
+        Transformed::no(e)
+    })
+}
+
+fn coerce_scalar_function(f: ScalarFunction, schema: &DFSchema) -> Transformed<Expr> {
+    // Which arguments are results of one common type.
+    let from = match f.func.name() {
+        "coalesce" | "nvl" | "make_array" | "array" => 0,
+        "nvl2" | "if" => 1,
+        // Spark's GREATEST and LEAST widen numbers but take no strings.
+        "greatest" | "least" => {
+            let numbers = f.args.iter().all(|a| {
+                a.get_type(schema)
+                    .is_ok_and(|t| is_numeric(&t) || t.is_null())
+            });
+            if !numbers {
+                return Transformed::no(Expr::ScalarFunction(f));
+            }
+            0
+        }
+        _ => return Transformed::no(Expr::ScalarFunction(f)),
+    };
+    let ScalarFunction { func, mut args } = f;
+    if args.len() <= from {
+        return Transformed::no(Expr::ScalarFunction(ScalarFunction { func, args }));
+    }
+    let tail = args.split_off(from);
+    let (tail, changed) = unify(tail, schema, false);
+    args.extend(tail);
+    let e = Expr::ScalarFunction(ScalarFunction { func, args });
+    if changed {
+        Transformed::yes(e)
+    } else {
+        Transformed::no(e)
+    }
+}
+
+fn coerce_aggregate(mut f: AggregateFunction, schema: &DFSchema) -> Transformed<Expr> {
+    // `every('true')`: Spark casts a string argument of a boolean aggregate.
+    if !boolean_aggregate(f.func.name()) {
+        return Transformed::no(Expr::AggregateFunction(f));
+    }
+    let mut changed = false;
+    f.params.args = std::mem::take(&mut f.params.args)
+        .into_iter()
+        .map(|a| match a.get_type(schema) {
+            Ok(t) if is_string(&t) => {
+                changed = true;
+                cast_to(a, &DataType::Boolean, schema)
+            }
+            _ => a,
+        })
+        .collect();
+    let e = Expr::AggregateFunction(f);
+    if changed {
+        Transformed::yes(e)
+    } else {
+        Transformed::no(e)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Plans.
+
+/// Each column of a UNION is of its inputs' Spark common type.
+fn coerce_union(union: Union) -> Result<Transformed<LogicalPlan>> {
+    let Some(first) = union.inputs.first() else {
+        return Ok(Transformed::no(LogicalPlan::Union(union)));
+    };
+    let width = first.schema().fields().len();
+    if union
+        .inputs
+        .iter()
+        .any(|p| p.schema().fields().len() != width)
+    {
+        // DataFusion reports the mismatch.
+        return Ok(Transformed::no(LogicalPlan::Union(union)));
+    }
+    let mut targets: Vec<Option<DataType>> = Vec::with_capacity(width);
+    for i in 0..width {
+        let types: Vec<&DataType> = union
+            .inputs
+            .iter()
+            .map(|p| p.schema().field(i).data_type())
+            .collect();
+        if types.iter().all(|t| *t == types[0]) {
+            targets.push(None);
+            continue;
+        }
+        let mut common = Some(DataType::Null);
+        for t in &types {
+            common = common.and_then(|c| wider(&c, t));
+        }
+        targets.push(common.filter(|c| !c.is_null()));
+    }
+    if targets.iter().all(Option::is_none) {
+        return Ok(Transformed::no(LogicalPlan::Union(union)));
+    }
+    let inputs = union
+        .inputs
+        .into_iter()
+        .map(|input| {
+            let schema = input.schema();
+            let fields = schema
+                .iter()
+                .zip(&targets)
+                .map(|((q, f), t)| {
+                    let f = match t {
+                        Some(t) => Arc::new(Field::new(f.name(), t.clone(), f.is_nullable())),
+                        None => Arc::clone(f),
+                    };
+                    (q.cloned(), f)
+                })
+                .collect::<Vec<_>>();
+            let target = DFSchema::new_with_metadata(fields, schema.metadata().clone())?;
+            let plan = coerce_plan_expr_for_schema(Arc::unwrap_or_clone(input), &target)?;
+            Ok(Arc::new(plan))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Transformed::yes(LogicalPlan::Union(
+        Union::try_new_with_loose_types(inputs)?,
+    )))
+}
+
+/// An inline table whose column mixes a floating number with DECIMALs is
+/// a DOUBLE column in Spark; DataFusion's VALUES planning picked a DECIMAL
+/// and cast the floating rows to it (Spark's inline tables do not promote
+/// strings, so that is the one difference handled here).
+fn coerce_values(values: Values) -> Result<Transformed<LogicalPlan>> {
+    let schema = DFSchema::empty();
+    let Values {
+        schema: values_schema,
+        values: mut rows,
+    } = values;
+    let mut doubles = vec![];
+    for (j, field) in values_schema.fields().iter().enumerate() {
+        if !is_decimal(field.data_type()) {
+            continue;
+        }
+        // A row DataFusion cast from a floating number to the column's type.
+        let float_row = |e: &Expr| match e {
+            Expr::Cast(c) if c.field.data_type() == field.data_type() => {
+                c.expr.get_type(&schema).is_ok_and(|t| is_float(&t))
+            }
+            _ => false,
+        };
+        if !rows.iter().any(|r| r.get(j).is_some_and(float_row)) {
+            continue;
+        }
+        doubles.push(j);
+        for row in &mut rows {
+            let Some(cell) = row.get_mut(j) else {
+                continue;
+            };
+            let e = std::mem::replace(cell, Expr::Literal(ScalarValue::Null, None));
+            *cell = match e {
+                Expr::Cast(c) if float_row(&Expr::Cast(c.clone())) => {
+                    cast_to(*c.expr, &DataType::Float64, &schema)
+                }
+                Expr::Literal(ScalarValue::Decimal128(None, _, _), m) => {
+                    Expr::Literal(ScalarValue::Float64(None), m)
+                }
+                e => cast_to(e, &DataType::Float64, &schema),
+            };
+        }
+    }
+    if doubles.is_empty() {
+        return Ok(Transformed::no(LogicalPlan::Values(Values {
+            schema: values_schema,
+            values: rows,
+        })));
+    }
+    let fields = values_schema
+        .iter()
+        .enumerate()
+        .map(|(j, (q, f))| {
+            let f = if doubles.contains(&j) {
+                Arc::new(Field::new(f.name(), DataType::Float64, f.is_nullable()))
+            } else {
+                Arc::clone(f)
+            };
+            (q.cloned(), f)
+        })
+        .collect::<Vec<_>>();
+    let schema = DFSchema::new_with_metadata(fields, values_schema.metadata().clone())?;
+    Ok(Transformed::yes(LogicalPlan::Values(Values {
+        schema: Arc::new(schema),
+        values: rows,
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::util::display::{ArrayFormatter, FormatOptions};
+
+    /// Runs `sql` (statements split on `;`) through Kiln's parse path and
+    /// session; the last statement's result types and rows, or the error.
+    pub(crate) async fn run(sql: &str) -> Result<(Vec<String>, Vec<String>), String> {
+        let conf =
+            crate::config::EngineConf::parse(&Default::default()).map_err(|e| e.to_string())?;
+        let config = conf.session_config(2).map_err(|e| e.to_string())?;
+        let runtime = crate::config::runtime_env(None, None).map_err(|e| e.to_string())?;
+        let ctx = crate::config::spark_session(config, runtime);
+        let mut out = (vec![], vec![]);
+        for stmt in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+            for mut js in crate::sql::parse_job(stmt, "spark", "test").map_err(|e| e.to_string())? {
+                crate::sql::prepare(&mut js.statement, &Default::default());
+                let plan = ctx
+                    .state()
+                    .statement_to_plan(js.statement)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let df = ctx
+                    .execute_logical_plan(plan)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let physical = df.create_physical_plan().await.map_err(|e| e.to_string())?;
+                let types = physical
+                    .schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.data_type().to_string())
+                    .collect();
+                let batches = datafusion::physical_plan::collect(physical, ctx.task_ctx())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let mut rows = vec![];
+                let opts = FormatOptions::default().with_null("NULL");
+                for b in &batches {
+                    let fmts: Vec<_> = b
+                        .columns()
+                        .iter()
+                        .map(|c| ArrayFormatter::try_new(c.as_ref(), &opts).unwrap())
+                        .collect();
+                    for i in 0..b.num_rows() {
+                        rows.push(
+                            fmts.iter()
+                                .map(|f| f.value(i).to_string())
+                                .collect::<Vec<_>>()
+                                .join(","),
+                        );
+                    }
+                }
+                out = (types, rows);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn ok(sql: &str) -> (Vec<String>, Vec<String>) {
+        match run(sql).await {
+            Ok(r) => r,
+            Err(e) => panic!("{sql}: {e}"),
+        }
+    }
+
+    fn strs(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    // Spark 4.2.1: `VALUES (0.0), (double('NaN'))` is a DOUBLE column of
+    // 0.0 and NaN; so are a UNION, a CASE, COALESCE, IN and `=` of a
+    // DECIMAL and a DOUBLE.
+    #[tokio::test]
+    async fn a_decimal_beside_a_double_is_a_double() {
+        let (t, r) = ok("VALUES (0.0), (double('NaN'))").await;
+        assert_eq!((t, r), (strs(&["Float64"]), strs(&["0.0", "NaN"])));
+        let (t, r) = ok("SELECT 1.5 UNION ALL SELECT double('NaN')").await;
+        assert_eq!((t, r), (strs(&["Float64"]), strs(&["1.5", "NaN"])));
+        let (t, r) = ok("SELECT case when true then 1.5 else double('NaN') end, \
+             coalesce(1.5, double('NaN')), if(true, 1.5, double('2')), greatest(1.5, double('2'))")
+        .await;
+        assert_eq!(t, strs(&["Float64"; 4]));
+        assert_eq!(r, strs(&["1.5,1.5,1.5,2.0"]));
+        let (_, r) = ok(
+            "SELECT double('NaN') in (1.5, 2.5), 1.5 in (double('NaN'), 2.5), \
+             1.5 = double('NaN'), 1.5 between double('1') and 2",
+        )
+        .await;
+        assert_eq!(r, strs(&["false,false,false,true"]));
+        // A FLOAT with a DECIMAL or an integer is a DOUBLE too.
+        let (t, _) = ok("SELECT 1.5 + float('1.6'), 1L + float(1), coalesce(1L, float(1))").await;
+        assert_eq!(t, strs(&["Float64"; 3]));
+        let (t, _) = ok("SELECT x FROM VALUES (cast(1 as decimal(20,2))), (double(2)) t(x)").await;
+        assert_eq!(t, strs(&["Float64"]));
+    }
+
+    // Spark 4.2.1: DECIMAL(30,10) with DECIMAL(30,0) is DECIMAL(38,8),
+    // DECIMAL(38,0) with 1.5 is DECIMAL(38,0); coalesce(1, 1.5) is a
+    // DECIMAL(11,1) (1 is an INT).
+    #[tokio::test]
+    async fn wider_decimals_keep_the_integral_digits() {
+        let (t, _) = ok("SELECT x FROM (SELECT cast(1 as decimal(30,10)) x \
+             UNION ALL SELECT cast(1 as decimal(30,0)))")
+        .await;
+        assert_eq!(t, strs(&["Decimal128(38, 8)"]));
+        let (t, _) = ok("SELECT coalesce(cast(1 as decimal(38,0)), 1.5), coalesce(1, 1.5)").await;
+        assert_eq!(t, strs(&["Decimal128(38, 0)", "Decimal128(11, 1)"]));
+    }
+
+    // Spark 4.2.1 (ANSI): `'1' + 1` is BIGINT 2, `'1.5' + 1` fails casting
+    // '1.5' to BIGINT, `'1' * 2.5` is DOUBLE 2.5, `'1' / 1` DOUBLE 1.0,
+    // `'1' div 2` BIGINT 0; a string compared with a number is that number
+    // type (`'1.50' = 1.5` is true); `'true' = true`, `'true' AND true`.
+    #[tokio::test]
+    async fn strings_are_cast_to_the_other_operand() {
+        let (t, r) =
+            ok("SELECT '1' + 1, '1' * 2.5, '1' / 1, '1' % 2, '1' div 2, '1' + float(1)").await;
+        assert_eq!(
+            t,
+            strs(&["Int64", "Float64", "Float64", "Int64", "Int64", "Float64"])
+        );
+        assert_eq!(r, strs(&["2,2.5,1.0,1,0,2.0"]));
+        let e = run("SELECT '1.5' + 1").await.unwrap_err();
+        assert!(e.contains("1.5") && e.contains("Int64"), "{e}");
+        let (_, r) = ok(
+            "SELECT '1.50' = 1.5, '1' = 1L, 'true' = true, 'true' AND true, \
+             '1' < 1.5, '1' in (1.5) AS a, 1.5 in ('1.5', 2) AS b, '1' between 0 and 2.5",
+        )
+        .await;
+        assert_eq!(r, strs(&["true,true,true,true,true,false,true,true"]));
+        let (t, r) = ok("SELECT every('true'), bool_or('false')").await;
+        assert_eq!((t, r), (strs(&["Boolean"; 2]), strs(&["true,false"])));
+    }
+
+    // Spark 4.2.1: a string beside a DATE or TIMESTAMP is one
+    // (date.sql.out: `'2001-10-01' - date '2001-09-28'`; timestamp.sql.out:
+    // `timestamp'2019-10-06 10:11:12.345678' - '2011-11-11 11:11:11'`).
+    #[tokio::test]
+    async fn strings_beside_dates_and_timestamps_are_cast_to_them() {
+        let (_, r) = ok("SELECT '2001-10-01' - date '2001-09-28'").await;
+        assert_eq!(r, strs(&["3"]));
+        ok("SELECT timestamp'2019-10-06 10:11:12.345678' - '2011-11-11 11:11:11'").await;
+        let (_, r) = ok("SELECT date '2001-10-01' = '2001-10-01', \
+             '2001-10-01' > date '2001-09-28', timestamp '2001-10-01 00:00:00' = '2001-10-01'")
+        .await;
+        assert_eq!(r, strs(&["true,true,true"]));
+        let (t, _) =
+            ok("SELECT x FROM (SELECT date'2001-01-01' x UNION ALL SELECT '2001-01-02')").await;
+        assert_eq!(t, strs(&["Date32"]));
+    }
+
+    // Spark 4.2.1: coalesce(1.5, '2') and CASE '1' / 1.5 are DOUBLE,
+    // if(true, '1', 2) and nvl('1', 2) BIGINT; UNION of 1.5 and '2' is
+    // DOUBLE, of true and 'true' BOOLEAN.
+    #[tokio::test]
+    async fn branches_of_a_string_and_a_number_are_the_number() {
+        let (t, _) = ok(
+            "SELECT coalesce(1.5, '2'), case when true then '1' else 1.5 end, \
+             if(true, '1', 2), nvl('1', 2)",
+        )
+        .await;
+        assert_eq!(t, strs(&["Float64", "Float64", "Int64", "Int64"]));
+        let (t, _) = ok("SELECT x FROM (SELECT 1.5 x UNION ALL SELECT '2')").await;
+        assert_eq!(t, strs(&["Float64"]));
+        let (t, r) = ok("SELECT x FROM (SELECT true x UNION ALL SELECT 'true')").await;
+        assert_eq!((t, r), (strs(&["Boolean"]), strs(&["true", "true"])));
+    }
+
+    // Both plans ran in-process before; through Spark Connect their results
+    // failed ("expected Decimal128(10, 0) but found Decimal128(11, 0)")
+    // because the server labelled them with the types of the plan as first
+    // built, not as analyzed. Here: the analyzed types are Spark's.
+    // A UNION of DECIMAL(10,0) and DECIMAL(11,0) is
+    // DECIMAL(11,0) (Spark 4.2.1: 1 and 2); conditional-functions:
+    // `case when 1 < 2 then 1 else 1/0 end` is the DOUBLE 1.0.
+    #[tokio::test]
+    async fn results_have_the_analyzed_types() {
+        let (t, r) = ok("CREATE TEMPORARY VIEW t3 AS VALUES (decimal(1)) tbl(v); \
+             SELECT t.v FROM (SELECT v FROM t3 UNION ALL SELECT v + v AS v FROM t3) t")
+        .await;
+        assert_eq!((t, r), (strs(&["Decimal128(11, 0)"]), strs(&["1", "2"])));
+        let (t, r) = ok("SELECT case when 1 < 2 then 1 else 1/0 end").await;
+        assert_eq!((t, r), (strs(&["Float64"]), strs(&["1.0"])));
+    }
+
+    #[test]
+    fn the_rule_runs_before_datafusions_type_coercion() {
+        let conf = crate::config::EngineConf::parse(&Default::default()).unwrap();
+        let ctx = crate::config::spark_session(
+            conf.session_config(1).unwrap(),
+            crate::config::runtime_env(None, None).unwrap(),
+        );
+        let names: Vec<_> = ctx
+            .state()
+            .analyzer()
+            .rules
+            .iter()
+            .map(|r| r.name().to_string())
+            .collect();
+        let ours = names.iter().position(|n| n == "spark_type_coercion");
+        let theirs = names.iter().position(|n| n == "type_coercion");
+        assert!(ours.is_some() && ours < theirs, "{names:?}");
+        assert!(
+            names.iter().any(|n| n == "resolve_grouping_function"),
+            "{names:?}"
+        );
+    }
+}
