@@ -426,6 +426,7 @@ impl VisitorMut for SparkRewriter {
     }
 
     fn post_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
+        having_as_boolean(select);
         name_select_items(select);
         ControlFlow::Continue(())
     }
@@ -513,6 +514,32 @@ fn cast_function(expr: &Expr) -> Option<Expr> {
         format: None,
         array: false,
     })
+}
+
+/// Spark casts a `HAVING` condition that is not a predicate (`HAVING
+/// sum(v) + 1`) to BOOLEAN; DataFusion refuses it.
+fn having_as_boolean(select: &mut Select) {
+    use datafusion::sql::sqlparser::ast::{BinaryOperator as B, DataType};
+    let Some(h) = select.having.as_mut() else {
+        return;
+    };
+    let arithmetic = match h {
+        Expr::BinaryOp { op, .. } => matches!(
+            op,
+            B::Plus | B::Minus | B::Multiply | B::Divide | B::Modulo | B::MyIntegerDivide
+        ),
+        Expr::Function(_) | Expr::Value(_) => true,
+        _ => false,
+    };
+    if arithmetic {
+        *h = Expr::Cast {
+            kind: CastKind::Cast,
+            expr: Box::new(h.clone()),
+            data_type: DataType::Boolean,
+            format: None,
+            array: false,
+        };
+    }
 }
 
 /// The bare unit of Spark's `timestampadd(MONTH, n, ts)`, `datediff(DAY, a,
