@@ -142,7 +142,7 @@ pub fn ipc_bytes(schema: &SchemaRef, batch: &RecordBatch) -> Result<Vec<u8>> {
 
 /// The fields of `names` with the types and nullability of the fields of
 /// `types` at the same places (`names` as it is if their widths differ).
-fn with_types_of(names: &SchemaRef, types: &SchemaRef) -> SchemaRef {
+pub(crate) fn with_types_of(names: &SchemaRef, types: &SchemaRef) -> SchemaRef {
     if names.fields().len() != types.fields().len() {
         return Arc::clone(names);
     }

@@ -89,7 +89,7 @@ impl ConnectService {
         let result = match req.analyze {
             Some(Analyze::Schema(s)) => {
                 let plan = self.plan_of(&session, s.plan.as_ref()).await?;
-                let schema = types::client_schema(plan.schema().as_arrow());
+                let schema = types::client_schema(analyzed_schema(&session, &plan)?.as_ref());
                 ar::Result::Schema(ar::Schema {
                     schema: Some(types::schema_to_spark(&schema)),
                 })
@@ -117,7 +117,7 @@ impl ConnectService {
             }
             Some(Analyze::TreeString(t)) => {
                 let plan = self.plan_of(&session, t.plan.as_ref()).await?;
-                let schema = types::client_schema(plan.schema().as_arrow());
+                let schema = types::client_schema(analyzed_schema(&session, &plan)?.as_ref());
                 ar::Result::TreeString(ar::TreeString {
                     tree_string: tree_string(&schema, t.level),
                 })
@@ -324,6 +324,24 @@ fn input_paths(rel: &Relation, out: &mut Vec<String>) {
     for c in children {
         input_paths(c, out);
     }
+}
+
+/// The schema a plan's rows will have: its names, and the types after
+/// the analyzer's coercions (Spark's among them), which the rows are
+/// computed with (`date - date` is planned as a count of days and
+/// analyzed into an interval).
+fn analyzed_schema(
+    session: &crate::session::Session,
+    plan: &datafusion::logical_expr::LogicalPlan,
+) -> Result<arrow::datatypes::SchemaRef> {
+    let state = session.ctx.state();
+    let analyzed =
+        state
+            .analyzer()
+            .execute_and_check(plan.clone(), state.config_options(), |_, _| {})?;
+    let names = std::sync::Arc::new(plan.schema().as_arrow().clone());
+    let types = std::sync::Arc::new(analyzed.schema().as_arrow().clone());
+    Ok(crate::execute::with_types_of(&names, &types))
 }
 
 /// `printSchema()`'s text, as Spark prints it.

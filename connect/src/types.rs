@@ -486,7 +486,9 @@ pub fn client_type(t: &DataType) -> DataType {
 }
 
 fn client_field(f: &Field) -> Field {
-    Field::new(f.name(), client_type(f.data_type()), f.is_nullable())
+    // Duplicate result names carry a hidden suffix inside the engine.
+    let name = kiln_core::spark_names::display_name(f.name());
+    Field::new(name, client_type(f.data_type()), f.is_nullable())
 }
 
 /// The schema the client reads for `schema`.

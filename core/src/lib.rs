@@ -4,6 +4,7 @@
 //! - [`config`]: engine settings (`spec.conf`) and the DataFusion session built from them.
 //! - [`sql`]: splitting a job into statements and Spark-style identifier resolution.
 //! - [`spark_coercion`]: Spark's implicit type coercions where DataFusion's differ.
+//! - [`spark_names`]: duplicate result column names, which Spark allows.
 //! - [`shuffle`]: the shuffle writer/reader plan nodes and the on-disk block layout.
 //! - [`write`]: the node that ends a write stage: tasks writing their partition's files.
 //! - [`codec`]: the datafusion-proto extension codec that carries our plan nodes.
@@ -21,6 +22,7 @@ pub mod shuffle;
 pub mod spark_coercion;
 pub mod spark_ddl;
 pub mod spark_generator;
+pub mod spark_names;
 pub mod spark_sql;
 pub mod spark_window;
 pub mod sql;

@@ -50,7 +50,8 @@ use datafusion::logical_expr::planner::{
 };
 use datafusion::logical_expr::utils::merge_schema;
 use datafusion::logical_expr::{
-    Between, BinaryExpr, Case, Cast, Expr, ExprSchemable, LogicalPlan, Operator, Union, Values,
+    Between, BinaryExpr, Case, Cast, Expr, ExprSchemable, LogicalPlan, Operator, TryCast, Union,
+    Values,
 };
 use datafusion::optimizer::AnalyzerRule;
 use datafusion::sql::sqlparser::ast::BinaryOperator;
@@ -301,8 +302,99 @@ fn coerce_expr(e: Expr, schema: &DFSchema) -> Result<Transformed<Expr>> {
         Expr::Between(between) => coerce_between(between, schema)?,
         Expr::ScalarFunction(f) => coerce_scalar_function(f, schema),
         Expr::AggregateFunction(f) => coerce_aggregate(f, schema),
+        Expr::Cast(c) => coerce_cast(c, schema),
+        Expr::TryCast(c) => match trimmed_for_cast(&c.expr, c.field.data_type(), schema) {
+            Some(e) => Transformed::yes(Expr::TryCast(TryCast {
+                expr: Box::new(e),
+                field: c.field,
+            })),
+            None => Transformed::no(Expr::TryCast(c)),
+        },
         e => Transformed::no(e),
     })
+}
+
+/// The characters Spark trims from a string before casting it to a number,
+/// a BOOLEAN, a DATE or a TIMESTAMP (`cast(' 1\t' AS INT)` is 1): ASCII
+/// space and the control characters below it.
+const CAST_TRIMMED: &str = "\u{0}\u{1}\u{2}\u{3}\u{4}\u{5}\u{6}\u{7}\u{8}\t\n\u{b}\u{c}\r\u{e}\u{f}\u{10}\u{11}\u{12}\u{13}\u{14}\u{15}\u{16}\u{17}\u{18}\u{19}\u{1a}\u{1b}\u{1c}\u{1d}\u{1e}\u{1f} ";
+
+/// `e` (a string cast to `to`) trimmed as Spark trims it first, or `None`
+/// when no trim applies (or `e` is trimmed already: the rule may see a
+/// plan twice).
+fn trimmed_for_cast(e: &Expr, to: &DataType, schema: &DFSchema) -> Option<Expr> {
+    let from = e.get_type(schema).ok()?;
+    let trims =
+        is_numeric(to) || matches!(to, DataType::Boolean | DataType::Date32) || is_timestamp(to);
+    if !is_string(&from) || !trims {
+        return None;
+    }
+    if let Expr::ScalarFunction(f) = e {
+        if f.func.name() == "btrim" {
+            return None;
+        }
+    }
+    if let Expr::Literal(ScalarValue::Utf8(Some(v)), _) = e {
+        // A literal that has nothing to trim stays a literal.
+        if v.trim_matches(|c: char| CAST_TRIMMED.contains(c)) == v {
+            return None;
+        }
+    }
+    Some(datafusion::functions::string::expr_fn::btrim(vec![
+        e.clone(),
+        Expr::Literal(ScalarValue::Utf8(Some(CAST_TRIMMED.into())), None),
+    ]))
+}
+
+fn coerce_cast(c: Cast, schema: &DFSchema) -> Transformed<Expr> {
+    if let Some(e) = trimmed_for_cast(&c.expr, c.field.data_type(), schema) {
+        return Transformed::yes(Expr::Cast(Cast {
+            expr: Box::new(e),
+            field: c.field,
+        }));
+    }
+    match time_as_number(&c.expr, c.field.data_type(), schema) {
+        Some(e) => Transformed::yes(e),
+        None => Transformed::no(Expr::Cast(c)),
+    }
+}
+
+/// Spark's cast of a TIME to a number: its seconds since midnight,
+/// truncated for an integer, rounded to the scale for a DECIMAL (Spark's
+/// TIME holds microseconds). Arrow casts a time to its count of units.
+fn time_as_number(e: &Expr, to: &DataType, schema: &DFSchema) -> Option<Expr> {
+    use datafusion::arrow::datatypes::TimeUnit;
+    let unit = match e.get_type(schema).ok()? {
+        DataType::Time64(u) | DataType::Time32(u) => u,
+        _ => return None,
+    };
+    let per_second: i64 = match unit {
+        TimeUnit::Second => 1,
+        TimeUnit::Millisecond => 1_000,
+        TimeUnit::Microsecond => 1_000_000,
+        TimeUnit::Nanosecond => 1_000_000_000,
+    };
+    let units = Expr::Cast(Cast::new(Box::new(e.clone()), DataType::Int64));
+    let int = |v: i64| Expr::Literal(ScalarValue::Int64(Some(v)), None);
+    let binary = |l: Expr, op: Operator, r: Expr| {
+        Expr::BinaryExpr(BinaryExpr::new(Box::new(l), op, Box::new(r)))
+    };
+    if is_signed_integer(to) {
+        let seconds = binary(units, Operator::Divide, int(per_second));
+        return Some(Expr::Cast(Cast::new(Box::new(seconds), to.clone())));
+    }
+    if !is_decimal(to) {
+        return None;
+    }
+    let micros = if per_second >= 1_000_000 {
+        binary(units, Operator::Divide, int(per_second / 1_000_000))
+    } else {
+        binary(units, Operator::Multiply, int(1_000_000 / per_second))
+    };
+    let micros = Expr::Cast(Cast::new(Box::new(micros), DataType::Decimal128(38, 0)));
+    let one_micro = Expr::Literal(ScalarValue::Decimal128(Some(1), 7, 6), None);
+    let seconds = binary(micros, Operator::Multiply, one_micro);
+    Some(Expr::Cast(Cast::new(Box::new(seconds), to.clone())))
 }
 
 /// What kind of binary operator, for Spark's operand casts.
@@ -428,31 +520,84 @@ fn cast_operands(
     None
 }
 
+/// `date + NULL`, `NULL - timestamp`: a NULL of Spark's result type, a
+/// TIMESTAMP for `+` and a day-time interval for `-` (the untyped NULL
+/// would be cast to the date-time's type, and two of those do not add).
+fn null_beside_datetime(b: &BinaryExpr, schema: &DFSchema) -> Option<Expr> {
+    use datafusion::arrow::datatypes::TimeUnit;
+    if !matches!(b.op, Operator::Plus | Operator::Minus) {
+        return None;
+    }
+    let (lt, rt) = (
+        b.left.get_type(schema).ok()?,
+        b.right.get_type(schema).ok()?,
+    );
+    let datetime = |t: &DataType| matches!(t, DataType::Date32) || is_timestamp(t);
+    let t = match (lt.is_null(), rt.is_null()) {
+        (true, false) if datetime(&rt) => rt,
+        (false, true) if datetime(&lt) => lt,
+        _ => return None,
+    };
+    let t = match (b.op, t) {
+        (Operator::Minus, _) => DataType::Duration(TimeUnit::Microsecond),
+        (_, DataType::Date32) => DataType::Timestamp(TimeUnit::Nanosecond, None),
+        (_, t) => t,
+    };
+    Some(Expr::Cast(Cast::new(
+        Box::new(Expr::Literal(ScalarValue::Null, None)),
+        t,
+    )))
+}
+
+/// Spark subtracts two DATEs into a day-time interval (`date'2001-10-01' -
+/// date'2001-09-28'` is `3 00:00:00`); DataFusion into a count of days.
+fn dates_minus_as_interval(l: Expr, op: Operator, r: Expr, schema: &DFSchema) -> Option<Expr> {
+    use datafusion::arrow::datatypes::TimeUnit;
+    let date = |e: &Expr| matches!(e.get_type(schema), Ok(DataType::Date32));
+    if op != Operator::Minus || !date(&l) || !date(&r) {
+        return None;
+    }
+    let ts = DataType::Timestamp(TimeUnit::Microsecond, None);
+    Some(Expr::BinaryExpr(BinaryExpr::new(
+        Box::new(Expr::Cast(Cast::new(Box::new(l), ts.clone()))),
+        Operator::Minus,
+        Box::new(Expr::Cast(Cast::new(Box::new(r), ts))),
+    )))
+}
+
 fn coerce_binary(b: BinaryExpr, schema: &DFSchema) -> Transformed<Expr> {
+    if let Some(e) = null_beside_datetime(&b, schema) {
+        return Transformed::yes(e);
+    }
     let Some(kind) = op_kind(&b.op) else {
         return Transformed::no(Expr::BinaryExpr(b));
     };
-    match cast_operands(kind, &b.left, &b.right, schema) {
-        Some((l, r)) => {
-            let (l, r) = if kind == OpKind::Divide
-                && is_signed_integer(&l.get_type(schema).unwrap_or(DataType::Null))
-            {
-                // Here, after Kiln's operator planner: divide as doubles.
-                (
-                    cast_to(l, &DataType::Float64, schema),
-                    cast_to(r, &DataType::Float64, schema),
-                )
-            } else {
-                (l, r)
-            };
-            Transformed::yes(Expr::BinaryExpr(BinaryExpr::new(
-                Box::new(l),
-                b.op,
-                Box::new(r),
-            )))
-        }
-        None => Transformed::no(Expr::BinaryExpr(b)),
+    let Some((l, r)) = cast_operands(kind, &b.left, &b.right, schema) else {
+        let BinaryExpr { left, op, right } = b;
+        return match dates_minus_as_interval(*left.clone(), op, *right.clone(), schema) {
+            Some(e) => Transformed::yes(e),
+            None => Transformed::no(Expr::BinaryExpr(BinaryExpr::new(left, op, right))),
+        };
+    };
+    let (l, r) = if kind == OpKind::Divide
+        && is_signed_integer(&l.get_type(schema).unwrap_or(DataType::Null))
+    {
+        // Here, after Kiln's operator planner: divide as doubles.
+        (
+            cast_to(l, &DataType::Float64, schema),
+            cast_to(r, &DataType::Float64, schema),
+        )
+    } else {
+        (l, r)
+    };
+    if let Some(e) = dates_minus_as_interval(l.clone(), b.op, r.clone(), schema) {
+        return Transformed::yes(e);
     }
+    Transformed::yes(Expr::BinaryExpr(BinaryExpr::new(
+        Box::new(l),
+        b.op,
+        Box::new(r),
+    )))
 }
 
 /// Spark's implicit casts of operands and aggregate arguments while SQL is
@@ -472,6 +617,23 @@ impl ExprPlanner for SparkCoercionPlanner {
         let Some(kind) = sql_op_kind(&expr.op) else {
             return Ok(PlannerResult::Original(expr));
         };
+        if matches!(kind, OpKind::Minus | OpKind::Arithmetic) {
+            let op = match expr.op {
+                BinaryOperator::Plus => Some(Operator::Plus),
+                BinaryOperator::Minus => Some(Operator::Minus),
+                _ => None,
+            };
+            if let Some(op) = op {
+                let b = BinaryExpr::new(
+                    Box::new(expr.left.clone()),
+                    op,
+                    Box::new(expr.right.clone()),
+                );
+                if let Some(e) = null_beside_datetime(&b, schema) {
+                    return Ok(PlannerResult::Planned(e));
+                }
+            }
+        }
         Ok(PlannerResult::Original(
             match cast_operands(kind, &expr.left, &expr.right, schema) {
                 Some((left, right)) => RawBinaryExpr {
@@ -952,8 +1114,8 @@ mod tests {
     // `timestamp'2019-10-06 10:11:12.345678' - '2011-11-11 11:11:11'`).
     #[tokio::test]
     async fn strings_beside_dates_and_timestamps_are_cast_to_them() {
-        let (_, r) = ok("SELECT '2001-10-01' - date '2001-09-28'").await;
-        assert_eq!(r, strs(&["3"]));
+        let (t, _) = ok("SELECT '2001-10-01' - date '2001-09-28'").await;
+        assert_eq!(t, strs(&["Duration(µs)"]));
         ok("SELECT timestamp'2019-10-06 10:11:12.345678' - '2011-11-11 11:11:11'").await;
         let (_, r) = ok("SELECT date '2001-10-01' = '2001-10-01', \
              '2001-10-01' > date '2001-09-28', timestamp '2001-10-01 00:00:00' = '2001-10-01'")
@@ -962,6 +1124,30 @@ mod tests {
         let (t, _) =
             ok("SELECT x FROM (SELECT date'2001-01-01' x UNION ALL SELECT '2001-01-02')").await;
         assert_eq!(t, strs(&["Date32"]));
+    }
+
+    // Spark 4.2's golden answers (sql-tests cast.sql, date.sql,
+    // string-functions.sql): strings are trimmed before a cast, a TIME casts
+    // to its seconds, two dates subtract into a day-time interval, a NULL
+    // beside a date is a NULL of Spark's type.
+    #[tokio::test]
+    async fn casts_and_operands_as_spark_has_them() {
+        let (_, r) = ok(
+            "SELECT CAST(' 1\t' AS TINYINT), CAST('\t\t true \n\r ' AS BOOLEAN), \
+             CAST('1.0 ' AS DECIMAL(10,0)), TRY_CAST(' 2 ' AS INT)",
+        )
+        .await;
+        assert_eq!(r, strs(&["1,true,1,2"]));
+        let (_, r) = ok("SELECT CAST(TIME '00:01:52' AS INT), CAST(TIME '23:59:59' AS BIGINT), \
+             CAST(TIME '23:59:59.9' AS DECIMAL(6, 0)), CAST(TIME '23:59:59.999999999' AS DECIMAL(14, 9)), \
+             CAST(TIME '00:00:17.9' AS INT)")
+        .await;
+        assert_eq!(r, strs(&["112,86399,86400,86399.999999000,17"]));
+        let (t, r) = ok("SELECT date'2011-11-11' + null, date'2011-11-11' - null AS d").await;
+        assert_eq!(t, strs(&["Timestamp(ns)", "Duration(µs)"]));
+        assert_eq!(r, strs(&["NULL,NULL"]));
+        let (t, _) = ok("SELECT date '2001-10-01' - date '2001-09-28'").await;
+        assert_eq!(t, strs(&["Duration(µs)"]));
     }
 
     // Spark 4.2.1: coalesce(1.5, '2') and CASE '1' / 1.5 are DOUBLE,

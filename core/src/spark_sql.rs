@@ -17,9 +17,9 @@ use std::ops::ControlFlow;
 use datafusion::sql::parser::{CopyToSource, Statement as DFStatement};
 
 use datafusion::sql::sqlparser::ast::{
-    BinaryOperator, CastKind, DuplicateTreatment, Expr, Function, FunctionArg, FunctionArgExpr,
-    FunctionArguments, Ident, Select, SelectItem, SetExpr, Statement, TableAlias,
-    TableAliasColumnDef, TableFactor, UnaryOperator, Value, VisitMut, VisitorMut,
+    BinaryOperator, CastKind, DataType, DuplicateTreatment, Expr, Function, FunctionArg,
+    FunctionArgExpr, FunctionArguments, Ident, Query, Select, SelectItem, SetExpr, Statement,
+    TableAlias, TableAliasColumnDef, TableFactor, UnaryOperator, Value, VisitMut, VisitorMut,
 };
 use datafusion::sql::sqlparser::dialect::SparkSqlDialect;
 use datafusion::sql::sqlparser::tokenizer::{Location, Token, Tokenizer};
@@ -83,13 +83,26 @@ pub fn rewrite_literals(sql: &str) -> Cow<'_, str> {
         let next = tokens[i + 1..]
             .iter()
             .find(|n| !matches!(n.token, Token::Whitespace(_)));
-        let string_next = next.is_some_and(|n| matches!(n.token, Token::SingleQuotedString(_)));
+        let string_next = next.is_some_and(|n| {
+            matches!(
+                n.token,
+                Token::SingleQuotedString(_) | Token::DoubleQuotedString(_)
+            )
+        });
         if let (true, Some(s), Some(e)) = (
             string_next,
             offsets.at(t.span.start),
             offsets.at(t.span.end),
         ) {
             edits.push((s, e, "TIMESTAMP ".into()));
+        }
+        // `timestamp_ntz"..."`: the typed literal takes a single-quoted string.
+        if let Some(n) = next {
+            if let (Token::DoubleQuotedString(text), Some(s), Some(e)) =
+                (&n.token, offsets.at(n.span.start), offsets.at(n.span.end))
+            {
+                edits.push((s, e, format!("'{}'", text.replace('\'', "''"))));
+            }
         }
     }
     if edits.is_empty() {
@@ -395,6 +408,9 @@ impl VisitorMut for SparkRewriter {
                         .collect();
                 }
             }
+            if let Some(alias) = alias {
+                mark_duplicate_columns(&mut alias.columns);
+            }
         }
         ControlFlow::Continue(())
     }
@@ -408,10 +424,24 @@ impl VisitorMut for SparkRewriter {
         ControlFlow::Continue(())
     }
 
+    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+        if let Some(with) = &mut query.with {
+            for cte in &mut with.cte_tables {
+                mark_duplicate_columns(&mut cte.alias.columns);
+            }
+        }
+        minus_as_except(&mut query.body);
+        ControlFlow::Continue(())
+    }
+
     fn post_visit_expr(&mut self, expr: &mut Expr) -> ControlFlow<()> {
         if let Some(cast) = cast_function(expr) {
             *expr = cast;
         }
+        if let Expr::Cast { data_type, .. } = expr {
+            spark_type(data_type);
+        }
+        replace_without_replacement(expr);
         unit_argument(expr);
         crate::spark_window::filter_as_case(expr);
         crate::spark_generator::explode_as_unnest(expr);
@@ -516,10 +546,140 @@ fn cast_function(expr: &Expr) -> Option<Expr> {
     })
 }
 
+/// Spark's type names the planner does not know, as the types they are:
+/// `BINARY` is `BYTEA`, `DEC` a `DECIMAL` (`DECIMAL(10,0)` when bare, as
+/// Spark's `DECIMAL`), `TIMESTAMP_NTZ`/`TIMESTAMP_LTZ` Kiln's `TIMESTAMP`
+/// (a wall-clock time in the session zone), `BYTE` a `TINYINT`.
+fn spark_type(t: &mut DataType) {
+    use datafusion::sql::sqlparser::ast::{ExactNumberInfo, TimezoneInfo};
+    match t {
+        DataType::Binary(_) | DataType::Varbinary(_) | DataType::Bytes(_) => {
+            *t = DataType::Bytea;
+        }
+        DataType::Dec(ExactNumberInfo::None) => {
+            *t = DataType::Decimal(ExactNumberInfo::PrecisionAndScale(10, 0));
+        }
+        DataType::Dec(info) => *t = DataType::Decimal(*info),
+        DataType::TimestampNtz(p) => *t = DataType::Timestamp(*p, TimezoneInfo::None),
+        DataType::Custom(name, args) if args.is_empty() => {
+            let name = name.to_string().to_ascii_lowercase();
+            match name.as_str() {
+                "byte" => *t = DataType::TinyInt(None),
+                "timestamp_ltz" | "timestamp_ntz" => {
+                    *t = DataType::Timestamp(None, TimezoneInfo::None)
+                }
+                _ => {}
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Spark's `MINUS` is `EXCEPT`.
+fn minus_as_except(body: &mut SetExpr) {
+    use datafusion::sql::sqlparser::ast::SetOperator;
+    if let SetExpr::SetOperation {
+        op, left, right, ..
+    } = body
+    {
+        if *op == SetOperator::Minus {
+            *op = SetOperator::Except;
+        }
+        minus_as_except(left);
+        minus_as_except(right);
+    }
+}
+
+/// Spark's two-argument `replace(str, search)` removes `search`.
+fn replace_without_replacement(expr: &mut Expr) {
+    let Expr::Function(f) = expr else {
+        return;
+    };
+    let is_replace = f
+        .name
+        .0
+        .last()
+        .and_then(|p| p.as_ident())
+        .is_some_and(|i| i.value.eq_ignore_ascii_case("replace"));
+    let FunctionArguments::List(list) = &mut f.args else {
+        return;
+    };
+    if is_replace && list.args.len() == 2 {
+        list.args
+            .push(FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::value(
+                Value::SingleQuotedString(String::new()),
+            ))));
+    }
+}
+
+/// Spark's grammar takes the unit of `timestampadd`, `timestampdiff`,
+/// `dateadd`, `date_add`, `datediff`, `date_diff` and `timediff` as a bare
+/// word; a quoted unit (`timestampadd('MONTH', 1, ts)`) is a syntax error
+/// there. `Err` names the function.
+pub fn check_quoted_units(stmt: &DFStatement) -> Result<(), String> {
+    use datafusion::sql::sqlparser::ast::{Visit, Visitor};
+    struct Check;
+    impl Visitor for Check {
+        type Break = String;
+        fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<String> {
+            let Expr::Function(f) = expr else {
+                return ControlFlow::Continue(());
+            };
+            let Some(name) = f.name.0.last().and_then(|p| p.as_ident()) else {
+                return ControlFlow::Continue(());
+            };
+            let FunctionArguments::List(list) = &f.args else {
+                return ControlFlow::Continue(());
+            };
+            if takes_unit(&name.value) && list.args.len() == 3 {
+                if let FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(v))) = &list.args[0] {
+                    if matches!(
+                        v.value,
+                        Value::SingleQuotedString(_) | Value::DoubleQuotedString(_)
+                    ) {
+                        return ControlFlow::Break(format!(
+                            "[PARSE_SYNTAX_ERROR] Syntax error at or near '{}': the unit of \
+                             `{}` is a bare word (`{}(MONTH, ...)`), not a string",
+                            v, name.value, name.value
+                        ));
+                    }
+                }
+            }
+            ControlFlow::Continue(())
+        }
+    }
+    let flow = match stmt {
+        DFStatement::Statement(s) => s.visit(&mut Check),
+        DFStatement::CopyTo(c) => match &c.source {
+            CopyToSource::Query(q) => q.visit(&mut Check),
+            CopyToSource::Relation(_) => ControlFlow::Continue(()),
+        },
+        DFStatement::Explain(e) => return check_quoted_units(&e.statement),
+        DFStatement::CreateExternalTable(_) | DFStatement::Reset(_) => ControlFlow::Continue(()),
+    };
+    match flow {
+        ControlFlow::Break(e) => Err(e),
+        ControlFlow::Continue(()) => Ok(()),
+    }
+}
+
+fn takes_unit(function: &str) -> bool {
+    matches!(
+        function.to_ascii_lowercase().as_str(),
+        "timestampadd"
+            | "dateadd"
+            | "date_add"
+            | "timestampdiff"
+            | "datediff"
+            | "date_diff"
+            | "timediff"
+    )
+}
+
 /// Spark casts a `HAVING` condition that is not a predicate (`HAVING
 /// sum(v) + 1`) to BOOLEAN; DataFusion refuses it.
 fn having_as_boolean(select: &mut Select) {
-    use datafusion::sql::sqlparser::ast::{BinaryOperator as B, DataType};
+    use datafusion::sql::sqlparser::ast::BinaryOperator as B;
     let Some(h) = select.having.as_mut() else {
         return;
     };
@@ -553,16 +713,7 @@ fn unit_argument(expr: &mut Expr) {
     let Some(name) = f.name.0.last().and_then(|p| p.as_ident()) else {
         return;
     };
-    let takes_unit = matches!(
-        name.value.to_ascii_lowercase().as_str(),
-        "timestampadd"
-            | "dateadd"
-            | "date_add"
-            | "timestampdiff"
-            | "datediff"
-            | "date_diff"
-            | "timediff"
-    );
+    let takes_unit = takes_unit(&name.value);
     let FunctionArguments::List(list) = &mut f.args else {
         return;
     };
@@ -595,39 +746,58 @@ fn unit_argument(expr: &mut Expr) {
 }
 
 /// Gives each unaliased, computed select item of `select` Spark's name for
-/// it, unless another item already has that name (DataFusion wants unique
-/// names; the item keeps DataFusion's then).
+/// it, and every item whose name an earlier item already has (compared as
+/// Spark does, ignoring case) that name with a hidden suffix: Spark allows
+/// duplicate names, DataFusion does not ([`crate::spark_names`]).
 fn name_select_items(select: &mut Select) {
-    let mut taken: HashSet<String> = select
-        .projection
-        .iter()
-        .filter_map(|item| match item {
-            SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.to_lowercase()),
-            SelectItem::UnnamedExpr(Expr::Identifier(i)) => Some(i.value.to_lowercase()),
-            SelectItem::UnnamedExpr(Expr::CompoundIdentifier(p)) => {
-                p.last().map(|i| i.value.to_lowercase())
-            }
-            _ => None,
-        })
-        .collect();
+    let mut taken: HashSet<String> = HashSet::new();
+    let mut duplicates = 0;
     for item in &mut select.projection {
-        let SelectItem::UnnamedExpr(expr) = item else {
-            continue;
+        let (expr, name) = match item {
+            SelectItem::ExprWithAlias { alias, .. } => {
+                if !taken.insert(alias.value.to_lowercase()) {
+                    duplicates += 1;
+                    alias.value = crate::spark_names::mark_duplicate(&alias.value, duplicates);
+                    alias.quote_style = Some('`');
+                }
+                continue;
+            }
+            SelectItem::UnnamedExpr(expr) => match spark_name(expr) {
+                Some(name) => (expr, name),
+                None => continue,
+            },
+            _ => continue,
         };
-        if matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) {
-            continue;
-        }
-        let Some(name) = spark_name(expr) else {
-            continue;
+        let plain = matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_));
+        let alias = if taken.insert(name.to_lowercase()) {
+            if plain {
+                continue;
+            }
+            name
+        } else {
+            duplicates += 1;
+            crate::spark_names::mark_duplicate(&name, duplicates)
         };
-        if !taken.insert(name.to_lowercase()) {
-            continue;
-        }
         let expr = std::mem::replace(expr, Expr::value(Value::Null));
         *item = SelectItem::ExprWithAlias {
             expr,
-            alias: Ident::with_quote('`', name),
+            alias: Ident::with_quote('`', alias),
         };
+    }
+}
+
+/// Gives the second and later of equal names in a column alias list
+/// (`WITH t(x, x) AS ...`, `(...) AS t(a, a)`) a hidden suffix, as
+/// [`name_select_items`] does for select items.
+fn mark_duplicate_columns(columns: &mut [TableAliasColumnDef]) {
+    let mut taken: HashSet<String> = HashSet::new();
+    let mut duplicates = 0;
+    for c in columns {
+        if !taken.insert(c.name.value.to_lowercase()) {
+            duplicates += 1;
+            c.name.value = crate::spark_names::mark_duplicate(&c.name.value, duplicates);
+            c.name.quote_style = Some('`');
+        }
     }
 }
 
@@ -645,6 +815,13 @@ pub fn spark_name(e: &Expr) -> Option<String> {
             _ => return None,
         },
         Expr::Nested(inner) => spark_name(inner)?,
+        Expr::TypedString(t) => {
+            let value = match &t.value.value {
+                Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => s.clone(),
+                _ => return None,
+            };
+            format!("{} '{value}'", t.data_type.to_string().to_ascii_uppercase())
+        }
         Expr::BinaryOp { left, op, right } => {
             let op = match op {
                 BinaryOperator::Plus => "+",
@@ -811,9 +988,46 @@ mod tests {
     }
 
     #[test]
-    fn a_name_already_taken_is_not_given_twice() {
-        let out = rewritten("SELECT count(*), count(1), 1 AS `count(1)` FROM t");
-        assert!(!out.contains("AS `count(1)`, "), "{out}");
+    fn a_name_already_taken_is_marked_as_a_duplicate() {
+        use crate::spark_names::{display_name, mark_duplicate};
+        let out = rewritten("SELECT count(*), count(1), 1 AS `count(1)`, k, t.K, x AS k FROM t");
+        for want in [
+            "count(*) AS `count(1)`".to_string(),
+            format!("count(1) AS `{}`", mark_duplicate("count(1)", 1)),
+            format!("1 AS `{}`", mark_duplicate("count(1)", 2)),
+            format!("t.K AS `{}`", mark_duplicate("k", 3)),
+            format!("x AS `{}`", mark_duplicate("k", 4)),
+        ] {
+            assert!(out.contains(&want), "missing `{want}` in {out}");
+        }
+        assert_eq!(display_name(&mark_duplicate("count(1)", 2)), "count(1)");
+        let out = rewritten("WITH q(x, X) AS (SELECT 1, 2) SELECT * FROM q");
+        assert!(out.contains(&mark_duplicate("X", 1)), "{out}");
+    }
+
+    #[test]
+    fn spark_forms_the_planner_lacks() {
+        let out = rewritten(
+            "SELECT CAST(a AS BINARY), CAST(b AS DEC), CAST(c AS TIMESTAMP_NTZ), replace(s, 'b') FROM t MINUS SELECT 1, 2, 3, 4",
+        );
+        for want in [
+            "AS BYTEA",
+            "AS DECIMAL(10,0)",
+            "AS TIMESTAMP",
+            "replace(s, 'b', '')",
+            "EXCEPT",
+        ] {
+            assert!(out.contains(want), "missing `{want}` in {out}");
+        }
+    }
+
+    #[test]
+    fn quoted_units_are_syntax_errors() {
+        let parse = |sql: &str| crate::sql::parse_job(sql, "spark", "test").map(|_| ());
+        assert!(parse("SELECT timestampadd(MONTH, 1, ts) FROM t").is_ok());
+        let err = parse("SELECT timestampadd('MONTH', 1, ts) FROM t").unwrap_err();
+        assert!(err.to_string().contains("PARSE_SYNTAX_ERROR"), "{err}");
+        assert!(parse("SELECT date_add('2011-11-11', 1)").is_ok());
     }
 
     #[test]

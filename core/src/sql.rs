@@ -53,6 +53,12 @@ pub fn parse_job(sql: &str, dialect: &str, origin: &str) -> Result<Vec<JobStatem
     if stmts.is_empty() {
         return Err(KilnError::Sql(format!("{origin}: no SQL statement found")));
     }
+    if spark {
+        for s in &stmts {
+            crate::spark_sql::check_quoted_units(s)
+                .map_err(|e| KilnError::Sql(format!("{origin}: {e}")))?;
+        }
+    }
     Ok(stmts
         .into_iter()
         .map(|s| {

@@ -240,6 +240,16 @@ impl Driver {
                 dml.op = WriteOp::Insert(InsertOp::Append);
                 (LogicalPlan::Dml(dml), true)
             }
+            // Written columns show their names without a duplicate's suffix.
+            LogicalPlan::Copy(mut copy) => {
+                copy.input = Arc::new(
+                    kiln_core::spark_names::display_names_for_write(Arc::unwrap_or_clone(
+                        copy.input,
+                    ))
+                    .map_err(|e| sql_error(at, &e))?,
+                );
+                (LogicalPlan::Copy(copy), false)
+            }
             other => (other, false),
         };
         let physical = state
@@ -298,6 +308,8 @@ impl Driver {
             Ok((rows, None))
         } else {
             let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
+            let batches = kiln_core::spark_names::display_batches(&schema, batches);
+            let schema = kiln_core::spark_names::display_schema(&schema);
             Ok((rows, Some(QueryOutput { schema, batches })))
         }
     }
