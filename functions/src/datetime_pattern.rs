@@ -1,21 +1,12 @@
-//! Spark's (Java's `DateTimeFormatter`) date-time patterns, translated to
-//! chrono's `strftime` format items.
+//! Spark's (Java's `DateTimeFormatter`) date-time patterns for formatting
+//! (`date_format`, `from_unixtime`), translated to chrono's `strftime`
+//! format items. Parsing has its own rules (`datetime_parse`).
 
 use datafusion::common::{exec_err, Result};
 
-/// What a pattern is used for: chrono wants padded fields to parse and
-/// Spark prints `M`, `d`, `H` without padding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Use {
-    /// Printing a value (`date_format`, `from_unixtime`).
-    Format,
-    /// Reading a string (`to_date`, `to_timestamp`, `unix_timestamp`).
-    Parse,
-}
-
 /// The chrono format string for Spark pattern `pattern`, or an error naming
 /// the letter Kiln cannot translate.
-pub fn to_chrono(pattern: &str, usage: Use) -> Result<String> {
+pub fn to_chrono(pattern: &str) -> Result<String> {
     let chars: Vec<char> = pattern.chars().collect();
     let mut out = String::new();
     let mut i = 0;
@@ -53,8 +44,9 @@ pub fn to_chrono(pattern: &str, usage: Use) -> Result<String> {
         while chars.get(i + n) == Some(&c) {
             n += 1;
         }
-        let unpadded = |padded: &'static str, bare: &'static str| match (usage, n) {
-            (Use::Format, 1) => bare,
+        // Spark prints one `M`, `d`, `H`, ... without padding.
+        let unpadded = |padded: &'static str, bare: &'static str| match n {
+            1 => bare,
             _ => padded,
         };
         let item: String = match c {
@@ -75,12 +67,9 @@ pub fn to_chrono(pattern: &str, usage: Use) -> Result<String> {
             'K' => "%I".into(),
             'm' => unpadded("%M", "%-M").into(),
             's' => unpadded("%S", "%-S").into(),
-            'S' => match usage {
-                Use::Parse => fraction(n),
-                // chrono prints only 3, 6 or 9 digits: a marker with the
-                // width, filled in by `fill_fractions`.
-                Use::Format => format!("{FRACTION}{}{FRACTION}", n.min(9)),
-            },
+            // chrono prints only 3, 6 or 9 digits: a marker with the width,
+            // filled in by `fill_fractions`.
+            'S' => format!("{FRACTION}{}{FRACTION}", n.min(9)),
             'a' => "%p".into(),
             'E' => match n {
                 1..=3 => "%a".into(),
@@ -102,16 +91,6 @@ pub fn to_chrono(pattern: &str, usage: Use) -> Result<String> {
         i += n;
     }
     Ok(out)
-}
-
-/// `n` digits of the second's fraction (chrono prints 3, 6 or 9; other
-/// widths are cut from 9 by the caller's formatter).
-fn fraction(n: usize) -> String {
-    match n {
-        1..=3 => "%3f".into(),
-        4..=6 => "%6f".into(),
-        _ => "%9f".into(),
-    }
 }
 
 fn push_literal(out: &mut String, c: char) {
@@ -151,28 +130,23 @@ mod tests {
     #[test]
     fn common_patterns_translate() {
         assert_eq!(
-            to_chrono("yyyy-MM-dd HH:mm:ss", Use::Format).unwrap(),
+            to_chrono("yyyy-MM-dd HH:mm:ss").unwrap(),
             "%Y-%m-%d %H:%M:%S"
         );
-        assert_eq!(to_chrono("yyyy-MM", Use::Format).unwrap(), "%Y-%m");
-        assert_eq!(to_chrono("d/M/yy", Use::Format).unwrap(), "%-d/%-m/%y");
-        assert_eq!(to_chrono("d/M/yy", Use::Parse).unwrap(), "%d/%m/%y");
+        assert_eq!(to_chrono("yyyy-MM").unwrap(), "%Y-%m");
+        assert_eq!(to_chrono("d/M/yy").unwrap(), "%-d/%-m/%y");
         assert_eq!(
-            to_chrono("EEEE, MMM d 'at' h a", Use::Format).unwrap(),
+            to_chrono("EEEE, MMM d 'at' h a").unwrap(),
             "%A, %b %-d at %-I %p"
         );
-        assert_eq!(to_chrono("'100%' yyyy", Use::Format).unwrap(), "100%% %Y");
-        let f = to_chrono("HH:mm:ss.SS", Use::Format).unwrap();
+        assert_eq!(to_chrono("'100%' yyyy").unwrap(), "100%% %Y");
+        let f = to_chrono("HH:mm:ss.SS").unwrap();
         assert_eq!(fill_fractions(&f, 123_456_789), "%H:%M:%S.12");
-        assert_eq!(
-            to_chrono("HH:mm:ss.SSS", Use::Parse).unwrap(),
-            "%H:%M:%S.%3f"
-        );
     }
 
     #[test]
     fn unknown_letters_are_named() {
-        let e = to_chrono("yyyy-bb", Use::Format).unwrap_err().to_string();
+        let e = to_chrono("yyyy-bb").unwrap_err().to_string();
         assert!(e.contains("'b'") && e.contains("yyyy-bb"), "{e}");
     }
 }
