@@ -222,5 +222,83 @@ pub fn encode_plan(plan: Arc<dyn ExecutionPlan>) -> Result<Bytes> {
 
 /// Deserializes a stage plan received from the driver.
 pub fn decode_plan(bytes: &[u8], ctx: &TaskContext) -> Result<Arc<dyn ExecutionPlan>> {
-    physical_plan_from_bytes_with_extension_codec(bytes, ctx, &KilnCodec)
+    let plan = physical_plan_from_bytes_with_extension_codec(bytes, ctx, &KilnCodec)?;
+    restore_ignore_nulls(plan)
+}
+
+/// datafusion-proto 55 encodes a window function's `IGNORE NULLS`
+/// (`first_value(v) IGNORE NULLS OVER ...`, `lead`, `lag`, `nth_value`)
+/// as `false` (it cannot read the flag back from the expression), so
+/// executors computed those windows as if nulls counted: a wrong answer,
+/// not an error. The expression's name still says `IGNORE NULLS`; this
+/// rebuilds such expressions with the flag after decoding.
+fn restore_ignore_nulls(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
+    use datafusion::common::tree_node::{Transformed, TreeNode};
+    use datafusion::logical_expr::WindowFunctionDefinition;
+    use datafusion::physical_plan::windows::{
+        create_window_expr, schema_add_window_field, BoundedWindowAggExec, StandardWindowExpr,
+        WindowAggExec, WindowExpr, WindowUDFExpr,
+    };
+
+    fn repaired(
+        exprs: &[Arc<dyn WindowExpr>],
+        input: &Arc<dyn ExecutionPlan>,
+    ) -> Result<Option<Vec<Arc<dyn WindowExpr>>>> {
+        let mut changed = false;
+        let mut out = Vec::with_capacity(exprs.len());
+        for e in exprs {
+            let udf = e
+                .as_any()
+                .downcast_ref::<StandardWindowExpr>()
+                .and_then(|s| {
+                    s.get_standard_func_expr()
+                        .as_any()
+                        .downcast_ref::<WindowUDFExpr>()
+                });
+            let Some(udf) = udf.filter(|_| e.name().contains(" IGNORE NULLS")) else {
+                out.push(Arc::clone(e));
+                continue;
+            };
+            let fun = WindowFunctionDefinition::WindowUDF(Arc::clone(udf.fun()));
+            let schema = schema_add_window_field(udf.args(), &input.schema(), &fun, e.name())?;
+            out.push(create_window_expr(
+                &fun,
+                e.name().to_string(),
+                udf.args(),
+                e.partition_by(),
+                e.order_by(),
+                Arc::clone(e.get_window_frame()),
+                schema,
+                true,
+                false,
+                None,
+            )?);
+            changed = true;
+        }
+        Ok(changed.then_some(out))
+    }
+
+    plan.transform_up(|node| {
+        if let Some(w) = node.downcast_ref::<BoundedWindowAggExec>() {
+            if let Some(exprs) = repaired(w.window_expr(), w.input())? {
+                let can_repartition = !w.partition_keys().is_empty();
+                let rebuilt = BoundedWindowAggExec::try_new(
+                    exprs,
+                    Arc::clone(w.input()),
+                    w.input_order_mode.clone(),
+                    can_repartition,
+                )?;
+                return Ok(Transformed::yes(Arc::new(rebuilt) as Arc<dyn ExecutionPlan>));
+            }
+        } else if let Some(w) = node.downcast_ref::<WindowAggExec>() {
+            if let Some(exprs) = repaired(w.window_expr(), w.input())? {
+                let can_repartition = !w.partition_keys().is_empty();
+                let rebuilt =
+                    WindowAggExec::try_new(exprs, Arc::clone(w.input()), can_repartition)?;
+                return Ok(Transformed::yes(Arc::new(rebuilt) as Arc<dyn ExecutionPlan>));
+            }
+        }
+        Ok(Transformed::no(node))
+    })
+    .map(|t| t.data)
 }

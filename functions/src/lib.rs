@@ -10,18 +10,23 @@
 mod aliases;
 mod args;
 mod binary;
+pub mod catalog;
 mod collection;
 mod datetime;
 mod datetime_arith;
 mod datetime_epoch;
 mod datetime_make;
+mod datetime_parse;
 mod datetime_parts;
 mod datetime_pattern;
 mod datetime_value;
+mod histogram;
+mod math;
 mod misc;
 mod number_format;
 mod operators;
 mod simplified;
+mod spark_args;
 mod statistics;
 mod string;
 #[cfg(test)]
@@ -31,6 +36,7 @@ mod try_arith;
 use std::sync::Arc;
 
 use datafusion::execution::SessionStateBuilder;
+use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 use datafusion_spark::SessionStateBuilderSpark;
 
 pub use operators::SparkOperatorPlanner;
@@ -45,12 +51,38 @@ pub fn with_spark_sql(builder: SessionStateBuilder) -> SessionStateBuilder {
         .expr_planners()
         .get_or_insert_with(Vec::new)
         .insert(0, Arc::new(SparkOperatorPlanner));
+    let own = own_functions();
+    builder
+        .scalar_functions()
+        .get_or_insert_with(Vec::new)
+        .extend(own.scalar);
+    builder
+        .aggregate_functions()
+        .get_or_insert_with(Vec::new)
+        .extend(own.aggregate);
+    aliases::add(&mut builder);
+    builder
+}
+
+/// The functions Kiln registers on top of datafusion-spark's, in
+/// registration order (a later one wins a name). [`with_spark_sql`]
+/// registers them and [`catalog`] attributes names to them, so both read
+/// this one list.
+pub(crate) struct OwnFunctions {
+    /// Scalar functions.
+    pub scalar: Vec<Arc<ScalarUDF>>,
+    /// Aggregate functions.
+    pub aggregate: Vec<Arc<AggregateUDF>>,
+}
+
+/// Kiln's own functions ([`OwnFunctions`]).
+pub(crate) fn own_functions() -> OwnFunctions {
     // Spark's plan-only functions, made runnable on executors.
     let plan_only = simplified::wrap(
         datafusion_spark::all_default_scalar_functions(),
         &datafusion::functions::all_default_functions(),
     );
-    let own = plan_only
+    let scalar = plan_only
         .into_iter()
         .chain(datetime::functions())
         .chain(datetime_parts::functions())
@@ -63,24 +95,23 @@ pub fn with_spark_sql(builder: SessionStateBuilder) -> SessionStateBuilder {
         .chain(number_format::functions())
         .chain(try_arith::functions())
         .chain(misc::functions())
-        .chain([operators::spark_divide()]);
-    builder
-        .scalar_functions()
-        .get_or_insert_with(Vec::new)
-        .extend(own);
+        .chain(math::functions())
+        .chain(spark_args::wrap(
+            &datafusion::functions::all_default_functions()
+                .into_iter()
+                .chain(datafusion_spark::all_default_scalar_functions())
+                .collect::<Vec<_>>(),
+        ))
+        .chain([operators::spark_divide()])
+        .collect();
     // Spark averages a DECIMAL(p, s) as a DECIMAL(p + 4, s + 4) and other
     // numbers as a DOUBLE, as DataFusion's `avg` does; datafusion-spark's
     // averages everything as a DOUBLE (TPC-H q1 then differed).
-    builder
-        .aggregate_functions()
-        .get_or_insert_with(Vec::new)
-        .push(datafusion::functions_aggregate::average::avg_udaf());
-    builder
-        .aggregate_functions()
-        .get_or_insert_with(Vec::new)
-        .extend(statistics::functions());
-    aliases::add(&mut builder);
-    builder
+    let aggregate = std::iter::once(datafusion::functions_aggregate::average::avg_udaf())
+        .chain(statistics::functions())
+        .chain(histogram::functions())
+        .collect();
+    OwnFunctions { scalar, aggregate }
 }
 
 #[cfg(test)]
