@@ -96,7 +96,22 @@ impl ScalarUDFImpl for Split {
                 None => -1,
             };
             let s = text.value(row);
-            if n > 0 {
+            if p.is_empty() && !s.is_empty() {
+                // Spark splits on an empty pattern into characters (no
+                // empty first and last pieces, as the regex would give);
+                // with a limit the last piece holds the rest.
+                let keep = if n > 0 { n as usize } else { usize::MAX };
+                let mut chars = s.char_indices();
+                for _ in 1..keep {
+                    let Some((i, c)) = chars.next() else {
+                        break;
+                    };
+                    out.values().append_value(&s[i..i + c.len_utf8()]);
+                }
+                if let Some((i, _)) = chars.next() {
+                    out.values().append_value(&s[i..]);
+                }
+            } else if n > 0 {
                 for piece in re.splitn(s, n as usize) {
                     out.values().append_value(piece);
                 }
@@ -110,5 +125,23 @@ impl ScalarUDFImpl for Split {
             out.append(true);
         }
         input.answer(Arc::new(out.finish()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::test_support::query;
+
+    // Spark 4.2's golden answers (sql-tests string-functions.sql).
+    #[test]
+    fn an_empty_pattern_splits_into_characters() {
+        assert_eq!(
+            query("SELECT split('hello', ''), split('hello', '', 3), split('hello', '', 100), split('hello', '', 1)"),
+            vec![r#"[h, e, l, l, o]|[h, e, llo]|[h, e, l, l, o]|[hello]"#]
+        );
+        assert_eq!(
+            query("SELECT split('a,b,,c', ','), split('a,b,c', ',', 2)"),
+            vec!["[a, b, , c]|[a, b,c]"]
+        );
     }
 }
