@@ -234,7 +234,8 @@ pub fn decode_plan(bytes: &[u8], ctx: &TaskContext) -> Result<Arc<dyn ExecutionP
 /// rebuilds such expressions with the flag after decoding.
 fn restore_ignore_nulls(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn ExecutionPlan>> {
     use datafusion::common::tree_node::{Transformed, TreeNode};
-    use datafusion::logical_expr::WindowFunctionDefinition;
+    use datafusion::logical_expr::{WindowFrame, WindowFunctionDefinition};
+    use datafusion::physical_expr::PhysicalSortExpr;
     use datafusion::physical_plan::windows::{
         create_window_expr, schema_add_window_field, BoundedWindowAggExec, StandardWindowExpr,
         WindowAggExec, WindowExpr, WindowUDFExpr,
@@ -255,27 +256,83 @@ fn restore_ignore_nulls(plan: Arc<dyn ExecutionPlan>) -> Result<Arc<dyn Executio
                         .as_any()
                         .downcast_ref::<WindowUDFExpr>()
                 });
-            let Some(udf) = udf.filter(|_| e.name().contains(" IGNORE NULLS")) else {
+            let ignore_nulls = e.name().contains(" IGNORE NULLS");
+            let reversed = udf.is_some_and(|u| {
+                matches!(u.fun().name(), "lead" | "lag" | "nth_value") && written_reversed(e)
+            });
+            let Some(udf) = udf.filter(|_| ignore_nulls || reversed) else {
                 out.push(Arc::clone(e));
                 continue;
             };
             let fun = WindowFunctionDefinition::WindowUDF(Arc::clone(udf.fun()));
             let schema = schema_add_window_field(udf.args(), &input.schema(), &fun, e.name())?;
-            out.push(create_window_expr(
-                &fun,
-                e.name().to_string(),
-                udf.args(),
-                e.partition_by(),
-                e.order_by(),
-                Arc::clone(e.get_window_frame()),
-                schema,
-                true,
-                false,
-                None,
-            )?);
+            let build = |order_by: &[PhysicalSortExpr], frame: Arc<WindowFrame>| {
+                create_window_expr(
+                    &fun,
+                    e.name().to_string(),
+                    udf.args(),
+                    e.partition_by(),
+                    order_by,
+                    frame,
+                    Arc::clone(&schema),
+                    ignore_nulls,
+                    false,
+                    None,
+                )
+            };
+            let rebuilt = if reversed {
+                // The expression as written, then reversed by DataFusion's
+                // own rule: the evaluator is told it runs reversed.
+                let written: Vec<PhysicalSortExpr> =
+                    e.order_by().iter().map(|o| o.reverse()).collect();
+                let original = build(&written, Arc::new(e.get_window_frame().reverse()))?;
+                match original.get_reverse_expr() {
+                    Some(r) => r,
+                    None => {
+                        return Err(DataFusionError::Internal(format!(
+                            "window function {} cannot run reversed",
+                            e.name()
+                        )))
+                    }
+                }
+            } else {
+                build(e.order_by(), Arc::clone(e.get_window_frame()))?
+            };
+            out.push(rebuilt);
             changed = true;
         }
         Ok(changed.then_some(out))
+    }
+
+    /// Whether `e` runs in the reverse of the order it was written with:
+    /// its name keeps the written `ORDER BY [...]`, and DataFusion's planner
+    /// may flip a window's order to share a sort with another window; the
+    /// flag that tells lead/lag/nth_value so is not on the wire either.
+    fn written_reversed(e: &Arc<dyn WindowExpr>) -> bool {
+        let name = e.name();
+        let Some(start) = name.find(" ORDER BY [") else {
+            return false;
+        };
+        let rest = &name[start + " ORDER BY [".len()..];
+        let Some(end) = rest.rfind(']') else {
+            return false;
+        };
+        let written: Vec<bool> = rest[..end]
+            .split(", ")
+            .filter_map(|key| {
+                if key.ends_with(" DESC NULLS FIRST") || key.ends_with(" DESC NULLS LAST") {
+                    Some(true)
+                } else if key.ends_with(" ASC NULLS FIRST") || key.ends_with(" ASC NULLS LAST") {
+                    Some(false)
+                } else {
+                    None
+                }
+            })
+            .collect();
+        let actual: Vec<bool> = e.order_by().iter().map(|o| o.options.descending).collect();
+        !actual.is_empty()
+            && written.len() == actual.len()
+            && written.iter().zip(&actual).all(|(w, a)| w != a)
     }
 
     plan.transform_up(|node| {

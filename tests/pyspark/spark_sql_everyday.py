@@ -97,11 +97,11 @@ show(
 )
 show(
     "window functions IGNORE NULLS (forward fill)",
-    # All ordered alike: with a window ordered the other way the planner
-    # reverses some, and reversed lead/lag/nth_value answer wrongly on
-    # executors (docs/spark-sql.md, known wrong answers).
+    # A window ordered the other way: the planner reverses some of them,
+    # and executors must run those reversed (core/src/codec.rs).
     "SELECT id, last_value(fare) IGNORE NULLS OVER (ORDER BY id) AS filled, "
-    "first_value(color) IGNORE NULLS OVER (ORDER BY id) AS first_color, "
+    "first_value(color) IGNORE NULLS OVER (ORDER BY id DESC) AS first_color, "
+    "lag(fare) OVER (ORDER BY id DESC) AS prev_desc, "
     "lead(fare, 1) IGNORE NULLS OVER (ORDER BY id) AS next_fare, "
     "nth_value(fare, 2) IGNORE NULLS OVER (ORDER BY id) AS second_fare FROM trips",
 )
