@@ -8,6 +8,7 @@
 //! - [`shuffle`]: the shuffle writer/reader plan nodes and the on-disk block layout.
 //! - [`write`]: the node that ends a write stage: tasks writing their partition's files.
 //! - [`codec`]: the datafusion-proto extension codec that carries our plan nodes.
+//! - [`window_flags`]: window-function flags datafusion-proto loses, restored after decoding.
 //! - [`security`]: the application secret, message size caps and TLS of every gRPC/Flight channel.
 //! - [`error`]: the error type every Kiln crate returns.
 
@@ -26,6 +27,7 @@ pub mod spark_names;
 pub mod spark_sql;
 pub mod spark_window;
 pub mod sql;
+pub mod window_flags;
 pub mod write;
 
 pub use error::{KilnError, Result};

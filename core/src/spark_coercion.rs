@@ -523,22 +523,24 @@ fn cast_operands(
 /// `date + NULL`, `NULL - timestamp`: a NULL of Spark's result type, a
 /// TIMESTAMP for `+` and a day-time interval for `-` (the untyped NULL
 /// would be cast to the date-time's type, and two of those do not add).
-fn null_beside_datetime(b: &BinaryExpr, schema: &DFSchema) -> Option<Expr> {
+fn null_beside_datetime(
+    left: &Expr,
+    op: Operator,
+    right: &Expr,
+    schema: &DFSchema,
+) -> Option<Expr> {
     use datafusion::arrow::datatypes::TimeUnit;
-    if !matches!(b.op, Operator::Plus | Operator::Minus) {
+    if !matches!(op, Operator::Plus | Operator::Minus) {
         return None;
     }
-    let (lt, rt) = (
-        b.left.get_type(schema).ok()?,
-        b.right.get_type(schema).ok()?,
-    );
+    let (lt, rt) = (left.get_type(schema).ok()?, right.get_type(schema).ok()?);
     let datetime = |t: &DataType| matches!(t, DataType::Date32) || is_timestamp(t);
     let t = match (lt.is_null(), rt.is_null()) {
         (true, false) if datetime(&rt) => rt,
         (false, true) if datetime(&lt) => lt,
         _ => return None,
     };
-    let t = match (b.op, t) {
+    let t = match (op, t) {
         (Operator::Minus, _) => DataType::Duration(TimeUnit::Microsecond),
         (_, DataType::Date32) => DataType::Timestamp(TimeUnit::Nanosecond, None),
         (_, t) => t,
@@ -551,32 +553,31 @@ fn null_beside_datetime(b: &BinaryExpr, schema: &DFSchema) -> Option<Expr> {
 
 /// Spark subtracts two DATEs into a day-time interval (`date'2001-10-01' -
 /// date'2001-09-28'` is `3 00:00:00`); DataFusion into a count of days.
-fn dates_minus_as_interval(l: Expr, op: Operator, r: Expr, schema: &DFSchema) -> Option<Expr> {
+fn dates_minus_as_interval(l: &Expr, op: Operator, r: &Expr, schema: &DFSchema) -> Option<Expr> {
     use datafusion::arrow::datatypes::TimeUnit;
     let date = |e: &Expr| matches!(e.get_type(schema), Ok(DataType::Date32));
-    if op != Operator::Minus || !date(&l) || !date(&r) {
+    if op != Operator::Minus || !date(l) || !date(r) {
         return None;
     }
     let ts = DataType::Timestamp(TimeUnit::Microsecond, None);
     Some(Expr::BinaryExpr(BinaryExpr::new(
-        Box::new(Expr::Cast(Cast::new(Box::new(l), ts.clone()))),
+        Box::new(Expr::Cast(Cast::new(Box::new(l.clone()), ts.clone()))),
         Operator::Minus,
-        Box::new(Expr::Cast(Cast::new(Box::new(r), ts))),
+        Box::new(Expr::Cast(Cast::new(Box::new(r.clone()), ts))),
     )))
 }
 
 fn coerce_binary(b: BinaryExpr, schema: &DFSchema) -> Transformed<Expr> {
-    if let Some(e) = null_beside_datetime(&b, schema) {
+    if let Some(e) = null_beside_datetime(&b.left, b.op, &b.right, schema) {
         return Transformed::yes(e);
     }
     let Some(kind) = op_kind(&b.op) else {
         return Transformed::no(Expr::BinaryExpr(b));
     };
     let Some((l, r)) = cast_operands(kind, &b.left, &b.right, schema) else {
-        let BinaryExpr { left, op, right } = b;
-        return match dates_minus_as_interval(*left.clone(), op, *right.clone(), schema) {
+        return match dates_minus_as_interval(&b.left, b.op, &b.right, schema) {
             Some(e) => Transformed::yes(e),
-            None => Transformed::no(Expr::BinaryExpr(BinaryExpr::new(left, op, right))),
+            None => Transformed::no(Expr::BinaryExpr(b)),
         };
     };
     let (l, r) = if kind == OpKind::Divide
@@ -590,7 +591,7 @@ fn coerce_binary(b: BinaryExpr, schema: &DFSchema) -> Transformed<Expr> {
     } else {
         (l, r)
     };
-    if let Some(e) = dates_minus_as_interval(l.clone(), b.op, r.clone(), schema) {
+    if let Some(e) = dates_minus_as_interval(&l, b.op, &r, schema) {
         return Transformed::yes(e);
     }
     Transformed::yes(Expr::BinaryExpr(BinaryExpr::new(
@@ -617,22 +618,14 @@ impl ExprPlanner for SparkCoercionPlanner {
         let Some(kind) = sql_op_kind(&expr.op) else {
             return Ok(PlannerResult::Original(expr));
         };
-        if matches!(kind, OpKind::Minus | OpKind::Arithmetic) {
-            let op = match expr.op {
-                BinaryOperator::Plus => Some(Operator::Plus),
-                BinaryOperator::Minus => Some(Operator::Minus),
-                _ => None,
-            };
-            if let Some(op) = op {
-                let b = BinaryExpr::new(
-                    Box::new(expr.left.clone()),
-                    op,
-                    Box::new(expr.right.clone()),
-                );
-                if let Some(e) = null_beside_datetime(&b, schema) {
-                    return Ok(PlannerResult::Planned(e));
-                }
-            }
+        let op = match expr.op {
+            BinaryOperator::Plus => Some(Operator::Plus),
+            BinaryOperator::Minus => Some(Operator::Minus),
+            _ => None,
+        };
+        if let Some(e) = op.and_then(|op| null_beside_datetime(&expr.left, op, &expr.right, schema))
+        {
+            return Ok(PlannerResult::Planned(e));
         }
         Ok(PlannerResult::Original(
             match cast_operands(kind, &expr.left, &expr.right, schema) {

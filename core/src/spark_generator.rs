@@ -40,8 +40,8 @@ fn explode_argument(expr: &Expr) -> Option<&Expr> {
     let Expr::Function(f) = expr else {
         return None;
     };
-    let name = f.name.0.last()?.as_ident()?;
-    if f.name.0.len() != 1 || !name.value.eq_ignore_ascii_case("explode") || f.over.is_some() {
+    let name = crate::spark_sql::called(f)?;
+    if f.name.0.len() != 1 || !name.eq_ignore_ascii_case("explode") || f.over.is_some() {
         return None;
     }
     let FunctionArguments::List(list) = &f.args else {

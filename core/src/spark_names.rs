@@ -29,6 +29,26 @@ pub fn mark_duplicate(name: &str, n: usize) -> String {
     format!("{name}{MARK}{n}")
 }
 
+/// The names of one list (a select list, a column alias list) given so
+/// far, compared as Spark compares them: ignoring case.
+#[derive(Debug, Default)]
+pub struct NameList {
+    taken: std::collections::HashSet<String>,
+    duplicates: usize,
+}
+
+impl NameList {
+    /// Takes `name` for the next column: `None` when no earlier column has
+    /// it, else the name with the next duplicate's suffix.
+    pub fn claim(&mut self, name: &str) -> Option<String> {
+        if self.taken.insert(name.to_lowercase()) {
+            return None;
+        }
+        self.duplicates += 1;
+        Some(mark_duplicate(name, self.duplicates))
+    }
+}
+
 /// The name a column shows: without a duplicate's suffix.
 pub fn display_name(name: &str) -> &str {
     name.split(MARK).next().unwrap_or(name)
@@ -110,5 +130,45 @@ mod tests {
         let shown = display_schema(&schema);
         assert_eq!(shown.field(0).name(), "k");
         assert_eq!(shown.field(1).name(), "k");
+    }
+
+    #[test]
+    fn names_claimed_twice_are_marked_ignoring_case() {
+        let mut names = NameList::default();
+        assert_eq!(names.claim("k"), None);
+        assert_eq!(names.claim("K"), Some(mark_duplicate("K", 1)));
+        assert_eq!(names.claim("j"), None);
+        assert_eq!(names.claim("k"), Some(mark_duplicate("k", 2)));
+    }
+
+    #[test]
+    fn a_write_shows_plain_names_and_refuses_two_alike() {
+        use datafusion::logical_expr::{col, lit};
+        let plan = |names: [&str; 2]| {
+            LogicalPlanBuilder::values(vec![vec![lit(1), lit(2)]])
+                .and_then(|b| {
+                    b.project(vec![
+                        col("column1").alias(names[0]),
+                        col("column2").alias(names[1]),
+                    ])
+                })
+                .and_then(|b| b.build())
+                .unwrap()
+        };
+        let renamed = display_names_for_write(plan(["a", &mark_duplicate("b", 1)])).unwrap();
+        let shown: Vec<_> = renamed
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        assert_eq!(shown, ["a", "b"]);
+        let err = display_names_for_write(plan(["k", &mark_duplicate("K", 1)])).unwrap_err();
+        assert!(err.to_string().contains("COLUMN_ALREADY_EXISTS"), "{err}");
+        let untouched = plan(["x", "y"]);
+        assert_eq!(
+            display_names_for_write(untouched.clone()).unwrap(),
+            untouched
+        );
     }
 }

@@ -11,7 +11,6 @@
 //!   of written files are named as on Spark.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
 use std::ops::ControlFlow;
 
 use datafusion::sql::parser::{CopyToSource, Statement as DFStatement};
@@ -23,6 +22,8 @@ use datafusion::sql::sqlparser::ast::{
 };
 use datafusion::sql::sqlparser::dialect::SparkSqlDialect;
 use datafusion::sql::sqlparser::tokenizer::{Location, Token, Tokenizer};
+
+use crate::spark_names::NameList;
 
 /// Rewrites Spark's literal forms the SQL parser does not know into ones
 /// it does, on the tokens of `sql` (strings and comments stay as written):
@@ -546,6 +547,11 @@ fn cast_function(expr: &Expr) -> Option<Expr> {
     })
 }
 
+/// The name a function call calls (the last part of `db.fn`).
+pub(crate) fn called(f: &Function) -> Option<&str> {
+    Some(f.name.0.last()?.as_ident()?.value.as_str())
+}
+
 /// Spark's type names the planner does not know, as the types they are:
 /// `BINARY` is `BYTEA`, `DEC` a `DECIMAL` (`DECIMAL(10,0)` when bare, as
 /// Spark's `DECIMAL`), `TIMESTAMP_NTZ`/`TIMESTAMP_LTZ` Kiln's `TIMESTAMP`
@@ -595,12 +601,7 @@ fn replace_without_replacement(expr: &mut Expr) {
     let Expr::Function(f) = expr else {
         return;
     };
-    let is_replace = f
-        .name
-        .0
-        .last()
-        .and_then(|p| p.as_ident())
-        .is_some_and(|i| i.value.eq_ignore_ascii_case("replace"));
+    let is_replace = called(f).is_some_and(|n| n.eq_ignore_ascii_case("replace"));
     let FunctionArguments::List(list) = &mut f.args else {
         return;
     };
@@ -625,13 +626,13 @@ pub fn check_quoted_units(stmt: &DFStatement) -> Result<(), String> {
             let Expr::Function(f) = expr else {
                 return ControlFlow::Continue(());
             };
-            let Some(name) = f.name.0.last().and_then(|p| p.as_ident()) else {
+            let Some(name) = called(f) else {
                 return ControlFlow::Continue(());
             };
             let FunctionArguments::List(list) = &f.args else {
                 return ControlFlow::Continue(());
             };
-            if takes_unit(&name.value) && list.args.len() == 3 {
+            if takes_unit(name) && list.args.len() == 3 {
                 if let FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(v))) = &list.args[0] {
                     if matches!(
                         v.value,
@@ -640,7 +641,7 @@ pub fn check_quoted_units(stmt: &DFStatement) -> Result<(), String> {
                         return ControlFlow::Break(format!(
                             "[PARSE_SYNTAX_ERROR] Syntax error at or near '{}': the unit of \
                              `{}` is a bare word (`{}(MONTH, ...)`), not a string",
-                            v, name.value, name.value
+                            v, name, name
                         ));
                     }
                 }
@@ -710,10 +711,7 @@ fn unit_argument(expr: &mut Expr) {
     let Expr::Function(f) = expr else {
         return;
     };
-    let Some(name) = f.name.0.last().and_then(|p| p.as_ident()) else {
-        return;
-    };
-    let takes_unit = takes_unit(&name.value);
+    let takes_unit = called(f).is_some_and(takes_unit);
     let FunctionArguments::List(list) = &mut f.args else {
         return;
     };
@@ -750,16 +748,11 @@ fn unit_argument(expr: &mut Expr) {
 /// Spark does, ignoring case) that name with a hidden suffix: Spark allows
 /// duplicate names, DataFusion does not ([`crate::spark_names`]).
 fn name_select_items(select: &mut Select) {
-    let mut taken: HashSet<String> = HashSet::new();
-    let mut duplicates = 0;
+    let mut names = NameList::default();
     for item in &mut select.projection {
         let (expr, name) = match item {
             SelectItem::ExprWithAlias { alias, .. } => {
-                if !taken.insert(alias.value.to_lowercase()) {
-                    duplicates += 1;
-                    alias.value = crate::spark_names::mark_duplicate(&alias.value, duplicates);
-                    alias.quote_style = Some('`');
-                }
+                claim_ident(&mut names, alias);
                 continue;
             }
             SelectItem::UnnamedExpr(expr) => match spark_name(expr) {
@@ -768,15 +761,11 @@ fn name_select_items(select: &mut Select) {
             },
             _ => continue,
         };
-        let plain = matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_));
-        let alias = if taken.insert(name.to_lowercase()) {
-            if plain {
-                continue;
-            }
-            name
-        } else {
-            duplicates += 1;
-            crate::spark_names::mark_duplicate(&name, duplicates)
+        let alias = match names.claim(&name) {
+            Some(marked) => marked,
+            // A column keeps its own name without an alias.
+            None if matches!(expr, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) => continue,
+            None => name,
         };
         let expr = std::mem::replace(expr, Expr::value(Value::Null));
         *item = SelectItem::ExprWithAlias {
@@ -790,14 +779,17 @@ fn name_select_items(select: &mut Select) {
 /// (`WITH t(x, x) AS ...`, `(...) AS t(a, a)`) a hidden suffix, as
 /// [`name_select_items`] does for select items.
 fn mark_duplicate_columns(columns: &mut [TableAliasColumnDef]) {
-    let mut taken: HashSet<String> = HashSet::new();
-    let mut duplicates = 0;
+    let mut names = NameList::default();
     for c in columns {
-        if !taken.insert(c.name.value.to_lowercase()) {
-            duplicates += 1;
-            c.name.value = crate::spark_names::mark_duplicate(&c.name.value, duplicates);
-            c.name.quote_style = Some('`');
-        }
+        claim_ident(&mut names, &mut c.name);
+    }
+}
+
+/// `ident` renamed to its duplicate's name when `names` has it already.
+fn claim_ident(names: &mut NameList, ident: &mut Ident) {
+    if let Some(marked) = names.claim(&ident.value) {
+        ident.value = marked;
+        ident.quote_style = Some('`');
     }
 }
 
@@ -928,7 +920,7 @@ fn function_name(f: &Function) -> Option<String> {
     if f.over.is_some() || f.filter.is_some() || !f.within_group.is_empty() {
         return None;
     }
-    let name = f.name.0.last()?.as_ident()?.value.to_lowercase();
+    let name = called(f)?.to_lowercase();
     let list = match &f.args {
         FunctionArguments::None => return Some(format!("{name}()")),
         FunctionArguments::List(l) if l.clauses.is_empty() => l,

@@ -90,11 +90,11 @@ pub fn filter_as_case(expr: &mut Expr) {
     if f.over.is_none() || f.filter.is_none() {
         return;
     }
-    let Some(name) = f.name.0.last().and_then(|p| p.as_ident()) else {
+    let Some(name) = crate::spark_sql::called(f) else {
         return;
     };
     let skips_nulls = matches!(
-        name.value.to_ascii_lowercase().as_str(),
+        name.to_ascii_lowercase().as_str(),
         "sum"
             | "avg"
             | "mean"
