@@ -98,7 +98,7 @@ show(
 show(
     "window functions IGNORE NULLS (forward fill)",
     # A window ordered the other way: the planner reverses some of them,
-    # and executors must run those reversed (core/src/codec.rs).
+    # and executors must run those reversed (core/src/window_flags.rs).
     "SELECT id, last_value(fare) IGNORE NULLS OVER (ORDER BY id) AS filled, "
     "first_value(color) IGNORE NULLS OVER (ORDER BY id DESC) AS first_color, "
     "lag(fare) OVER (ORDER BY id DESC) AS prev_desc, "
