@@ -2,33 +2,29 @@
 //! views, settings) runs in the driver's catalog; queries and writes are cut
 //! into stages, scheduled on executors, and finished on the driver.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
 use arrow::array::{Array, RecordBatch, UInt64Array};
 use arrow::datatypes::SchemaRef;
-use datafusion::execution::TaskContext;
 use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{LogicalPlan, WriteOp};
-use datafusion::physical_plan::{collect, displayable, ExecutionPlan};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement;
+use futures::StreamExt;
 use kiln_core::config::{EngineConf, WriteMode};
 use kiln_core::manifest::Application;
-use kiln_core::shuffle::{find_fetch_failure, FlightClients, ShuffleMetrics, ShuffleTaskEnv};
 use kiln_core::sql::{parse_job, prepare, NameCatalog};
-use kiln_core::write::attempt_dir;
 use kiln_core::{KilnError, Result};
-use tracing::{debug, info, Instrument};
+use tracing::Instrument;
 
 use crate::commit;
 use crate::file_table;
+use crate::job::{count_batch, JobRunner, QueryStream};
 use crate::managed_table;
 use crate::metrics::{AppMetrics, StatementTime};
-use crate::planner::{plan_job, JobPlan, JobResult};
-use crate::scheduler::{JobScheduler, SchedulerContext};
+use crate::scheduler::SchedulerContext;
 
 /// Where the driver itself reads shuffle blocks from.
 #[derive(Debug, Clone)]
@@ -49,16 +45,14 @@ pub struct QueryOutput {
     pub batches: Vec<RecordBatch>,
 }
 
-/// Runs the statements of one application.
+/// Runs the statements of one application. Its methods take `&self`:
+/// several jobs may run at once (Spark Connect sessions share a driver).
 pub struct Driver {
     app: Application,
     conf: Arc<EngineConf>,
     ctx: SessionContext,
     sched: SchedulerContext,
-    shuffle: DriverShuffle,
-    clients: Arc<FlightClients>,
-    next_stage: u32,
-    next_job: u32,
+    jobs: JobRunner,
 }
 
 impl Driver {
@@ -69,16 +63,13 @@ impl Driver {
         let runtime = kiln_core::config::runtime_env(app.driver.memory_bytes, None)?;
         kiln_core::objectstore::register_for_sql(&runtime, &app.sql, &conf.raw)?;
         let ctx = kiln_core::config::spark_session(config, runtime);
-        let clients = Arc::new(FlightClients::new(sched.registry.transport().clone()));
+        let jobs = JobRunner::new(sched.clone(), shuffle);
         Ok(Driver {
             app,
             conf,
             ctx,
             sched,
-            shuffle,
-            clients,
-            next_stage: 1,
-            next_job: 1,
+            jobs,
         })
     }
 
@@ -88,7 +79,7 @@ impl Driver {
     }
 
     /// Runs every statement; returns the rows of the last query, if any.
-    pub async fn run(&mut self) -> Result<Option<QueryOutput>> {
+    pub async fn run(&self) -> Result<Option<QueryOutput>> {
         let statements = parse_job(&self.app.sql, &sql_dialect(&self.ctx), &self.app.sql_origin)?;
         let last_query = statements.iter().rposition(|s| is_query(&s.statement));
         let mut output = None;
@@ -121,7 +112,7 @@ impl Driver {
     }
 
     async fn run_statement(
-        &mut self,
+        &self,
         mut stmt: Statement,
         at: &str,
     ) -> Result<(u64, Option<QueryOutput>)> {
@@ -176,62 +167,150 @@ impl Driver {
     /// for a query or EXPLAIN, its rows. `at` says where the plan came from
     /// in error messages.
     pub async fn execute_plan(
-        &mut self,
+        &self,
         ctx: &SessionContext,
         plan: LogicalPlan,
         at: &str,
     ) -> Result<(u64, Option<QueryOutput>)> {
-        let mode = self.conf.write_mode;
-        self.execute(ctx, plan, at, mode).await
+        if let Some(done) = self.run_in_catalog(ctx, &plan, at).await? {
+            return Ok(done);
+        }
+        if is_write(&plan) {
+            let rows = self.write(ctx, plan, at, self.conf.write_mode).await?;
+            return Ok((rows, None));
+        }
+        let stream = self.query_stream(ctx, plan, at).await?;
+        let schema = stream.schema();
+        let batches = stream.collect().await?;
+        let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
+        Ok((rows, Some(QueryOutput { schema, batches })))
+    }
+
+    /// [`Driver::execute_plan`] whose rows stream back as the job produces
+    /// them (at most a few batches ahead of the reader; dropping the stream
+    /// cancels the job). DDL, settings and writes run to completion first
+    /// and stream what they answer (a write: its one `count` row).
+    pub async fn execute_stream(
+        &self,
+        ctx: &SessionContext,
+        plan: LogicalPlan,
+        at: &str,
+    ) -> Result<QueryStream> {
+        let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
+        if let Some((_, out)) = self.run_in_catalog(ctx, &plan, at).await? {
+            return Ok(match out {
+                Some(o) => QueryStream::from_batches(o.schema, o.batches),
+                None => QueryStream::from_batches(schema, vec![]),
+            });
+        }
+        if is_write(&plan) {
+            let rows = self.write(ctx, plan, at, self.conf.write_mode).await?;
+            let batch = count_batch(rows)?;
+            return Ok(QueryStream::from_batches(batch.schema(), vec![batch]));
+        }
+        self.query_stream(ctx, plan, at).await
     }
 
     /// [`Driver::execute_plan`] for a write (`COPY` plan) in `mode`, as a
     /// DataFrame writer's save mode asks.
     pub async fn execute_write(
-        &mut self,
+        &self,
         ctx: &SessionContext,
         plan: LogicalPlan,
         at: &str,
         mode: WriteMode,
     ) -> Result<u64> {
-        Ok(self.execute(ctx, plan, at, mode).await?.0)
+        if let Some((rows, _)) = self.run_in_catalog(ctx, &plan, at).await? {
+            return Ok(rows);
+        }
+        if is_write(&plan) {
+            return self.write(ctx, plan, at, mode).await;
+        }
+        Ok(self.execute_plan(ctx, plan, at).await?.0)
     }
 
-    async fn execute(
-        &mut self,
+    /// Runs DDL, settings, EXPLAIN and DESCRIBE in the catalog of `ctx`
+    /// (`None` for any other plan): their rows and, for EXPLAIN/DESCRIBE,
+    /// the rows to show.
+    async fn run_in_catalog(
+        &self,
         ctx: &SessionContext,
-        plan: LogicalPlan,
+        plan: &LogicalPlan,
         at: &str,
-        write_mode: WriteMode,
-    ) -> Result<(u64, Option<QueryOutput>)> {
-        let state = ctx.state();
-        if matches!(
+    ) -> Result<Option<(u64, Option<QueryOutput>)>> {
+        if !matches!(
             plan,
             LogicalPlan::Ddl(_)
                 | LogicalPlan::Statement(_)
                 | LogicalPlan::DescribeTable(_)
                 | LogicalPlan::Explain(_)
         ) {
-            let is_explain = matches!(
-                plan,
-                LogicalPlan::Explain(_) | LogicalPlan::DescribeTable(_)
-            );
-            let dropped = managed_table::dropped_managed_folder(ctx, &plan).await;
-            let df = ctx
-                .execute_logical_plan(plan)
+            return Ok(None);
+        }
+        let is_explain = matches!(
+            plan,
+            LogicalPlan::Explain(_) | LogicalPlan::DescribeTable(_)
+        );
+        let dropped = managed_table::dropped_managed_folder(ctx, plan).await;
+        let df = ctx
+            .execute_logical_plan(plan.clone())
+            .await
+            .map_err(|e| sql_error(at, &e))?;
+        let schema = Arc::new(df.schema().as_arrow().clone());
+        let batches = df.collect().await.map_err(|e| sql_error(at, &e))?;
+        if let Some(folder) = dropped {
+            managed_table::delete_folder(ctx, &folder)
                 .await
                 .map_err(|e| sql_error(at, &e))?;
-            let schema = Arc::new(df.schema().as_arrow().clone());
-            let batches = df.collect().await.map_err(|e| sql_error(at, &e))?;
-            if let Some(folder) = dropped {
-                managed_table::delete_folder(ctx, &folder)
-                    .await
-                    .map_err(|e| sql_error(at, &e))?;
-            }
-            let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
-            return Ok((rows, is_explain.then_some(QueryOutput { schema, batches })));
         }
-        let is_write = matches!(plan, LogicalPlan::Dml(_) | LogicalPlan::Copy(_));
+        let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
+        Ok(Some((
+            rows,
+            is_explain.then_some(QueryOutput { schema, batches }),
+        )))
+    }
+
+    /// A query's rows as its job produces them, named as Spark shows them.
+    async fn query_stream(
+        &self,
+        ctx: &SessionContext,
+        plan: LogicalPlan,
+        at: &str,
+    ) -> Result<QueryStream> {
+        let physical = ctx
+            .state()
+            .create_physical_plan(&plan)
+            .await
+            .map_err(|e| sql_error(at, &e))?;
+        let schema = physical.schema();
+        let shown = kiln_core::spark_names::display_schema(&schema);
+        let at = at.to_string();
+        let rows = self
+            .jobs
+            .stream(ctx, physical, RESULT_BUFFER_BATCHES, move |e| {
+                job_error(&at, e)
+            })?;
+        let renamed = shown.clone();
+        let rows = rows.map(move |b| {
+            b.map(|b| {
+                kiln_core::spark_names::display_batches(&schema, vec![b])
+                    .pop()
+                    .unwrap_or_else(|| RecordBatch::new_empty(renamed.clone()))
+            })
+        });
+        Ok(QueryStream::new(shown, rows))
+    }
+
+    /// Runs a write (`INSERT` or `COPY`) as a job whose tasks write into a
+    /// staging folder, committed on success in `write_mode`; returns the
+    /// rows written.
+    async fn write(
+        &self,
+        ctx: &SessionContext,
+        plan: LogicalPlan,
+        at: &str,
+        write_mode: WriteMode,
+    ) -> Result<u64> {
         let is_copy = matches!(plan, LogicalPlan::Copy(_));
         // DataFusion's file sinks only append; an overwrite is planned as an
         // append into staging and becomes an overwrite at commit.
@@ -252,13 +331,13 @@ impl Driver {
             }
             other => (other, false),
         };
-        let physical = state
+        let physical = ctx
+            .state()
             .create_physical_plan(&plan)
             .await
             .map_err(|e| sql_error(at, &e))?;
-        let schema = physical.schema();
         // Writes go to a staging folder first and are committed on success.
-        let tag = format!("{}-{}", self.sched.application_id, self.next_job);
+        let tag = self.jobs.write_tag();
         let (physical, staged) = commit::stage(
             physical,
             ctx,
@@ -276,7 +355,7 @@ impl Driver {
             KilnError::JobFailed(m) => KilnError::JobFailed(format!("{at}: {m}")),
             other => other,
         })?;
-        let result = self.run_job_in(ctx, physical).await;
+        let result = self.jobs.run(ctx, physical).await;
         let result = match (result, staged) {
             (Ok(out), Some(staged)) => staged.commit(&out.attempts).await.map(|()| out.batches),
             (Err(e), Some(staged)) => {
@@ -285,178 +364,36 @@ impl Driver {
             }
             (result, None) => result.map(|out| out.batches),
         };
-        let batches = result.map_err(|e| match e {
-            KilnError::JobFailed(m) => KilnError::JobFailed(format!("{at}: {m}")),
-            KilnError::DataFusion(e) => {
-                KilnError::JobFailed(format!("{at}: {}", strip_df_prefix(&e.to_string())))
-            }
-            other => other,
-        })?;
-        if is_write {
-            let rows = batches
-                .first()
-                .and_then(|b| {
-                    b.column(0).as_any().downcast_ref::<UInt64Array>().map(|a| {
-                        if a.is_empty() {
-                            0
-                        } else {
-                            a.value(0)
-                        }
-                    })
-                })
-                .unwrap_or(0);
-            Ok((rows, None))
-        } else {
-            let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
-            let batches = kiln_core::spark_names::display_batches(&schema, batches);
-            let schema = kiln_core::spark_names::display_schema(&schema);
-            Ok((rows, Some(QueryOutput { schema, batches })))
-        }
+        let batches = result.map_err(|e| job_error(at, e))?;
+        Ok(batches
+            .first()
+            .and_then(|b| {
+                b.column(0)
+                    .as_any()
+                    .downcast_ref::<UInt64Array>()
+                    .filter(|a| !a.is_empty())
+                    .map(|a| a.value(0))
+            })
+            .unwrap_or(0))
     }
+}
 
-    /// Runs one physical plan as a job of stages and returns its rows.
-    pub async fn run_job(&mut self, plan: Arc<dyn ExecutionPlan>) -> Result<JobOutput> {
-        let ctx = self.ctx.clone();
-        self.run_job_in(&ctx, plan).await
-    }
+/// How many result batches a query's job produces ahead of its reader.
+const RESULT_BUFFER_BATCHES: usize = 4;
 
-    /// Runs one physical plan as a job of stages; the driver's part of the
-    /// job (the final step) runs with the settings of `ctx`.
-    pub async fn run_job_in(
-        &mut self,
-        ctx: &SessionContext,
-        plan: Arc<dyn ExecutionPlan>,
-    ) -> Result<JobOutput> {
-        let job_id = self.next_job;
-        self.next_job += 1;
-        let job = plan_job(plan, &mut self.next_stage, self.conf.broadcast_threshold)?;
-        info!(job_id, stages = job.stages.len(), "job planned");
-        for stage in &job.stages {
-            debug!(
-                job_id,
-                stage = stage.id,
-                tasks = stage.partitions,
-                "stage plan:\n{}",
-                displayable(stage.plan.as_ref()).indent(false)
-            );
+/// Whether `plan` writes rows (`INSERT`, `COPY`).
+fn is_write(plan: &LogicalPlan) -> bool {
+    matches!(plan, LogicalPlan::Dml(_) | LogicalPlan::Copy(_))
+}
+
+/// A job's error, saying which statement it came from.
+fn job_error(at: &str, e: KilnError) -> KilnError {
+    match e {
+        KilnError::JobFailed(m) => KilnError::JobFailed(format!("{at}: {m}")),
+        KilnError::DataFusion(e) => {
+            KilnError::JobFailed(format!("{at}: {}", strip_df_prefix(&e.to_string())))
         }
-        if let JobResult::Rows { plan, .. } = &job.result {
-            debug!(
-                job_id,
-                "driver plan:\n{}",
-                displayable(plan.as_ref()).indent(false)
-            );
-        }
-        self.sched.progress.stages_planned(job.stages.len());
-        let result = self.run_stages(ctx, job_id, &job).await;
-        self.remove_shuffle(&job).await;
-        result
-    }
-
-    /// Deletes the job's shuffle blocks on every executor: no later job
-    /// reads them (each statement is planned afresh), and an application of
-    /// many statements would otherwise fill the executors' disks.
-    async fn remove_shuffle(&self, job: &JobPlan) {
-        let stage_ids: Vec<u32> = job.stages.iter().map(|s| s.id).collect();
-        let calls = self.sched.registry.executors().into_iter().map(|e| {
-            let req = kiln_proto::RemoveShuffleRequest {
-                stage_ids: stage_ids.clone(),
-            };
-            async move {
-                let mut client = e.client.clone();
-                let answer =
-                    tokio::time::timeout(std::time::Duration::from_secs(5), client.remove_shuffle(req))
-                        .await;
-                if !matches!(answer, Ok(Ok(_))) {
-                    tracing::warn!(executor_id = %e.id, "could not remove shuffle blocks of finished stages");
-                }
-            }
-        });
-        futures::future::join_all(calls).await;
-    }
-
-    async fn run_stages(
-        &mut self,
-        ctx: &SessionContext,
-        job_id: u32,
-        job: &JobPlan,
-    ) -> Result<JobOutput> {
-        let session_conf = kiln_core::config::execution_settings(ctx.state().config())
-            .into_iter()
-            .collect();
-        let mut sched = JobScheduler::new(&self.sched, job_id, job, session_conf)?;
-        let (root, parents) = match &job.result {
-            JobResult::Files { stage } => {
-                sched.run_until(&[*stage]).await?;
-                let outputs = sched.outputs(*stage);
-                let attempts = outputs
-                    .iter()
-                    .map(|m| commit::WriteAttempt {
-                        dir: attempt_dir(*stage, m.map_partition, m.attempt),
-                        rows: m.rows,
-                    })
-                    .collect();
-                let rows = outputs.iter().map(|m| m.rows).sum();
-                return Ok(JobOutput {
-                    batches: vec![count_batch(rows)?],
-                    attempts,
-                });
-            }
-            JobResult::Rows { plan, parents } => (plan, parents),
-        };
-        loop {
-            sched.run_until(parents).await?;
-            let inputs: HashMap<u32, _> = parents.iter().map(|s| (*s, sched.outputs(*s))).collect();
-            let env = Arc::new(ShuffleTaskEnv {
-                executor_id: self.shuffle.executor_id.clone(),
-                shuffle_dir: self.shuffle.shuffle_dir.clone(),
-                attempt: 0,
-                compression: self.conf.shuffle_compression,
-                inputs,
-                clients: self.clients.clone(),
-                metrics: ShuffleMetrics::default(),
-            });
-            let state = ctx.state();
-            let config = state.config().clone().with_extension(env.clone());
-            let task_ctx = Arc::new(TaskContext::from(&state).with_session_config(config));
-            let result = collect(root.clone(), task_ctx).await;
-            self.sched.metrics.add_driver_reads(
-                env.metrics
-                    .local_bytes
-                    .load(std::sync::atomic::Ordering::Relaxed),
-                env.metrics
-                    .remote_bytes
-                    .load(std::sync::atomic::Ordering::Relaxed),
-            );
-            match result {
-                Ok(batches) => {
-                    return Ok(JobOutput {
-                        batches,
-                        attempts: vec![],
-                    })
-                }
-                Err(e) => match find_fetch_failure(&e) {
-                    Some(ff) => {
-                        self.sched
-                            .progress
-                            .line(&format!("driver: {ff}; recomputing the lost output"));
-                        sched.fetch_failed(ff.stage_id, ff.map_partition, &ff.executor_id)?;
-                    }
-                    // Deterministic: the driver's part of the job does not retry.
-                    None => {
-                        return Err(KilnError::JobFailed(format!(
-                            "job {job_id}, final step on the driver (reading the output of stage {}) failed: {}",
-                            parents
-                                .iter()
-                                .map(u32::to_string)
-                                .collect::<Vec<_>>()
-                                .join(", "),
-                            strip_df_prefix(&e.to_string())
-                        )))
-                    }
-                },
-            }
-        }
+        other => other,
     }
 }
 
@@ -570,23 +507,6 @@ async fn plan_statement(
         return managed_table::plan_create_table(ctx, ct).await;
     }
     Ok(vec![ctx.state().statement_to_plan(stmt).await?])
-}
-
-/// What a job produced.
-#[derive(Debug)]
-pub struct JobOutput {
-    /// The rows of a query, or one `count` row for a write.
-    pub batches: Vec<RecordBatch>,
-    /// For a write: the folders (below the staging folder) of the task
-    /// attempts whose files make up the output.
-    pub attempts: Vec<commit::WriteAttempt>,
-}
-
-/// The one-row `count` result of a write, as DataFusion's sinks report it.
-fn count_batch(rows: u64) -> Result<RecordBatch> {
-    let count: arrow::array::ArrayRef = Arc::new(UInt64Array::from(vec![rows]));
-    Ok(RecordBatch::try_from_iter(vec![("count", count)])
-        .map_err(datafusion::error::DataFusionError::from)?)
 }
 
 /// A statement whose rows are printed: a query, or an EXPLAIN / DESCRIBE.

@@ -54,7 +54,28 @@ struct Inner {
     /// Executors known dead (their process exited) whose loss the scheduler
     /// has not yet handled, with the reason.
     lost: Vec<(String, String)>,
+    /// Task slots in use per executor, over every job running at once.
+    busy: HashMap<String, u32>,
     version: u64,
+}
+
+/// One task slot of an executor, taken while a task's launch runs; the
+/// slot is free again when the lease is dropped.
+#[derive(Debug)]
+pub struct SlotLease {
+    registry: ExecutorRegistry,
+    executor_id: String,
+}
+
+impl Drop for SlotLease {
+    fn drop(&mut self) {
+        let mut inner = self.registry.lock();
+        if let Some(n) = inner.busy.get_mut(&self.executor_id) {
+            *n = n.saturating_sub(1);
+        }
+        // Jobs waiting for a slot look again.
+        self.registry.bump(&mut inner);
+    }
 }
 
 impl ExecutorRegistry {
@@ -183,6 +204,29 @@ impl ExecutorRegistry {
         let mut v: Vec<ExecutorInfo> = self.lock().executors.values().cloned().collect();
         v.sort_by(|a, b| a.id.cmp(&b.id));
         v
+    }
+
+    /// Takes one task slot of executor `id` until the lease is dropped.
+    pub fn take_slot(&self, id: &str) -> SlotLease {
+        *self.lock().busy.entry(id.to_string()).or_default() += 1;
+        SlotLease {
+            registry: self.clone(),
+            executor_id: id.to_string(),
+        }
+    }
+
+    /// Free task slots of each registered executor: its cores less the
+    /// slots the tasks of every running job hold.
+    pub fn free_slots(&self) -> HashMap<String, i64> {
+        let inner = self.lock();
+        inner
+            .executors
+            .values()
+            .map(|e| {
+                let busy = inner.busy.get(&e.id).copied().unwrap_or(0);
+                (e.id.clone(), i64::from(e.cores) - i64::from(busy))
+            })
+            .collect()
     }
 
     /// Peak RSS per executor id, over the whole application.

@@ -2,6 +2,8 @@
 //!
 //! - [`application`]: runs a job's statements; DDL in the driver's catalog,
 //!   queries and writes as jobs of stages.
+//! - [`job`]: one job: its stages, then the driver's final step, whose rows
+//!   stream to the caller.
 //! - [`planner`]: cuts a physical plan into a DAG of stages at its exchanges.
 //! - [`scheduler`]: the DAG and task schedulers (readiness, slots, retries,
 //!   fetch-failure recomputation).
@@ -20,6 +22,7 @@ pub mod cluster_manager;
 pub mod commit;
 pub mod executor_registry;
 pub mod file_table;
+pub mod job;
 pub mod managed_table;
 pub mod map_output;
 pub mod metrics;

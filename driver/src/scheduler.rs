@@ -296,15 +296,9 @@ impl<'a> JobScheduler<'a> {
         executors: &[ExecutorInfo],
         tx: &mpsc::UnboundedSender<Finished>,
     ) -> Result<usize> {
-        let mut free: HashMap<String, i64> = executors
-            .iter()
-            .map(|e| (e.id.clone(), e.cores as i64))
-            .collect();
-        for exec in self.running.busy_executors() {
-            if let Some(f) = free.get_mut(exec) {
-                *f -= 1;
-            }
-        }
+        // Slots are shared by every job running at once (Spark Connect
+        // sessions): the registry counts the ones in use.
+        let mut free = self.ctx.registry.free_slots();
         let ready = self.ready_tasks(targets);
         let mut waiting = ready.len();
         for key in ready {
@@ -382,8 +376,11 @@ impl<'a> JobScheduler<'a> {
         let tx = tx.clone();
         let span = tracing::info_span!("task", app = %self.ctx.application_id, job = self.job_id, stage = key.stage, partition = key.partition, attempt, stage_attempt);
         let executor_id = exec.id.clone();
+        let slot = self.ctx.registry.take_slot(&exec.id);
         let rpc = tokio::spawn(
             async move {
+                // Held until the launch ends or is cancelled.
+                let _slot = slot;
                 let mut client = exec.client.clone();
                 let outcome = client.launch_task(def).await.map(|r| r.into_inner());
                 let _ = tx.send(Finished {

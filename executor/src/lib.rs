@@ -297,6 +297,24 @@ pub fn peak_rss_bytes() -> u64 {
         .unwrap_or(0)
 }
 
+/// A task in this executor's running count. The driver cancels a task by
+/// dropping its launch call (the job was interrupted, or its attempt is no
+/// longer wanted); the task's work stops with it.
+struct RunningTask {
+    running: Arc<AtomicU32>,
+    what: String,
+    done: bool,
+}
+
+impl Drop for RunningTask {
+    fn drop(&mut self) {
+        self.running.fetch_sub(1, Ordering::Relaxed);
+        if !self.done {
+            info!("{} cancelled by the driver", self.what);
+        }
+    }
+}
+
 struct ExecutorEndpoint {
     application_id: String,
     shuffle_dir: PathBuf,
@@ -330,7 +348,19 @@ impl ExecutorService for ExecutorEndpoint {
             }
             tokio::time::sleep(Duration::from_millis(2)).await;
         };
+        let mut guard = RunningTask {
+            running: self.running.clone(),
+            what: format!(
+                "job {} stage {} task {} (attempt {})",
+                def.job_id,
+                def.stage_id,
+                def.partition,
+                def.attempt + 1
+            ),
+            done: false,
+        };
         self.running.fetch_add(1, Ordering::Relaxed);
+        info!("{} started", guard.what);
         let span = tracing::info_span!("task", app = %def.application_id, stage = def.stage_id, partition = def.partition, attempt = def.attempt);
         // A task that panics (a bug, or input no decoder anticipated) gets a
         // failure reply; the executor and its other tasks keep running.
@@ -351,7 +381,16 @@ impl ExecutorService for ExecutorEndpoint {
                     ..Default::default()
                 }
             });
-        self.running.fetch_sub(1, Ordering::Relaxed);
+        guard.done = true;
+        let m = result.metrics.clone().unwrap_or_default();
+        info!(
+            "{} finished ({:?}): {} rows out, shuffle read {} bytes local + {} bytes remote",
+            guard.what,
+            kiln_proto::TaskStatus::try_from(result.status).unwrap_or_default(),
+            m.output_rows,
+            m.shuffle_local_bytes,
+            m.shuffle_remote_bytes
+        );
         Ok(Response::new(result))
     }
 

@@ -1,0 +1,382 @@
+//! Running one job: its stages scheduled on the executors, then the
+//! driver's final step, whose rows reach the caller as they are produced
+//! ([`QueryStream`]) instead of being gathered on the driver first.
+//!
+//! Several jobs may run at once (Spark Connect sessions share one driver):
+//! stage and job ids come from shared counters, and the executors' task
+//! slots are shared through the registry's slot table.
+
+use std::collections::HashMap;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use arrow::array::{RecordBatch, UInt64Array};
+use arrow::datatypes::SchemaRef;
+use datafusion::execution::TaskContext;
+use datafusion::physical_plan::{displayable, execute_stream, ExecutionPlan};
+use datafusion::prelude::SessionContext;
+use futures::{Stream, StreamExt};
+use kiln_core::config::EngineConf;
+use kiln_core::shuffle::{find_fetch_failure, FlightClients, ShuffleMetrics, ShuffleTaskEnv};
+use kiln_core::write::attempt_dir;
+use kiln_core::{KilnError, Result};
+use tokio::sync::mpsc;
+use tracing::{debug, info, Instrument};
+
+use crate::application::{strip_df_prefix, DriverShuffle};
+use crate::commit;
+use crate::planner::{plan_job, JobPlan, JobResult};
+use crate::scheduler::{JobScheduler, SchedulerContext};
+
+/// What a job yielded once it finished.
+#[derive(Debug)]
+pub struct JobOutput {
+    /// The rows of a query, or one `count` row for a write.
+    pub batches: Vec<RecordBatch>,
+    /// For a write: the folders (below the staging folder) of the task
+    /// attempts whose files make up the output.
+    pub attempts: Vec<commit::WriteAttempt>,
+}
+
+/// The rows of a query, batch by batch as the driver's final step produces
+/// them. Dropping it cancels the job (its running tasks are cancelled on
+/// the executors) and removes its shuffle blocks.
+pub struct QueryStream {
+    schema: SchemaRef,
+    rows: Pin<Box<dyn Stream<Item = Result<RecordBatch>> + Send>>,
+}
+
+impl QueryStream {
+    /// A stream of rows already at hand.
+    pub fn from_batches(schema: SchemaRef, batches: Vec<RecordBatch>) -> Self {
+        QueryStream {
+            schema,
+            rows: Box::pin(futures::stream::iter(batches.into_iter().map(Ok))),
+        }
+    }
+
+    /// A stream of `schema` over `rows`.
+    pub fn new(
+        schema: SchemaRef,
+        rows: impl Stream<Item = Result<RecordBatch>> + Send + 'static,
+    ) -> Self {
+        QueryStream {
+            schema,
+            rows: Box::pin(rows),
+        }
+    }
+
+    /// The schema of every batch.
+    pub fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    /// Every remaining batch.
+    pub async fn collect(mut self) -> Result<Vec<RecordBatch>> {
+        let mut out = vec![];
+        while let Some(b) = self.rows.next().await {
+            out.push(b?);
+        }
+        Ok(out)
+    }
+}
+
+impl Stream for QueryStream {
+    type Item = Result<RecordBatch>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.rows.as_mut().poll_next(cx)
+    }
+}
+
+impl std::fmt::Debug for QueryStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QueryStream")
+            .field("schema", &self.schema)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Where a job's rows go.
+enum Sink {
+    /// Gathered for the caller.
+    Collect(Vec<RecordBatch>),
+    /// Sent on as produced.
+    Send(mpsc::Sender<Result<RecordBatch>>),
+}
+
+impl Sink {
+    /// Hands over one batch; false when nobody reads any more.
+    async fn emit(&mut self, batch: RecordBatch) -> bool {
+        match self {
+            Sink::Collect(v) => {
+                v.push(batch);
+                true
+            }
+            Sink::Send(tx) => tx.send(Ok(batch)).await.is_ok(),
+        }
+    }
+
+    /// Readies the sink for the final step to run again (after a fetch
+    /// failure); false when rows already went out and cannot be taken back
+    /// (running again would hand them on twice).
+    fn restart(&mut self, emitted: bool) -> bool {
+        match self {
+            Sink::Collect(v) => {
+                v.clear();
+                true
+            }
+            Sink::Send(_) => !emitted,
+        }
+    }
+}
+
+/// Runs jobs on the application's executors. Cheap to clone; clones share
+/// the id counters.
+#[derive(Clone)]
+pub struct JobRunner {
+    sched: SchedulerContext,
+    conf: Arc<EngineConf>,
+    shuffle: DriverShuffle,
+    clients: Arc<FlightClients>,
+    next_stage: Arc<Mutex<u32>>,
+    next_job: Arc<AtomicU32>,
+    next_write: Arc<AtomicU32>,
+}
+
+impl JobRunner {
+    /// A runner scheduling on the executors of `sched`; the driver reads
+    /// shuffle blocks as `shuffle` says.
+    pub fn new(sched: SchedulerContext, shuffle: DriverShuffle) -> Self {
+        let clients = Arc::new(FlightClients::new(sched.registry.transport().clone()));
+        JobRunner {
+            conf: sched.conf.clone(),
+            sched,
+            shuffle,
+            clients,
+            next_stage: Arc::new(Mutex::new(1)),
+            next_job: Arc::new(AtomicU32::new(1)),
+            next_write: Arc::new(AtomicU32::new(1)),
+        }
+    }
+
+    /// The scheduler's view of the application.
+    pub fn sched(&self) -> &SchedulerContext {
+        &self.sched
+    }
+
+    /// A tag no other write of the application has (its staging folder).
+    pub fn write_tag(&self) -> String {
+        let n = self.next_write.fetch_add(1, Ordering::Relaxed);
+        format!("{}-w{n}", self.sched.application_id)
+    }
+
+    fn plan(&self, plan: Arc<dyn ExecutionPlan>) -> Result<(u32, JobPlan)> {
+        let job_id = self.next_job.fetch_add(1, Ordering::Relaxed);
+        // Stage ids name shuffle folders on the executors: unique across
+        // jobs planned at the same time.
+        let job = {
+            let mut next = self.next_stage.lock().unwrap_or_else(|p| p.into_inner());
+            plan_job(plan, &mut next, self.conf.broadcast_threshold)?
+        };
+        info!(job_id, stages = job.stages.len(), "job planned");
+        for stage in &job.stages {
+            debug!(
+                job_id,
+                stage = stage.id,
+                tasks = stage.partitions,
+                "stage plan:\n{}",
+                displayable(stage.plan.as_ref()).indent(false)
+            );
+        }
+        if let JobResult::Rows { plan, .. } = &job.result {
+            debug!(
+                job_id,
+                "driver plan:\n{}",
+                displayable(plan.as_ref()).indent(false)
+            );
+        }
+        self.sched.progress.stages_planned(job.stages.len());
+        Ok((job_id, job))
+    }
+
+    /// Runs one physical plan as a job of stages and returns all its rows;
+    /// the driver's part (the final step) runs with the settings of `ctx`.
+    pub async fn run(
+        &self,
+        ctx: &SessionContext,
+        plan: Arc<dyn ExecutionPlan>,
+    ) -> Result<JobOutput> {
+        let (job_id, job) = self.plan(plan)?;
+        let mut sink = Sink::Collect(vec![]);
+        let result = self.drive(ctx, job_id, &job, &mut sink).await;
+        self.remove_shuffle(&job).await;
+        let attempts = result?;
+        let Sink::Collect(batches) = sink else {
+            return Err(KilnError::Internal("a collecting job lost its rows".into()));
+        };
+        Ok(JobOutput { batches, attempts })
+    }
+
+    /// Runs one physical plan as a job whose rows stream back as the
+    /// driver's final step produces them (at most `buffer` batches ahead of
+    /// the reader). `wrap` turns a job error into the caller's.
+    pub fn stream(
+        &self,
+        ctx: &SessionContext,
+        plan: Arc<dyn ExecutionPlan>,
+        buffer: usize,
+        wrap: impl Fn(KilnError) -> KilnError + Send + 'static,
+    ) -> Result<QueryStream> {
+        let schema = plan.schema();
+        let (job_id, job) = self.plan(plan)?;
+        let (tx, rx) = mpsc::channel(buffer.max(1));
+        let runner = self.clone();
+        let ctx = ctx.clone();
+        let span = tracing::info_span!("job", job_id);
+        tokio::spawn(
+            async move {
+                let watch = tx.clone();
+                let mut sink = Sink::Send(tx);
+                let outcome = tokio::select! {
+                    r = runner.drive(&ctx, job_id, &job, &mut sink) => Some(r),
+                    // The reader went away: dropping the job cancels its tasks.
+                    _ = watch.closed() => None,
+                };
+                match outcome {
+                    Some(Err(e)) => {
+                        let _ = watch.send(Err(wrap(e))).await;
+                    }
+                    Some(Ok(_)) => {}
+                    None => info!(job_id, "job cancelled: nobody reads its rows"),
+                }
+                drop(sink);
+                drop(watch);
+                runner.remove_shuffle(&job).await;
+            }
+            .instrument(span),
+        );
+        let rows = tokio_stream::wrappers::ReceiverStream::new(rx);
+        Ok(QueryStream::new(schema, rows))
+    }
+
+    /// Deletes the job's shuffle blocks on every executor: no later job
+    /// reads them (each statement is planned afresh), and an application of
+    /// many statements would otherwise fill the executors' disks.
+    async fn remove_shuffle(&self, job: &JobPlan) {
+        let stage_ids: Vec<u32> = job.stages.iter().map(|s| s.id).collect();
+        let calls = self.sched.registry.executors().into_iter().map(|e| {
+            let req = kiln_proto::RemoveShuffleRequest {
+                stage_ids: stage_ids.clone(),
+            };
+            async move {
+                let mut client = e.client.clone();
+                let answer =
+                    tokio::time::timeout(std::time::Duration::from_secs(5), client.remove_shuffle(req))
+                        .await;
+                if !matches!(answer, Ok(Ok(_))) {
+                    tracing::warn!(executor_id = %e.id, "could not remove shuffle blocks of finished stages");
+                }
+            }
+        });
+        futures::future::join_all(calls).await;
+    }
+
+    /// Runs the stages of `job` and its final step into `sink`; returns the
+    /// write attempts of a write job.
+    async fn drive(
+        &self,
+        ctx: &SessionContext,
+        job_id: u32,
+        job: &JobPlan,
+        sink: &mut Sink,
+    ) -> Result<Vec<commit::WriteAttempt>> {
+        let session_conf = kiln_core::config::execution_settings(ctx.state().config())
+            .into_iter()
+            .collect();
+        let mut sched = JobScheduler::new(&self.sched, job_id, job, session_conf)?;
+        let (root, parents) = match &job.result {
+            JobResult::Files { stage } => {
+                sched.run_until(&[*stage]).await?;
+                let outputs = sched.outputs(*stage);
+                let attempts = outputs
+                    .iter()
+                    .map(|m| commit::WriteAttempt {
+                        dir: attempt_dir(*stage, m.map_partition, m.attempt),
+                        rows: m.rows,
+                    })
+                    .collect();
+                let rows = outputs.iter().map(|m| m.rows).sum();
+                sink.emit(count_batch(rows)?).await;
+                return Ok(attempts);
+            }
+            JobResult::Rows { plan, parents } => (plan, parents),
+        };
+        loop {
+            sched.run_until(parents).await?;
+            let inputs: HashMap<u32, _> = parents.iter().map(|s| (*s, sched.outputs(*s))).collect();
+            let env = Arc::new(ShuffleTaskEnv {
+                executor_id: self.shuffle.executor_id.clone(),
+                shuffle_dir: self.shuffle.shuffle_dir.clone(),
+                attempt: 0,
+                compression: self.conf.shuffle_compression,
+                inputs,
+                clients: self.clients.clone(),
+                metrics: ShuffleMetrics::default(),
+            });
+            let state = ctx.state();
+            let config = state.config().clone().with_extension(env.clone());
+            let task_ctx = Arc::new(TaskContext::from(&state).with_session_config(config));
+            let mut emitted = false;
+            let result = async {
+                let mut rows = execute_stream(root.clone(), task_ctx)?;
+                while let Some(batch) = rows.next().await {
+                    let batch = batch?;
+                    emitted = true;
+                    if !sink.emit(batch).await {
+                        break;
+                    }
+                }
+                Ok::<_, datafusion::error::DataFusionError>(())
+            }
+            .await;
+            self.sched.metrics.add_driver_reads(
+                env.metrics.local_bytes.load(Ordering::Relaxed),
+                env.metrics.remote_bytes.load(Ordering::Relaxed),
+            );
+            let e = match result {
+                Ok(()) => return Ok(vec![]),
+                Err(e) => e,
+            };
+            match find_fetch_failure(&e) {
+                Some(ff) if sink.restart(emitted) => {
+                    self.sched
+                        .progress
+                        .line(&format!("driver: {ff}; recomputing the lost output"));
+                    sched.fetch_failed(ff.stage_id, ff.map_partition, &ff.executor_id)?;
+                }
+                _ => {
+                    // Deterministic: the driver's part of the job does not retry.
+                    return Err(KilnError::JobFailed(format!(
+                        "job {job_id}, final step on the driver (reading the output of stage {}) failed: {}",
+                        parents
+                            .iter()
+                            .map(u32::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        strip_df_prefix(&e.to_string())
+                    )));
+                }
+            }
+        }
+    }
+}
+
+/// The one-row `count` result of a write, as DataFusion's sinks report it.
+pub(crate) fn count_batch(rows: u64) -> Result<RecordBatch> {
+    let count: arrow::array::ArrayRef = Arc::new(UInt64Array::from(vec![rows]));
+    Ok(RecordBatch::try_from_iter(vec![("count", count)])
+        .map_err(datafusion::error::DataFusionError::from)?)
+}
