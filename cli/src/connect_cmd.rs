@@ -144,12 +144,25 @@ async fn serve_in(
             return Err(e.into());
         }
     };
-    let service = ConnectService::new(driver);
+    let server_conf = match kiln_connect::conf::ServerConf::from_settings(&app.conf) {
+        Ok(c) => c,
+        Err(e) => {
+            local.stop().await;
+            return Err(CliError::Input(e.to_string()));
+        }
+    };
+    let service = ConnectService::new(driver, server_conf);
+    let stopping = service.clone();
     on_listening(local_addr);
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
     let served = tonic::transport::Server::builder()
         .add_service(service.server())
-        .serve_with_incoming_shutdown(incoming, shutdown)
+        .serve_with_incoming_shutdown(incoming, async move {
+            shutdown.await;
+            // Open response streams would hold the server: their
+            // operations stop and the streams end with an error.
+            stopping.shutdown();
+        })
         .await;
     local.progress.clear();
     local.stop().await;

@@ -213,7 +213,7 @@ async fn run_in(
     let progress = Arc::new(Progress::new(std::io::stderr().is_terminal()));
     let local = LocalApp::start(app, conf, application_id, work_dir, master, progress).await?;
     let outcome = match local.driver() {
-        Ok(mut driver) => driver.run().await,
+        Ok(driver) => driver.run().await,
         Err(e) => Err(e),
     };
     local.progress.clear();
@@ -324,7 +324,7 @@ pub async fn driver(args: DriverArgs) -> Result<(), CliError> {
         shuffle_dir: work_dir,
     };
     let outcome = match Driver::new(app, sched, shuffle) {
-        Ok(mut d) => d.run().await,
+        Ok(d) => d.run().await,
         Err(e) => Err(e),
     };
     if let Some((r, tasks)) = reporter {

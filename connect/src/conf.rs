@@ -1,12 +1,18 @@
 //! A session's Spark settings (`spark.conf`), with Spark 4.2's defaults for
 //! the keys the PySpark client reads, and the settings Kiln applies to the
-//! session's DataFusion configuration.
+//! session's DataFusion configuration; and the server's own settings
+//! ([`ServerConf`]: how long response streams last, when abandoned
+//! operations and idle sessions are dropped).
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use datafusion::prelude::SessionConfig;
 
-use crate::error::{ConnectError, Result};
+use crate::error::{ConnectError, Result, SparkError};
+use crate::proto::config_request::operation::OpType as ConfigOp;
+use crate::proto::KeyValue;
+use crate::session::Session;
 
 /// Spark's defaults for the settings the client reads or users commonly ask for.
 pub const DEFAULTS: &[(&str, &str)] = &[
@@ -58,6 +64,31 @@ pub const DEFAULTS: &[(&str, &str)] = &[
         "3221225472",
     ),
     ("spark.sql.session.localRelationSizeLimit", "3221225472"),
+    ("spark.sql.execution.arrow.pyspark.fallback.enabled", "true"),
+    (
+        "spark.sql.execution.arrow.pyspark.validateSchema.enabled",
+        "false",
+    ),
+    ("spark.sql.execution.pandas.udf.buffer.size", "65536"),
+    ("spark.sql.artifact.isolation.enabled", "false"),
+    (
+        "spark.sql.artifact.isolation.alwaysApplyClassloader",
+        "false",
+    ),
+    ("spark.sql.connect.serverStacktrace.enabled", "true"),
+    ("spark.sql.connect.enrichError.enabled", "true"),
+    ("spark.sql.adaptive.enabled", "true"),
+    ("spark.sql.autoBroadcastJoinThreshold", "10485760b"),
+    ("spark.sql.legacy.timeParserPolicy", "CORRECTED"),
+    ("spark.sql.parquet.compression.codec", "snappy"),
+    ("spark.sql.sources.default", "parquet"),
+    ("spark.sql.files.maxPartitionBytes", "134217728b"),
+    ("spark.sql.datetime.java8API.enabled", "false"),
+    (
+        "spark.sql.execution.arrow.localRelationThreshold",
+        "50331648b",
+    ),
+    ("spark.sql.optimizer.plannedWrite.enabled", "true"),
     // Kiln does not decompress plans: the client sends them as they are.
     ("spark.connect.session.planCompression.threshold", "-1"),
     (
@@ -66,8 +97,15 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ),
 ];
 
-/// Settings that cannot be changed in a running session.
-const STATIC: &[&str] = &["spark.sql.warehouse.dir", "spark.driver.memory"];
+/// Settings that cannot be changed in a running session (Spark's static
+/// SQL settings Kiln knows of).
+const STATIC: &[&str] = &[
+    "spark.sql.warehouse.dir",
+    "spark.sql.catalogImplementation",
+    "spark.sql.extensions",
+    "spark.sql.session.localRelationCacheThreshold",
+    "spark.sql.session.localRelationSizeLimit",
+];
 
 /// One session's settings.
 #[derive(Debug, Clone)]
@@ -101,23 +139,37 @@ impl SparkConf {
         })
     }
 
+    /// The value `key` was set to in this session, if it was.
+    pub fn get_set(&self, key: &str) -> Option<String> {
+        self.set.get(key).cloned()
+    }
+
     /// The value of `key`, or Spark's "cannot be found" error.
     pub fn get_required(&self, key: &str) -> Result<String> {
-        self.get(key).ok_or_else(|| ConnectError::Analysis {
-            class: "SQL_CONF_NOT_FOUND",
-            message: format!(
-                "The SQL config \"{key}\" cannot be found. Please verify that the config exists."
-            ),
+        self.get(key).ok_or_else(|| {
+            SparkError::new(
+                "org.apache.spark.SparkNoSuchElementException",
+                "SQL_CONF_NOT_FOUND",
+                format!(
+                    "The SQL config \"{key}\" cannot be found. Please verify that the config \
+                     exists."
+                ),
+            )
+            .param("sqlConf", format!("\"{key}\""))
+            .into()
         })
     }
 
     /// Sets `key` and applies it to `config` where Kiln acts on it.
     pub fn set(&mut self, key: &str, value: &str, config: &mut SessionConfig) -> Result<()> {
         if STATIC.contains(&key) {
-            return Err(ConnectError::Analysis {
-                class: "CANNOT_MODIFY_STATIC_CONFIG",
-                message: format!("Cannot modify the value of the static Spark config: \"{key}\"."),
-            });
+            return Err(SparkError::new(
+                crate::error::exception::ANALYSIS,
+                "CANNOT_MODIFY_STATIC_CONFIG",
+                format!("Cannot modify the value of the static Spark config: \"{key}\"."),
+            )
+            .param("key", format!("\"{key}\""))
+            .into());
         }
         apply(key, value, config)?;
         self.set.insert(key.to_string(), value.to_string());
@@ -147,9 +199,10 @@ impl SparkConf {
         all
     }
 
-    /// Whether a session may change `key`.
+    /// Whether a session may change `key`: Spark's SQL settings but its
+    /// static ones (Spark also says false for keys it does not know).
     pub fn is_modifiable(key: &str) -> bool {
-        !STATIC.contains(&key)
+        key.starts_with("spark.sql.") && !STATIC.contains(&key)
     }
 }
 
@@ -157,6 +210,175 @@ fn apply(key: &str, value: &str, config: &mut SessionConfig) -> Result<()> {
     kiln_core::config::apply_spark_setting(key, value, config)
         .map(|_| ())
         .map_err(|e| ConnectError::IllegalArgument(e.to_string()))
+}
+
+/// Answers one Config request of `session`: the key/value pairs to send
+/// back, and warnings.
+pub fn config_rpc(session: &Session, op: ConfigOp) -> Result<(Vec<KeyValue>, Vec<String>)> {
+    let kv = |key: String, value: Option<String>| KeyValue { key, value };
+    let mut warnings = vec![];
+    let pairs = match op {
+        ConfigOp::Set(s) => {
+            let mut state = session.ctx.state_ref().read().clone();
+            for p in &s.pairs {
+                let value = p.value.clone().unwrap_or_default();
+                match session.conf().set(&p.key, &value, state.config_mut()) {
+                    Ok(()) => {}
+                    // `silent`: what the client's builder sends for its own
+                    // options; a key the session cannot take is a warning.
+                    Err(e) if s.silent == Some(true) => warnings.push(e.to_string()),
+                    Err(e) => return Err(e),
+                }
+            }
+            *session.ctx.state_ref().write() = state;
+            vec![]
+        }
+        ConfigOp::Get(g) => {
+            let conf = session.conf();
+            g.keys
+                .into_iter()
+                .map(|k| {
+                    let v = conf.get_required(&k)?;
+                    Ok(kv(k, Some(v)))
+                })
+                .collect::<Result<Vec<_>>>()?
+        }
+        // The client's default wins over Spark's for a key not set, as in Spark.
+        ConfigOp::GetWithDefault(g) => {
+            let conf = session.conf();
+            g.pairs
+                .into_iter()
+                .map(|p| {
+                    let v = conf.get_set(&p.key).or(p.value);
+                    kv(p.key, v)
+                })
+                .collect()
+        }
+        ConfigOp::GetOption(g) => {
+            let conf = session.conf();
+            g.keys
+                .into_iter()
+                .map(|k| {
+                    let v = conf.get(&k);
+                    kv(k, v)
+                })
+                .collect()
+        }
+        ConfigOp::GetAll(g) => {
+            let prefix = g.prefix.unwrap_or_default();
+            session
+                .conf()
+                .all()
+                .into_iter()
+                .filter(|(k, _)| k.starts_with(&prefix))
+                .map(|(k, v)| kv(k, Some(v)))
+                .collect()
+        }
+        ConfigOp::Unset(u) => {
+            let mut state = session.ctx.state_ref().read().clone();
+            for k in &u.keys {
+                session.conf().unset(k, state.config_mut())?;
+            }
+            *session.ctx.state_ref().write() = state;
+            vec![]
+        }
+        ConfigOp::IsModifiable(m) => m
+            .keys
+            .into_iter()
+            .map(|k| {
+                let modifiable = SparkConf::is_modifiable(&k);
+                kv(k, Some(modifiable.to_string()))
+            })
+            .collect(),
+    };
+    Ok((pairs, warnings))
+}
+
+/// `spark.connect.execute.reattachable.senderMaxStreamDuration`.
+pub const SENDER_MAX_DURATION: &str = "spark.connect.execute.reattachable.senderMaxStreamDuration";
+/// `spark.connect.execute.reattachable.senderMaxStreamSize`.
+pub const SENDER_MAX_SIZE: &str = "spark.connect.execute.reattachable.senderMaxStreamSize";
+/// `spark.connect.execute.manager.detachedTimeout`.
+pub const DETACHED_TIMEOUT: &str = "spark.connect.execute.manager.detachedTimeout";
+/// `spark.connect.session.manager.defaultSessionTimeout`.
+pub const SESSION_TIMEOUT: &str = "spark.connect.session.manager.defaultSessionTimeout";
+/// Kiln's bound on an operation's unreleased responses.
+pub const REPLAY_BUFFER: &str = "kiln.connect.replayBufferSize";
+
+/// Settings of the Connect server itself, from `kiln connect --conf`
+/// (Spark's names and defaults). A session may set the two stream limits
+/// for its own operations.
+#[derive(Debug, Clone)]
+pub struct ServerConf {
+    /// How long one response stream lasts before the client must
+    /// reattach (Spark: 2m; 0 = no limit).
+    pub sender_max_duration: Option<Duration>,
+    /// How many bytes one response stream carries before the client must
+    /// reattach (Spark: 1g; 0 = no limit).
+    pub sender_max_bytes: Option<u64>,
+    /// How long an operation no client is attached to lives on (Spark: 5m).
+    pub detached_timeout: Duration,
+    /// How long an idle session lives (Spark: 60m).
+    pub session_timeout: Duration,
+    /// Unreleased response bytes an operation buffers before its job
+    /// waits for the client to read (64m).
+    pub replay_buffer_bytes: usize,
+}
+
+/// A Spark time setting (a bare number is milliseconds, as in Spark).
+fn millis_or_duration(key: &str, v: &str) -> Result<Duration> {
+    let t = v.trim();
+    if let Ok(ms) = t.parse::<u64>() {
+        return Ok(Duration::from_millis(ms));
+    }
+    kiln_core::config::parse_duration(t)
+        .map_err(|e| ConnectError::IllegalArgument(format!("{key}: {e}")))
+}
+
+/// A Spark size setting (a bare number is bytes; 0 is allowed).
+fn bytes(key: &str, v: &str) -> Result<u64> {
+    if let Ok(n) = v.trim().parse::<u64>() {
+        return Ok(n);
+    }
+    kiln_core::manifest::parse_memory(v)
+        .map_err(|e| ConnectError::IllegalArgument(format!("{key}: {e}")))
+}
+
+impl ServerConf {
+    /// The server settings in `conf`, Spark's defaults for the rest.
+    pub fn from_settings(conf: &BTreeMap<String, String>) -> Result<Self> {
+        let get = |k: &str, default: &str| conf.get(k).cloned().unwrap_or_else(|| default.into());
+        let duration = millis_or_duration(SENDER_MAX_DURATION, &get(SENDER_MAX_DURATION, "2m"))?;
+        let size = bytes(SENDER_MAX_SIZE, &get(SENDER_MAX_SIZE, "1g"))?;
+        Ok(ServerConf {
+            sender_max_duration: (!duration.is_zero()).then_some(duration),
+            sender_max_bytes: (size > 0).then_some(size),
+            detached_timeout: millis_or_duration(DETACHED_TIMEOUT, &get(DETACHED_TIMEOUT, "5m"))?,
+            session_timeout: millis_or_duration(SESSION_TIMEOUT, &get(SESSION_TIMEOUT, "60m"))?,
+            replay_buffer_bytes: usize::try_from(bytes(REPLAY_BUFFER, &get(REPLAY_BUFFER, "64m"))?)
+                .unwrap_or(usize::MAX),
+        })
+    }
+
+    /// The stream limits of an operation of a session with settings
+    /// `session` (its own values win).
+    pub fn stream_limits(&self, session: &SparkConf) -> Result<crate::operation::StreamLimits> {
+        let duration = match session.get(SENDER_MAX_DURATION) {
+            Some(v) => {
+                let d = millis_or_duration(SENDER_MAX_DURATION, &v)?;
+                (!d.is_zero()).then_some(d)
+            }
+            None => self.sender_max_duration,
+        };
+        let max_bytes = match session.get(SENDER_MAX_SIZE) {
+            Some(v) => Some(bytes(SENDER_MAX_SIZE, &v)?).filter(|b| *b > 0),
+            None => self.sender_max_bytes,
+        };
+        Ok(crate::operation::StreamLimits {
+            max_duration: duration,
+            max_bytes,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -185,5 +407,25 @@ mod tests {
             Some("4")
         );
         assert_eq!(config.options().execution.target_partitions, 4);
+    }
+
+    #[test]
+    fn stream_limits_come_from_the_server_unless_the_session_sets_them() {
+        let mut server = BTreeMap::new();
+        server.insert(SENDER_MAX_SIZE.to_string(), "123".to_string());
+        let server = ServerConf::from_settings(&server).unwrap();
+        assert_eq!(server.sender_max_duration, Some(Duration::from_secs(120)));
+        assert_eq!(server.detached_timeout, Duration::from_secs(300));
+        let mut session = SparkConf::new(2);
+        let mut config = SessionConfig::new();
+        let limits = server.stream_limits(&session).unwrap();
+        assert_eq!(limits.max_bytes, Some(123));
+        session
+            .set(SENDER_MAX_DURATION, "1500", &mut config)
+            .unwrap();
+        session.set(SENDER_MAX_SIZE, "0", &mut config).unwrap();
+        let limits = server.stream_limits(&session).unwrap();
+        assert_eq!(limits.max_duration, Some(Duration::from_millis(1500)));
+        assert_eq!(limits.max_bytes, None);
     }
 }

@@ -12,12 +12,13 @@ use datafusion::datasource::file_format::format_as_file_type;
 use datafusion::datasource::file_format::json::JsonFormatFactory;
 use datafusion::datasource::file_format::parquet::ParquetFormatFactory;
 use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder};
+use futures::StreamExt;
 use kiln_core::config::WriteMode;
 use kiln_driver::application::{sql_plans, Driver};
-use tokio::sync::{mpsc, Mutex};
-use tonic::Status;
+use kiln_driver::job::QueryStream;
 
 use crate::error::{ConnectError, Result};
+use crate::operation::Operation;
 use crate::proto::command::CommandType;
 use crate::proto::execute_plan_response::{ArrowBatch, ResponseType, SqlCommandResult};
 use crate::proto::plan::OpType;
@@ -34,12 +35,10 @@ const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
 
 /// Where one operation's responses go.
 pub struct Responder<'a> {
-    /// The stream to the client.
-    pub tx: &'a mpsc::Sender<Result<ExecutePlanResponse, Status>>,
+    /// The operation: its buffer of responses.
+    pub op: &'a Arc<Operation>,
     /// The session the operation runs in.
     pub session: &'a Session,
-    /// The operation's id.
-    pub operation_id: &'a str,
 }
 
 impl Responder<'_> {
@@ -47,7 +46,7 @@ impl Responder<'_> {
         ExecutePlanResponse {
             session_id: self.session.id.clone(),
             server_side_session_id: self.session.server_side_id.clone(),
-            operation_id: self.operation_id.to_string(),
+            operation_id: self.op.id.clone(),
             response_id: uuid::Uuid::new_v4().to_string(),
             response_type: Some(r),
             metrics: None,
@@ -56,70 +55,139 @@ impl Responder<'_> {
         }
     }
 
-    /// Sends one response; an error means the client is gone.
+    /// Adds one response to the operation's; waits while its buffer is
+    /// full, fails once the operation is cancelled.
     pub async fn send(&self, r: ResponseType, schema: Option<proto::DataType>) -> Result<()> {
-        self.tx
-            .send(Ok(self.response(r, schema)))
-            .await
-            .map_err(|_| ConnectError::Execution("the client disconnected".into()))
+        self.op.push(self.response(r, schema)).await
     }
 
-    /// Sends the rows of a result: the Spark schema with the first batch,
-    /// and at least one (maybe empty) batch, so the client knows the columns.
+    /// Sends the rows of a result as they come: the Spark schema with the
+    /// first batch, and at least one (maybe empty) batch, so the client
+    /// knows the columns. `schema` names the columns as the client sees
+    /// them; the batches' own types win.
+    pub async fn send_stream(&self, schema: &SchemaRef, mut rows: QueryStream) -> Result<()> {
+        let mut sender = RowSender::new(self, schema);
+        while let Some(batch) = rows.next().await {
+            let batch = batch.map_err(ConnectError::from_kiln)?;
+            sender.send(&batch).await?;
+        }
+        sender.finish().await
+    }
+
+    /// Sends rows already at hand (see [`Responder::send_stream`]).
     pub async fn send_rows(&self, schema: &SchemaRef, batches: &[RecordBatch]) -> Result<()> {
-        let client_schema = types::client_schema(schema);
-        let mut spark_schema = Some(types::schema_to_spark(&client_schema));
-        let mut offset: i64 = 0;
-        let mut sent_any = false;
+        let mut sender = RowSender::new(self, schema);
         for b in batches {
-            let b = types::client_batch(b, &client_schema)?;
-            for piece in split(&b) {
-                if piece.num_rows() == 0 && sent_any {
-                    continue;
-                }
-                let rows = piece.num_rows() as i64;
-                let data = ipc_bytes(&client_schema, &piece)?;
-                self.send(
-                    ResponseType::ArrowBatch(ArrowBatch {
-                        row_count: rows,
-                        data: data.into(),
-                        start_offset: Some(offset),
-                        chunk_index: None,
-                        num_chunks_in_batch: None,
-                    }),
-                    spark_schema.take(),
-                )
-                .await?;
-                offset += rows;
-                sent_any = true;
-            }
+            sender.send(b).await?;
         }
-        if !sent_any {
-            let empty = RecordBatch::new_empty(client_schema.clone());
-            let data = ipc_bytes(&client_schema, &empty)?;
-            self.send(
-                ResponseType::ArrowBatch(ArrowBatch {
-                    row_count: 0,
-                    data: data.into(),
-                    start_offset: Some(0),
-                    chunk_index: None,
-                    num_chunks_in_batch: None,
-                }),
-                spark_schema.take(),
-            )
-            .await?;
-        }
-        Ok(())
+        sender.finish().await
     }
 }
 
-fn split(b: &RecordBatch) -> Vec<RecordBatch> {
+/// Sends one result's batches, numbering their rows.
+struct RowSender<'a, 'b> {
+    out: &'a Responder<'b>,
+    names: SchemaRef,
+    client_schema: Option<SchemaRef>,
+    spark_schema: Option<proto::DataType>,
+    offset: i64,
+    sent_any: bool,
+    max_rows: usize,
+}
+
+impl<'a, 'b> RowSender<'a, 'b> {
+    fn new(out: &'a Responder<'b>, names: &SchemaRef) -> Self {
+        RowSender {
+            out,
+            names: names.clone(),
+            client_schema: None,
+            spark_schema: None,
+            offset: 0,
+            sent_any: false,
+            max_rows: out
+                .session
+                .conf()
+                .get("spark.sql.execution.arrow.maxRecordsPerBatch")
+                .and_then(|v| v.trim().parse::<i64>().ok())
+                .and_then(|n| usize::try_from(n).ok())
+                .unwrap_or(0),
+        }
+    }
+
+    /// The schema the client reads, fixed by the first batch: the client's
+    /// names, the types the job ran with (the analyzer may change them).
+    fn schema_for(&mut self, batch_schema: &SchemaRef) -> SchemaRef {
+        if let Some(s) = &self.client_schema {
+            return s.clone();
+        }
+        let s = types::client_schema(&with_types_of(&self.names, batch_schema));
+        self.spark_schema = Some(types::schema_to_spark(&s));
+        self.client_schema = Some(s.clone());
+        s
+    }
+
+    async fn send(&mut self, batch: &RecordBatch) -> Result<()> {
+        let schema = self.schema_for(&batch.schema());
+        let named = RecordBatch::try_new(
+            with_types_of(&self.names, &batch.schema()),
+            batch.columns().to_vec(),
+        )
+        .map_err(|e| ConnectError::Execution(e.to_string()))?;
+        let b = types::client_batch(&named, &schema)?;
+        for piece in split(&b, self.max_rows) {
+            if piece.num_rows() == 0 && self.sent_any {
+                continue;
+            }
+            self.piece(&schema, &piece).await?;
+        }
+        Ok(())
+    }
+
+    async fn piece(&mut self, schema: &SchemaRef, piece: &RecordBatch) -> Result<()> {
+        let rows = piece.num_rows() as i64;
+        let data = ipc_bytes(schema, piece)?;
+        self.out
+            .send(
+                ResponseType::ArrowBatch(ArrowBatch {
+                    row_count: rows,
+                    data: data.into(),
+                    start_offset: Some(self.offset),
+                    chunk_index: None,
+                    num_chunks_in_batch: None,
+                }),
+                self.spark_schema.take(),
+            )
+            .await?;
+        self.offset += rows;
+        self.sent_any = true;
+        Ok(())
+    }
+
+    async fn finish(mut self) -> Result<()> {
+        if self.sent_any {
+            return Ok(());
+        }
+        let names = self.names.clone();
+        let schema = self.schema_for(&names);
+        let empty = RecordBatch::new_empty(schema.clone());
+        self.piece(&schema, &empty).await
+    }
+}
+
+/// `b` in pieces of at most `max_rows` rows (Spark's
+/// `spark.sql.execution.arrow.maxRecordsPerBatch`; 0: any) and about
+/// [`MAX_BATCH_BYTES`] bytes.
+fn split(b: &RecordBatch, max_rows: usize) -> Vec<RecordBatch> {
     let size = b.get_array_memory_size();
-    if size <= MAX_BATCH_BYTES || b.num_rows() <= 1 {
+    let by_size = b.num_rows().div_ceil(size.div_ceil(MAX_BATCH_BYTES).max(1));
+    let per = match max_rows {
+        0 => by_size,
+        n => by_size.min(n),
+    }
+    .max(1);
+    if b.num_rows() <= per {
         return vec![b.clone()];
     }
-    let pieces = size.div_ceil(MAX_BATCH_BYTES);
-    let per = b.num_rows().div_ceil(pieces).max(1);
     (0..b.num_rows())
         .step_by(per)
         .map(|start| b.slice(start, per.min(b.num_rows() - start)))
@@ -160,15 +228,15 @@ pub(crate) fn with_types_of(names: &SchemaRef, types: &SchemaRef) -> SchemaRef {
     Arc::new(Schema::new_with_metadata(fields, names.metadata().clone()))
 }
 
-/// Runs plans on the cluster, one job at a time.
+/// Runs plans as jobs on the cluster (several at once).
 #[derive(Clone)]
 pub struct Executor {
     /// The driver every session's jobs run on.
-    pub driver: Arc<Mutex<Driver>>,
+    pub driver: Arc<Driver>,
 }
 
 impl Executor {
-    /// Runs `plan` in `session` and returns its rows.
+    /// Runs `plan` in `session` and returns all its rows.
     pub async fn collect(
         &self,
         session: &Session,
@@ -176,29 +244,34 @@ impl Executor {
         what: &str,
     ) -> Result<(SchemaRef, Vec<RecordBatch>)> {
         let logical: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
-        let mut driver = self.driver.lock().await;
-        let (_, out) = driver
-            .execute_plan(&session.ctx, plan, what)
+        let rows = self.stream(session, plan, what).await?;
+        let schema = rows.schema();
+        let batches = rows.collect().await.map_err(ConnectError::from_kiln)?;
+        // The logical names are the client's: the physical plan may name
+        // the same columns differently (`count(Int64(1))`). The types are
+        // the physical plan's: the plan as first built has a CASE of its
+        // first branch's type and a UNION of its first input's, which the
+        // analyzer's coercion changes.
+        let schema = with_types_of(&logical, &schema);
+        let batches = batches
+            .into_iter()
+            .map(|b| RecordBatch::try_new(schema.clone(), b.columns().to_vec()))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| ConnectError::Execution(e.to_string()))?;
+        Ok((schema, batches))
+    }
+
+    /// Runs `plan` in `session`; its rows come as the job produces them.
+    pub async fn stream(
+        &self,
+        session: &Session,
+        plan: LogicalPlan,
+        what: &str,
+    ) -> Result<QueryStream> {
+        self.driver
+            .execute_stream(&session.ctx, plan, what)
             .await
-            .map_err(ConnectError::from_kiln)?;
-        Ok(match out {
-            Some(o) => {
-                // The logical names are the client's: the physical plan may
-                // name the same columns differently (`count(Int64(1))`).
-                // The types are the physical plan's: the plan as first built
-                // has a CASE of its first branch's type and a UNION of its
-                // first input's, which the analyzer's coercion changes.
-                let schema = with_types_of(&logical, &o.schema);
-                let batches = o
-                    .batches
-                    .into_iter()
-                    .map(|b| RecordBatch::try_new(schema.clone(), b.columns().to_vec()))
-                    .collect::<std::result::Result<Vec<_>, _>>()
-                    .map_err(|e| ConnectError::Execution(e.to_string()))?;
-                (schema, batches)
-            }
-            None => (logical, vec![]),
-        })
+            .map_err(ConnectError::from_kiln)
     }
 
     /// Runs one ExecutePlan request's plan.
@@ -233,8 +306,9 @@ impl Executor {
             return self.send_string(out, "show_string", text).await;
         }
         let plan = Planner::new(&out.session.ctx).plan(rel).await?;
-        let (schema, batches) = self.collect(out.session, plan, "DataFrame action").await?;
-        out.send_rows(&schema, &batches).await
+        let names: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
+        let rows = self.stream(out.session, plan, "DataFrame action").await?;
+        out.send_stream(&names, rows).await
     }
 
     async fn send_string(&self, out: &Responder<'_>, name: &str, text: String) -> Result<()> {
@@ -294,7 +368,7 @@ impl Executor {
         let ctx = &out.session.ctx;
         let plans = sql_plans(ctx, &text, "spark.sql")
             .await
-            .map_err(ConnectError::from_kiln)?;
+            .map_err(|e| ConnectError::from_sql(e, &text))?;
         let [plans] = <[Vec<LogicalPlan>; 1]>::try_from(plans).map_err(|p| {
             ConnectError::Parse(format!("spark.sql takes one statement, got {}", p.len()))
         })?;
@@ -440,8 +514,7 @@ impl Executor {
             w.partitioning_columns.clone(),
         )?
         .build()?;
-        let mut driver = self.driver.lock().await;
-        driver
+        self.driver
             .execute_write(&out.session.ctx, plan, "DataFrameWriter", mode)
             .await
             .map_err(ConnectError::from_kiln)?;

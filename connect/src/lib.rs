@@ -7,19 +7,27 @@
 //!
 //! - [`proto`]: the Spark Connect protocol (vendored Spark 4.2.0 `.proto` files).
 //! - [`service`]: the gRPC service: ExecutePlan, AnalyzePlan, Config, ...
+//! - [`operation`]: one ExecutePlan operation: its replay buffer and streams.
 //! - [`execute`]: running a relation or command as Kiln jobs, and its responses.
+//! - [`analyze`]: AnalyzePlan (schema, explain, input files, storage levels).
 //! - [`session`]: one client session: its catalog, settings and operations.
 //! - [`relation`]: Connect relations to DataFusion logical plans.
+//! - [`partitions`]: Hive partition folders as columns, as Spark reads them.
 //! - [`expression`]: Connect expressions to DataFusion expressions, with Spark's names.
 //! - [`types`]: Spark data types and Arrow types, both ways.
 //! - [`show`]: `DataFrame.show()`'s text, as Spark prints it.
 //! - [`conf`]: Spark's settings and their defaults, as a client reads them.
 //! - [`error`]: errors as Spark sends them (`google.rpc.ErrorInfo`).
+//! - [`job_error`]: Kiln's error texts read back into Spark's errors.
 
+pub mod analyze;
 pub mod conf;
 pub mod error;
 pub mod execute;
 pub mod expression;
+pub mod job_error;
+pub mod operation;
+pub mod partitions;
 pub mod relation;
 pub mod service;
 pub mod session;

@@ -1,24 +1,21 @@
 //! Client sessions: each Spark Connect session id gets its own DataFusion
 //! session (temp views, settings) on the shared cluster, and the operations
-//! it is running (for `interrupt`).
+//! it runs (for reattach, release and `interrupt`). Sessions idle longer
+//! than Spark's session timeout, and operations abandoned by their client,
+//! are dropped by [`Sessions::sweep`].
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use datafusion::prelude::SessionContext;
-use tokio::sync::watch;
+use prost::Message;
+use tracing::info;
 
 use crate::conf::SparkConf;
 use crate::error::{ConnectError, Result};
-
-/// A running operation of a session.
-#[derive(Debug, Clone)]
-pub struct Operation {
-    /// Tags the client gave it (`spark.addTag`).
-    pub tags: Vec<String>,
-    /// Set to true to cancel the operation.
-    pub cancel: watch::Sender<bool>,
-}
+use crate::operation::Operation;
+use crate::proto::{Relation, StorageLevel};
 
 /// One client session.
 pub struct Session {
@@ -30,7 +27,10 @@ pub struct Session {
     /// The session's catalog and settings.
     pub ctx: SessionContext,
     conf: Mutex<SparkConf>,
-    operations: Mutex<HashMap<String, Operation>>,
+    operations: Mutex<HashMap<String, Arc<Operation>>>,
+    last_used: Mutex<Instant>,
+    /// Storage levels of persisted DataFrames, by their encoded relation.
+    persisted: Mutex<HashMap<Vec<u8>, StorageLevel>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -45,27 +45,88 @@ impl Session {
         lock(&self.conf)
     }
 
-    /// Records a running operation.
-    pub fn start_operation(&self, id: &str, op: Operation) {
-        lock(&self.operations).insert(id.to_string(), op);
+    /// Records that the DataFrame of `rel` is persisted at `level` (Kiln
+    /// recomputes it anyway; the level reads back as set).
+    pub fn persist(&self, rel: &Relation, level: StorageLevel) {
+        lock(&self.persisted).insert(rel.encode_to_vec(), level);
     }
 
-    /// Forgets a finished operation.
-    pub fn end_operation(&self, id: &str) {
-        lock(&self.operations).remove(id);
+    /// Forgets the persisted level of `rel`'s DataFrame.
+    pub fn unpersist(&self, rel: &Relation) {
+        lock(&self.persisted).remove(&rel.encode_to_vec());
+    }
+
+    /// The level `rel`'s DataFrame was persisted at, if it was.
+    pub fn storage_level(&self, rel: &Relation) -> Option<StorageLevel> {
+        lock(&self.persisted).get(&rel.encode_to_vec()).copied()
+    }
+
+    /// Records a new operation; an error if its id is taken.
+    pub fn start_operation(&self, op: Arc<Operation>) -> Result<()> {
+        let mut ops = lock(&self.operations);
+        if ops.contains_key(&op.id) {
+            return Err(ConnectError::handle(
+                "INVALID_HANDLE.OPERATION_ALREADY_EXISTS",
+                format!("The operation {} already exists.", op.id),
+            ));
+        }
+        ops.insert(op.id.clone(), op);
+        Ok(())
+    }
+
+    /// The operation `id`, or Spark's operation-not-found error.
+    pub fn operation(&self, id: &str) -> Result<Arc<Operation>> {
+        lock(&self.operations).get(id).cloned().ok_or_else(|| {
+            ConnectError::handle(
+                "INVALID_HANDLE.OPERATION_NOT_FOUND",
+                format!("The operation {id} was not found (it finished and was released, or never started)."),
+            )
+        })
+    }
+
+    /// Forgets operation `id` (stopping it if it still runs).
+    pub fn release_operation(&self, id: &str) {
+        if let Some(op) = lock(&self.operations).remove(id) {
+            op.cancel();
+        }
     }
 
     /// Stops the operations `pick` selects; returns their ids.
-    pub fn interrupt(&self, pick: impl Fn(&str, &Operation) -> bool) -> Vec<String> {
+    pub fn interrupt(&self, pick: impl Fn(&Operation) -> bool) -> Vec<String> {
         let ops = lock(&self.operations);
         let mut ids = vec![];
-        for (id, op) in ops.iter() {
-            if pick(id, op) {
-                let _ = op.cancel.send(true);
-                ids.push(id.clone());
+        for op in ops.values() {
+            if pick(op) && !op.is_finished() {
+                op.cancel();
+                ids.push(op.id.clone());
             }
         }
         ids
+    }
+
+    /// Operations now known (running, or finished and not yet released).
+    pub fn operation_count(&self) -> usize {
+        lock(&self.operations).len()
+    }
+
+    /// Drops operations their client abandoned (stopping those still
+    /// running); returns how many.
+    fn sweep(&self, detached_timeout: Duration) -> usize {
+        let mut ops = lock(&self.operations);
+        let gone: Vec<String> = ops
+            .values()
+            .filter(|op| op.is_abandoned(detached_timeout))
+            .map(|op| op.id.clone())
+            .collect();
+        for id in &gone {
+            if let Some(op) = ops.remove(id) {
+                if !op.is_finished() {
+                    info!(session = %self.id, operation = %id, "no client attached for {detached_timeout:?}; operation cancelled");
+                }
+                op.cancel();
+            }
+        }
+        gone.len()
     }
 }
 
@@ -75,7 +136,20 @@ pub struct Sessions {
     map: Arc<Mutex<HashMap<String, Arc<Session>>>>,
 }
 
+/// A reference to [`Sessions`] that does not keep them alive.
+pub struct WeakSessions(std::sync::Weak<Mutex<HashMap<String, Arc<Session>>>>);
+
 impl Sessions {
+    /// A reference that does not keep the sessions alive.
+    pub fn downgrade(&self) -> WeakSessions {
+        WeakSessions(Arc::downgrade(&self.map))
+    }
+
+    /// The sessions, if the server still has them.
+    pub fn upgrade(weak: &WeakSessions) -> Option<Sessions> {
+        weak.0.upgrade().map(|map| Sessions { map })
+    }
+
     /// The session `id`, made with `new_ctx` on first use. A client that
     /// observed a different server-side id gets Spark's session-gone error.
     pub fn get_or_create(
@@ -85,28 +159,35 @@ impl Sessions {
         new_ctx: impl FnOnce() -> (SessionContext, usize),
     ) -> Result<Arc<Session>> {
         if uuid::Uuid::parse_str(id).is_err() {
-            return Err(ConnectError::Session(format!(
-                "[INVALID_HANDLE.FORMAT] The handle {id} is invalid. Handle must be an UUID string \
-                 of the format '00112233-4455-6677-8899-aabbccddeeff'"
-            )));
+            return Err(ConnectError::handle(
+                "INVALID_HANDLE.FORMAT",
+                format!(
+                    "The handle {id} is invalid. Handle must be an UUID string of the format \
+                     '00112233-4455-6677-8899-aabbccddeeff'"
+                ),
+            ));
         }
         let mut map = lock(&self.map);
         if let Some(s) = map.get(id) {
             if let Some(seen) = observed_server_id {
                 if seen != s.server_side_id {
-                    return Err(ConnectError::Session(format!(
-                        "[INVALID_HANDLE.SESSION_CHANGED] The existing Spark server driver instance \
-                         has restarted. Please reconnect. (session {id})"
-                    )));
+                    return Err(ConnectError::handle(
+                        "INVALID_HANDLE.SESSION_CHANGED",
+                        format!(
+                            "The existing Spark server driver instance has restarted. Please \
+                             reconnect. (session {id})"
+                        ),
+                    ));
                 }
             }
+            *lock(&s.last_used) = Instant::now();
             return Ok(s.clone());
         }
         if observed_server_id.is_some() {
-            return Err(ConnectError::Session(format!(
-                "[INVALID_HANDLE.SESSION_CLOSED] Session was closed or the server restarted. \
-                 (session {id})"
-            )));
+            return Err(ConnectError::handle(
+                "INVALID_HANDLE.SESSION_CLOSED",
+                format!("Session {id} was closed or the server restarted."),
+            ));
         }
         let (ctx, partitions) = new_ctx();
         let s = Arc::new(Session {
@@ -115,16 +196,45 @@ impl Sessions {
             ctx,
             conf: Mutex::new(SparkConf::new(partitions)),
             operations: Mutex::new(HashMap::new()),
+            last_used: Mutex::new(Instant::now()),
+            persisted: Mutex::new(HashMap::new()),
         });
         map.insert(id.to_string(), s.clone());
         Ok(s)
     }
 
+    /// The session `id` if it is open.
+    pub fn get(&self, id: &str) -> Option<Arc<Session>> {
+        lock(&self.map).get(id).cloned()
+    }
+
     /// Ends session `id`: its operations stop, its views are gone.
     pub fn release(&self, id: &str) -> Option<Arc<Session>> {
         let s = lock(&self.map).remove(id)?;
-        s.interrupt(|_, _| true);
+        s.interrupt(|_| true);
         Some(s)
+    }
+
+    /// Ends every session (the server stops).
+    pub fn release_all(&self) {
+        let all: Vec<Arc<Session>> = lock(&self.map).drain().map(|(_, s)| s).collect();
+        for s in all {
+            s.interrupt(|_| true);
+        }
+    }
+
+    /// Drops abandoned operations, and sessions idle (no operation, no
+    /// request) longer than `session_timeout`.
+    pub fn sweep(&self, detached_timeout: Duration, session_timeout: Duration) {
+        let all: Vec<Arc<Session>> = lock(&self.map).values().cloned().collect();
+        for s in all {
+            s.sweep(detached_timeout);
+            let idle = lock(&s.last_used).elapsed();
+            if s.operation_count() == 0 && idle > session_timeout {
+                info!(session = %s.id, "session idle for {idle:?}; released");
+                lock(&self.map).remove(&s.id);
+            }
+        }
     }
 
     /// How many sessions are open.
