@@ -135,46 +135,8 @@ pub fn resolve_column(parts: &[String], plan_id: Option<i64>, scope: &Scope) -> 
             }
         }
     }
-    let mut names: Vec<String> = fields.iter().map(|(_, n)| quote(n)).collect();
-    names.dedup();
-    Err(ConnectError::Analysis {
-        class: "UNRESOLVED_COLUMN.WITH_SUGGESTION",
-        message: format!(
-            "A column, variable, or function parameter with name {} cannot be resolved. \
-             Did you mean one of the following? [{}].",
-            quote(&parts.join(".")),
-            suggestions(&parts.join("."), &names).join(", ")
-        ),
-    })
-}
-
-/// The names closest to `name` (by edit distance), as Spark suggests them.
-fn suggestions(name: &str, names: &[String]) -> Vec<String> {
-    let mut scored: Vec<(usize, &String)> = names
-        .iter()
-        .map(|n| {
-            (
-                edit_distance(&name.to_lowercase(), &n.trim_matches('`').to_lowercase()),
-                n,
-            )
-        })
-        .collect();
-    scored.sort_by_key(|(d, _)| *d);
-    scored.into_iter().take(5).map(|(_, n)| n.clone()).collect()
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
+    let names: Vec<String> = fields.iter().map(|(_, n)| n.to_string()).collect();
+    Err(ConnectError::unresolved_column(parts, &names))
 }
 
 fn required_box<'a, T>(x: &'a Option<Box<T>>, what: &str) -> Result<&'a T> {
@@ -477,6 +439,15 @@ pub fn to_expr(e: &Expression, scope: &Scope) -> Result<Expr> {
             }
         }
         ExprType::UnresolvedFunction(f) => function(f, scope),
+        // `F.call_function(name, ...)`: a function by its SQL name.
+        ExprType::CallFunction(c) => function(
+            &pe::UnresolvedFunction {
+                function_name: c.function_name.clone(),
+                arguments: c.arguments.clone(),
+                ..Default::default()
+            },
+            scope,
+        ),
         ExprType::UnresolvedStar(_) => Err(ConnectError::analysis(
             "`*` is only allowed in a select list or in count(*)",
         )),
@@ -693,10 +664,7 @@ fn function(f: &pe::UnresolvedFunction, scope: &Scope) -> Result<Expr> {
             args,
         )));
     }
-    Err(ConnectError::Analysis {
-        class: "UNRESOLVED_ROUTINE",
-        message: format!("function `{name}` is not supported by Kiln"),
-    })
+    Err(ConnectError::unresolved_routine(name))
 }
 
 fn frame_bound(
@@ -823,15 +791,5 @@ mod tests {
         assert_eq!(parse_identifier("`a.b`.c").unwrap(), vec!["a.b", "c"]);
         assert_eq!(parse_identifier("`x``y`").unwrap(), vec!["x`y"]);
         assert!(parse_identifier("`a").is_err());
-    }
-
-    #[test]
-    fn suggests_the_nearest_names() {
-        let names = vec![
-            "`amount`".to_string(),
-            "`id`".to_string(),
-            "`name`".to_string(),
-        ];
-        assert_eq!(suggestions("amout", &names)[0], "`amount`");
     }
 }

@@ -347,22 +347,20 @@ impl<'a> Planner<'a> {
 
     async fn read(&mut self, r: &proto::Read) -> Result<LogicalPlan> {
         use proto::read::ReadType;
+        if r.is_streaming {
+            return Err(ConnectError::Unsupported(
+                "streaming reads (spark.readStream): Kiln runs batch jobs".into(),
+            ));
+        }
         match &r.read_type {
             Some(ReadType::NamedTable(t)) => {
                 let parts = parse_identifier(&t.unparsed_identifier)?;
                 let name = parts.join(".");
-                let df =
-                    self.ctx
-                        .table(name.as_str())
-                        .await
-                        .map_err(|_| ConnectError::Analysis {
-                            class: "TABLE_OR_VIEW_NOT_FOUND",
-                            message: format!(
-                                "The table or view `{}` cannot be found. Verify the spelling and \
-                             correctness of the schema and catalog.",
-                                parts.join("`.`")
-                            ),
-                        })?;
+                let df = self
+                    .ctx
+                    .table(name.as_str())
+                    .await
+                    .map_err(|_| ConnectError::table_not_found(&parts))?;
                 Ok(df.into_unoptimized_plan())
             }
             Some(ReadType::DataSource(ds)) => {
@@ -600,7 +598,7 @@ fn relation_name(t: &RelType) -> String {
 pub async fn sql_query_plan(ctx: &SessionContext, sql: &str) -> Result<LogicalPlan> {
     let mut plans = kiln_driver::application::sql_plans(ctx, sql, "spark.sql")
         .await
-        .map_err(ConnectError::from_kiln)?;
+        .map_err(|e| ConnectError::from_sql(e, sql))?;
     match plans.len() {
         1 => {
             let mut plans = plans.remove(0);
@@ -662,10 +660,7 @@ async fn read_source(ctx: &SessionContext, ds: &proto::read::DataSource) -> Resu
     }
     for p in &ds.paths {
         if !p.contains("://") && !p.contains('*') && !std::path::Path::new(p).exists() {
-            return Err(ConnectError::Analysis {
-                class: "PATH_NOT_FOUND",
-                message: format!("Path does not exist: file:{p}."),
-            });
+            return Err(ConnectError::path_not_found(p));
         }
     }
     let schema: Option<SchemaRef> = ds
@@ -675,10 +670,17 @@ async fn read_source(ctx: &SessionContext, ds: &proto::read::DataSource) -> Resu
         .map(types::parse_schema)
         .transpose()?;
     let paths: Vec<&str> = ds.paths.iter().map(String::as_str).collect();
+    // Hive partition folders of a single folder read (Spark's discovery).
+    let partitions = match ds.paths.as_slice() {
+        [one] => crate::partitions::partition_columns(one),
+        _ => vec![],
+    };
     let df = match format.as_str() {
         "parquet" => {
             let ext = extension_for(&ds.paths, ".parquet");
-            let mut opts = ParquetReadOptions::default().file_extension(&ext);
+            let mut opts = ParquetReadOptions::default()
+                .file_extension(&ext)
+                .table_partition_cols(partitions.clone());
             if let Some(s) = &schema {
                 opts = opts.schema(s);
             }
@@ -699,6 +701,7 @@ async fn read_source(ctx: &SessionContext, ds: &proto::read::DataSource) -> Resu
                     .has_header(header)
                     .delimiter(*sep)
                     .file_extension(&ext)
+                    .table_partition_cols(partitions.clone())
             };
             let schema = match schema {
                 Some(s) => s,
@@ -710,6 +713,7 @@ async fn read_source(ctx: &SessionContext, ds: &proto::read::DataSource) -> Resu
                         .schema()
                         .fields()
                         .iter()
+                        .filter(|f| !partitions.iter().any(|(p, _)| p == f.name()))
                         .enumerate()
                         .map(|(i, f)| {
                             let name = if header {
@@ -732,7 +736,9 @@ async fn read_source(ctx: &SessionContext, ds: &proto::read::DataSource) -> Resu
         }
         "json" => {
             let ext = extension_for(&ds.paths, ".json");
-            let mut opts = JsonReadOptions::default().file_extension(&ext);
+            let mut opts = JsonReadOptions::default()
+                .file_extension(&ext)
+                .table_partition_cols(partitions.clone());
             if let Some(s) = &schema {
                 opts = opts.schema(s);
             }

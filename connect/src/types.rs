@@ -445,12 +445,7 @@ impl TypeParser<'_> {
                 }
                 DataType::Struct(self.field_list(Some('>'))?.into())
             }
-            other => {
-                return Err(ConnectError::Parse(format!(
-                    "[UNSUPPORTED_DATATYPE] Unsupported data type \"{}\"",
-                    other.to_ascii_uppercase()
-                )))
-            }
+            other => return Err(ConnectError::unsupported_datatype(other)),
         })
     }
 }
