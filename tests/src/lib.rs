@@ -1,8 +1,10 @@
 //! Helpers shared by Kiln's workspace-level integration tests: finding the
 //! `kiln` binary, generating TPC-H data once per build, running `kiln run`
-//! with a time limit, and comparing result tables with float tolerance.
+//! with a time limit, comparing result tables with float tolerance, and
+//! ([`pyspark`]) PySpark scripts against `kiln connect` and Spark.
 
 pub mod fault;
+pub mod pyspark;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

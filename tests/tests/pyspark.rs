@@ -1,50 +1,22 @@
 //! PySpark programs run unchanged on Kiln through Spark Connect and are
-//! checked against Spark itself: each script in `tests/pyspark/` runs once
-//! through `kiln run job.py` (a driver serving Spark Connect and two
-//! executor processes, the pinned pyspark-client) and once on classic
-//! PySpark (Spark in a local JVM); the two outputs must be equal, section
-//! by section.
+//! checked against Spark itself: each script in `tests/pyspark/` runs on
+//! classic PySpark (Spark in a local JVM) and on Kiln with the pinned
+//! pyspark-client, through `kiln run job.py` (a driver serving Spark
+//! Connect and two executor processes) and, for the course-style script,
+//! also against a long-running `kiln connect`; the outputs must be equal,
+//! section by section.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::OnceLock;
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Duration;
 
-use kiln_tests::{pyspark_python, repo_root as repo, run_kiln};
-
-fn client_python() -> &'static Path {
-    static P: OnceLock<PathBuf> = OnceLock::new();
-    P.get_or_init(|| pyspark_python("client"))
-}
-
-fn oracle_python() -> &'static Path {
-    static P: OnceLock<PathBuf> = OnceLock::new();
-    P.get_or_init(|| pyspark_python("oracle"))
-}
-
-/// The script's output on Spark (classic PySpark, local[2]).
-fn on_spark(script: &Path, out_dir: &Path) -> String {
-    let out = Command::new(oracle_python())
-        .arg(script)
-        .arg(out_dir)
-        .env_remove("SPARK_REMOTE")
-        .env("PYSPARK_SUBMIT_ARGS", "--master local[2] pyspark-shell")
-        .env("SPARK_LOCAL_IP", "127.0.0.1")
-        // Spark's managed tables go to `spark-warehouse` here.
-        .current_dir(out_dir)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run the Spark oracle");
-    assert!(
-        out.status.success(),
-        "the script failed on Spark:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use kiln_tests::pyspark::{
+    assert_same_sections, client_python, on_client, on_spark, script, ConnectServer,
+};
+use kiln_tests::run_kiln;
 
 /// The script's output on Kiln (`kiln run job.py`, two executor processes).
-fn on_kiln(script: &Path, out_dir: &Path) -> String {
+fn on_kiln_run(script: &Path, out_dir: &Path) -> String {
     let python = client_python().to_string_lossy().into_owned();
     let script = script.to_string_lossy().into_owned();
     let dir = out_dir.to_string_lossy().into_owned();
@@ -75,46 +47,15 @@ fn on_kiln(script: &Path, out_dir: &Path) -> String {
     stdout
 }
 
-fn sections(text: &str) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = vec![];
-    for line in text.lines() {
-        if let Some(t) = line.strip_prefix("## ") {
-            out.push((t.to_string(), String::new()));
-        } else if let Some((_, body)) = out.last_mut() {
-            body.push_str(line);
-            body.push('\n');
-        }
-    }
-    out
-}
-
 fn check_script(name: &str) {
-    let script = repo().join("tests/pyspark").join(name);
+    let script = script(name);
     let dirs = (
         tempfile::tempdir().expect("tempdir"),
         tempfile::tempdir().expect("tempdir"),
     );
-    let spark = on_spark(&script, dirs.0.path());
-    let kiln = on_kiln(&script, dirs.1.path());
-    let (s, k) = (sections(&spark), sections(&kiln));
-    assert!(!s.is_empty(), "the script printed no sections on Spark");
-    let mut mismatches = vec![];
-    for (i, (title, expected)) in s.iter().enumerate() {
-        match k.get(i) {
-            Some((t, actual)) if t == title && actual == expected => {}
-            Some((t, actual)) => mismatches.push(format!(
-                "section `{title}`:\n--- Spark\n{expected}--- Kiln (`{t}`)\n{actual}"
-            )),
-            None => mismatches.push(format!("section `{title}`: missing on Kiln")),
-        }
-    }
-    assert!(
-        mismatches.is_empty(),
-        "{} of {} sections differ from Spark:\n\n{}",
-        mismatches.len(),
-        s.len(),
-        mismatches.join("\n")
-    );
+    let spark = on_spark(&script, &[&dirs.0.path().to_string_lossy()], dirs.0.path());
+    let kiln = on_kiln_run(&script, dirs.1.path());
+    assert_same_sections(&spark, &kiln);
 }
 
 #[test]
@@ -125,4 +66,69 @@ fn dataframe_basics_give_sparks_answers() {
 #[test]
 fn everyday_spark_sql_gives_sparks_answers() {
     check_script("spark_sql_everyday.py");
+}
+
+/// Per executor: the stages it ran tasks of, and the shuffle bytes its
+/// tasks read from other executors (from the executors' logs).
+fn executor_work(server: &ConnectServer) -> BTreeMap<String, (Vec<u32>, u64)> {
+    let mut work = BTreeMap::new();
+    for (id, log) in server.executor_logs() {
+        let mut stages = vec![];
+        let mut remote = 0u64;
+        for line in log.lines().filter(|l| l.contains(" finished (")) {
+            let stage = line
+                .split(" stage ")
+                .nth(1)
+                .and_then(|r| r.split_whitespace().next())
+                .and_then(|s| s.parse::<u32>().ok());
+            stages.extend(stage);
+            remote += line
+                .split(" bytes local + ")
+                .nth(1)
+                .and_then(|r| r.split_whitespace().next())
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or(0);
+        }
+        stages.sort_unstable();
+        stages.dedup();
+        work.insert(id, (stages, remote));
+    }
+    work
+}
+
+/// The course-style script (CSV with a schema, Parquet folders, dates,
+/// aggregates, unions, temp views with `GROUP BY 1, 2, 3`, joins, Parquet
+/// writes with coalesce and repartition) gives Spark's rows through
+/// `kiln run job.py` and through `kiln connect` with two executors, whose
+/// stages run on both executors and move shuffle bytes between them.
+#[test]
+fn course_style_script_gives_sparks_answers_on_both_executors() {
+    let script = script("course_sales.py");
+    let dirs: Vec<_> = (0..3)
+        .map(|_| tempfile::tempdir().expect("tempdir"))
+        .collect();
+    let arg = |i: usize| dirs[i].path().to_string_lossy().into_owned();
+    let spark = on_spark(&script, &[&arg(0)], dirs[0].path());
+    let kiln_run = on_kiln_run(&script, dirs[1].path());
+    assert_same_sections(&spark, &kiln_run);
+
+    let server = ConnectServer::start(&[]);
+    let kiln_connect = on_client(&script, &[&arg(2)], server.url(), dirs[2].path());
+    assert_same_sections(&spark, &kiln_connect);
+    let work = executor_work(&server);
+    assert_eq!(work.len(), 2, "two executors: {work:?}");
+    let stages: Vec<&Vec<u32>> = work.values().map(|(s, _)| s).collect();
+    let shared: Vec<u32> = stages[0]
+        .iter()
+        .filter(|s| stages[1].contains(s))
+        .copied()
+        .collect();
+    assert!(
+        !shared.is_empty(),
+        "no stage ran tasks on both executors: {work:?}"
+    );
+    assert!(
+        work.values().all(|(_, remote)| *remote > 0),
+        "each executor read shuffle blocks from the other: {work:?}"
+    );
 }
