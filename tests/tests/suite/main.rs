@@ -4,6 +4,7 @@
 //! binaries cost about 0.5 GB of disk and a long link each.
 
 mod commit;
+mod connect_server;
 mod errors;
 mod faults;
 mod formats;
