@@ -128,6 +128,27 @@ pub fn function(f: &pe::UnresolvedFunction, scope: &Scope) -> Result<Expr> {
                 cast(r, DataType::Float64),
             ));
         }
+        // Constants of the session and of Spark's catalog.
+        "e" if args.is_empty() => return Ok(lit(std::f64::consts::E)),
+        "current_database" | "current_schema" if args.is_empty() => return Ok(lit("default")),
+        "current_catalog" if args.is_empty() => return Ok(lit("spark_catalog")),
+        "current_timezone" if args.is_empty() => {
+            let tz = scope.state.config().options().execution.time_zone.clone();
+            return Ok(lit(tz.unwrap_or_else(|| "UTC".into())));
+        }
+        // count_if(p) counts the rows where p is true.
+        "count_if" => {
+            let p = one(args)?;
+            let count = scope.state.udaf("count")?;
+            return Ok(Expr::AggregateFunction(AggregateFunction::new_udf(
+                count,
+                vec![when(p, lit(1i64)).end()?],
+                false,
+                None,
+                vec![],
+                None,
+            )));
+        }
         "not" => return Ok(!one(args)?),
         "negative" => return Ok(Expr::Negative(Box::new(one(args)?))),
         "isNull" | "isnull" => return Ok(one(args)?.is_null()),

@@ -10,6 +10,7 @@
 //! - [`execute`]: running a relation or command as Kiln jobs, and its responses.
 //! - [`session`]: one client session: its catalog, settings and operations.
 //! - [`relation`]: Connect relations to DataFusion logical plans.
+//! - [`relation_na`]: `df.na.fill/drop/replace`.
 //! - [`expression`]: Connect expressions to DataFusion expressions.
 //! - [`names`]: the names Spark gives unaliased result columns.
 //! - [`call`]: function calls, mapped onto the session's function registry.
@@ -26,6 +27,7 @@ pub mod execute;
 pub mod expression;
 pub mod names;
 pub mod relation;
+pub mod relation_na;
 pub mod service;
 pub mod session;
 pub mod show;

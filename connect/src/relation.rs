@@ -309,6 +309,18 @@ impl<'a> Planner<'a> {
                     .repartition(partitioning)?
                     .into_unoptimized_plan())
             }
+            RelType::FillNa(f) => {
+                let input = self.input(&f.input).await?;
+                crate::relation_na::fill(input, f)
+            }
+            RelType::DropNa(d) => {
+                let input = self.input(&d.input).await?;
+                crate::relation_na::drop(input, d)
+            }
+            RelType::Replace(r) => {
+                let input = self.input(&r.input).await?;
+                crate::relation_na::replace(input, r)
+            }
             // Hints (broadcast) are the planner's business in Kiln: the
             // broadcast threshold decides.
             RelType::Hint(h) => self.input(&h.input).await,
