@@ -15,7 +15,7 @@ Writes OUT.json: per module the number of items, passed, failed and
 skipped, and for every failed item its name, the example that failed and
 why (the exception, or the expected and actual output). Prints a summary
 table. Exits 0 whenever the run itself worked; judging the counts is the
-caller's business (tests/tests/pyspark_doctests.rs, bench/doctests.sh).
+caller's business (tests/tests/suite/pyspark_doctests.rs, bench/doctests.sh).
 """
 import argparse
 import doctest

@@ -100,7 +100,7 @@ fn pyspark_docstring_examples_pass_at_least_the_baseline() {
             .collect();
         let baseline = json!({
             "about": "Per-module counts of PySpark docstring examples that pass on Kiln \
-                      (tests/tests/pyspark_doctests.rs); the test fails below them. \
+                      (tests/tests/suite/pyspark_doctests.rs); the test fails below them. \
                       Rewrite with KILN_BLESS=1.",
             "client": report["client"],
             "modules": counts,
