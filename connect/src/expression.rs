@@ -310,6 +310,7 @@ pub fn spark_name(e: &Expression) -> String {
                 .unwrap_or_default();
             format!("{f} OVER (...)")
         }
+        Some(ExprType::CommonInlineUserDefinedFunction(f)) => crate::udf::column_name(f),
         Some(ExprType::UnresolvedExtractValue(x)) => format!(
             "{}[{}]",
             x.child.as_deref().map(spark_name).unwrap_or_default(),
@@ -512,9 +513,7 @@ pub fn to_expr(e: &Expression, scope: &Scope) -> Result<Expr> {
         ExprType::LambdaFunction(_) | ExprType::UnresolvedNamedLambdaVariable(_) => Err(
             ConnectError::Unsupported("lambda functions (higher-order functions)".into()),
         ),
-        ExprType::CommonInlineUserDefinedFunction(_) => Err(ConnectError::Unsupported(
-            "Python UDFs (user-defined functions)".into(),
-        )),
+        ExprType::CommonInlineUserDefinedFunction(f) => crate::udf::udf_expr(f, scope),
         _ => Err(ConnectError::Unsupported(format!(
             "the expression {}",
             spark_name(e)

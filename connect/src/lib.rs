@@ -11,6 +11,7 @@
 //! - [`session`]: one client session: its catalog, settings and operations.
 //! - [`relation`]: Connect relations to DataFusion logical plans.
 //! - [`expression`]: Connect expressions to DataFusion expressions, with Spark's names.
+//! - [`udf`]: Python UDFs: expressions, mapInPandas, applyInPandas, `spark.udf.register`.
 //! - [`types`]: Spark data types and Arrow types, both ways.
 //! - [`show`]: `DataFrame.show()`'s text, as Spark prints it.
 //! - [`conf`]: Spark's settings and their defaults, as a client reads them.
@@ -25,6 +26,7 @@ pub mod service;
 pub mod session;
 pub mod show;
 pub mod types;
+pub mod udf;
 
 /// The Spark Connect protocol of Spark 4.2.0, generated from the vendored
 /// `.proto` files.
