@@ -783,9 +783,12 @@ fn window(w: &pe::Window, scope: &Scope) -> Result<Expr> {
             )))
         }
     };
-    let mut builder = Expr::from(WindowFunction::new(def.0, def.1))
-        .partition_by(partition_by)
-        .order_by(order_by.clone());
+    let mut builder = Expr::from(WindowFunction::new(def.0, def.1)).partition_by(partition_by);
+    // An empty ORDER BY would give a RANGE frame that DataFusion refuses
+    // without sort keys: a window without orderBy is the whole partition.
+    if !order_by.is_empty() {
+        builder = builder.order_by(order_by.clone());
+    }
     // Spark's default frame: the whole partition without ORDER BY, up to the
     // current row (RANGE) with it; DataFusion's defaults are the same.
     if let Some(frame) = frame {

@@ -245,16 +245,13 @@ pub fn co_group_map(
 pub fn register(ctx: &SessionContext, f: &CommonInlineUserDefinedFunction) -> Result<()> {
     let function = python_function(f, &interpreter_of(ctx))?;
     if eval_type::is_scalar(function.eval_type) {
-        let aliases = lower_case_alias(&function.name);
-        ctx.register_udf(PythonScalarUdf::udf(function).with_aliases(aliases));
+        for f in with_lower_case_name(function) {
+            ctx.register_udf(PythonScalarUdf::udf(f));
+        }
     } else if eval_type::is_aggregate(function.eval_type) {
-        let aliases = lower_case_alias(&function.name);
-        ctx.register_udaf(
-            PythonAggregateUdf::udaf(function)
-                .as_ref()
-                .clone()
-                .with_aliases(aliases),
-        );
+        for f in with_lower_case_name(function) {
+            ctx.register_udaf(PythonAggregateUdf::udaf(f).as_ref().clone());
+        }
     } else {
         return Err(ConnectError::Analysis {
             class: "INVALID_UDF_EVAL_TYPE",
@@ -268,12 +265,14 @@ pub fn register(ctx: &SessionContext, f: &CommonInlineUserDefinedFunction) -> Re
 }
 
 /// SQL looks functions up by their lower-case name: a name with capitals
-/// gets that alias (DataFusion keeps aliases as `&'static str`, so the few
-/// bytes of a registered name's alias live as long as the server).
-fn lower_case_alias(name: &str) -> Vec<&'static str> {
-    let lower = name.to_lowercase();
-    if lower == name {
-        return vec![];
+/// is registered under that name too (not as an alias: DataFusion wraps
+/// aliased functions, and Kiln must recognise its Python stand-ins).
+fn with_lower_case_name(function: PythonFunction) -> Vec<PythonFunction> {
+    let lower = function.name.to_lowercase();
+    if lower == function.name {
+        return vec![function];
     }
-    vec![Box::leak(lower.into_boxed_str())]
+    let mut second = function.clone();
+    second.name = lower;
+    vec![function, second]
 }
