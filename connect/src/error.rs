@@ -150,8 +150,11 @@ impl ConnectError {
             }
             other => {
                 let m = other.to_string();
-                if m.contains(kiln_core::python::protocol::PYTHON_EXCEPTION) {
-                    ConnectError::Python(m)
+                if let Some(at) = m.find(kiln_core::python::protocol::PYTHON_EXCEPTION) {
+                    // The client puts Spark's header above the traceback itself.
+                    let rest = &m[at..];
+                    let traceback = rest.split_once('\n').map_or(rest, |(_, t)| t);
+                    ConnectError::Python(traceback.to_string())
                 } else {
                     ConnectError::Execution(m)
                 }
