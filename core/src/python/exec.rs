@@ -357,3 +357,63 @@ pub fn decode(bytes: &[u8], inputs: &[Arc<dyn ExecutionPlan>]) -> Result<PythonE
     };
     PythonExec::try_new(op, inputs.to_vec(), w.batch_size as usize)
 }
+
+#[cfg(test)]
+mod tests {
+    use arrow::datatypes::{DataType, Field, Fields};
+    use datafusion::physical_plan::empty::EmptyExec;
+
+    use super::*;
+
+    fn function(eval_type: i32, return_type: DataType) -> PythonFunction {
+        PythonFunction {
+            name: "f".into(),
+            command: bytes::Bytes::from_static(b"pickled"),
+            eval_type,
+            python_ver: "3.11".into(),
+            return_type,
+            deterministic: true,
+        }
+    }
+
+    #[test]
+    fn python_nodes_survive_the_wire() {
+        let input: Arc<dyn ExecutionPlan> = Arc::new(EmptyExec::new(Arc::new(Schema::new(vec![
+            Field::new("k", DataType::Int64, true),
+            Field::new("v", DataType::Utf8, true),
+        ]))));
+        let out = DataType::Struct(Fields::from(vec![Field::new("n", DataType::Int64, true)]));
+        let ops = vec![
+            PythonOp::Eval {
+                udfs: vec![UdfCall {
+                    function: function(101, DataType::Utf8),
+                    args: vec![1, 0],
+                    output: "__kiln_py1".into(),
+                }],
+            },
+            PythonOp::GroupMap {
+                function: function(201, out.clone()),
+                keys: vec![0],
+                values: vec![0, 1],
+            },
+            PythonOp::Aggregate {
+                udfs: vec![UdfCall {
+                    function: function(202, DataType::Float64),
+                    args: vec![0],
+                    output: "__kiln_py2".into(),
+                }],
+                keys: vec![1],
+            },
+            PythonOp::MapPartitions {
+                function: function(205, out),
+            },
+        ];
+        for op in ops {
+            let node = PythonExec::try_new(op.clone(), vec![input.clone()], 123).unwrap();
+            let back = decode(&encode(&node).unwrap(), &[input.clone()]).unwrap();
+            assert_eq!(back.op, op);
+            assert_eq!(back.batch_size, 123);
+            assert_eq!(back.output_schema(), node.output_schema());
+        }
+    }
+}

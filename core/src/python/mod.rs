@@ -13,12 +13,13 @@
 //!   Python nodes (Spark's ExtractPythonUDFs).
 //! - [`planner`]: the physical planner of those nodes.
 //! - [`exec`]: the physical node ([`exec::PythonExec`]) and [`run`] what one
-//!   of its partitions does with a worker.
+//!   of its partitions does with a worker (grouping in `groups`).
 //! - [`protocol`]: the frames Kiln and its worker script exchange, the
 //!   worker pool's interface, and the errors of Python execution.
 
 pub mod exec;
 pub mod extract;
+mod groups;
 pub mod logical;
 pub mod planner;
 pub mod protocol;

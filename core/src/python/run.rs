@@ -12,10 +12,10 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions, UInt32Array};
+use arrow::array::{RecordBatch, RecordBatchOptions, UInt32Array};
 use arrow::compute::{cast, concat_batches, take};
 use arrow::datatypes::{Field, Schema, SchemaRef};
-use arrow::row::{OwnedRow, RowConverter, SortField};
+use arrow::row::OwnedRow;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
 use datafusion::execution::TaskContext;
@@ -27,6 +27,7 @@ use tokio::sync::mpsc;
 
 use super::eval_type;
 use super::exec::PythonExec;
+use super::groups::{arrow_err, group_rows, key_rows, pair_groups, Groups};
 use super::logical::{PythonOp, UdfCall};
 use super::protocol::{
     ipc_stream, kind, read_frame, read_ipc, write_frame, PythonError, PythonWorker, PythonWorkers,
@@ -106,12 +107,6 @@ struct Job {
     schema: SchemaRef,
     held: MemoryReservation,
     worker_memory: MemoryReservation,
-}
-
-/// Rows grouped by key, in key order: each group's row indices.
-struct Groups {
-    rows: RecordBatch,
-    groups: Vec<Vec<u32>>,
 }
 
 impl Job {
@@ -559,10 +554,6 @@ impl Job {
     }
 }
 
-fn arrow_err(e: arrow::error::ArrowError) -> DataFusionError {
-    DataFusionError::ArrowError(Box::new(e), None)
-}
-
 /// The input columns of an eval node's output schema.
 fn input_schema(schema: &SchemaRef, udfs: usize) -> SchemaRef {
     let n = schema.fields().len().saturating_sub(udfs);
@@ -575,75 +566,6 @@ fn chunks(batch: &RecordBatch, size: usize) -> Vec<RecordBatch> {
         .step_by(size.max(1))
         .map(|start| batch.slice(start, size.min(batch.num_rows() - start)))
         .collect()
-}
-
-fn key_rows(rows: &RecordBatch, keys: &[usize]) -> Result<arrow::row::Rows> {
-    let columns: Vec<ArrayRef> = keys.iter().map(|&k| rows.column(k).clone()).collect();
-    let fields = columns
-        .iter()
-        .map(|c| SortField::new(c.data_type().clone()))
-        .collect();
-    let converter = RowConverter::new(fields).map_err(arrow_err)?;
-    converter.convert_columns(&columns).map_err(arrow_err)
-}
-
-fn group_rows(rows: &RecordBatch, idx: &[u32]) -> Result<RecordBatch, Stop> {
-    let idx = UInt32Array::from(idx.to_vec());
-    let columns = rows
-        .columns()
-        .iter()
-        .map(|c| take(c.as_ref(), &idx, None))
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(arrow_err)?;
-    Ok(RecordBatch::try_new_with_options(
-        rows.schema(),
-        columns,
-        &RecordBatchOptions::new().with_row_count(Some(idx.len())),
-    )
-    .map_err(arrow_err)?)
-}
-
-/// The groups of two inputs matched by key (keys cast to the first's types),
-/// in key order; a key on one side only gets an empty group on the other.
-fn pair_groups(
-    left: &Groups,
-    keys: &[usize],
-    right: &Groups,
-    right_keys: &[usize],
-) -> Result<Vec<(Vec<u32>, Vec<u32>)>, Stop> {
-    if keys.len() != right_keys.len() {
-        return Err(Stop::Other(DataFusionError::Plan(
-            "cogroup: both sides must group by the same number of columns".into(),
-        )));
-    }
-    let key_types: Vec<_> = keys
-        .iter()
-        .map(|&k| left.rows.schema().field(k).data_type().clone())
-        .collect();
-    let converter = RowConverter::new(key_types.iter().cloned().map(SortField::new).collect())
-        .map_err(arrow_err)?;
-    let rows_of = |g: &Groups, ks: &[usize]| -> Result<arrow::row::Rows, Stop> {
-        let cols = ks
-            .iter()
-            .zip(&key_types)
-            .map(|(&k, t)| cast(g.rows.column(k).as_ref(), t))
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(arrow_err)?;
-        Ok(converter.convert_columns(&cols).map_err(arrow_err)?)
-    };
-    let (lr, rr) = (rows_of(left, keys)?, rows_of(right, right_keys)?);
-    let mut by_key: BTreeMap<OwnedRow, (Vec<u32>, Vec<u32>)> = BTreeMap::new();
-    for g in &left.groups {
-        if let Some(&first) = g.first() {
-            by_key.entry(lr.row(first as usize).owned()).or_default().0 = g.clone();
-        }
-    }
-    for g in &right.groups {
-        if let Some(&first) = g.first() {
-            by_key.entry(rr.row(first as usize).owned()).or_default().1 = g.clone();
-        }
-    }
-    Ok(by_key.into_values().collect())
 }
 
 /// The next batch the worker answers, with `schema`'s types; `None` at its
