@@ -1,7 +1,8 @@
 """Python UDF faults on Kiln (two executor processes): a worker that exits
 on its first call on each executor, and a worker killed with SIGKILL in the
 middle of a task, each fail one task attempt and the job succeeds on retry;
-a UDF that raises fails at once (no retry) with PythonException.
+a UDF that raises fails at once (no retry) with PythonException; a UDF
+that never returns stops (its worker is killed) when the job is interrupted.
 
 usage: python python_udf_faults.py OUT_DIR   (prints `ok <check>` lines)
 """
@@ -91,3 +92,35 @@ except PythonException as e:
 attempts = [f for f in os.listdir(out) if f.startswith("raised-") and f.endswith("-7")]
 assert len(attempts) == 1, f"the failing row ran {len(attempts)} times"
 print("ok ValueError: PythonException with the message, no retry", flush=True)
+
+
+def forever(x):
+    with open(os.path.join(out, f"forever-{os.getpid()}"), "w"):
+        pass
+    while True:
+        time.sleep(1)
+
+
+def interrupt_when_running():
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(f.startswith("forever-") for f in os.listdir(out)):
+        time.sleep(0.2)
+    spark.interruptAll()
+
+
+threading.Thread(target=interrupt_when_running, daemon=True).start()
+try:
+    spark.range(0, 10, numPartitions=2).select(udf(forever, "long")("id")).collect()
+    raise AssertionError("the job was not interrupted")
+except AssertionError:
+    raise
+except Exception as e:  # the client's error for an interrupted operation
+    print(f"# interrupted: {type(e).__name__}", file=sys.stderr)
+pids = [int(f.split("-")[1]) for f in os.listdir(out) if f.startswith("forever-")]
+assert pids, "the UDF never ran"
+deadline = time.time() + 30
+while time.time() < deadline and any(os.path.exists(f"/proc/{p}") for p in pids):
+    time.sleep(0.2)
+alive = [p for p in pids if os.path.exists(f"/proc/{p}")]
+assert not alive, f"workers {alive} still run the interrupted UDF"
+print("ok a UDF that runs forever stops when the job is interrupted", flush=True)

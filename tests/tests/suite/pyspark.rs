@@ -145,6 +145,7 @@ fn python_udf_faults_fail_one_attempt_or_the_job_as_spark_does() {
         "ok os._exit(1) on the first call in each worker",
         "ok a worker killed with SIGKILL mid-task",
         "ok ValueError: PythonException with the message, no retry",
+        "ok a UDF that runs forever stops when the job is interrupted",
     ] {
         assert!(out.contains(check), "missing `{check}` in:\n{out}");
     }
