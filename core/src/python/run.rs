@@ -6,8 +6,8 @@
 //!
 //! Grouped operations (applyInPandas, cogroup, grouped aggregates, windows)
 //! hold their partition's rows in memory, reserved from the executor's
-//! memory pool, and send one group at a time. A busy worker's resident
-//! memory is reserved from the same pool after every batch it answers.
+//! memory pool, and send one group at a time. The worker's resident memory
+//! is reserved from the same pool when the partition is done.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
