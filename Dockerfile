@@ -14,10 +14,18 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     cargo build --release --locked -p kiln-cli \
     && install -m 0755 target/release/kiln /kiln
 
-# glibc and libgcc only (the C parts: zstd, lzma and mimalloc are linked
-# statically); no shell, no package manager; user 65532 ("nonroot").
-FROM gcr.io/distroless/cc-debian12:nonroot
+# Python for PySpark jobs and the executors' Python UDF workers: the
+# pinned client and the packages UDFs use (the same pins as
+# scripts/setup-pyspark.sh). Add your own with a derived image:
+#   FROM kiln:dev
+#   COPY requirements.txt /tmp/
+#   RUN pip install --no-cache-dir -r /tmp/requirements.txt
+# (see docs/pyspark.md, "Python UDFs").
+FROM python:3.11-slim-bookworm
+RUN pip install --no-cache-dir pyspark-client==4.2.0 pandas==2.3.3 pyarrow==22.0.0 \
+    && useradd --uid 65532 --no-create-home nonroot
 COPY --from=builder /kiln /usr/local/bin/kiln
+ENV PYSPARK_PYTHON=/usr/local/bin/python3
 USER 65532:65532
 WORKDIR /tmp
 ENTRYPOINT ["/usr/local/bin/kiln"]

@@ -344,9 +344,7 @@ pub fn to_expr(e: &Expression, scope: &Scope) -> Result<Expr> {
         ExprType::LambdaFunction(_) | ExprType::UnresolvedNamedLambdaVariable(_) => Err(
             ConnectError::Unsupported("lambda functions (higher-order functions)".into()),
         ),
-        ExprType::CommonInlineUserDefinedFunction(_) => Err(ConnectError::Unsupported(
-            "Python UDFs (user-defined functions)".into(),
-        )),
+        ExprType::CommonInlineUserDefinedFunction(f) => crate::udf::udf_expr(f, scope),
         _ => Err(ConnectError::Unsupported(format!(
             "the expression {}",
             spark_name(e, scope)

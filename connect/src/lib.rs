@@ -15,6 +15,7 @@
 //! - [`names`]: the names Spark gives unaliased result columns.
 //! - [`call`]: function calls, mapped onto the session's function registry.
 //! - [`window`]: window expressions and their frames.
+//! - [`udf`]: Python UDFs: expressions, mapInPandas, applyInPandas, `spark.udf.register`.
 //! - [`types`]: Spark data types and Arrow types, both ways.
 //! - [`show`]: `DataFrame.show()`'s text, as Spark prints it.
 //! - [`conf`]: Spark's settings and their defaults, as a client reads them.
@@ -32,6 +33,7 @@ pub mod service;
 pub mod session;
 pub mod show;
 pub mod types;
+pub mod udf;
 pub mod window;
 
 /// The Spark Connect protocol of Spark 4.2.0, generated from the vendored

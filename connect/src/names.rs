@@ -147,6 +147,7 @@ pub fn spark_name(e: &Expression, scope: &Scope) -> String {
             .map(|c| spark_name(c, scope))
             .unwrap_or_default(),
         Some(ExprType::Window(w)) => window_name(w, scope),
+        Some(ExprType::CommonInlineUserDefinedFunction(f)) => crate::udf::column_name(f, scope),
         Some(ExprType::UnresolvedExtractValue(x)) => {
             let child = x
                 .child

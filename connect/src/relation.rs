@@ -321,6 +321,22 @@ impl<'a> Planner<'a> {
                 let input = self.input(&r.input).await?;
                 crate::relation_na::replace(input, r)
             }
+            RelType::MapPartitions(m) => {
+                let input = self.input(&m.input).await?;
+                crate::udf::map_partitions(self.ctx, input, m)
+            }
+            RelType::GroupMap(g) => {
+                let input = self.input(&g.input).await?;
+                let scope = self.scope(input.schema());
+                crate::udf::group_map(self.ctx, input.clone(), g, &scope)
+            }
+            RelType::CoGroupMap(g) => {
+                let left = self.input(&g.input).await?;
+                let right = self.input(&g.other).await?;
+                let (ls, rs) = (left.schema().clone(), right.schema().clone());
+                let (ls, rs) = (self.scope(&ls), self.scope(&rs));
+                crate::udf::co_group_map(self.ctx, (left, &ls), (right, &rs), g)
+            }
             // Hints (broadcast) are the planner's business in Kiln: the
             // broadcast threshold decides.
             RelType::Hint(h) => self.input(&h.input).await,
