@@ -3,6 +3,8 @@
 //! with a time limit, and comparing result tables with float tolerance.
 
 pub mod fault;
+pub mod proxy;
+pub mod stub_driver;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
