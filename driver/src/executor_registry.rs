@@ -388,3 +388,80 @@ impl DriverService for DriverEndpoint {
         Ok(Response::new(HeartbeatResponse { known }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use kiln_core::security::Secret;
+
+    use super::*;
+
+    fn registry() -> ExecutorRegistry {
+        let secret = Secret::generate().expect("secret");
+        let transport = Transport::new(secret, &BTreeMap::new()).expect("transport");
+        ExecutorRegistry::new("app", HashMap::new(), transport)
+    }
+
+    #[tokio::test]
+    async fn an_executor_declared_lost_may_not_come_back_and_is_killed_once() {
+        let r = registry();
+        r.register("1", "http://127.0.0.1:1", 1).expect("register");
+        assert!(r.remove("1").is_some(), "it was registered");
+        assert!(matches!(
+            r.register("1", "http://127.0.0.1:1", 1),
+            Err(RegisterError::DeclaredLost(_))
+        ));
+        assert!(r.has_registered("1"));
+        assert_eq!(r.take_declared_lost(), vec!["1".to_string()]);
+        assert!(r.take_declared_lost().is_empty(), "handed over once");
+        // Its process exits after the kill: the scheduler already knows.
+        r.mark_lost("1", "process exited: signal 9");
+        assert!(r.take_lost().is_empty());
+        // An executor that just exits is reported once.
+        r.register("2", "http://127.0.0.1:2", 1).expect("register");
+        r.mark_lost("2", "process exited: exit status 1");
+        assert_eq!(r.take_lost().len(), 1);
+        assert!(r.take_declared_lost().is_empty(), "nothing to kill");
+    }
+
+    #[tokio::test]
+    async fn jobs_start_with_the_share_of_executors_or_after_the_wait() {
+        let r = registry();
+        let rule = |ratio, wait_ms| StartRule {
+            ratio,
+            max_wait: Duration::from_millis(wait_ms),
+            timeout: Duration::from_millis(300),
+        };
+        let none = || None;
+        let why = || "nothing started".to_string();
+        // Nobody can start: fails at once, naming why.
+        let e = r
+            .wait_to_start(
+                3,
+                &rule(0.8, 50),
+                || Some("image kiln:x not found".into()),
+                why,
+            )
+            .await
+            .unwrap_err();
+        assert!(e.contains("image kiln:x not found"), "{e}");
+        // Nobody registers: fails at the registration timeout.
+        let e = r
+            .wait_to_start(3, &rule(0.8, 50), none, why)
+            .await
+            .unwrap_err();
+        assert!(
+            e.contains("no executor registered") && e.contains("nothing started"),
+            "{e}"
+        );
+        r.register("1", "http://127.0.0.1:1", 1).expect("register");
+        // One of two is the share asked for: start.
+        assert_eq!(
+            r.wait_to_start(2, &rule(0.5, 10_000), none, why).await,
+            Ok(1)
+        );
+        // One of three is not, but the wait is over: start with it.
+        assert_eq!(r.wait_to_start(3, &rule(0.8, 50), none, why).await, Ok(1));
+    }
+}

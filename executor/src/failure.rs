@@ -112,6 +112,9 @@ fn external_is_deterministic(e: &(dyn Error + Send + Sync + 'static)) -> bool {
         arrow_is_deterministic(a)
     } else if let Some(p) = e.downcast_ref::<ParquetError>() {
         parquet_is_deterministic(p)
+    } else if e.downcast_ref::<regex::Error>().is_some() {
+        // A pattern argument that does not compile.
+        true
     } else {
         // object_store::Error, std::io::Error, tonic::Status, ...
         false
@@ -133,7 +136,10 @@ pub fn spark_error_class(message: &str) -> Option<&'static str> {
         return None;
     }
     let rest = &message[start + 1..];
-    let class = &rest[..rest.find(']')?];
+    let full = &rest[..rest.find(']')?];
+    // `INVALID_DATETIME_PATTERN.ILLEGAL_CHARACTER`: the class, then its
+    // sub-class.
+    let class = full.split('.').next().unwrap_or(full);
     DETERMINISTIC_SPARK_CLASSES
         .iter()
         .find(|c| **c == class)
@@ -200,6 +206,13 @@ mod tests {
         assert!(is_deterministic(&e(
             "date_add: [CAST_INVALID_INPUT] the number of days is not an INT"
         )));
+        assert!(is_deterministic(&e(
+            "[INVALID_DATETIME_PATTERN.ILLEGAL_CHARACTER] Found illegal character 'A'"
+        )));
+        let regex = regex::Regex::new("(").unwrap_err();
+        assert!(is_deterministic(&DataFusionError::External(Box::new(
+            regex
+        ))));
         // Words that the old substring test took for data errors.
         assert!(!is_deterministic(&e("invalid response from object store")));
         assert!(!is_deterministic(&e("buffer overflow while reading spill")));

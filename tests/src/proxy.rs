@@ -4,6 +4,9 @@
 //! - [`BlackHole`]: accepts connections, reads and discards whatever comes,
 //!   and never answers (a peer behind a broken network path, or a process
 //!   whose kernel still accepts connections but that never runs);
+//! - [`Relay`]: forwards connections to a server (an executor) until it is
+//!   cut, then black-holes it: nothing passes either way any more, open
+//!   connections stay open, new ones are accepted and held;
 //! - [`FlakyHttp`]: forwards HTTP/1.1 requests to a server (the S3-protocol
 //!   test server) one request per connection, but answers some with `503
 //!   Slow Down` and resets the connection of others without forwarding
@@ -13,10 +16,11 @@
 //! dropped.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
@@ -36,14 +40,11 @@ impl BlackHole {
         let accepted = Arc::new(AtomicUsize::new(0));
         let count = accepted.clone();
         let task = tokio::spawn(async move {
-            while let Ok((mut conn, _)) = listener.accept().await {
+            while let Ok((conn, _)) = listener.accept().await {
                 count.fetch_add(1, Ordering::SeqCst);
                 // Hold the connection open, reading (so the peer's writes
                 // never block on a full window) and never writing.
-                tokio::spawn(async move {
-                    let mut sink = vec![0u8; 64 * 1024];
-                    while matches!(conn.read(&mut sink).await, Ok(n) if n > 0) {}
-                });
+                tokio::spawn(hold(conn));
             }
         });
         Ok(BlackHole {
@@ -67,6 +68,96 @@ impl BlackHole {
 impl Drop for BlackHole {
     fn drop(&mut self) {
         self.task.abort();
+    }
+}
+
+/// Reads `conn` until it closes, never writing: a peer that never answers.
+async fn hold(mut conn: TcpStream) {
+    let mut sink = vec![0u8; 64 * 1024];
+    while matches!(conn.read(&mut sink).await, Ok(n) if n > 0) {}
+}
+
+/// A relay on loopback in front of one server that can be cut.
+#[derive(Debug)]
+pub struct Relay {
+    addr: SocketAddr,
+    cut: Arc<AtomicBool>,
+    task: JoinHandle<()>,
+}
+
+impl Relay {
+    /// Starts relaying a free loopback port to `upstream` (which may come
+    /// up later: connections wait up to 30 s for it).
+    pub async fn start(upstream: SocketAddr) -> std::io::Result<Relay> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let cut = Arc::new(AtomicBool::new(false));
+        let flag = cut.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((conn, _)) = listener.accept().await {
+                let cut = flag.clone();
+                tokio::spawn(async move {
+                    if cut.load(Ordering::SeqCst) {
+                        return hold(conn).await;
+                    }
+                    let start = Instant::now();
+                    let server = loop {
+                        match TcpStream::connect(upstream).await {
+                            Ok(s) => break s,
+                            Err(_) if start.elapsed() < Duration::from_secs(30) => {
+                                tokio::time::sleep(Duration::from_millis(50)).await
+                            }
+                            Err(_) => return,
+                        }
+                    };
+                    let _ = conn.set_nodelay(true);
+                    let _ = server.set_nodelay(true);
+                    let (from_client, to_client) = conn.into_split();
+                    let (from_server, to_server) = server.into_split();
+                    let up = tokio::spawn(pump(from_client, to_server, cut.clone()));
+                    pump(from_server, to_client, cut).await;
+                    let _ = up.await;
+                });
+            }
+        });
+        Ok(Relay { addr, cut, task })
+    }
+
+    /// The port clients connect to.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// From now on nothing passes, in either direction.
+    pub fn cut(&self) {
+        self.cut.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Copies `from` to `to` until either closes; once `cut`, reads and drops.
+async fn pump(
+    mut from: impl AsyncRead + Unpin,
+    mut to: impl AsyncWrite + Unpin,
+    cut: Arc<AtomicBool>,
+) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        if cut.load(Ordering::SeqCst) {
+            continue;
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
     }
 }
 
