@@ -644,6 +644,38 @@ mod tests {
     }
 
     #[test]
+    fn network_deadlines_result_limit_and_start_rule_follow_spark() {
+        let mut raw = BTreeMap::new();
+        let c = EngineConf::parse(&raw).unwrap();
+        assert_eq!(c.fetch_timeout, Duration::from_secs(120));
+        assert_eq!(c.max_result_bytes, Some(1 << 30));
+        assert_eq!(c.min_registered_ratio, 0.8);
+        assert_eq!(c.max_registered_wait, Duration::from_secs(30));
+        raw.insert(NETWORK_TIMEOUT.into(), "45s".into());
+        raw.insert(MAX_RESULT_SIZE.into(), "0".into());
+        raw.insert(MIN_REGISTERED_RATIO.into(), "0.5".into());
+        let c = EngineConf::parse(&raw).unwrap();
+        assert_eq!(c.fetch_timeout, Duration::from_secs(45), "network default");
+        assert_eq!(c.max_result_bytes, None, "0 is no limit");
+        assert_eq!(c.min_registered_ratio, 0.5);
+        raw.insert(SHUFFLE_CONNECTION_TIMEOUT.into(), "2s".into());
+        raw.insert(MAX_RESULT_SIZE.into(), "64m".into());
+        let c = EngineConf::parse(&raw).unwrap();
+        assert_eq!(c.fetch_timeout, Duration::from_secs(2));
+        assert_eq!(c.max_result_bytes, Some(64 << 20));
+        for (key, bad) in [
+            (MIN_REGISTERED_RATIO, "1.5"),
+            (MAX_RESULT_SIZE, "lots"),
+            (SHUFFLE_CONNECTION_TIMEOUT, "0s"),
+        ] {
+            let mut raw = BTreeMap::new();
+            raw.insert(key.to_string(), bad.to_string());
+            let e = EngineConf::parse(&raw).unwrap_err().to_string();
+            assert!(e.contains(key), "{key} = {bad}: {e}");
+        }
+    }
+
+    #[test]
     fn unknown_kiln_key_is_rejected() {
         let mut raw = BTreeMap::new();
         raw.insert("kiln.task.maxFailure".into(), "2".into());

@@ -11,7 +11,7 @@ use arrow::array::{Array, RecordBatch, UInt64Array};
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{LogicalPlan, WriteOp};
-use datafusion::physical_plan::{displayable, execute_stream, ExecutionPlan};
+use datafusion::physical_plan::{displayable, ExecutionPlan};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement;
 use kiln_core::config::{EngineConf, WriteMode};
@@ -27,7 +27,7 @@ use crate::file_table;
 use crate::managed_table;
 use crate::metrics::{AppMetrics, StatementTime};
 use crate::planner::{plan_job, JobPlan, JobResult};
-use crate::result::ResultSpool;
+use crate::result::SpoolError;
 use crate::scheduler::{JobScheduler, SchedulerContext};
 
 /// Where the driver itself reads shuffle blocks from.
@@ -425,16 +425,7 @@ impl Driver {
         loop {
             sched.run_until(parents).await?;
             let inputs: HashMap<u32, _> = parents.iter().map(|s| (*s, sched.outputs(*s))).collect();
-            // What the final step is about to read, against the limit
-            // (Spark's rule: the size of what the tasks send the driver).
-            if let Some(limit) = self.conf.max_result_bytes {
-                let outputs = inputs.values().flatten();
-                let bytes: u64 = outputs.clone().flat_map(|m| m.block_bytes.iter()).sum();
-                if bytes > limit {
-                    let what = format!("the results of {} tasks", outputs.count());
-                    return Err(crate::result::too_large(&what, bytes, limit));
-                }
-            }
+            crate::result::check_blocks(inputs.values().flatten(), self.conf.max_result_bytes)?;
             let env = Arc::new(ShuffleTaskEnv {
                 executor_id: self.shuffle.executor_id.clone(),
                 shuffle_dir: self.shuffle.shuffle_dir.clone(),
@@ -447,7 +438,13 @@ impl Driver {
             let state = ctx.state();
             let config = state.config().clone().with_extension(env.clone());
             let task_ctx = Arc::new(TaskContext::from(&state).with_session_config(config));
-            let result = self.spool(root.clone(), task_ctx).await;
+            let result = crate::result::spool_final_step(
+                root.clone(),
+                task_ctx,
+                self.ctx.runtime_env(),
+                self.conf.max_result_bytes,
+            )
+            .await;
             self.sched.metrics.add_driver_reads(
                 env.metrics
                     .local_bytes
@@ -486,38 +483,6 @@ impl Driver {
                 },
             }
         }
-    }
-}
-
-/// Why the driver's final step produced no result.
-enum SpoolError {
-    /// The step failed (maybe a fetch failure: then it runs again).
-    Run(datafusion::error::DataFusionError),
-    /// The result outgrew `spark.driver.maxResultSize`, or could not be spooled.
-    Limit(KilnError),
-}
-
-impl Driver {
-    /// Runs the driver's final step and spools its rows (in memory, then
-    /// spilled to disk), so nothing is handed out before it succeeded.
-    async fn spool(
-        &self,
-        root: Arc<dyn ExecutionPlan>,
-        task_ctx: Arc<TaskContext>,
-    ) -> std::result::Result<QueryOutput, SpoolError> {
-        use futures::StreamExt;
-        let mut spool = ResultSpool::new(
-            root.schema(),
-            self.ctx.runtime_env(),
-            self.conf.max_result_bytes,
-        );
-        let mut stream = execute_stream(root, task_ctx).map_err(SpoolError::Run)?;
-        while let Some(batch) = stream.next().await {
-            spool
-                .push(batch.map_err(SpoolError::Run)?)
-                .map_err(SpoolError::Limit)?;
-        }
-        spool.finish().map_err(SpoolError::Limit)
     }
 }
 

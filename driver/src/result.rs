@@ -20,6 +20,10 @@ use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::execution::spill_file::{SpillFile, SpillWriter};
+use datafusion::execution::TaskContext;
+use datafusion::physical_plan::{execute_stream, ExecutionPlan};
+use futures::StreamExt;
+use kiln_core::shuffle::MapOutput;
 use kiln_core::{KilnError, Result};
 
 use kiln_core::config::MAX_RESULT_SIZE;
@@ -35,6 +39,23 @@ pub fn too_large(what: &str, bytes: u64, limit: u64) -> KilnError {
         human(bytes),
         human(limit)
     ))
+}
+
+/// Checks what a final step is about to read against the limit (Spark's
+/// rule: the size of what the tasks send the driver), before it starts.
+pub fn check_blocks<'a>(
+    outputs: impl Iterator<Item = &'a MapOutput> + Clone,
+    limit: Option<u64>,
+) -> Result<()> {
+    let Some(limit) = limit else {
+        return Ok(());
+    };
+    let bytes: u64 = outputs.clone().flat_map(|m| m.block_bytes.iter()).sum();
+    if bytes > limit {
+        let what = format!("the results of {} tasks", outputs.count());
+        return Err(too_large(&what, bytes, limit));
+    }
+    Ok(())
 }
 
 fn human(bytes: u64) -> String {
@@ -162,6 +183,33 @@ impl ResultSpool {
 
 fn spill_error(e: arrow::error::ArrowError) -> KilnError {
     KilnError::JobFailed(format!("cannot spill the query result: {e}"))
+}
+
+/// Why the driver's final step produced no result.
+#[derive(Debug)]
+pub enum SpoolError {
+    /// The step failed (a fetch failure among others: then it may run again).
+    Run(datafusion::error::DataFusionError),
+    /// The result outgrew `spark.driver.maxResultSize`, or could not be spooled.
+    Limit(KilnError),
+}
+
+/// Runs a job's final step (`root` under `task_ctx`) and spools its rows;
+/// nothing is handed out before it succeeded.
+pub async fn spool_final_step(
+    root: Arc<dyn ExecutionPlan>,
+    task_ctx: Arc<TaskContext>,
+    runtime: Arc<RuntimeEnv>,
+    limit: Option<u64>,
+) -> std::result::Result<QueryOutput, SpoolError> {
+    let mut spool = ResultSpool::new(root.schema(), runtime, limit);
+    let mut stream = execute_stream(root, task_ctx).map_err(SpoolError::Run)?;
+    while let Some(batch) = stream.next().await {
+        spool
+            .push(batch.map_err(SpoolError::Run)?)
+            .map_err(SpoolError::Limit)?;
+    }
+    spool.finish().map_err(SpoolError::Limit)
 }
 
 /// The rows of a query, ready to be read batch by batch (from memory, then

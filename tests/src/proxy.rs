@@ -338,18 +338,3 @@ fn with_connection_close(head: &[u8]) -> Vec<u8> {
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn connection_headers_are_replaced() {
-        let head = b"GET /b?list-type=2 HTTP/1.1\r\nHost: x\r\nconnection: keep-alive\r\nKeep-Alive: 5\r\n\r\n";
-        let out = String::from_utf8(with_connection_close(head)).unwrap();
-        assert_eq!(
-            out,
-            "GET /b?list-type=2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-        );
-    }
-}

@@ -237,31 +237,3 @@ async fn main() -> ExitCode {
         ExitCode::FAILURE
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn numbers_compare_with_the_stated_tolerance_and_integers_exactly() {
-        assert!(Cell::Number(1.0e6).same(&Cell::Number(1.0e6 + 0.5)));
-        assert!(!Cell::Number(1.0e6).same(&Cell::Number(1.0e6 + 2.0)));
-        assert!(Cell::Number(0.05).same(&Cell::Number(0.0500004)));
-        assert!(Cell::Int(3).same(&Cell::Number(3.0)));
-        assert!(!Cell::Int(3).same(&Cell::Int(4)));
-        assert!(!Cell::Text("a".into()).same(&Cell::Text("A".into())));
-        assert!(!Cell::Null.same(&Cell::Int(0)));
-    }
-
-    #[test]
-    fn a_swapped_row_is_found_after_sorting_and_a_changed_value_is_not_hidden() {
-        let row = |k: i64, v: f64| vec![Cell::Int(k), Cell::Number(v)];
-        let mut a = vec![row(2, 1.5), row(1, 7.0)];
-        let mut b = vec![row(1, 7.0), row(2, 1.5)];
-        a.sort_by(|x, y| row_order(x, y));
-        b.sort_by(|x, y| row_order(x, y));
-        assert!(difference(&a, &b).is_none());
-        b[1][1] = Cell::Number(1.6);
-        assert!(difference(&a, &b).is_some_and(|d| d.contains("row 1 column 1")));
-    }
-}
