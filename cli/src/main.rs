@@ -93,6 +93,10 @@ struct ExecutorArgs {
     /// Host peers use to reach this executor (default: the bind IP; env POD_IP in a pod).
     #[arg(long, env = "POD_IP")]
     advertise_host: Option<String>,
+    /// Port peers use to reach this executor, when it is not the bound one
+    /// (a port forward or proxy in front of it).
+    #[arg(long)]
+    advertise_port: Option<u16>,
     /// File holding the application secret (default: the KILN_AUTH_SECRET environment variable).
     #[arg(long)]
     auth_secret_file: Option<PathBuf>,
@@ -252,6 +256,7 @@ async fn executor(args: ExecutorArgs) -> Result<(), CliError> {
         driver_url: args.driver,
         bind: args.bind,
         advertise_host,
+        advertise_port: args.advertise_port,
         cores: args.cores.max(1),
         memory_bytes,
         work_dir,

@@ -12,7 +12,7 @@ use kiln_core::config::EngineConf;
 use kiln_core::manifest::Application;
 use kiln_core::security::{Secret, Transport};
 use kiln_driver::application::{Driver, DriverShuffle, QueryOutput};
-use kiln_driver::executor_registry::{DriverEndpoint, ExecutorRegistry};
+use kiln_driver::executor_registry::{DriverEndpoint, ExecutorRegistry, StartRule};
 use kiln_driver::metrics::AppMetrics;
 use kiln_driver::progress::Progress;
 use kiln_driver::scheduler::SchedulerContext;
@@ -231,6 +231,12 @@ async fn run_in(
     let (metrics, registry) = (local.metrics.clone(), local.registry.clone());
     local.stop().await;
     let wall = started.elapsed();
+    // The rows go out before the summary is written, so the driver's peak
+    // memory in it covers printing them too.
+    let outcome = match outcome {
+        Ok(output) => print_output(output, args.format),
+        Err(e) => Err(e.into()),
+    };
     let summary = metrics.summary();
     eprint!("{}", summary.render(wall, &registry.peak_rss()));
     if let Some(path) = &args.summary_json {
@@ -238,19 +244,20 @@ async fn run_in(
         json["succeeded"] = serde_json::Value::Bool(outcome.is_ok());
         json["executor_peak_rss_bytes"] =
             serde_json::json!(registry.peak_rss().into_iter().collect::<HashMap<_, _>>());
+        // This process: the driver (and, in local[N], the executor too).
+        json["driver_peak_rss_bytes"] = serde_json::json!(kiln_executor::peak_rss_bytes());
         std::fs::write(
             path,
             serde_json::to_string_pretty(&json).unwrap_or_default(),
         )
         .map_err(|e| CliError::Failed(format!("cannot write {}: {e}", path.display())))?;
     }
-    let output = outcome?;
-    print_output(output, args.format)
+    outcome
 }
 
 fn print_output(output: Option<QueryOutput>, format: Format) -> Result<(), CliError> {
     if let Some(out) = output {
-        write_output(&out, format)
+        write_output(out, format)
             .map_err(|e| CliError::Failed(format!("cannot write results: {e}")))?;
     }
     Ok(())
@@ -311,13 +318,25 @@ pub async fn driver(args: DriverArgs) -> Result<(), CliError> {
     let (url, server) = serve_driver(&registry, args.bind).await?;
     eprintln!("driver listening on {url}");
     let want = args.min_executors.unwrap_or(app.executor.instances) as usize;
-    if !registry.wait_for(want, conf.registration_timeout).await {
-        server.abort();
-        return Err(CliError::Failed(format!(
-            "only {} of {want} executors registered within {:?}",
-            registry.executors().len(),
-            conf.registration_timeout
-        )));
+    // The operator runs the executor pods; why one does not come up (an
+    // image that cannot be pulled, no node that fits) is on the pod.
+    let registered = registry
+        .wait_to_start(
+            want,
+            &StartRule::of(&conf),
+            || None,
+            || "see the executor pods' events (kubectl describe pod) and `kiln status`".to_string(),
+        )
+        .await;
+    match registered {
+        Ok(n) if n < want => {
+            eprintln!("starting with {n} of {want} executors; the others join when they register")
+        }
+        Ok(_) => {}
+        Err(e) => {
+            server.abort();
+            return Err(CliError::Failed(e));
+        }
     }
     let progress = Arc::new(Progress::new(false));
     let reporter = report_progress(&args, &progress, app.executor.cores).await;

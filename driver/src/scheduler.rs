@@ -443,16 +443,30 @@ impl<'a> JobScheduler<'a> {
         };
         let result = match outcome {
             Ok(r) => r,
-            Err(status) => {
-                // The executor did not answer: treat it as lost.
+            Err(status) if unreachable(&status) => {
+                // The executor did not answer: it is lost, and the task runs
+                // again elsewhere without counting as a failure of its own
+                // (Spark's rule for an executor lost for reasons outside
+                // the application).
                 warn!(executor_id = %executor.id, "task rpc failed: {status}");
+                let why = format!("unreachable: {}", status.message());
                 if self.ctx.registry.remove(&executor.id).is_some() {
-                    self.executor_lost(&executor.id, status.message());
+                    self.executor_lost(&executor.id, &why);
                 }
+                self.last_executor.insert(key, executor.id.clone());
+                self.ctx.metrics.add_retry();
+                self.ctx
+                    .progress
+                    .line(&format!("{where_}: executor {why}; running it again"));
+                return Ok(());
+            }
+            Err(status) => {
+                // The executor answered but refused the task (too large,
+                // malformed): the task's own fault.
                 return self.retry(
                     key,
                     &where_,
-                    &format!("executor unreachable: {}", status.message()),
+                    &format!("the executor refused the task: {}", status.message()),
                     &executor.id,
                 );
             }
@@ -503,7 +517,7 @@ impl<'a> JobScheduler<'a> {
                         .stage_finished(key.stage, stage.partitions, elapsed);
                     info!(stage = key.stage, "stage complete in {:?}", elapsed);
                     self.stage_attempts.completed(key.stage);
-                    self.hold_until = self.ctx.conf.test_stage_delay.map(|d| Instant::now() + d);
+                    self.hold_until = self.ctx.conf.hooks.stage_delay.map(|d| Instant::now() + d);
                 }
                 Ok(())
             }
@@ -513,8 +527,11 @@ impl<'a> JobScheduler<'a> {
             ))),
             TaskStatus::FetchFailed => {
                 self.ctx.progress.line(&format!(
-                    "{where_}: could not fetch output of stage {} map {} from executor {}; recomputing it",
-                    result.failed_stage_id, result.failed_map_partition, result.failed_executor_id
+                    "{where_}: could not fetch output of stage {} map {} from executor {} ({}); recomputing it",
+                    result.failed_stage_id,
+                    result.failed_map_partition,
+                    result.failed_executor_id,
+                    result.error
                 ));
                 self.ctx.metrics.add_retry();
                 self.lose_output(
@@ -546,6 +563,20 @@ impl<'a> JobScheduler<'a> {
             .line(&format!("{where_} failed, retrying: {error}"));
         Ok(())
     }
+}
+
+/// Whether a failed task launch means the executor could not be reached (no
+/// reply, a broken connection) rather than that it refused the task.
+fn unreachable(status: &tonic::Status) -> bool {
+    use tonic::Code;
+    matches!(
+        status.code(),
+        Code::Unavailable
+            | Code::Cancelled
+            | Code::DeadlineExceeded
+            | Code::Unknown
+            | Code::Aborted
+    )
 }
 
 /// Converts a tracked map output into its wire form.
