@@ -350,17 +350,21 @@ async fn a_connect_application_serves_clients_until_it_is_suspended() {
         .await
         .expect("driver pod");
     let ip = pod.status.and_then(|s| s.pod_ip).expect("pod IP");
+    // (pyspark-client looks for a Spark installation under `python -c`: a file.)
+    let dir = tempfile::tempdir().expect("tempdir");
+    let client_py = dir.path().join("client.py");
+    std::fs::write(
+        &client_py,
+        "from pyspark.sql import SparkSession\n\
+         spark = SparkSession.builder.getOrCreate()\n\
+         print('sum', spark.range(1, 101).selectExpr('sum(id) AS s').collect()[0]['s'])\n\
+         spark.stop()\n",
+    )
+    .expect("write client");
     for round in 0..2 {
         let out = Command::new(&python)
-            .args([
-                "-c",
-                "import sys\n\
-                 from pyspark.sql import SparkSession\n\
-                 spark = SparkSession.builder.remote(sys.argv[1]).getOrCreate()\n\
-                 print('sum', spark.range(1, 101).selectExpr('sum(id) AS s').collect()[0]['s'])\n\
-                 spark.stop()\n",
-                &format!("sc://{ip}:15002"),
-            ])
+            .arg(&client_py)
+            .env("SPARK_REMOTE", format!("sc://{ip}:15002"))
             .output()
             .expect("run the PySpark client");
         let text = String::from_utf8_lossy(&out.stdout);
