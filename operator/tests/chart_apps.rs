@@ -520,3 +520,319 @@ async fn dynamic_allocation_adds_executors_for_wide_jobs_and_releases_idle_ones(
         "{events:?}"
     );
 }
+
+/// The Python of the Airflow test venv (scripts/setup-airflow.sh: pinned
+/// Airflow and apache-airflow-providers-cncf-kubernetes, cached).
+fn airflow_python() -> PathBuf {
+    static P: OnceLock<PathBuf> = OnceLock::new();
+    P.get_or_init(|| {
+        let out = run({
+            let mut c = Command::new("bash");
+            c.arg(workspace().join("scripts/setup-airflow.sh"));
+            c
+        });
+        PathBuf::from(stdout(&out).lines().last().expect("venv path").trim()).join("bin/python")
+    })
+    .clone()
+}
+
+/// `operator/tests/airflow/run_task.py <args>` against the test cluster.
+fn airflow_command(args: &[&str]) -> Command {
+    static HOME: OnceLock<tempfile::TempDir> = OnceLock::new();
+    let home = HOME.get_or_init(|| tempfile::tempdir().expect("AIRFLOW_HOME"));
+    let mut c = Command::new(airflow_python());
+    c.arg(workspace().join("operator/tests/airflow/run_task.py"))
+        .args(args)
+        .env("KUBECONFIG", cluster().kubeconfig())
+        .env("AIRFLOW_HOME", home.path())
+        .env("AIRFLOW__CORE__LOAD_EXAMPLES", "False");
+    c
+}
+
+/// Runs a task to its end: (its output, the JSON outcome it printed last).
+fn airflow(args: &[&str]) -> (String, Value) {
+    let out = airflow_command(args)
+        .output()
+        .expect("run the Airflow task");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let outcome = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str::<Value>(l).ok())
+        .unwrap_or_else(|| panic!("no outcome from run_task.py {args:?}:\n{text}"));
+    (text, outcome)
+}
+
+fn write_manifest(dir: &std::path::Path, file: &str, v: &Value) -> String {
+    let path = dir.join(file);
+    std::fs::write(&path, serde_yaml::to_string(v).expect("yaml")).expect("write manifest");
+    path.display().to_string()
+}
+
+fn sql_app(name: &str, sql: &str) -> Value {
+    json!({
+        "apiVersion": "kiln.dev/v1alpha1",
+        "kind": "SparkApplication",
+        "metadata": {"name": name},
+        "spec": {
+            "sql": sql,
+            "driver": {"cores": 1, "memory": "512m"},
+            "executor": {"instances": 1},
+        },
+    })
+}
+
+const GOOD_SQL: &str = "SELECT v % 3 AS k, count(*) AS n FROM (SELECT unnest(range(1, 1001)) AS v) GROUP BY v % 3 ORDER BY k;";
+const BAD_SQL: &str = "CREATE EXTERNAL TABLE missing STORED AS PARQUET LOCATION '/nonexistent-kiln-airflow/';\nSELECT count(*) FROM missing;";
+
+async fn error_message(client: &Client, ns: &str, name: &str) -> String {
+    let a = wait_for(client, ns, name, Duration::from_secs(60), finished).await;
+    assert_eq!(state(&a), "FAILED");
+    a.status
+        .map(|s| s.application_state.error_message)
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn airflow_runs_kiln_applications_with_the_kubernetes_provider() {
+    let ns = "airflow-apps";
+    controller_support::crds_from_chart();
+    let client = setup(ns).await;
+    chart_installed();
+    let dir = tempfile::tempdir().expect("tempdir");
+
+    // The example DAGs load in Airflow: the operator daily, the sensor variant.
+    let examples = workspace().join("examples/airflow");
+    let (text, dags) = airflow(&["dags", examples.to_str().expect("utf-8")]);
+    assert_eq!(dags["ok"], true, "{text}");
+    assert_eq!(dags["dags"]["kiln_monthly_revenue"]["schedule"], "@daily");
+    assert_eq!(
+        dags["dags"]["kiln_monthly_revenue"]["tasks"]["monthly_revenue"],
+        "SparkKubernetesOperator"
+    );
+    assert_eq!(
+        dags["dags"]["kiln_monthly_revenue_sensor"]["tasks"]["wait_for_monthly_revenue"],
+        "SparkKubernetesSensor"
+    );
+
+    // SparkKubernetesOperator.execute(): a good application completes, the
+    // task returns, and the driver's log is in the task's log.
+    let good = write_manifest(dir.path(), "good.yaml", &sql_app("af-report", GOOD_SQL));
+    let (text, outcome) = airflow(&["operator", &good, ns, "scheduled__2026-12-01", "1"]);
+    assert_eq!(outcome["ok"], true, "{text}");
+    let name = outcome["name"]
+        .as_str()
+        .expect("application name")
+        .to_string();
+    assert!(name.starts_with("af-report-"), "{name}");
+    assert_eq!(outcome["pod"], format!("{name}-driver"));
+    assert_eq!(outcome["xcom"]["pod_name"], format!("{name}-driver"));
+    for row in ["k,n", "0,333", "1,334", "2,333"] {
+        assert!(
+            text.contains(row),
+            "driver log line {row:?} not in the task log:\n{text}"
+        );
+    }
+    let app = wait_for(&client, ns, &name, Duration::from_secs(30), finished).await;
+    assert_eq!(state(&app), "COMPLETED");
+
+    // kubectl finds Kiln's driver pods by Spark's labels and container name.
+    let pods = stdout(&run({
+        let mut k = cluster().kubectl();
+        k.args([
+            "get",
+            "pods",
+            "-l",
+            "spark-role=driver",
+            "-n",
+            ns,
+            "-o",
+            "name",
+        ]);
+        k
+    }));
+    assert!(
+        pods.lines().any(|l| l == format!("pod/{name}-driver")),
+        "{pods}"
+    );
+    let log = stdout(&run({
+        let mut k = cluster().kubectl();
+        k.args([
+            "logs",
+            &format!("{name}-driver"),
+            "-c",
+            "spark-kubernetes-driver",
+            "-n",
+            ns,
+        ]);
+        k
+    }));
+    assert!(log.contains("0,333") && log.contains("2,333"), "{log}");
+
+    // A failing application: execute() raises with Kiln's error message.
+    let bad = write_manifest(dir.path(), "bad.yaml", &sql_app("af-broken", BAD_SQL));
+    let (text, outcome) = airflow(&["operator", &bad, ns, "scheduled__2026-12-02", "1"]);
+    assert_eq!(outcome["ok"], false, "{text}");
+    let bad_name = outcome["name"].as_str().expect("name").to_string();
+    let message = error_message(&client, ns, &bad_name).await;
+    assert!(message.contains("nonexistent-kiln-airflow"), "{message}");
+    let error = outcome["error"].as_str().unwrap_or_default();
+    assert!(
+        error.starts_with("AirflowException") && error.contains(&message),
+        "the task's exception does not carry Kiln's message {message:?}: {error}"
+    );
+
+    // SparkKubernetesSensor.poke(): completes on COMPLETED with the driver's
+    // log attached, raises on FAILED.
+    let mut sensed = sql_app("af-sensed", GOOD_SQL);
+    sensed["metadata"]["namespace"] = json!(ns);
+    apply(&sensed);
+    let (text, outcome) = airflow(&["sensor", "af-sensed", ns]);
+    assert_eq!(outcome["ok"], true, "{text}");
+    assert!(text.contains("1,334"), "driver log not attached:\n{text}");
+    let mut broken = sql_app("af-sensed-bad", BAD_SQL);
+    broken["metadata"]["namespace"] = json!(ns);
+    apply(&broken);
+    let (text, outcome) = airflow(&["sensor", "af-sensed-bad", ns]);
+    assert_eq!(outcome["ok"], false, "{text}");
+    assert!(
+        outcome["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("Spark application failed with state: FAILED")),
+        "{outcome}"
+    );
+    let message = error_message(&client, ns, "af-sensed-bad").await;
+    assert!(
+        text.contains(&message),
+        "Kiln's error not in the sensor's log:\n{text}"
+    );
+
+    // Re-attach: the scheduler dies while the driver runs; the task's next
+    // try finds the running driver by its labels instead of submitting again.
+    let python = client_python();
+    let script = dir.path().join("waits.py");
+    std::fs::write(
+        &script,
+        "import os, sys, time\n\
+         from pyspark.sql import SparkSession\n\
+         spark = SparkSession.builder.getOrCreate()\n\
+         while not os.path.exists(os.path.join(sys.argv[1], 'go')):\n    time.sleep(0.2)\n\
+         print('rows', spark.range(0, 10).count())\n",
+    )
+    .expect("write script");
+    let slow = write_manifest(
+        dir.path(),
+        "slow.yaml",
+        &json!({
+            "apiVersion": "kiln.dev/v1alpha1",
+            "kind": "SparkApplication",
+            "metadata": {"name": "af-slow"},
+            "spec": {
+                "type": "Python",
+                "mainApplicationFile": format!("local://{}", script.display()),
+                "arguments": [dir.path().display().to_string()],
+                "conf": {"spark.pyspark.python": python.display().to_string()},
+                "driver": {"cores": 1, "memory": "512m"},
+                "executor": {"instances": 1},
+            },
+        }),
+    );
+    let first_log = std::fs::File::create(dir.path().join("first.log")).expect("log");
+    let mut first = airflow_command(&["operator", &slow, ns, "manual__reattach", "1"])
+        .stdout(first_log)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the first try");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    let selector =
+        "spark-role=driver,dag_id=kiln_airflow_test,task_id=kiln_job,run_id=manual__reattach";
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let driver = loop {
+        let found = pods
+            .list(&ListParams::default().labels(selector))
+            .await
+            .expect("list drivers")
+            .items;
+        if let Some(p) = found.into_iter().find(|p| pod_phase(p) == "Running") {
+            break p;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the first try's driver never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    // The scheduler (and its task process) dies.
+    let _ = first.kill();
+    let _ = first.wait();
+    let second_log = dir.path().join("second.log");
+    let mut second = airflow_command(&["operator", &slow, ns, "manual__reattach", "2"])
+        .stdout(std::fs::File::create(&second_log).expect("log"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start the second try");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(&second_log)
+        .unwrap_or_default()
+        .contains("Reattaching to it")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the second try did not re-attach:\n{}",
+            std::fs::read_to_string(&second_log).unwrap_or_default()
+        );
+        if let Ok(Some(st)) = second.try_wait() {
+            panic!(
+                "the second try ended ({st}) without re-attaching:\n{}",
+                std::fs::read_to_string(&second_log).unwrap_or_default()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    std::fs::write(dir.path().join("go"), "").expect("marker");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(st) = second.try_wait().expect("wait") {
+            break st;
+        }
+        assert!(Instant::now() < deadline, "the second try did not finish");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let text = std::fs::read_to_string(&second_log).unwrap_or_default();
+    assert!(status.success(), "{text}");
+    assert!(
+        text.contains("rows 10"),
+        "the driver's log is not in the task log:\n{text}"
+    );
+    let outcome: Value = text
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .expect("outcome");
+    assert_eq!(outcome["pod"], driver.name_any());
+    let apps: Api<SparkApplication> = Api::namespaced(client.clone(), ns);
+    let slow_apps: Vec<String> = apps
+        .list(&ListParams::default())
+        .await
+        .expect("applications")
+        .items
+        .into_iter()
+        .map(|a| a.name_any())
+        .filter(|n| n.starts_with("af-slow"))
+        .collect();
+    assert_eq!(
+        slow_apps.len(),
+        1,
+        "a second application was submitted: {slow_apps:?}"
+    );
+    let now: Pod = pods.get(&driver.name_any()).await.expect("driver pod");
+    assert_eq!(
+        now.uid(),
+        driver.uid(),
+        "the same driver pod ran to the end"
+    );
+}
