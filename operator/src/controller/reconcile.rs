@@ -275,7 +275,9 @@ async fn move_to(
             .driver_info
             .as_ref()
             .and_then(|d| d.pod_name.as_deref());
-        ctx.events.transition(app, driver, from, to, detail).await;
+        ctx.events
+            .transition(app, driver, next.execution_attempts, from, to, detail)
+            .await;
     }
     Ok(())
 }
