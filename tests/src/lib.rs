@@ -346,21 +346,3 @@ pub fn is_query(stmt: &str) -> bool {
     let head = code.trim_start().to_ascii_lowercase();
     head.starts_with("select") || head.starts_with("with") || head.starts_with('(')
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn csv_and_tolerance() {
-        let (h, rows) = parse_csv("a,b\n1,\"x,y\"\n2.0000000001,z\n");
-        assert_eq!(h, vec!["a", "b"]);
-        assert_eq!(rows[0][1], "x,y");
-        assert!(compare_rows(&vec![vec!["2".into(), "z".into()]], &vec![rows[1].clone()]).is_ok());
-        assert!(compare_rows(
-            &vec![vec!["2.1".into(), "z".into()]],
-            &vec![rows[1].clone()]
-        )
-        .is_err());
-    }
-}
