@@ -158,12 +158,23 @@ pub(crate) async fn serve_driver(
 /// `kiln run`.
 pub async fn run(args: RunArgs) -> Result<(), CliError> {
     if args.manifest.extension().is_some_and(|e| e == "py") {
+        let mut conf = args.conf.clone();
+        // The script's interpreter runs its Python UDFs too, unless the
+        // workers' interpreter is set (spark-submit's PYSPARK_PYTHON).
+        if let Some(p) = &args.python {
+            let setting = format!("{}=", kiln_core::python::PYTHON_SETTING);
+            if std::env::var_os("PYSPARK_PYTHON").is_none()
+                && !conf.iter().any(|c| c.starts_with(&setting))
+            {
+                conf.push(format!("{setting}{}", p.display()));
+            }
+        }
         let cluster = crate::connect_cmd::ClusterArgs {
             master: args.master.clone(),
             executors: args.executors,
             executor_cores: 1,
             executor_memory: None,
-            conf: args.conf.clone(),
+            conf,
         };
         let code = crate::connect_cmd::run_python(
             &args.manifest,

@@ -147,9 +147,17 @@ impl ConnectService {
                 version: crate::SPARK_VERSION.to_string(),
             }),
             Some(Analyze::DdlParse(d)) => {
-                let schema = types::parse_schema(&d.ddl_string)?;
+                // A schema (`a int, b string`) or, as Spark, a bare type
+                // (`boolean`: a UDF's return type).
+                let parsed = match types::parse_schema(&d.ddl_string) {
+                    Ok(schema) => types::schema_to_spark(&schema),
+                    Err(e) => match types::parse_type(&d.ddl_string) {
+                        Ok(t) => types::to_spark(&t),
+                        Err(_) => return Err(e),
+                    },
+                };
                 ar::Result::DdlParse(ar::DdlParse {
-                    parsed: Some(types::schema_to_spark(&schema)),
+                    parsed: Some(parsed),
                 })
             }
             Some(Analyze::SameSemantics(s)) => {

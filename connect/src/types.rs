@@ -221,12 +221,20 @@ pub fn parse_schema(s: &str) -> Result<SchemaRef> {
         parse_type(trimmed)?
     } else {
         let mut p = TypeParser { s: trimmed, pos: 0 };
-        let fields = p.field_list(None)?;
-        p.skip_ws();
-        if p.pos != trimmed.len() {
-            return Err(p.error("`,` or the end of the schema"));
+        let fields = p.field_list(None).and_then(|f| {
+            p.skip_ws();
+            if p.pos == trimmed.len() {
+                Ok(f)
+            } else {
+                Err(p.error("`,` or the end of the schema"))
+            }
+        });
+        match fields {
+            Ok(fields) => DataType::Struct(fields.into()),
+            // As Spark: a schema that is not a column list may be one type
+            // (`createDataFrame([1, 2], "int")`), a column named `value`.
+            Err(e) => parse_type(trimmed).map_err(|_| e)?,
         }
-        DataType::Struct(fields.into())
     };
     match t {
         DataType::Struct(fields) => Ok(Arc::new(Schema::new(fields))),

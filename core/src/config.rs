@@ -366,10 +366,18 @@ impl EngineConf {
         if self.broadcast_threshold == 0 {
             opts.optimizer.hash_join_single_partition_threshold_rows = 0;
         }
-        let mut config = config.with_extension(Arc::new(Warehouse {
-            dir: self.warehouse_dir.clone(),
-        }));
-        for key in ["spark.sql.session.timeZone", "spark.sql.ansi.enabled"] {
+        let mut config = config
+            .with_extension(Arc::new(Warehouse {
+                dir: self.warehouse_dir.clone(),
+            }))
+            .with_extension(Arc::new(crate::python::PythonInterpreter(
+                crate::python::interpreter(&self.raw),
+            )));
+        for key in [
+            "spark.sql.session.timeZone",
+            "spark.sql.ansi.enabled",
+            crate::python::MAX_RECORDS_PER_BATCH,
+        ] {
             if let Some(v) = self.raw.get(key) {
                 apply_spark_setting(key, v, &mut config)?;
             }
@@ -451,6 +459,14 @@ pub fn apply_spark_setting(key: &str, value: &str, config: &mut SessionConfig) -
         k if k.starts_with("datafusion.") => {
             opts.set(k, value).map_err(|e| bad(k, e.to_string()))?;
         }
+        crate::python::MAX_RECORDS_PER_BATCH => {
+            let n: usize = value
+                .parse()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| bad(key, format!("`{value}` is not a positive number")))?;
+            config.set_extension(Arc::new(crate::python::ArrowBatchSize(n)));
+        }
         _ => return Ok(false),
     }
     Ok(true)
@@ -492,7 +508,10 @@ pub fn spark_session(config: SessionConfig, runtime: Arc<RuntimeEnv>) -> Session
     {
         *factory = Arc::new(crate::listing::SparkListingFactory::default());
     }
-    let mut builder = kiln_functions::with_spark_sql(builder);
+    let mut builder = kiln_functions::with_spark_sql(builder)
+        // Python UDFs become Python nodes after DataFusion's own rules.
+        .with_optimizer_rule(Arc::new(crate::python::extract::ExtractPythonUdfs))
+        .with_query_planner(Arc::new(crate::python::planner::KilnQueryPlanner));
     // Spark's implicit casts, before DataFusion's own type coercion.
     crate::spark_coercion::register(&mut builder);
     SessionContext::new_with_state(builder.build())

@@ -9,6 +9,7 @@
 //! - [`write`]: the node that ends a write stage: tasks writing their partition's files.
 //! - [`codec`]: the datafusion-proto extension codec that carries our plan nodes.
 //! - [`window_flags`]: window-function flags datafusion-proto loses, restored after decoding.
+//! - [`python`]: Python UDFs as plan nodes, run on the executors' Python workers.
 //! - [`security`]: the application secret, message size caps and TLS of every gRPC/Flight channel.
 //! - [`error`]: the error type every Kiln crate returns.
 
@@ -18,6 +19,7 @@ pub mod error;
 pub mod listing;
 pub mod manifest;
 pub mod objectstore;
+pub mod python;
 pub mod security;
 pub mod shuffle;
 pub mod spark_coercion;

@@ -2,6 +2,7 @@
 //!
 //! - [`task_runner`]: decodes a stage plan and runs one partition of it.
 //! - [`shuffle_service`]: serves this executor's shuffle blocks over Arrow Flight.
+//! - [`python_worker`]: the pool of Python worker processes running Python UDFs.
 //! - this module: starting an executor (its gRPC + Flight server on one port),
 //!   registering with the driver, heartbeats, and shutdown. Both services
 //!   refuse calls without the application secret, and every call the
@@ -10,6 +11,7 @@
 //! Shuffle blocks live under `<work-dir>/shuffle`, operator spill files under
 //! `<work-dir>/spill`.
 
+pub mod python_worker;
 pub mod shuffle_service;
 pub mod task_runner;
 
@@ -177,7 +179,13 @@ pub async fn start(opts: ExecutorOptions) -> Result<ExecutorHandle> {
     let ctx = kiln_core::config::spark_session(config, runtime);
     let heartbeat_interval = conf.heartbeat_interval;
     let heartbeat_timeout = conf.heartbeat_timeout;
+    let python = python_worker::WorkerPool::new(
+        python_worker::interpreter(&conf.raw),
+        opts.executor_id.clone(),
+        opts.cores as usize,
+    );
     let _ = runner.set(TaskRunner {
+        python: kiln_core::python::protocol::PythonWorkers(Arc::new(python)),
         executor_id: opts.executor_id.clone(),
         shuffle_dir: shuffle_dir.clone(),
         ctx,

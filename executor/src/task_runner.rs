@@ -17,6 +17,7 @@ use datafusion::prelude::SessionContext;
 use futures::TryStreamExt;
 use kiln_core::codec::decode_plan;
 use kiln_core::config::EngineConf;
+use kiln_core::python::protocol::{is_user_code_error, PythonWorkers};
 use kiln_core::shuffle::block::{CorruptBlock, TEST_CORRUPT_BLOCK};
 use kiln_core::shuffle::layout::BlockId;
 use kiln_core::shuffle::{
@@ -37,6 +38,8 @@ pub struct TaskRunner {
     pub conf: EngineConf,
     /// Connections to peers' shuffle services.
     pub clients: Arc<FlightClients>,
+    /// This executor's Python workers, for the tasks' Python UDFs.
+    pub python: PythonWorkers,
 }
 
 impl std::fmt::Debug for TaskRunner {
@@ -87,7 +90,11 @@ impl TaskRunner {
             // The settings of the session the stage was planned in win over
             // the ones this executor registered with; functions take them
             // when the plan is decoded.
-            let mut config = state.config().clone().with_extension(env.clone());
+            let mut config = state
+                .config()
+                .clone()
+                .with_extension(env.clone())
+                .with_extension(Arc::new(self.python.clone()));
             for (k, v) in &def.session_conf {
                 if k.starts_with("datafusion.execution.") {
                     config.options_mut().set(k, v).map_err(|e| {
@@ -267,6 +274,10 @@ fn describe(e: &DataFusionError) -> String {
 pub fn is_user_error(e: &DataFusionError) -> bool {
     use arrow::error::ArrowError as A;
     use DataFusionError as E;
+    if is_user_code_error(e) {
+        // The user's Python raised: the same data raises again.
+        return true;
+    }
     match e {
         E::Plan(_)
         | E::SchemaError(..)

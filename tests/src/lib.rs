@@ -2,6 +2,7 @@
 //! `kiln` binary, generating TPC-H data once per build, running `kiln run`
 //! with a time limit, and comparing result tables with float tolerance.
 
+pub mod connect;
 pub mod fault;
 
 use std::path::{Path, PathBuf};
