@@ -9,6 +9,8 @@ mod k8s_cli;
 mod local;
 mod operator_cmd;
 mod output;
+mod pod_allocation;
+mod python_job;
 mod run;
 
 use std::path::PathBuf;
@@ -249,6 +251,7 @@ async fn executor(args: ExecutorArgs) -> Result<(), CliError> {
             .ok_or_else(|| CliError::Input(format!("--conf `{kv}`: expected KEY=VALUE")))?;
         conf.insert(k.trim().to_string(), v.trim().to_string());
     }
+    run::mount_tls_files(&mut conf);
     let transport = kiln_core::security::Transport::new(secret, &conf)?;
     let opts = kiln_executor::ExecutorOptions {
         executor_id: args.executor_id,

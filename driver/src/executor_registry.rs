@@ -17,6 +17,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use kiln_core::security::{AuthChannel, RequireSecret, Transport};
+
+use crate::allocation::ExecutorActivity;
 use kiln_proto::driver_service_server::{DriverService, DriverServiceServer};
 use kiln_proto::executor_service_client::ExecutorServiceClient;
 use kiln_proto::{
@@ -47,6 +49,7 @@ pub struct ExecutorInfo {
 #[derive(Debug, Clone)]
 pub struct ExecutorRegistry {
     inner: Arc<Mutex<Inner>>,
+    activity: ExecutorActivity,
     changed: watch::Sender<u64>,
     application_id: String,
     conf: Arc<HashMap<String, String>>,
@@ -123,6 +126,7 @@ impl ExecutorRegistry {
         let (changed, _) = watch::channel(0);
         ExecutorRegistry {
             inner: Arc::new(Mutex::new(Inner::default())),
+            activity: ExecutorActivity::default(),
             changed,
             application_id: application_id.to_string(),
             conf: Arc::new(conf),
@@ -133,6 +137,11 @@ impl ExecutorRegistry {
     /// How the driver's channels and servers talk.
     pub fn transport(&self) -> &Transport {
         &self.transport
+    }
+
+    /// What the executors are doing (for dynamic allocation).
+    pub fn activity(&self) -> &ExecutorActivity {
+        &self.activity
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {

@@ -11,6 +11,7 @@
 //!   (stage attempts after fetch failures, the live attempt of each task).
 //! - [`map_output`]: the map-output tracker.
 //! - [`executor_registry`]: registered executors, heartbeats, the driver's gRPC service.
+//! - [`allocation`]: dynamic allocation's view of the executors (busy, needed, idle, released).
 //! - [`file_table`]: ``parquet.`path` `` references as tables.
 //! - [`managed_table`]: Spark's `CREATE TABLE` (managed and located tables).
 //! - [`commit`]: the output commit protocol of `INSERT` and `COPY` (staging, commit, abort);
@@ -18,6 +19,7 @@
 //! - [`cluster_manager`]: starts executor processes for `local-cluster` mode.
 //! - [`progress`] and [`metrics`]: what a person sees while and after a job runs.
 
+pub mod allocation;
 pub mod application;
 pub mod cluster_manager;
 pub mod commit;

@@ -228,10 +228,16 @@ impl<'a> JobScheduler<'a> {
             } else {
                 self.ready_tasks(needed).len()
             };
-            // What dynamic allocation sizes the executor count for.
+            // What dynamic allocation sizes the executor count for, and
+            // which executors it must keep.
             self.ctx
                 .progress
                 .set_task_demand((self.running.len() + waiting) as u64);
+            self.ctx.registry.activity().publish(
+                self.job_id,
+                self.running.busy_executors().map(str::to_string).collect(),
+                self.output_holders(needed),
+            );
             let nap = match self.hold_until {
                 Some(t) => t
                     .saturating_duration_since(Instant::now())
@@ -247,6 +253,23 @@ impl<'a> JobScheduler<'a> {
                 _ = tokio::time::sleep(nap) => {}
             }
         }
+    }
+
+    /// Executors holding map output still to be read: of a target stage
+    /// (the driver reads it), or of a parent of a stage not yet complete.
+    fn output_holders(&self, targets: &[u32]) -> HashSet<String> {
+        let mut holders = HashSet::new();
+        for &id in &self.order {
+            let read_later = targets.contains(&id)
+                || self
+                    .stages
+                    .values()
+                    .any(|s| s.parents.contains(&id) && !self.tracker.is_complete(s.id));
+            if read_later {
+                holders.extend(self.tracker.outputs(id).into_iter().map(|o| o.executor_id));
+            }
+        }
+        holders
     }
 
     /// Incomplete stages the targets still depend on. A complete stage cuts
@@ -313,6 +336,7 @@ impl<'a> JobScheduler<'a> {
             let choice = executors
                 .iter()
                 .filter(|e| free.get(&e.id).copied().unwrap_or(0) > 0)
+                .filter(|e| !self.ctx.registry.activity().is_draining(&e.id))
                 .max_by_key(|e| {
                     (
                         Some(&e.id) != avoid,
@@ -321,6 +345,11 @@ impl<'a> JobScheduler<'a> {
                     )
                 });
             let Some(exec) = choice else { break };
+            if !self.ctx.registry.activity().claim(&exec.id) {
+                // Released since the list was taken: not a slot any more.
+                free.insert(exec.id.clone(), 0);
+                continue;
+            }
             if let Some(f) = free.get_mut(&exec.id) {
                 *f -= 1;
             }
@@ -577,6 +606,14 @@ fn unreachable(status: &tonic::Status) -> bool {
             | Code::Unknown
             | Code::Aborted
     )
+}
+
+impl Drop for JobScheduler<'_> {
+    fn drop(&mut self) {
+        // The job is over: its executors are free, and it waits for nothing.
+        self.ctx.registry.activity().job_done(self.job_id);
+        self.ctx.progress.set_task_demand(0);
+    }
 }
 
 /// Converts a tracked map output into its wire form.
