@@ -42,6 +42,10 @@ pub enum ConnectError {
     /// An error with all Spark sends: exception, class, parameters.
     #[error("{}", .0.message)]
     Spark(Box<SparkError>),
+    /// Python code failed (Spark's `PythonException`): a UDF raised, or the
+    /// workers' Python cannot run the client's functions.
+    #[error("{0}")]
+    Python(String),
 }
 
 /// An error as Spark describes it.
@@ -79,6 +83,8 @@ pub mod exception {
     pub const SQL: &str = "org.apache.spark.SparkSQLException";
     /// `SparkException` (a failed job).
     pub const SPARK: &str = "org.apache.spark.SparkException";
+    /// `PythonException` (a Python UDF raised, or its workers cannot run).
+    pub const PYTHON: &str = "org.apache.spark.api.python.PythonException";
 }
 
 /// The Java class hierarchy of an exception, as Spark lists it in
@@ -349,6 +355,7 @@ impl ConnectError {
                 m.clone(),
             ),
             ConnectError::Execution(m) => crate::job_error::classify(m),
+            ConnectError::Python(m) => SparkError::new(exception::PYTHON, "", m.clone()),
         }
     }
 
@@ -357,7 +364,7 @@ impl ConnectError {
         let e = self.spark();
         let code = match self {
             ConnectError::Unsupported(_) => Code::Unimplemented,
-            ConnectError::Execution(_) => Code::Internal,
+            ConnectError::Execution(_) | ConnectError::Python(_) => Code::Internal,
             ConnectError::Spark(s) if s.class == "OPERATION_CANCELED" => Code::Cancelled,
             _ => Code::InvalidArgument,
         };
@@ -442,7 +449,17 @@ impl ConnectError {
     pub fn from_kiln(e: kiln_core::KilnError) -> Self {
         match e {
             kiln_core::KilnError::Sql(m) => crate::job_error::sql_error_in(&m, None),
-            other => ConnectError::Execution(other.to_string()),
+            other => {
+                let m = other.to_string();
+                if let Some(at) = m.find(kiln_core::python::protocol::PYTHON_EXCEPTION) {
+                    // The client puts Spark's header above the traceback itself.
+                    let rest = &m[at..];
+                    let traceback = rest.split_once('\n').map_or(rest, |(_, t)| t);
+                    ConnectError::Python(traceback.to_string())
+                } else {
+                    ConnectError::Execution(m)
+                }
+            }
         }
     }
 }

@@ -343,9 +343,7 @@ impl Executor {
                 Ok(())
             }
             Some(CommandType::WriteOperation(w)) => self.write(out, w).await,
-            Some(CommandType::RegisterFunction(_)) => Err(ConnectError::Unsupported(
-                "Python UDFs (spark.udf.register)".into(),
-            )),
+            Some(CommandType::RegisterFunction(f)) => crate::udf::register(&out.session.ctx, &f),
             Some(other) => Err(ConnectError::Unsupported(format!(
                 "the command {}",
                 format!("{other:?}").split('(').next().unwrap_or("unknown")

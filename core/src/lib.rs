@@ -2,6 +2,7 @@
 //!
 //! - [`manifest`]: the `SparkApplication` manifest a job is described by.
 //! - [`config`]: engine settings (`spec.conf`) and the DataFusion session built from them.
+//! - [`fault_injection`]: the `kiln.test.*` hooks of Kiln's fault tests (feature `fault-injection` only).
 //! - [`sql`]: splitting a job into statements and Spark-style identifier resolution.
 //! - [`spark_coercion`]: Spark's implicit type coercions where DataFusion's differ.
 //! - [`spark_names`]: duplicate result column names, which Spark allows.
@@ -9,15 +10,18 @@
 //! - [`write`]: the node that ends a write stage: tasks writing their partition's files.
 //! - [`codec`]: the datafusion-proto extension codec that carries our plan nodes.
 //! - [`window_flags`]: window-function flags datafusion-proto loses, restored after decoding.
+//! - [`python`]: Python UDFs as plan nodes, run on the executors' Python workers.
 //! - [`security`]: the application secret, message size caps and TLS of every gRPC/Flight channel.
 //! - [`error`]: the error type every Kiln crate returns.
 
 pub mod codec;
 pub mod config;
 pub mod error;
+pub mod fault_injection;
 pub mod listing;
 pub mod manifest;
 pub mod objectstore;
+pub mod python;
 pub mod security;
 pub mod shuffle;
 pub mod spark_coercion;

@@ -36,14 +36,7 @@ pub struct DriverShuffle {
     pub shuffle_dir: PathBuf,
 }
 
-/// The rows of a query.
-#[derive(Debug, Clone)]
-pub struct QueryOutput {
-    /// Result schema.
-    pub schema: SchemaRef,
-    /// Result rows.
-    pub batches: Vec<RecordBatch>,
-}
+pub use crate::result::QueryOutput;
 
 /// Runs the statements of one application. Its methods take `&self`:
 /// several jobs may run at once (Spark Connect sessions share a driver).
@@ -94,8 +87,11 @@ impl Driver {
             };
             let span =
                 tracing::info_span!("statement", app = %self.sched.application_id, index = i + 1);
+            // Only the last query's rows are printed: an earlier SELECT is
+            // planned (its mistakes are reported) but not run.
+            let run = Some(i) == last_query || !is_select(&js.statement);
             let (rows, result) = self
-                .run_statement(js.statement, &at)
+                .run_statement(js.statement, &at, run)
                 .instrument(span)
                 .await?;
             if Some(i) == last_query {
@@ -115,6 +111,7 @@ impl Driver {
         &self,
         mut stmt: Statement,
         at: &str,
+        run: bool,
     ) -> Result<(u64, Option<QueryOutput>)> {
         if let Some((key, value)) = spark_set(&stmt) {
             let state = self.ctx.state_ref();
@@ -142,6 +139,18 @@ impl Driver {
         let plans = plan_statement(&ctx, stmt)
             .await
             .map_err(|e| sql_error(at, &e))?;
+        if !run {
+            for plan in &plans {
+                ctx.state()
+                    .create_physical_plan(plan)
+                    .await
+                    .map_err(|e| sql_error(at, &e))?;
+            }
+            self.sched.progress.line(&format!(
+                "{at}: a SELECT before the last query is not run (only the last query's rows are printed)"
+            ));
+            return Ok((0, None));
+        }
         let mut last = (0, None);
         for plan in plans {
             last = self.execute_plan(&ctx, plan, at).await?;
@@ -179,11 +188,23 @@ impl Driver {
             let rows = self.write(ctx, plan, at, self.conf.write_mode).await?;
             return Ok((rows, None));
         }
-        let stream = self.query_stream(ctx, plan, at).await?;
-        let schema = stream.schema();
-        let batches = stream.collect().await?;
-        let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
-        Ok((rows, Some(QueryOutput { schema, batches })))
+        // Gathered in the driver's result spool (bounded by
+        // spark.driver.maxResultSize, spilled when large) and handed out
+        // once the job succeeded.
+        let physical = ctx
+            .state()
+            .create_physical_plan(&plan)
+            .await
+            .map_err(|e| sql_error(at, &e))?;
+        let schema = physical.schema();
+        let output = self
+            .jobs
+            .run(ctx, physical)
+            .await
+            .map_err(|e| job_error(at, e))?
+            .rows;
+        let shown = kiln_core::spark_names::display_schema(&schema);
+        Ok((output.num_rows(), Some(output.with_schema(shown))))
     }
 
     /// [`Driver::execute_plan`] whose rows stream back as the job produces
@@ -199,7 +220,10 @@ impl Driver {
         let schema: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
         if let Some((_, out)) = self.run_in_catalog(ctx, &plan, at).await? {
             return Ok(match out {
-                Some(o) => QueryStream::from_batches(o.schema, o.batches),
+                Some(o) => {
+                    let schema = o.schema.clone();
+                    QueryStream::from_batches(schema, o.collect()?)
+                }
                 None => QueryStream::from_batches(schema, vec![]),
             });
         }
@@ -266,7 +290,7 @@ impl Driver {
         let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
         Ok(Some((
             rows,
-            is_explain.then_some(QueryOutput { schema, batches }),
+            is_explain.then(|| QueryOutput::from_batches(schema, batches)),
         )))
     }
 
@@ -345,7 +369,7 @@ impl Driver {
             commit::CommitSettings {
                 copy_mode: write_mode,
                 partition_mode: self.conf.partition_overwrite_mode,
-                fail_after_files: self.conf.test_fail_commit_after_files,
+                fail_after_files: self.conf.hooks.fail_commit_after_files,
             },
             is_copy,
             insert_overwrite,
@@ -357,14 +381,16 @@ impl Driver {
         })?;
         let result = self.jobs.run(ctx, physical).await;
         let result = match (result, staged) {
-            (Ok(out), Some(staged)) => staged.commit(&out.attempts).await.map(|()| out.batches),
+            (Ok(out), Some(staged)) => staged.commit(&out.attempts).await.map(|()| out.rows),
             (Err(e), Some(staged)) => {
                 staged.abort().await;
                 Err(e)
             }
-            (result, None) => result.map(|out| out.batches),
+            (result, None) => result.map(|out| out.rows),
         };
-        let batches = result.map_err(|e| job_error(at, e))?;
+        let batches = result
+            .and_then(QueryOutput::collect)
+            .map_err(|e| job_error(at, e))?;
         Ok(batches
             .first()
             .and_then(|b| {
@@ -507,6 +533,12 @@ async fn plan_statement(
         return managed_table::plan_create_table(ctx, ct).await;
     }
     Ok(vec![ctx.state().statement_to_plan(stmt).await?])
+}
+
+/// A plain query (not an EXPLAIN): one whose rows only matter if printed.
+fn is_select(s: &Statement) -> bool {
+    use datafusion::sql::sqlparser::ast::Statement as S;
+    matches!(s, Statement::Statement(st) if matches!(st.as_ref(), S::Query(_)))
 }
 
 /// A statement whose rows are printed: a query, or an EXPLAIN / DESCRIBE.

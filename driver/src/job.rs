@@ -28,13 +28,14 @@ use tracing::{debug, info, Instrument};
 use crate::application::{strip_df_prefix, DriverShuffle};
 use crate::commit;
 use crate::planner::{plan_job, JobPlan, JobResult};
+use crate::result::{batch_bytes, spool_final_step, too_large, QueryOutput, SpoolError};
 use crate::scheduler::{JobScheduler, SchedulerContext};
 
 /// What a job yielded once it finished.
 #[derive(Debug)]
 pub struct JobOutput {
     /// The rows of a query, or one `count` row for a write.
-    pub batches: Vec<RecordBatch>,
+    pub rows: QueryOutput,
     /// For a write: the folders (below the staging folder) of the task
     /// attempts whose files make up the output.
     pub attempts: Vec<commit::WriteAttempt>,
@@ -101,36 +102,11 @@ impl std::fmt::Debug for QueryStream {
 
 /// Where a job's rows go.
 enum Sink {
-    /// Gathered for the caller.
-    Collect(Vec<RecordBatch>),
+    /// Spooled on the driver and handed out once the job succeeded
+    /// ([`crate::result`]).
+    Spool(Option<QueryOutput>),
     /// Sent on as produced.
     Send(mpsc::Sender<Result<RecordBatch>>),
-}
-
-impl Sink {
-    /// Hands over one batch; false when nobody reads any more.
-    async fn emit(&mut self, batch: RecordBatch) -> bool {
-        match self {
-            Sink::Collect(v) => {
-                v.push(batch);
-                true
-            }
-            Sink::Send(tx) => tx.send(Ok(batch)).await.is_ok(),
-        }
-    }
-
-    /// Readies the sink for the final step to run again (after a fetch
-    /// failure); false when rows already went out and cannot be taken back
-    /// (running again would hand them on twice).
-    fn restart(&mut self, emitted: bool) -> bool {
-        match self {
-            Sink::Collect(v) => {
-                v.clear();
-                true
-            }
-            Sink::Send(_) => !emitted,
-        }
-    }
 }
 
 /// Runs jobs on the application's executors. Cheap to clone; clones share
@@ -150,7 +126,10 @@ impl JobRunner {
     /// A runner scheduling on the executors of `sched`; the driver reads
     /// shuffle blocks as `shuffle` says.
     pub fn new(sched: SchedulerContext, shuffle: DriverShuffle) -> Self {
-        let clients = Arc::new(FlightClients::new(sched.registry.transport().clone()));
+        let clients = Arc::new(FlightClients::new(
+            sched.registry.transport().clone(),
+            sched.conf.fetch_timeout,
+        ));
         JobRunner {
             conf: sched.conf.clone(),
             sched,
@@ -210,14 +189,14 @@ impl JobRunner {
         plan: Arc<dyn ExecutionPlan>,
     ) -> Result<JobOutput> {
         let (job_id, job) = self.plan(plan)?;
-        let mut sink = Sink::Collect(vec![]);
+        let mut sink = Sink::Spool(None);
         let result = self.drive(ctx, job_id, &job, &mut sink).await;
         self.remove_shuffle(&job).await;
         let attempts = result?;
-        let Sink::Collect(batches) = sink else {
-            return Err(KilnError::Internal("a collecting job lost its rows".into()));
+        let Sink::Spool(Some(rows)) = sink else {
+            return Err(KilnError::Internal("a finished job left no rows".into()));
         };
-        Ok(JobOutput { batches, attempts })
+        Ok(JobOutput { rows, attempts })
     }
 
     /// Runs one physical plan as a job whose rows stream back as the
@@ -309,7 +288,15 @@ impl JobRunner {
                     })
                     .collect();
                 let rows = outputs.iter().map(|m| m.rows).sum();
-                sink.emit(count_batch(rows)?).await;
+                let count = count_batch(rows)?;
+                match &mut *sink {
+                    Sink::Spool(out) => {
+                        *out = Some(QueryOutput::from_batches(count.schema(), vec![count]))
+                    }
+                    Sink::Send(tx) => {
+                        let _ = tx.send(Ok(count)).await;
+                    }
+                }
                 return Ok(attempts);
             }
             JobResult::Rows { plan, parents } => (plan, parents),
@@ -317,6 +304,8 @@ impl JobRunner {
         loop {
             sched.run_until(parents).await?;
             let inputs: HashMap<u32, _> = parents.iter().map(|s| (*s, sched.outputs(*s))).collect();
+            let limit = self.conf.max_result_bytes;
+            crate::result::check_blocks(inputs.values().flatten(), limit)?;
             let env = Arc::new(ShuffleTaskEnv {
                 executor_id: self.shuffle.executor_id.clone(),
                 shuffle_dir: self.shuffle.shuffle_dir.clone(),
@@ -330,28 +319,29 @@ impl JobRunner {
             let config = state.config().clone().with_extension(env.clone());
             let task_ctx = Arc::new(TaskContext::from(&state).with_session_config(config));
             let mut emitted = false;
-            let result = async {
-                let mut rows = execute_stream(root.clone(), task_ctx)?;
-                while let Some(batch) = rows.next().await {
-                    let batch = batch?;
-                    emitted = true;
-                    if !sink.emit(batch).await {
-                        break;
-                    }
+            let result = match &mut *sink {
+                Sink::Spool(out) => {
+                    spool_final_step(root.clone(), task_ctx, ctx.runtime_env(), limit)
+                        .await
+                        .map(|rows| *out = Some(rows))
                 }
-                Ok::<_, datafusion::error::DataFusionError>(())
-            }
-            .await;
+                Sink::Send(tx) => {
+                    send_final_step(root.clone(), task_ctx, limit, tx, &mut emitted).await
+                }
+            };
             self.sched.metrics.add_driver_reads(
                 env.metrics.local_bytes.load(Ordering::Relaxed),
                 env.metrics.remote_bytes.load(Ordering::Relaxed),
             );
             let e = match result {
                 Ok(()) => return Ok(vec![]),
-                Err(e) => e,
+                Err(SpoolError::Limit(e)) => return Err(e),
+                Err(SpoolError::Run(e)) => e,
             };
             match find_fetch_failure(&e) {
-                Some(ff) if sink.restart(emitted) => {
+                // Rows already sent cannot be taken back: running the step
+                // again would hand them on twice.
+                Some(ff) if !emitted => {
                     self.sched
                         .progress
                         .line(&format!("driver: {ff}; recomputing the lost output"));
@@ -372,6 +362,35 @@ impl JobRunner {
             }
         }
     }
+}
+
+/// Runs a job's final step, sending its rows on as they come (`emitted`
+/// says whether any went out); stops early when nobody reads any more.
+async fn send_final_step(
+    root: Arc<dyn ExecutionPlan>,
+    task_ctx: Arc<TaskContext>,
+    limit: Option<u64>,
+    tx: &mpsc::Sender<Result<RecordBatch>>,
+    emitted: &mut bool,
+) -> std::result::Result<(), SpoolError> {
+    let mut rows = execute_stream(root, task_ctx).map_err(SpoolError::Run)?;
+    let mut bytes = 0u64;
+    while let Some(batch) = rows.next().await {
+        let batch = batch.map_err(SpoolError::Run)?;
+        bytes += batch_bytes(&batch) as u64;
+        if let Some(limit) = limit.filter(|l| bytes > *l) {
+            return Err(SpoolError::Limit(too_large(
+                "the result rows",
+                bytes,
+                limit,
+            )));
+        }
+        *emitted = true;
+        if tx.send(Ok(batch)).await.is_err() {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// The one-row `count` result of a write, as DataFusion's sinks report it.

@@ -73,6 +73,8 @@ pub fn on_spark(script: &Path, args: &[&str], dir: &Path) -> String {
         .arg(script)
         .args(args)
         .env_remove("SPARK_REMOTE")
+        // Spark's Python workers run the oracle's interpreter (pandas, pyarrow).
+        .env("PYSPARK_PYTHON", oracle_python())
         .env("PYSPARK_SUBMIT_ARGS", "--master local[2] pyspark-shell")
         .env("SPARK_LOCAL_IP", "127.0.0.1")
         // Spark's managed tables go to `spark-warehouse` here.

@@ -14,6 +14,7 @@ mod integrity;
 mod managed_tables;
 mod memory;
 mod pyspark;
+mod pyspark_doctests;
 mod s3;
 mod security;
 mod shuffle;

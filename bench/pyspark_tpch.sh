@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# TPC-H through the PySpark client, one session per engine (must-show 3):
+# the 22 queries as spark.sql(q).write.parquet(...) plus DataFrame-API
+# versions of q1, q3, q5, q6, q10, q18 (bench/pyspark_tpch.py), 2 cores each:
+#   kiln   kiln connect (release build), local-cluster, 2 executors x 1 core
+#   sail   Sail's Spark Connect server (pysail pinned, bench/setup-sail.sh),
+#          pinned to 2 cores with taskset
+#   spark  classic PySpark, Spark local[2] (the oracle venv)
+# Every engine reads the same Parquet data (kiln gen tpch) and its results
+# are checked against Spark's, query by query (kiln-bench-compare).
+#   usage: bench/pyspark_tpch.sh [SCALE] [ENGINES]    defaults: 1 kiln,sail,spark
+# Prints a table of seconds per query and the whole run's time per engine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SCALE="${1:-1}"; ENGINES="${2:-kiln,sail,spark}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/kiln-target}"
+DATA="${KILN_BENCH_DATA:-$HOME/.cache/kiln-bench-data}/tpch-sf$SCALE"
+WORK="$(mktemp -d -t kiln-pyspark-bench-XXXXXX)"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+echo "==> building (release)" >&2
+cargo build -j2 --release -p kiln-cli -p kiln-bench
+KILN="$CARGO_TARGET_DIR/release/kiln"
+CMP="$CARGO_TARGET_DIR/release/kiln-bench-compare"
+if [ ! -f "$DATA/_GENERATED" ]; then
+  echo "==> generating TPC-H scale factor $SCALE into $DATA" >&2
+  rm -rf "$DATA"; "$KILN" gen tpch --scale "$SCALE" "$DATA"; touch "$DATA/_GENERATED"
+fi
+CLIENT="$(scripts/setup-pyspark.sh client | tail -n 1)/bin/python"
+ORACLE="$(scripts/setup-pyspark.sh oracle | tail -n 1)/bin/python"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# Starts a server in the background; waits until its log shows `ready`.
+start() { # log-file, ready-pattern, command...
+  local log="$1" ready="$2"; shift 2
+  "$@" >"$log" 2>&1 &
+  pids+=("$!")
+  for _ in $(seq 1 300); do
+    grep -q "$ready" "$log" && return
+    kill -0 "${pids[-1]}" 2>/dev/null || { cat "$log" >&2; echo "error: the server exited" >&2; exit 1; }
+    sleep 1
+  done
+  cat "$log" >&2; echo "error: the server did not start within 300s" >&2; exit 1
+}
+stop_last() { kill "${pids[-1]}" 2>/dev/null || true; wait "${pids[-1]}" 2>/dev/null || true; unset 'pids[-1]'; }
+run() { # engine, python, [url]
+  local engine="$1" python="$2" url="${3:-}"
+  echo "==> $engine" >&2
+  if [ -n "$url" ]; then
+    SPARK_REMOTE="$url" "$python" bench/pyspark_tpch.py "$DATA" bench/tpch/queries "$WORK/results-$engine" "$WORK/$engine.json" 2>"$WORK/$engine.log"
+  else
+    env -u SPARK_REMOTE SPARK_LOCAL_IP=127.0.0.1 "$python" bench/pyspark_tpch.py "$DATA" bench/tpch/queries "$WORK/results-$engine" "$WORK/$engine.json" 2>"$WORK/$engine.log"
+  fi
+}
+IFS=, read -ra engines <<< "$ENGINES"
+for engine in "${engines[@]}"; do
+  case "$engine" in
+    kiln)
+      start "$WORK/server-kiln.log" "sc://" "$KILN" connect --port 0 --executors 2 --executor-cores 1
+      run kiln "$CLIENT" "$(grep -o "sc://[0-9.:a-z]*" "$WORK/server-kiln.log" | head -n 1)"
+      stop_last ;;
+    sail)
+      sail="$(bench/setup-sail.sh | tail -n 1)/bin/sail"
+      port=$(free_port)
+      start "$WORK/server-sail.log" "Starting the Spark Connect server" taskset -c 0,1 "$sail" spark server --ip 127.0.0.1 --port "$port"
+      for _ in $(seq 1 60); do python3 -c "import socket; socket.create_connection(('127.0.0.1', $port), 1)" 2>/dev/null && break; sleep 1; done
+      run sail "$CLIENT" "sc://127.0.0.1:$port"
+      stop_last ;;
+    spark) run spark "$ORACLE" ;;
+    *) echo "error: unknown engine $engine (kiln, sail, spark)" >&2; exit 2 ;;
+  esac
+done
+echo "==> seconds per query (scale factor $SCALE, $(nproc) cores, $(date -u +%F))"
+python3 - "$WORK" "${engines[@]}" <<'PY'
+import json, sys
+work, engines = sys.argv[1], sys.argv[2:]
+r = {e: json.load(open(f"{work}/{e}.json")) for e in engines}
+names = list(next(iter(r.values()))["queries"])
+print("| query | " + " | ".join(engines) + " |")
+print("|---|" + "---:|" * len(engines))
+for n in names:
+    print(f"| {n} | " + " | ".join(f"{r[e]['queries'].get(n, float('nan')):.2f}" for e in engines) + " |")
+print("| whole run | " + " | ".join(f"{r[e]['total']:.1f}" for e in engines) + " |")
+PY
+status=0
+if [ -d "$WORK/results-spark" ]; then
+  for engine in "${engines[@]}"; do
+    [ "$engine" = spark ] && continue
+    echo; echo "correctness ($engine vs spark, sorted rows value by value):"
+    "$CMP" "$WORK/results-$engine" "$WORK/results-spark" | grep -v ': same' || true
+    "$CMP" "$WORK/results-$engine" "$WORK/results-spark" >/dev/null || status=1
+  done
+fi
+exit $status
