@@ -33,7 +33,8 @@ pub struct ConnectArgs {
 /// Where a Connect server's jobs run.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ClusterArgs {
-    /// `local-cluster` (executor processes, the default) or `local[N]` (one process, N task slots).
+    /// `local-cluster` (executor processes, the default), `local[N]` (one
+    /// process, N task slots) or `kiln://HOST:PORT` (a standalone master).
     #[arg(long, default_value = "local-cluster")]
     pub master: String,
     /// Executor processes (local-cluster).
@@ -71,7 +72,9 @@ fn application(
     }
     let (instances, cores) = match master {
         Master::Local(n) => (1, n),
-        Master::LocalCluster => (cluster.executors.max(1), cluster.executor_cores.max(1)),
+        Master::LocalCluster | Master::Standalone(_) => {
+            (cluster.executors.max(1), cluster.executor_cores.max(1))
+        }
     };
     let app = Application {
         name: name.to_string(),

@@ -12,6 +12,7 @@ mod output;
 mod pod_allocation;
 mod python_job;
 mod run;
+mod standalone_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,6 +45,10 @@ enum Command {
     Driver(run::DriverArgs),
     /// Run an executor that registers with a driver (pod entrypoint).
     Executor(ExecutorArgs),
+    /// Run the master of a standalone cluster (workers and drivers call it at kiln://HOST:7077).
+    Master(standalone_cmd::MasterArgs),
+    /// Run a worker of a standalone cluster: runs the executors its master assigns.
+    Worker(standalone_cmd::WorkerArgs),
     /// Generate sample data.
     #[command(subcommand)]
     Gen(GenCommand),
@@ -173,6 +178,8 @@ fn main() -> ExitCode {
             Command::Connect(args) => connect_cmd::connect(args).await,
             Command::Driver(args) => run::driver(args).await,
             Command::Executor(args) => executor(args).await,
+            Command::Master(args) => standalone_cmd::master(args).await,
+            Command::Worker(args) => standalone_cmd::worker(args).await,
             Command::Gen(GenCommand::Tpch(args)) => gen::tpch(args).await,
             Command::Crdgen(args) => crdgen::crdgen(args).await,
             Command::Submit(args) => k8s_cli::submit(args).await,

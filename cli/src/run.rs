@@ -37,7 +37,8 @@ pub struct RunArgs {
     /// Executor processes for a `.py` script (local-cluster).
     #[arg(long, default_value_t = 2)]
     executors: u32,
-    /// `local-cluster` (executor processes, the default) or `local[N]` (one process, N task slots).
+    /// `local-cluster` (executor processes, the default), `local[N]` (one
+    /// process, N task slots) or `kiln://HOST:PORT` (a standalone master).
     #[arg(long, default_value = "local-cluster")]
     master: String,
     /// How the last query's rows are printed on stdout.
@@ -98,6 +99,11 @@ pub(crate) fn parse_master(m: &str) -> Result<Master, CliError> {
     if m == "local" {
         return Ok(Master::Local(1));
     }
+    if m.contains("://") {
+        return kiln_standalone::MasterUrl::parse(m)
+            .map(Master::Standalone)
+            .map_err(|e| CliError::Input(format!("--master: {e}")));
+    }
     if let Some(n) = m.strip_prefix("local[").and_then(|r| r.strip_suffix(']')) {
         if n == "*" {
             let cores = std::thread::available_parallelism()
@@ -112,7 +118,7 @@ pub(crate) fn parse_master(m: &str) -> Result<Master, CliError> {
         }
     }
     Err(CliError::Input(format!(
-        "--master: `{m}` is not a deploy mode (use local-cluster, local, local[N] or local[*])"
+        "--master: `{m}` is not a deploy mode (use local-cluster, local, local[N], local[*] or kiln://HOST:PORT)"
     )))
 }
 
@@ -135,6 +141,16 @@ pub(crate) async fn serve_driver(
     registry: &ExecutorRegistry,
     bind: SocketAddr,
 ) -> Result<(String, tokio::task::JoinHandle<()>), CliError> {
+    serve_driver_at(registry, bind, None).await
+}
+
+/// [`serve_driver`], with the URL naming `advertise` instead of the bound
+/// IP (`spark.driver.host` when the driver binds elsewhere).
+pub(crate) async fn serve_driver_at(
+    registry: &ExecutorRegistry,
+    bind: SocketAddr,
+    advertise: Option<&str>,
+) -> Result<(String, tokio::task::JoinHandle<()>), CliError> {
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .map_err(|e| CliError::Failed(format!("driver cannot listen on {bind}: {e}")))?;
@@ -149,9 +165,8 @@ pub(crate) async fn serve_driver(
             .serve_with_incoming(kiln_core::security::Transport::incoming(listener))
             .await;
     });
-    let url = registry
-        .transport()
-        .url(&addr.ip().to_string(), addr.port());
+    let host = advertise.map_or_else(|| addr.ip().to_string(), str::to_string);
+    let url = registry.transport().url(&host, addr.port());
     Ok((url, handle))
 }
 

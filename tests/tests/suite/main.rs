@@ -20,5 +20,6 @@ mod shuffle;
 mod spark_functions;
 mod spark_settings;
 mod spark_sql;
+mod standalone;
 mod tpch;
 mod user_errors;
