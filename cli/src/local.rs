@@ -167,6 +167,10 @@ impl LocalApp {
                         return Err(e);
                     }
                 };
+                // A full cluster queues the application: no time limit
+                // then, as in Spark; the registration timeout starts with
+                // the allocation.
+                c.wait_in_queue(&progress).await;
                 let expected = c.target() as usize;
                 let started = registry
                     .wait_to_start(

@@ -110,6 +110,9 @@ struct Seen {
     exits: Vec<String>,
     /// Whether an exit says the executor could not reach the driver.
     unreachable_driver: bool,
+    /// The master's last state of the application, and why it waits.
+    state: String,
+    message: String,
 }
 
 /// An application's executors from a standalone master.
@@ -135,12 +138,17 @@ impl StandaloneCluster {
         progress: Arc<Progress>,
     ) -> Result<Self> {
         let client = master_client(&master.grpc(), secret)?;
-        let target = register(&client, master, &request).await?;
+        let registered = register(&client, master, &request, 0).await?;
+        let target = registered.executors_target;
         progress.line(&format!(
             "registered {} with {master}; asking for {target} executor(s) of {} core(s)",
             request.application_id, request.executor_cores
         ));
-        let seen = Arc::new(Mutex::new(Seen::default()));
+        let seen = Arc::new(Mutex::new(Seen {
+            state: registered.state,
+            message: registered.message,
+            ..Seen::default()
+        }));
         let beat = tokio::spawn(beat(
             client.clone(),
             master.clone(),
@@ -162,6 +170,30 @@ impl StandaloneCluster {
     /// Executors the application gets when the cluster has room.
     pub fn target(&self) -> u32 {
         self.target
+    }
+
+    /// Waits while the application is in the master's FIFO queue (no
+    /// executor allocated yet: the cluster is full), as long as it takes,
+    /// saying so once. Returns at once when executors were allocated.
+    pub async fn wait_in_queue(&self, progress: &Progress) {
+        let mut said = false;
+        loop {
+            let (state, message) = {
+                let s = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+                (s.state.clone(), s.message.clone())
+            };
+            if state != "WAITING" {
+                return;
+            }
+            if !said {
+                progress.line(&format!(
+                    "waiting in the queue of {}: {message}",
+                    self.master
+                ));
+                said = true;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     /// Why no executor can start (the master failed the application, or
@@ -217,7 +249,12 @@ impl StandaloneCluster {
     }
 }
 
-async fn register(client: &MasterClient, master: &MasterUrl, r: &AppRequest) -> Result<u32> {
+async fn register(
+    client: &MasterClient,
+    master: &MasterUrl,
+    r: &AppRequest,
+    executors_started: u32,
+) -> Result<RegisterApplicationResponse> {
     let req = RegisterApplicationRequest {
         application_id: r.application_id.clone(),
         name: r.name.clone(),
@@ -229,13 +266,14 @@ async fn register(client: &MasterClient, master: &MasterUrl, r: &AppRequest) -> 
         app_secret: r.transport.secret().expose().to_string(),
         transport_conf: r.transport.settings().collect(),
         driver_web_url: String::new(),
+        executors_started,
     };
     let resp = client
         .clone()
         .register_application(req)
         .await
         .map_err(|s| StandaloneError::from_status(&master.to_string(), s))?;
-    Ok(resp.into_inner().executors_target)
+    Ok(resp.into_inner())
 }
 
 async fn beat(
@@ -278,7 +316,14 @@ async fn beat(
             progress.line(&format!(
                 "the master at {master} does not know this application (restarted without recovery?); registering again"
             ));
-            if let Err(e) = register(&client, &master, &request).await {
+            // Every executor that ever beat is in the peak-RSS table.
+            let seen_ids = registry
+                .peak_rss()
+                .iter()
+                .filter_map(|(id, _)| id.parse::<u32>().ok())
+                .max()
+                .unwrap_or(0);
+            if let Err(e) = register(&client, &master, &request, seen_ids).await {
                 progress.line(&format!("{e}"));
             }
             continue;
@@ -298,7 +343,9 @@ async fn beat(
             ));
         }
         if resp.state == "FAILED" {
-            s.failed = Some(resp.message);
+            s.failed = Some(resp.message.clone());
         }
+        s.state = resp.state;
+        s.message = resp.message;
     }
 }

@@ -110,12 +110,10 @@ impl MasterService for Service {
         request: Request<RegisterApplicationRequest>,
     ) -> std::result::Result<Response<RegisterApplicationResponse>, Status> {
         let req = request.into_inner();
-        match self.shared.update(|s| s.register_app(&req, now_ms())) {
-            Ok(target) => {
+        match self.shared.update(|s| s.register_app_state(&req, now_ms())) {
+            Ok(resp) => {
                 info!(application_id = %req.application_id, driver = %req.driver_url, "application registered");
-                Ok(Response::new(RegisterApplicationResponse {
-                    executors_target: target,
-                }))
+                Ok(Response::new(resp))
             }
             Err(e) => {
                 warn!(application_id = %req.application_id, "application refused: {e}");

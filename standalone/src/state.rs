@@ -152,6 +152,14 @@ pub enum RefuseApp {
     Settings(String),
 }
 
+/// An application state's name, as `/json` and the protocol spell it.
+fn state_name(state: AppState) -> String {
+    serde_json::to_value(state)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
 fn gib(bytes: u64) -> String {
     format!("{:.1} GiB", bytes as f64 / (1u64 << 30) as f64)
 }
@@ -245,6 +253,16 @@ impl MasterState {
         req: &proto::RegisterApplicationRequest,
         now_ms: u64,
     ) -> Result<u32, RefuseApp> {
+        self.register_app_state(req, now_ms).map(|r| r.executors_target)
+    }
+
+    /// [`Self::register_app`], with the application's state after the
+    /// allocation.
+    pub fn register_app_state(
+        &mut self,
+        req: &proto::RegisterApplicationRequest,
+        now_ms: u64,
+    ) -> Result<proto::RegisterApplicationResponse, RefuseApp> {
         let cores = req.executor_cores.max(1);
         let cores_max = (req.cores_max > 0).then_some(req.cores_max);
         if let Some(max) = cores_max {
@@ -304,13 +322,18 @@ impl MasterState {
             submitted_ms: now_ms,
             ended_ms: 0,
             last_heartbeat_ms: now_ms,
-            started: 0,
+            started: req.executors_started,
             executors: vec![],
             pending_exits: vec![],
             failures: 0,
         });
         self.schedule();
-        Ok(target)
+        let app = self.apps.last();
+        Ok(proto::RegisterApplicationResponse {
+            executors_target: target,
+            state: app.map(|a| state_name(a.state)).unwrap_or_default(),
+            message: app.map(|a| a.message.clone()).unwrap_or_default(),
+        })
     }
 
     /// A driver's beat: the executors it declared lost are released (their
@@ -328,10 +351,7 @@ impl MasterState {
         let app = self.apps.iter_mut().find(|a| a.id == req.application_id)?;
         Some(proto::ApplicationHeartbeatResponse {
             unknown: false,
-            state: serde_json::to_value(app.state)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default(),
+            state: state_name(app.state),
             executors_granted: app.executors.len() as u32,
             exited: app
                 .pending_exits

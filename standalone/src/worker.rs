@@ -146,7 +146,7 @@ impl Worker {
         for (app, cluster) in &mut self.apps {
             for (id, _) in cluster.pids() {
                 if !wanted.contains(&(app.clone(), id.clone())) && cluster.kill(&id) {
-                    info!(application_id = %app, executor_id = %id, "executor no longer assigned: killed");
+                    eprintln!("stopped executor {id} of {app}: no longer assigned");
                 }
             }
         }

@@ -273,7 +273,7 @@ async fn standalone_cluster_runs_jobs_through_faults() {
     // it asks for 4 executors; `other` gets the rest.
     let capped = write_manifest(work.path(), "capped", &q3, 4, 1, "");
     let other = write_manifest(work.path(), "other", &q5, 2, 1, "");
-    let slow = "kiln.test.taskDelay=100ms";
+    let slow = "kiln.test.taskDelay=200ms";
     let a = cluster.submit(&capped, &["spark.cores.max=2", slow]);
     let b = cluster.submit(&other, &[slow]);
     let both = cluster.wait_for(
@@ -407,7 +407,9 @@ async fn standalone_cluster_runs_jobs_through_faults() {
 
 /// Must-show 4: a wrong secret refused with a clear message (worker and
 /// application), executors larger than any worker refused at once, a
-/// master that is not there named.
+/// master that is not there named, a driver address the workers cannot
+/// reach named (after the executors' 30 s registration attempts); and a
+/// driver that dies releases its executors.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn standalone_refuses_clearly() {
     let cluster = Cluster::start();
@@ -489,6 +491,19 @@ async fn standalone_refuses_clearly() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(err.contains("cannot reach the master"), "{err}");
+
+    // A driver address the workers cannot reach (nothing listens on
+    // 127.0.0.99: the driver binds 127.0.0.1): said, with the setting.
+    let out = run_kiln(
+        &["run", &m, "--master", &url, "--conf", "spark.driver.host=127.0.0.99", "--conf", "spark.driver.bindAddress=127.0.0.1", "--conf", &format!("spark.authenticate.secret={SECRET}")],
+        Duration::from_secs(120),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("cannot reach the driver at http://127.0.0.99:") && err.contains("spark.driver.host"),
+        "{err}"
+    );
 
     // The right secret works.
     let out = run_kiln(
