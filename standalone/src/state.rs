@@ -253,7 +253,8 @@ impl MasterState {
         req: &proto::RegisterApplicationRequest,
         now_ms: u64,
     ) -> Result<u32, RefuseApp> {
-        self.register_app_state(req, now_ms).map(|r| r.executors_target)
+        self.register_app_state(req, now_ms)
+            .map(|r| r.executors_target)
     }
 
     /// [`Self::register_app`], with the application's state after the

@@ -495,13 +495,25 @@ async fn standalone_refuses_clearly() {
     // A driver address the workers cannot reach (nothing listens on
     // 127.0.0.99: the driver binds 127.0.0.1): said, with the setting.
     let out = run_kiln(
-        &["run", &m, "--master", &url, "--conf", "spark.driver.host=127.0.0.99", "--conf", "spark.driver.bindAddress=127.0.0.1", "--conf", &format!("spark.authenticate.secret={SECRET}")],
+        &[
+            "run",
+            &m,
+            "--master",
+            &url,
+            "--conf",
+            "spark.driver.host=127.0.0.99",
+            "--conf",
+            "spark.driver.bindAddress=127.0.0.1",
+            "--conf",
+            &format!("spark.authenticate.secret={SECRET}"),
+        ],
         Duration::from_secs(120),
     );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(
-        err.contains("cannot reach the driver at http://127.0.0.99:") && err.contains("spark.driver.host"),
+        err.contains("cannot reach the driver at http://127.0.0.99:")
+            && err.contains("spark.driver.host"),
         "{err}"
     );
 
