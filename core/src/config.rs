@@ -16,6 +16,8 @@ use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
+use kiln_functions::settings::SparkSettings;
+
 use crate::error::{KilnError, Result};
 
 /// `kiln.task.maxFailures`: attempts per task before the job fails.
@@ -369,8 +371,12 @@ impl EngineConf {
         let mut config = config.with_extension(Arc::new(Warehouse {
             dir: self.warehouse_dir.clone(),
         }));
-        for key in ["spark.sql.session.timeZone", "spark.sql.ansi.enabled"] {
-            if let Some(v) = self.raw.get(key) {
+        config
+            .options_mut()
+            .extensions
+            .insert(SparkSettings::default());
+        for (key, v) in &self.raw {
+            if key.starts_with("spark.sql.") {
                 apply_spark_setting(key, v, &mut config)?;
             }
         }
@@ -450,6 +456,15 @@ pub fn apply_spark_setting(key: &str, value: &str, config: &mut SessionConfig) -
         }
         k if k.starts_with("datafusion.") => {
             opts.set(k, value).map_err(|e| bad(k, e.to_string()))?;
+        }
+        // Other Spark settings are kept for the functions that read them
+        // while the driver plans (`kiln_functions::settings`).
+        k if k.starts_with("spark.") => {
+            if opts.extensions.get::<SparkSettings>().is_none() {
+                opts.extensions.insert(SparkSettings::default());
+            }
+            opts.set(k, value).map_err(|e| bad(k, e.to_string()))?;
+            return Ok(false);
         }
         _ => return Ok(false),
     }
