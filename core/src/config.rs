@@ -510,6 +510,12 @@ pub fn spark_session(config: SessionConfig, runtime: Arc<RuntimeEnv>) -> Session
     let mut builder = kiln_functions::with_spark_sql(builder);
     // Spark's implicit casts, before DataFusion's own type coercion.
     crate::spark_coercion::register(&mut builder);
+    // INTERSECT ALL and EXCEPT ALL count copies, as Spark does.
+    crate::spark_set_ops::register(&mut builder);
+    // A constant filter over an aggregate without GROUP BY stays above it.
+    crate::global_aggregate_filter::register(&mut builder);
+    // A name a relation has twice is ambiguous, as in Spark.
+    crate::ambiguous_names::register(&mut builder);
     SessionContext::new_with_state(builder.build())
 }
 

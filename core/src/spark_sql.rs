@@ -23,6 +23,7 @@ use datafusion::sql::sqlparser::ast::{
 use datafusion::sql::sqlparser::dialect::SparkSqlDialect;
 use datafusion::sql::sqlparser::tokenizer::{Location, Token, Tokenizer};
 
+use crate::spark_dialect::KilnSparkDialect;
 use crate::spark_names::NameList;
 
 /// Rewrites Spark's literal forms the SQL parser does not know into ones
@@ -33,7 +34,7 @@ use crate::spark_names::NameList;
 /// Text that does not tokenize is returned unchanged for the parser to
 /// report.
 pub fn rewrite_literals(sql: &str) -> Cow<'_, str> {
-    let Ok(tokens) = Tokenizer::new(&SparkSqlDialect, sql).tokenize_with_location() else {
+    let Ok(tokens) = Tokenizer::new(&KilnSparkDialect, sql).tokenize_with_location() else {
         return Cow::Borrowed(sql);
     };
     let offsets = LineOffsets::new(sql);
@@ -131,7 +132,7 @@ pub fn rewrite_literals(sql: &str) -> Cow<'_, str> {
 /// tokens; text it does not understand is left for the parser to report.
 pub fn rewrite_inline_tables(sql: &str) -> Cow<'_, str> {
     use datafusion::sql::sqlparser::keywords::Keyword;
-    let Ok(all) = Tokenizer::new(&SparkSqlDialect, sql).tokenize_with_location() else {
+    let Ok(all) = Tokenizer::new(&KilnSparkDialect, sql).tokenize_with_location() else {
         return Cow::Borrowed(sql);
     };
     let sig: Vec<_> = all
@@ -450,6 +451,7 @@ impl VisitorMut for SparkRewriter {
     }
 
     fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
+        crate::spark_using::using_join_columns(select);
         crate::spark_window::inline_named_windows(select);
         crate::spark_generator::lateral_views_as_unnest(select);
         crate::spark_generator::name_explode_items(select);
