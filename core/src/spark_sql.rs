@@ -440,8 +440,10 @@ impl VisitorMut for SparkRewriter {
         if let Some(cast) = cast_function(expr) {
             *expr = cast;
         }
-        if let Expr::Cast { data_type, .. } = expr {
-            spark_type(data_type);
+        match expr {
+            Expr::Cast { data_type, .. } => spark_type(data_type),
+            Expr::TypedString(t) => spark_type(&mut t.data_type),
+            _ => {}
         }
         replace_without_replacement(expr);
         unit_argument(expr);
@@ -568,13 +570,17 @@ fn spark_type(t: &mut DataType) {
             *t = DataType::Decimal(ExactNumberInfo::PrecisionAndScale(10, 0));
         }
         DataType::Dec(info) => *t = DataType::Decimal(*info),
+        // Spark's TIMESTAMP counts microseconds (years 1 to 9999).
+        DataType::TimestampNtz(None) | DataType::Timestamp(None, TimezoneInfo::None) => {
+            *t = DataType::Timestamp(Some(6), TimezoneInfo::None)
+        }
         DataType::TimestampNtz(p) => *t = DataType::Timestamp(*p, TimezoneInfo::None),
         DataType::Custom(name, args) if args.is_empty() => {
             let name = name.to_string().to_ascii_lowercase();
             match name.as_str() {
                 "byte" => *t = DataType::TinyInt(None),
                 "timestamp_ltz" | "timestamp_ntz" => {
-                    *t = DataType::Timestamp(None, TimezoneInfo::None)
+                    *t = DataType::Timestamp(Some(6), TimezoneInfo::None)
                 }
                 _ => {}
             }
@@ -814,7 +820,7 @@ pub fn spark_name(e: &Expr) -> Option<String> {
                 Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => s.clone(),
                 _ => return None,
             };
-            format!("{} '{value}'", t.data_type.to_string().to_ascii_uppercase())
+            format!("{} '{value}'", type_name(&t.data_type))
         }
         Expr::BinaryOp { left, op, right } => {
             let op = match op {
@@ -874,11 +880,7 @@ pub fn spark_name(e: &Expr) -> Option<String> {
             data_type,
             format: None,
             ..
-        } => format!(
-            "CAST({} AS {})",
-            spark_name(expr)?,
-            data_type.to_string().to_uppercase()
-        ),
+        } => format!("CAST({} AS {})", spark_name(expr)?, type_name(data_type)),
         Expr::Case {
             operand,
             conditions,
@@ -906,6 +908,16 @@ pub fn spark_name(e: &Expr) -> Option<String> {
         Expr::Function(f) => function_name(f)?,
         _ => return None,
     })
+}
+
+/// A SQL type as Spark names it: Kiln's microsecond `TIMESTAMP(6)` is
+/// Spark's `TIMESTAMP`.
+fn type_name(t: &DataType) -> String {
+    use datafusion::sql::sqlparser::ast::TimezoneInfo;
+    match t {
+        DataType::Timestamp(Some(6), TimezoneInfo::None) => "TIMESTAMP".into(),
+        t => t.to_string().to_uppercase(),
+    }
 }
 
 /// A column as Spark prints it: unquoted names as DataFusion resolves them

@@ -42,6 +42,7 @@ use datafusion::execution::SessionStateBuilder;
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 use datafusion_spark::SessionStateBuilderSpark;
 
+pub use datetime::cast_string_to_timestamp;
 pub use operators::SparkOperatorPlanner;
 
 /// Adds Spark SQL's functions and Spark's operator semantics (integer `/`

@@ -140,6 +140,14 @@ show(
     "a constant filter over an aggregate without GROUP BY",
     "SELECT 1 FROM (SELECT 1 AS z, min(a.x) FROM (SELECT 1 AS x) a WHERE false) b WHERE b.z != b.z",
 )
+show(
+    "timestamps before 1677, zone suffixes and Java patterns",
+    "SELECT timestamp '1582-06-01 11:33:33.123UTC+08:00' AS old, "
+    "timestamp '2020-12-01 14:30:08Europe/Paris' AS paris, "
+    "date_format(timestamp '1500-03-01 10:00:00', 'G yyyyy QQQ MMMM EEEE D hh a') AS f, "
+    "year(cast('1300-05-06 07:08:09' AS timestamp)) AS y, "
+    "cast(' 2019-01-01T10:00\\t' AS timestamp) AS trimmed",
+)
 
 # Tables: a managed table from a query, a view over Parquet files, a path.
 spark.sql(
