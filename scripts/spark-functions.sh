@@ -2,7 +2,7 @@
 # Regenerates tests/spark-sql/spark-functions.txt: the names of Spark's
 # built-in functions, one per line, sorted, as `SHOW FUNCTIONS` lists them in
 # classic PySpark (the oracle venv of scripts/setup-pyspark.sh). The test
-# tests/tests/spark_functions.rs turns it into docs/spark-functions.md.
+# tests/tests/suite/spark_functions.rs turns it into docs/spark-functions.md.
 #   usage: scripts/spark-functions.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -15,7 +15,7 @@ use kiln_driver::application::{Driver, DriverShuffle};
 use kiln_driver::cluster_manager::{
     default_max_replacements, ExecutorLaunch, LocalCluster, Supervisor,
 };
-use kiln_driver::executor_registry::ExecutorRegistry;
+use kiln_driver::executor_registry::{ExecutorRegistry, StartRule};
 use kiln_driver::metrics::AppMetrics;
 use kiln_driver::progress::Progress;
 use kiln_driver::scheduler::SchedulerContext;
@@ -96,19 +96,36 @@ impl LocalApp {
                     work_dir: work_dir.to_path_buf(),
                     transport: transport.clone(),
                 };
-                let mut c = LocalCluster::start(launch, app.executor.instances)?;
-                if let Err(e) = c
-                    .wait_registered(&registry, conf.registration_timeout)
-                    .await
-                {
-                    c.stop().await;
-                    server.abort();
-                    return Err(e.into());
-                }
+                let c = LocalCluster::start(launch, app.executor.instances)?;
                 let max_replacements = conf
                     .max_executor_replacements
                     .unwrap_or_else(|| default_max_replacements(app.executor.instances));
-                cluster = Some(c.supervise(registry.clone(), progress.clone(), max_replacements));
+                // Watched from the start: an executor that dies before it
+                // registers is replaced like one that dies later.
+                let supervisor = c.supervise(registry.clone(), progress.clone(), max_replacements);
+                let expected = app.executor.instances as usize;
+                let started = registry
+                    .wait_to_start(
+                        expected,
+                        &StartRule::of(&conf),
+                        || supervisor.none_can_start(),
+                        || format!("{}; logs in {}", supervisor.exits(), work_dir.display()),
+                    )
+                    .await;
+                match started {
+                    Ok(n) if n < expected => progress.line(&format!(
+                        "starting with {n} of {expected} executors; the others join when they register"
+                    )),
+                    Ok(_) => {}
+                    Err(e) => {
+                        if let Some(mut c) = supervisor.stop().await {
+                            c.stop().await;
+                        }
+                        server.abort();
+                        return Err(CliError::Failed(e));
+                    }
+                }
+                cluster = Some(supervisor);
                 DriverShuffle {
                     executor_id: "driver".into(),
                     shuffle_dir: work_dir.join("driver"),
@@ -121,6 +138,7 @@ impl LocalApp {
                     driver_url: driver_url.clone(),
                     bind: loopback,
                     advertise_host: "127.0.0.1".into(),
+                    advertise_port: None,
                     cores: *n,
                     memory_bytes: app.executor.memory_bytes,
                     work_dir: work_dir.join("executor-local"),

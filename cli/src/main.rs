@@ -9,6 +9,8 @@ mod k8s_cli;
 mod local;
 mod operator_cmd;
 mod output;
+mod pod_allocation;
+mod python_job;
 mod run;
 
 use std::path::PathBuf;
@@ -93,6 +95,10 @@ struct ExecutorArgs {
     /// Host peers use to reach this executor (default: the bind IP; env POD_IP in a pod).
     #[arg(long, env = "POD_IP")]
     advertise_host: Option<String>,
+    /// Port peers use to reach this executor, when it is not the bound one
+    /// (a port forward or proxy in front of it).
+    #[arg(long)]
+    advertise_port: Option<u16>,
     /// File holding the application secret (default: the KILN_AUTH_SECRET environment variable).
     #[arg(long)]
     auth_secret_file: Option<PathBuf>,
@@ -245,6 +251,7 @@ async fn executor(args: ExecutorArgs) -> Result<(), CliError> {
             .ok_or_else(|| CliError::Input(format!("--conf `{kv}`: expected KEY=VALUE")))?;
         conf.insert(k.trim().to_string(), v.trim().to_string());
     }
+    run::mount_tls_files(&mut conf);
     let transport = kiln_core::security::Transport::new(secret, &conf)?;
     let opts = kiln_executor::ExecutorOptions {
         executor_id: args.executor_id,
@@ -252,6 +259,7 @@ async fn executor(args: ExecutorArgs) -> Result<(), CliError> {
         driver_url: args.driver,
         bind: args.bind,
         advertise_host,
+        advertise_port: args.advertise_port,
         cores: args.cores.max(1),
         memory_bytes,
         work_dir,

@@ -34,6 +34,10 @@ pub enum ConnectError {
     /// The job failed while running.
     #[error("{0}")]
     Execution(String),
+    /// Python code failed (Spark's `PythonException`): a UDF raised, or the
+    /// workers' Python cannot run the client's functions.
+    #[error("{0}")]
+    Python(String),
 }
 
 impl ConnectError {
@@ -74,6 +78,7 @@ impl ConnectError {
                 Some("HY000"),
             ),
             ConnectError::Execution(_) => ("org.apache.spark.SparkException", None, None),
+            ConnectError::Python(_) => ("org.apache.spark.api.python.PythonException", None, None),
         }
     }
 
@@ -82,7 +87,7 @@ impl ConnectError {
         let (class, error_class, sql_state) = self.java_class();
         let code = match self {
             ConnectError::Unsupported(_) => Code::Unimplemented,
-            ConnectError::Execution(_) => Code::Internal,
+            ConnectError::Execution(_) | ConnectError::Python(_) => Code::Internal,
             _ => Code::InvalidArgument,
         };
         let message = self.to_string();
@@ -143,7 +148,17 @@ impl ConnectError {
                     ConnectError::analysis(m)
                 }
             }
-            other => ConnectError::Execution(other.to_string()),
+            other => {
+                let m = other.to_string();
+                if let Some(at) = m.find(kiln_core::python::protocol::PYTHON_EXCEPTION) {
+                    // The client puts Spark's header above the traceback itself.
+                    let rest = &m[at..];
+                    let traceback = rest.split_once('\n').map_or(rest, |(_, t)| t);
+                    ConnectError::Python(traceback.to_string())
+                } else {
+                    ConnectError::Execution(m)
+                }
+            }
         }
     }
 }

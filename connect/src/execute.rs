@@ -190,7 +190,8 @@ impl Executor {
                 // first input's, which the analyzer's coercion changes.
                 let schema = with_types_of(&logical, &o.schema);
                 let batches = o
-                    .batches
+                    .collect()
+                    .map_err(ConnectError::from_kiln)?
                     .into_iter()
                     .map(|b| RecordBatch::try_new(schema.clone(), b.columns().to_vec()))
                     .collect::<std::result::Result<Vec<_>, _>>()
@@ -269,9 +270,7 @@ impl Executor {
                 Ok(())
             }
             Some(CommandType::WriteOperation(w)) => self.write(out, w).await,
-            Some(CommandType::RegisterFunction(_)) => Err(ConnectError::Unsupported(
-                "Python UDFs (spark.udf.register)".into(),
-            )),
+            Some(CommandType::RegisterFunction(f)) => crate::udf::register(&out.session.ctx, &f),
             Some(other) => Err(ConnectError::Unsupported(format!(
                 "the command {}",
                 format!("{other:?}").split('(').next().unwrap_or("unknown")

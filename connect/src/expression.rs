@@ -1,21 +1,18 @@
 //! Connect expressions to DataFusion expressions, resolved against the input
 //! plan's schema as Spark resolves them (case-insensitive names, plan ids
-//! for `df.col` references, ambiguity errors), with the column names Spark
-//! gives unaliased expressions (`sum(x)`, `(a + 1)`, `count(1)`).
+//! for `df.col` references, ambiguity errors). Function calls are
+//! [`crate::call`]'s, windows [`crate::window`]'s, result column names
+//! [`crate::names`]'.
 
 use std::collections::HashMap;
 
 use arrow::datatypes::DataType;
 use datafusion::common::{Column, DFSchema, ScalarValue, TableReference};
 use datafusion::execution::session_state::SessionState;
-use datafusion::execution::FunctionRegistry;
-use datafusion::logical_expr::expr::{AggregateFunction, ScalarFunction, WindowFunction};
-use datafusion::logical_expr::{
-    binary_expr, cast, lit, try_cast, when, Expr, ExprFunctionExt, ExprSchemable, Like, Operator,
-    SortExpr, WindowFrame, WindowFrameBound, WindowFrameUnits, WindowFunctionDefinition,
-};
+use datafusion::logical_expr::{cast, lit, try_cast, Expr, SortExpr};
 
 use crate::error::{ConnectError, Result};
+use crate::names::spark_name;
 use crate::proto::expression::{self as pe, ExprType};
 use crate::proto::Expression;
 use crate::types;
@@ -177,7 +174,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
     prev[b.len()]
 }
 
-fn required_box<'a, T>(x: &'a Option<Box<T>>, what: &str) -> Result<&'a T> {
+pub(crate) fn required_box<'a, T>(x: &'a Option<Box<T>>, what: &str) -> Result<&'a T> {
     x.as_deref()
         .ok_or_else(|| ConnectError::IllegalArgument(format!("{what} is missing")))
 }
@@ -237,169 +234,6 @@ pub fn literal(l: &pe::Literal) -> Result<ScalarValue> {
     })
 }
 
-/// Spark's text of a literal in a column name.
-fn literal_name(l: &pe::Literal) -> String {
-    use pe::literal::LiteralType as L;
-    match &l.literal_type {
-        None | Some(L::Null(_)) => "NULL".into(),
-        Some(L::Boolean(b)) => b.to_string(),
-        Some(L::Byte(v) | L::Short(v) | L::Integer(v)) => v.to_string(),
-        Some(L::Long(v)) => v.to_string(),
-        Some(L::Float(v)) => format!("{v:?}"),
-        Some(L::Double(v)) => format!("{v:?}"),
-        Some(L::Decimal(d)) => d.value.clone(),
-        Some(L::String(s)) => s.clone(),
-        Some(other) => match literal(l) {
-            Ok(v) => v.to_string(),
-            Err(_) => format!("{:?}", std::mem::discriminant(other)),
-        },
-    }
-}
-
-const BINARY_OPS: &[(&str, Operator, &str)] = &[
-    ("==", Operator::Eq, "="),
-    ("!=", Operator::NotEq, "!="),
-    ("<>", Operator::NotEq, "<>"),
-    ("<", Operator::Lt, "<"),
-    ("<=", Operator::LtEq, "<="),
-    (">", Operator::Gt, ">"),
-    (">=", Operator::GtEq, ">="),
-    ("<=>", Operator::IsNotDistinctFrom, "<=>"),
-    ("+", Operator::Plus, "+"),
-    ("-", Operator::Minus, "-"),
-    ("*", Operator::Multiply, "*"),
-    ("%", Operator::Modulo, "%"),
-    ("and", Operator::And, "AND"),
-    ("or", Operator::Or, "OR"),
-    ("&", Operator::BitwiseAnd, "&"),
-    ("|", Operator::BitwiseOr, "|"),
-    ("^", Operator::BitwiseXor, "^"),
-];
-
-/// Spark's name for the result column of `e` when it has no alias.
-pub fn spark_name(e: &Expression) -> String {
-    match &e.expr_type {
-        Some(ExprType::Literal(l)) => literal_name(l),
-        Some(ExprType::UnresolvedAttribute(a)) => parse_identifier(&a.unparsed_identifier)
-            .ok()
-            .and_then(|p| p.last().cloned())
-            .unwrap_or_else(|| a.unparsed_identifier.clone()),
-        Some(ExprType::Alias(a)) => a.name.join("."),
-        Some(ExprType::ExpressionString(s)) => s.expression.clone(),
-        Some(ExprType::UnresolvedStar(_)) => "*".into(),
-        Some(ExprType::Cast(c)) => {
-            let t = match &c.cast_to_type {
-                Some(pe::cast::CastToType::Type(t)) => types::from_spark(t)
-                    .map(|t| types::simple_string(&t).to_ascii_uppercase())
-                    .unwrap_or_default(),
-                Some(pe::cast::CastToType::TypeStr(s)) => types::parse_type(s)
-                    .map(|t| types::simple_string(&t).to_ascii_uppercase())
-                    .unwrap_or_else(|_| s.to_ascii_uppercase()),
-                None => String::new(),
-            };
-            let inner = c.expr.as_deref().map(spark_name).unwrap_or_default();
-            format!("CAST({inner} AS {t})")
-        }
-        Some(ExprType::UnresolvedFunction(f)) => function_name(f),
-        Some(ExprType::SortOrder(s)) => s.child.as_deref().map(spark_name).unwrap_or_default(),
-        Some(ExprType::Window(w)) => {
-            let f = w
-                .window_function
-                .as_deref()
-                .map(spark_name)
-                .unwrap_or_default();
-            format!("{f} OVER (...)")
-        }
-        Some(ExprType::UnresolvedExtractValue(x)) => format!(
-            "{}[{}]",
-            x.child.as_deref().map(spark_name).unwrap_or_default(),
-            x.extraction.as_deref().map(spark_name).unwrap_or_default()
-        ),
-        _ => "col".into(),
-    }
-}
-
-fn function_name(f: &pe::UnresolvedFunction) -> String {
-    let args: Vec<String> = f.arguments.iter().map(spark_name).collect();
-    let name = f.function_name.as_str();
-    if let Some((_, _, sym)) = BINARY_OPS.iter().find(|(n, _, _)| *n == name) {
-        if args.len() == 2 {
-            return format!("({} {sym} {})", args[0], args[1]);
-        }
-    }
-    match (name, args.as_slice()) {
-        ("/", [a, b]) => format!("({a} / {b})"),
-        ("not", [a]) => format!("(NOT {a})"),
-        ("negative", [a]) => format!("(- {a})"),
-        ("isNull" | "isnull", [a]) => format!("({a} IS NULL)"),
-        ("isNotNull" | "isnotnull", [a]) => format!("({a} IS NOT NULL)"),
-        ("in", [a, rest @ ..]) => format!("({a} IN ({}))", rest.join(", ")),
-        ("like" | "rlike" | "ilike", [a, b]) => {
-            format!("{} {name} {b}", a)
-        }
-        ("when", _) => {
-            let mut s = "CASE".to_string();
-            let mut it = args.chunks(2);
-            for pair in &mut it {
-                match pair {
-                    [c, v] => s.push_str(&format!(" WHEN {c} THEN {v}")),
-                    [e] => s.push_str(&format!(" ELSE {e}")),
-                    _ => {}
-                }
-            }
-            s.push_str(" END");
-            s
-        }
-        ("count", [star]) if star == "*" => "count(1)".into(),
-        _ => {
-            let display = match name {
-                "mean" => "avg",
-                other => other,
-            };
-            if f.is_distinct {
-                format!("{display}(DISTINCT {})", args.join(", "))
-            } else {
-                format!("{display}({})", args.join(", "))
-            }
-        }
-    }
-}
-
-/// Spark's function names that DataFusion spells differently.
-fn df_function_name(spark: &str) -> &str {
-    match spark {
-        "mean" => "avg",
-        "collect_list" => "array_agg",
-        "size" | "cardinality" => "cardinality",
-        "length" | "char_length" | "character_length" => "character_length",
-        "stddev_samp" | "std" => "stddev",
-        "variance" | "var_samp" => "var_samp",
-        "countDistinct" | "count_distinct" => "count",
-        "ucase" => "upper",
-        "lcase" => "lower",
-        "ceiling" => "ceil",
-        "dayofmonth" | "day" => "day",
-        "instr" => "strpos",
-        "pow" => "power",
-        "ifnull" => "nvl",
-        "array_contains" => "array_has",
-        other => other,
-    }
-}
-
-const DATE_PARTS: &[(&str, &str)] = &[
-    ("year", "year"),
-    ("month", "month"),
-    ("day", "day"),
-    ("dayofmonth", "day"),
-    ("hour", "hour"),
-    ("minute", "minute"),
-    ("second", "second"),
-    ("quarter", "quarter"),
-    ("dayofyear", "doy"),
-    ("weekofyear", "week"),
-];
-
 /// Converts `e`, whose result may be a list (a `*`), against `scope`.
 pub fn to_exprs(e: &Expression, scope: &Scope) -> Result<Vec<Expr>> {
     if let Some(ExprType::UnresolvedStar(s)) = &e.expr_type {
@@ -456,9 +290,7 @@ pub fn to_expr(e: &Expression, scope: &Scope) -> Result<Expr> {
             let inner = to_expr(required_box(&a.expr, "the aliased expression")?, scope)?;
             Ok(inner.alias(a.name.join(".")))
         }
-        ExprType::ExpressionString(s) => Ok(scope
-            .state
-            .create_logical_expr(&s.expression, scope.schema)?),
+        ExprType::ExpressionString(s) => expression_string(&s.expression, scope),
         ExprType::Cast(c) => {
             let inner = to_expr(required_box(&c.expr, "the cast's input")?, scope)?;
             let to = match &c.cast_to_type {
@@ -476,7 +308,7 @@ pub fn to_expr(e: &Expression, scope: &Scope) -> Result<Expr> {
                 Ok(cast(inner, to))
             }
         }
-        ExprType::UnresolvedFunction(f) => function(f, scope),
+        ExprType::UnresolvedFunction(f) => crate::call::function(f, scope),
         ExprType::UnresolvedStar(_) => Err(ConnectError::analysis(
             "`*` is only allowed in a select list or in count(*)",
         )),
@@ -504,7 +336,7 @@ pub fn to_expr(e: &Expression, scope: &Scope) -> Result<Expr> {
                 )),
             }
         }
-        ExprType::Window(w) => window(w, scope),
+        ExprType::Window(w) => crate::window::window(w, scope),
         ExprType::SortOrder(_) => Err(ConnectError::analysis(
             "a sort order is only allowed in orderBy/sort or a window's orderBy",
         )),
@@ -512,14 +344,61 @@ pub fn to_expr(e: &Expression, scope: &Scope) -> Result<Expr> {
         ExprType::LambdaFunction(_) | ExprType::UnresolvedNamedLambdaVariable(_) => Err(
             ConnectError::Unsupported("lambda functions (higher-order functions)".into()),
         ),
-        ExprType::CommonInlineUserDefinedFunction(_) => Err(ConnectError::Unsupported(
-            "Python UDFs (user-defined functions)".into(),
-        )),
+        ExprType::CommonInlineUserDefinedFunction(f) => crate::udf::udf_expr(f, scope),
         _ => Err(ConnectError::Unsupported(format!(
             "the expression {}",
-            spark_name(e)
+            spark_name(e, scope)
         ))),
     }
+}
+
+/// `expr("...")` / `selectExpr("...")`: the text parsed and planned as
+/// `spark.sql` plans a select item (Spark's literals, rewrites and result
+/// names), against the input's columns.
+fn expression_string(text: &str, scope: &Scope) -> Result<Expr> {
+    use datafusion::sql::parser::Statement as DFStatement;
+    use datafusion::sql::sqlparser::ast::ExprWithAlias;
+    use datafusion::sql::sqlparser::ast::{SelectItem, SetExpr, Statement};
+    let select = format!("SELECT {text}");
+    let mut parsed = kiln_core::sql::parse_job(&select, "spark", "expr")
+        .map_err(|e| ConnectError::Parse(e.to_string()))?;
+    let mut names = kiln_core::sql::NameCatalog::default();
+    for f in scope.schema.fields() {
+        names.add(f.name());
+    }
+    let item = match parsed.as_mut_slice() {
+        [one] => {
+            kiln_core::sql::prepare(&mut one.statement, &names);
+            match &one.statement {
+                DFStatement::Statement(st) => match st.as_ref() {
+                    Statement::Query(q) => match q.body.as_ref() {
+                        SetExpr::Select(s) if s.projection.len() == 1 => {
+                            Some(s.projection[0].clone())
+                        }
+                        _ => None,
+                    },
+                    _ => None,
+                },
+                _ => None,
+            }
+        }
+        _ => None,
+    };
+    let with_alias = match item {
+        Some(SelectItem::UnnamedExpr(expr)) => ExprWithAlias { expr, alias: None },
+        Some(SelectItem::ExprWithAlias { expr, alias }) => ExprWithAlias {
+            expr,
+            alias: Some(alias),
+        },
+        _ => {
+            return Err(ConnectError::Parse(format!(
+                "[PARSE_SYNTAX_ERROR] `{text}` is not one expression"
+            )))
+        }
+    };
+    Ok(scope
+        .state
+        .create_logical_expr_from_sql_expr(with_alias, scope.schema)?)
 }
 
 /// Converts a sort order.
@@ -543,258 +422,6 @@ pub fn sort_key(e: &Expression, scope: &Scope) -> Result<SortExpr> {
     }
 }
 
-fn args_of(f: &pe::UnresolvedFunction, scope: &Scope) -> Result<Vec<Expr>> {
-    f.arguments
-        .iter()
-        .map(|a| match &a.expr_type {
-            // count(*) counts rows.
-            Some(ExprType::UnresolvedStar(s)) if s.unparsed_target.is_none() => Ok(lit(1i64)),
-            _ => to_expr(a, scope),
-        })
-        .collect()
-}
-
-fn is_decimal(e: &Expr, scope: &Scope) -> bool {
-    matches!(
-        e.get_type(scope.schema),
-        Ok(DataType::Decimal128(..) | DataType::Decimal256(..))
-    )
-}
-
-fn function(f: &pe::UnresolvedFunction, scope: &Scope) -> Result<Expr> {
-    let name = f.function_name.as_str();
-    let mut args = args_of(f, scope)?;
-    if let Some((_, op, _)) = BINARY_OPS.iter().find(|(n, _, _)| *n == name) {
-        let [l, r] = <[Expr; 2]>::try_from(std::mem::take(&mut args))
-            .map_err(|_| ConnectError::IllegalArgument(format!("`{name}` takes two arguments")))?;
-        return Ok(binary_expr(l, *op, r));
-    }
-    let one = |args: Vec<Expr>| -> Result<Expr> {
-        <[Expr; 1]>::try_from(args)
-            .map(|[a]| a)
-            .map_err(|_| ConnectError::IllegalArgument(format!("`{name}` takes one argument")))
-    };
-    let two = |args: Vec<Expr>| -> Result<(Expr, Expr)> {
-        <[Expr; 2]>::try_from(args)
-            .map(|[a, b]| (a, b))
-            .map_err(|_| ConnectError::IllegalArgument(format!("`{name}` takes two arguments")))
-    };
-    match name {
-        "/" => {
-            let (l, r) = two(args)?;
-            // Spark: `/` of non-decimals is a double division.
-            if is_decimal(&l, scope) || is_decimal(&r, scope) {
-                return Ok(binary_expr(l, Operator::Divide, r));
-            }
-            return Ok(binary_expr(
-                cast(l, DataType::Float64),
-                Operator::Divide,
-                cast(r, DataType::Float64),
-            ));
-        }
-        "not" => return Ok(!one(args)?),
-        "negative" => return Ok(Expr::Negative(Box::new(one(args)?))),
-        "isNull" | "isnull" => return Ok(one(args)?.is_null()),
-        "isNotNull" | "isnotnull" => return Ok(one(args)?.is_not_null()),
-        "isNaN" | "isnan" => {
-            return Ok(datafusion::functions::math::expr_fn::isnan(one(args)?));
-        }
-        "in" => {
-            if args.is_empty() {
-                return Err(ConnectError::IllegalArgument("`in` needs a value".into()));
-            }
-            let v = args.remove(0);
-            return Ok(v.in_list(args, false));
-        }
-        "like" | "ilike" | "rlike" | "regexp" | "regexp_like" => {
-            let (l, r) = two(args)?;
-            return Ok(match name {
-                "like" => Expr::Like(Like::new(false, Box::new(l), Box::new(r), None, false)),
-                "ilike" => Expr::Like(Like::new(false, Box::new(l), Box::new(r), None, true)),
-                _ => binary_expr(l, Operator::RegexMatch, r),
-            });
-        }
-        "when" => {
-            let mut pairs = args.chunks_exact(2);
-            let Some([c, v]) = pairs.next() else {
-                return Err(ConnectError::IllegalArgument(
-                    "`when` needs a condition and a value".into(),
-                ));
-            };
-            let mut builder = when(c.clone(), v.clone());
-            for pair in &mut pairs {
-                builder = builder.when(pair[0].clone(), pair[1].clone());
-            }
-            return Ok(match pairs.remainder() {
-                [e] => builder.otherwise(e.clone())?,
-                _ => builder.end()?,
-            });
-        }
-        "startswith" => {
-            let (l, r) = two(args)?;
-            return Ok(datafusion::functions::string::expr_fn::starts_with(l, r));
-        }
-        "endswith" => {
-            let (l, r) = two(args)?;
-            return Ok(datafusion::functions::string::expr_fn::ends_with(l, r));
-        }
-        "contains" => {
-            let (l, r) = two(args)?;
-            return Ok(datafusion::functions::expr_fn::contains(l, r));
-        }
-        "substr" | "substring" if args.len() == 3 => {}
-        _ => {}
-    }
-    if let Some((_, part)) = DATE_PARTS.iter().find(|(n, _)| *n == name) {
-        let a = one(args)?;
-        // Spark returns these as int.
-        return Ok(cast(
-            datafusion::functions::datetime::expr_fn::date_part(lit(*part), a),
-            DataType::Int32,
-        ));
-    }
-    let df_name = df_function_name(name);
-    let distinct = f.is_distinct || matches!(name, "countDistinct" | "count_distinct");
-    if let Ok(udaf) = scope.state.udaf(df_name) {
-        let agg = Expr::AggregateFunction(AggregateFunction::new_udf(
-            udaf,
-            args,
-            distinct || name == "collect_set",
-            None,
-            vec![],
-            None,
-        ));
-        // Spark's count is bigint, as DataFusion's; collect_set is a distinct array_agg.
-        return Ok(agg);
-    }
-    if name == "collect_set" {
-        if let Ok(udaf) = scope.state.udaf("array_agg") {
-            return Ok(Expr::AggregateFunction(AggregateFunction::new_udf(
-                udaf,
-                args,
-                true,
-                None,
-                vec![],
-                None,
-            )));
-        }
-    }
-    if let Ok(udf) = scope.state.udf(df_name) {
-        let e = Expr::ScalarFunction(ScalarFunction::new_udf(udf, args));
-        // Spark's floor/ceil of a double are bigint.
-        if matches!(name, "floor" | "ceil" | "ceiling") {
-            return Ok(cast(e, DataType::Int64));
-        }
-        return Ok(e);
-    }
-    if let Ok(udwf) = scope.state.udwf(df_name) {
-        return Ok(Expr::from(WindowFunction::new(
-            WindowFunctionDefinition::WindowUDF(udwf),
-            args,
-        )));
-    }
-    Err(ConnectError::Analysis {
-        class: "UNRESOLVED_ROUTINE",
-        message: format!("function `{name}` is not supported by Kiln"),
-    })
-}
-
-fn frame_bound(
-    b: &pe::window::window_frame::FrameBoundary,
-    lower: bool,
-    scope: &Scope,
-) -> Result<WindowFrameBound> {
-    use pe::window::window_frame::frame_boundary::Boundary;
-    Ok(match &b.boundary {
-        Some(Boundary::CurrentRow(true)) => WindowFrameBound::CurrentRow,
-        Some(Boundary::Value(v)) => {
-            let e = to_expr(v, scope)?;
-            let Expr::Literal(value, _) = e else {
-                return Err(ConnectError::Unsupported(
-                    "a window frame bound that is not a literal".into(),
-                ));
-            };
-            let n = match value {
-                ScalarValue::Int32(Some(n)) => i64::from(n),
-                ScalarValue::Int64(Some(n)) => n,
-                other => {
-                    return Err(ConnectError::IllegalArgument(format!(
-                        "window frame bound {other}"
-                    )))
-                }
-            };
-            if n == 0 {
-                WindowFrameBound::CurrentRow
-            } else if n < 0 {
-                WindowFrameBound::Preceding(ScalarValue::UInt64(Some(n.unsigned_abs())))
-            } else {
-                WindowFrameBound::Following(ScalarValue::UInt64(Some(n as u64)))
-            }
-        }
-        _ if lower => WindowFrameBound::Preceding(ScalarValue::UInt64(None)),
-        _ => WindowFrameBound::Following(ScalarValue::UInt64(None)),
-    })
-}
-
-fn window(w: &pe::Window, scope: &Scope) -> Result<Expr> {
-    let func = to_expr(
-        required_box(&w.window_function, "the window function")?,
-        scope,
-    )?;
-    let partition_by = w
-        .partition_spec
-        .iter()
-        .map(|p| to_expr(p, scope))
-        .collect::<Result<Vec<_>>>()?;
-    let order_by = w
-        .order_spec
-        .iter()
-        .map(|o| sort_expr(o, scope))
-        .collect::<Result<Vec<_>>>()?;
-    let frame = match &w.frame_spec {
-        Some(f) => {
-            let units = if f.frame_type == pe::window::window_frame::FrameType::Range as i32 {
-                WindowFrameUnits::Range
-            } else {
-                WindowFrameUnits::Rows
-            };
-            let lower = frame_bound(
-                required_box(&f.lower, "the frame's lower bound")?,
-                true,
-                scope,
-            )?;
-            let upper = frame_bound(
-                required_box(&f.upper, "the frame's upper bound")?,
-                false,
-                scope,
-            )?;
-            Some(WindowFrame::new_bounds(units, lower, upper))
-        }
-        None => None,
-    };
-    let def = match func {
-        Expr::AggregateFunction(a) => (
-            WindowFunctionDefinition::AggregateUDF(a.func),
-            a.params.args,
-        ),
-        Expr::WindowFunction(wf) => (wf.fun, wf.params.args),
-        other => {
-            return Err(ConnectError::analysis(format!(
-                "{other} is not a window or aggregate function"
-            )))
-        }
-    };
-    let mut builder = Expr::from(WindowFunction::new(def.0, def.1))
-        .partition_by(partition_by)
-        .order_by(order_by.clone());
-    // Spark's default frame: the whole partition without ORDER BY, up to the
-    // current row (RANGE) with it; DataFusion's defaults are the same.
-    if let Some(frame) = frame {
-        builder = builder.window_frame(frame);
-    }
-    Ok(builder.build()?)
-}
-
 /// The columns of `schema`, for plan-id lookups.
 pub fn columns_of(schema: &DFSchema) -> Vec<(Option<TableReference>, String)> {
     schema
@@ -805,11 +432,11 @@ pub fn columns_of(schema: &DFSchema) -> Vec<(Option<TableReference>, String)> {
 
 /// `e` named as Spark names it: aliased expressions keep their alias,
 /// bare columns their name, anything else gets Spark's generated name.
-pub fn named(e: &Expression, converted: Expr) -> Expr {
+pub fn named(e: &Expression, converted: Expr, scope: &Scope) -> Expr {
     match (&e.expr_type, &converted) {
         (Some(ExprType::Alias(_)), _) | (_, Expr::Column(_)) | (_, Expr::Alias(_)) => converted,
         (Some(ExprType::ExpressionString(_)), _) => converted,
-        _ => converted.alias(spark_name(e)),
+        _ => converted.alias(spark_name(e, scope)),
     }
 }
 

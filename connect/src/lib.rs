@@ -10,21 +10,31 @@
 //! - [`execute`]: running a relation or command as Kiln jobs, and its responses.
 //! - [`session`]: one client session: its catalog, settings and operations.
 //! - [`relation`]: Connect relations to DataFusion logical plans.
-//! - [`expression`]: Connect expressions to DataFusion expressions, with Spark's names.
+//! - [`relation_na`]: `df.na.fill/drop/replace`.
+//! - [`expression`]: Connect expressions to DataFusion expressions.
+//! - [`names`]: the names Spark gives unaliased result columns.
+//! - [`call`]: function calls, mapped onto the session's function registry.
+//! - [`window`]: window expressions and their frames.
+//! - [`udf`]: Python UDFs: expressions, mapInPandas, applyInPandas, `spark.udf.register`.
 //! - [`types`]: Spark data types and Arrow types, both ways.
 //! - [`show`]: `DataFrame.show()`'s text, as Spark prints it.
 //! - [`conf`]: Spark's settings and their defaults, as a client reads them.
 //! - [`error`]: errors as Spark sends them (`google.rpc.ErrorInfo`).
 
+pub mod call;
 pub mod conf;
 pub mod error;
 pub mod execute;
 pub mod expression;
+pub mod names;
 pub mod relation;
+pub mod relation_na;
 pub mod service;
 pub mod session;
 pub mod show;
 pub mod types;
+pub mod udf;
+pub mod window;
 
 /// The Spark Connect protocol of Spark 4.2.0, generated from the vendored
 /// `.proto` files.

@@ -309,6 +309,34 @@ impl<'a> Planner<'a> {
                     .repartition(partitioning)?
                     .into_unoptimized_plan())
             }
+            RelType::FillNa(f) => {
+                let input = self.input(&f.input).await?;
+                crate::relation_na::fill(input, f)
+            }
+            RelType::DropNa(d) => {
+                let input = self.input(&d.input).await?;
+                crate::relation_na::drop(input, d)
+            }
+            RelType::Replace(r) => {
+                let input = self.input(&r.input).await?;
+                crate::relation_na::replace(input, r)
+            }
+            RelType::MapPartitions(m) => {
+                let input = self.input(&m.input).await?;
+                crate::udf::map_partitions(self.ctx, input, m)
+            }
+            RelType::GroupMap(g) => {
+                let input = self.input(&g.input).await?;
+                let scope = self.scope(input.schema());
+                crate::udf::group_map(self.ctx, input.clone(), g, &scope)
+            }
+            RelType::CoGroupMap(g) => {
+                let left = self.input(&g.input).await?;
+                let right = self.input(&g.other).await?;
+                let (ls, rs) = (left.schema().clone(), right.schema().clone());
+                let (ls, rs) = (self.scope(&ls), self.scope(&rs));
+                crate::udf::co_group_map(self.ctx, (left, &ls), (right, &rs), g)
+            }
             // Hints (broadcast) are the planner's business in Kiln: the
             // broadcast threshold decides.
             RelType::Hint(h) => self.input(&h.input).await,
@@ -329,9 +357,23 @@ impl<'a> Planner<'a> {
     ) -> Result<LogicalPlan> {
         let scope = self.scope(input.schema());
         let mut exprs = vec![];
+        // Spark allows two result columns of one name (`select(f(a), f(a))`);
+        // DataFusion wants them unique: the later ones get a hidden suffix.
+        let mut taken = kiln_core::spark_names::NameList::default();
         for e in expressions {
             for x in to_exprs(e, &scope)? {
-                exprs.push(named(e, x));
+                let x = named(e, x, &scope);
+                let duplicate = match &x {
+                    Expr::Alias(a) => taken.claim(&a.name),
+                    other => {
+                        taken.claim(&other.schema_name().to_string());
+                        None
+                    }
+                };
+                exprs.push(match duplicate {
+                    Some(unique) => x.unalias().alias(unique),
+                    None => x,
+                });
             }
         }
         // A select of aggregates only (`df.select(sum("x"))`) is a global aggregate.
@@ -539,12 +581,12 @@ impl<'a> Planner<'a> {
         let groups = a
             .grouping_expressions
             .iter()
-            .map(|g| Ok(named(g, to_expr(g, &scope)?)))
+            .map(|g| Ok(named(g, to_expr(g, &scope)?, &scope)))
             .collect::<Result<Vec<_>>>()?;
         let aggs = a
             .aggregate_expressions
             .iter()
-            .map(|e| Ok(named(e, to_expr(e, &scope)?)))
+            .map(|e| Ok(named(e, to_expr(e, &scope)?, &scope)))
             .collect::<Result<Vec<_>>>()?;
         let group_exprs = match G::try_from(a.group_type).unwrap_or(G::Groupby) {
             G::Unspecified | G::Groupby => groups,

@@ -147,9 +147,11 @@ impl ConnectService {
                 version: crate::SPARK_VERSION.to_string(),
             }),
             Some(Analyze::DdlParse(d)) => {
-                let schema = types::parse_schema(&d.ddl_string)?;
+                // A schema (`a int, b string`) or, as Spark, a bare type
+                // (`boolean`: a UDF's return type).
+                let parsed = types::to_spark(&types::parse_ddl(&d.ddl_string)?);
                 ar::Result::DdlParse(ar::DdlParse {
-                    parsed: Some(types::schema_to_spark(&schema)),
+                    parsed: Some(parsed),
                 })
             }
             Some(Analyze::SameSemantics(s)) => {

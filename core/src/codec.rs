@@ -21,17 +21,19 @@ use datafusion_proto::physical_plan::{
 use datafusion_proto::protobuf;
 use prost::Message;
 
+use crate::python::exec::PythonExec;
 use crate::shuffle::{OutputPartitioning, ShuffleReaderExec, ShuffleWriterExec};
 use crate::write::{own_file_sink, WriteFilesExec};
 
-/// Encodes and decodes [`ShuffleWriterExec`], [`ShuffleReaderExec`] and
-/// [`WriteFilesExec`].
+/// Encodes and decodes [`ShuffleWriterExec`], [`ShuffleReaderExec`],
+/// [`WriteFilesExec`] and [`PythonExec`].
 #[derive(Debug, Default, Clone, Copy)]
 pub struct KilnCodec;
 
 const NODE_WRITER: u32 = 1;
 const NODE_READER: u32 = 2;
 const NODE_WRITE_FILES: u32 = 3;
+const NODE_PYTHON: u32 = 4;
 
 const PART_HASH: u32 = 1;
 const PART_ROUND_ROBIN: u32 = 2;
@@ -59,6 +61,9 @@ struct KilnNode {
     /// A reader's columns that hold one value per partition.
     #[prost(uint32, repeated, tag = "8")]
     constant_columns: Vec<u32>,
+    /// A Python node ([`crate::python::exec::encode`]).
+    #[prost(bytes = "vec", tag = "9")]
+    python: Vec<u8>,
 }
 
 fn decode_err(m: impl Into<String>) -> DataFusionError {
@@ -136,6 +141,7 @@ impl PhysicalExtensionCodec for KilnCodec {
                     node.stage_id,
                 )))
             }
+            NODE_PYTHON => Ok(Arc::new(crate::python::exec::decode(&node.python, inputs)?)),
             other => Err(decode_err(format!("unknown node kind {other}"))),
         }
     }
@@ -170,6 +176,7 @@ impl PhysicalExtensionCodec for KilnCodec {
                 schema: None,
                 sink: vec![],
                 constant_columns: vec![],
+                python: vec![],
             }
         } else if let Some(r) = node.downcast_ref::<ShuffleReaderExec>() {
             let schema: protobuf::Schema = r.schema().as_ref().try_into().map_err(
@@ -186,6 +193,7 @@ impl PhysicalExtensionCodec for KilnCodec {
                 schema: Some(schema),
                 sink: vec![],
                 constant_columns: r.constant_columns().iter().map(|&c| c as u32).collect(),
+                python: vec![],
             }
         } else if let Some(w) = node.downcast_ref::<WriteFilesExec>() {
             let input_schema = w.sink().schema().clone();
@@ -203,6 +211,13 @@ impl PhysicalExtensionCodec for KilnCodec {
                 schema: None,
                 sink: encode_plan(holder)?.to_vec(),
                 constant_columns: vec![],
+                python: vec![],
+            }
+        } else if let Some(p) = node.downcast_ref::<PythonExec>() {
+            KilnNode {
+                node: NODE_PYTHON,
+                python: crate::python::exec::encode(p)?,
+                ..Default::default()
             }
         } else {
             return Err(DataFusionError::NotImplemented(format!(

@@ -2,6 +2,7 @@
 //!
 //! - [`manifest`]: the `SparkApplication` manifest a job is described by.
 //! - [`config`]: engine settings (`spec.conf`) and the DataFusion session built from them.
+//! - [`fault_injection`]: the `kiln.test.*` hooks of Kiln's fault tests (feature `fault-injection` only).
 //! - [`sql`]: splitting a job into statements and Spark-style identifier resolution.
 //! - [`spark_dialect`]: the SQL dialect Spark SQL is parsed with (Spark's string escapes).
 //! - [`spark_coercion`]: Spark's implicit type coercions where DataFusion's differ.
@@ -14,6 +15,7 @@
 //! - [`write`]: the node that ends a write stage: tasks writing their partition's files.
 //! - [`codec`]: the datafusion-proto extension codec that carries our plan nodes.
 //! - [`window_flags`]: window-function flags datafusion-proto loses, restored after decoding.
+//! - [`python`]: Python UDFs as plan nodes, run on the executors' Python workers.
 //! - [`security`]: the application secret, message size caps and TLS of every gRPC/Flight channel.
 //! - [`error`]: the error type every Kiln crate returns.
 
@@ -21,10 +23,12 @@ pub mod ambiguous_names;
 pub mod codec;
 pub mod config;
 pub mod error;
+pub mod fault_injection;
 pub mod global_aggregate_filter;
 pub mod listing;
 pub mod manifest;
 pub mod objectstore;
+pub mod python;
 pub mod security;
 pub mod shuffle;
 pub mod spark_coercion;

@@ -102,7 +102,10 @@ pub fn plan_job(
     }
     let mut root = cut(plan, &mut stages, next_stage_id)?;
     let n = root.output_partitioning().partition_count();
-    if n > 1 || readers_in(&root)?.is_empty() {
+    // Python runs on executors' workers only: a Python node above the last
+    // exchange gets a stage of its own rather than running on the driver.
+    let python_on_top = root.exists(|p| Ok(p.is::<kiln_core::python::exec::PythonExec>()))?;
+    if n > 1 || readers_in(&root)?.is_empty() || python_on_top {
         // Nothing was cut (a plain scan), or the top of the plan still has
         // several partitions (a join or scan with no merge above it): run it
         // on executors and let the driver only read the result.

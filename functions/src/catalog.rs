@@ -12,7 +12,7 @@
 //! `IN`) that are parser syntax, not registry functions, and forms Kiln
 //! rewrites before planning (`int(x)`, `explode`). This module
 //! claims nothing about them: [`SYNTAX_PROBES`] holds one SQL expression
-//! per name, which `tests/tests/spark_functions.rs` plans through Kiln's
+//! per name, which `tests/tests/suite/spark_functions.rs` plans through Kiln's
 //! SQL path to decide whether the name works.
 
 use std::collections::{BTreeMap, HashMap};

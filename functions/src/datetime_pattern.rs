@@ -133,12 +133,21 @@ fn check_letter(c: char, n: usize, pattern: &str) -> Result<()> {
             )
         }
         'A' | 'n' | 'N' | 'p' | 'B' | 'b' => {
-            return exec_err!("date-time pattern letter '{c}' in '{pattern}' is not supported")
+            return exec_err!(
+                "[INVALID_DATETIME_PATTERN.ILLEGAL_CHARACTER] date-time pattern letter '{c}' in '{pattern}' is not supported"
+            )
         }
-        other => return exec_err!("unknown date-time pattern letter '{other}' in '{pattern}'"),
+        // Spark's error classes, so a task fails at once (not retried).
+        other => {
+            return exec_err!(
+                "[INVALID_DATETIME_PATTERN.ILLEGAL_CHARACTER] unknown date-time pattern letter '{other}' in '{pattern}'"
+            )
+        }
     };
     if too_many {
-        return exec_err!("too many pattern letters '{c}' ({n}) in date-time pattern '{pattern}'");
+        return exec_err!(
+            "[INVALID_DATETIME_PATTERN.LENGTH] too many pattern letters '{c}' ({n}) in date-time pattern '{pattern}'"
+        );
     }
     Ok(())
 }

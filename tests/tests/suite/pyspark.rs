@@ -28,6 +28,8 @@ fn on_spark(script: &Path, out_dir: &Path) -> String {
         .arg(script)
         .arg(out_dir)
         .env_remove("SPARK_REMOTE")
+        // Spark's Python workers run the oracle's interpreter (pandas, pyarrow).
+        .env("PYSPARK_PYTHON", oracle_python())
         .env("PYSPARK_SUBMIT_ARGS", "--master local[2] pyspark-shell")
         .env("SPARK_LOCAL_IP", "127.0.0.1")
         // Spark's managed tables go to `spark-warehouse` here.
@@ -125,4 +127,105 @@ fn dataframe_basics_give_sparks_answers() {
 #[test]
 fn everyday_spark_sql_gives_sparks_answers() {
     check_script("spark_sql_everyday.py");
+}
+
+#[test]
+fn python_udfs_give_sparks_answers_on_the_executors() {
+    // Every kind of Python UDF; the script itself asserts, on Kiln, that
+    // the UDFs ran in workers of both executor processes.
+    check_script("python_udfs.py");
+}
+
+#[test]
+fn python_udf_faults_fail_one_attempt_or_the_job_as_spark_does() {
+    let script = repo().join("tests/pyspark/python_udf_faults.py");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = on_kiln(&script, dir.path());
+    for check in [
+        "ok os._exit(1) on the first call in each worker",
+        "ok a worker killed with SIGKILL mid-task",
+        "ok ValueError: PythonException with the message, no retry",
+        "ok a UDF that runs forever stops when the job is interrupted",
+    ] {
+        assert!(out.contains(check), "missing `{check}` in:\n{out}");
+    }
+}
+
+/// A Python of another minor version than the client's, if this machine
+/// has one (`python3.N` on PATH, or under pyenv).
+fn other_python() -> Option<PathBuf> {
+    let client = Command::new(client_python())
+        .args(["-c", "import sys; print(sys.version_info[1])"])
+        .output()
+        .ok()?;
+    let minor: u32 = String::from_utf8_lossy(&client.stdout)
+        .trim()
+        .parse()
+        .ok()?;
+    let mut candidates: Vec<PathBuf> = (8..=14)
+        .filter(|m| *m != minor)
+        .map(|m| PathBuf::from(format!("python3.{m}")))
+        .collect();
+    if let Some(home) = std::env::var_os("HOME") {
+        let root = PathBuf::from(home).join(".pyenv/versions");
+        if let Ok(dirs) = std::fs::read_dir(root) {
+            for d in dirs.flatten() {
+                let name = d.file_name().to_string_lossy().into_owned();
+                if name.starts_with("3.") && !name.starts_with(&format!("3.{minor}.")) {
+                    candidates.push(d.path().join("bin/python3"));
+                }
+            }
+        }
+    }
+    candidates.into_iter().find(|p| {
+        Command::new(p)
+            .args(["-c", "import sys; sys.exit(sys.version_info[0] != 3)"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+}
+
+#[test]
+fn a_worker_python_of_another_version_is_one_clear_error() {
+    let Some(other) = other_python() else {
+        panic!(
+            "this test needs a Python 3 of another minor version than the client's \
+             (python3.N on PATH or under ~/.pyenv/versions)"
+        );
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = dir.path().join("mismatch.py");
+    std::fs::write(
+        &script,
+        "from pyspark.sql import SparkSession\n\
+         from pyspark.sql.functions import udf\n\
+         spark = SparkSession.builder.getOrCreate()\n\
+         try:\n\
+         \x20   spark.range(3).select(udf(lambda x: x + 1, 'long')('id')).collect()\n\
+         \x20   print('no error')\n\
+         except Exception as e:\n\
+         \x20   print(type(e).__name__, '[PYTHON_VERSION_MISMATCH] Python in worker has different version' in str(e))\n",
+    )
+    .expect("write script");
+    let python = client_python().to_string_lossy().into_owned();
+    let worker = format!("spark.pyspark.python={}", other.display());
+    let out = run_kiln(
+        &[
+            "run",
+            "--python",
+            &python,
+            "--executors",
+            "2",
+            "--conf",
+            &worker,
+            &script.to_string_lossy(),
+        ],
+        Duration::from_secs(120),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("PythonException True"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -1,0 +1,298 @@
+//! Spark function calls of Connect expressions (`UnresolvedFunction`):
+//! operators and special forms Spark parses itself (`when`, `in`, `like`,
+//! `/`), and the rest looked up by name in the session's function registry
+//! (Spark's functions, `kiln_functions`), with the client's spellings and
+//! argument conventions mapped onto it. A name the registry lacks fails at
+//! analysis with "function `<name>` is not supported by Kiln".
+
+use arrow::datatypes::DataType;
+use datafusion::execution::FunctionRegistry;
+use datafusion::logical_expr::expr::NullTreatment;
+use datafusion::logical_expr::expr::{AggregateFunction, ScalarFunction, WindowFunction};
+use datafusion::logical_expr::{
+    binary_expr, cast, lit, when, Expr, ExprSchemable, Like, Operator, WindowFunctionDefinition,
+};
+
+use crate::error::{ConnectError, Result};
+use crate::expression::{to_expr, Scope};
+use crate::names::spark_name;
+use crate::proto::expression::{self as pe, ExprType};
+
+/// The client's binary operators and DataFusion's.
+const BINARY_OPS: &[(&str, Operator)] = &[
+    ("==", Operator::Eq),
+    ("!=", Operator::NotEq),
+    ("<>", Operator::NotEq),
+    ("<", Operator::Lt),
+    ("<=", Operator::LtEq),
+    (">", Operator::Gt),
+    (">=", Operator::GtEq),
+    ("<=>", Operator::IsNotDistinctFrom),
+    ("+", Operator::Plus),
+    ("-", Operator::Minus),
+    ("*", Operator::Multiply),
+    ("%", Operator::Modulo),
+    ("and", Operator::And),
+    ("or", Operator::Or),
+    ("&", Operator::BitwiseAnd),
+    ("|", Operator::BitwiseOr),
+    ("^", Operator::BitwiseXor),
+];
+
+/// Spark's function names that DataFusion spells differently.
+fn df_function_name(spark: &str) -> &str {
+    match spark {
+        "mean" => "avg",
+        "collect_list" => "array_agg",
+        "size" | "cardinality" => "cardinality",
+        "length" | "char_length" | "character_length" => "character_length",
+        "stddev_samp" | "std" => "stddev",
+        "variance" | "var_samp" => "var_samp",
+        "countDistinct" | "count_distinct" => "count",
+        "ucase" => "upper",
+        "lcase" => "lower",
+        "ceiling" => "ceil",
+        "dayofmonth" | "day" => "day",
+        "instr" => "strpos",
+        "pow" => "power",
+        "ifnull" => "nvl",
+        "~" => "bitwise_not",
+        "array_contains" => "array_has",
+        other => other,
+    }
+}
+
+const DATE_PARTS: &[(&str, &str)] = &[
+    ("year", "year"),
+    ("month", "month"),
+    ("day", "day"),
+    ("dayofmonth", "day"),
+    ("hour", "hour"),
+    ("minute", "minute"),
+    ("second", "second"),
+    ("quarter", "quarter"),
+    ("dayofyear", "doy"),
+    ("weekofyear", "week"),
+];
+
+fn args_of(f: &pe::UnresolvedFunction, scope: &Scope) -> Result<Vec<Expr>> {
+    f.arguments
+        .iter()
+        .map(|a| match &a.expr_type {
+            // count(*) counts rows.
+            Some(ExprType::UnresolvedStar(s)) if s.unparsed_target.is_none() => Ok(lit(1i64)),
+            _ => to_expr(a, scope),
+        })
+        .collect()
+}
+
+fn is_decimal(e: &Expr, scope: &Scope) -> bool {
+    matches!(
+        e.get_type(scope.schema),
+        Ok(DataType::Decimal128(..) | DataType::Decimal256(..))
+    )
+}
+
+/// The expression of a function call.
+pub fn function(f: &pe::UnresolvedFunction, scope: &Scope) -> Result<Expr> {
+    let name = f.function_name.as_str();
+    if name == "struct" {
+        return struct_of(f, scope);
+    }
+    let mut args = args_of(f, scope)?;
+    if let Some((_, op)) = BINARY_OPS.iter().find(|(n, _)| *n == name) {
+        let [l, r] = <[Expr; 2]>::try_from(std::mem::take(&mut args))
+            .map_err(|_| ConnectError::IllegalArgument(format!("`{name}` takes two arguments")))?;
+        return Ok(binary_expr(l, *op, r));
+    }
+    let one = |args: Vec<Expr>| -> Result<Expr> {
+        <[Expr; 1]>::try_from(args)
+            .map(|[a]| a)
+            .map_err(|_| ConnectError::IllegalArgument(format!("`{name}` takes one argument")))
+    };
+    let two = |args: Vec<Expr>| -> Result<(Expr, Expr)> {
+        <[Expr; 2]>::try_from(args)
+            .map(|[a, b]| (a, b))
+            .map_err(|_| ConnectError::IllegalArgument(format!("`{name}` takes two arguments")))
+    };
+    match name {
+        "/" => {
+            let (l, r) = two(args)?;
+            // Spark: `/` of non-decimals is a double division.
+            if is_decimal(&l, scope) || is_decimal(&r, scope) {
+                return Ok(binary_expr(l, Operator::Divide, r));
+            }
+            return Ok(binary_expr(
+                cast(l, DataType::Float64),
+                Operator::Divide,
+                cast(r, DataType::Float64),
+            ));
+        }
+        // Constants of the session and of Spark's catalog.
+        "e" if args.is_empty() => return Ok(lit(std::f64::consts::E)),
+        "current_database" | "current_schema" if args.is_empty() => return Ok(lit("default")),
+        "current_catalog" if args.is_empty() => return Ok(lit("spark_catalog")),
+        "current_timezone" if args.is_empty() => {
+            let tz = scope.state.config().options().execution.time_zone.clone();
+            return Ok(lit(tz.unwrap_or_else(|| "UTC".into())));
+        }
+        // count_if(p) counts the rows where p is true.
+        "count_if" => {
+            let p = one(args)?;
+            let count = scope.state.udaf("count")?;
+            return Ok(Expr::AggregateFunction(AggregateFunction::new_udf(
+                count,
+                vec![when(p, lit(1i64)).end()?],
+                false,
+                None,
+                vec![],
+                None,
+            )));
+        }
+        "not" => return Ok(!one(args)?),
+        "negative" => return Ok(Expr::Negative(Box::new(one(args)?))),
+        "isNull" | "isnull" => return Ok(one(args)?.is_null()),
+        "isNotNull" | "isnotnull" => return Ok(one(args)?.is_not_null()),
+        "isNaN" | "isnan" => {
+            return Ok(datafusion::functions::math::expr_fn::isnan(one(args)?));
+        }
+        "in" => {
+            if args.is_empty() {
+                return Err(ConnectError::IllegalArgument("`in` needs a value".into()));
+            }
+            let v = args.remove(0);
+            return Ok(v.in_list(args, false));
+        }
+        "like" | "ilike" | "rlike" | "regexp" | "regexp_like" => {
+            let (l, r) = two(args)?;
+            return Ok(match name {
+                "like" => Expr::Like(Like::new(false, Box::new(l), Box::new(r), None, false)),
+                "ilike" => Expr::Like(Like::new(false, Box::new(l), Box::new(r), None, true)),
+                _ => binary_expr(l, Operator::RegexMatch, r),
+            });
+        }
+        "when" => {
+            let mut pairs = args.chunks_exact(2);
+            let Some([c, v]) = pairs.next() else {
+                return Err(ConnectError::IllegalArgument(
+                    "`when` needs a condition and a value".into(),
+                ));
+            };
+            let mut builder = when(c.clone(), v.clone());
+            for pair in &mut pairs {
+                builder = builder.when(pair[0].clone(), pair[1].clone());
+            }
+            return Ok(match pairs.remainder() {
+                [e] => builder.otherwise(e.clone())?,
+                _ => builder.end()?,
+            });
+        }
+        "startswith" | "startsWith" => {
+            let (l, r) = two(args)?;
+            return Ok(datafusion::functions::string::expr_fn::starts_with(l, r));
+        }
+        "endswith" | "endsWith" => {
+            let (l, r) = two(args)?;
+            return Ok(datafusion::functions::string::expr_fn::ends_with(l, r));
+        }
+        "contains" => {
+            let (l, r) = two(args)?;
+            return Ok(datafusion::functions::expr_fn::contains(l, r));
+        }
+        // `first(x, ignorenulls)` / `last(x, ignorenulls)`: the flag is a
+        // literal of the call, DataFusion's is the null treatment.
+        "first" | "last" | "first_value" | "last_value" if args.len() == 2 => {
+            let ignore = matches!(
+                &args[1],
+                Expr::Literal(datafusion::common::ScalarValue::Boolean(Some(true)), _)
+            );
+            args.truncate(1);
+            let udaf = scope.state.udaf(if name.starts_with("first") {
+                "first_value"
+            } else {
+                "last_value"
+            })?;
+            return Ok(Expr::AggregateFunction(AggregateFunction::new_udf(
+                udaf,
+                args,
+                false,
+                None,
+                vec![],
+                ignore.then_some(NullTreatment::IgnoreNulls),
+            )));
+        }
+        _ => {}
+    }
+    if let Some((_, part)) = DATE_PARTS.iter().find(|(n, _)| *n == name) {
+        let a = one(args)?;
+        // Spark returns these as int.
+        return Ok(cast(
+            datafusion::functions::datetime::expr_fn::date_part(lit(*part), a),
+            DataType::Int32,
+        ));
+    }
+    let df_name = df_function_name(name);
+    let distinct = f.is_distinct || matches!(name, "countDistinct" | "count_distinct");
+    if let Ok(udaf) = scope.state.udaf(df_name) {
+        let agg = Expr::AggregateFunction(AggregateFunction::new_udf(
+            udaf,
+            args,
+            distinct || name == "collect_set",
+            None,
+            vec![],
+            None,
+        ));
+        // Spark's count is bigint, as DataFusion's; collect_set is a distinct array_agg.
+        return Ok(agg);
+    }
+    if name == "collect_set" {
+        if let Ok(udaf) = scope.state.udaf("array_agg") {
+            return Ok(Expr::AggregateFunction(AggregateFunction::new_udf(
+                udaf,
+                args,
+                true,
+                None,
+                vec![],
+                None,
+            )));
+        }
+    }
+    if let Ok(udf) = scope.state.udf(df_name) {
+        let e = Expr::ScalarFunction(ScalarFunction::new_udf(udf, args));
+        // Spark's floor/ceil of a double are bigint.
+        if matches!(name, "floor" | "ceil" | "ceiling") {
+            return Ok(cast(e, DataType::Int64));
+        }
+        return Ok(e);
+    }
+    if let Ok(udwf) = scope.state.udwf(df_name) {
+        return Ok(Expr::from(WindowFunction::new(
+            WindowFunctionDefinition::WindowUDF(udwf),
+            args,
+        )));
+    }
+    Err(ConnectError::Analysis {
+        class: "UNRESOLVED_ROUTINE",
+        message: format!("function `{name}` is not supported by Kiln"),
+    })
+}
+
+/// `struct(a, b)`: Spark names each field after its column (`a`, `b`), or
+/// `col1`, `col2`, ... for other expressions.
+fn struct_of(f: &pe::UnresolvedFunction, scope: &Scope) -> Result<Expr> {
+    let mut args = vec![];
+    for (i, a) in f.arguments.iter().enumerate() {
+        let name = match &a.expr_type {
+            Some(ExprType::UnresolvedAttribute(_) | ExprType::Alias(_)) => spark_name(a, scope),
+            Some(ExprType::UnresolvedExtractValue(x)) => x
+                .extraction
+                .as_deref()
+                .map(|k| spark_name(k, scope))
+                .unwrap_or_else(|| format!("col{}", i + 1)),
+            _ => format!("col{}", i + 1),
+        };
+        args.push(lit(name));
+        args.push(to_expr(a, scope)?);
+    }
+    Ok(datafusion::functions::core::expr_fn::named_struct(args))
+}
