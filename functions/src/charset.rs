@@ -59,7 +59,10 @@ pub fn plan_decode(args: Vec<Expr>, info: &SimplifyContext) -> Expr {
 fn with_settings(mut args: Vec<Expr>, info: &SimplifyContext) -> Vec<Expr> {
     let config = info.config_options();
     for key in [LEGACY_CHARSETS, LEGACY_ERRORS] {
-        args.push(Expr::Literal(ScalarValue::Boolean(Some(flag(config, key))), None));
+        args.push(Expr::Literal(
+            ScalarValue::Boolean(Some(flag(config, key))),
+            None,
+        ));
     }
     args
 }
@@ -265,7 +268,11 @@ impl Charset {
         Ok(match self {
             Charset::Utf8 => s.as_bytes().to_vec(),
             Charset::Ascii | Charset::Latin1 => {
-                let max = if matches!(self, Charset::Ascii) { 0x7f } else { 0xff };
+                let max = if matches!(self, Charset::Ascii) {
+                    0x7f
+                } else {
+                    0xff
+                };
                 let mut out = Vec::with_capacity(s.len());
                 for c in s.chars() {
                     match u32::from(c) {
@@ -362,7 +369,9 @@ impl Charset {
                 let mut ok = true;
                 for u in body.chunks(4) {
                     let c = match u {
-                        [a, b2, c, d] if little => char::from_u32(u32::from_le_bytes([*a, *b2, *c, *d])),
+                        [a, b2, c, d] if little => {
+                            char::from_u32(u32::from_le_bytes([*a, *b2, *c, *d]))
+                        }
                         [a, b2, c, d] => char::from_u32(u32::from_be_bytes([*a, *b2, *c, *d])),
                         _ => None,
                     };
@@ -414,9 +423,15 @@ mod tests {
 
     #[test]
     fn encodes_as_java_does() {
-        assert_eq!(charset("UTF-16").encode("A", false).unwrap(), [0xfe, 0xff, 0, 0x41]);
+        assert_eq!(
+            charset("UTF-16").encode("A", false).unwrap(),
+            [0xfe, 0xff, 0, 0x41]
+        );
         assert_eq!(charset("utf-16le").encode("A", false).unwrap(), [0x41, 0]);
-        assert_eq!(charset("UTF-32").encode("A", false).unwrap(), [0, 0, 0, 0x41]);
+        assert_eq!(
+            charset("UTF-32").encode("A", false).unwrap(),
+            [0, 0, 0, 0x41]
+        );
         assert_eq!(charset("US-ASCII").encode("a渭", true).unwrap(), b"a?");
         assert!(charset("US-ASCII").encode("a渭", false).is_err());
         assert_eq!(charset("windows-1252").encode("é", false).unwrap(), [0xe9]);
@@ -427,10 +442,22 @@ mod tests {
         let text = "大千世界 Spark";
         for name in ["UTF-8", "UTF-16", "UTF-16BE", "UTF-16LE", "UTF-32"] {
             let c = charset(name);
-            assert_eq!(c.decode(&c.encode(text, false).unwrap(), false).unwrap(), text, "{name}");
+            assert_eq!(
+                c.decode(&c.encode(text, false).unwrap(), false).unwrap(),
+                text,
+                "{name}"
+            );
         }
-        assert_eq!(charset("UTF-16").decode(&[0xff, 0xfe, 0x41, 0], false).unwrap(), "A");
-        assert_eq!(charset("US-ASCII").decode(&[0x61, 0xe5], true).unwrap(), "a\u{fffd}");
+        assert_eq!(
+            charset("UTF-16")
+                .decode(&[0xff, 0xfe, 0x41, 0], false)
+                .unwrap(),
+            "A"
+        );
+        assert_eq!(
+            charset("US-ASCII").decode(&[0x61, 0xe5], true).unwrap(),
+            "a\u{fffd}"
+        );
         assert!(charset("US-ASCII").decode(&[0x61, 0xe5], false).is_err());
         assert!(charset("UTF-8").decode(&[0xe5, 0x8a], false).is_err());
     }

@@ -152,7 +152,12 @@ fn pad_value(bytes: &[u8], len: i64, pad: &[u8], left: bool) -> Vec<u8> {
     if pad.is_empty() {
         return bytes.to_vec();
     }
-    let fill: Vec<u8> = pad.iter().copied().cycle().take(len - bytes.len()).collect();
+    let fill: Vec<u8> = pad
+        .iter()
+        .copied()
+        .cycle()
+        .take(len - bytes.len())
+        .collect();
     if left {
         [fill.as_slice(), bytes].concat()
     } else {
@@ -166,7 +171,10 @@ mod tests {
 
     #[test]
     fn bytes_pad_as_spark_pads_them() {
-        assert_eq!(pad_value(&[0xaa, 0xbb], 5, &[0], true), [0, 0, 0, 0xaa, 0xbb]);
+        assert_eq!(
+            pad_value(&[0xaa, 0xbb], 5, &[0], true),
+            [0, 0, 0, 0xaa, 0xbb]
+        );
         assert_eq!(pad_value(&[0xaa, 0xbb, 0xcc], 2, &[0], true), [0xaa, 0xbb]);
         assert_eq!(
             pad_value(&[0xaa], 6, &[0x1f, 0x2e], true),
@@ -176,7 +184,10 @@ mod tests {
             pad_value(&[0xaa], 5, &[0x1f, 0x2e], false),
             [0xaa, 0x1f, 0x2e, 0x1f, 0x2e]
         );
-        assert_eq!(pad_value(&[0xaa, 0xbb, 0xcc], 6, &[], true), [0xaa, 0xbb, 0xcc]);
+        assert_eq!(
+            pad_value(&[0xaa, 0xbb, 0xcc], 6, &[], true),
+            [0xaa, 0xbb, 0xcc]
+        );
         assert_eq!(pad_value(&[0xaa], -1, &[0], false), Vec::<u8>::new());
     }
 }

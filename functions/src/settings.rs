@@ -40,7 +40,8 @@ impl ExtensionOptions for SparkSettings {
     fn set(&mut self, key: &str, value: &str) -> Result<()> {
         // Spark's keys are case-sensitive, but `SET` users write them as
         // documented; values are kept as given.
-        self.values.insert(key.to_string(), value.trim().to_string());
+        self.values
+            .insert(key.to_string(), value.trim().to_string());
         Ok(())
     }
 
@@ -78,10 +79,11 @@ mod tests {
         let mut config = ConfigOptions::new();
         config.extensions.insert(SparkSettings::default());
         assert!(!flag(&config, "spark.sql.legacy.javaCharsets"));
-        config
-            .set("spark.sql.legacy.javaCharsets", "TRUE")
-            .unwrap();
+        config.set("spark.sql.legacy.javaCharsets", "TRUE").unwrap();
         assert!(flag(&config, "spark.sql.legacy.javaCharsets"));
-        assert!(!flag(&ConfigOptions::new(), "spark.sql.legacy.javaCharsets"));
+        assert!(!flag(
+            &ConfigOptions::new(),
+            "spark.sql.legacy.javaCharsets"
+        ));
     }
 }
