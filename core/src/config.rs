@@ -440,8 +440,9 @@ fn warehouse_dir(value: Option<&str>) -> String {
 
 /// Applies a Spark SQL setting (`SET key=value` in a job, `spark.conf.set`
 /// in a Connect session) to the DataFusion settings it stands for.
-/// Returns whether `key` is one Kiln maps; other `spark.*` keys are kept by
-/// the caller but change nothing. `datafusion.*` keys are set as given.
+/// Returns whether `key` is one Kiln maps; other `spark.*` keys are kept in
+/// the session's [`SparkSettings`] for the functions that read them while
+/// planning (most change nothing). `datafusion.*` keys are set as given.
 pub fn apply_spark_setting(key: &str, value: &str, config: &mut SessionConfig) -> Result<bool> {
     let value = value.trim();
     let opts = config.options_mut();

@@ -8,6 +8,7 @@
 //! - [`spark_coercion`]: Spark's implicit type coercions where DataFusion's differ.
 //! - [`global_aggregate_filter`]: constant filters kept above an aggregate without `GROUP BY`.
 //! - [`ambiguous_names`]: references to a duplicated result name refused, as Spark does.
+//! - [`spark_cte`]: nested `WITH` clauses that reuse an outer name, as Spark scopes them.
 //! - [`spark_names`]: duplicate result column names, which Spark allows.
 //! - [`spark_using`]: the key columns of `JOIN ... USING` as Spark resolves them.
 //! - [`spark_set_ops`]: `INTERSECT ALL` and `EXCEPT ALL` counting copies, as Spark does.
@@ -32,6 +33,7 @@ pub mod python;
 pub mod security;
 pub mod shuffle;
 pub mod spark_coercion;
+pub mod spark_cte;
 pub mod spark_ddl;
 pub mod spark_dialect;
 pub mod spark_generator;

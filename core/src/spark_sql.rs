@@ -367,10 +367,12 @@ impl<'a> LineOffsets<'a> {
 pub fn rewrite(stmt: &mut DFStatement) {
     match stmt {
         DFStatement::Statement(s) => {
+            crate::spark_cte::rename_shadowing_ctes(&mut **s);
             let _ = s.visit(&mut SparkRewriter);
         }
         DFStatement::CopyTo(c) => {
             if let CopyToSource::Query(q) = &mut c.source {
+                crate::spark_cte::rename_shadowing_ctes(&mut **q);
                 let _ = q.visit(&mut SparkRewriter);
             }
         }

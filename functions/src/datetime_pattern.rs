@@ -11,6 +11,8 @@
 use chrono::{Datelike, NaiveDateTime, Offset, TimeZone, Timelike};
 use datafusion::common::{exec_err, Result};
 
+use crate::datetime_parse::MONTHS_FULL;
+
 /// A compiled formatting pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Format {
@@ -152,20 +154,6 @@ fn check_letter(c: char, n: usize, pattern: &str) -> Result<()> {
     Ok(())
 }
 
-const MONTHS: [&str; 12] = [
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-];
 const DAYS: [&str; 7] = [
     "Monday",
     "Tuesday",
@@ -231,7 +219,7 @@ fn field(out: &mut String, c: char, n: usize, wall: &NaiveDateTime, zone: &Zone,
         }
         'M' | 'L' => match n {
             1 | 2 => padded(out, i64::from(wall.month()), n),
-            _ => text(out, MONTHS[wall.month0() as usize], n),
+            _ => text(out, MONTHS_FULL[wall.month0() as usize], n),
         },
         'd' => padded(out, i64::from(wall.day()), n),
         'D' => padded(out, i64::from(wall.ordinal()), n),
