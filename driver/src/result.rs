@@ -75,6 +75,9 @@ fn batch_bytes(b: &RecordBatch) -> usize {
         .sum()
 }
 
+/// The Arrow stream rows spill to.
+type SpillStream = StreamWriter<BufWriter<Box<dyn SpillWriter>>>;
+
 /// Rows being gathered while a final step runs.
 pub struct ResultSpool {
     schema: SchemaRef,
@@ -82,10 +85,7 @@ pub struct ResultSpool {
     limit: Option<u64>,
     memory: Vec<RecordBatch>,
     memory_bytes: usize,
-    spill: Option<(
-        Arc<dyn SpillFile>,
-        StreamWriter<BufWriter<Box<dyn SpillWriter>>>,
-    )>,
+    spill: Option<(Arc<dyn SpillFile>, SpillStream)>,
     rows: u64,
     bytes: u64,
 }

@@ -142,7 +142,7 @@ impl ScalarUDFImpl for Coding {
         let setting = |i: usize| -> bool {
             a.get(i)
                 .map(|x| x.as_boolean())
-                .is_some_and(|b| b.len() > 0 && b.is_valid(0) && b.value(0))
+                .is_some_and(|b| !b.is_empty() && b.is_valid(0) && b.value(0))
         };
         let (legacy_charsets, replace) = (setting(2), setting(3));
         let names = cast(&a[1], &DataType::Utf8)?;

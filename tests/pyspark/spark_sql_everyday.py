@@ -141,11 +141,6 @@ show(
     "SELECT 1 FROM (SELECT 1 AS z, min(a.x) FROM (SELECT 1 AS x) a WHERE false) b WHERE b.z != b.z",
 )
 show(
-    "a nested WITH reusing an outer name reads the outer one in its definition",
-    "WITH q AS (SELECT 1 AS x) SELECT * FROM q, "
-    "(WITH q AS (SELECT x + 1 AS y FROM q) SELECT q.y FROM q) t",
-)
-show(
     "timestamps before 1677, zone suffixes and Java patterns",
     "SELECT timestamp '1582-06-01 11:33:33.123UTC+08:00' AS old, "
     "timestamp '2020-12-01 14:30:08Europe/Paris' AS paris, "
