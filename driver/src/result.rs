@@ -75,8 +75,11 @@ fn batch_bytes(b: &RecordBatch) -> usize {
         .sum()
 }
 
-/// The Arrow stream rows spill to.
-type SpillStream = StreamWriter<BufWriter<Box<dyn SpillWriter>>>;
+/// The spill file of a spool and the Arrow IPC writer appending to it.
+type Spill = (
+    Arc<dyn SpillFile>,
+    StreamWriter<BufWriter<Box<dyn SpillWriter>>>,
+);
 
 /// Rows being gathered while a final step runs.
 pub struct ResultSpool {
@@ -85,7 +88,7 @@ pub struct ResultSpool {
     limit: Option<u64>,
     memory: Vec<RecordBatch>,
     memory_bytes: usize,
-    spill: Option<(Arc<dyn SpillFile>, SpillStream)>,
+    spill: Option<Spill>,
     rows: u64,
     bytes: u64,
 }
