@@ -10,7 +10,7 @@
 //! - [`execute`]: running a relation or command as Kiln jobs, and its responses.
 //! - [`session`]: one client session: its catalog, settings and operations.
 //! - [`relation`]: Connect relations to DataFusion logical plans.
-//! - [`relation_na`]: `df.na.fill/drop/replace`.
+//! - [`relation_na`]: the `df.na` functions: fill, drop and replace.
 //! - [`expression`]: Connect expressions to DataFusion expressions.
 //! - [`names`]: the names Spark gives unaliased result columns.
 //! - [`call`]: function calls, mapped onto the session's function registry.
