@@ -59,6 +59,8 @@ pub struct Driver {
     clients: Arc<FlightClients>,
     next_stage: u32,
     next_job: u32,
+    /// What the job being run is for (its statement), for the UI.
+    description: String,
 }
 
 impl Driver {
@@ -79,6 +81,7 @@ impl Driver {
             clients,
             next_stage: 1,
             next_job: 1,
+            description: String::new(),
         })
     }
 
@@ -103,6 +106,7 @@ impl Driver {
             };
             let span =
                 tracing::info_span!("statement", app = %self.sched.application_id, index = i + 1);
+            self.description = label.clone();
             let (rows, result) = self
                 .run_statement(js.statement, &at)
                 .instrument(span)
@@ -348,7 +352,17 @@ impl Driver {
             );
         }
         self.sched.progress.stages_planned(job.stages.len());
+        let description = match std::mem::take(&mut self.description) {
+            d if d.is_empty() => format!("job {job_id}"),
+            d => d,
+        };
+        self.sched
+            .listener
+            .job_start(job_id, &job, &description);
         let result = self.run_stages(ctx, job_id, &job).await;
+        self.sched
+            .listener
+            .job_end(job_id, result.as_ref().err().map(|e| e.to_string()));
         self.remove_shuffle(&job).await;
         result
     }
@@ -420,7 +434,7 @@ impl Driver {
             let config = state.config().clone().with_extension(env.clone());
             let task_ctx = Arc::new(TaskContext::from(&state).with_session_config(config));
             let result = collect(root.clone(), task_ctx).await;
-            self.sched.metrics.add_driver_reads(
+            let (local, remote) = (
                 env.metrics
                     .local_bytes
                     .load(std::sync::atomic::Ordering::Relaxed),
@@ -428,6 +442,10 @@ impl Driver {
                     .remote_bytes
                     .load(std::sync::atomic::Ordering::Relaxed),
             );
+            self.sched.metrics.add_driver_reads(local, remote);
+            self.sched
+                .listener
+                .driver_step_done(job_id, root, local, remote);
             match result {
                 Ok(batches) => {
                     return Ok(JobOutput {

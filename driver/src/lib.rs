@@ -14,12 +14,15 @@
 //! - [`commit`]: the output commit protocol of `INSERT` and `COPY` (staging, commit, abort).
 //! - [`cluster_manager`]: starts executor processes for `local-cluster` mode.
 //! - [`progress`] and [`metrics`]: what a person sees while and after a job runs.
+//! - [`listener`]: the schedulers' state changes as events for the UI, the
+//!   event log and the Prometheus counters (`kiln-ui`).
 
 pub mod application;
 pub mod cluster_manager;
 pub mod commit;
 pub mod executor_registry;
 pub mod file_table;
+pub mod listener;
 pub mod managed_table;
 pub mod map_output;
 pub mod metrics;
