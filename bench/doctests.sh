@@ -59,7 +59,8 @@ for engine in "${engines[@]}"; do
   case "$engine" in
     kiln)
       [ -x "$KILN" ] || { echo "error: $KILN not found: build it first (cargo build --workspace --all-targets)" >&2; exit 1; }
-      start "$log" "sc://" "$KILN" connect --port 0 --executors 2 --executor-cores 1
+      # Python UDFs run in the client's venv (pandas, pyarrow).
+      start "$log" "sc://" "$KILN" connect --port 0 --executors 2 --executor-cores 1 --conf "spark.pyspark.python=$CLIENT"
       url=$(grep -o "sc://[0-9.:a-z]*" "$log" | head -n 1) ;;
     sail)
       sail="$(bench/setup-sail.sh | tail -n 1)/bin/sail"

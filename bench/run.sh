@@ -46,10 +46,14 @@ for e in "${engines[@]}"; do
 done
 echo "==> results (scale factor $SCALE, $RUNS runs, $(nproc) cores, $(date -u +%F))"
 python3 bench/report.py "$WORK" "${engines[@]}"
-if [ -d "$WORK/results-kiln" ] && [ -d "$WORK/results-datafusion" ]; then
-  echo; echo "correctness (kiln vs DataFusion results):"
-  "$CMP" "$WORK/results-kiln" "$WORK/results-datafusion" | tail -n 1
-fi
+# Results compared as sorted rows, value by value (numbers within 1e-6
+# relative); the per-query lines name any difference.
+compare() {
+  echo; echo "correctness ($1 vs $2 results, sorted rows value by value):"
+  "$CMP" "$WORK/results-$1" "$WORK/results-$2" | grep -v ': same' || true
+}
+[ -d "$WORK/results-kiln" ] && [ -d "$WORK/results-datafusion" ] && compare kiln datafusion
+[ -d "$WORK/results-kiln" ] && [ -d "$WORK/results-spark" ] && compare kiln spark
 if [[ ",$ENGINES," == *",kiln,"* ]]; then
   printf 'apiVersion: kiln.dev/v1alpha1\nkind: SparkApplication\nmetadata:\n  name: trivial\nspec:\n  executor:\n    instances: 2\n  sql: SELECT 1 AS one\n' > "$WORK/trivial.yaml"
   times=()

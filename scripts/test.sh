@@ -19,6 +19,9 @@ step "PySpark: the Spark Connect client and classic Spark as the oracle (pinned,
 scripts/setup-pyspark.sh client >/dev/null
 scripts/setup-pyspark.sh oracle >/dev/null
 
+step "Airflow and its Kubernetes provider (pinned, cached): the Airflow tests call the real SparkKubernetesOperator"
+scripts/setup-airflow.sh >/dev/null
+
 step "Spark's own SQL test files and golden answers (Spark's test jar, pinned, cached)"
 scripts/setup-spark-sql-tests.sh >/dev/null
 

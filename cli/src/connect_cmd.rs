@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use kiln_connect::ConnectService;
 use kiln_core::config::EngineConf;
-use kiln_core::manifest::{Application, DriverSpec, ExecutorSpec};
+use kiln_core::manifest::{Application, DriverSpec, ExecutorSpec, Job};
 use kiln_driver::progress::Progress;
 
 use crate::local::{LocalApp, Master};
@@ -75,6 +75,7 @@ fn application(
     };
     let app = Application {
         name: name.to_string(),
+        job: Job::Connect,
         sql: String::new(),
         sql_origin: name.to_string(),
         driver: DriverSpec {
@@ -140,23 +141,37 @@ async fn serve_in(
     let driver = match local.driver() {
         Ok(d) => d,
         Err(e) => {
-            local.stop().await;
+            local.stop(Some(e.to_string())).await;
             return Err(e.into());
         }
     };
-    let service = ConnectService::new(driver);
     on_listening(local_addr);
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-    let served = tonic::transport::Server::builder()
-        .add_service(service.server())
-        .serve_with_incoming_shutdown(incoming, shutdown)
-        .await;
+    let served = serve_connect(driver, listener, shutdown).await;
     local.progress.clear();
-    local.stop().await;
-    served.map_err(|e| CliError::Failed(format!("Spark Connect server: {e}")))
+    local
+        .stop(served.as_ref().err().map(|e| e.to_string()))
+        .await;
+    served
 }
 
-async fn stop_signal() {
+/// Serves Spark Connect on `listener` with `driver`'s cluster until
+/// `shutdown` resolves (a local cluster's, or a driver pod's).
+pub async fn serve_connect(
+    driver: kiln_driver::application::Driver,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), CliError> {
+    let service = ConnectService::new(driver);
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    tonic::transport::Server::builder()
+        .add_service(service.server())
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await
+        .map_err(|e| CliError::Failed(format!("Spark Connect server: {e}")))
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn stop_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
@@ -216,9 +231,10 @@ pub async fn run_python(
             script.display()
         )));
     }
-    let python: PathBuf = python
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| "python3".into());
+    let python: PathBuf = match python {
+        Some(p) => p.to_path_buf(),
+        None => crate::python_job::interpreter(&application(cluster, "job")?.0.conf),
+    };
     let name = script
         .file_stem()
         .map(|s| {
@@ -255,24 +271,12 @@ pub async fn run_python(
             }
         }
     };
-    let status = tokio::process::Command::new(&python)
-        .arg(script)
-        .args(script_args)
-        .env("SPARK_REMOTE", format!("sc://127.0.0.1:{}", addr.port()))
-        .kill_on_drop(true)
-        .status()
-        .await;
+    let exit = crate::python_job::run(&python, script, script_args, addr.port()).await;
     let _ = stop_tx.send(());
     let served = server.await;
-    let status = status.map_err(|e| {
-        CliError::Input(format!(
-            "cannot run {} {}: {e}",
-            python.display(),
-            script.display()
-        ))
-    })?;
+    let exit = exit?;
     if let Ok(Err(e)) = served {
         tracing::warn!("Spark Connect server: {e}");
     }
-    Ok(status.code().map(|c| c.clamp(0, 255) as u8).unwrap_or(1))
+    Ok(exit.code)
 }

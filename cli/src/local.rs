@@ -15,12 +15,13 @@ use kiln_driver::application::{Driver, DriverShuffle};
 use kiln_driver::cluster_manager::{
     default_max_replacements, ExecutorLaunch, LocalCluster, Supervisor,
 };
-use kiln_driver::executor_registry::ExecutorRegistry;
+use kiln_driver::executor_registry::{ExecutorRegistry, StartRule};
 use kiln_driver::metrics::AppMetrics;
 use kiln_driver::progress::Progress;
 use kiln_driver::scheduler::SchedulerContext;
 
 use crate::run::serve_driver;
+use crate::ui_cmd::AppUi;
 use crate::CliError;
 
 /// Where the executors of a local application run.
@@ -55,6 +56,7 @@ pub struct LocalApp {
     server: tokio::task::JoinHandle<()>,
     cluster: Option<Supervisor>,
     local: Option<kiln_executor::ExecutorHandle>,
+    ui: AppUi,
 }
 
 impl LocalApp {
@@ -75,6 +77,16 @@ impl LocalApp {
             .parse()
             .map_err(|_| CliError::Failed("bad address".into()))?;
         let (driver_url, server) = serve_driver(&registry, loopback).await?;
+        let ui = AppUi::start(
+            &app.conf,
+            application_id,
+            &app.name,
+            app.executor.instances * app.executor.cores,
+            Some(work_dir.to_path_buf()),
+            "0.0.0.0",
+            &registry,
+        )
+        .await?;
         let mut cluster = None;
         let mut local = None;
         let shuffle = match master {
@@ -96,19 +108,36 @@ impl LocalApp {
                     work_dir: work_dir.to_path_buf(),
                     transport: transport.clone(),
                 };
-                let mut c = LocalCluster::start(launch, app.executor.instances)?;
-                if let Err(e) = c
-                    .wait_registered(&registry, conf.registration_timeout)
-                    .await
-                {
-                    c.stop().await;
-                    server.abort();
-                    return Err(e.into());
-                }
+                let c = LocalCluster::start(launch, app.executor.instances)?;
                 let max_replacements = conf
                     .max_executor_replacements
                     .unwrap_or_else(|| default_max_replacements(app.executor.instances));
-                cluster = Some(c.supervise(registry.clone(), progress.clone(), max_replacements));
+                // Watched from the start: an executor that dies before it
+                // registers is replaced like one that dies later.
+                let supervisor = c.supervise(registry.clone(), progress.clone(), max_replacements);
+                let expected = app.executor.instances as usize;
+                let started = registry
+                    .wait_to_start(
+                        expected,
+                        &StartRule::of(&conf),
+                        || supervisor.none_can_start(),
+                        || format!("{}; logs in {}", supervisor.exits(), work_dir.display()),
+                    )
+                    .await;
+                match started {
+                    Ok(n) if n < expected => progress.line(&format!(
+                        "starting with {n} of {expected} executors; the others join when they register"
+                    )),
+                    Ok(_) => {}
+                    Err(e) => {
+                        if let Some(mut c) = supervisor.stop().await {
+                            c.stop().await;
+                        }
+                        server.abort();
+                        return Err(CliError::Failed(e));
+                    }
+                }
+                cluster = Some(supervisor);
                 DriverShuffle {
                     executor_id: "driver".into(),
                     shuffle_dir: work_dir.join("driver"),
@@ -121,6 +150,7 @@ impl LocalApp {
                     driver_url: driver_url.clone(),
                     bind: loopback,
                     advertise_host: "127.0.0.1".into(),
+                    advertise_port: None,
                     cores: *n,
                     memory_bytes: app.executor.memory_bytes,
                     work_dir: work_dir.join("executor-local"),
@@ -149,6 +179,7 @@ impl LocalApp {
             conf: Arc::new(conf),
             progress: progress.clone(),
             metrics: metrics.clone(),
+            listener: ui.listener.clone(),
         };
         Ok(LocalApp {
             registry,
@@ -160,6 +191,7 @@ impl LocalApp {
             server,
             cluster,
             local,
+            ui,
         })
     }
 
@@ -168,8 +200,10 @@ impl LocalApp {
         Driver::new(self.app.clone(), self.sched.clone(), self.shuffle.clone())
     }
 
-    /// Stops replacing executors, then stops them all and the endpoint.
-    pub async fn stop(self) {
+    /// Stops replacing executors, then stops them all and the endpoint;
+    /// the application ended with `error` when it failed (for its UI and
+    /// event log, which get the executors' logs).
+    pub async fn stop(self, error: Option<String>) {
         let cluster = match self.cluster {
             Some(supervisor) => supervisor.stop().await,
             None => None,
@@ -189,6 +223,7 @@ impl LocalApp {
             h.stop();
         }
         self.server.abort();
+        self.ui.finish(error, &[]).await;
     }
 }
 

@@ -9,7 +9,10 @@ mod k8s_cli;
 mod local;
 mod operator_cmd;
 mod output;
+mod pod_allocation;
+mod python_job;
 mod run;
+mod ui_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -59,6 +62,8 @@ enum Command {
     Delete(k8s_cli::DeleteArgs),
     /// List SparkApplications.
     List(k8s_cli::ListArgs),
+    /// Serve the UI and `/api/v1` over a folder or `s3://` prefix of event logs.
+    History(ui_cmd::HistoryArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -93,6 +98,10 @@ struct ExecutorArgs {
     /// Host peers use to reach this executor (default: the bind IP; env POD_IP in a pod).
     #[arg(long, env = "POD_IP")]
     advertise_host: Option<String>,
+    /// Port peers use to reach this executor, when it is not the bound one
+    /// (a port forward or proxy in front of it).
+    #[arg(long)]
+    advertise_port: Option<u16>,
     /// File holding the application secret (default: the KILN_AUTH_SECRET environment variable).
     #[arg(long)]
     auth_secret_file: Option<PathBuf>,
@@ -175,6 +184,7 @@ fn main() -> ExitCode {
             Command::Delete(args) => k8s_cli::delete(args).await,
             Command::List(args) => k8s_cli::list(args).await,
             Command::Operator(args) => operator_cmd::operator(args).await,
+            Command::History(args) => ui_cmd::history(args).await,
         }
     });
     // Executors may still hold connections; do not wait for them.
@@ -245,6 +255,7 @@ async fn executor(args: ExecutorArgs) -> Result<(), CliError> {
             .ok_or_else(|| CliError::Input(format!("--conf `{kv}`: expected KEY=VALUE")))?;
         conf.insert(k.trim().to_string(), v.trim().to_string());
     }
+    run::mount_tls_files(&mut conf);
     let transport = kiln_core::security::Transport::new(secret, &conf)?;
     let opts = kiln_executor::ExecutorOptions {
         executor_id: args.executor_id,
@@ -252,6 +263,7 @@ async fn executor(args: ExecutorArgs) -> Result<(), CliError> {
         driver_url: args.driver,
         bind: args.bind,
         advertise_host,
+        advertise_port: args.advertise_port,
         cores: args.cores.max(1),
         memory_bytes,
         work_dir,

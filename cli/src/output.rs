@@ -16,44 +16,45 @@ pub enum Format {
     Json,
 }
 
-/// Writes `out` to stdout in `format`.
-pub fn write_output(out: &QueryOutput, format: Format) -> Result<(), Box<dyn std::error::Error>> {
+/// Writes `out` to stdout in `format`: CSV and JSON batch by batch as they
+/// are read from the driver's result spool (memory stays flat however
+/// large the result); the aligned table needs every row first to size its
+/// columns.
+pub fn write_output(out: QueryOutput, format: Format) -> Result<(), Box<dyn std::error::Error>> {
     let stdout = std::io::stdout();
     let mut lock = stdout.lock();
+    let schema = out.schema.clone();
+    let empty = || arrow::record_batch::RecordBatch::new_empty(schema.clone());
     match format {
         Format::Table => {
-            if out.batches.is_empty() {
-                let empty = arrow::record_batch::RecordBatch::new_empty(out.schema.clone());
-                writeln!(
-                    lock,
-                    "{}",
-                    arrow::util::pretty::pretty_format_batches(&[empty])?
-                )?;
-            } else {
-                writeln!(
-                    lock,
-                    "{}",
-                    arrow::util::pretty::pretty_format_batches(&out.batches)?
-                )?;
+            let mut batches = out.collect()?;
+            if batches.is_empty() {
+                batches.push(empty());
             }
+            writeln!(
+                lock,
+                "{}",
+                arrow::util::pretty::pretty_format_batches(&batches)?
+            )?;
         }
         Format::Csv => {
             let mut w = arrow::csv::WriterBuilder::new()
                 .with_header(true)
                 .build(&mut lock);
-            if out.batches.is_empty() {
-                w.write(&arrow::record_batch::RecordBatch::new_empty(
-                    out.schema.clone(),
-                ))?;
+            let mut any = false;
+            for b in out.batches()? {
+                w.write(&b?)?;
+                any = true;
             }
-            for b in &out.batches {
-                w.write(b)?;
+            if !any {
+                // The header line of an empty result.
+                w.write(&empty())?;
             }
         }
         Format::Json => {
             let mut w = arrow::json::LineDelimitedWriter::new(&mut lock);
-            for b in &out.batches {
-                w.write(b)?;
+            for b in out.batches()? {
+                w.write(&b?)?;
             }
             w.finish()?;
         }

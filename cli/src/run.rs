@@ -9,10 +9,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kiln_core::config::EngineConf;
-use kiln_core::manifest::Application;
+use kiln_core::manifest::{Application, Job, PythonScript};
 use kiln_core::security::{Secret, Transport};
+use kiln_driver::allocation::AllocationConf;
 use kiln_driver::application::{Driver, DriverShuffle, QueryOutput};
-use kiln_driver::executor_registry::{DriverEndpoint, ExecutorRegistry};
+use kiln_driver::executor_registry::{DriverEndpoint, ExecutorRegistry, StartRule};
 use kiln_driver::metrics::AppMetrics;
 use kiln_driver::progress::Progress;
 use kiln_driver::scheduler::SchedulerContext;
@@ -80,6 +81,14 @@ pub struct DriverArgs {
     /// Namespace of that SparkApplication.
     #[arg(long, env = "KILN_APPLICATION_NAMESPACE")]
     namespace: Option<String>,
+    /// Port of the Spark Connect endpoint of a `type: Connect` application
+    /// (on the `--bind` address).
+    #[arg(long, default_value_t = 15002)]
+    connect_port: u16,
+    /// File that gets the error of a failed run (Kubernetes' termination
+    /// message).
+    #[arg(long, default_value = "/dev/termination-log")]
+    termination_log: PathBuf,
 }
 
 pub(crate) fn parse_master(m: &str) -> Result<Master, CliError> {
@@ -188,6 +197,16 @@ pub async fn run(args: RunArgs) -> Result<(), CliError> {
     let started = Instant::now();
     let master = parse_master(&args.master)?;
     let (mut app, conf) = load(&args.manifest, &args.conf)?;
+    match &app.job {
+        Job::Sql => {}
+        Job::Python { script, arguments } => return run_python_manifest(&args, &app, script, arguments).await,
+        Job::Connect => {
+            return Err(CliError::Input(format!(
+                "{}: a `type: Connect` application is a Spark Connect server: run `kiln connect` on this machine",
+                args.manifest.display()
+            )))
+        }
+    }
     if let Master::Local(n) = master {
         app.executor.instances = 1;
         app.executor.cores = n;
@@ -212,6 +231,32 @@ pub async fn run(args: RunArgs) -> Result<(), CliError> {
     result
 }
 
+/// `kiln run app.yaml` of a `type: Python` manifest: its script, with its
+/// arguments, on a local cluster shaped by the manifest.
+async fn run_python_manifest(
+    args: &RunArgs,
+    app: &Application,
+    script: &PythonScript,
+    arguments: &[String],
+) -> Result<(), CliError> {
+    let dir = std::env::temp_dir().join(format!("kiln-{}-{}-py", app.name, uuid_suffix()));
+    let path = crate::python_job::materialize(script, &dir, &app.conf).await?;
+    let cluster = crate::connect_cmd::ClusterArgs {
+        master: args.master.clone(),
+        executors: app.executor.instances,
+        executor_cores: app.executor.cores,
+        executor_memory: app.executor.memory_bytes.map(|b| b.to_string()),
+        conf: app.conf.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+    };
+    let code =
+        crate::connect_cmd::run_python(&path, arguments, args.python.as_deref(), &cluster).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    match code? {
+        0 => Ok(()),
+        c => Err(CliError::Exit(c)),
+    }
+}
+
 async fn run_in(
     args: &RunArgs,
     app: &Application,
@@ -229,8 +274,16 @@ async fn run_in(
     };
     local.progress.clear();
     let (metrics, registry) = (local.metrics.clone(), local.registry.clone());
-    local.stop().await;
+    local
+        .stop(outcome.as_ref().err().map(|e| e.to_string()))
+        .await;
     let wall = started.elapsed();
+    // The rows go out before the summary is written, so the driver's peak
+    // memory in it covers printing them too.
+    let outcome = match outcome {
+        Ok(output) => print_output(output, args.format),
+        Err(e) => Err(e.into()),
+    };
     let summary = metrics.summary();
     eprint!("{}", summary.render(wall, &registry.peak_rss()));
     if let Some(path) = &args.summary_json {
@@ -238,19 +291,20 @@ async fn run_in(
         json["succeeded"] = serde_json::Value::Bool(outcome.is_ok());
         json["executor_peak_rss_bytes"] =
             serde_json::json!(registry.peak_rss().into_iter().collect::<HashMap<_, _>>());
+        // This process: the driver (and, in local[N], the executor too).
+        json["driver_peak_rss_bytes"] = serde_json::json!(kiln_executor::peak_rss_bytes());
         std::fs::write(
             path,
             serde_json::to_string_pretty(&json).unwrap_or_default(),
         )
         .map_err(|e| CliError::Failed(format!("cannot write {}: {e}", path.display())))?;
     }
-    let output = outcome?;
-    print_output(output, args.format)
+    outcome
 }
 
 fn print_output(output: Option<QueryOutput>, format: Format) -> Result<(), CliError> {
     if let Some(out) = output {
-        write_output(&out, format)
+        write_output(out, format)
             .map_err(|e| CliError::Failed(format!("cannot write results: {e}")))?;
     }
     Ok(())
@@ -258,7 +312,7 @@ fn print_output(output: Option<QueryOutput>, format: Format) -> Result<(), CliEr
 
 /// A path from a pod volume: under `$KILN_MOUNT_ROOT` when set (Kiln's
 /// process-based test node), as it is otherwise.
-fn mounted(path: &std::path::Path) -> PathBuf {
+pub(crate) fn mounted(path: &std::path::Path) -> PathBuf {
     match std::env::var_os("KILN_MOUNT_ROOT") {
         Some(root) if path.is_absolute() && !path.starts_with(&root) => {
             PathBuf::from(root).join(path.strip_prefix("/").unwrap_or(path))
@@ -267,28 +321,62 @@ fn mounted(path: &std::path::Path) -> PathBuf {
     }
 }
 
-/// Reports progress, and the executors the job could use (for dynamic
-/// allocation), into the application's status while the job runs, when the
-/// driver knows its application (in a pod started by the operator).
+/// The settings the operator keeps in the application's Secret (credentials),
+/// from `KILN_SECRET_CONF` (a JSON object), if set.
+fn secret_conf() -> Result<std::collections::BTreeMap<String, String>, CliError> {
+    use kiln_operator::controller::tls::SECRET_CONF_ENV;
+    match std::env::var(SECRET_CONF_ENV) {
+        Ok(text) if !text.trim().is_empty() => serde_json::from_str(&text).map_err(|e| {
+            CliError::Input(format!(
+                "{SECRET_CONF_ENV}: not a JSON object of settings: {e}"
+            ))
+        }),
+        _ => Ok(Default::default()),
+    }
+}
+
+/// The TLS files of `kiln.ssl.*` are in a pod volume: read them under
+/// `$KILN_MOUNT_ROOT` on the process-based test node.
+pub(crate) fn mount_tls_files(conf: &mut std::collections::BTreeMap<String, String>) {
+    use kiln_core::security::{SSL_CA_FILE, SSL_CERT_FILE, SSL_KEY_FILE};
+    for key in [SSL_CERT_FILE, SSL_KEY_FILE, SSL_CA_FILE] {
+        if let Some(v) = conf.get_mut(key) {
+            *v = mounted(std::path::Path::new(v.as_str()))
+                .display()
+                .to_string();
+        }
+    }
+}
+
+/// Reports progress into the application's status while the job runs and,
+/// under dynamic allocation, runs the allocation loop, when the driver
+/// knows its application (in a pod started by the operator).
 async fn report_progress(
     args: &DriverArgs,
     progress: &Arc<Progress>,
+    registry: &ExecutorRegistry,
+    allocation: Option<AllocationConf>,
     executor_cores: u32,
 ) -> Option<(
     kiln_operator::driver_status::StatusReporter,
-    [tokio::task::JoinHandle<()>; 2],
+    Vec<tokio::task::JoinHandle<()>>,
 )> {
     let (name, ns) = (args.application.as_deref()?, args.namespace.as_deref()?);
     match kiln_operator::driver_status::StatusReporter::connect(name, ns).await {
         Ok(r) => {
             let p = progress.clone();
-            let stages = r.spawn_progress(Duration::from_secs(1), move || p.stage_counts());
-            let p = progress.clone();
-            let requests =
-                r.spawn_executor_requests(Duration::from_secs(1), executor_cores, move || {
-                    p.task_demand()
-                });
-            Some((r, [stages, requests]))
+            let mut tasks =
+                vec![r.spawn_progress(Duration::from_secs(1), move || p.stage_counts())];
+            if let Some(conf) = allocation {
+                tasks.push(crate::pod_allocation::spawn(
+                    r.clone(),
+                    registry.clone(),
+                    progress.clone(),
+                    conf,
+                    executor_cores,
+                ));
+            }
+            Some((r, tasks))
         }
         Err(e) => {
             tracing::warn!("{e}; progress will not be reported");
@@ -298,29 +386,100 @@ async fn report_progress(
 }
 
 /// `kiln driver`: the driver of an application whose executors run elsewhere.
+/// A failure's message is also the container's termination message.
 pub async fn driver(args: DriverArgs) -> Result<(), CliError> {
+    let log = args.termination_log.clone();
+    let result = driver_in(args).await;
+    if let Err(e) = &result {
+        write_termination_message(&log, &format!("error: {e}"));
+    }
+    result
+}
+
+/// Writes `message` where Kubernetes reads a container's termination
+/// message (under `$KILN_MOUNT_ROOT` on the test node); best effort: a
+/// driver outside a pod has no such file.
+fn write_termination_message(path: &std::path::Path, message: &str) {
+    let path = mounted(path);
+    if std::env::var_os("KILN_MOUNT_ROOT").is_some() {
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+    }
+    if let Err(e) = std::fs::write(&path, message) {
+        tracing::debug!("termination message not written to {}: {e}", path.display());
+    }
+}
+
+async fn driver_in(args: DriverArgs) -> Result<(), CliError> {
     let started = Instant::now();
-    let (app, conf) = load(&mounted(&args.manifest), &[])?;
+    // Credentials come from the application's Secret, not the manifest.
+    let secret_conf = secret_conf()?;
+    let overrides: Vec<String> = secret_conf
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let (mut app, conf) = load(&mounted(&args.manifest), &overrides)?;
+    mount_tls_files(&mut app.conf);
+    // Under dynamic allocation jobs are planned for the most executors.
+    let allocation = AllocationConf::from_conf(&app.conf)?;
+    if let Some(a) = &allocation {
+        app.executor.instances = a.max_executors.max(1);
+    }
     let application_id = args
         .application_id
         .clone()
         .unwrap_or_else(|| app.name.clone());
     let secret = Secret::load(args.auth_secret_file.as_deref())?;
     let transport = Transport::new(secret, &app.conf)?;
-    let registry = ExecutorRegistry::new(&application_id, executor_conf(&app), transport);
+    // Executors get S3 credentials from the Secret themselves; nothing
+    // sensitive travels to them.
+    let mut to_executors = executor_conf(&app);
+    to_executors.retain(|k, _| !secret_conf.contains_key(k));
+    let registry = ExecutorRegistry::new(&application_id, to_executors, transport);
     let (url, server) = serve_driver(&registry, args.bind).await?;
     eprintln!("driver listening on {url}");
+    let ui = crate::ui_cmd::AppUi::start(
+        &app.conf,
+        &application_id,
+        &app.name,
+        app.executor.instances * app.executor.cores,
+        None,
+        &args.bind.ip().to_string(),
+        &registry,
+    )
+    .await?;
     let want = args.min_executors.unwrap_or(app.executor.instances) as usize;
-    if !registry.wait_for(want, conf.registration_timeout).await {
-        server.abort();
-        return Err(CliError::Failed(format!(
-            "only {} of {want} executors registered within {:?}",
-            registry.executors().len(),
-            conf.registration_timeout
-        )));
+    // The operator runs the executor pods; why one does not come up (an
+    // image that cannot be pulled, no node that fits) is on the pod.
+    let registered = registry
+        .wait_to_start(
+            want,
+            &StartRule::of(&conf),
+            || None,
+            || "see the executor pods' events (kubectl describe pod) and `kiln status`".to_string(),
+        )
+        .await;
+    match registered {
+        Ok(n) if n < want => {
+            eprintln!("starting with {n} of {want} executors; the others join when they register")
+        }
+        Ok(_) => {}
+        Err(e) => {
+            server.abort();
+            ui.finish(Some(e.clone()), &[]).await;
+            return Err(CliError::Failed(e));
+        }
     }
     let progress = Arc::new(Progress::new(false));
-    let reporter = report_progress(&args, &progress, app.executor.cores).await;
+    let reporter = report_progress(
+        &args,
+        &progress,
+        &registry,
+        allocation.clone(),
+        app.executor.cores,
+    )
+    .await;
     let metrics = Arc::new(AppMetrics::default());
     let work_dir = std::env::temp_dir().join(format!("kiln-driver-{application_id}"));
     let sched = SchedulerContext {
@@ -329,17 +488,36 @@ pub async fn driver(args: DriverArgs) -> Result<(), CliError> {
         conf: Arc::new(conf),
         progress: progress.clone(),
         metrics: metrics.clone(),
+        listener: ui.listener.clone(),
     };
     let shuffle = DriverShuffle {
         executor_id: "driver".into(),
         shuffle_dir: work_dir,
     };
-    let outcome = match Driver::new(app, sched, shuffle) {
-        Ok(mut d) => d.run().await,
-        Err(e) => Err(e),
+    let job = app.job.clone();
+    let conf_raw = app.conf.clone();
+    let driver = Driver::new(app, sched, shuffle);
+    let outcome = match (driver, job) {
+        (Err(e), _) => Err(e.into()),
+        (Ok(mut d), Job::Sql) => d.run().await.map_err(CliError::from),
+        (Ok(d), Job::Python { script, arguments }) => {
+            let dir = std::env::temp_dir().join(format!("kiln-driver-{application_id}-py"));
+            python_in_pod(d, &script, &arguments, &dir, &conf_raw)
+                .await
+                .map(|()| None)
+        }
+        (Ok(d), Job::Connect) => connect_in_pod(d, args.bind, args.connect_port)
+            .await
+            .map(|()| None),
     };
     if let Some((r, tasks)) = reporter {
         tasks.iter().for_each(|t| t.abort());
+        if allocation.is_some() {
+            // Executors are about to stop: none should be started for them.
+            if let Err(e) = r.request_executors(0).await {
+                tracing::warn!("cannot withdraw the executor request: {e}");
+            }
+        }
         let (done, total) = progress.stage_counts();
         if let Err(e) = r.progress(done, total).await {
             tracing::warn!("cannot report the final progress: {e}");
@@ -354,6 +532,8 @@ pub async fn driver(args: DriverArgs) -> Result<(), CliError> {
         .await;
     }
     server.abort();
+    ui.finish(outcome.as_ref().err().map(|e| e.to_string()), &[])
+        .await;
     eprint!(
         "{}",
         metrics
@@ -361,6 +541,60 @@ pub async fn driver(args: DriverArgs) -> Result<(), CliError> {
             .render(started.elapsed(), &registry.peak_rss())
     );
     print_output(outcome?, args.format)
+}
+
+/// A Python application in its driver pod: the script runs against a Spark
+/// Connect endpoint on loopback served by this driver and its executors.
+async fn python_in_pod(
+    driver: Driver,
+    script: &PythonScript,
+    arguments: &[String],
+    dir: &std::path::Path,
+    conf: &std::collections::BTreeMap<String, String>,
+) -> Result<(), CliError> {
+    let path = crate::python_job::materialize(script, dir, conf).await?;
+    let python = crate::python_job::interpreter(conf);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .map_err(|e| CliError::Failed(format!("cannot listen for Spark Connect: {e}")))?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| CliError::Failed(format!("Spark Connect listener: {e}")))?
+        .port();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(crate::connect_cmd::serve_connect(driver, listener, async {
+        let _ = stop_rx.await;
+    }));
+    eprintln!(
+        "running {} {} against sc://127.0.0.1:{port}",
+        python.display(),
+        path.display()
+    );
+    let exit = crate::python_job::run(&python, &path, arguments, port).await;
+    let _ = stop_tx.send(());
+    let _ = server.await;
+    let _ = std::fs::remove_dir_all(dir);
+    let exit = exit?;
+    if exit.code == 0 {
+        Ok(())
+    } else {
+        Err(CliError::Failed(crate::python_job::failure(&path, &exit)))
+    }
+}
+
+/// A Connect application in its driver pod: Spark Connect on the pod's
+/// address until the pod is stopped (SIGTERM: deleted or suspended).
+async fn connect_in_pod(driver: Driver, bind: SocketAddr, port: u16) -> Result<(), CliError> {
+    let addr = SocketAddr::new(bind.ip(), port);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| CliError::Failed(format!("cannot listen for Spark Connect on {addr}: {e}")))?;
+    eprintln!("Spark Connect server listening on sc://{addr}");
+    crate::connect_cmd::serve_connect(driver, listener, async {
+        crate::connect_cmd::stop_signal().await;
+        eprintln!("stopping the Spark Connect server");
+    })
+    .await
 }
 
 pub(crate) fn uuid_suffix() -> String {

@@ -190,7 +190,8 @@ impl Executor {
                 // first input's, which the analyzer's coercion changes.
                 let schema = with_types_of(&logical, &o.schema);
                 let batches = o
-                    .batches
+                    .collect()
+                    .map_err(ConnectError::from_kiln)?
                     .into_iter()
                     .map(|b| RecordBatch::try_new(schema.clone(), b.columns().to_vec()))
                     .collect::<std::result::Result<Vec<_>, _>>()

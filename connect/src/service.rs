@@ -149,13 +149,7 @@ impl ConnectService {
             Some(Analyze::DdlParse(d)) => {
                 // A schema (`a int, b string`) or, as Spark, a bare type
                 // (`boolean`: a UDF's return type).
-                let parsed = match types::parse_schema(&d.ddl_string) {
-                    Ok(schema) => types::schema_to_spark(&schema),
-                    Err(e) => match types::parse_type(&d.ddl_string) {
-                        Ok(t) => types::to_spark(&t),
-                        Err(_) => return Err(e),
-                    },
-                };
+                let parsed = types::to_spark(&types::parse_ddl(&d.ddl_string)?);
                 ar::Result::DdlParse(ar::DdlParse {
                     parsed: Some(parsed),
                 })

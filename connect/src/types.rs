@@ -216,31 +216,37 @@ pub fn parse_type(s: &str) -> Result<DataType> {
 /// Parses a schema: a DDL list (`a INT, b STRING`), `struct<...>`, or
 /// Spark's JSON schema.
 pub fn parse_schema(s: &str) -> Result<SchemaRef> {
-    let trimmed = s.trim();
-    let t = if trimmed.starts_with('{') || trimmed.to_ascii_lowercase().starts_with("struct<") {
-        parse_type(trimmed)?
-    } else {
-        let mut p = TypeParser { s: trimmed, pos: 0 };
-        let fields = p.field_list(None).and_then(|f| {
-            p.skip_ws();
-            if p.pos == trimmed.len() {
-                Ok(f)
-            } else {
-                Err(p.error("`,` or the end of the schema"))
-            }
-        });
-        match fields {
-            Ok(fields) => DataType::Struct(fields.into()),
-            // As Spark: a schema that is not a column list may be one type
-            // (`createDataFrame([1, 2], "int")`), a column named `value`.
-            Err(e) => parse_type(trimmed).map_err(|_| e)?,
-        }
-    };
-    match t {
+    match parse_ddl(s)? {
         DataType::Struct(fields) => Ok(Arc::new(Schema::new(fields))),
+        // As Spark: a schema that is one type (`createDataFrame([1, 2],
+        // "int")`) is a column named `value`.
         other => Ok(Arc::new(Schema::new(vec![Field::new(
             "value", other, true,
         )]))),
+    }
+}
+
+/// Parses a DDL string the way Spark Connect's `DDLParse` does: a column
+/// list (`a int, b string`) is a struct, anything else one type (`long`,
+/// `array<int>`, `struct<...>`, or the JSON form). A UDF's return type
+/// `"long"` is therefore `long`, not a one-column struct.
+pub fn parse_ddl(s: &str) -> Result<DataType> {
+    let trimmed = s.trim();
+    if trimmed.starts_with('{') || trimmed.to_ascii_lowercase().starts_with("struct<") {
+        return parse_type(trimmed);
+    }
+    let mut p = TypeParser { s: trimmed, pos: 0 };
+    let fields = p.field_list(None).and_then(|f| {
+        p.skip_ws();
+        if p.pos == trimmed.len() {
+            Ok(f)
+        } else {
+            Err(p.error("`,` or the end of the schema"))
+        }
+    });
+    match fields {
+        Ok(fields) => Ok(DataType::Struct(fields.into())),
+        Err(e) => parse_type(trimmed).map_err(|_| e),
     }
 }
 

@@ -52,13 +52,26 @@ pub const WAREHOUSE_DIR: &str = "spark.sql.warehouse.dir";
 pub const BROADCAST_THRESHOLD: &str = "spark.sql.autoBroadcastJoinThreshold";
 /// Default of [`BROADCAST_THRESHOLD`].
 pub const DEFAULT_BROADCAST_THRESHOLD: usize = 10 << 20;
-/// `kiln.test.taskDelay`: testing only. Executors wait this long before each
-/// task, so fault tests can kill a process while a stage runs.
-pub const TEST_TASK_DELAY: &str = "kiln.test.taskDelay";
-/// `kiln.test.stageDelay`: testing only. The driver waits this long after a
-/// stage completes before launching more tasks, so fault tests can kill an
-/// executor between a map stage and the stage that reads its output.
-pub const TEST_STAGE_DELAY: &str = "kiln.test.stageDelay";
+/// Spark's `spark.network.timeout`: the default of every network deadline
+/// below (Spark's default, 120 s).
+pub const NETWORK_TIMEOUT: &str = "spark.network.timeout";
+/// Spark's `spark.shuffle.io.connectionTimeout`: how long a shuffle fetch
+/// waits for its peer's next message (the reply to `DoGet`, then each piece
+/// of the block) before it fails as a fetch failure. Default:
+/// [`NETWORK_TIMEOUT`].
+pub const SHUFFLE_CONNECTION_TIMEOUT: &str = "spark.shuffle.io.connectionTimeout";
+/// Spark's `spark.scheduler.minRegisteredResourcesRatio`: the share of the
+/// requested executors that must have registered before jobs start
+/// (default 0.8, Spark's default on Kubernetes and YARN).
+pub const MIN_REGISTERED_RATIO: &str = "spark.scheduler.minRegisteredResourcesRatio";
+/// Spark's `spark.scheduler.maxRegisteredResourcesWaitingTime`: how long to
+/// wait for that share before starting with the executors that registered
+/// (default 30s).
+pub const MAX_REGISTERED_WAIT: &str = "spark.scheduler.maxRegisteredResourcesWaitingTime";
+/// Spark's `spark.driver.maxResultSize`: the largest query result the driver
+/// hands back (`1g` by default; `0` for no limit).
+pub const MAX_RESULT_SIZE: &str = "spark.driver.maxResultSize";
+pub use crate::fault_injection::{TEST_STAGE_DELAY, TEST_TASK_DELAY};
 
 /// Settings Kiln itself interprets, parsed from the application's conf.
 #[derive(Debug, Clone)]
@@ -77,6 +90,14 @@ pub struct EngineConf {
     pub heartbeat_timeout: Duration,
     /// How long the driver waits for executors to register.
     pub registration_timeout: Duration,
+    /// [`SHUFFLE_CONNECTION_TIMEOUT`]: the per-message deadline of a fetch.
+    pub fetch_timeout: Duration,
+    /// [`MIN_REGISTERED_RATIO`].
+    pub min_registered_ratio: f64,
+    /// [`MAX_REGISTERED_WAIT`].
+    pub max_registered_wait: Duration,
+    /// [`MAX_RESULT_SIZE`] in bytes; `None` for no limit.
+    pub max_result_bytes: Option<u64>,
     /// Partitions per exchange, when set (`spark.sql.shuffle.partitions`).
     pub shuffle_partitions: Option<usize>,
     /// [`BROADCAST_THRESHOLD`] in bytes; 0 when broadcasts are off.
@@ -90,14 +111,8 @@ pub struct EngineConf {
     pub partition_overwrite_mode: PartitionOverwriteMode,
     /// [`WAREHOUSE_DIR`], absolute.
     pub warehouse_dir: String,
-    /// [`TEST_TASK_DELAY`], when set.
-    pub test_task_delay: Option<Duration>,
-    /// [`TEST_STAGE_DELAY`], when set.
-    pub test_stage_delay: Option<Duration>,
-    /// [`crate::write::TEST_FAIL_FIRST_WRITE_ATTEMPT`].
-    pub test_fail_first_write: bool,
-    /// [`crate::write::TEST_FAIL_COMMIT_AFTER_FILES`], when set.
-    pub test_fail_commit_after_files: Option<u64>,
+    /// The `kiln.test.*` fault-injection hooks (off in release builds).
+    pub hooks: crate::fault_injection::TestHooks,
 }
 
 /// What a `COPY ... TO` does with a target that already holds data.
@@ -198,12 +213,34 @@ impl EngineConf {
             }
             None => None,
         };
-        let opt_dur = |key: &str| -> Result<Option<Duration>> {
-            raw.get(key)
-                .map(|v| parse_duration(v).map_err(|m| bad(key, m)))
-                .transpose()
+        let network_timeout = dur(NETWORK_TIMEOUT, Duration::from_secs(120))?;
+        let fetch_timeout = dur(SHUFFLE_CONNECTION_TIMEOUT, network_timeout)?;
+        if fetch_timeout.is_zero() {
+            return Err(bad(
+                SHUFFLE_CONNECTION_TIMEOUT,
+                "must be more than 0".into(),
+            ));
+        }
+        let min_registered_ratio = match raw.get(MIN_REGISTERED_RATIO) {
+            None => 0.8,
+            Some(v) => v
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|r| (0.0..=1.0).contains(r))
+                .ok_or_else(|| {
+                    bad(
+                        MIN_REGISTERED_RATIO,
+                        format!("expected a number from 0 to 1, found `{v}`"),
+                    )
+                })?,
         };
-        let test_task_delay = opt_dur(TEST_TASK_DELAY)?;
+        let max_registered_wait = dur(MAX_REGISTERED_WAIT, Duration::from_secs(30))?;
+        let max_result_bytes = match raw.get(MAX_RESULT_SIZE) {
+            None => Some(1 << 30),
+            Some(v) if v.trim() == "0" => None,
+            Some(v) => Some(crate::manifest::parse_memory(v).map_err(|m| bad(MAX_RESULT_SIZE, m))?),
+        };
         let write_mode = match raw.get(WRITE_MODE).map(|v| v.to_ascii_lowercase()) {
             None => WriteMode::Overwrite,
             Some(v) => match v.as_str() {
@@ -234,7 +271,6 @@ impl EngineConf {
                 }
             },
         };
-        let test_stage_delay = opt_dur(TEST_STAGE_DELAY)?;
         let broadcast_threshold = match raw.get(BROADCAST_THRESHOLD).map(|v| v.trim()) {
             None => DEFAULT_BROADCAST_THRESHOLD,
             Some(v) if v.starts_with('-') => 0,
@@ -243,32 +279,11 @@ impl EngineConf {
                 .try_into()
                 .unwrap_or(usize::MAX),
         };
-        let test_fail_first_write = match raw
-            .get(crate::write::TEST_FAIL_FIRST_WRITE_ATTEMPT)
-            .map(|v| v.trim().to_ascii_lowercase())
-        {
-            None => false,
-            Some(v) => match v.as_str() {
-                "true" => true,
-                "false" => false,
-                other => {
-                    return Err(bad(
-                        crate::write::TEST_FAIL_FIRST_WRITE_ATTEMPT,
-                        format!("expected true or false, found `{other}`"),
-                    ))
-                }
-            },
-        };
         let warehouse_dir = warehouse_dir(raw.get(WAREHOUSE_DIR).map(String::as_str));
-        let test_fail_commit_after_files = raw
-            .get(crate::write::TEST_FAIL_COMMIT_AFTER_FILES)
-            .map(|v| parse_u64(crate::write::TEST_FAIL_COMMIT_AFTER_FILES, v))
-            .transpose()?;
+        let hooks = crate::fault_injection::TestHooks::parse(raw)?;
         let known = [
             WRITE_MODE,
             MAX_EXECUTOR_REPLACEMENTS,
-            TEST_TASK_DELAY,
-            TEST_STAGE_DELAY,
             TASK_MAX_FAILURES,
             SHUFFLE_COMPRESSION,
             HEARTBEAT_INTERVAL,
@@ -281,16 +296,13 @@ impl EngineConf {
             crate::security::SSL_KEY_FILE,
             crate::security::SSL_CA_FILE,
             crate::security::SSL_SERVER_NAME,
-            crate::shuffle::block::TEST_CORRUPT_BLOCK,
-            crate::write::TEST_FAIL_FIRST_WRITE_ATTEMPT,
-            crate::write::TEST_FAIL_COMMIT_AFTER_FILES,
         ];
-        if let Some(v) = raw.get(crate::shuffle::block::TEST_CORRUPT_BLOCK) {
-            crate::shuffle::block::CorruptBlock::parse(v)
-                .map_err(|m| bad(crate::shuffle::block::TEST_CORRUPT_BLOCK, m))?;
-        }
         for k in raw.keys() {
-            if k.starts_with("kiln.") && !known.contains(&k.as_str()) && !k.starts_with("kiln.s3.")
+            // `kiln.test.*` keys are the hooks' to check.
+            if k.starts_with("kiln.")
+                && !known.contains(&k.as_str())
+                && !k.starts_with("kiln.s3.")
+                && !k.starts_with("kiln.test.")
             {
                 return Err(bad(
                     k,
@@ -306,15 +318,16 @@ impl EngineConf {
             heartbeat_interval: dur(HEARTBEAT_INTERVAL, Duration::from_secs(1))?,
             heartbeat_timeout: dur(HEARTBEAT_TIMEOUT, Duration::from_secs(30))?,
             registration_timeout: dur(REGISTRATION_TIMEOUT, Duration::from_secs(60))?,
+            fetch_timeout,
+            min_registered_ratio,
+            max_registered_wait,
+            max_result_bytes,
             shuffle_partitions,
             broadcast_threshold,
             max_executor_replacements,
             write_mode,
             partition_overwrite_mode,
-            test_task_delay,
-            test_stage_delay,
-            test_fail_first_write,
-            test_fail_commit_after_files,
+            hooks,
             warehouse_dir,
         })
     }
@@ -650,6 +663,38 @@ mod tests {
     }
 
     #[test]
+    fn network_deadlines_result_limit_and_start_rule_follow_spark() {
+        let mut raw = BTreeMap::new();
+        let c = EngineConf::parse(&raw).unwrap();
+        assert_eq!(c.fetch_timeout, Duration::from_secs(120));
+        assert_eq!(c.max_result_bytes, Some(1 << 30));
+        assert_eq!(c.min_registered_ratio, 0.8);
+        assert_eq!(c.max_registered_wait, Duration::from_secs(30));
+        raw.insert(NETWORK_TIMEOUT.into(), "45s".into());
+        raw.insert(MAX_RESULT_SIZE.into(), "0".into());
+        raw.insert(MIN_REGISTERED_RATIO.into(), "0.5".into());
+        let c = EngineConf::parse(&raw).unwrap();
+        assert_eq!(c.fetch_timeout, Duration::from_secs(45), "network default");
+        assert_eq!(c.max_result_bytes, None, "0 is no limit");
+        assert_eq!(c.min_registered_ratio, 0.5);
+        raw.insert(SHUFFLE_CONNECTION_TIMEOUT.into(), "2s".into());
+        raw.insert(MAX_RESULT_SIZE.into(), "64m".into());
+        let c = EngineConf::parse(&raw).unwrap();
+        assert_eq!(c.fetch_timeout, Duration::from_secs(2));
+        assert_eq!(c.max_result_bytes, Some(64 << 20));
+        for (key, bad) in [
+            (MIN_REGISTERED_RATIO, "1.5"),
+            (MAX_RESULT_SIZE, "lots"),
+            (SHUFFLE_CONNECTION_TIMEOUT, "0s"),
+        ] {
+            let mut raw = BTreeMap::new();
+            raw.insert(key.to_string(), bad.to_string());
+            let e = EngineConf::parse(&raw).unwrap_err().to_string();
+            assert!(e.contains(key), "{key} = {bad}: {e}");
+        }
+    }
+
+    #[test]
     fn unknown_kiln_key_is_rejected() {
         let mut raw = BTreeMap::new();
         raw.insert("kiln.task.maxFailure".into(), "2".into());
@@ -705,17 +750,5 @@ mod tests {
         raw.insert(BROADCAST_THRESHOLD.into(), "lots".into());
         let e = EngineConf::parse(&raw).unwrap_err().to_string();
         assert!(e.contains(BROADCAST_THRESHOLD), "{e}");
-    }
-
-    #[test]
-    fn the_write_failure_hook_takes_true_or_false() {
-        let key = crate::write::TEST_FAIL_FIRST_WRITE_ATTEMPT;
-        let mut raw = BTreeMap::new();
-        assert!(!EngineConf::parse(&raw).unwrap().test_fail_first_write);
-        raw.insert(key.into(), "true".into());
-        assert!(EngineConf::parse(&raw).unwrap().test_fail_first_write);
-        raw.insert(key.into(), "yes".into());
-        let e = EngineConf::parse(&raw).unwrap_err().to_string();
-        assert!(e.contains(key), "{e}");
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! - [`manifest`]: the `SparkApplication` manifest a job is described by.
 //! - [`config`]: engine settings (`spec.conf`) and the DataFusion session built from them.
+//! - [`fault_injection`]: the `kiln.test.*` hooks of Kiln's fault tests (feature `fault-injection` only).
 //! - [`sql`]: splitting a job into statements and Spark-style identifier resolution.
 //! - [`spark_coercion`]: Spark's implicit type coercions where DataFusion's differ.
 //! - [`spark_names`]: duplicate result column names, which Spark allows.
@@ -19,6 +20,7 @@ pub mod codec;
 pub mod config;
 pub mod error;
 pub mod events;
+pub mod fault_injection;
 pub mod listing;
 pub mod manifest;
 pub mod objectstore;

@@ -22,7 +22,11 @@ pub const KIND: &str = "SparkApplication";
 pub struct Application {
     /// `metadata.name`.
     pub name: String,
-    /// The job's SQL text (from `spec.sql` or the file `spec.mainApplicationFile` names).
+    /// What the driver runs: SQL statements, a PySpark script, or a Spark
+    /// Connect server (`spec.type`).
+    pub job: Job,
+    /// The job's SQL text (from `spec.sql` or the file `spec.mainApplicationFile`
+    /// names); empty for Python and Connect applications.
     pub sql: String,
     /// Where the SQL came from, for error messages.
     pub sql_origin: String,
@@ -32,6 +36,36 @@ pub struct Application {
     pub executor: ExecutorSpec,
     /// Engine settings (`spec.conf`), values as strings.
     pub conf: BTreeMap<String, String>,
+}
+
+/// What an application's driver runs (`spec.type`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Job {
+    /// The statements in `Application::sql` (`type: SQL`, the default).
+    #[default]
+    Sql,
+    /// A PySpark script run against the driver's own Spark Connect endpoint
+    /// (`type: Python`), with `spec.arguments`.
+    Python {
+        /// Where the script is.
+        script: PythonScript,
+        /// Its command-line arguments.
+        arguments: Vec<String>,
+    },
+    /// A long-running Spark Connect server (`type: Connect`).
+    Connect,
+}
+
+/// Where a PySpark script comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PythonScript {
+    /// A file on this machine or in the image (`local://`, `file://` or a
+    /// path, relative to the manifest).
+    File(PathBuf),
+    /// The script's text (`spec.python`, as `kiln submit` inlines a local file).
+    Inline(String),
+    /// An object-store URL (`s3://bucket/key.py`), read by the driver.
+    Remote(String),
 }
 
 /// Resources of the driver.
@@ -71,8 +105,12 @@ struct RawMetadata {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RawSpec {
+    #[serde(rename = "type")]
+    type_: Option<String>,
     sql: Option<String>,
+    python: Option<String>,
     main_application_file: Option<String>,
+    arguments: Option<Vec<serde_yaml::Value>>,
     driver: Option<RawPod>,
     executor: Option<RawPod>,
     conf: Option<BTreeMap<String, serde_yaml::Value>>,
@@ -142,36 +180,7 @@ impl Application {
             )));
         }
         let spec = raw.spec.ok_or_else(|| err("missing field `spec`".into()))?;
-        let (sql, sql_origin) = match (spec.sql, spec.main_application_file) {
-            (Some(_), Some(_)) => {
-                return Err(err(
-                    "fields `spec.sql` and `spec.mainApplicationFile` are both set; use one".into(),
-                ))
-            }
-            (Some(sql), None) => (sql, format!("{origin} (spec.sql)")),
-            (None, Some(file)) => {
-                let local = file.strip_prefix("local://").unwrap_or(&file);
-                let local = local.strip_prefix("file://").unwrap_or(local);
-                let p = PathBuf::from(local);
-                let p = if p.is_relative() { base_dir.join(p) } else { p };
-                let sql = std::fs::read_to_string(&p).map_err(|e| {
-                    err(format!(
-                        "field `spec.mainApplicationFile`: cannot read {}: {e}",
-                        p.display()
-                    ))
-                })?;
-                (sql, p.display().to_string())
-            }
-            (None, None) => {
-                return Err(err(
-                    "missing field `spec.sql` or `spec.mainApplicationFile`: the job has no SQL"
-                        .into(),
-                ))
-            }
-        };
-        if sql.trim().is_empty() {
-            return Err(err(format!("the job's SQL ({sql_origin}) is empty")));
-        }
+        let (job, sql, sql_origin) = job_of(&spec, origin, base_dir).map_err(err)?;
         let driver = spec.driver.unwrap_or(RawPod {
             cores: None,
             memory: None,
@@ -207,6 +216,7 @@ impl Application {
         }
         Ok(Application {
             name,
+            job,
             sql,
             sql_origin,
             driver,
@@ -218,6 +228,115 @@ impl Application {
     /// Total task slots over all executors (Spark's default parallelism).
     pub fn total_cores(&self) -> usize {
         (self.executor.instances as usize) * (self.executor.cores as usize)
+    }
+}
+
+/// The job of a spec: its kind, and for SQL the text and where it came from.
+fn job_of(
+    spec: &RawSpec,
+    origin: &str,
+    base_dir: &Path,
+) -> std::result::Result<(Job, String, String), String> {
+    let kind = spec.type_.as_deref().unwrap_or("SQL");
+    let file = spec.main_application_file.as_deref();
+    match kind {
+        "SQL" | "Sql" | "sql" => {
+            if spec.python.is_some() {
+                return Err("field `spec.python` needs `spec.type: Python`".into());
+            }
+            let (sql, sql_origin) = match (&spec.sql, file) {
+                (Some(_), Some(_)) => {
+                    return Err(
+                        "fields `spec.sql` and `spec.mainApplicationFile` are both set; use one"
+                            .into(),
+                    )
+                }
+                (Some(sql), None) => (sql.clone(), format!("{origin} (spec.sql)")),
+                (None, Some(file)) => {
+                    let p = local_file(file, base_dir);
+                    let sql = std::fs::read_to_string(&p).map_err(|e| {
+                        format!(
+                            "field `spec.mainApplicationFile`: cannot read {}: {e}",
+                            p.display()
+                        )
+                    })?;
+                    (sql, p.display().to_string())
+                }
+                (None, None) => return Err(
+                    "missing field `spec.sql` or `spec.mainApplicationFile`: the job has no SQL"
+                        .into(),
+                ),
+            };
+            if sql.trim().is_empty() {
+                return Err(format!("the job's SQL ({sql_origin}) is empty"));
+            }
+            Ok((Job::Sql, sql, sql_origin))
+        }
+        "Python" => {
+            if spec.sql.is_some() {
+                return Err("field `spec.sql` cannot be used with `spec.type: Python` (the script is `spec.mainApplicationFile` or `spec.python`)".into());
+            }
+            let script = match (&spec.python, file) {
+                (Some(_), Some(_)) => {
+                    return Err(
+                        "fields `spec.python` and `spec.mainApplicationFile` are both set; use one"
+                            .into(),
+                    )
+                }
+                (Some(text), None) if text.trim().is_empty() => {
+                    return Err("field `spec.python`: the script is empty".into())
+                }
+                (Some(text), None) => PythonScript::Inline(text.clone()),
+                (None, Some(f)) if f.starts_with("s3://") => PythonScript::Remote(f.to_string()),
+                (None, Some(f)) if f.contains("://") && !f.starts_with("local://") && !f.starts_with("file://") => {
+                    return Err(format!(
+                        "field `spec.mainApplicationFile`: `{f}`: only local://, file://, s3:// or a path are supported"
+                    ))
+                }
+                (None, Some(f)) => PythonScript::File(local_file(f, base_dir)),
+                (None, None) => {
+                    return Err("missing field `spec.mainApplicationFile` (or `spec.python`): a Python application needs its script".into())
+                }
+            };
+            let arguments = spec
+                .arguments
+                .iter()
+                .flatten()
+                .enumerate()
+                .map(|(i, v)| {
+                    scalar_to_string(v).ok_or_else(|| {
+                        format!("field `spec.arguments[{i}]`: must be a string, number or boolean")
+                    })
+                })
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            Ok((
+                Job::Python { script, arguments },
+                String::new(),
+                format!("{origin} (Python)"),
+            ))
+        }
+        "Connect" => {
+            if spec.sql.is_some() || spec.python.is_some() || file.is_some() {
+                return Err("a `spec.type: Connect` application serves Spark Connect clients: it takes no `spec.sql`, `spec.python` or `spec.mainApplicationFile`".into());
+            }
+            Ok((Job::Connect, String::new(), format!("{origin} (Connect)")))
+        }
+        other => Err(format!(
+            "field `spec.type`: `{other}` is not supported by Kiln (use SQL, Python or Connect)"
+        )),
+    }
+}
+
+/// The path a `mainApplicationFile` names: `local://` (in the image) and
+/// `file://` prefixes dropped, relative paths taken from `base_dir`.
+fn local_file(file: &str, base_dir: &Path) -> PathBuf {
+    let local = file.strip_prefix("local://").unwrap_or(file);
+    let local = local.strip_prefix("file://").unwrap_or(local);
+    let p = PathBuf::from(local);
+    if p.is_relative() {
+        base_dir.join(p)
+    } else {
+        p
     }
 }
 
@@ -340,6 +459,64 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("metadata.name"), "{e}");
+    }
+
+    #[test]
+    fn python_and_connect_jobs() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("job.py"), "print(1)\n").unwrap();
+        let head =
+            "apiVersion: kiln.dev/v1alpha1\nkind: SparkApplication\nmetadata: {name: a}\nspec:\n";
+        let app = Application::parse(
+            &format!("{head}  type: Python\n  mainApplicationFile: job.py\n  arguments: [x, 2]\n"),
+            "app.yaml",
+            dir.path(),
+        )
+        .unwrap();
+        assert_eq!(
+            app.job,
+            Job::Python {
+                script: PythonScript::File(dir.path().join("job.py")),
+                arguments: vec!["x".into(), "2".into()],
+            }
+        );
+        assert!(app.sql.is_empty());
+        let app = parse(&format!("{head}  type: Python\n  python: print(2)\n")).unwrap();
+        assert!(
+            matches!(app.job, Job::Python { script: PythonScript::Inline(t), .. } if t == "print(2)")
+        );
+        let app = parse(&format!(
+            "{head}  type: Python\n  mainApplicationFile: s3://b/k.py\n"
+        ))
+        .unwrap();
+        assert!(
+            matches!(app.job, Job::Python { script: PythonScript::Remote(u), .. } if u == "s3://b/k.py")
+        );
+        let app = parse(&format!("{head}  type: Connect\n")).unwrap();
+        assert_eq!(app.job, Job::Connect);
+        for (spec, want) in [
+            ("  type: Python\n", "needs its script"),
+            (
+                "  type: Python\n  sql: SELECT 1\n",
+                "cannot be used with `spec.type: Python`",
+            ),
+            ("  type: Connect\n  sql: SELECT 1\n", "takes no"),
+            (
+                "  type: Scala\n  sql: SELECT 1\n",
+                "`Scala` is not supported",
+            ),
+            (
+                "  sql: SELECT 1\n  python: print(1)\n",
+                "needs `spec.type: Python`",
+            ),
+            (
+                "  type: Python\n  mainApplicationFile: hdfs://x/y.py\n",
+                "only local://",
+            ),
+        ] {
+            let e = parse(&format!("{head}{spec}")).unwrap_err().to_string();
+            assert!(e.contains(want), "{spec:?}: {e}");
+        }
     }
 
     #[test]

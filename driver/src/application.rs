@@ -8,11 +8,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use arrow::array::{Array, RecordBatch, UInt64Array};
-use arrow::datatypes::SchemaRef;
 use datafusion::execution::TaskContext;
 use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{LogicalPlan, WriteOp};
-use datafusion::physical_plan::{collect, displayable, ExecutionPlan};
+use datafusion::physical_plan::{displayable, ExecutionPlan};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::Statement;
 use kiln_core::config::{EngineConf, WriteMode};
@@ -28,6 +27,7 @@ use crate::file_table;
 use crate::managed_table;
 use crate::metrics::{AppMetrics, StatementTime};
 use crate::planner::{plan_job, JobPlan, JobResult};
+use crate::result::SpoolError;
 use crate::scheduler::{JobScheduler, SchedulerContext};
 
 /// Where the driver itself reads shuffle blocks from.
@@ -40,14 +40,7 @@ pub struct DriverShuffle {
     pub shuffle_dir: PathBuf,
 }
 
-/// The rows of a query.
-#[derive(Debug, Clone)]
-pub struct QueryOutput {
-    /// Result schema.
-    pub schema: SchemaRef,
-    /// Result rows.
-    pub batches: Vec<RecordBatch>,
-}
+pub use crate::result::QueryOutput;
 
 /// Runs the statements of one application.
 pub struct Driver {
@@ -71,7 +64,10 @@ impl Driver {
         let runtime = kiln_core::config::runtime_env(app.driver.memory_bytes, None)?;
         kiln_core::objectstore::register_for_sql(&runtime, &app.sql, &conf.raw)?;
         let ctx = kiln_core::config::spark_session(config, runtime);
-        let clients = Arc::new(FlightClients::new(sched.registry.transport().clone()));
+        let clients = Arc::new(FlightClients::new(
+            sched.registry.transport().clone(),
+            conf.fetch_timeout,
+        ));
         Ok(Driver {
             app,
             conf,
@@ -107,8 +103,11 @@ impl Driver {
             let span =
                 tracing::info_span!("statement", app = %self.sched.application_id, index = i + 1);
             self.description = label.clone();
+            // Only the last query's rows are printed: an earlier SELECT is
+            // planned (its mistakes are reported) but not run.
+            let run = Some(i) == last_query || !is_select(&js.statement);
             let (rows, result) = self
-                .run_statement(js.statement, &at)
+                .run_statement(js.statement, &at, run)
                 .instrument(span)
                 .await?;
             if Some(i) == last_query {
@@ -128,6 +127,7 @@ impl Driver {
         &mut self,
         mut stmt: Statement,
         at: &str,
+        run: bool,
     ) -> Result<(u64, Option<QueryOutput>)> {
         if let Some((key, value)) = spark_set(&stmt) {
             let state = self.ctx.state_ref();
@@ -155,6 +155,18 @@ impl Driver {
         let plans = plan_statement(&ctx, stmt)
             .await
             .map_err(|e| sql_error(at, &e))?;
+        if !run {
+            for plan in &plans {
+                ctx.state()
+                    .create_physical_plan(plan)
+                    .await
+                    .map_err(|e| sql_error(at, &e))?;
+            }
+            self.sched.progress.line(&format!(
+                "{at}: a SELECT before the last query is not run (only the last query's rows are printed)"
+            ));
+            return Ok((0, None));
+        }
         let mut last = (0, None);
         for plan in plans {
             last = self.execute_plan(&ctx, plan, at).await?;
@@ -233,7 +245,10 @@ impl Driver {
                     .map_err(|e| sql_error(at, &e))?;
             }
             let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
-            return Ok((rows, is_explain.then_some(QueryOutput { schema, batches })));
+            return Ok((
+                rows,
+                is_explain.then(|| QueryOutput::from_batches(schema, batches)),
+            ));
         }
         let is_write = matches!(plan, LogicalPlan::Dml(_) | LogicalPlan::Copy(_));
         let is_copy = matches!(plan, LogicalPlan::Copy(_));
@@ -270,7 +285,7 @@ impl Driver {
             commit::CommitSettings {
                 copy_mode: write_mode,
                 partition_mode: self.conf.partition_overwrite_mode,
-                fail_after_files: self.conf.test_fail_commit_after_files,
+                fail_after_files: self.conf.hooks.fail_commit_after_files,
             },
             is_copy,
             insert_overwrite,
@@ -282,22 +297,25 @@ impl Driver {
         })?;
         let result = self.run_job_in(ctx, physical).await;
         let result = match (result, staged) {
-            (Ok(out), Some(staged)) => staged.commit(&out.attempts).await.map(|()| out.batches),
+            (Ok(out), Some(staged)) => staged.commit(&out.attempts).await.map(|()| out.rows),
             (Err(e), Some(staged)) => {
                 staged.abort().await;
                 Err(e)
             }
-            (result, None) => result.map(|out| out.batches),
+            (result, None) => result.map(|out| out.rows),
         };
-        let batches = result.map_err(|e| match e {
+        let in_statement = |e| match e {
             KilnError::JobFailed(m) => KilnError::JobFailed(format!("{at}: {m}")),
             KilnError::DataFusion(e) => {
                 KilnError::JobFailed(format!("{at}: {}", strip_df_prefix(&e.to_string())))
             }
             other => other,
-        })?;
+        };
+        let output = result.map_err(in_statement)?;
         if is_write {
-            let rows = batches
+            let rows = output
+                .collect()
+                .map_err(in_statement)?
                 .first()
                 .and_then(|b| {
                     b.column(0).as_any().downcast_ref::<UInt64Array>().map(|a| {
@@ -311,10 +329,9 @@ impl Driver {
                 .unwrap_or(0);
             Ok((rows, None))
         } else {
-            let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
-            let batches = kiln_core::spark_names::display_batches(&schema, batches);
-            let schema = kiln_core::spark_names::display_schema(&schema);
-            Ok((rows, Some(QueryOutput { schema, batches })))
+            let rows = output.num_rows();
+            let shown = kiln_core::spark_names::display_schema(&schema);
+            Ok((rows, Some(output.with_schema(shown))))
         }
     }
 
@@ -411,8 +428,9 @@ impl Driver {
                     })
                     .collect();
                 let rows = outputs.iter().map(|m| m.rows).sum();
+                let count = count_batch(rows)?;
                 return Ok(JobOutput {
-                    batches: vec![count_batch(rows)?],
+                    rows: QueryOutput::from_batches(count.schema(), vec![count]),
                     attempts,
                 });
             }
@@ -421,6 +439,7 @@ impl Driver {
         loop {
             sched.run_until(parents).await?;
             let inputs: HashMap<u32, _> = parents.iter().map(|s| (*s, sched.outputs(*s))).collect();
+            crate::result::check_blocks(inputs.values().flatten(), self.conf.max_result_bytes)?;
             let env = Arc::new(ShuffleTaskEnv {
                 executor_id: self.shuffle.executor_id.clone(),
                 shuffle_dir: self.shuffle.shuffle_dir.clone(),
@@ -433,7 +452,13 @@ impl Driver {
             let state = ctx.state();
             let config = state.config().clone().with_extension(env.clone());
             let task_ctx = Arc::new(TaskContext::from(&state).with_session_config(config));
-            let result = collect(root.clone(), task_ctx).await;
+            let result = crate::result::spool_final_step(
+                root.clone(),
+                task_ctx,
+                self.ctx.runtime_env(),
+                self.conf.max_result_bytes,
+            )
+            .await;
             let (local, remote) = (
                 env.metrics
                     .local_bytes
@@ -447,13 +472,14 @@ impl Driver {
                 .listener
                 .driver_step_done(job_id, root, local, remote);
             match result {
-                Ok(batches) => {
+                Ok(rows) => {
                     return Ok(JobOutput {
-                        batches,
+                        rows,
                         attempts: vec![],
                     })
                 }
-                Err(e) => match find_fetch_failure(&e) {
+                Err(SpoolError::Limit(e)) => return Err(e),
+                Err(SpoolError::Run(e)) => match find_fetch_failure(&e) {
                     Some(ff) => {
                         self.sched
                             .progress
@@ -594,7 +620,7 @@ async fn plan_statement(
 #[derive(Debug)]
 pub struct JobOutput {
     /// The rows of a query, or one `count` row for a write.
-    pub batches: Vec<RecordBatch>,
+    pub rows: QueryOutput,
     /// For a write: the folders (below the staging folder) of the task
     /// attempts whose files make up the output.
     pub attempts: Vec<commit::WriteAttempt>,
@@ -605,6 +631,12 @@ fn count_batch(rows: u64) -> Result<RecordBatch> {
     let count: arrow::array::ArrayRef = Arc::new(UInt64Array::from(vec![rows]));
     Ok(RecordBatch::try_from_iter(vec![("count", count)])
         .map_err(datafusion::error::DataFusionError::from)?)
+}
+
+/// A plain query (not an EXPLAIN): one whose rows only matter if printed.
+fn is_select(s: &Statement) -> bool {
+    use datafusion::sql::sqlparser::ast::Statement as S;
+    matches!(s, Statement::Statement(st) if matches!(st.as_ref(), S::Query(_)))
 }
 
 /// A statement whose rows are printed: a query, or an EXPLAIN / DESCRIBE.

@@ -1,12 +1,13 @@
 //! The `local-cluster` cluster manager: starts each executor as a child
 //! process of `kiln run` (the same binary, `kiln executor`), watches for
-//! exits, replaces executors that die while the application runs (as the
-//! operator replaces dead pods), and stops them all when the application
-//! ends, also on error.
+//! exits, kills executors the driver declared lost (a stopped or hung
+//! process would otherwise linger), replaces executors that die while the
+//! application runs (as the operator replaces dead pods), and stops them all
+//! when the application ends, also on error.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kiln_core::{KilnError, Result};
@@ -125,17 +126,6 @@ impl LocalCluster {
         Ok(())
     }
 
-    /// An executor that exited, with its status and the end of its log.
-    pub fn exited(&mut self) -> Option<(String, String)> {
-        for (id, child) in &mut self.children {
-            if let Ok(Some(status)) = child.try_wait() {
-                let tail = log_tail(&self.launch.work_dir.join(format!("executor-{id}.log")), 5);
-                return Some((id.clone(), format!("{status}; last log lines:\n{tail}")));
-            }
-        }
-        None
-    }
-
     /// Removes the executors whose process exited; returns each id with its
     /// exit status and the end of its log.
     pub fn reap(&mut self) -> Vec<(String, String)> {
@@ -153,6 +143,16 @@ impl LocalCluster {
         gone
     }
 
+    /// Kills the process of executor `id` (SIGKILL: it may be stopped or
+    /// hung); the next [`LocalCluster::reap`] sees it exit. False when no
+    /// such process runs.
+    pub fn kill(&mut self, id: &str) -> bool {
+        self.children
+            .iter_mut()
+            .find(|(i, _)| i == id)
+            .is_some_and(|(_, child)| child.start_kill().is_ok())
+    }
+
     /// Process ids of the running executors, by executor id (for tests and
     /// fault injection).
     pub fn pids(&self) -> Vec<(String, u32)> {
@@ -162,9 +162,10 @@ impl LocalCluster {
             .collect()
     }
 
-    /// Hands the cluster to a supervisor task that, while the application
-    /// runs, reports dead executors to the registry at once (no heartbeat
-    /// wait) and starts replacements, at most `max_replacements` in all.
+    /// Hands the cluster to a supervisor task that, from now until the
+    /// application ends, reports dead executors to the registry at once (no
+    /// heartbeat wait), kills the ones the driver declared lost, and starts
+    /// replacements, at most `max_replacements` in all.
     pub fn supervise(
         self,
         registry: ExecutorRegistry,
@@ -172,67 +173,84 @@ impl LocalCluster {
         max_replacements: u32,
     ) -> Supervisor {
         let (stop, mut stopped) = watch::channel(false);
+        let state = Arc::new(Mutex::new(SupervisorState {
+            running: self.children.len(),
+            exits: vec![],
+        }));
+        let shared = state.clone();
         let task = tokio::spawn(async move {
             let mut cluster = self;
             let mut replaced = 0u32;
             loop {
+                let record = |cluster: &LocalCluster, exit: Option<String>| {
+                    let mut s = shared.lock().unwrap_or_else(|p| p.into_inner());
+                    s.running = cluster.children.len();
+                    s.exits.extend(exit);
+                };
                 tokio::select! {
                     _ = stopped.changed() => return cluster,
                     _ = tokio::time::sleep(SUPERVISE_PERIOD) => {}
                 }
+                for id in registry.take_declared_lost() {
+                    if cluster.kill(&id) {
+                        warn!(executor_id = %id, "killing the process of an executor declared lost");
+                        progress.line(&format!(
+                            "executor {id} was declared lost; its process was killed"
+                        ));
+                    }
+                }
                 for (id, why) in cluster.reap() {
                     warn!(executor_id = %id, "executor process exited: {why}");
-                    let first_line = why.lines().next().unwrap_or_default().to_string();
-                    registry.mark_lost(&id, &format!("process exited: {first_line}"));
+                    let status = why
+                        .lines()
+                        .next()
+                        .unwrap_or_default()
+                        .trim_end_matches("; last log lines:")
+                        .to_string();
+                    let registered = registry.has_registered(&id);
+                    registry.mark_lost(&id, &format!("process exited: {status}"));
+                    // One that never registered says why in its log.
+                    let (exited, first_line) = if registered {
+                        ("exited", status)
+                    } else {
+                        let log: Vec<&str> = why
+                            .lines()
+                            .skip(1)
+                            .filter(|l| !l.trim().is_empty())
+                            .collect();
+                        (
+                            "exited before registering",
+                            format!("{status}; its log: {}", log.join(" / ")),
+                        )
+                    };
+                    record(
+                        &cluster,
+                        Some(format!("executor {id} {exited} ({first_line})")),
+                    );
                     if replaced >= max_replacements {
                         progress.line(&format!(
-                            "executor {id} exited ({first_line}); not replaced: {replaced} replacements made, the limit (kiln.executor.maxReplacements)"
+                            "executor {id} {exited} ({first_line}); not replaced: {replaced} replacements made, the limit (kiln.executor.maxReplacements)"
                         ));
                         continue;
                     }
-                    match cluster.spawn_next() {
+                    let spawned = cluster.spawn_next();
+                    record(&cluster, None);
+                    match spawned {
                         Ok(new_id) => {
                             replaced += 1;
                             info!(executor_id = %new_id, replaces = %id, "replacement executor started");
                             progress.line(&format!(
-                                "executor {id} exited ({first_line}); started executor {new_id} in its place ({replaced} of at most {max_replacements} replacements)"
+                                "executor {id} {exited} ({first_line}); started executor {new_id} in its place ({replaced} of at most {max_replacements} replacements)"
                             ));
                         }
                         Err(e) => progress.line(&format!(
-                            "executor {id} exited ({first_line}); could not start a replacement: {e}"
+                            "executor {id} {exited} ({first_line}); could not start a replacement: {e}"
                         )),
                     }
                 }
             }
         });
-        Supervisor { stop, task }
-    }
-
-    /// Waits until all executors registered; fails fast if one exits.
-    pub async fn wait_registered(
-        &mut self,
-        registry: &ExecutorRegistry,
-        timeout: Duration,
-    ) -> Result<()> {
-        let n = self.children.len();
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            if registry.wait_for(n, Duration::from_millis(50)).await {
-                return Ok(());
-            }
-            if let Some((id, why)) = self.exited() {
-                return Err(KilnError::Executor(format!(
-                    "executor {id} exited before registering: {why}"
-                )));
-            }
-            if tokio::time::Instant::now() > deadline {
-                return Err(KilnError::Executor(format!(
-                    "only {} of {n} executors registered within {timeout:?}; see logs in {}",
-                    registry.executors().len(),
-                    self.launch.work_dir.display()
-                )));
-            }
-        }
+        Supervisor { stop, task, state }
     }
 
     /// Stops every executor: waits briefly for a clean exit, then kills.
@@ -246,14 +264,54 @@ impl LocalCluster {
     }
 }
 
+/// What a [`Supervisor`] saw: executor processes running, and the exits
+/// so far (with status and the end of the log).
+#[derive(Debug, Default)]
+struct SupervisorState {
+    running: usize,
+    exits: Vec<String>,
+}
+
 /// The task watching a [`LocalCluster`] while the application runs.
 #[derive(Debug)]
 pub struct Supervisor {
     stop: watch::Sender<bool>,
     task: JoinHandle<LocalCluster>,
+    state: Arc<Mutex<SupervisorState>>,
 }
 
 impl Supervisor {
+    /// Why no executor can start any more (every process exited and none
+    /// may be replaced), or `None` while one runs.
+    pub fn none_can_start(&self) -> Option<String> {
+        let s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        (s.running == 0).then(|| self.exits_text(&s))
+    }
+
+    /// The executor exits seen so far, for an error message.
+    pub fn exits(&self) -> String {
+        let s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        self.exits_text(&s)
+    }
+
+    fn exits_text(&self, s: &SupervisorState) -> String {
+        if s.exits.is_empty() {
+            return "no executor process exited".into();
+        }
+        // The first and the last few: the same failure repeats.
+        let shown: Vec<&String> = if s.exits.len() > 3 {
+            s.exits
+                .iter()
+                .take(1)
+                .chain(s.exits.iter().rev().take(2).rev())
+                .collect()
+        } else {
+            s.exits.iter().collect()
+        };
+        let text: Vec<&str> = shown.iter().map(|e| e.as_str()).collect();
+        format!("{} executor exit(s); {}", s.exits.len(), text.join("; "))
+    }
+
     /// Stops watching and gives the cluster back (to be stopped), or `None`
     /// if the supervisor task died, in which case its children were killed
     /// on drop.

@@ -174,10 +174,11 @@ pub async fn stage(
         ListingTableUrl::parse(&staging_url).map_err(|e| err("staging location", e))?;
     let staging_dir_url =
         ListingTableUrl::parse(&staging_dir).map_err(|e| err("staging location", e))?;
-    let store = ctx
-        .runtime_env()
-        .object_store(&target_url)
-        .map_err(|e| err("object store of the target", e))?;
+    let store = crate::commit_store::RetryingStore::wrap(
+        ctx.runtime_env()
+            .object_store(&target_url)
+            .map_err(|e| err("object store of the target", e))?,
+    );
     let overwrite = if is_copy {
         match settings.copy_mode {
             WriteMode::Overwrite => true,

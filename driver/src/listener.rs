@@ -559,7 +559,7 @@ impl State {
             .into_iter()
             .map(|c| self.plan_node(c, stage, stages, counters))
             .collect();
-        if let Some(reader) = plan.as_any().downcast_ref::<ShuffleReaderExec>() {
+        if let Some(reader) = plan.downcast_ref::<ShuffleReaderExec>() {
             if let Some(s) = stages.get(&reader.stage_id()) {
                 children.push(self.plan_node(&s.plan, Some(s.id), stages, counters));
             }

@@ -233,10 +233,16 @@ impl<'a> JobScheduler<'a> {
             } else {
                 self.ready_tasks(needed).len()
             };
-            // What dynamic allocation sizes the executor count for.
+            // What dynamic allocation sizes the executor count for, and
+            // which executors it must keep.
             self.ctx
                 .progress
                 .set_task_demand((self.running.len() + waiting) as u64);
+            self.ctx.registry.activity().publish(
+                self.job_id,
+                self.running.busy_executors().map(str::to_string).collect(),
+                self.output_holders(needed),
+            );
             let nap = match self.hold_until {
                 Some(t) => t
                     .saturating_duration_since(Instant::now())
@@ -252,6 +258,23 @@ impl<'a> JobScheduler<'a> {
                 _ = tokio::time::sleep(nap) => {}
             }
         }
+    }
+
+    /// Executors holding map output still to be read: of a target stage
+    /// (the driver reads it), or of a parent of a stage not yet complete.
+    fn output_holders(&self, targets: &[u32]) -> HashSet<String> {
+        let mut holders = HashSet::new();
+        for &id in &self.order {
+            let read_later = targets.contains(&id)
+                || self
+                    .stages
+                    .values()
+                    .any(|s| s.parents.contains(&id) && !self.tracker.is_complete(s.id));
+            if read_later {
+                holders.extend(self.tracker.outputs(id).into_iter().map(|o| o.executor_id));
+            }
+        }
+        holders
     }
 
     /// Incomplete stages the targets still depend on. A complete stage cuts
@@ -318,6 +341,7 @@ impl<'a> JobScheduler<'a> {
             let choice = executors
                 .iter()
                 .filter(|e| free.get(&e.id).copied().unwrap_or(0) > 0)
+                .filter(|e| !self.ctx.registry.activity().is_draining(&e.id))
                 .max_by_key(|e| {
                     (
                         Some(&e.id) != avoid,
@@ -326,6 +350,11 @@ impl<'a> JobScheduler<'a> {
                     )
                 });
             let Some(exec) = choice else { break };
+            if !self.ctx.registry.activity().claim(&exec.id) {
+                // Released since the list was taken: not a slot any more.
+                free.insert(exec.id.clone(), 0);
+                continue;
+            }
             if let Some(f) = free.get_mut(&exec.id) {
                 *f -= 1;
             }
@@ -453,16 +482,30 @@ impl<'a> JobScheduler<'a> {
         self.ctx.listener.task_ended(key, attempt, &outcome, known);
         let result = match outcome {
             Ok(r) => r,
-            Err(status) => {
-                // The executor did not answer: treat it as lost.
+            Err(status) if unreachable(&status) => {
+                // The executor did not answer: it is lost, and the task runs
+                // again elsewhere without counting as a failure of its own
+                // (Spark's rule for an executor lost for reasons outside
+                // the application).
                 warn!(executor_id = %executor.id, "task rpc failed: {status}");
+                let why = format!("unreachable: {}", status.message());
                 if self.ctx.registry.remove(&executor.id).is_some() {
-                    self.executor_lost(&executor.id, status.message());
+                    self.executor_lost(&executor.id, &why);
                 }
+                self.last_executor.insert(key, executor.id.clone());
+                self.ctx.metrics.add_retry();
+                self.ctx
+                    .progress
+                    .line(&format!("{where_}: executor {why}; running it again"));
+                return Ok(());
+            }
+            Err(status) => {
+                // The executor answered but refused the task (too large,
+                // malformed): the task's own fault.
                 return self.retry(
                     key,
                     &where_,
-                    &format!("executor unreachable: {}", status.message()),
+                    &format!("the executor refused the task: {}", status.message()),
                     &executor.id,
                 );
             }
@@ -514,7 +557,7 @@ impl<'a> JobScheduler<'a> {
                     info!(stage = key.stage, "stage complete in {:?}", elapsed);
                     self.ctx.listener.stage_completed(key.stage);
                     self.stage_attempts.completed(key.stage);
-                    self.hold_until = self.ctx.conf.test_stage_delay.map(|d| Instant::now() + d);
+                    self.hold_until = self.ctx.conf.hooks.stage_delay.map(|d| Instant::now() + d);
                 }
                 Ok(())
             }
@@ -524,8 +567,11 @@ impl<'a> JobScheduler<'a> {
             ))),
             TaskStatus::FetchFailed => {
                 self.ctx.progress.line(&format!(
-                    "{where_}: could not fetch output of stage {} map {} from executor {}; recomputing it",
-                    result.failed_stage_id, result.failed_map_partition, result.failed_executor_id
+                    "{where_}: could not fetch output of stage {} map {} from executor {} ({}); recomputing it",
+                    result.failed_stage_id,
+                    result.failed_map_partition,
+                    result.failed_executor_id,
+                    result.error
                 ));
                 self.ctx.metrics.add_retry();
                 self.lose_output(
@@ -556,6 +602,28 @@ impl<'a> JobScheduler<'a> {
             .progress
             .line(&format!("{where_} failed, retrying: {error}"));
         Ok(())
+    }
+}
+
+/// Whether a failed task launch means the executor could not be reached (no
+/// reply, a broken connection) rather than that it refused the task.
+fn unreachable(status: &tonic::Status) -> bool {
+    use tonic::Code;
+    matches!(
+        status.code(),
+        Code::Unavailable
+            | Code::Cancelled
+            | Code::DeadlineExceeded
+            | Code::Unknown
+            | Code::Aborted
+    )
+}
+
+impl Drop for JobScheduler<'_> {
+    fn drop(&mut self) {
+        // The job is over: its executors are free, and it waits for nothing.
+        self.ctx.registry.activity().job_done(self.job_id);
+        self.ctx.progress.set_task_demand(0);
     }
 }
 

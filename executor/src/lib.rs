@@ -1,6 +1,8 @@
 //! The Kiln executor.
 //!
 //! - [`task_runner`]: decodes a stage plan and runs one partition of it.
+//! - [`failure`]: which task failures are deterministic (fail the job) and
+//!   which are retried.
 //! - [`shuffle_service`]: serves this executor's shuffle blocks over Arrow Flight.
 //! - [`python_worker`]: the pool of Python worker processes running Python UDFs.
 //! - this module: starting an executor (its gRPC + Flight server on one port),
@@ -11,6 +13,7 @@
 //! Shuffle blocks live under `<work-dir>/shuffle`, operator spill files under
 //! `<work-dir>/spill`.
 
+pub mod failure;
 pub mod python_worker;
 pub mod shuffle_service;
 pub mod task_runner;
@@ -54,6 +57,8 @@ pub struct ExecutorOptions {
     pub bind: SocketAddr,
     /// Host name or IP peers use to reach this executor.
     pub advertise_host: String,
+    /// Port peers use, when not the bound one (a port forward or proxy).
+    pub advertise_port: Option<u16>,
     /// Task slots.
     pub cores: u32,
     /// Memory pool size, if limited.
@@ -112,7 +117,9 @@ pub async fn start(opts: ExecutorOptions) -> Result<ExecutorHandle> {
         .local_addr()
         .map_err(|e| KilnError::io("executor listener has no address", e))?
         .port();
-    let address = opts.transport.url(&opts.advertise_host, port);
+    let address = opts
+        .transport
+        .url(&opts.advertise_host, opts.advertise_port.unwrap_or(port));
     let max = opts.transport.max_message_bytes;
     let (shutdown, _) = watch::channel(false);
     let runner: Arc<OnceCell<TaskRunner>> = Arc::new(OnceCell::new());
@@ -184,13 +191,14 @@ pub async fn start(opts: ExecutorOptions) -> Result<ExecutorHandle> {
         opts.executor_id.clone(),
         opts.cores as usize,
     );
+    let fetch_timeout = conf.fetch_timeout;
     let _ = runner.set(TaskRunner {
         python: kiln_core::python::protocol::PythonWorkers(Arc::new(python)),
         executor_id: opts.executor_id.clone(),
         shuffle_dir: shuffle_dir.clone(),
         ctx,
         conf,
-        clients: Arc::new(FlightClients::new(opts.transport.clone())),
+        clients: Arc::new(FlightClients::new(opts.transport.clone(), fetch_timeout)),
     });
     info!(executor_id = %opts.executor_id, %address, "executor registered with driver {}", opts.driver_url);
     tokio::spawn(heartbeats(
@@ -221,6 +229,7 @@ async fn register(
             Err(s)
                 if s.code() == tonic::Code::PermissionDenied
                     || s.code() == tonic::Code::InvalidArgument
+                    || s.code() == tonic::Code::FailedPrecondition
                     || s.code() == tonic::Code::Unauthenticated =>
             {
                 return Err(KilnError::Executor(format!(
@@ -269,12 +278,21 @@ async fn heartbeats(
             Ok(r) => {
                 last_ok = Instant::now();
                 if !r.into_inner().known {
-                    // The driver forgot us (declared lost): join again.
-                    let _ = tokio::time::timeout(
+                    // The driver does not know us (a restarted driver, or a
+                    // registration that raced): join again. One it declared
+                    // lost is refused and exits.
+                    let again = tokio::time::timeout(
                         interval.max(Duration::from_secs(1)),
                         client.register_executor(request.clone()),
                     )
                     .await;
+                    if let Ok(Err(s)) = again {
+                        if s.code() == tonic::Code::FailedPrecondition {
+                            warn!("{}; executor exits", s.message());
+                            shutdown.send_replace(true);
+                            return;
+                        }
+                    }
                 }
             }
             Err(s) => {

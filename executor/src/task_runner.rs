@@ -17,8 +17,8 @@ use datafusion::prelude::SessionContext;
 use futures::TryStreamExt;
 use kiln_core::codec::decode_plan;
 use kiln_core::config::EngineConf;
-use kiln_core::python::protocol::{is_user_code_error, PythonWorkers};
-use kiln_core::shuffle::block::{CorruptBlock, TEST_CORRUPT_BLOCK};
+use kiln_core::python::protocol::PythonWorkers;
+use kiln_core::shuffle::block::TEST_CORRUPT_BLOCK;
 use kiln_core::shuffle::layout::BlockId;
 use kiln_core::shuffle::{
     find_fetch_failure, FlightClients, MapOutput, ShuffleMetrics, ShuffleTaskEnv, ShuffleWriterExec,
@@ -54,7 +54,7 @@ impl TaskRunner {
     /// Runs one task to completion.
     pub async fn run(&self, def: TaskDefinition) -> TaskResult {
         let start = Instant::now();
-        if let Some(d) = self.conf.test_task_delay {
+        if let Some(d) = self.conf.hooks.task_delay {
             tokio::time::sleep(d).await;
         }
         let inputs: HashMap<u32, Vec<MapOutput>> = def
@@ -177,7 +177,7 @@ impl TaskRunner {
                 metrics.output_bytes = block_bytes.iter().sum();
                 if plan.is::<WriteFilesExec>()
                     && def.attempt == 0
-                    && self.conf.test_fail_first_write
+                    && self.conf.hooks.fail_first_write
                 {
                     return TaskResult {
                         status: TaskStatus::Failed as i32,
@@ -207,7 +207,7 @@ impl TaskRunner {
                     r.failed_stage_id = ff.stage_id;
                     r.failed_map_partition = ff.map_partition;
                     r.failed_executor_id = ff.executor_id;
-                } else if is_user_error(&e) {
+                } else if crate::failure::is_deterministic(&e) {
                     r.status = TaskStatus::UserError as i32;
                 } else {
                     r.status = TaskStatus::Failed as i32;
@@ -228,12 +228,7 @@ impl TaskRunner {
     /// Applies `kiln.test.corruptShuffleBlock` (testing only) to the blocks
     /// this task just wrote, after their checksums were recorded.
     fn damage_for_test(&self, def: &TaskDefinition) {
-        let Some(spec) = self
-            .conf
-            .raw
-            .get(TEST_CORRUPT_BLOCK)
-            .and_then(|v| CorruptBlock::parse(v).ok())
-        else {
+        let Some(spec) = self.conf.hooks.corrupt_block else {
             return;
         };
         if spec.stage != def.stage_id || spec.map != def.partition || def.attempt != 0 {
@@ -272,43 +267,6 @@ fn describe(e: &DataFusionError) -> String {
     }
 }
 
-/// Whether an error is deterministic in the job itself (retrying cannot help).
-pub fn is_user_error(e: &DataFusionError) -> bool {
-    use arrow::error::ArrowError as A;
-    use DataFusionError as E;
-    if is_user_code_error(e) {
-        // The user's Python raised: the same data raises again.
-        return true;
-    }
-    match e {
-        E::Plan(_)
-        | E::SchemaError(..)
-        | E::NotImplemented(_)
-        | E::SQL(..)
-        | E::Configuration(_) => true,
-        E::ArrowError(a, _) => !matches!(
-            a.as_ref(),
-            A::IoError(..) | A::ExternalError(_) | A::MemoryError(_)
-        ),
-        E::ParquetError(_) => true,
-        E::Execution(m) => {
-            // DataFusion reports bad casts and similar data errors as execution errors.
-            let m = m.to_ascii_lowercase();
-            m.contains("cast")
-                || m.contains("divide by zero")
-                || m.contains("overflow")
-                || m.contains("invalid")
-        }
-        E::Context(_, inner) => is_user_error(inner),
-        E::Shared(inner) => is_user_error(inner),
-        E::External(inner) => inner
-            .downcast_ref::<DataFusionError>()
-            .is_some_and(is_user_error),
-        E::Collection(v) => v.first().is_some_and(is_user_error),
-        _ => false,
-    }
-}
-
 fn spill_metrics(plan: &Arc<dyn ExecutionPlan>) -> (u64, u64) {
     let mut count = 0u64;
     let mut bytes = 0u64;
@@ -330,27 +288,6 @@ mod tests {
 
     fn arrow(e: ArrowError) -> DataFusionError {
         DataFusionError::ArrowError(Box::new(e), None)
-    }
-
-    #[test]
-    fn data_errors_are_user_errors_and_io_is_not() {
-        assert!(is_user_error(&arrow(ArrowError::DivideByZero)));
-        assert!(is_user_error(&arrow(ArrowError::CastError(
-            "Cannot cast string 'x' to value of Int32 type".into()
-        ))));
-        assert!(is_user_error(&DataFusionError::Plan(
-            "cannot decode the stage plan".into()
-        )));
-        let io = std::io::Error::new(std::io::ErrorKind::BrokenPipe, "disk gone");
-        assert!(!is_user_error(&DataFusionError::IoError(io)));
-        assert!(!is_user_error(&DataFusionError::ResourcesExhausted(
-            "memory".into()
-        )));
-        let wrapped = DataFusionError::Context(
-            "while running".into(),
-            Box::new(arrow(ArrowError::DivideByZero)),
-        );
-        assert!(is_user_error(&wrapped));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! (`date_format`, `from_unixtime`), translated to chrono's `strftime`
 //! format items. Parsing has its own rules (`datetime_parse`).
 
-use datafusion::common::{exec_err, Result};
+use datafusion::common::{exec_err, not_impl_err, Result};
 
 /// The chrono format string for Spark pattern `pattern`, or an error naming
 /// the letter Kiln cannot translate.
@@ -77,7 +77,7 @@ pub fn to_chrono(pattern: &str) -> Result<String> {
             },
             'e' => "%u".into(),
             'Q' | 'q' => {
-                return exec_err!(
+                return not_impl_err!(
                     "date-time pattern letter '{c}' (quarter) is not supported yet in '{pattern}'"
                 )
             }
@@ -85,7 +85,10 @@ pub fn to_chrono(pattern: &str) -> Result<String> {
             'Z' | 'x' => "%z".into(),
             'X' => "%:z".into(),
             'G' => "AD".into(),
-            other => return exec_err!("unknown date-time pattern letter '{other}' in '{pattern}'"),
+            // Spark's error class, so a task fails at once (not retried).
+            other => return exec_err!(
+                "[INVALID_DATETIME_PATTERN.ILLEGAL_CHARACTER] unknown date-time pattern letter '{other}' in '{pattern}'"
+            ),
         };
         out.push_str(&item);
         i += n;

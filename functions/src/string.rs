@@ -76,7 +76,7 @@ impl ScalarUDFImpl for Split {
             if compiled.as_ref().map(|(s, _)| s.as_str()) != Some(p) {
                 let re = Regex::new(p).map_err(|e| {
                     datafusion::error::DataFusionError::Execution(format!(
-                        "split: '{p}' is not a valid regular expression: {e}"
+                        "[INVALID_PARAMETER_VALUE.PATTERN] split: '{p}' is not a valid regular expression: {e}"
                     ))
                 })?;
                 compiled = Some((p.to_string(), re));

@@ -17,7 +17,10 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::schema::{preserved_object, preserved_object_list, MEMORY_PATTERN};
+use crate::schema::{
+    memory_rule, preserved_object, preserved_object_list, MAX_CORES, MAX_EXECUTORS, MAX_MEMORY_GIB,
+    MEMORY_PATTERN,
+};
 
 /// What to run and how: the job's SQL, the image, driver and executor pods,
 /// retries, clean-up and scaling.
@@ -41,13 +44,38 @@ use crate::schema::{preserved_object, preserved_object_list, MEMORY_PATTERN};
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
-#[schemars(extend("x-kubernetes-validations" = [{
-    "rule": "has(self.sql) != has(self.mainApplicationFile)",
-    "message": "set exactly one of sql and mainApplicationFile",
-    "fieldPath": ".sql",
-    "reason": "FieldValueInvalid",
-}]))]
+#[schemars(extend("x-kubernetes-validations" = [
+    {
+        "rule": "(has(self.type) && self.type != 'SQL') || has(self.sql) != has(self.mainApplicationFile)",
+        "message": "set exactly one of sql and mainApplicationFile",
+        "fieldPath": ".sql",
+        "reason": "FieldValueInvalid",
+    },
+    {
+        "rule": "!has(self.type) || self.type != 'Python' || (!has(self.sql) && has(self.python) != has(self.mainApplicationFile))",
+        "message": "a Python application needs exactly one of mainApplicationFile and python, and no sql",
+        "fieldPath": ".mainApplicationFile",
+        "reason": "FieldValueInvalid",
+    },
+    {
+        "rule": "!has(self.type) || self.type != 'Connect' || (!has(self.sql) && !has(self.python) && !has(self.mainApplicationFile))",
+        "message": "a Connect application takes no sql, python or mainApplicationFile",
+        "fieldPath": ".type",
+        "reason": "FieldValueInvalid",
+    },
+    {
+        "rule": "!has(self.python) || (has(self.type) && self.type == 'Python')",
+        "message": "python needs type Python",
+        "fieldPath": ".python",
+        "reason": "FieldValueInvalid",
+    },
+]))]
 pub struct SparkApplicationSpec {
+    /// What the driver runs: `SQL` statements (default), a `Python` (PySpark)
+    /// script against the driver's own Spark Connect endpoint, or a
+    /// long-running Spark `Connect` server.
+    #[serde(rename = "type", default)]
+    pub type_: ApplicationType,
     /// Image of the driver and executor pods; default: the image the operator runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
@@ -61,11 +89,17 @@ pub struct SparkApplicationSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1))]
     pub sql: Option<String>,
-    /// A `.sql` file with the job (`local://` path in the image, or `s3://`).
+    /// A Python application's script inline (what `kiln submit` sends for a
+    /// local `.py` file). Exactly one of `python` and `mainApplicationFile`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
+    pub python: Option<String>,
+    /// The job's file: a `.sql` file, or the `.py` script of a Python
+    /// application (`local://` path in the image, or `s3://`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1))]
     pub main_application_file: Option<String>,
-    /// Arguments handed to the job.
+    /// Arguments of a Python application's script (`sys.argv[1:]`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub arguments: Vec<String>,
     /// Engine settings, e.g. `spark.sql.shuffle.partitions: "8"`.
@@ -100,6 +134,32 @@ pub struct SparkApplicationSpec {
     pub dynamic_allocation: Option<DynamicAllocation>,
 }
 
+/// What an application's driver runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ApplicationType {
+    /// The SQL statements of `sql` or `mainApplicationFile`.
+    #[default]
+    #[serde(rename = "SQL")]
+    Sql,
+    /// A PySpark script, run in the driver pod against the driver's own
+    /// Spark Connect endpoint (kubeflow's `type: Python`).
+    Python,
+    /// A Spark Connect server (port 15002 on the driver's Service) that runs
+    /// until the application is deleted or suspended.
+    Connect,
+}
+
+impl ApplicationType {
+    /// The value as written in the manifest (`"Python"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApplicationType::Sql => "SQL",
+            ApplicationType::Python => "Python",
+            ApplicationType::Connect => "Connect",
+        }
+    }
+}
+
 /// When the kubelet pulls the image.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum ImagePullPolicy {
@@ -126,13 +186,23 @@ impl ImagePullPolicy {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PodSettings {
-    /// CPU cores (the driver's scheduler threads, an executor's task slots).
+    /// CPU cores (the driver's scheduler threads, an executor's task slots),
+    /// at most 64 unless the chart raises `crds.limits.cores`.
     #[serde(default = "default_cores")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = MAX_CORES))]
     pub cores: i32,
-    /// Memory, e.g. `1g`, `512m`, `2Gi`.
+    /// Memory, e.g. `1g`, `512m`, `2Gi`; at most 1024 GiB unless the chart
+    /// raises `crds.limits.memoryGiB`.
     #[serde(default = "default_memory")]
-    #[schemars(regex(pattern = MEMORY_PATTERN))]
+    #[schemars(
+        regex(pattern = MEMORY_PATTERN),
+        length(max = 32),
+        extend("x-kubernetes-validations" = [{
+            "rule": memory_rule(),
+            "message": format!("must be at most {MAX_MEMORY_GIB} GiB"),
+            "reason": "FieldValueInvalid",
+        }])
+    )]
     pub memory: String,
     /// Labels added to the pod.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -200,9 +270,10 @@ pub struct DriverSpec {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecutorSpec {
-    /// Number of executors (the initial number with dynamic allocation).
+    /// Number of executors (the initial number with dynamic allocation), at
+    /// most 1000 unless the chart raises `crds.limits.executors`.
     #[serde(default = "default_instances")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = MAX_EXECUTORS))]
     pub instances: i32,
     /// Resources and pod settings.
     #[serde(flatten)]
@@ -302,15 +373,16 @@ pub struct DynamicAllocation {
     pub enabled: bool,
     /// Executors at start (default: `minExecutors`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 0))]
+    #[schemars(range(min = 0, max = MAX_EXECUTORS))]
     pub initial_executors: Option<i32>,
     /// Fewest executors.
     #[serde(default)]
-    #[schemars(range(min = 0))]
+    #[schemars(range(min = 0, max = MAX_EXECUTORS))]
     pub min_executors: i32,
-    /// Most executors.
+    /// Most executors (at most 1000 unless the chart raises
+    /// `crds.limits.executors`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1))]
+    #[schemars(range(min = 1, max = MAX_EXECUTORS))]
     pub max_executors: Option<i32>,
 }
 
@@ -494,6 +566,10 @@ pub struct DriverInfo {
     /// The driver's gRPC URL executors connect to (the pod IP).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
+    /// A Connect application's Spark Connect URL through the Service
+    /// (`sc://<service>.<namespace>.svc:15002`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_address: Option<String>,
 }
 
 /// Stages done out of the job's total.

@@ -1,5 +1,6 @@
 //! What a driver running in a pod writes into its SparkApplication's status:
-//! progress as stages done/total. It authenticates as the pod's service
+//! progress as stages done/total, and the executors it wants under dynamic
+//! allocation. It authenticates as the pod's service
 //! account (`kube::Client::try_default`: `KUBECONFIG` when set, as on Kiln's
 //! test node, else the in-cluster token), whose Role allows patching only
 //! this application's status. Reporting is best effort: a failed write is
@@ -74,10 +75,11 @@ impl StatusReporter {
 }
 
 impl StatusReporter {
-    /// Writes `status.requestedExecutors`: the executors the driver could use
-    /// now (Spark's dynamic allocation rule: running plus waiting tasks over
-    /// the task slots per executor). The operator acts on it only under
-    /// `spec.dynamicAllocation`, within min and max.
+    /// Writes `status.requestedExecutors`: the executors the driver wants
+    /// alive now (under `spec.dynamicAllocation`, the driver's allocation
+    /// loop: Spark's rule, running plus waiting tasks over the task slots
+    /// per executor, less the executors it released). The operator follows
+    /// it up to `maxExecutors`.
     pub async fn request_executors(&self, executors: u64) -> Result<(), kube::Error> {
         let patch = serde_json::json!({ "status": { "requestedExecutors": clamp(executors) } });
         self.api
@@ -85,36 +87,6 @@ impl StatusReporter {
             .await?;
         debug!(executors, "executors requested");
         Ok(())
-    }
-
-    /// Every `every`, turns `demand()` (tasks running or waiting) into an
-    /// executor request for executors of `cores` slots, written when it
-    /// grows. It never asks for fewer: executors hold shuffle outputs, and
-    /// the operator does not scale down a running application.
-    pub fn spawn_executor_requests<F>(
-        &self,
-        every: Duration,
-        cores: u32,
-        demand: F,
-    ) -> tokio::task::JoinHandle<()>
-    where
-        F: Fn() -> u64 + Send + 'static,
-    {
-        let me = self.clone();
-        let cores = u64::from(cores.max(1));
-        tokio::spawn(async move {
-            let mut asked = 0u64;
-            loop {
-                let wanted = demand().div_ceil(cores);
-                if wanted > asked {
-                    match me.request_executors(wanted).await {
-                        Ok(()) => asked = wanted,
-                        Err(e) => warn!("cannot request executors: {e}"),
-                    }
-                }
-                tokio::time::sleep(every).await;
-            }
-        })
     }
 }
 

@@ -12,9 +12,9 @@ pub mod scheduled;
 pub mod schema;
 
 pub use application::{
-    ApplicationState, ApplicationStateType, DriverInfo, DriverSpec, DynamicAllocation,
-    ExecutorCounts, ExecutorSpec, ExecutorState, ImagePullPolicy, PodSettings, Progress,
-    RestartPolicy, RestartPolicyType, SparkApplication, SparkApplicationSpec,
+    ApplicationState, ApplicationStateType, ApplicationType, DriverInfo, DriverSpec,
+    DynamicAllocation, ExecutorCounts, ExecutorSpec, ExecutorState, ImagePullPolicy, PodSettings,
+    Progress, RestartPolicy, RestartPolicyType, SparkApplication, SparkApplicationSpec,
     SparkApplicationStatus,
 };
 pub use scheduled::{

@@ -16,6 +16,34 @@ use schemars::{json_schema, Schema, SchemaGenerator};
 pub const MEMORY_PATTERN: &str =
     r"^[0-9]+(\.[0-9]+)?(b|B|k|K|kb|KB|Ki|m|M|mb|MB|Mi|g|G|gb|GB|Gi|t|T|tb|TB|Ti)?$";
 
+/// Default upper bound of executor counts in the CRDs (`executor.instances`,
+/// `dynamicAllocation.{min,initial,max}Executors`), so one typo cannot ask
+/// for a hundred million pods. The chart's `crds.limits.executors` raises it.
+pub const MAX_EXECUTORS: i32 = 1000;
+/// Default upper bound of `cores` (driver and executors); chart value
+/// `crds.limits.cores`.
+pub const MAX_CORES: i32 = 64;
+/// Default upper bound of `memory` (driver and executors), in GiB; chart
+/// value `crds.limits.memoryGiB`.
+pub const MAX_MEMORY_GIB: u32 = 1024;
+
+/// The CEL rule bounding a memory size to [`MAX_MEMORY_GIB`]: the number
+/// times its unit's bytes (the units of [`MEMORY_PATTERN`]). A value the
+/// pattern refuses is left to the pattern's message.
+pub fn memory_rule() -> String {
+    // Kubernetes' CEL has no variables in CRD rules: the unit is found once
+    // per comparison.
+    let unit = "self.find('[a-zA-Z]+$')";
+    format!(
+        "!self.matches(r'{MEMORY_PATTERN}') || double(self.find(r'^[0-9]+(\\.[0-9]+)?')) * \
+         ({unit} in ['k', 'K', 'kb', 'KB', 'Ki'] ? 1024.0 : \
+         {unit} in ['m', 'M', 'mb', 'MB', 'Mi'] ? 1048576.0 : \
+         {unit} in ['g', 'G', 'gb', 'GB', 'Gi'] ? 1073741824.0 : \
+         {unit} in ['t', 'T', 'tb', 'TB', 'Ti'] ? 1099511627776.0 : 1.0) \
+         <= double({MAX_MEMORY_GIB}) * 1073741824.0"
+    )
+}
+
 /// A schedule: five cron fields (minute hour day-of-month month day-of-week,
 /// each digits, names, `*`, `?`, ranges, steps and lists), a predefined
 /// `@hourly`-style descriptor, or `@every <duration>` with Go duration units

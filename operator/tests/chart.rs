@@ -169,9 +169,9 @@ async fn default_values_render_a_locked_down_operator_with_cluster_rbac() {
     assert_eq!(roles.len(), 1);
     assert_eq!(roles[0]["metadata"]["namespace"], "t-chart");
 
-    // The CRDs ship in the chart's crds/ folder.
-    let (_, with_crds) = template(c, "t-chart", &["--include-crds"]);
-    let crds: Vec<&Value> = find(&with_crds, "CustomResourceDefinition", None);
+    // The CRDs are templates of the chart, kept on uninstall, with their
+    // upper bounds from values.
+    let crds: Vec<&Value> = find(&objects, "CustomResourceDefinition", None);
     let mut names: Vec<&str> = crds
         .iter()
         .map(|o| o["metadata"]["name"].as_str().unwrap_or_default())
@@ -184,6 +184,60 @@ async fn default_values_render_a_locked_down_operator_with_cluster_rbac() {
             "sparkapplications.kiln.dev"
         ]
     );
+    for crd in &crds {
+        assert_eq!(
+            crd["metadata"]["annotations"]["helm.sh/resource-policy"],
+            "keep"
+        );
+    }
+    let spec_schema = |objects: &[Value]| -> Value {
+        find(objects, "CustomResourceDefinition", None)
+            .into_iter()
+            .find(|o| o["metadata"]["name"] == "sparkapplications.kiln.dev")
+            .expect("SparkApplication CRD")["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+            ["properties"]["spec"]["properties"]
+            .clone()
+    };
+    let spec = spec_schema(&objects);
+    assert_eq!(spec["executor"]["properties"]["instances"]["maximum"], 1000);
+    assert_eq!(
+        spec["dynamicAllocation"]["properties"]["maxExecutors"]["maximum"],
+        1000
+    );
+    assert_eq!(spec["driver"]["properties"]["cores"]["maximum"], 64);
+    let memory_rule = spec["executor"]["properties"]["memory"]["x-kubernetes-validations"][0]
+        ["rule"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        memory_rule.contains("double(1024) * 1073741824.0"),
+        "{memory_rule}"
+    );
+    let (_, raised) = template(
+        c,
+        "t-chart",
+        &[
+            "--set",
+            "crds.limits.executors=5000",
+            "--set",
+            "crds.limits.cores=128",
+            "--set",
+            "crds.limits.memoryGiB=4096",
+        ],
+    );
+    let spec = spec_schema(&raised);
+    assert_eq!(spec["executor"]["properties"]["instances"]["maximum"], 5000);
+    assert_eq!(
+        spec["dynamicAllocation"]["properties"]["minExecutors"]["maximum"],
+        5000
+    );
+    assert_eq!(spec["executor"]["properties"]["cores"]["maximum"], 128);
+    let rule =
+        spec["driver"]["properties"]["memory"]["x-kubernetes-validations"][0]["rule"].to_string();
+    assert!(rule.contains("double(4096)"), "{rule}");
+    let (_, without) = template(c, "t-chart", &["--set", "crds.install=false"]);
+    assert!(find(&without, "CustomResourceDefinition", None).is_empty());
 
     let out = server_dry_run(c, &yaml);
     assert_eq!(
@@ -191,6 +245,37 @@ async fn default_values_render_a_locked_down_operator_with_cluster_rbac() {
         objects.len(),
         "{out}"
     );
+}
+
+#[tokio::test]
+async fn a_namespace_scoped_install_has_no_cluster_rights() {
+    let c = cluster();
+    let client = c.client().await.expect("client");
+    c.create_namespace(&client, "t-chart-scoped")
+        .await
+        .expect("namespace");
+    let (yaml, objects) = template(
+        c,
+        "t-chart-scoped",
+        &[
+            "--set",
+            "namespaceScoped=true",
+            "--set",
+            "crds.install=false",
+        ],
+    );
+    let a = args(operator_container(&objects));
+    assert!(
+        a.iter().any(|x| x == "--namespaces=t-chart-scoped"),
+        "{a:?}"
+    );
+    assert!(find(&objects, "ClusterRole", None).is_empty());
+    assert!(find(&objects, "ClusterRoleBinding", None).is_empty());
+    assert!(find(&objects, "CustomResourceDefinition", None).is_empty());
+    // The application rules and the leader-election Role, both in the release namespace.
+    let roles = find(&objects, "Role", Some("t-chart-scoped"));
+    assert_eq!(roles.len(), 2);
+    server_dry_run(c, &yaml);
 }
 
 #[tokio::test]
@@ -260,11 +345,14 @@ async fn installed_chart_grants_the_operator_what_the_controller_uses() {
         c.create_namespace(&client, ns).await.expect("namespace");
     }
     let mut install = c.helm();
+    // This cluster has the CRDs already (from crds/, not from Helm).
     install.args(["install", "kiln"]).arg(chart()).args([
         "-n",
         "t-chart-install",
         "--set",
         "watchNamespaces={t-chart-watched}",
+        "--set",
+        "crds.install=false",
     ]);
     run(install);
     let sa = "system:serviceaccount:t-chart-install:kiln";
@@ -281,6 +369,7 @@ async fn installed_chart_grants_the_operator_what_the_controller_uses() {
         ("create", "services"),
         ("create", "configmaps"),
         ("create", "secrets"),
+        ("patch", "secrets"),
         ("create", "serviceaccounts"),
         ("create", "roles.rbac.authorization.k8s.io"),
         ("create", "rolebindings.rbac.authorization.k8s.io"),
@@ -310,6 +399,15 @@ async fn installed_chart_grants_the_operator_what_the_controller_uses() {
         watched
     ));
     assert!(!can_i(c, sa, "delete", "nodes", watched));
+    // Secrets are written, never read: not in the watched namespace, nor anywhere.
+    for verb in ["get", "list", "watch"] {
+        for ns in [watched, "t-chart-other", "t-chart-install", "kube-system"] {
+            assert!(
+                !can_i(c, sa, verb, "secrets", ns),
+                "operator can {verb} secrets in {ns}"
+            );
+        }
+    }
 
     let mut uninstall = c.helm();
     uninstall.args([

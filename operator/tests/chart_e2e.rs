@@ -88,6 +88,8 @@ fn http_get(url: &str) -> Option<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn helm_install_with_default_values_runs_an_application_end_to_end() {
+    // The chart installs the CRDs.
+    controller_support::crds_from_chart();
     let c = cluster();
     let client = setup(RELEASE_NS).await;
     c.create_namespace(&client, APPS_NS)
@@ -187,7 +189,7 @@ async fn helm_install_with_default_values_runs_an_application_end_to_end() {
 
     // The driver ran the chart's default application image.
     let driver: Pod = Api::namespaced(client.clone(), APPS_NS)
-        .get("chart-count-1-driver")
+        .get("chart-count-driver")
         .await
         .expect("driver pod");
     let driver_image = driver.spec.expect("spec").containers[0]

@@ -89,7 +89,7 @@ async fn submit_follows_a_real_run_then_status_logs_list_and_delete() {
     let out = kiln(&["status", "answer", "-n", ns]);
     let status = text(&out.stdout);
     assert!(status.contains("State:      COMPLETED"), "{status}");
-    assert!(status.contains("pod answer-1-driver"), "{status}");
+    assert!(status.contains("pod answer-driver"), "{status}");
     let progress = status
         .lines()
         .find(|l| l.starts_with("Progress:"))

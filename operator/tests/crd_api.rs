@@ -313,6 +313,69 @@ async fn malformed_manifests_are_rejected_naming_the_field() {
             "spec.template.driver.memory",
             "should match",
         ),
+        // Upper bounds: one typo must not ask for a hundred million pods.
+        (
+            app("huge-instances", "  sql: SELECT 1\n  executor:\n    instances: 100000000\n"),
+            "spec.executor.instances",
+            "less than or equal to 1000",
+        ),
+        (
+            app(
+                "huge-max",
+                "  sql: SELECT 1\n  dynamicAllocation:\n    enabled: true\n    maxExecutors: 5000\n",
+            ),
+            "spec.dynamicAllocation.maxExecutors",
+            "less than or equal to 1000",
+        ),
+        (
+            app("huge-cores", "  sql: SELECT 1\n  executor:\n    cores: 65\n"),
+            "spec.executor.cores",
+            "less than or equal to 64",
+        ),
+        (
+            app("huge-memory", "  sql: SELECT 1\n  driver:\n    memory: 2t\n"),
+            "spec.driver.memory",
+            "must be at most 1024 GiB",
+        ),
+        (
+            app("huge-memory-mi", "  sql: SELECT 1\n  executor:\n    memory: 1048577Mi\n"),
+            "spec.executor.memory",
+            "must be at most 1024 GiB",
+        ),
+        (
+            scheduled(
+                "template-huge",
+                "  schedule: '@daily'\n  template:\n    sql: SELECT 1\n    executor:\n      instances: 1001\n",
+            ),
+            "spec.template.executor.instances",
+            "less than or equal to 1000",
+        ),
+        // Application types.
+        (
+            app("py-no-script", "  type: Python\n"),
+            "spec.mainApplicationFile",
+            "a Python application needs exactly one of mainApplicationFile and python",
+        ),
+        (
+            app("py-sql", "  type: Python\n  sql: SELECT 1\n  python: print(1)\n"),
+            "spec.mainApplicationFile",
+            "and no sql",
+        ),
+        (
+            app("connect-sql", "  type: Connect\n  sql: SELECT 1\n"),
+            "spec.type",
+            "a Connect application takes no sql",
+        ),
+        (
+            app("python-no-type", "  sql: SELECT 1\n  python: print(1)\n"),
+            "spec.python",
+            "python needs type Python",
+        ),
+        (
+            app("scala", "  type: Scala\n  mainApplicationFile: local:///x.jar\n"),
+            "spec.type",
+            "supported values",
+        ),
     ];
     assert!(cases.len() >= 15);
     let mut failures = Vec::new();
@@ -339,6 +402,28 @@ async fn malformed_manifests_are_rejected_naming_the_field() {
         cases.len(),
         failures.join("\n")
     );
+}
+
+#[tokio::test]
+async fn bounds_and_types_accept_what_they_should() {
+    let c = cluster();
+    let client = c.client().await.expect("client");
+    namespace(c, &client, "t-bounds").await;
+    for (name, spec) in [
+        ("at-limits", "  sql: SELECT 1\n  executor:\n    instances: 1000\n    cores: 64\n    memory: 1024g\n  driver:\n    memory: 1Ti\n"),
+        ("da-at-limit", "  sql: SELECT 1\n  dynamicAllocation:\n    enabled: true\n    maxExecutors: 1000\n"),
+        ("py-file", "  type: Python\n  mainApplicationFile: local:///opt/jobs/etl.py\n  arguments: [a, b]\n"),
+        ("py-inline", "  type: Python\n  python: print(1)\n"),
+        ("notebook", "  type: Connect\n"),
+    ] {
+        let o = create(&client, "t-bounds", &app(name, spec))
+            .await
+            .unwrap_or_else(|m| panic!("{name} refused: {m}"));
+        let spec = &o.data["spec"];
+        if name == "at-limits" {
+            assert_eq!(spec["type"], "SQL", "the default type");
+        }
+    }
 }
 
 #[tokio::test]

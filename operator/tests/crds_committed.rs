@@ -1,6 +1,6 @@
-//! The committed CRD files (`crds/` and the Helm chart's `charts/kiln/crds/`)
-//! are exactly what the Rust types generate, and small enough for
-//! client-side `kubectl apply`.
+//! The committed CRD files (`crds/` and the Helm chart's
+//! `charts/kiln/templates/crds/`) are exactly what the Rust types generate,
+//! and small enough for client-side `kubectl apply`.
 
 mod common;
 
@@ -8,11 +8,12 @@ use common::workspace;
 
 #[test]
 fn committed_crds_match_the_types() {
-    let files = kiln_operator::crdgen::render().expect("render");
-    assert_eq!(files.len(), 2);
+    let plain = kiln_operator::crdgen::render().expect("render");
+    let chart = kiln_operator::crdgen::render_chart().expect("render chart templates");
+    assert_eq!(plain.len(), 2);
     let mut stale = Vec::new();
-    for dir in ["crds", "charts/kiln/crds"] {
-        for f in &files {
+    for (dir, files) in [("crds", &plain), ("charts/kiln/templates/crds", &chart)] {
+        for f in files {
             let path = workspace().join(dir).join(&f.file_name);
             let committed = std::fs::read_to_string(&path).unwrap_or_default();
             if committed != f.yaml {
@@ -23,7 +24,20 @@ fn committed_crds_match_the_types() {
     assert!(
         stale.is_empty(),
         "these CRD files differ from the Rust types: {stale:?}\n\
-         run `kiln crdgen --out crds --out charts/kiln/crds` and commit the result"
+         run `kiln crdgen --out crds --chart charts/kiln/templates/crds` and commit the result"
+    );
+    // Every bound the chart can raise became a template expression.
+    let text: String = chart.iter().map(|f| f.yaml.as_str()).collect();
+    for expr in [
+        "maximum: {{ int .Values.crds.limits.executors }}",
+        "maximum: {{ int .Values.crds.limits.cores }}",
+        "double({{ int .Values.crds.limits.memoryGiB }})",
+    ] {
+        assert!(text.contains(expr), "{expr} missing from the chart's CRDs");
+    }
+    assert!(
+        !text.contains("987654"),
+        "a sentinel was left in the chart's CRDs"
     );
 }
 

@@ -15,6 +15,7 @@
 //! - [`volumes`]: materialises volumes and mount paths into the pod folder.
 //! - [`env`]: builds container environments (env, envFrom, downward API).
 //! - [`logs`]: the kubelet `/containerLogs` endpoint so `kubectl logs` works.
+//! - [`termination`]: containers' termination messages (file or log tail).
 
 pub mod config;
 pub mod env;
@@ -23,6 +24,7 @@ pub mod logs;
 pub mod node;
 pub mod pod;
 pub mod scheduler;
+pub mod termination;
 pub mod volumes;
 
 use std::process::ExitCode;

@@ -93,6 +93,9 @@ struct Ctr {
     probe_due: Instant,
     probing: bool,
     log_dir: PathBuf,
+    /// The container's mount root once started (where its termination
+    /// message file is).
+    root: Option<PathBuf>,
 }
 
 enum Msg {
@@ -134,6 +137,13 @@ pub fn pod_dir(root: &Path, pod: &Pod) -> PathBuf {
         pod.metadata.name.as_deref().unwrap_or(""),
         pod.metadata.uid.as_deref().unwrap_or("")
     ))
+}
+
+/// The termination message of container `c`'s run that ended with `code`.
+fn termination_message(c: &Ctr, code: i32) -> Option<String> {
+    let root = c.root.as_ref()?;
+    let log = c.log_dir.join(format!("{}.log", c.restart_count));
+    crate::termination::message(root, &c.spec, &log, code)
 }
 
 fn exit_code(st: &std::process::ExitStatus) -> (i32, Option<i32>) {
@@ -187,6 +197,7 @@ impl PodWorker {
                 probe_due: Instant::now(),
                 probing: false,
                 log_dir: dir.join("logs").join(&c.name),
+                root: None,
             });
         }
         let (tx, rx) = mpsc::unbounded_channel();
@@ -295,7 +306,8 @@ impl PodWorker {
                     CState::Running { started } => *started,
                     _ => Timestamp::now(),
                 };
-                let term = Term::exited(code, signal, started);
+                let mut term = Term::exited(code, signal, started);
+                term.message = termination_message(c, code);
                 let _ = std::fs::write(
                     c.log_dir.join(format!("{}.done", c.restart_count)),
                     code.to_string(),
@@ -573,6 +585,9 @@ impl PodWorker {
             _ => root.clone(),
         };
         let c = &mut self.ctrs[i];
+        // A fresh termination message per run, as the kubelet mounts a new file.
+        let _ = std::fs::remove_file(crate::termination::file(&root, &spec));
+        c.root = Some(root.clone());
         std::fs::create_dir_all(&cwd).map_err(|e| StartError::Config(e.to_string()))?;
         std::fs::create_dir_all(&c.log_dir).map_err(|e| StartError::Config(e.to_string()))?;
         let log_path = c.log_dir.join(format!("{}.log", c.restart_count));
@@ -700,7 +715,9 @@ impl PodWorker {
                         c.log_dir.join(format!("{}.done", c.restart_count)),
                         code.to_string(),
                     );
-                    c.state = CState::Terminated(Term::exited(code, signal, started));
+                    let mut term = Term::exited(code, signal, started);
+                    term.message = termination_message(c, code);
+                    c.state = CState::Terminated(term);
                 }
             }
         }

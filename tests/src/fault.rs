@@ -1,6 +1,7 @@
 //! Fault injection for `kiln run`: SIGKILLs (or SIGSTOPs) one executor
-//! process of a running application, or the driver, at a moment chosen by
-//! the caller, and collects what happened.
+//! process of a running application, or the driver, or does whatever else
+//! the caller asks (cut an executor off behind a proxy), at a moment chosen
+//! by the caller, and collects what happened.
 //!
 //! Executors are the child processes of the `kiln run` process (local-cluster
 //! mode), found through `/proc`. The moment is either a delay after a line
@@ -121,11 +122,48 @@ pub fn run_with_signal(
     signal_name: &str,
     limit: Duration,
 ) -> FaultRun {
+    let victim = plan.victim;
+    let driver = plan.driver;
+    let mut fault = |kiln: u32, executors: &[u32]| {
+        let target = if driver {
+            Some(kiln)
+        } else {
+            executors.get(victim % executors.len().max(1)).copied()
+        };
+        target.filter(|pid| signal(*pid, signal_name))
+    };
+    run_with_fault(manifest, summary, plan, &mut fault, &[], limit)
+}
+
+/// The executor id a `kiln executor` process was started with.
+pub fn executor_id_of(pid: u32) -> Option<String> {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let args: Vec<String> = cmdline
+        .split(|b| *b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    let at = args.iter().position(|a| a == "--executor-id")?;
+    args.get(at + 1).cloned()
+}
+
+/// Runs `kiln run MANIFEST --format csv --summary-json SUMMARY` with `env`
+/// added, and calls `fault(kiln pid, executor pids)` at the moment `plan`
+/// sets (its `victim` and `driver` are for the caller); `fault` returns the
+/// process it hit, if any. Gives up (killing everything) after `limit`.
+pub fn run_with_fault(
+    manifest: &Path,
+    summary: &Path,
+    plan: &KillPlan,
+    fault: &mut dyn FnMut(u32, &[u32]) -> Option<u32>,
+    env: &[(String, String)],
+    limit: Duration,
+) -> FaultRun {
     let mut child = Command::new(kiln_bin())
         .arg("run")
         .arg(manifest)
         .args(["--format", "csv", "--summary-json"])
         .arg(summary)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -165,16 +203,7 @@ pub fn run_with_signal(
             if Instant::now() >= at {
                 kill_at = None;
                 let kids = child_pids(pid);
-                let victim = if plan.driver {
-                    Some(pid)
-                } else {
-                    kids.get(plan.victim % kids.len().max(1)).copied()
-                };
-                if let Some(victim) = victim {
-                    if signal(victim, signal_name) {
-                        killed_pid = Some(victim);
-                    }
-                }
+                killed_pid = fault(pid, &kids);
                 executors_at_kill = kids;
             }
         }

@@ -122,7 +122,9 @@ impl Pages {
         ctx["app_root"] = json!(app_root);
         let result = self.env.get_template(template).and_then(|t| {
             if fragment {
-                t.eval_to_state(&ctx)?.render_block("main")
+                // The full page is rendered too (a few kB); only the block is sent.
+                t.render_captured(&ctx)?
+                    .with_state_mut(|state| state.render_block("main"))
             } else {
                 t.render(&ctx)
             }

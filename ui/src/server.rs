@@ -68,7 +68,13 @@ fn not_found(what: &str) -> Response {
 }
 
 fn json(v: Value) -> Response {
-    axum::Json(v).into_response()
+    // Not axum's `Json`: its feature turns on serde_json's `raw_value`,
+    // which rebuilds Arrow and DataFusion in a second variant.
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        v.to_string(),
+    )
+        .into_response()
 }
 
 async fn handle(

@@ -451,7 +451,7 @@ impl AppStatus {
     }
 
     /// Task attempts of a job's stages (all attempts).
-    pub fn job_tasks(&self, job: &JobState) -> impl Iterator<Item = &TaskState> {
+    pub fn job_tasks<'a>(&'a self, job: &'a JobState) -> impl Iterator<Item = &'a TaskState> + 'a {
         self.stages
             .values()
             .filter(move |s| s.job_id == job.job_id)

@@ -1,13 +1,21 @@
 //! `kiln-bench-compare A B`: checks that two engines wrote the same TPC-H
-//! results. For every `qNN` folder under A (Parquet written by `COPY`), the
-//! same folder under B must hold the same number of rows, the same sum of
-//! every numeric column (relative tolerance 1e-6) and the same distinct
-//! count, minimum and maximum of every other column. Prints one line per
-//! query; exits 1 on any difference.
+//! results, row by row and value by value. For every `qNN` folder under A
+//! (Parquet written by `COPY` or Spark's writer), the folder `qNN` (or
+//! `qNN-spark`) under B must hold the same rows: both sides are read whole,
+//! each value normalised (integers exactly; floating-point and decimal
+//! values as numbers; everything else as its text), the rows sorted, and
+//! then compared pairwise. Numbers that are not both integers are equal
+//! when they differ by at most 1e-6 of the larger magnitude (1e-6 absolute
+//! below 1): engines sum floats in different orders, and Spark rounds a
+//! decimal average to 6 places. Prints one line per query; exits 1 on any
+//! difference.
 
-use std::path::Path;
+use std::cmp::Ordering;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use datafusion::arrow::array::{Array, ArrayRef, Float64Array, Int64Array};
+use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::util::display::array_value_to_string;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
@@ -16,20 +24,54 @@ use datafusion::prelude::{ParquetReadOptions, SessionContext};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// One fingerprint value: a number compared with tolerance, or text.
-#[derive(Debug)]
-enum Value {
+/// Relative (and, below 1, absolute) tolerance of non-integer numbers.
+const TOLERANCE: f64 = 1e-6;
+
+/// One value, normalised across engines.
+#[derive(Debug, Clone)]
+enum Cell {
+    Null,
+    Int(i64),
     Number(f64),
     Text(String),
 }
 
-fn same(a: &Value, b: &Value) -> bool {
-    match (a, b) {
-        (Value::Number(x), Value::Number(y)) => {
-            (x - y).abs() <= 1e-6 * x.abs().max(y.abs()).max(1.0)
+impl Cell {
+    fn same(&self, other: &Cell) -> bool {
+        match (self, other) {
+            (Cell::Null, Cell::Null) => true,
+            (Cell::Int(a), Cell::Int(b)) => a == b,
+            (Cell::Text(a), Cell::Text(b)) => a == b,
+            (a, b) => match (a.number(), b.number()) {
+                (Some(x), Some(y)) => (x - y).abs() <= TOLERANCE * x.abs().max(y.abs()).max(1.0),
+                _ => false,
+            },
         }
-        (Value::Text(x), Value::Text(y)) => x == y,
-        _ => false,
+    }
+
+    fn number(&self) -> Option<f64> {
+        match self {
+            Cell::Int(i) => Some(*i as f64),
+            Cell::Number(f) => Some(*f),
+            _ => None,
+        }
+    }
+
+    /// Sort order: NULLs, then numbers, then text; numbers by value.
+    fn order(&self, other: &Cell) -> Ordering {
+        let rank = |c: &Cell| match c {
+            Cell::Null => 0,
+            Cell::Int(_) | Cell::Number(_) => 1,
+            Cell::Text(_) => 2,
+        };
+        match (self, other) {
+            (Cell::Text(a), Cell::Text(b)) => a.cmp(b),
+            (a, b) if rank(a) == 1 && rank(b) == 1 => {
+                let (x, y) = (a.number().unwrap_or(0.0), b.number().unwrap_or(0.0));
+                x.total_cmp(&y)
+            }
+            (a, b) => rank(a).cmp(&rank(b)),
+        }
     }
 }
 
@@ -42,80 +84,110 @@ fn has_parquet(dir: &Path) -> bool {
     })
 }
 
-async fn fingerprint(dir: &Path) -> Result<Vec<(String, Value)>, String> {
+/// One column as cells.
+fn cells(col: &ArrayRef) -> Result<Vec<Cell>, String> {
+    let t = col.data_type();
+    let out = if t.is_integer() {
+        let ints = cast(col, &DataType::Int64).map_err(|e| e.to_string())?;
+        let ints = ints
+            .as_any()
+            .downcast_ref::<Int64Array>()
+            .ok_or("integer column")?;
+        (0..ints.len())
+            .map(|i| match ints.is_null(i) {
+                true => Cell::Null,
+                false => Cell::Int(ints.value(i)),
+            })
+            .collect()
+    } else if t.is_floating() || matches!(t, DataType::Decimal128(..) | DataType::Decimal256(..)) {
+        let f = cast(col, &DataType::Float64).map_err(|e| e.to_string())?;
+        let f = f
+            .as_any()
+            .downcast_ref::<Float64Array>()
+            .ok_or("float column")?;
+        (0..f.len())
+            .map(|i| match f.is_null(i) {
+                true => Cell::Null,
+                false => Cell::Number(f.value(i)),
+            })
+            .collect()
+    } else {
+        (0..col.len())
+            .map(|i| {
+                if col.is_null(i) {
+                    Ok(Cell::Null)
+                } else {
+                    array_value_to_string(col, i).map(Cell::Text)
+                }
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())?
+    };
+    Ok(out)
+}
+
+/// Every row of the Parquet files under `dir`, sorted.
+async fn sorted_rows(dir: &Path) -> Result<Vec<Vec<Cell>>, String> {
     if !has_parquet(dir) {
-        return Ok(vec![("rows".to_string(), Value::Number(0.0))]);
+        return Ok(vec![]);
     }
     let ctx = SessionContext::new();
     let path = format!("{}/", dir.display());
-    ctx.register_parquet("t", &path, ParquetReadOptions::default())
+    let batches = ctx
+        .read_parquet(&path, ParquetReadOptions::default())
+        .await
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .collect()
         .await
         .map_err(|e| format!("{}: {e}", dir.display()))?;
-    let schema = ctx
-        .table("t")
-        .await
-        .map_err(|e| e.to_string())?
-        .schema()
-        .as_arrow()
-        .clone();
-    let mut exprs = vec![(
-        "rows".to_string(),
-        "CAST(count(*) AS DOUBLE)".to_string(),
-        true,
-    )];
-    for f in schema.fields().iter() {
-        let col = format!("\"{}\"", f.name().replace('"', "\"\""));
-        let numeric =
-            f.data_type().is_numeric() || matches!(f.data_type(), DataType::Decimal128(..));
-        if numeric {
-            exprs.push((
-                format!("sum({})", f.name()),
-                format!("CAST(sum(CAST({col} AS DOUBLE)) AS DOUBLE)"),
-                true,
-            ));
-        } else {
-            exprs.push((
-                format!("distinct({})", f.name()),
-                format!("CAST(count(DISTINCT {col}) AS DOUBLE)"),
-                true,
-            ));
-            exprs.push((
-                format!("min({})", f.name()),
-                format!("CAST(min({col}) AS VARCHAR)"),
-                false,
-            ));
-            exprs.push((
-                format!("max({})", f.name()),
-                format!("CAST(max({col}) AS VARCHAR)"),
-                false,
+    let mut rows = Vec::new();
+    for b in &batches {
+        let columns: Vec<Vec<Cell>> = b.columns().iter().map(cells).collect::<Result<_, _>>()?;
+        for i in 0..b.num_rows() {
+            rows.push(columns.iter().map(|c| c[i].clone()).collect::<Vec<_>>());
+        }
+    }
+    rows.sort_by(|a, b| row_order(a, b));
+    Ok(rows)
+}
+
+/// Rows ordered cell by cell.
+fn row_order(a: &[Cell], b: &[Cell]) -> Ordering {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| x.order(y))
+        .find(|o| *o != Ordering::Equal)
+        .unwrap_or(a.len().cmp(&b.len()))
+}
+
+/// The first difference between two sorted results, if any.
+fn difference(a: &[Vec<Cell>], b: &[Vec<Cell>]) -> Option<String> {
+    if a.len() != b.len() {
+        return Some(format!("{} rows vs {}", a.len(), b.len()));
+    }
+    for (i, (ra, rb)) in a.iter().zip(b).enumerate() {
+        if ra.len() != rb.len() {
+            return Some(format!("{} columns vs {}", ra.len(), rb.len()));
+        }
+        if let Some(j) = ra.iter().zip(rb).position(|(x, y)| !x.same(y)) {
+            return Some(format!(
+                "sorted row {i} column {j}: {:?} vs {:?}",
+                ra[j], rb[j]
             ));
         }
     }
-    let select = exprs
-        .iter()
-        .enumerate()
-        .map(|(i, (_, e, _))| format!("{e} AS c{i}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let batches = ctx
-        .sql(&format!("SELECT {select} FROM t"))
-        .await
-        .map_err(|e| e.to_string())?
-        .collect()
-        .await
-        .map_err(|e| e.to_string())?;
-    let batch = batches.first().ok_or("no result")?;
-    let mut out = Vec::new();
-    for (i, (name, _, number)) in exprs.into_iter().enumerate() {
-        let text = array_value_to_string(batch.column(i), 0).map_err(|e| e.to_string())?;
-        let value = if number {
-            Value::Number(text.parse().unwrap_or(0.0))
-        } else {
-            Value::Text(text)
-        };
-        out.push((name, value));
+    None
+}
+
+/// The folder of query `q` under `root`: `q`, or Spark's `q-spark`.
+fn folder(root: &str, q: &str) -> PathBuf {
+    let plain = Path::new(root).join(q);
+    let spark = Path::new(root).join(format!("{q}-spark"));
+    if !plain.exists() && spark.exists() {
+        spark
+    } else {
+        plain
     }
-    Ok(out)
 }
 
 #[tokio::main]
@@ -125,10 +197,11 @@ async fn main() -> ExitCode {
         eprintln!("usage: kiln-bench-compare RESULTS_A RESULTS_B");
         return ExitCode::from(2);
     };
-    let mut queries: Vec<_> = match std::fs::read_dir(a) {
+    let mut queries: Vec<String> = match std::fs::read_dir(a) {
         Ok(d) => d
             .flatten()
             .map(|e| e.file_name().to_string_lossy().to_string())
+            .map(|n| n.trim_end_matches("-spark").to_string())
             .collect(),
         Err(e) => {
             eprintln!("error: {a}: {e}");
@@ -136,37 +209,16 @@ async fn main() -> ExitCode {
         }
     };
     queries.sort();
+    queries.dedup();
     let mut bad = 0;
     for q in &queries {
-        let fa = fingerprint(&Path::new(a).join(q)).await;
-        let fb = fingerprint(&Path::new(b).join(q)).await;
-        let verdict = match (fa, fb) {
-            (Ok(x), Ok(y)) => {
-                let diffs: Vec<String> = x
-                    .iter()
-                    .zip(y.iter())
-                    .filter(|((_, va), (_, vb))| !same(va, vb))
-                    .map(|((n, va), (_, vb))| format!("{n}: {va:?} vs {vb:?}"))
-                    .collect();
-                let rows = |f: &[(String, Value)]| match f.first() {
-                    Some((_, Value::Number(n))) => *n as u64,
-                    _ => 0,
-                };
-                if rows(&x) == 0 && rows(&y) == 0 {
-                    // Empty on both sides, however each engine wrote it.
-                    "same (0 rows)".to_string()
-                } else if x.len() != y.len() {
-                    format!("DIFFERENT columns ({} vs {})", x.len(), y.len())
-                } else if diffs.is_empty() {
-                    let rows = match &x[0].1 {
-                        Value::Number(n) => *n as u64,
-                        Value::Text(_) => 0,
-                    };
-                    format!("same ({rows} rows)")
-                } else {
-                    format!("DIFFERENT: {}", diffs.join("; "))
-                }
-            }
+        let ra = sorted_rows(&folder(a, q)).await;
+        let rb = sorted_rows(&folder(b, q)).await;
+        let verdict = match (ra, rb) {
+            (Ok(x), Ok(y)) => match difference(&x, &y) {
+                None => format!("same ({} rows)", x.len()),
+                Some(d) => format!("DIFFERENT: {d}"),
+            },
             (Err(e), _) | (_, Err(e)) => format!("DIFFERENT: {e}"),
         };
         if verdict.starts_with("DIFFERENT") {
@@ -175,7 +227,7 @@ async fn main() -> ExitCode {
         println!("{q}: {verdict}");
     }
     println!(
-        "{} of {} results identical",
+        "{} of {} results identical (sorted rows, value by value; numbers within {TOLERANCE:e} relative)",
         queries.len() - bad,
         queries.len()
     );

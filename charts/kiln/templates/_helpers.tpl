@@ -37,6 +37,16 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) -}}
 {{- end -}}
 
+{{/* The namespaces the operator watches: the listed ones, the release's
+     alone when namespaceScoped, else none (= every namespace). */}}
+{{- define "kiln.watchNamespaces" -}}
+{{- if .Values.watchNamespaces -}}
+{{- join "," .Values.watchNamespaces -}}
+{{- else if .Values.namespaceScoped -}}
+{{- .Release.Namespace -}}
+{{- end -}}
+{{- end -}}
+
 {{/* What the operator may do with the resources of a watched namespace. */}}
 {{- define "kiln.appRules" -}}
 - apiGroups: ["kiln.dev"]
@@ -46,8 +56,13 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
   resources: ["sparkapplications/status", "scheduledsparkapplications/status", "sparkapplications/finalizers", "scheduledsparkapplications/finalizers"]
   verbs: ["get", "update", "patch"]
 - apiGroups: [""]
-  resources: ["pods", "services", "configmaps", "secrets", "serviceaccounts"]
+  resources: ["pods", "services", "configmaps", "serviceaccounts"]
   verbs: ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"]
+# Each application's Secret is written (created, or patched after a test of
+# its owner), never read: no get, list or watch of Secrets.
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["create", "patch"]
 - apiGroups: [""]
   resources: ["pods/log"]
   verbs: ["get"]

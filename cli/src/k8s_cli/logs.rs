@@ -7,7 +7,8 @@
 use futures::io::AllowStdIo;
 use k8s_openapi::api::core::v1::Pod;
 use kiln_operator::controller::names::{
-    app_label, LABEL_APP, LABEL_EXECUTOR_ID, LABEL_ROLE, LABEL_RUN, ROLE_DRIVER, ROLE_EXECUTOR,
+    app_label, container as container_name, LABEL_APP, LABEL_EXECUTOR_ID, LABEL_ROLE, LABEL_RUN,
+    ROLE_DRIVER, ROLE_EXECUTOR,
 };
 use kiln_operator::SparkApplication;
 use kube::api::{ListParams, LogParams};
@@ -120,10 +121,11 @@ async fn stream(
         .as_ref()
         .map(|s| s.containers.iter().map(|c| c.name.clone()).collect())
         .unwrap_or_default();
-    // The operator names the container after the role; a pod with one
-    // container needs no name.
-    let container = if containers.iter().any(|c| c == role) {
-        Some(role.to_string())
+    // The operator names the container after the role, as Spark does
+    // (`spark-kubernetes-driver`); a pod with one container needs no name.
+    let named = container_name(role);
+    let container = if containers.iter().any(|c| c == named) {
+        Some(named.to_string())
     } else if containers.len() > 1 {
         containers.first().cloned()
     } else {

@@ -168,7 +168,14 @@ pub fn prepare(text: &str, origin: &str, base_dir: &Path) -> Result<Prepared, K8
         .ok_or_else(|| err("missing field `spec`".into()))?;
     if kubeflow {
         let mut dropped = Vec::new();
+        // Kubeflow's `type: Python` is Kiln's too; its other types (Scala,
+        // Java, R) have no meaning here.
+        let python = spec.get("type").and_then(Value::as_str) == Some("Python");
+        let kept_type = if python { spec.remove("type") } else { None };
         drop_fields(spec, KUBEFLOW_ONLY_SPEC, "spec", &mut dropped);
+        if let Some(t) = kept_type {
+            spec.insert("type".into(), t);
+        }
         for pod in ["driver", "executor"] {
             if let Some(p) = spec.get_mut(pod).and_then(Value::as_object_mut) {
                 drop_fields(p, KUBEFLOW_ONLY_POD, &format!("spec.{pod}"), &mut dropped);
@@ -210,13 +217,18 @@ fn local_path(file: &str, base_dir: &Path) -> Option<PathBuf> {
     Some(if p.is_relative() { base_dir.join(p) } else { p })
 }
 
-/// Replaces a local `mainApplicationFile` with `sql` holding its text.
+/// Replaces a local `mainApplicationFile` with `sql` (or, for a Python
+/// application, `python`) holding its text.
 fn inline_sql(
     spec: &mut Map<String, Value>,
     base_dir: &Path,
     notes: &mut Vec<String>,
 ) -> Result<(), String> {
-    if spec.contains_key("sql") {
+    let field = match spec.get("type").and_then(Value::as_str) {
+        Some("Python") => "python",
+        _ => "sql",
+    };
+    if spec.contains_key(field) {
         // Both set: the API server refuses it and names the rule.
         return Ok(());
     }
@@ -226,31 +238,100 @@ fn inline_sql(
     let Some(path) = local_path(file, base_dir) else {
         return Ok(());
     };
-    let sql = std::fs::read_to_string(&path).map_err(|e| {
+    let text = std::fs::read_to_string(&path).map_err(|e| {
         format!(
             "field `spec.mainApplicationFile`: cannot read {}: {e} (for a file inside the image write local://{})",
             path.display(),
             file.trim_start_matches("file://")
         )
     })?;
-    if sql.trim().is_empty() {
-        return Err(format!("the job's SQL ({}) is empty", path.display()));
+    if text.trim().is_empty() {
+        let what = if field == "sql" {
+            "SQL"
+        } else {
+            "Python script"
+        };
+        return Err(format!("the job's {what} ({}) is empty", path.display()));
     }
-    if sql.len() > MAX_INLINE_SQL {
+    if text.len() > MAX_INLINE_SQL {
         return Err(format!(
             "{} is {} bytes, too big to inline (at most {MAX_INLINE_SQL}): put it in the image (local://...) or in object storage (s3://...)",
             path.display(),
-            sql.len()
+            text.len()
         ));
     }
     notes.push(format!(
-        "{} inlined into spec.sql ({} bytes): the cluster does not need the file",
+        "{} inlined into spec.{field} ({} bytes): the cluster does not need the file",
         path.display(),
-        sql.len()
+        text.len()
     ));
     spec.remove("mainApplicationFile");
-    spec.insert("sql".into(), Value::String(sql));
+    spec.insert(field.into(), Value::String(text));
     Ok(())
+}
+
+/// A Python application made from a script on this machine (`kiln submit
+/// job.py args...`): named after the file, the script inline, its
+/// arguments, `executors` executors.
+pub fn from_script(
+    path: &Path,
+    name: Option<&str>,
+    arguments: &[String],
+    executors: u32,
+) -> Result<Prepared, K8sError> {
+    let origin = path.display().to_string();
+    let err = |message: String| K8sError::Manifest {
+        path: origin.clone(),
+        message,
+    };
+    let name = match name {
+        Some(n) => n.to_string(),
+        None => {
+            let stem = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().to_lowercase())
+                .unwrap_or_default();
+            let n: String = stem
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+                .collect();
+            let n = n.trim_matches('-').chars().take(50).collect::<String>();
+            if n.is_empty() {
+                return Err(err(
+                    "cannot name the application after the file: pass --name".into(),
+                ));
+            }
+            n
+        }
+    };
+    let file = path
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut spec = Map::new();
+    spec.insert("type".into(), "Python".into());
+    spec.insert("mainApplicationFile".into(), Value::String(file));
+    if !arguments.is_empty() {
+        spec.insert("arguments".into(), serde_json::json!(arguments));
+    }
+    spec.insert(
+        "executor".into(),
+        serde_json::json!({"instances": executors.max(1)}),
+    );
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut notes = Vec::new();
+    inline_sql(&mut spec, &base, &mut notes).map_err(err)?;
+    Ok(Prepared {
+        object: serde_json::json!({
+            "apiVersion": API_VERSION,
+            "kind": KIND,
+            "metadata": {"name": name},
+            "spec": spec,
+        }),
+        name,
+        namespace: None,
+        notes,
+    })
 }
 
 #[cfg(test)]
@@ -319,6 +400,28 @@ mod tests {
         let text = format!("apiVersion: kiln.dev/v1alpha1\nkind: SparkApplication\nmetadata: {{name: q}}\nspec:\n  mainApplicationFile: file://{}\n", abs.display());
         let p = prep(&text, Path::new("/nonexistent")).unwrap();
         assert_eq!(p.object["spec"]["sql"], "SELECT 42 AS answer;\n");
+    }
+
+    #[test]
+    fn python_scripts_are_inlined_and_kubeflow_python_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("etl.py"), "print('hi')\n").unwrap();
+        let text = "apiVersion: sparkoperator.k8s.io/v1beta2\nkind: SparkApplication\nmetadata: {name: py}\nspec:\n  type: Python\n  pythonVersion: \"3\"\n  mode: cluster\n  mainApplicationFile: etl.py\n  arguments: [a]\n";
+        let p = prep(text, dir.path()).unwrap();
+        let spec = &p.object["spec"];
+        assert_eq!(spec["type"], "Python");
+        assert_eq!(spec["python"], "print('hi')\n");
+        assert!(spec.get("mainApplicationFile").is_none());
+        assert!(spec.get("pythonVersion").is_none());
+        assert_eq!(spec["arguments"][0], "a");
+        let p = from_script(&dir.path().join("etl.py"), None, &["x".into()], 2).unwrap();
+        assert_eq!(p.name, "etl");
+        assert_eq!(p.object["spec"]["type"], "Python");
+        assert_eq!(p.object["spec"]["python"], "print('hi')\n");
+        assert_eq!(p.object["spec"]["arguments"][0], "x");
+        assert_eq!(p.object["spec"]["executor"]["instances"], 2);
+        let e = from_script(&dir.path().join("missing.py"), None, &[], 1).unwrap_err();
+        assert!(e.to_string().contains("cannot read"), "{e}");
     }
 
     #[test]

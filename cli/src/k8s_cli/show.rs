@@ -119,6 +119,7 @@ pub fn render_status(app: &SparkApplication, now: Timestamp) -> String {
     };
     line("Name", &app.name_any());
     line("Namespace", &app.namespace().unwrap_or_default());
+    line("Type", app.spec.type_.as_str());
     line("State", state_name(app));
     if app.status.is_none() {
         line(
@@ -165,6 +166,9 @@ pub fn render_status(app: &SparkApplication, now: Timestamp) -> String {
                 _ => {}
             }
             line("Driver", &parts.join(", "));
+            if let Some(sc) = &d.connect_address {
+                line("Connect", sc);
+            }
         }
         None => line("Driver", "-"),
     }
@@ -336,6 +340,23 @@ mod tests {
         ] {
             assert!(out.contains(want), "missing {want:?} in\n{out}");
         }
+    }
+
+    #[test]
+    fn a_connect_application_shows_its_address() {
+        let a = app(serde_json::json!({
+            "apiVersion": "kiln.dev/v1alpha1", "kind": "SparkApplication",
+            "metadata": {"name": "nb", "namespace": "team"},
+            "spec": {"type": "Connect"},
+            "status": {"applicationState": {"state": "RUNNING"},
+                       "driverInfo": {"podName": "nb-driver", "connectAddress": "sc://nb-ui-svc.team.svc:15002"}}
+        }));
+        let out = render_status(&a, ts("2025-01-01T10:05:00Z"));
+        assert!(out.contains("Type:       Connect"), "{out}");
+        assert!(
+            out.contains("Connect:    sc://nb-ui-svc.team.svc:15002"),
+            "{out}"
+        );
     }
 
     #[test]

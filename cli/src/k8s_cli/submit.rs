@@ -24,8 +24,22 @@ use crate::CliError;
 #[derive(Debug, clap::Args)]
 pub struct SubmitArgs {
     /// The SparkApplication manifest (the file `kiln run` reads; kubeflow's
-    /// sparkoperator.k8s.io/v1beta2 is accepted too).
+    /// sparkoperator.k8s.io/v1beta2 is accepted too), or a PySpark script
+    /// (`.py`) submitted as a `type: Python` application.
     pub manifest: PathBuf,
+    /// Arguments of a `.py` script.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub script_args: Vec<String>,
+    /// Name of the application made from a `.py` script (default: the file's name).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Executors of the application made from a `.py` script.
+    #[arg(long, default_value_t = 2)]
+    pub executors: u32,
+    /// Settings (`spec.conf`) of the application made from a `.py` script,
+    /// as KEY=VALUE (repeatable).
+    #[arg(long = "conf", value_name = "KEY=VALUE")]
+    pub conf: Vec<String>,
     /// Return once the application is created instead of following it.
     #[arg(long)]
     pub detach: bool,
@@ -36,7 +50,34 @@ pub struct SubmitArgs {
 /// `kiln submit`.
 pub async fn submit(args: SubmitArgs) -> Result<(), CliError> {
     let origin = args.manifest.display().to_string();
-    let prepared = manifest::load(&args.manifest)?;
+    let script = args.manifest.extension().is_some_and(|e| e == "py");
+    if !script && (!args.script_args.is_empty() || args.name.is_some() || !args.conf.is_empty()) {
+        return Err(K8sError::Usage(format!(
+            "script arguments, --name and --conf are for a .py script, not the manifest {origin}"
+        ))
+        .into());
+    }
+    let prepared = if script {
+        let mut conf = serde_json::Map::new();
+        for kv in &args.conf {
+            let (k, v) = kv
+                .split_once('=')
+                .ok_or_else(|| K8sError::Usage(format!("--conf `{kv}`: expected KEY=VALUE")))?;
+            conf.insert(k.trim().to_string(), v.trim().into());
+        }
+        let mut p = manifest::from_script(
+            &args.manifest,
+            args.name.as_deref(),
+            &args.script_args,
+            args.executors,
+        )?;
+        if !conf.is_empty() {
+            p.object["spec"]["conf"] = serde_json::Value::Object(conf);
+        }
+        p
+    } else {
+        manifest::load(&args.manifest)?
+    };
     if let (Some(flag), Some(own)) = (&args.kube.namespace, &prepared.namespace) {
         if flag != own {
             return Err(K8sError::Usage(format!(
@@ -88,8 +129,18 @@ pub async fn submit(args: SubmitArgs) -> Result<(), CliError> {
     if args.detach {
         return Ok(());
     }
+    if object_is_connect(&applied) {
+        eprintln!(
+            "a Connect application serves until it is deleted or suspended; `kiln status {name}` prints its sc:// address"
+        );
+        return Ok(());
+    }
     follow(&ctx, &name, applied.metadata.generation).await?;
     Ok(())
+}
+
+fn object_is_connect(app: &SparkApplication) -> bool {
+    app.spec.type_ == kiln_operator::ApplicationType::Connect
 }
 
 /// How a followed application ended.

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::path::Path;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use arrow::record_batch::RecordBatch;
 use arrow_flight::flight_service_client::FlightServiceClient;
@@ -17,6 +18,7 @@ use futures::StreamExt;
 use super::block::{BlockDecoder, BlockError};
 use super::layout::BlockId;
 use super::FetchFailed;
+use crate::config::SHUFFLE_CONNECTION_TIMEOUT;
 use crate::security::{AuthChannel, Transport};
 
 /// Size of the pieces a block is read from disk or sent over Flight in.
@@ -28,14 +30,18 @@ pub const BLOCK_CHUNK_BYTES: usize = 1024 * 1024;
 pub struct FlightClients {
     transport: Transport,
     channels: Mutex<HashMap<String, AuthChannel>>,
+    message_timeout: Duration,
 }
 
 impl FlightClients {
-    /// A pool whose channels use `transport`.
-    pub fn new(transport: Transport) -> Self {
+    /// A pool whose channels use `transport`; a fetch fails when its peer
+    /// sends nothing for `message_timeout`
+    /// (`spark.shuffle.io.connectionTimeout`).
+    pub fn new(transport: Transport, message_timeout: Duration) -> Self {
         FlightClients {
             transport,
             channels: Mutex::new(HashMap::new()),
+            message_timeout,
         }
     }
 
@@ -117,6 +123,11 @@ pub fn read_local(path: &Path, expected_len: u64) -> std::result::Result<LocalBl
 /// checks it. Any failure to connect, transfer or verify becomes a
 /// [`FetchFailed`] so the driver recomputes the map output instead of
 /// failing the job. Items carry the bytes received for each batch.
+///
+/// The reply to `DoGet` and every later message must come within the
+/// pool's message timeout: HTTP/2 keepalive catches a peer whose connection
+/// is dead, this catches one that keeps the connection alive but stops
+/// sending (a stuck disk, a proxy that holds the stream).
 pub async fn fetch_remote(
     clients: &FlightClients,
     address: &str,
@@ -134,9 +145,13 @@ pub async fn fetch_remote(
         }))
     };
     let mut client = clients.client(address).map_err(&fail)?;
-    let response = client
-        .do_get(Ticket::new(id.ticket()))
+    let deadline = clients.message_timeout;
+    let peer = address.to_string();
+    let silent =
+        move || format!("no reply from {peer} within {deadline:?} ({SHUFFLE_CONNECTION_TIMEOUT})");
+    let response = tokio::time::timeout(deadline, client.do_get(Ticket::new(id.ticket())))
         .await
+        .map_err(|_| fail(silent()))?
         .map_err(|s| fail(format!("{}: {}", s.code(), s.message())))?;
     struct State {
         messages: tonic::Streaming<arrow_flight::FlightData>,
@@ -152,6 +167,7 @@ pub async fn fetch_remote(
     };
     let stream = futures::stream::unfold(state, move |mut st| {
         let fail = fail.clone();
+        let silent = silent.clone();
         async move {
             loop {
                 if let Some(b) = st.decoder.next_batch() {
@@ -161,7 +177,11 @@ pub async fn fetch_remote(
                 if st.done {
                     return None;
                 }
-                let step = match st.messages.message().await {
+                let Ok(next) = tokio::time::timeout(deadline, st.messages.message()).await else {
+                    st.done = true;
+                    return Some((Err(fail(silent())), st));
+                };
+                let step = match next {
                     Ok(Some(fd)) => {
                         st.unreported += fd.data_body.len();
                         st.decoder.push(&fd.data_body)

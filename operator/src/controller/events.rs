@@ -41,8 +41,8 @@ impl Events {
 
     /// Publishes an event about `obj` that concerns `related` too. The
     /// recorder folds repeats of an event (same object, reason and related
-    /// object) into one series; naming the run's driver pod keeps the
-    /// transitions of different runs apart.
+    /// object) into one series; naming the run's driver pod and run keeps
+    /// the transitions of different runs apart.
     pub async fn publish_related<K>(
         &self,
         obj: &K,
@@ -70,12 +70,13 @@ impl Events {
         }
     }
 
-    /// The event of a transition into `to`, during the run whose driver
+    /// The event of a transition into `to`, during run `run` whose driver
     /// pod is `driver_pod` (if any).
     pub async fn transition<K>(
         &self,
         obj: &K,
         driver_pod: Option<&str>,
+        run: i32,
         from: ApplicationStateType,
         to: ApplicationStateType,
         detail: &str,
@@ -93,11 +94,14 @@ impl Events {
             note.push_str(": ");
             note.push_str(detail);
         }
+        // Every run's driver pod has the same name (`<app>-driver`): the
+        // run label tells the runs' pods, and so their event series, apart.
         let related = driver_pod.map(|name| ObjectReference {
             api_version: Some("v1".into()),
             kind: Some("Pod".into()),
             name: Some(name.to_string()),
             namespace: obj.meta().namespace.clone(),
+            field_path: Some(format!("metadata.labels['kiln.dev/run']={run}")),
             ..ObjectReference::default()
         });
         self.publish_related(obj, related, warning, reason_for(to), note)

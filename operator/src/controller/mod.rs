@@ -4,10 +4,12 @@
 //!
 //! - [`run`]: serves metrics and health, takes the lease when asked, then
 //!   runs one `kube::runtime::Controller` per watched namespace (or one for
-//!   all) for each kind, with the pods, Services, ConfigMaps and Secrets they
-//!   own watched so a pod's change reconciles its application at once.
+//!   all) for each kind, with the pods, Services and ConfigMaps they own
+//!   watched so a pod's change reconciles its application at once (Secrets
+//!   are written, never read: the operator has no right to read them).
 //! - [`reconcile`]: one application; [`state`]: the state machine;
 //!   [`resources`]: the objects; [`names`]: their names and labels;
+//!   [`tls`]: the per-application certificate and credentials;
 //!   [`observe`]: reading pods and logs; [`events`], [`metrics`], [`leader`];
 //!   [`scheduled`] and [`cron`]: ScheduledSparkApplications.
 
@@ -21,13 +23,14 @@ pub mod reconcile;
 pub mod resources;
 pub mod scheduled;
 pub mod state;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::watcher;
 use kube::{Api, Client};
@@ -235,7 +238,6 @@ async fn controllers(ctx: Arc<Context>) {
             .owns(api_in::<Pod>(&client, ns), owned_config())
             .owns(api_in::<Service>(&client, ns), owned_config())
             .owns(api_in::<ConfigMap>(&client, ns), owned_config())
-            .owns(api_in::<Secret>(&client, ns), owned_config())
             .run(reconcile::reconcile, reconcile::error_policy, ctx.clone())
             .for_each(|r| async move {
                 if let Err(e) = r {

@@ -32,6 +32,33 @@ pub const ANNOTATION_SUBMISSION_TIMEOUT: &str = "kiln.dev/submission-timeout";
 pub const ROLE_DRIVER: &str = "driver";
 /// Role label value of executor pods.
 pub const ROLE_EXECUTOR: &str = "executor";
+/// Spark's label of a pod's role (`driver`/`executor`), which kubeflow's
+/// operator and Airflow's SparkKubernetesOperator select on.
+pub const LABEL_SPARK_ROLE: &str = "spark-role";
+/// Spark's label of the application id (the run's id, `<app>-<run>`).
+pub const LABEL_SPARK_APP_SELECTOR: &str = "spark-app-selector";
+/// Spark's label of the application name.
+pub const LABEL_SPARK_APP_NAME: &str = "spark-app-name";
+/// Spark's label of an executor pod's executor id.
+pub const LABEL_SPARK_EXEC_ID: &str = "spark-exec-id";
+/// Kubeflow spark-operator's label of the SparkApplication's name.
+pub const LABEL_KUBEFLOW_APP_NAME: &str = "sparkoperator.k8s.io/app-name";
+/// Kubeflow spark-operator's label of pods it launched.
+pub const LABEL_KUBEFLOW_LAUNCHED: &str = "sparkoperator.k8s.io/launched-by-spark-operator";
+/// The driver pod's container (Spark's and kubeflow's name; Airflow reads
+/// its log).
+pub const DRIVER_CONTAINER: &str = "spark-kubernetes-driver";
+/// An executor pod's container.
+pub const EXECUTOR_CONTAINER: &str = "spark-kubernetes-executor";
+
+/// The container of pods of `role`.
+pub fn container(role: &str) -> &'static str {
+    if role == ROLE_DRIVER {
+        DRIVER_CONTAINER
+    } else {
+        EXECUTOR_CONTAINER
+    }
+}
 
 /// Longest DNS label (pod host names, Service names, label values).
 const MAX_LABEL: usize = 63;
@@ -102,9 +129,11 @@ pub fn service(app: &str) -> String {
     }
 }
 
-/// The driver pod of run `run`.
-pub fn driver_pod(app: &str, run: i32) -> String {
-    dns_label(app, &format!("-{run}-driver"))
+/// The driver pod: `<app>-driver`, as kubeflow names it, for every run (the
+/// pods of a run are gone before the next run's are made; the run is the
+/// pod's `kiln.dev/run` label).
+pub fn driver_pod(app: &str) -> String {
+    dns_label(app, "-driver")
 }
 
 /// Executor pod `id` of run `run`.
@@ -123,7 +152,7 @@ mod tests {
 
     #[test]
     fn short_names_are_kept_long_ones_cut_and_hashed() {
-        assert_eq!(driver_pod("q1", 2), "q1-2-driver");
+        assert_eq!(driver_pod("q1"), "q1-driver");
         assert_eq!(executor_pod("q1", 1, 3), "q1-1-exec-3");
         let long = "a".repeat(100);
         let other = format!("{}b", "a".repeat(99));

@@ -195,7 +195,7 @@ mod tests {
         assert_eq!(driver_obs(Some(&p)), DriverObs::Terminating);
         let p = pod(
             json!({"metadata": {"name": "d"}, "status": {"phase": "Failed",
-            "containerStatuses": [{"name": "driver", "image": "i", "imageID": "", "ready": false,
+            "containerStatuses": [{"name": "spark-kubernetes-driver", "image": "i", "imageID": "", "ready": false,
               "restartCount": 0, "state": {"terminated": {"exitCode": 137, "signal": 9, "reason": "Error"}}}]}}),
         );
         assert_eq!(
@@ -218,7 +218,7 @@ mod tests {
         let p = pod(
             json!({"metadata": {"name": "d"}, "status": {"phase": "Pending",
             "conditions": [{"type": "PodScheduled", "status": "True"}],
-            "containerStatuses": [{"name": "driver", "image": "i", "imageID": "", "ready": false,
+            "containerStatuses": [{"name": "spark-kubernetes-driver", "image": "i", "imageID": "", "ready": false,
               "restartCount": 0, "state": {"waiting": {"reason": "ErrImagePull",
               "message": "pull access denied"}}}]}}),
         );

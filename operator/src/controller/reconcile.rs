@@ -20,11 +20,13 @@ use tracing::{debug, info, warn};
 
 use super::names::{self, LABEL_EXECUTOR_ID, LABEL_ROLE, LABEL_RUN, ROLE_EXECUTOR};
 use super::observe::{self, driver_obs, engine_error, pod_ip};
-use super::resources::{self, driver_url, UI_PORT};
+use super::resources::{self, driver_url, CONNECT_PORT, UI_PORT};
 use super::state::{self, DriverObs, Observation, SpecChange, Step, CLEANUP_POLL};
+use super::tls;
 use super::{write_status, Context, ControllerError};
 use crate::application::{
-    ApplicationStateType as S, DriverInfo, ExecutorCounts, SparkApplication, SparkApplicationStatus,
+    ApplicationStateType as S, ApplicationType, DriverInfo, ExecutorCounts, SparkApplication,
+    SparkApplicationStatus,
 };
 
 /// The controller's reconcile function.
@@ -86,8 +88,12 @@ async fn reconcile_app(
         .filter(|p| p.owner_references().iter().any(|o| o.uid == uid))
         .collect();
     let run = status.execution_attempts;
-    let driver_name = names::driver_pod(&name, run);
-    let driver = pods.iter().find(|p| p.name_any() == driver_name);
+    let driver_name = names::driver_pod(&name);
+    let run_label = run.to_string();
+    // Every run's driver pod has the same name: the current run's has its label.
+    let driver = pods
+        .iter()
+        .find(|p| p.name_any() == driver_name && p.labels().get(LABEL_RUN) == Some(&run_label));
     let change = spec_change(ctx, &app, &status).await?;
     let obs = Observation {
         now: Timestamp::now(),
@@ -269,7 +275,9 @@ async fn move_to(
             .driver_info
             .as_ref()
             .and_then(|d| d.pod_name.as_deref());
-        ctx.events.transition(app, driver, from, to, detail).await;
+        ctx.events
+            .transition(app, driver, next.execution_attempts, from, to, detail)
+            .await;
     }
     Ok(())
 }
@@ -287,7 +295,7 @@ async fn driver_failure(
         return (fallback, Vec::new());
     };
     let params = LogParams {
-        container: Some("driver".into()),
+        container: Some(names::DRIVER_CONTAINER.into()),
         tail_lines: Some(ctx.opts.driver_log_lines.max(1) as i64 + 20),
         ..LogParams::default()
     };
@@ -341,7 +349,7 @@ async fn submit(
             let svc = names::service(&name);
             next.spark_application_id = Some(names::application_id(&name, run));
             next.driver_info = Some(DriverInfo {
-                pod_name: Some(names::driver_pod(&name, run)),
+                pod_name: Some(names::driver_pod(&name)),
                 web_ui_service_name: Some(svc.clone()),
                 web_ui_port: Some(UI_PORT),
                 web_ui_address: Some(format!(
@@ -349,8 +357,20 @@ async fn submit(
                     app.namespace().unwrap_or_default()
                 )),
                 address: None,
+                connect_address: (app.spec.type_ == ApplicationType::Connect).then(|| {
+                    format!(
+                        "sc://{svc}.{}.svc:{CONNECT_PORT}",
+                        app.namespace().unwrap_or_default()
+                    )
+                }),
             });
-            next.executors = Some(ExecutorCounts::new(0, resources::wanted_executors(app)));
+            // The last run's request (0 once it ended) is not this run's.
+            next.requested_executors = None;
+            let mut fresh = app.clone();
+            if let Some(st) = fresh.status.as_mut() {
+                st.requested_executors = None;
+            }
+            next.executors = Some(ExecutorCounts::new(0, resources::wanted_executors(&fresh)));
             next.driver_log_tail.clear();
             // Only the very first submission: application created -> driver pod created.
             if status.last_submission_attempt_time.is_none() {
@@ -413,12 +433,15 @@ async fn create_run(
         &resources::role_binding(app)?,
     )
     .await?;
-    // One secret per application, kept across runs.
-    create_once(
-        &Api::<Secret>::namespaced(client.clone(), &ns),
-        &resources::secret(app, &resources::random_secret()?),
-    )
-    .await?;
+    // Fresh credentials for every run: the driver-executor secret, the
+    // certificate, and the settings that are credentials.
+    let cert = if resources::tls_enabled(app) {
+        Some(tls::issue(&app.name_any(), &ns)?)
+    } else {
+        None
+    };
+    let data = resources::secret_data(app, &resources::random_secret()?, cert.as_ref())?;
+    write_secret(&Api::<Secret>::namespaced(client.clone(), &ns), app, data).await?;
     // The job follows the spec, which may have changed since the last run.
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
     let cm = resources::config_map(app)?;
@@ -442,6 +465,51 @@ async fn create_run(
     let pod = resources::driver_pod(app, run, &image)?;
     create_once(&Api::<Pod>::namespaced(client.clone(), &ns), &pod).await?;
     Ok(())
+}
+
+/// Creates the application's Secret, or rewrites its keys when it exists.
+/// The operator may not read Secrets (its role has no get/list/watch on
+/// them), so the rewrite is a JSON patch whose first operation tests that
+/// the Secret is owned by this application: a Secret of the same name made
+/// by someone else is refused, never overwritten.
+async fn write_secret(
+    api: &Api<Secret>,
+    app: &SparkApplication,
+    data: BTreeMap<String, String>,
+) -> Result<(), ControllerError> {
+    let name = names::secret(&app.name_any());
+    if create_once(api, &resources::secret(app, data.clone())).await? {
+        return Ok(());
+    }
+    let mut ops = vec![serde_json::json!({
+        "op": "test",
+        "path": "/metadata/ownerReferences/0/uid",
+        "value": app.uid().unwrap_or_default(),
+    })];
+    // `add` of a map key replaces its value; `/data` may be absent.
+    ops.push(serde_json::json!({"op": "add", "path": "/data", "value": {}}));
+    for (k, v) in &data {
+        use k8s_openapi::ByteString;
+        let encoded = serde_json::to_value(ByteString(v.as_bytes().to_vec()))
+            .map_err(|e| ControllerError::Invalid(e.to_string()))?;
+        ops.push(serde_json::json!({"op": "add", "path": format!("/data/{}", k.replace('~', "~0").replace('/', "~1")), "value": encoded}));
+    }
+    let patch: json_patch::Patch = serde_json::from_value(serde_json::Value::Array(ops))
+        .map_err(|e| ControllerError::Invalid(format!("secret patch: {e}")))?;
+    match api
+        .patch(&name, &PatchParams::default(), &Patch::<()>::Json(patch))
+        .await
+    {
+        Ok(_) => Ok(()),
+        // The test operation failed: not this application's Secret.
+        Err(kube::Error::Api(e)) if e.code == 422 || e.code == 500 => {
+            Err(ControllerError::Invalid(format!(
+                "Secret {name} exists and does not belong to this application: rename the application or remove the Secret ({})",
+                e.message
+            )))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Deletes the pods `which` selects (those not already going).
@@ -476,7 +544,7 @@ async fn manage_executors(
     let Some(ip) = pod_ip(driver) else {
         return Ok(());
     };
-    let url = driver_url(ip);
+    let url = driver_url(app, ip);
     let info = next.driver_info.get_or_insert_with(DriverInfo::default);
     info.address = Some(url.clone());
     let run_label = run.to_string();
@@ -499,9 +567,13 @@ async fn manage_executors(
     // that vanished (deleted, evicted).
     let vanished = max_id.saturating_sub(execs.len() as u32);
     let lost = failed + vanished;
+    // Under dynamic allocation an executor that exited 0 was released by the
+    // driver (which lowered its request first); otherwise it ended with the
+    // job and must not be replaced.
+    let released = |p: &Pod| resources::dynamic(app) && observe::phase(p) == "Succeeded";
     let alive = execs
         .iter()
-        .filter(|p| observe::phase(p) != "Failed" && !observe::terminating(p))
+        .filter(|p| observe::phase(p) != "Failed" && !observe::terminating(p) && !released(p))
         .count() as i32;
     let wanted = resources::wanted_executors(app);
     let image = app

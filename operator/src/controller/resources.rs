@@ -13,13 +13,16 @@ use kube::{Resource, ResourceExt};
 use serde_json::{json, Value};
 
 use super::names::{self, LABEL_EXECUTOR_ID, LABEL_ROLE, LABEL_RUN, ROLE_DRIVER, ROLE_EXECUTOR};
+use super::tls;
 use super::ControllerError;
-use crate::application::{PodSettings, SparkApplication, SparkApplicationSpec};
+use crate::application::{ApplicationType, PodSettings, SparkApplication, SparkApplicationSpec};
 
 /// The driver's gRPC port (executors connect to it).
 pub const DRIVER_PORT: i32 = 7078;
 /// The driver's UI port (on its Service).
 pub const UI_PORT: i32 = 4040;
+/// The Spark Connect port of a Connect application's driver (on its Service).
+pub const CONNECT_PORT: i32 = 15002;
 /// Where the job ConfigMap is mounted in the driver container.
 pub const JOB_DIR: &str = "/etc/kiln/job";
 /// Key of the job manifest in the ConfigMap.
@@ -98,17 +101,53 @@ pub fn role_binding(app: &SparkApplication) -> Result<RoleBinding, ControllerErr
     Ok(rb)
 }
 
-/// The Secret holding the driver-executor secret `value`.
-pub fn secret(app: &SparkApplication, value: &str) -> Secret {
+/// What the application's Secret holds for one run: the driver-executor
+/// secret, the TLS files (unless TLS is off), the sensitive settings as JSON
+/// and the S3 credentials among them as AWS variables.
+pub fn secret_data(
+    app: &SparkApplication,
+    value: &str,
+    cert: Option<&tls::AppCertificate>,
+) -> Result<BTreeMap<String, String>, ControllerError> {
+    let (_, sensitive) = tls::split_conf(merged_conf(app));
+    let mut data = BTreeMap::from([
+        (SECRET_KEY.to_string(), value.to_string()),
+        (
+            tls::CONF_KEY.to_string(),
+            serde_json::to_string(&sensitive)
+                .map_err(|e| ControllerError::Invalid(e.to_string()))?,
+        ),
+    ]);
+    if let Some(c) = cert {
+        data.insert(tls::CA_KEY.into(), c.ca_pem.clone());
+        data.insert(tls::CERT_KEY.into(), c.cert_pem.clone());
+        data.insert(tls::KEY_KEY.into(), c.key_pem.clone());
+    }
+    data.extend(tls::aws_env(&sensitive));
+    Ok(data)
+}
+
+/// The application's Secret with `data` (see [`secret_data`]).
+pub fn secret(app: &SparkApplication, data: BTreeMap<String, String>) -> Secret {
     Secret {
         metadata: meta(app, names::secret(&app.name_any()), BTreeMap::new()),
-        string_data: Some(BTreeMap::from([(
-            SECRET_KEY.to_string(),
-            value.to_string(),
-        )])),
+        string_data: Some(data),
         type_: Some("Opaque".into()),
         ..Secret::default()
     }
+}
+
+/// `sparkConf` with `conf` over it (`conf` wins on a clash).
+pub fn merged_conf(app: &SparkApplication) -> BTreeMap<String, String> {
+    let mut conf = app.spec.spark_conf.clone();
+    conf.extend(app.spec.conf.clone());
+    conf
+}
+
+/// Whether the application's pods talk TLS (on unless `spec.conf` says
+/// `kiln.ssl.enabled: "false"`).
+pub fn tls_enabled(app: &SparkApplication) -> bool {
+    !tls::tls_disabled(&merged_conf(app))
 }
 
 /// A fresh random secret (64 hex characters from the OS).
@@ -125,21 +164,53 @@ pub fn random_secret() -> Result<String, ControllerError> {
 /// naming it), resources and engine settings (`sparkConf` under `conf`).
 pub fn job_manifest(app: &SparkApplication) -> Result<String, ControllerError> {
     let s = &app.spec;
-    let mut conf = s.spark_conf.clone();
-    conf.extend(s.conf.clone());
+    // Credentials stay in the Secret; the ConfigMap gets the rest.
+    let (mut conf, _) = tls::split_conf(merged_conf(app));
+    if tls_enabled(app) {
+        conf.extend(tls::tls_conf(
+            &app.name_any(),
+            &app.namespace().unwrap_or_default(),
+        ));
+    }
+    // The driver's allocation loop reads Spark's settings (the user's win).
+    if let Some(d) = s.dynamic_allocation.as_ref().filter(|d| d.enabled) {
+        let max = d.max_executors.unwrap_or(d.min_executors.max(1));
+        for (k, v) in [
+            ("spark.dynamicAllocation.enabled", "true".to_string()),
+            (
+                "spark.dynamicAllocation.minExecutors",
+                d.min_executors.to_string(),
+            ),
+            ("spark.dynamicAllocation.maxExecutors", max.to_string()),
+        ] {
+            conf.entry(k.to_string()).or_insert(v);
+        }
+    }
     let mut spec = json!({
+        "type": s.type_.as_str(),
         "driver": {"cores": s.driver.pod.cores, "memory": s.driver.pod.memory},
         "executor": {"instances": s.executor.instances, "cores": s.executor.pod.cores,
                      "memory": s.executor.pod.memory},
         "conf": conf,
     });
-    match (&s.sql, &s.main_application_file) {
-        (Some(sql), _) => spec["sql"] = json!(sql),
-        (None, Some(file)) => spec["mainApplicationFile"] = json!(file),
-        (None, None) => {
-            return Err(ControllerError::Invalid(
-                "the application has neither sql nor mainApplicationFile".into(),
-            ))
+    if !s.arguments.is_empty() {
+        spec["arguments"] = json!(s.arguments);
+    }
+    match (s.type_, &s.sql, &s.python, &s.main_application_file) {
+        (ApplicationType::Connect, ..) => {}
+        (ApplicationType::Sql, Some(sql), _, _) => spec["sql"] = json!(sql),
+        (ApplicationType::Python, _, Some(py), _) => spec["python"] = json!(py),
+        (_, _, _, Some(file)) => spec["mainApplicationFile"] = json!(file),
+        _ => {
+            return Err(ControllerError::Invalid(format!(
+                "the {} application has no {}",
+                s.type_.as_str(),
+                if s.type_ == ApplicationType::Python {
+                    "python or mainApplicationFile"
+                } else {
+                    "sql or mainApplicationFile"
+                }
+            )))
         }
     }
     let manifest = json!({
@@ -194,6 +265,7 @@ pub fn service(app: &SparkApplication) -> Result<Service, ControllerError> {
                 "ports": [
                     {"name": "grpc", "port": DRIVER_PORT, "targetPort": DRIVER_PORT},
                     {"name": "ui", "port": UI_PORT, "targetPort": UI_PORT},
+                    {"name": "spark-connect", "port": CONNECT_PORT, "targetPort": CONNECT_PORT},
                 ],
             }
         }),
@@ -261,16 +333,35 @@ fn pod(
         json!({"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}),
         json!({"name": kiln_secret_env(), "valueFrom": secret_ref}),
     ];
+    // S3 credentials of spec.conf reach the process as AWS variables, from
+    // the Secret (before the user's env, which may override them).
+    let (_, sensitive) = tls::split_conf(merged_conf(app));
+    for var in tls::aws_env(&sensitive).keys() {
+        env.push(json!({"name": var, "valueFrom": {"secretKeyRef":
+            {"name": names::secret(&app.name_any()), "key": var}}}));
+    }
     env.extend(c.env);
     for e in &settings.env {
         env.push(to_value(e)?);
     }
     let mut mounts = vec![json!({"name": "kiln-work", "mountPath": WORK_DIR})];
+    let mut volumes = vec![json!({"name": "kiln-work", "emptyDir": {}})];
+    if tls_enabled(app) {
+        let items: Vec<Value> = [tls::CA_KEY, tls::CERT_KEY, tls::KEY_KEY]
+            .iter()
+            .map(|k| json!({"key": k, "path": k}))
+            .collect();
+        mounts.push(json!({"name": "kiln-tls", "mountPath": tls::TLS_DIR, "readOnly": true}));
+        volumes.push(json!({"name": "kiln-tls", "secret": {
+            "secretName": names::secret(&app.name_any()),
+            "defaultMode": 0o400,
+            "items": items,
+        }}));
+    }
     mounts.extend(c.mounts);
     for m in &settings.volume_mounts {
         mounts.push(to_value(m)?);
     }
-    let mut volumes = vec![json!({"name": "kiln-work", "emptyDir": {}})];
     volumes.extend(c.volumes);
     for v in &s.volumes {
         volumes.push(to_value(v)?);
@@ -299,6 +390,10 @@ fn pod(
     if let Some(sc) = &settings.security_context {
         container["securityContext"] = to_value(sc)?;
     }
+    // The engine's error as the container's termination message (what
+    // `kubectl describe` and Airflow report): the driver writes it to
+    // /dev/termination-log; without it, the end of the log.
+    container["terminationMessagePolicy"] = json!("FallbackToLogsOnError");
     let mut spec = json!({
         "restartPolicy": "Never",
         "containers": [container],
@@ -342,10 +437,26 @@ fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, ControllerError> {
     serde_json::to_value(v).map_err(|e| ControllerError::Invalid(e.to_string()))
 }
 
-fn run_labels(role: &str, run: i32) -> BTreeMap<String, String> {
+/// A run's pod labels: Kiln's, and Spark's and kubeflow's next to them
+/// (`spark-role`, `spark-app-selector`, `spark-app-name`,
+/// `sparkoperator.k8s.io/app-name`), which Airflow and kubeflow tooling
+/// select pods by.
+fn run_labels(app: &str, role: &str, run: i32) -> BTreeMap<String, String> {
+    let app_label = names::app_label(app);
     BTreeMap::from([
         (LABEL_ROLE.to_string(), role.to_string()),
         (LABEL_RUN.to_string(), run.to_string()),
+        (names::LABEL_SPARK_ROLE.to_string(), role.to_string()),
+        (
+            names::LABEL_SPARK_APP_SELECTOR.to_string(),
+            names::dns_label(&names::application_id(app, run), ""),
+        ),
+        (names::LABEL_SPARK_APP_NAME.to_string(), app_label.clone()),
+        (names::LABEL_KUBEFLOW_APP_NAME.to_string(), app_label),
+        (
+            names::LABEL_KUBEFLOW_LAUNCHED.to_string(),
+            "true".to_string(),
+        ),
     ])
 }
 
@@ -357,18 +468,26 @@ pub fn min_executors(app: &SparkApplication) -> i32 {
     }
 }
 
+/// Whether the application scales its executors on the driver's requests.
+pub fn dynamic(app: &SparkApplication) -> bool {
+    app.spec
+        .dynamic_allocation
+        .as_ref()
+        .is_some_and(|d| d.enabled)
+}
+
 /// Executors wanted now: the spec's count, or under dynamic allocation the
-/// driver's request (initially `initialExecutors`) between min and max.
+/// driver's request (it keeps `minExecutors` itself, and asks for none once
+/// its job is over), at most `maxExecutors`; before its first request,
+/// `initialExecutors` (at least one).
 pub fn wanted_executors(app: &SparkApplication) -> i32 {
     match &app.spec.dynamic_allocation {
         Some(d) if d.enabled => {
             let max = d.max_executors.unwrap_or(i32::MAX).max(1);
-            let asked = app
-                .status
-                .as_ref()
-                .and_then(|s| s.requested_executors)
-                .unwrap_or_else(|| d.initial_executors.unwrap_or(d.min_executors));
-            asked.clamp(d.min_executors.min(max), max).max(1)
+            match app.status.as_ref().and_then(|s| s.requested_executors) {
+                Some(asked) => asked.clamp(0, max),
+                None => d.initial_executors.unwrap_or(d.min_executors).clamp(1, max),
+            }
         }
         _ => app.spec.executor.instances.max(1),
     }
@@ -393,18 +512,21 @@ pub fn driver_pod(app: &SparkApplication, run: i32, image: &str) -> Result<Pod, 
     let env = vec![
         json!({"name": ENV_APP_NAME, "value": name}),
         json!({"name": ENV_APP_NAMESPACE, "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}),
+        json!({"name": tls::SECRET_CONF_ENV, "valueFrom": {"secretKeyRef":
+            {"name": names::secret(&name), "key": tls::CONF_KEY}}}),
     ];
     let job_volume = json!({"name": "kiln-job", "configMap": {"name": names::config_map(&name)}});
     let c = Container {
-        pod_name: names::driver_pod(&name, run),
-        name: "driver",
-        labels: run_labels(ROLE_DRIVER, run),
+        pod_name: names::driver_pod(&name),
+        name: names::DRIVER_CONTAINER,
+        labels: run_labels(&name, ROLE_DRIVER, run),
         service_account: Some(account),
         args,
         env,
         ports: vec![
             json!({"name": "grpc", "containerPort": DRIVER_PORT}),
             json!({"name": "ui", "containerPort": UI_PORT}),
+            json!({"name": "spark-connect", "containerPort": CONNECT_PORT}),
         ],
         mounts: vec![json!({"name": "kiln-job", "mountPath": JOB_DIR, "readOnly": true})],
         volumes: vec![job_volume],
@@ -433,11 +555,21 @@ pub fn executor_pod(
         // Relative to the working directory, the pod's emptyDir.
         "--work-dir=work".to_string(),
     ];
-    let mut labels = run_labels(ROLE_EXECUTOR, run);
+    let mut args = args;
+    if tls_enabled(app) {
+        let ns = app.namespace().unwrap_or_default();
+        args.extend(
+            tls::tls_conf(&name, &ns)
+                .into_iter()
+                .map(|(k, v)| format!("--conf={k}={v}")),
+        );
+    }
+    let mut labels = run_labels(&name, ROLE_EXECUTOR, run);
     labels.insert(LABEL_EXECUTOR_ID.into(), id.to_string());
+    labels.insert(names::LABEL_SPARK_EXEC_ID.into(), id.to_string());
     let c = Container {
         pod_name: names::executor_pod(&name, run, id),
-        name: "executor",
+        name: names::EXECUTOR_CONTAINER,
         labels,
         service_account: settings.service_account.clone(),
         args,
@@ -449,9 +581,10 @@ pub fn executor_pod(
     pod(app, image, settings, c)
 }
 
-/// The driver's gRPC URL at `ip`.
-pub fn driver_url(ip: &str) -> String {
-    format!("http://{ip}:{DRIVER_PORT}")
+/// The driver's gRPC URL at `ip` (`https` when the application uses TLS).
+pub fn driver_url(app: &SparkApplication, ip: &str) -> String {
+    let scheme = if tls_enabled(app) { "https" } else { "http" };
+    format!("{scheme}://{ip}:{DRIVER_PORT}")
 }
 
 #[cfg(test)]
@@ -483,6 +616,24 @@ mod tests {
         assert_eq!(labels["kiln.dev/app"], "q1");
         assert_eq!(labels["kiln.dev/role"], "driver");
         assert_eq!(labels["kiln.dev/run"], "1");
+        assert_eq!(labels["spark-role"], "driver");
+        assert_eq!(labels["spark-app-selector"], "q1-1");
+        assert_eq!(labels["sparkoperator.k8s.io/app-name"], "q1");
+        assert_eq!(pod.metadata.name.as_deref(), Some("q1-driver"));
+        let c = &pod.spec.as_ref().unwrap().containers[0];
+        assert_eq!(c.name, "spark-kubernetes-driver");
+        assert_eq!(
+            c.termination_message_policy.as_deref(),
+            Some("FallbackToLogsOnError")
+        );
+        let e = executor_pod(&a, 1, 2, "kiln:dev", "https://x:7078").unwrap();
+        let el = e.metadata.labels.as_ref().unwrap();
+        assert_eq!(el["spark-role"], "executor");
+        assert_eq!(el["spark-exec-id"], "2");
+        assert_eq!(
+            e.spec.as_ref().unwrap().containers[0].name,
+            "spark-kubernetes-executor"
+        );
         let sa = service_account(&a);
         assert_eq!(sa.metadata.name.as_deref(), Some("q1-driver"));
         assert!(sa.metadata.owner_references.is_some());
@@ -492,7 +643,7 @@ mod tests {
     fn driver_and_executors_share_the_secret_and_find_each_other() {
         let a = app();
         let d = driver_pod(&a, 2, "kiln:dev").unwrap();
-        let e = executor_pod(&a, 2, 3, "kiln:dev", &driver_url("10.0.0.5")).unwrap();
+        let e = executor_pod(&a, 2, 3, "kiln:dev", &driver_url(&a, "10.0.0.5")).unwrap();
         for p in [&d, &e] {
             let v = serde_json::to_value(p).unwrap();
             let env = &v["spec"]["containers"][0]["env"];
@@ -505,7 +656,8 @@ mod tests {
             assert_eq!(secret["valueFrom"]["secretKeyRef"]["name"], "q1-secret");
         }
         let args = e.spec.as_ref().unwrap().containers[0].args.clone().unwrap();
-        assert!(args.contains(&"--driver=http://10.0.0.5:7078".to_string()));
+        assert!(args.contains(&"--driver=https://10.0.0.5:7078".to_string()));
+        assert!(args.contains(&"--conf=kiln.ssl.serverName=q1.ns.kiln".to_string()));
         assert!(args.contains(&"--executor-id=3".to_string()));
         assert!(args.contains(&"--application-id=q1-2".to_string()));
         assert_eq!(
@@ -530,6 +682,55 @@ mod tests {
         assert_eq!(v["spec"]["sql"], "SELECT 1");
         assert_eq!(v["spec"]["conf"]["a"], "2", "conf wins over sparkConf");
         assert_eq!(v["spec"]["executor"]["instances"], 2);
+    }
+
+    #[test]
+    fn credentials_go_to_the_secret_not_the_config_map() {
+        let mut a = app();
+        a.spec
+            .conf
+            .insert("kiln.s3.secretAccessKey".into(), "s3cr3t".into());
+        a.spec
+            .spark_conf
+            .insert("spark.hadoop.fs.s3a.access.key".into(), "AKID".into());
+        a.spec
+            .conf
+            .insert("kiln.s3.endpoint".into(), "http://s3:9000".into());
+        let cm = config_map(&a).unwrap();
+        let text = serde_json::to_string(&cm).unwrap();
+        assert!(!text.contains("s3cr3t") && !text.contains("AKID"), "{text}");
+        assert!(text.contains("http://s3:9000"));
+        assert!(
+            text.contains("kiln.ssl.enabled"),
+            "TLS on by default: {text}"
+        );
+        let cert = tls::issue("q1", "ns").unwrap();
+        let data = secret_data(&a, "x".repeat(64).as_str(), Some(&cert)).unwrap();
+        assert_eq!(data["AWS_SECRET_ACCESS_KEY"], "s3cr3t");
+        assert_eq!(data["AWS_ACCESS_KEY_ID"], "AKID");
+        assert!(data[tls::CONF_KEY].contains("s3cr3t"));
+        assert!(data.contains_key(tls::CERT_KEY));
+        let e = serde_json::to_value(executor_pod(&a, 1, 1, "kiln:dev", "https://x:7078").unwrap())
+            .unwrap();
+        let env = e["spec"]["containers"][0]["env"]
+            .as_array()
+            .unwrap()
+            .clone();
+        let aws = env
+            .iter()
+            .find(|v| v["name"] == "AWS_SECRET_ACCESS_KEY")
+            .unwrap();
+        assert_eq!(aws["valueFrom"]["secretKeyRef"]["name"], "q1-secret");
+        assert!(!e.to_string().contains("s3cr3t"));
+        let mounts = e["spec"]["containers"][0]["volumeMounts"].to_string();
+        assert!(mounts.contains("/etc/kiln/tls"), "{mounts}");
+
+        a.spec
+            .conf
+            .insert("kiln.ssl.enabled".into(), "false".into());
+        assert_eq!(driver_url(&a, "10.0.0.5"), "http://10.0.0.5:7078");
+        let d = serde_json::to_value(driver_pod(&a, 1, "kiln:dev").unwrap()).unwrap();
+        assert!(!d.to_string().contains("/etc/kiln/tls"));
     }
 
     #[test]

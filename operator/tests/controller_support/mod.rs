@@ -20,14 +20,33 @@ use serde_json::Value;
 /// Longest wait for an application to finish.
 pub const T: Duration = Duration::from_secs(120);
 
+/// Set by test binaries that install the Helm chart: their cluster starts
+/// without the repository's CRDs, which the chart then installs.
+static CRDS_FROM_CHART: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes this binary's cluster start without CRDs (call before [`cluster`]).
+pub fn crds_from_chart() {
+    CRDS_FROM_CHART.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
 /// The cluster of this test binary: 64 CPUs and 256 GiB on the node, so
 /// the applications of tests running at once all fit.
 pub fn cluster() -> &'static TestCluster {
     static C: OnceLock<TestCluster> = OnceLock::new();
+    static NO_CRDS: OnceLock<tempfile::TempDir> = OnceLock::new();
     C.get_or_init(|| {
+        let crds_dir = CRDS_FROM_CHART
+            .load(std::sync::atomic::Ordering::SeqCst)
+            .then(|| {
+                NO_CRDS
+                    .get_or_init(|| tempfile::tempdir().expect("tempdir"))
+                    .path()
+                    .to_path_buf()
+            });
         let opts = Options {
             node_cpu: Some("64".into()),
             node_memory: Some("256Gi".into()),
+            crds_dir,
             ..Options::default()
         };
         TestCluster::start_with(opts).unwrap_or_else(|e| panic!("test cluster: {e:#}"))

@@ -1,10 +1,13 @@
 //! Executor loss: an executor process is SIGKILLed (or SIGSTOPped: hung,
 //! still holding its connections) while a multi-stage TPC-H query (scale
-//! factor 0.1) runs, and the job still gives DataFusion's rows, by retrying
-//! the lost tasks and recomputing only the lost map outputs that are still
-//! needed; a driver that stops answering makes its executors exit. The
-//! `kiln.test.*` delays widen the window the fault aims at; the recovery
-//! path is the real one.
+//! factor 0.1) runs, mid-map-stage or while reducers fetch from it, and the
+//! job still gives DataFusion's rows, by retrying the lost tasks and
+//! recomputing only the lost map outputs that are still needed; a driver
+//! that stops answering makes its executors exit; a fetch from a peer that
+//! accepts the connection and never answers (a black-hole proxy on
+//! loopback) ends at its deadline as a fetch failure. The `kiln.test.*`
+//! delays widen the window the fault aims at; the recovery path is the real
+//! one.
 
 use std::time::Duration;
 
@@ -182,6 +185,62 @@ async fn executor_stopped_during_a_map_stage() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn executor_stopped_while_reducers_fetch_from_it() {
+    // Three stages: the scan, an aggregation over hash partitions (so each
+    // executor holds a share of its non-empty outputs), and a second
+    // aggregation that reads them. After each stage completes the driver
+    // holds launches for 1.5 s; one executor is stopped in the gap after
+    // stage 2. Reducers on the other two then fetch from it: the stopped
+    // process's kernel accepts and never answers, so each fetch ends at its
+    // deadline as a fetch failure, the executor is declared lost at the
+    // heartbeat timeout and killed, and its outputs are recomputed
+    // elsewhere.
+    let sql = format!(
+        "{}SELECT k, count(*) AS n FROM (SELECT l_orderkey % 1000 AS k, l_suppkey \
+         FROM lineitem GROUP BY l_orderkey % 1000, l_suppkey) GROUP BY k ORDER BY k",
+        tpch_ddl(tpch_sf01())
+    );
+    let run = run_faulty(
+        "stop-in-fetch",
+        &sql,
+        (3, 2),
+        "    kiln.test.stageDelay: 1500ms\n    kiln.executor.heartbeatTimeout: 4s\n    \
+         spark.shuffle.io.connectionTimeout: 2s\n    spark.sql.shuffle.partitions: \"12\"\n",
+        &KillPlan {
+            after_line: "stage 2: done,".into(),
+            delay: Duration::from_millis(100),
+            victim: 1,
+            driver: false,
+        },
+        "STOP",
+    )
+    .await;
+    let stalled = run
+        .stderr
+        .lines()
+        .filter(|l| l.contains("could not fetch output"))
+        .collect::<Vec<_>>();
+    assert!(
+        stalled
+            .iter()
+            .any(|l| l.contains("spark.shuffle.io.connectionTimeout")),
+        "no fetch from the stopped executor ended at its deadline:\n{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("was declared lost; its process was killed"),
+        "the stopped executor was not killed when declared lost:\n{}",
+        run.stderr
+    );
+    let stopped = run.killed_pid.expect("stopped pid");
+    assert!(
+        !is_running(stopped),
+        "the stopped executor {stopped} still runs"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wide_job_survives_an_executor_killed_while_48_reducers_read_from_it() {
     // 3 executors x 4 slots, 48 reducers: when one executor dies while the
     // first wave of reducers is about to fetch, every one of them reports a
@@ -259,5 +318,197 @@ async fn executors_exit_when_their_driver_stops_answering() {
     assert!(
         alive.is_empty(),
         "executors {alive:?} still run 30 s after their driver stopped answering"
+    );
+}
+
+/// The application secret of the black-hole test's executor.
+const HOLE_SECRET: &str = "black-hole-test-secret-0123456789";
+
+/// A task launch carrying the application secret.
+fn with_secret<T>(msg: T) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(msg);
+    r.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {HOLE_SECRET}")
+            .parse()
+            .expect("header value"),
+    );
+    r
+}
+
+/// A reduce task: stage 8 reads stage 7's output (one Int64 column `x`)
+/// through a shuffle reader and writes it to one block.
+fn reduce_plan() -> Vec<u8> {
+    use std::sync::Arc;
+
+    use arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::physical_plan::ExecutionPlan;
+    use kiln_core::shuffle::{OutputPartitioning, ShuffleReaderExec, ShuffleWriterExec};
+
+    let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, false)]));
+    let reader: Arc<dyn ExecutionPlan> = Arc::new(ShuffleReaderExec::new(7, schema, 1));
+    let writer: Arc<dyn ExecutionPlan> = Arc::new(ShuffleWriterExec::new(
+        reader,
+        8,
+        OutputPartitioning::Single,
+    ));
+    kiln_core::codec::encode_plan(writer)
+        .expect("encode")
+        .to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetch_from_a_black_holed_peer_fails_at_its_deadline_and_the_executor_goes_on() {
+    use std::collections::HashMap;
+
+    use kiln_proto::executor_service_client::ExecutorServiceClient;
+    use kiln_proto::{MapOutputLocation, ShuffleInput, TaskDefinition, TaskStatus};
+    use kiln_tests::proxy::BlackHole;
+    use kiln_tests::stub_driver::start_executor;
+
+    const APP: &str = "black-hole-test";
+    let work = tempfile::tempdir().expect("tempdir");
+    // A short fetch deadline; the connection-level keepalive (10 s ping,
+    // 20 s to answer) would end the fetch too, later and without saying why.
+    let conf = HashMap::from([(
+        "spark.shuffle.io.connectionTimeout".to_string(),
+        "2s".to_string(),
+    )]);
+    let (_executor, address) = start_executor(work.path(), HOLE_SECRET, APP, conf).await;
+    let hole = BlackHole::start().await.expect("black hole");
+    let mut exec = ExecutorServiceClient::connect(address)
+        .await
+        .expect("connect to the executor");
+    let task = |stage_id: u32, plan: Vec<u8>, inputs: Vec<ShuffleInput>| TaskDefinition {
+        application_id: APP.into(),
+        job_id: 1,
+        stage_id,
+        partition: 0,
+        attempt: 0,
+        plan,
+        inputs,
+        ..Default::default()
+    };
+    let input = ShuffleInput {
+        stage_id: 7,
+        map_outputs: vec![MapOutputLocation {
+            map_partition: 0,
+            executor_id: "9".into(),
+            address: hole.url(),
+            block_bytes: vec![4096],
+            block_rows: vec![],
+            attempt: 0,
+        }],
+    };
+    let reply = exec
+        .launch_task(with_secret(task(8, reduce_plan(), vec![input])))
+        .await
+        .expect("the task gets a reply")
+        .into_inner();
+    assert!(hole.connections() >= 1, "the fetch never reached the peer");
+    assert_eq!(
+        reply.status,
+        TaskStatus::FetchFailed as i32,
+        "not a fetch failure: {reply:?}"
+    );
+    assert_eq!(
+        (reply.failed_stage_id, reply.failed_map_partition),
+        (7, 0),
+        "{reply:?}"
+    );
+    assert_eq!(reply.failed_executor_id, "9", "{reply:?}");
+    assert!(
+        reply.error.contains("spark.shuffle.io.connectionTimeout")
+            && reply.error.contains(&hole.url()),
+        "the fetch did not end at its deadline: {}",
+        reply.error
+    );
+
+    // The executor is not wedged: a map task after it runs.
+    let ctx = datafusion::prelude::SessionContext::new();
+    let scan = ctx
+        .sql("SELECT CAST(1 AS BIGINT) AS x")
+        .await
+        .expect("sql")
+        .create_physical_plan()
+        .await
+        .expect("plan");
+    let writer: std::sync::Arc<dyn datafusion::physical_plan::ExecutionPlan> =
+        std::sync::Arc::new(kiln_core::shuffle::ShuffleWriterExec::new(
+            scan,
+            7,
+            kiln_core::shuffle::OutputPartitioning::Single,
+        ));
+    let plan = kiln_core::codec::encode_plan(writer)
+        .expect("encode")
+        .to_vec();
+    let reply = exec
+        .launch_task(with_secret(task(7, plan, vec![])))
+        .await
+        .expect("a reply")
+        .into_inner();
+    assert_eq!(reply.status, TaskStatus::Succeeded as i32, "{reply:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_starts_with_the_executors_that_registered_and_takes_late_ones() {
+    use std::os::unix::fs::PermissionsExt;
+
+    // Of three executors, 2 never starts (its program exits at once, as a
+    // pod whose image cannot be pulled never runs) and is not replaced; 3
+    // starts 4 s late. After 1 s (maxRegisteredResourcesWaitingTime) the
+    // job starts on executor 1 alone and executor 3 joins when it comes.
+    let work = tempfile::tempdir().expect("tempdir");
+    let wrapper = work.path().join("executor.sh");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\ncase \" $* \" in\n  *' --executor-id 2 '*) echo 'cannot pull image kiln:missing' >&2; exit 3;;\n  *' --executor-id 3 '*) sleep 4;;\nesac\nexec '{}' \"$@\"\n",
+            kiln_bin().display()
+        ),
+    )
+    .expect("wrapper");
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let sql = format!(
+        "{}SELECT l_returnflag, count(*) AS n FROM lineitem GROUP BY l_returnflag ORDER BY l_returnflag",
+        tpch_ddl(tpch_sf01())
+    );
+    let conf = "  conf:\n    kiln.executor.maxReplacements: \"0\"\n    \
+                spark.scheduler.maxRegisteredResourcesWaitingTime: 1s\n    \
+                kiln.test.taskDelay: 1s\n    spark.sql.shuffle.partitions: \"6\"\n";
+    let manifest = write_manifest(work.path(), "late-executors", &sql, 3, 1, conf);
+    let summary = work.path().join("summary.json");
+    let out = kiln_tests::run_kiln_env(
+        &[
+            "run",
+            manifest.to_str().expect("utf8"),
+            "--format",
+            "csv",
+            "--summary-json",
+            summary.to_str().expect("utf8"),
+        ],
+        &[("KILN_EXECUTOR_PROGRAM", wrapper.to_str().expect("utf8"))],
+        Duration::from_secs(240),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "kiln failed:\n{stderr}");
+    assert!(
+        stderr.contains("starting with 1 of 3 executors"),
+        "the job did not start with the executor that registered:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("executor 2 exited") && stderr.contains("cannot pull image"),
+        "executor 2's failure is not reported:\n{stderr}"
+    );
+    let (_, actual) = parse_csv(&String::from_utf8_lossy(&out.stdout));
+    let (_, expected) = parse_csv(&datafusion_csv(&sql, 2).await);
+    compare_rows(&expected, &actual).unwrap_or_else(|e| panic!("wrong rows: {e}"));
+    let json = kiln_tests::read_summary(&summary);
+    let seen = json["executor_peak_rss_bytes"]
+        .as_object()
+        .expect("executors");
+    assert!(
+        seen.contains_key("3"),
+        "the late executor 3 never joined: {json}"
     );
 }

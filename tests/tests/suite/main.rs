@@ -21,4 +21,5 @@ mod spark_functions;
 mod spark_settings;
 mod spark_sql;
 mod tpch;
+mod ui;
 mod user_errors;

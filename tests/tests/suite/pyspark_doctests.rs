@@ -70,7 +70,13 @@ fn passing(report: &Value, failures: &Value) -> BTreeSet<String> {
 
 #[test]
 fn pyspark_docstring_examples_pass_at_least_the_baseline() {
-    let server = ConnectServer::start(&["--executors", "2"]);
+    // Python UDFs run in the client's venv (pandas, pyarrow, the pickled
+    // types), as Spark's workers run the interpreter PYSPARK_PYTHON names.
+    let workers = format!(
+        "spark.pyspark.python={}",
+        pyspark_python("client").display()
+    );
+    let server = ConnectServer::start(&["--executors", "2", "--conf", &workers]);
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("doctests.json");
     run_doctests(&server.url, &out);

@@ -9,13 +9,12 @@
 //!   replies, and the executor then still runs a valid task and serves its
 //!   block.
 //!
-//! For the executor tests this test plays the driver (a `DriverService` on
-//! real gRPC that checks the secret like Kiln's own), so it can call the
-//! executor directly.
+//! For the executor tests this test plays the driver
+//! (`kiln_tests::stub_driver`), so it can call the executor directly.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,34 +22,20 @@ use arrow_flight::flight_service_client::FlightServiceClient;
 use arrow_flight::Ticket;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
-use kiln_core::security::{RequireSecret, Secret};
 use kiln_core::shuffle::block::BlockDecoder;
 use kiln_core::shuffle::{OutputPartitioning, ShuffleWriterExec};
 use kiln_proto::driver_service_client::DriverServiceClient;
-use kiln_proto::driver_service_server::{DriverService, DriverServiceServer};
 use kiln_proto::executor_service_client::ExecutorServiceClient;
 use kiln_proto::{
-    HeartbeatRequest, HeartbeatResponse, RegisterExecutorRequest, RegisterExecutorResponse,
-    ShutdownRequest, TaskDefinition, TaskStatus,
+    HeartbeatRequest, RegisterExecutorRequest, ShutdownRequest, TaskDefinition, TaskStatus,
 };
+use kiln_tests::stub_driver::{start_executor, Proc};
 use kiln_tests::{kiln_bin, write_manifest};
-use tokio::sync::mpsc;
-use tonic::service::interceptor::InterceptedService;
-use tonic::{Code, Request, Response, Status};
+use tonic::{Code, Request, Status};
 
 const SECRET: &str = "integration-test-secret-0123456789";
 const WRONG: &str = "some-other-application-secret-42";
 const APP: &str = "security-test";
-
-/// Kills the process when the test ends, passed or not.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn with_secret<T>(msg: T, secret: &str) -> Request<T> {
     let mut r = Request::new(msg);
@@ -140,79 +125,6 @@ async fn driver_refuses_executors_without_the_secret() {
     assert!(!hb.into_inner().known);
 }
 
-/// The driver's side of registration, played by the test.
-#[derive(Clone)]
-struct TestDriver {
-    registered: mpsc::UnboundedSender<RegisterExecutorRequest>,
-}
-
-#[tonic::async_trait]
-impl DriverService for TestDriver {
-    async fn register_executor(
-        &self,
-        request: Request<RegisterExecutorRequest>,
-    ) -> Result<Response<RegisterExecutorResponse>, Status> {
-        let _ = self.registered.send(request.into_inner());
-        Ok(Response::new(RegisterExecutorResponse {
-            application_id: APP.into(),
-            conf: HashMap::new(),
-        }))
-    }
-
-    async fn heartbeat(
-        &self,
-        _request: Request<HeartbeatRequest>,
-    ) -> Result<Response<HeartbeatResponse>, Status> {
-        Ok(Response::new(HeartbeatResponse { known: true }))
-    }
-}
-
-/// Starts a test driver and a `kiln executor` registered with it; returns
-/// the executor process and its address.
-async fn start_executor(work: &std::path::Path) -> (Proc, String) {
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let service = InterceptedService::new(
-        DriverServiceServer::new(TestDriver { registered: tx }),
-        RequireSecret::new(Secret::new(SECRET).expect("secret")),
-    );
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(service)
-            .serve_with_incoming(tokio_stream_listener(listener)),
-    );
-    let child = Command::new(kiln_bin())
-        .arg("executor")
-        .args(["--driver", &format!("http://{addr}")])
-        .args(["--executor-id", "1", "--application-id", APP])
-        .arg("--work-dir")
-        .arg(work.join("executor"))
-        .env("KILN_AUTH_SECRET", SECRET)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start kiln executor");
-    let proc = Proc(child);
-    let registered = tokio::time::timeout(Duration::from_secs(60), rx.recv())
-        .await
-        .expect("executor registers within a minute")
-        .expect("registration");
-    (proc, registered.address)
-}
-
-fn tokio_stream_listener(
-    listener: tokio::net::TcpListener,
-) -> impl futures::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
-    futures::stream::unfold(listener, |l| async move {
-        let r = l.accept().await.map(|(s, _)| s);
-        Some((r, l))
-    })
-}
-
 /// A real stage plan: `SELECT 1 AS x` ending in a shuffle writer of stage 7.
 async fn valid_plan() -> Vec<u8> {
     let ctx = SessionContext::new();
@@ -245,7 +157,7 @@ fn task(plan: Vec<u8>) -> TaskDefinition {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn executor_serves_only_callers_with_the_secret_and_survives_bad_tasks() {
     let work = tempfile::tempdir().expect("tempdir");
-    let (_executor, address) = start_executor(work.path()).await;
+    let (_executor, address) = start_executor(work.path(), SECRET, APP, HashMap::new()).await;
     let mut exec = ExecutorServiceClient::connect(address.clone())
         .await
         .expect("connect to the executor")

@@ -129,3 +129,25 @@ fn an_error_in_the_drivers_final_step_names_it() {
         ],
     );
 }
+
+#[test]
+fn a_bad_pattern_argument_in_a_task_fails_after_one_attempt() {
+    // Arguments that planning accepts but a task cannot use: a regular
+    // expression that does not compile (DataFusion's regexp_replace, Kiln's
+    // split) and a date-time pattern with an unknown letter. Each fails the
+    // same way on every executor; they used to be retried four times.
+    let (_, line) = run_failing(
+        "bad-regex",
+        2,
+        "SELECT regexp_replace(s, '(', 'x') AS r FROM t;",
+    );
+    assert_mentions(&line, &["stage 1 task", "(attempt 1)", "regex parse error"]);
+    let (_, line) = run_failing("bad-split", 2, "SELECT split(s, '[') AS r FROM t;");
+    assert_mentions(&line, &["(attempt 1)", "split", "regular expression"]);
+    let (_, line) = run_failing(
+        "bad-pattern",
+        2,
+        "SELECT date_format(CAST(a AS TIMESTAMP), s) AS f FROM t;",
+    );
+    assert_mentions(&line, &["(attempt 1)", "date-time pattern letter"]);
+}
