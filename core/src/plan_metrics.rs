@@ -63,7 +63,10 @@ mod tests {
             .await
             .unwrap();
         let plan = df.create_physical_plan().await.unwrap();
-        let names: Vec<String> = operators(&plan).iter().map(|p| p.name().to_string()).collect();
+        let names: Vec<String> = operators(&plan)
+            .iter()
+            .map(|p| p.name().to_string())
+            .collect();
         assert_eq!(names.first().map(String::as_str), Some(plan.name()));
         let task_ctx = ctx.task_ctx();
         datafusion::physical_plan::collect(plan.clone(), task_ctx)

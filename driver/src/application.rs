@@ -373,9 +373,7 @@ impl Driver {
             d if d.is_empty() => format!("job {job_id}"),
             d => d,
         };
-        self.sched
-            .listener
-            .job_start(job_id, &job, &description);
+        self.sched.listener.job_start(job_id, &job, &description);
         let result = self.run_stages(ctx, job_id, &job).await;
         self.sched
             .listener

@@ -60,7 +60,14 @@ struct StageState {
 
 /// Spark's default `spark.redaction.regex`: settings whose key matches are
 /// shown as `*********(redacted)`.
-const REDACTED_KEYS: &[&str] = &["secret", "password", "token", "accesskey", "access.key", "credential"];
+const REDACTED_KEYS: &[&str] = &[
+    "secret",
+    "password",
+    "token",
+    "accesskey",
+    "access.key",
+    "credential",
+];
 
 /// Spark's placeholder for a redacted value.
 pub const REDACTED: &str = "*********(redacted)";
@@ -68,7 +75,10 @@ pub const REDACTED: &str = "*********(redacted)";
 /// `value`, or the redaction placeholder when `key` names a secret.
 pub fn redact(key: &str, value: &str) -> String {
     let k = key.to_ascii_lowercase().replace(['_', '-'], "");
-    if REDACTED_KEYS.iter().any(|s| k.contains(&s.replace(['_', '-'], ""))) {
+    if REDACTED_KEYS
+        .iter()
+        .any(|s| k.contains(&s.replace(['_', '-'], "")))
+    {
         REDACTED.to_string()
     } else {
         value.to_string()
@@ -252,7 +262,13 @@ impl Listener {
         let physical_plan = job
             .stages
             .iter()
-            .map(|s| format!("stage {}:\n{}", s.id, displayable(s.plan.as_ref()).indent(false)))
+            .map(|s| {
+                format!(
+                    "stage {}:\n{}",
+                    s.id,
+                    displayable(s.plan.as_ref()).indent(false)
+                )
+            })
             .chain(match &job.result {
                 JobResult::Rows { plan, .. } => Some(format!(
                     "driver:\n{}",
@@ -293,7 +309,10 @@ impl Listener {
             let st = self.lock();
             operator_metrics(plan)
                 .into_iter()
-                .filter_map(|m| st.accumulator(None, m.node, &m.name).map(|id| (id, m.value)))
+                .filter_map(|m| {
+                    st.accumulator(None, m.node, &m.name)
+                        .map(|id| (id, m.value))
+                })
                 .collect()
         };
         self.post(Event::DriverAccumUpdates {
@@ -436,16 +455,17 @@ impl Listener {
         outcome: &Result<TaskResult, tonic::Status>,
         executor_known: bool,
     ) {
-        let Some(mut task) = self.lock().tasks.remove(&(key.stage, key.partition, attempt)) else {
+        let Some(mut task) = self
+            .lock()
+            .tasks
+            .remove(&(key.stage, key.partition, attempt))
+        else {
             return;
         };
         task.finish_time = now_ms();
         let (reason, metrics, accumulables) = match outcome {
             Err(status) => (
-                TaskEndReason::ExecutorLost(format!(
-                    "executor unreachable: {}",
-                    status.message()
-                )),
+                TaskEndReason::ExecutorLost(format!("executor unreachable: {}", status.message())),
                 TaskMetrics::default(),
                 vec![],
             ),
@@ -485,7 +505,11 @@ impl Listener {
 
     /// The running attempts of a lost executor failed with it.
     pub fn task_lost(&self, key: TaskKey, attempt: u32, why: &str) {
-        let Some(mut task) = self.lock().tasks.remove(&(key.stage, key.partition, attempt)) else {
+        let Some(mut task) = self
+            .lock()
+            .tasks
+            .remove(&(key.stage, key.partition, attempt))
+        else {
             return;
         };
         task.finish_time = now_ms();

@@ -50,13 +50,18 @@ fn status_name(s: Status, stage: bool) -> &'static str {
         (Status::Succeeded, false) => "SUCCEEDED",
         (Status::Failed, _) => "FAILED",
         (Status::Killed, _) => "KILLED",
+        (Status::Skipped, _) => "SKIPPED",
     }
 }
 
 /// One job (Spark's `JobData`).
 pub fn job(app: &AppStatus, j: &JobState) -> Value {
     let c = TaskCounts::of(app.job_tasks(j));
-    let stages: Vec<&StageState> = app.stages.values().filter(|s| s.job_id == j.job_id).collect();
+    let stages: Vec<&StageState> = app
+        .stages
+        .values()
+        .filter(|s| s.job_id == j.job_id)
+        .collect();
     let stage_count = |st: Status| {
         let mut ids: Vec<u32> = stages
             .iter()
@@ -83,7 +88,7 @@ pub fn job(app: &AppStatus, j: &JobState) -> Value {
         "numCompletedIndices": c.completed_indices,
         "numActiveStages": stage_count(Status::Running),
         "numCompletedStages": stage_count(Status::Succeeded),
-        "numSkippedStages": 0,
+        "numSkippedStages": stage_count(Status::Skipped),
         "numFailedStages": stage_count(Status::Failed),
         "killedTasksSummary": {},
         "sqlExecutionId": j.execution_id,
@@ -169,7 +174,7 @@ pub fn task(t: &TaskState) -> Value {
         "duration": duration,
         "executorId": t.info.executor_id,
         "host": t.info.host,
-        "status": match t.status { Status::Succeeded => "SUCCESS", Status::Running | Status::Pending => "RUNNING", Status::Failed => "FAILED", Status::Killed => "KILLED" },
+        "status": match t.status { Status::Succeeded => "SUCCESS", Status::Running | Status::Pending => "RUNNING", Status::Failed => "FAILED", Status::Killed | Status::Skipped => "KILLED" },
         "taskLocality": "PROCESS_LOCAL",
         "speculative": false,
         "accumulatorUpdates": [],
@@ -232,13 +237,22 @@ pub fn task_summary(s: &StageState, quantiles: &[f64]) -> Value {
 pub fn task_list(s: &StageState, offset: usize, length: usize, sort_by: &str) -> Value {
     let mut tasks: Vec<&TaskState> = s.tasks.values().collect();
     match sort_by {
-        "runtime" | "duration" => tasks.sort_by_key(|t| t.info.finish_time.saturating_sub(t.info.launch_time)),
+        "runtime" | "duration" => {
+            tasks.sort_by_key(|t| t.info.finish_time.saturating_sub(t.info.launch_time))
+        }
         "-runtime" | "-duration" => tasks.sort_by_key(|t| {
             std::cmp::Reverse(t.info.finish_time.saturating_sub(t.info.launch_time))
         }),
         _ => tasks.sort_by_key(|t| t.info.task_id),
     }
-    Value::Array(tasks.into_iter().skip(offset).take(length).map(task).collect())
+    Value::Array(
+        tasks
+            .into_iter()
+            .skip(offset)
+            .take(length)
+            .map(task)
+            .collect(),
+    )
 }
 
 /// Executors (`all`: also the removed ones).

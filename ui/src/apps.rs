@@ -119,7 +119,10 @@ impl HistoryApps {
     }
 
     /// One application by id.
-    pub async fn get(&self, app_id: &str) -> Result<Option<(LogEntry, Arc<AppStatus>)>, LogStoreError> {
+    pub async fn get(
+        &self,
+        app_id: &str,
+    ) -> Result<Option<(LogEntry, Arc<AppStatus>)>, LogStoreError> {
         Ok(self
             .all()
             .await?

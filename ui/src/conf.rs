@@ -87,7 +87,12 @@ fn size(key: &str, v: &str) -> Result<u64, UiError> {
         "k" => 1 << 10,
         "m" => 1 << 20,
         "g" => 1 << 30,
-        _ => return Err(bad(key, format!("`{v}` has an unknown unit (use k, m or g)"))),
+        _ => {
+            return Err(bad(
+                key,
+                format!("`{v}` has an unknown unit (use k, m or g)"),
+            ))
+        }
     };
     Ok(n * mult)
 }
@@ -96,6 +101,16 @@ impl UiSettings {
     /// Reads the settings from `conf`; `default_host` is where the UI
     /// listens unless `spark.driver.bindAddress` says otherwise.
     pub fn parse(conf: &BTreeMap<String, String>, default_host: &str) -> Result<Self, UiError> {
+        let own = [SKEW_RATIO, SKEW_MIN_ROWS, RETAIN_AFTER_END];
+        if let Some(k) = conf
+            .keys()
+            .find(|k| k.starts_with("kiln.ui.") && !own.contains(&k.as_str()))
+        {
+            return Err(bad(
+                k,
+                format!("unknown setting (known: {})", own.join(", ")),
+            ));
+        }
         let port = match conf.get(UI_PORT) {
             Some(v) => v
                 .trim()
@@ -115,9 +130,13 @@ impl UiSettings {
                 .get(EVENT_LOG_DIR)
                 .cloned()
                 .unwrap_or_else(|| "/tmp/spark-events".to_string());
-            let folder = LogFolder::open(&dir, conf).map_err(|e| bad(EVENT_LOG_DIR, e.to_string()))?;
+            let folder =
+                LogFolder::open(&dir, conf).map_err(|e| bad(EVENT_LOG_DIR, e.to_string()))?;
             let codec = if flag(conf, EVENT_LOG_COMPRESS, true)? {
-                match conf.get(EVENT_LOG_CODEC).map(|c| c.trim().to_ascii_lowercase()) {
+                match conf
+                    .get(EVENT_LOG_CODEC)
+                    .map(|c| c.trim().to_ascii_lowercase())
+                {
                     None => Codec::Zstd,
                     Some(c) if c == "zstd" => Codec::Zstd,
                     Some(c) if c == "none" => Codec::None,
@@ -159,7 +178,9 @@ impl UiSettings {
                 .map_err(|_| bad(SKEW_MIN_ROWS, format!("`{v}` is not a row count")))?;
         }
         let retain_after_end = match conf.get(RETAIN_AFTER_END) {
-            Some(v) => kiln_core::config::parse_duration(v).map_err(|e| bad(RETAIN_AFTER_END, e))?,
+            Some(v) => {
+                kiln_core::config::parse_duration(v).map_err(|e| bad(RETAIN_AFTER_END, e))?
+            }
             None => Duration::ZERO,
         };
         Ok(UiSettings {
@@ -185,7 +206,9 @@ mod tests {
     use super::*;
 
     fn conf(kv: &[(&str, &str)]) -> BTreeMap<String, String> {
-        kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        kv.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -220,7 +243,10 @@ mod tests {
         .unwrap_err();
         assert!(e.to_string().contains("lz4"), "{e}");
         let e = UiSettings::parse(
-            &conf(&[(EVENT_LOG_ENABLED, "true"), (EVENT_LOG_DIR, "hdfs://nn/logs")]),
+            &conf(&[
+                (EVENT_LOG_ENABLED, "true"),
+                (EVENT_LOG_DIR, "hdfs://nn/logs"),
+            ]),
             "h",
         )
         .unwrap_err();

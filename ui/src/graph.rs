@@ -120,7 +120,16 @@ pub fn plan_graph(plan: &PlanNode, app: &AppStatus, rule: SkewRule) -> PlanGraph
     let mut nodes = vec![];
     let mut edges = vec![];
     let mut next_leaf = 0u32;
-    layout(plan, 0, app, rule, &mut nodes, &mut edges, &mut next_leaf, None);
+    layout(
+        plan,
+        0,
+        app,
+        rule,
+        &mut nodes,
+        &mut edges,
+        &mut next_leaf,
+        None,
+    );
     let mut clusters: Vec<Cluster> = vec![];
     let mut stages: Vec<Option<u32>> = nodes.iter().map(|n| n.stage_id).collect();
     stages.dedup();
@@ -135,7 +144,11 @@ pub fn plan_graph(plan: &PlanNode, app: &AppStatus, rule: SkewRule) -> PlanGraph
             continue;
         };
         let x1 = members.iter().map(|n| n.x + NODE_WIDTH).max().unwrap_or(x0);
-        let y1 = members.iter().map(|n| n.y + NODE_HEIGHT).max().unwrap_or(y0);
+        let y1 = members
+            .iter()
+            .map(|n| n.y + NODE_HEIGHT)
+            .max()
+            .unwrap_or(y0);
         clusters.push(Cluster {
             stage_id: s,
             x: x0.saturating_sub(PAD),
@@ -172,7 +185,10 @@ fn layout(
     let id = nodes.len();
     nodes.push(placeholder(id));
     if let Some(parent) = parent {
-        edges.push(Edge { from: id, to: parent });
+        edges.push(Edge {
+            from: id,
+            to: parent,
+        });
     }
     let mut xs = vec![];
     for c in &p.children {
@@ -270,7 +286,12 @@ mod tests {
         let g = plan_graph(&plan, &app, SkewRule::default());
         assert_eq!(g.nodes.len(), 3);
         assert_eq!(g.edges.len(), 2);
-        let skewed: Vec<&str> = g.nodes.iter().filter(|n| n.skew).map(|n| n.name.as_str()).collect();
+        let skewed: Vec<&str> = g
+            .nodes
+            .iter()
+            .filter(|n| n.skew)
+            .map(|n| n.name.as_str())
+            .collect();
         assert_eq!(skewed, ["a"]);
         assert_eq!(g.clusters.len(), 3);
         let ids: Vec<usize> = g.nodes.iter().map(|n| n.id).collect();

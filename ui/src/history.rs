@@ -31,7 +31,8 @@ pub async fn serve(
     on_ready: impl FnOnce(String),
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), UiError> {
-    let folder = LogFolder::open(&opts.log_dir, &opts.conf).map_err(|e| UiError::EventLog(e.to_string()))?;
+    let folder =
+        LogFolder::open(&opts.log_dir, &opts.conf).map_err(|e| UiError::EventLog(e.to_string()))?;
     folder
         .check()
         .await

@@ -135,12 +135,10 @@ impl LiveUi {
         let mut server = None;
         if settings.enabled {
             let listener = bind(&settings.host, settings.port, settings.port_retries).await?;
-            let addr: SocketAddr = listener
-                .local_addr()
-                .map_err(|e| UiError::Bind {
-                    address: settings.host.clone(),
-                    message: e.to_string(),
-                })?;
+            let addr: SocketAddr = listener.local_addr().map_err(|e| UiError::Bind {
+                address: settings.host.clone(),
+                message: e.to_string(),
+            })?;
             let state = UiState {
                 apps: Apps::Live(LiveApp {
                     status: status.clone(),
@@ -166,7 +164,11 @@ impl LiveUi {
             } else {
                 addr.ip().to_string()
             };
-            url = Some(format!("http://{host}:{}{}/", addr.port(), settings.proxy_base));
+            url = Some(format!(
+                "http://{host}:{}{}/",
+                addr.port(),
+                settings.proxy_base
+            ));
             server = Some((handle, stop_tx));
         }
         Ok(LiveUi {

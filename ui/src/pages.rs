@@ -91,8 +91,14 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("overview.html", include_str!("../templates/overview.html")),
     ("sql.html", include_str!("../templates/sql.html")),
     ("stage.html", include_str!("../templates/stage.html")),
-    ("executors.html", include_str!("../templates/executors.html")),
-    ("environment.html", include_str!("../templates/environment.html")),
+    (
+        "executors.html",
+        include_str!("../templates/executors.html"),
+    ),
+    (
+        "environment.html",
+        include_str!("../templates/environment.html"),
+    ),
     ("log.html", include_str!("../templates/log.html")),
     ("history.html", include_str!("../templates/history.html")),
 ];
@@ -130,10 +136,16 @@ impl Pages {
             }
         });
         match result {
-            Ok(html) => ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response(),
+            Ok(html) => {
+                ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
+            }
             Err(e) => {
                 tracing::warn!("page {template}: {e:#}");
-                (StatusCode::INTERNAL_SERVER_ERROR, format!("page {template}: {e}")).into_response()
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("page {template}: {e}"),
+                )
+                    .into_response()
             }
         }
     }
@@ -186,10 +198,14 @@ fn sql_row(a: &AppStatus, x: &SqlState) -> Value {
 fn view(page: Page<'_>) -> Result<(&'static str, Value), String> {
     Ok(match page {
         Page::Overview { app, live } => {
-            let mut queries: Vec<Value> = app.executions.values().map(|x| sql_row(app, x)).collect();
+            let mut queries: Vec<Value> =
+                app.executions.values().map(|x| sql_row(app, x)).collect();
             // Failures first, then the newest.
             queries.sort_by_key(|q| {
-                (q["status"] != "FAILED", std::cmp::Reverse(q["id"].as_u64().unwrap_or(0)))
+                (
+                    q["status"] != "FAILED",
+                    std::cmp::Reverse(q["id"].as_u64().unwrap_or(0)),
+                )
             });
             let done: u64 = queries.iter().filter_map(|q| q["done"].as_u64()).sum();
             let total: u64 = queries.iter().filter_map(|q| q["total"].as_u64()).sum();
@@ -199,13 +215,21 @@ fn view(page: Page<'_>) -> Result<(&'static str, Value), String> {
                 .filter(|s| s.status == Status::Failed)
                 .map(|s| json!({"id": s.info.stage_id, "attempt": s.info.attempt, "failure": s.failure}))
                 .collect();
-            ("overview.html", json!({
-                "app": header_of(app, live), "queries": queries, "done": done, "total": total,
-                "failed_stages": failed_stages, "page": "overview",
-                "executors": app.executors.values().filter(|e| e.removed.is_none()).count(),
-            }))
+            (
+                "overview.html",
+                json!({
+                    "app": header_of(app, live), "queries": queries, "done": done, "total": total,
+                    "failed_stages": failed_stages, "page": "overview",
+                    "executors": app.executors.values().filter(|e| e.removed.is_none()).count(),
+                }),
+            )
         }
-        Page::Sql { app, sql, rule, live } => {
+        Page::Sql {
+            app,
+            sql,
+            rule,
+            live,
+        } => {
             let g = plan_graph(&sql.plan, app, rule);
             let nodes: Vec<Value> = g
                 .nodes
@@ -241,13 +265,16 @@ fn view(page: Page<'_>) -> Result<(&'static str, Value), String> {
                 .flat_map(|s| app.stage_attempts(*s))
                 .map(|s| stage_row(s))
                 .collect();
-            ("sql.html", json!({
-                "app": header_of(app, live), "sql": sql_row(app, sql), "details": sql.details,
-                "plan_text": sql.physical_plan, "graph": {"width": g.width, "height": g.height,
-                "clusters": g.clusters, "nodes": nodes, "edges": edges},
-                "node_width": NODE_WIDTH, "node_height": NODE_HEIGHT, "stages": stages,
-                "skewed": g.nodes.iter().filter(|n| n.skew).count(), "page": "sql",
-            }))
+            (
+                "sql.html",
+                json!({
+                    "app": header_of(app, live), "sql": sql_row(app, sql), "details": sql.details,
+                    "plan_text": sql.physical_plan, "graph": {"width": g.width, "height": g.height,
+                    "clusters": g.clusters, "nodes": nodes, "edges": edges},
+                    "node_width": NODE_WIDTH, "node_height": NODE_HEIGHT, "stages": stages,
+                    "skewed": g.nodes.iter().filter(|n| n.skew).count(), "page": "sql",
+                }),
+            )
         }
         Page::Stage { app, stage, live } => ("stage.html", stage_view(app, stage, live)),
         Page::Executors { app, live } => {
@@ -265,15 +292,29 @@ fn view(page: Page<'_>) -> Result<(&'static str, Value), String> {
                     })
                 })
                 .collect();
-            ("executors.html", json!({"app": header_of(app, live), "executors": execs, "page": "executors"}))
+            (
+                "executors.html",
+                json!({"app": header_of(app, live), "executors": execs, "page": "executors"}),
+            )
         }
-        Page::Environment { app, live } => ("environment.html", json!({
-            "app": header_of(app, live), "properties": app.properties, "system": app.system,
-            "page": "environment",
-        })),
-        Page::Log { app, name, text, live } => ("log.html", json!({
-            "app": header_of(app, live), "name": name, "text": text, "page": "logs",
-        })),
+        Page::Environment { app, live } => (
+            "environment.html",
+            json!({
+                "app": header_of(app, live), "properties": app.properties, "system": app.system,
+                "page": "environment",
+            }),
+        ),
+        Page::Log {
+            app,
+            name,
+            text,
+            live,
+        } => (
+            "log.html",
+            json!({
+                "app": header_of(app, live), "name": name, "text": text, "page": "logs",
+            }),
+        ),
         Page::History { list, query } => {
             let q = query.get("q").map(|s| s.to_lowercase()).unwrap_or_default();
             let state = query.get("state").cloned().unwrap_or_default();
@@ -294,7 +335,10 @@ fn view(page: Page<'_>) -> Result<(&'static str, Value), String> {
                     })
                 })
                 .collect();
-            ("history.html", json!({"apps": rows, "q": q, "state": state, "page": "history"}))
+            (
+                "history.html",
+                json!({"apps": rows, "q": q, "state": state, "page": "history"}),
+            )
         }
     })
 }
@@ -307,6 +351,7 @@ fn stage_row(s: &StageState) -> Value {
         Status::Succeeded => "COMPLETE",
         Status::Failed => "FAILED",
         Status::Killed => "KILLED",
+        Status::Skipped => "SKIPPED",
     };
     json!({
         "id": s.info.stage_id, "attempt": s.info.attempt, "name": s.info.name, "status": status,
@@ -318,7 +363,11 @@ fn stage_row(s: &StageState) -> Value {
 }
 
 fn stage_view(app: &AppStatus, s: &StageState, live: bool) -> Value {
-    let done: Vec<_> = s.tasks.values().filter(|t| t.status == Status::Succeeded).collect();
+    let done: Vec<_> = s
+        .tasks
+        .values()
+        .filter(|t| t.status == Status::Succeeded)
+        .collect();
     let qs = [0.0, 0.25, 0.5, 0.75, 1.0];
     let row = |name: &str, kind: &str, f: &dyn Fn(&crate::status::TaskState) -> u64| {
         let mut v: Vec<u64> = done.iter().map(|t| f(t)).collect();
@@ -326,11 +375,19 @@ fn stage_view(app: &AppStatus, s: &StageState, live: bool) -> Value {
         json!({"name": name, "kind": kind, "values": qs.iter().map(|q| quantile(&v, *q)).collect::<Vec<_>>()})
     };
     let summary = vec![
-        row("Duration", "ms", &|t| t.info.finish_time.saturating_sub(t.info.launch_time)),
-        row("Compute (executor run time)", "ms", &|t| t.metrics.run_time_ms),
+        row("Duration", "ms", &|t| {
+            t.info.finish_time.saturating_sub(t.info.launch_time)
+        }),
+        row("Compute (executor run time)", "ms", &|t| {
+            t.metrics.run_time_ms
+        }),
         row("Scheduler delay", "ms", &|t| crate::api::scheduler_delay(t)),
-        row("Shuffle read", "bytes", &|t| t.metrics.shuffle_local_bytes + t.metrics.shuffle_remote_bytes),
-        row("Shuffle read (remote)", "bytes", &|t| t.metrics.shuffle_remote_bytes),
+        row("Shuffle read", "bytes", &|t| {
+            t.metrics.shuffle_local_bytes + t.metrics.shuffle_remote_bytes
+        }),
+        row("Shuffle read (remote)", "bytes", &|t| {
+            t.metrics.shuffle_remote_bytes
+        }),
         row("Rows read", "count", &|t| t.metrics.input_rows),
         row("Shuffle write", "bytes", &|t| t.metrics.shuffle_write_bytes),
         row("Rows written", "count", &|t| t.metrics.output_rows),
@@ -347,15 +404,30 @@ fn stage_view(app: &AppStatus, s: &StageState, live: bool) -> Value {
     let median = quantile(&durations, 0.5);
     let max = durations.last().copied().unwrap_or(0);
     // Per-executor timeline: one row per executor, a bar per task.
-    let start = s.tasks.values().map(|t| t.info.launch_time).min().unwrap_or(0);
+    let start = s
+        .tasks
+        .values()
+        .map(|t| t.info.launch_time)
+        .min()
+        .unwrap_or(0);
     let end = s
         .tasks
         .values()
-        .map(|t| if t.info.finish_time > 0 { t.info.finish_time } else { kiln_core::events::now_ms() })
+        .map(|t| {
+            if t.info.finish_time > 0 {
+                t.info.finish_time
+            } else {
+                kiln_core::events::now_ms()
+            }
+        })
         .max()
         .unwrap_or(start)
         .max(start + 1);
-    let mut execs: Vec<String> = s.tasks.values().map(|t| t.info.executor_id.clone()).collect();
+    let mut execs: Vec<String> = s
+        .tasks
+        .values()
+        .map(|t| t.info.executor_id.clone())
+        .collect();
     execs.sort();
     execs.dedup();
     let width = 900.0;
@@ -363,10 +435,19 @@ fn stage_view(app: &AppStatus, s: &StageState, live: bool) -> Value {
         .tasks
         .values()
         .map(|t| {
-            let fin = if t.info.finish_time > 0 { t.info.finish_time } else { end };
+            let fin = if t.info.finish_time > 0 {
+                t.info.finish_time
+            } else {
+                end
+            };
             let x = (t.info.launch_time - start) as f64 / (end - start) as f64 * width;
-            let w = ((fin.saturating_sub(t.info.launch_time)) as f64 / (end - start) as f64 * width).max(2.0);
-            let row = execs.iter().position(|e| *e == t.info.executor_id).unwrap_or(0);
+            let w = ((fin.saturating_sub(t.info.launch_time)) as f64 / (end - start) as f64
+                * width)
+                .max(2.0);
+            let row = execs
+                .iter()
+                .position(|e| *e == t.info.executor_id)
+                .unwrap_or(0);
             json!({"x": x as u64 + 100, "w": w as u64, "y": row * 22 + 4, "task": t.info.task_id,
                    "index": t.info.index, "status": format!("{:?}", t.status).to_lowercase()})
         })

@@ -95,10 +95,22 @@ impl DriverMetrics {
         };
         registry.register("jobs", "Jobs ended, by outcome", m.jobs.clone());
         registry.register("jobs_running", "Jobs running", m.jobs_running.clone());
-        registry.register("stages", "Stage attempts ended, by outcome", m.stages.clone());
-        registry.register("stages_running", "Stage attempts running", m.stages_running.clone());
+        registry.register(
+            "stages",
+            "Stage attempts ended, by outcome",
+            m.stages.clone(),
+        );
+        registry.register(
+            "stages_running",
+            "Stage attempts running",
+            m.stages_running.clone(),
+        );
         registry.register("tasks", "Task attempts ended, by outcome", m.tasks.clone());
-        registry.register("tasks_running", "Task attempts running", m.tasks_running.clone());
+        registry.register(
+            "tasks_running",
+            "Task attempts running",
+            m.tasks_running.clone(),
+        );
         registry.register(
             "task_run_time_seconds",
             "Time tasks ran on executors",
@@ -114,8 +126,16 @@ impl DriverMetrics {
             "Shuffle bytes written",
             m.shuffle_written.clone(),
         );
-        registry.register("spills", "Spill files written by operators", m.spills.clone());
-        registry.register("spilled_bytes", "Bytes spilled by operators", m.spilled.clone());
+        registry.register(
+            "spills",
+            "Spill files written by operators",
+            m.spills.clone(),
+        );
+        registry.register(
+            "spilled_bytes",
+            "Bytes spilled by operators",
+            m.spilled.clone(),
+        );
         registry.register("task_rows", "Rows tasks read and wrote", m.rows.clone());
         registry.register("executors", "Executors registered", m.executors.clone());
         registry.register(
@@ -140,7 +160,11 @@ impl DriverMetrics {
             }
             Event::JobEnd { error, .. } => {
                 self.jobs_running.dec();
-                let s = if error.is_some() { "failed" } else { "succeeded" };
+                let s = if error.is_some() {
+                    "failed"
+                } else {
+                    "succeeded"
+                };
                 self.jobs.get_or_create(&state(s)).inc();
             }
             Event::StageSubmitted { .. } => {
@@ -148,7 +172,11 @@ impl DriverMetrics {
             }
             Event::StageCompleted { failure, .. } => {
                 self.stages_running.dec();
-                let s = if failure.is_some() { "failed" } else { "succeeded" };
+                let s = if failure.is_some() {
+                    "failed"
+                } else {
+                    "succeeded"
+                };
                 self.stages.get_or_create(&state(s)).inc();
             }
             Event::TaskStart { .. } => {
@@ -172,7 +200,9 @@ impl DriverMetrics {
                 let dir = |d: &str| DirectionLabel {
                     direction: d.to_string(),
                 };
-                self.rows.get_or_create(&dir("read")).inc_by(metrics.input_rows);
+                self.rows
+                    .get_or_create(&dir("read"))
+                    .inc_by(metrics.input_rows);
                 self.rows
                     .get_or_create(&dir("written"))
                     .inc_by(metrics.output_rows);
@@ -198,7 +228,9 @@ impl DriverMetrics {
             source: s.to_string(),
         };
         self.shuffle_read.get_or_create(&src("local")).inc_by(local);
-        self.shuffle_read.get_or_create(&src("remote")).inc_by(remote);
+        self.shuffle_read
+            .get_or_create(&src("remote"))
+            .inc_by(remote);
     }
 
     /// Records that the consumer had to drop `n` progress events in all.
@@ -267,9 +299,17 @@ impl ExecutorMetrics {
             spilled: Counter::default(),
         };
         registry.register("slots", "Task slots", m.slots.clone());
-        registry.register("slots_busy", "Task slots running a task", m.slots_busy.clone());
+        registry.register(
+            "slots_busy",
+            "Task slots running a task",
+            m.slots_busy.clone(),
+        );
         registry.register("tasks", "Tasks run, by outcome", m.tasks.clone());
-        registry.register("task_run_time_seconds", "Time tasks ran", m.task_time.clone());
+        registry.register(
+            "task_run_time_seconds",
+            "Time tasks ran",
+            m.task_time.clone(),
+        );
         registry.register(
             "shuffle_served_bytes",
             "Shuffle bytes served to other executors and the driver",
@@ -333,7 +373,10 @@ mod tests {
             error: None,
         });
         let text = m.encode();
-        assert!(text.contains("kiln_jobs_total{state=\"succeeded\"} 1"), "{text}");
+        assert!(
+            text.contains("kiln_jobs_total{state=\"succeeded\"} 1"),
+            "{text}"
+        );
         assert!(text.contains("kiln_jobs_running 0"), "{text}");
         assert!(text.ends_with("# EOF\n"), "{text}");
     }

@@ -46,9 +46,7 @@ pub struct UiState {
 
 /// The router serving `state` (every path; see the module docs).
 pub fn router(state: UiState) -> Router {
-    Router::new()
-        .fallback(handle)
-        .with_state(Arc::new(state))
+    Router::new().fallback(handle).with_state(Arc::new(state))
 }
 
 /// Normalizes `spark.ui.proxyBase`: a leading slash, no trailing one.
@@ -70,11 +68,7 @@ fn not_found(what: &str) -> Response {
 fn json(v: Value) -> Response {
     // Not axum's `Json`: its feature turns on serde_json's `raw_value`,
     // which rebuilds Arrow and DataFusion in a second variant.
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        v.to_string(),
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "application/json")], v.to_string()).into_response()
 }
 
 async fn handle(
@@ -84,18 +78,22 @@ async fn handle(
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     let full = uri.path();
-    let path = if !ui.root.is_empty() && (full == ui.root || full.starts_with(&format!("{}/", ui.root))) {
-        &full[ui.root.len()..]
-    } else {
-        full
-    };
+    let path =
+        if !ui.root.is_empty() && (full == ui.root || full.starts_with(&format!("{}/", ui.root))) {
+            &full[ui.root.len()..]
+        } else {
+            full
+        };
     let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let fragment = headers.contains_key("x-kiln-fragment");
     match segs.as_slice() {
         ["static", name] => asset(name),
         ["metrics"] => match &ui.metrics {
             Some(m) => (
-                [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+                [(
+                    header::CONTENT_TYPE,
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                )],
                 m.encode(),
             )
                 .into_response(),
@@ -106,7 +104,11 @@ async fn handle(
             Apps::History(_) => not_found("/events (live drivers only)"),
         },
         ["api", "v1", "applications"] => json(Value::Array(
-            all_apps(&ui).await.iter().map(|a| api::application(a)).collect(),
+            all_apps(&ui)
+                .await
+                .iter()
+                .map(|a| api::application(a))
+                .collect(),
         )),
         ["api", "v1", "applications", id, rest @ ..] => match app(&ui, id).await {
             Some(a) => rest_api(&ui, &a, rest, &query),
@@ -115,7 +117,10 @@ async fn handle(
         ["api", "kiln", "v1", "applications", id, "sql", n, "graph"] => {
             match (app(&ui, id).await, n.parse::<u64>()) {
                 (Some(a), Ok(n)) => match a.executions.get(&n) {
-                    Some(x) => json(serde_json::to_value(crate::graph::plan_graph(&x.plan, &a, ui.rule)).unwrap_or_default()),
+                    Some(x) => json(
+                        serde_json::to_value(crate::graph::plan_graph(&x.plan, &a, ui.rule))
+                            .unwrap_or_default(),
+                    ),
                     None => not_found(&format!("SQL execution {n}")),
                 },
                 _ => not_found(&format!("application {id}")),
@@ -124,15 +129,35 @@ async fn handle(
         _ => match &ui.apps {
             Apps::Live(live) => {
                 let a = live.snapshot();
-                app_page(&ui, &a, &ui.root, &segs, fragment, true, live.log_dir.as_deref()).await
+                app_page(
+                    &ui,
+                    &a,
+                    &ui.root,
+                    &segs,
+                    fragment,
+                    true,
+                    live.log_dir.as_deref(),
+                )
+                .await
             }
             Apps::History(h) => match segs.as_slice() {
                 [] => {
                     let list = match h.all().await {
                         Ok(l) => l,
-                        Err(e) => return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+                        Err(e) => {
+                            return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+                                .into_response()
+                        }
                     };
-                    ui.pages.render(Page::History { list: &list, query: &query }, &ui.root, &ui.root, fragment)
+                    ui.pages.render(
+                        Page::History {
+                            list: &list,
+                            query: &query,
+                        },
+                        &ui.root,
+                        &ui.root,
+                        fragment,
+                    )
                 }
                 ["history", id, rest @ ..] => match app(&ui, id).await {
                     Some(a) => {
@@ -180,7 +205,12 @@ fn rest_api(ui: &UiState, a: &AppStatus, rest: &[&str], q: &HashMap<String, Stri
         ["stages"] => json(api::stages(a)),
         ["stages", id] => {
             let attempts: Vec<Value> = num(id)
-                .map(|id| a.stage_attempts(id).into_iter().map(|s| api::stage(s, true)).collect())
+                .map(|id| {
+                    a.stage_attempts(id)
+                        .into_iter()
+                        .map(|s| api::stage(s, true))
+                        .collect()
+                })
                 .unwrap_or_default();
             if attempts.is_empty() {
                 not_found(&format!("stage {id}"))
@@ -199,7 +229,10 @@ fn rest_api(ui: &UiState, a: &AppStatus, rest: &[&str], q: &HashMap<String, Stri
                         Some(l) => match l.split(',').map(|x| x.trim().parse::<f64>()).collect() {
                             Ok(v) => v,
                             Err(_) => {
-                                return (StatusCode::BAD_REQUEST, format!("quantiles: `{l}` is not a list of numbers\n"))
+                                return (
+                                    StatusCode::BAD_REQUEST,
+                                    format!("quantiles: `{l}` is not a list of numbers\n"),
+                                )
                                     .into_response()
                             }
                         },
@@ -218,12 +251,19 @@ fn rest_api(ui: &UiState, a: &AppStatus, rest: &[&str], q: &HashMap<String, Stri
         }
         ["executors"] => json(api::executors(a, false)),
         ["allexecutors"] => json(api::executors(a, true)),
-        ["sql"] => json(api::sqls(a, q.get("details").is_none_or(|d| d != "false"), ui.rule)),
-        ["sql", id] => match id
-            .parse()
-            .ok()
-            .and_then(|id| api::sql(a, id, q.get("details").is_none_or(|d| d != "false"), ui.rule))
-        {
+        ["sql"] => json(api::sqls(
+            a,
+            q.get("details").is_none_or(|d| d != "false"),
+            ui.rule,
+        )),
+        ["sql", id] => match id.parse().ok().and_then(|id| {
+            api::sql(
+                a,
+                id,
+                q.get("details").is_none_or(|d| d != "false"),
+                ui.rule,
+            )
+        }) {
             Some(v) => json(v),
             None => not_found(&format!("SQL execution {id}")),
         },
@@ -247,12 +287,24 @@ async fn app_page(
     let page = match segs {
         [] => Page::Overview { app: a, live },
         ["sql", id] => match num(id).and_then(|id| a.executions.get(&id)) {
-            Some(x) => Page::Sql { app: a, sql: x, rule: ui.rule, live },
+            Some(x) => Page::Sql {
+                app: a,
+                sql: x,
+                rule: ui.rule,
+                live,
+            },
             None => return not_found(&format!("SQL execution {id}")),
         },
         ["stages", id, attempt] => {
-            match num(id).zip(num(attempt)).and_then(|(s, t)| a.stages.get(&(s as u32, t as u32))) {
-                Some(s) => Page::Stage { app: a, stage: s, live },
+            match num(id)
+                .zip(num(attempt))
+                .and_then(|(s, t)| a.stages.get(&(s as u32, t as u32)))
+            {
+                Some(s) => Page::Stage {
+                    app: a,
+                    stage: s,
+                    live,
+                },
                 None => return not_found(&format!("stage {id} attempt {attempt}")),
             }
         }
@@ -265,7 +317,11 @@ async fn app_page(
                 }
                 (Apps::History(h), _) if safe_name(name) => {
                     match h.get(&a.app_id).await.ok().flatten() {
-                        Some((entry, _)) => h.folder.read(&format!("{}/logs/{name}", entry.dir)).await.ok(),
+                        Some((entry, _)) => h
+                            .folder
+                            .read(&format!("{}/logs/{name}", entry.dir))
+                            .await
+                            .ok(),
                         None => None,
                     }
                 }
@@ -296,11 +352,17 @@ fn safe_name(name: &str) -> bool {
 }
 
 /// One `update` event per change of the store, at most every 300 ms.
-fn sse(mut updates: tokio::sync::watch::Receiver<u64>) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+fn sse(
+    mut updates: tokio::sync::watch::Receiver<u64>,
+) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
     let stream = async_stream_like(move |tx| async move {
         loop {
             let v = *updates.borrow_and_update();
-            if tx.send(SseEvent::default().event("update").data(v.to_string())).await.is_err() {
+            if tx
+                .send(SseEvent::default().event("update").data(v.to_string()))
+                .await
+                .is_err()
+            {
                 return;
             }
             if updates.changed().await.is_err() {
@@ -326,8 +388,14 @@ where
 
 fn asset(name: &str) -> Response {
     let (body, kind): (&'static str, &str) = match name {
-        "kiln.css" => (include_str!("../assets/kiln.css"), "text/css; charset=utf-8"),
-        "kiln.js" => (include_str!("../assets/kiln.js"), "text/javascript; charset=utf-8"),
+        "kiln.css" => (
+            include_str!("../assets/kiln.css"),
+            "text/css; charset=utf-8",
+        ),
+        "kiln.js" => (
+            include_str!("../assets/kiln.js"),
+            "text/javascript; charset=utf-8",
+        ),
         _ => return not_found(name),
     };
     Response::builder()

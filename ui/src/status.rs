@@ -60,6 +60,8 @@ pub enum Status {
     Failed,
     /// Stopped by the driver.
     Killed,
+    /// A stage of a job that ended before the stage ran (Spark's "skipped").
+    Skipped,
 }
 
 /// One job.
@@ -320,7 +322,11 @@ impl AppStatus {
                     },
                 );
             }
-            Event::StageSubmitted { stage, job_id, time } => {
+            Event::StageSubmitted {
+                stage,
+                job_id,
+                time,
+            } => {
                 let s = self
                     .stages
                     .entry((stage.stage_id, stage.attempt))
@@ -389,6 +395,11 @@ impl AppStatus {
                         Status::Succeeded
                     };
                 }
+                for st in self.stages.values_mut() {
+                    if st.job_id == *job_id && st.status == Status::Pending {
+                        st.status = Status::Skipped;
+                    }
+                }
             }
             Event::ApplicationEnd { time, error } => {
                 self.end_time = Some(*time);
@@ -447,7 +458,10 @@ impl AppStatus {
 
     /// The attempts of a stage, newest last.
     pub fn stage_attempts(&self, stage: u32) -> Vec<&StageState> {
-        self.stages.range((stage, 0)..=(stage, u32::MAX)).map(|(_, s)| s).collect()
+        self.stages
+            .range((stage, 0)..=(stage, u32::MAX))
+            .map(|(_, s)| s)
+            .collect()
     }
 
     /// Task attempts of a job's stages (all attempts).
@@ -496,7 +510,7 @@ impl TaskCounts {
                     done.insert((t.info.stage_id, t.info.index));
                 }
                 Status::Failed => c.failed += 1,
-                Status::Killed => c.killed += 1,
+                Status::Killed | Status::Skipped => c.killed += 1,
             }
         }
         c.completed_indices = done.len() as u32;

@@ -63,7 +63,10 @@ impl Kiln {
             }
         }
         let _ = self.child.kill();
-        panic!("no `{prefix}` line from kiln; stderr:\n{}", self.seen.join("\n"));
+        panic!(
+            "no `{prefix}` line from kiln; stderr:\n{}",
+            self.seen.join("\n")
+        );
     }
 
     /// SIGTERM, then waits for the exit (kills after a minute).
@@ -104,8 +107,13 @@ fn split_url(url: &str) -> (String, String) {
 /// GET over HTTP/1.1 (one connection per request): status and body.
 fn get(addr: &str, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
-    s.set_read_timeout(Some(Duration::from_secs(60))).expect("timeout");
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").expect("send");
+    s.set_read_timeout(Some(Duration::from_secs(60)))
+        .expect("timeout");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).expect("read response");
     let text = String::from_utf8_lossy(&raw).into_owned();
@@ -118,7 +126,14 @@ fn get(addr: &str, path: &str) -> (u16, String) {
     let chunked = head
         .to_ascii_lowercase()
         .contains("transfer-encoding: chunked");
-    (status, if chunked { dechunk(body) } else { body.to_string() })
+    (
+        status,
+        if chunked {
+            dechunk(body)
+        } else {
+            body.to_string()
+        },
+    )
 }
 
 fn dechunk(mut body: &str) -> String {
@@ -146,8 +161,11 @@ fn sse_updates(addr: &str, path: &str, n: usize) -> Vec<u64> {
     let mut s = TcpStream::connect(addr).expect("connect SSE");
     s.set_read_timeout(Some(Duration::from_secs(120)))
         .expect("timeout");
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n")
-        .expect("send");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n\r\n"
+    )
+    .expect("send");
     let mut got = vec![];
     let mut event = String::new();
     for line in BufReader::new(s).lines() {
@@ -227,10 +245,7 @@ fn prometheus(text: &str) -> Vec<prometheus_parse::Sample> {
 fn sample(samples: &[prometheus_parse::Sample], name: &str, label: Option<(&str, &str)>) -> f64 {
     let s = samples
         .iter()
-        .find(|s| {
-            s.metric == name
-                && label.is_none_or(|(k, v)| s.labels.get(k) == Some(v))
-        })
+        .find(|s| s.metric == name && label.is_none_or(|(k, v)| s.labels.get(k) == Some(v)))
         .unwrap_or_else(|| panic!("no sample {name} {label:?}"));
     match s.value {
         prometheus_parse::Value::Counter(v)
@@ -304,7 +319,10 @@ async fn live_ui_rest_metrics_event_log_and_history_agree() {
         let (_, body) = get(&addr, p);
         assert!(!body.contains("hunter2"), "a secret shows on {p}");
     }
-    assert!(!env.to_string().contains("hunter2"), "secret in /environment");
+    assert!(
+        !env.to_string().contains("hunter2"),
+        "secret in /environment"
+    );
     assert!(
         env["sparkProperties"]
             .as_array()
@@ -318,7 +336,10 @@ async fn live_ui_rest_metrics_event_log_and_history_agree() {
     let sql = &sqls[0];
     let graph = get_json(
         &addr,
-        &format!("{BASE}/api/kiln/v1/applications/{app_id}/sql/{}/graph", sql["id"]),
+        &format!(
+            "{BASE}/api/kiln/v1/applications/{app_id}/sql/{}/graph",
+            sql["id"]
+        ),
     );
     let graph_nodes = graph["nodes"].as_array().expect("graph nodes").len();
     // The plan text lists each stage's operators, one per line, under a
@@ -329,8 +350,14 @@ async fn live_ui_rest_metrics_event_log_and_history_agree() {
         .filter(|l| !l.trim().is_empty() && !l.ends_with(':'))
         .count();
     assert_eq!(graph_nodes, operators, "graph {graph}\nplan:\n{plan_text}");
-    assert_eq!(graph_nodes, sql["nodes"].as_array().expect("sql nodes").len());
-    assert!(graph_nodes > 5, "a TPC-H q3 plan has more operators: {graph}");
+    assert_eq!(
+        graph_nodes,
+        sql["nodes"].as_array().expect("sql nodes").len()
+    );
+    assert!(
+        graph_nodes > 5,
+        "a TPC-H q3 plan has more operators: {graph}"
+    );
 
     // The prometheus text parses; totals equal what the job summary says.
     let samples = prometheus(&metrics_text);
@@ -344,15 +371,29 @@ async fn live_ui_rest_metrics_event_log_and_history_agree() {
         .iter()
         .map(|j| j["numCompletedTasks"].as_u64().expect("count"))
         .sum();
-    assert!(jobs.as_array().expect("jobs").iter().all(|j| j["status"] == "SUCCEEDED"), "{jobs}");
-    assert_eq!(succeeded_tasks, s["tasks"].as_u64().expect("tasks"), "tasks: REST vs summary");
+    assert!(
+        jobs.as_array()
+            .expect("jobs")
+            .iter()
+            .all(|j| j["status"] == "SUCCEEDED"),
+        "{jobs}"
+    );
+    assert_eq!(
+        succeeded_tasks,
+        s["tasks"].as_u64().expect("tasks"),
+        "tasks: REST vs summary"
+    );
     let complete = stages
         .as_array()
         .expect("stages")
         .iter()
         .filter(|st| st["status"] == "COMPLETE")
         .count() as u64;
-    assert_eq!(complete, s["stages"].as_u64().expect("stages"), "stages: REST vs summary");
+    assert_eq!(
+        complete,
+        s["stages"].as_u64().expect("stages"),
+        "stages: REST vs summary"
+    );
     assert_eq!(
         sample(&samples, "kiln_tasks_total", Some(("state", "succeeded"))),
         s["tasks"].as_f64().expect("tasks"),
@@ -361,9 +402,21 @@ async fn live_ui_rest_metrics_event_log_and_history_agree() {
         sample(&samples, "kiln_shuffle_written_bytes_total", None),
         s["shuffle_written_bytes"].as_f64().expect("bytes"),
     );
-    let read = |src| sample(&samples, "kiln_shuffle_read_bytes_total", Some(("source", src)));
-    assert_eq!(read("local"), s["shuffle_local_bytes"].as_f64().expect("local"));
-    assert_eq!(read("remote"), s["shuffle_remote_bytes"].as_f64().expect("remote"));
+    let read = |src| {
+        sample(
+            &samples,
+            "kiln_shuffle_read_bytes_total",
+            Some(("source", src)),
+        )
+    };
+    assert_eq!(
+        read("local"),
+        s["shuffle_local_bytes"].as_f64().expect("local")
+    );
+    assert_eq!(
+        read("remote"),
+        s["shuffle_remote_bytes"].as_f64().expect("remote")
+    );
     assert_eq!(
         executors
             .as_array()
@@ -383,7 +436,10 @@ async fn live_ui_rest_metrics_event_log_and_history_agree() {
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .collect();
     assert!(names.contains(&format!("appstatus_{app_id}")), "{names:?}");
-    assert!(names.iter().any(|n| n.starts_with("events_1_")), "{names:?}");
+    assert!(
+        names.iter().any(|n| n.starts_with("events_1_")),
+        "{names:?}"
+    );
 
     // `kiln history` over the folder answers as the live driver did.
     let mut history = Kiln::start(&[
@@ -399,22 +455,50 @@ async fn live_ui_rest_metrics_event_log_and_history_agree() {
         .to_string();
     let (haddr, _) = split_url(&hurl);
     let hapi = format!("{BASE}/api/v1/applications/{app_id}");
-    let job_keys = ["jobId", "status", "numTasks", "numCompletedTasks", "numFailedTasks", "stageIds"];
+    let job_keys = [
+        "jobId",
+        "status",
+        "numTasks",
+        "numCompletedTasks",
+        "numFailedTasks",
+        "stageIds",
+    ];
     let stage_keys = [
-        "stageId", "attemptId", "status", "numTasks", "numCompleteTasks", "executorRunTime",
-        "shuffleWriteBytes", "shuffleReadBytes",
+        "stageId",
+        "attemptId",
+        "status",
+        "numTasks",
+        "numCompleteTasks",
+        "executorRunTime",
+        "shuffleWriteBytes",
+        "shuffleReadBytes",
     ];
     let hjobs = get_json(&haddr, &format!("{hapi}/jobs"));
     let hstages = get_json(&haddr, &format!("{hapi}/stages"));
     let each = |v: &Value, keys: &[&str]| -> Vec<Vec<Value>> {
-        v.as_array().expect("array").iter().map(|x| fields(x, keys)).collect()
+        v.as_array()
+            .expect("array")
+            .iter()
+            .map(|x| fields(x, keys))
+            .collect()
     };
-    assert_eq!(each(&hjobs, &job_keys), each(&jobs, &job_keys), "jobs: history vs live");
-    assert_eq!(each(&hstages, &stage_keys), each(&stages, &stage_keys), "stages: history vs live");
+    assert_eq!(
+        each(&hjobs, &job_keys),
+        each(&jobs, &job_keys),
+        "jobs: history vs live"
+    );
+    assert_eq!(
+        each(&hstages, &stage_keys),
+        each(&stages, &stage_keys),
+        "stages: history vs live"
+    );
     let hpages = crawl(&haddr, &format!("{BASE}/history/{app_id}/"));
     assert!(hpages.iter().any(|p| p.contains("/sql/")), "{hpages:?}");
     let (_, listing) = get(&haddr, &format!("{BASE}/"));
-    assert!(listing.contains(&app_id), "history lists no {app_id}: {listing}");
+    assert!(
+        listing.contains(&app_id),
+        "history lists no {app_id}: {listing}"
+    );
     history.terminate();
 }
 
@@ -426,12 +510,25 @@ fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// A process killed when dropped (also when an assertion fails).
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Spark's own History Server (the oracle's jars, `spark-class`) over
 /// `dir` on loopback `port`.
-fn spark_history_server(dir: &Path, port: u16) -> Child {
+fn spark_history_server(dir: &Path, port: u16) -> KillOnDrop {
     let python = kiln_tests::pyspark_python("oracle");
     let out = Command::new(&python)
-        .args(["-c", "import os, pyspark; print(os.path.dirname(pyspark.__file__))"])
+        .args([
+            "-c",
+            "import os, pyspark; print(os.path.dirname(pyspark.__file__))",
+        ])
         .output()
         .expect("find pyspark");
     let home = String::from_utf8_lossy(&out.stdout).trim().to_string();
@@ -451,6 +548,7 @@ fn spark_history_server(dir: &Path, port: u16) -> Child {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
+        .map(KillOnDrop)
         .expect("start Spark's History Server")
 }
 
@@ -494,17 +592,30 @@ async fn spark_history_server_replays_kiln_event_logs() {
     ];
     for (name, sql, ok) in &runs {
         let m = write_manifest(work.path(), name, sql, 2, 1, &conf);
-        let out = kiln_tests::run_kiln(&["run", m.to_str().expect("utf8")], Duration::from_secs(300));
+        let out = kiln_tests::run_kiln(
+            &["run", m.to_str().expect("utf8")],
+            Duration::from_secs(300),
+        );
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.success(), *ok, "{name}: {stderr}");
-        assert!(!stderr.contains("UI: "), "spark.ui.enabled=false still served a UI: {stderr}");
+        assert!(
+            !stderr.contains("UI: "),
+            "spark.ui.enabled=false still served a UI: {stderr}"
+        );
     }
 
-    let mut kiln = Kiln::start(&["history", events.to_str().expect("utf8"), "--bind", "127.0.0.1:0"]);
-    let url = kiln.wait_line("history UI: ")["history UI: ".len()..].trim().to_string();
+    let mut kiln = Kiln::start(&[
+        "history",
+        events.to_str().expect("utf8"),
+        "--bind",
+        "127.0.0.1:0",
+    ]);
+    let url = kiln.wait_line("history UI: ")["history UI: ".len()..]
+        .trim()
+        .to_string();
     let (kaddr, _) = split_url(&url);
     let port = free_port();
-    let mut shs = spark_history_server(&events, port);
+    let shs = spark_history_server(&events, port);
     let saddr = format!("127.0.0.1:{port}");
     let sapps = poll_json(&saddr, "/api/v1/applications", |v| {
         v.as_array().is_some_and(|a| a.len() == runs.len())
@@ -520,12 +631,35 @@ async fn spark_history_server_replays_kiln_event_logs() {
         ids.sort();
         ids
     };
-    assert_eq!(ids(&sapps), ids(&kapps), "Spark lists other applications than Kiln");
-    let job_keys = ["jobId", "status", "numTasks", "numCompletedTasks", "numFailedTasks", "numKilledTasks", "stageIds"];
-    let stage_keys = ["stageId", "attemptId", "status", "numTasks", "numCompleteTasks", "numFailedTasks"];
+    assert_eq!(
+        ids(&sapps),
+        ids(&kapps),
+        "Spark lists other applications than Kiln"
+    );
+    let job_keys = [
+        "jobId",
+        "status",
+        "numTasks",
+        "numCompletedTasks",
+        "numFailedTasks",
+        "numKilledTasks",
+        "stageIds",
+    ];
+    let stage_keys = [
+        "stageId",
+        "attemptId",
+        "status",
+        "numTasks",
+        "numCompleteTasks",
+        "numFailedTasks",
+    ];
     let each = |v: &Value, keys: &[&str]| -> Vec<Vec<Value>> {
-        let mut rows: Vec<Vec<Value>> =
-            v.as_array().expect("array").iter().map(|x| fields(x, keys)).collect();
+        let mut rows: Vec<Vec<Value>> = v
+            .as_array()
+            .expect("array")
+            .iter()
+            .map(|x| fields(x, keys))
+            .collect();
         rows.sort_by_key(|r| r.iter().map(|x| x.to_string()).collect::<Vec<_>>());
         rows
     };
@@ -533,22 +667,45 @@ async fn spark_history_server_replays_kiln_event_logs() {
         let id = app["id"].as_str().expect("id");
         assert_eq!(app["attempts"][0]["completed"], true, "Spark: {app}");
         let api = format!("/api/v1/applications/{id}");
-        let (sjobs, kjobs) = (get_json(&saddr, &format!("{api}/jobs")), get_json(&kaddr, &format!("{api}/jobs")));
+        let (sjobs, kjobs) = (
+            get_json(&saddr, &format!("{api}/jobs")),
+            get_json(&kaddr, &format!("{api}/jobs")),
+        );
         let failed = id.starts_with("shs-failed");
-        let statuses: Vec<&Value> = sjobs.as_array().expect("jobs").iter().map(|j| &j["status"]).collect();
+        let statuses: Vec<&Value> = sjobs
+            .as_array()
+            .expect("jobs")
+            .iter()
+            .map(|j| &j["status"])
+            .collect();
         let want = if failed { "FAILED" } else { "SUCCEEDED" };
         assert!(
             !statuses.is_empty() && statuses.iter().all(|s| *s == want),
             "{id}: Spark says {statuses:?}"
         );
-        assert_eq!(each(&sjobs, &job_keys), each(&kjobs, &job_keys), "{id}: jobs, Spark vs Kiln");
-        let (sst, kst) = (get_json(&saddr, &format!("{api}/stages")), get_json(&kaddr, &format!("{api}/stages")));
-        assert_eq!(each(&sst, &stage_keys), each(&kst, &stage_keys), "{id}: stages, Spark vs Kiln");
+        assert_eq!(
+            each(&sjobs, &job_keys),
+            each(&kjobs, &job_keys),
+            "{id}: jobs, Spark vs Kiln"
+        );
+        let (sst, kst) = (
+            get_json(&saddr, &format!("{api}/stages")),
+            get_json(&kaddr, &format!("{api}/stages")),
+        );
+        assert_eq!(
+            each(&sst, &stage_keys),
+            each(&kst, &stage_keys),
+            "{id}: stages, Spark vs Kiln"
+        );
         let sexec = get_json(&saddr, &format!("{api}/allexecutors"));
-        let n = sexec.as_array().expect("executors").iter().filter(|e| e["id"] != "driver").count();
+        let n = sexec
+            .as_array()
+            .expect("executors")
+            .iter()
+            .filter(|e| e["id"] != "driver")
+            .count();
         assert_eq!(n, 2, "{id}: Spark's executors {sexec}");
     }
-    let _ = shs.kill();
-    let _ = shs.wait();
+    drop(shs);
     kiln.terminate();
 }

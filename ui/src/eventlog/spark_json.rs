@@ -28,18 +28,36 @@ const KILN_APP_FAILED: &str = "io.kiln.ApplicationFailed";
 /// missing one of them fails to replay). Checked by the conformance test.
 pub const REQUIRED_FIELDS: &[(&str, &[&str])] = &[
     ("SparkListenerLogStart", &["Spark Version"]),
-    ("SparkListenerApplicationStart", &["App Name", "Timestamp", "User"]),
+    (
+        "SparkListenerApplicationStart",
+        &["App Name", "Timestamp", "User"],
+    ),
     ("SparkListenerApplicationEnd", &["Timestamp"]),
     (
         "SparkListenerEnvironmentUpdate",
-        &["JVM Information", "Spark Properties", "System Properties", "Classpath Entries"],
+        &[
+            "JVM Information",
+            "Spark Properties",
+            "System Properties",
+            "Classpath Entries",
+        ],
     ),
     (
         "SparkListenerResourceProfileAdded",
-        &["Resource Profile Id", "Executor Resource Requests", "Task Resource Requests"],
+        &[
+            "Resource Profile Id",
+            "Executor Resource Requests",
+            "Task Resource Requests",
+        ],
     ),
-    ("SparkListenerExecutorAdded", &["Timestamp", "Executor ID", "Executor Info"]),
-    ("SparkListenerExecutorRemoved", &["Timestamp", "Executor ID", "Removed Reason"]),
+    (
+        "SparkListenerExecutorAdded",
+        &["Timestamp", "Executor ID", "Executor Info"],
+    ),
+    (
+        "SparkListenerExecutorRemoved",
+        &["Timestamp", "Executor ID", "Removed Reason"],
+    ),
     ("SparkListenerJobStart", &["Job ID", "Stage IDs"]),
     ("SparkListenerJobEnd", &["Job ID", "Job Result"]),
     ("SparkListenerStageSubmitted", &["Stage Info"]),
@@ -87,7 +105,13 @@ pub const REQUIRED_NESTED: &[(&str, &[&str])] = &[
     ("Executor Info", &["Host", "Total Cores", "Log Urls"]),
     (
         "sparkPlanInfo",
-        &["nodeName", "simpleString", "children", "metadata", "metrics"],
+        &[
+            "nodeName",
+            "simpleString",
+            "children",
+            "metadata",
+            "metrics",
+        ],
     ),
 ];
 
@@ -224,7 +248,11 @@ pub fn to_spark(event: &Event) -> Vec<Value> {
                 "Properties": props,
             })]
         }
-        Event::StageSubmitted { stage, job_id, time } => vec![json!({
+        Event::StageSubmitted {
+            stage,
+            job_id,
+            time,
+        } => vec![json!({
             "Event": "SparkListenerStageSubmitted",
             "Stage Info": stage_to_json(stage, Some(*time), None, None),
             "Properties": {"kiln.job.id": job_id.to_string()},
@@ -444,10 +472,16 @@ impl<'a> Obj<'a> {
             .ok_or_else(|| self.err(field))
     }
     fn opt_str(&self, field: &str) -> Option<String> {
-        self.v.get(field).and_then(Value::as_str).map(str::to_string)
+        self.v
+            .get(field)
+            .and_then(Value::as_str)
+            .map(str::to_string)
     }
     fn map(&self, field: &str) -> Result<BTreeMap<String, String>, BadField> {
-        let m = self.get(field)?.as_object().ok_or_else(|| self.err(field))?;
+        let m = self
+            .get(field)?
+            .as_object()
+            .ok_or_else(|| self.err(field))?;
         Ok(m.iter()
             .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
             .collect())
@@ -658,12 +692,11 @@ fn metrics_from_json(o: &Obj) -> Result<TaskMetrics, BadField> {
     let m = o.obj("Task Metrics")?;
     let read = m.obj("Shuffle Read Metrics")?;
     let write = m.obj("Shuffle Write Metrics")?;
-    let rss = o
-        .v
-        .get("Task Executor Metrics")
-        .and_then(|e| e.get("ProcessTreeJVMRSSMemory"))
-        .and_then(Value::as_u64)
-        .unwrap_or(0);
+    let rss =
+        o.v.get("Task Executor Metrics")
+            .and_then(|e| e.get("ProcessTreeJVMRSSMemory"))
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
     Ok(TaskMetrics {
         run_time_ms: m.u64("Executor Run Time")?,
         input_rows: read.u64("Total Records Read")?,
@@ -678,17 +711,19 @@ fn metrics_from_json(o: &Obj) -> Result<TaskMetrics, BadField> {
 }
 
 fn plan_from_json(o: &Obj) -> Result<PlanNode, BadField> {
-    let stage_id = o
-        .v
-        .get("metadata")
-        .and_then(|m| m.get("kiln.stage"))
-        .and_then(Value::as_str)
-        .and_then(|s| s.parse().ok());
+    let stage_id =
+        o.v.get("metadata")
+            .and_then(|m| m.get("kiln.stage"))
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse().ok());
     let metrics = o
         .list("metrics")?
         .iter()
         .map(|m| {
-            let m = Obj { v: m, event: o.event };
+            let m = Obj {
+                v: m,
+                event: o.event,
+            };
             Ok(PlanMetric {
                 name: m.str("name")?,
                 accumulator_id: m.u64("accumulatorId")?,
@@ -699,7 +734,12 @@ fn plan_from_json(o: &Obj) -> Result<PlanNode, BadField> {
     let children = o
         .list("children")?
         .iter()
-        .map(|c| plan_from_json(&Obj { v: c, event: o.event }))
+        .map(|c| {
+            plan_from_json(&Obj {
+                v: c,
+                event: o.event,
+            })
+        })
         .collect::<Result<_, _>>()?;
     Ok(PlanNode {
         name: o.str("nodeName")?,

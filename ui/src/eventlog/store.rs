@@ -43,10 +43,16 @@ impl LogFolder {
     /// The folder at `location`: a path (or `file:` URL) or `s3://bucket/prefix`,
     /// S3 configured from `conf` and the environment.
     pub fn open(location: &str, conf: &BTreeMap<String, String>) -> Result<Self, LogStoreError> {
-        if let Some(rest) = location.strip_prefix("s3://").or_else(|| location.strip_prefix("s3a://")) {
+        if let Some(rest) = location
+            .strip_prefix("s3://")
+            .or_else(|| location.strip_prefix("s3a://"))
+        {
             let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
             if bucket.is_empty() {
-                return Err(LogStoreError::BadLocation(location.into(), "no bucket".into()));
+                return Err(LogStoreError::BadLocation(
+                    location.into(),
+                    "no bucket".into(),
+                ));
             }
             let store = kiln_core::objectstore::s3_store(bucket, conf)
                 .map_err(|e| LogStoreError::BadLocation(location.into(), e.to_string()))?;
@@ -62,7 +68,9 @@ impl LogFolder {
                 "use a local folder or s3://bucket/prefix".into(),
             ));
         }
-        let path = location.strip_prefix("file://").or_else(|| location.strip_prefix("file:"));
+        let path = location
+            .strip_prefix("file://")
+            .or_else(|| location.strip_prefix("file:"));
         Ok(LogFolder::Local(PathBuf::from(path.unwrap_or(location))))
     }
 
@@ -187,7 +195,12 @@ impl LogFolder {
 
     /// Appends `bytes` to the local file `name`; on an object store, writes
     /// `whole` (the object's full new content) instead.
-    pub async fn append(&self, name: &str, bytes: &[u8], whole: &[u8]) -> Result<(), LogStoreError> {
+    pub async fn append(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        whole: &[u8],
+    ) -> Result<(), LogStoreError> {
         match self {
             LogFolder::Local(p) => {
                 let path = p.join(name);
@@ -215,7 +228,10 @@ impl LogFolder {
                 .await
                 .map_err(|e| LogStoreError::Io(format!("rename {from} to {to}: {e}"))),
             LogFolder::Object { store, prefix, .. } => store
-                .rename(&Self::object_path(prefix, from), &Self::object_path(prefix, to))
+                .rename(
+                    &Self::object_path(prefix, from),
+                    &Self::object_path(prefix, to),
+                )
                 .await
                 .map_err(|e| LogStoreError::Io(format!("rename {from} to {to}: {e}"))),
         }

@@ -50,6 +50,26 @@ pub struct EventLogSettings {
     pub max_file_bytes: u64,
 }
 
+/// One event as a log line, its `Event` key first: Spark's History Server
+/// finds the events of its application listing by the start of the line
+/// (`{"Event":"SparkListenerApplicationStart"`), and serde_json's maps sort keys.
+pub fn event_line(v: &serde_json::Value) -> serde_json::Result<String> {
+    let Some(obj) = v.as_object() else {
+        return serde_json::to_string(v);
+    };
+    let Some(name) = obj.get("Event") else {
+        return serde_json::to_string(v);
+    };
+    let mut rest = obj.clone();
+    rest.remove("Event");
+    let body = serde_json::to_string(&rest)?;
+    let head = format!("{{\"Event\":{}", serde_json::to_string(name)?);
+    Ok(match body.as_str() {
+        "{}" => format!("{head}}}"),
+        _ => format!("{head},{}", &body[1..]),
+    })
+}
+
 /// Spark's way of making an application id safe for a file name.
 pub fn sanitize(app_id: &str) -> String {
     app_id
@@ -137,7 +157,7 @@ impl EventLogWriter {
 
     fn push_line(&mut self, v: &serde_json::Value) {
         // A Value always serializes.
-        if let Ok(line) = serde_json::to_string(v) {
+        if let Ok(line) = event_line(v) {
             self.pending.extend_from_slice(line.as_bytes());
             self.pending.push(b'\n');
             self.lines += 1;
@@ -213,5 +233,23 @@ impl EventLogWriter {
                 &format!("{}/appstatus_{}", self.dir, self.id),
             )
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_event_key_comes_first() {
+        let v = serde_json::json!({"App ID": "a", "Event": "SparkListenerApplicationStart", "Timestamp": 1});
+        let line = event_line(&v).unwrap();
+        assert!(
+            line.starts_with(r#"{"Event":"SparkListenerApplicationStart","#),
+            "{line}"
+        );
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&line).unwrap(), v);
+        let only = serde_json::json!({"Event": "X"});
+        assert_eq!(event_line(&only).unwrap(), r#"{"Event":"X"}"#);
     }
 }
