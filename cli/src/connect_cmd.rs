@@ -144,14 +144,16 @@ async fn serve_in(
     let driver = match local.driver() {
         Ok(d) => d,
         Err(e) => {
-            local.stop().await;
+            local.stop(Some(e.to_string())).await;
             return Err(e.into());
         }
     };
     on_listening(local_addr);
     let served = serve_connect(driver, listener, shutdown).await;
     local.progress.clear();
-    local.stop().await;
+    local
+        .stop(served.as_ref().err().map(|e| e.to_string()))
+        .await;
     served
 }
 

@@ -24,6 +24,7 @@ use kiln_standalone::application::{AppRequest, StandaloneCluster, CORES_MAX};
 
 use crate::run::serve_driver_at;
 use crate::standalone_cmd::cli_error;
+use crate::ui_cmd::AppUi;
 use crate::CliError;
 
 /// Where the executors of a local application run.
@@ -63,6 +64,7 @@ pub struct LocalApp {
     cluster: Option<Supervisor>,
     standalone: Option<StandaloneCluster>,
     local: Option<kiln_executor::ExecutorHandle>,
+    ui: AppUi,
 }
 
 impl LocalApp {
@@ -91,6 +93,16 @@ impl LocalApp {
             _ => (loopback, None),
         };
         let (driver_url, server) = serve_driver_at(&registry, bind, advertise.as_deref()).await?;
+        let ui = AppUi::start(
+            &app.conf,
+            application_id,
+            &app.name,
+            app.executor.instances * app.executor.cores,
+            Some(work_dir.to_path_buf()),
+            "0.0.0.0",
+            &registry,
+        )
+        .await?;
         let mut cluster = None;
         let mut standalone = None;
         let mut local = None;
@@ -233,6 +245,7 @@ impl LocalApp {
             conf: Arc::new(conf),
             progress: progress.clone(),
             metrics: metrics.clone(),
+            listener: ui.listener.clone(),
         };
         Ok(LocalApp {
             registry,
@@ -245,6 +258,7 @@ impl LocalApp {
             cluster,
             standalone,
             local,
+            ui,
         })
     }
 
@@ -253,8 +267,10 @@ impl LocalApp {
         Driver::new(self.app.clone(), self.sched.clone(), self.shuffle.clone())
     }
 
-    /// Stops replacing executors, then stops them all and the endpoint.
-    pub async fn stop(self) {
+    /// Stops replacing executors, then stops them all and the endpoint;
+    /// the application ended with `error` when it failed (for its UI and
+    /// event log, which get the executors' logs).
+    pub async fn stop(self, error: Option<String>) {
         let cluster = match self.cluster {
             Some(supervisor) => supervisor.stop().await,
             None => None,
@@ -277,6 +293,7 @@ impl LocalApp {
             h.stop();
         }
         self.server.abort();
+        self.ui.finish(error, &[]).await;
     }
 }
 

@@ -13,6 +13,7 @@ mod pod_allocation;
 mod python_job;
 mod run;
 mod standalone_cmd;
+mod ui_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -66,6 +67,8 @@ enum Command {
     Delete(k8s_cli::DeleteArgs),
     /// List SparkApplications.
     List(k8s_cli::ListArgs),
+    /// Serve the UI and `/api/v1` over a folder or `s3://` prefix of event logs.
+    History(ui_cmd::HistoryArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -188,6 +191,7 @@ fn main() -> ExitCode {
             Command::Delete(args) => k8s_cli::delete(args).await,
             Command::List(args) => k8s_cli::list(args).await,
             Command::Operator(args) => operator_cmd::operator(args).await,
+            Command::History(args) => ui_cmd::history(args).await,
         }
     });
     // Executors may still hold connections; do not wait for them.

@@ -289,7 +289,9 @@ async fn run_in(
     };
     local.progress.clear();
     let (metrics, registry) = (local.metrics.clone(), local.registry.clone());
-    local.stop().await;
+    local
+        .stop(outcome.as_ref().err().map(|e| e.to_string()))
+        .await;
     let wall = started.elapsed();
     // The rows go out before the summary is written, so the driver's peak
     // memory in it covers printing them too.
@@ -452,6 +454,16 @@ async fn driver_in(args: DriverArgs) -> Result<(), CliError> {
     let registry = ExecutorRegistry::new(&application_id, to_executors, transport);
     let (url, server) = serve_driver(&registry, args.bind).await?;
     eprintln!("driver listening on {url}");
+    let ui = crate::ui_cmd::AppUi::start(
+        &app.conf,
+        &application_id,
+        &app.name,
+        app.executor.instances * app.executor.cores,
+        None,
+        &args.bind.ip().to_string(),
+        &registry,
+    )
+    .await?;
     let want = args.min_executors.unwrap_or(app.executor.instances) as usize;
     // The operator runs the executor pods; why one does not come up (an
     // image that cannot be pulled, no node that fits) is on the pod.
@@ -470,6 +482,7 @@ async fn driver_in(args: DriverArgs) -> Result<(), CliError> {
         Ok(_) => {}
         Err(e) => {
             server.abort();
+            ui.finish(Some(e.clone()), &[]).await;
             return Err(CliError::Failed(e));
         }
     }
@@ -490,6 +503,7 @@ async fn driver_in(args: DriverArgs) -> Result<(), CliError> {
         conf: Arc::new(conf),
         progress: progress.clone(),
         metrics: metrics.clone(),
+        listener: ui.listener.clone(),
     };
     let shuffle = DriverShuffle {
         executor_id: "driver".into(),
@@ -533,6 +547,8 @@ async fn driver_in(args: DriverArgs) -> Result<(), CliError> {
         .await;
     }
     server.abort();
+    ui.finish(outcome.as_ref().err().map(|e| e.to_string()), &[])
+        .await;
     eprint!(
         "{}",
         metrics

@@ -300,11 +300,12 @@ impl EngineConf {
             crate::security::SSL_SERVER_NAME,
         ];
         for k in raw.keys() {
-            // `kiln.test.*` keys are the hooks' to check.
+            // `kiln.test.*` keys are the hooks' to check, `kiln.ui.*` kiln-ui's.
             if k.starts_with("kiln.")
                 && !known.contains(&k.as_str())
                 && !k.starts_with("kiln.s3.")
                 && !k.starts_with("kiln.test.")
+                && !k.starts_with("kiln.ui.")
             {
                 return Err(bad(
                     k,

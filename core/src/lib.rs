@@ -18,17 +18,21 @@
 //! - [`window_flags`]: window-function flags datafusion-proto loses, restored after decoding.
 //! - [`python`]: Python UDFs as plan nodes, run on the executors' Python workers.
 //! - [`security`]: the application secret, message size caps and TLS of every gRPC/Flight channel.
+//! - [`events`]: the driver's event stream (Spark's listener events) and its bus.
+//! - [`plan_metrics`]: per-operator metrics, as tasks report them.
 //! - [`error`]: the error type every Kiln crate returns.
 
 pub mod ambiguous_names;
 pub mod codec;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod fault_injection;
 pub mod global_aggregate_filter;
 pub mod listing;
 pub mod manifest;
 pub mod objectstore;
+pub mod plan_metrics;
 pub mod python;
 pub mod security;
 pub mod shuffle;

@@ -52,6 +52,8 @@ pub struct Driver {
     clients: Arc<FlightClients>,
     next_stage: u32,
     next_job: u32,
+    /// What the job being run is for (its statement), for the UI.
+    description: String,
 }
 
 impl Driver {
@@ -75,6 +77,7 @@ impl Driver {
             clients,
             next_stage: 1,
             next_job: 1,
+            description: String::new(),
         })
     }
 
@@ -99,6 +102,7 @@ impl Driver {
             };
             let span =
                 tracing::info_span!("statement", app = %self.sched.application_id, index = i + 1);
+            self.description = label.clone();
             // Only the last query's rows are printed: an earlier SELECT is
             // planned (its mistakes are reported) but not run.
             let run = Some(i) == last_query || !is_select(&js.statement);
@@ -365,7 +369,15 @@ impl Driver {
             );
         }
         self.sched.progress.stages_planned(job.stages.len());
+        let description = match std::mem::take(&mut self.description) {
+            d if d.is_empty() => format!("job {job_id}"),
+            d => d,
+        };
+        self.sched.listener.job_start(job_id, &job, &description);
         let result = self.run_stages(ctx, job_id, &job).await;
+        self.sched
+            .listener
+            .job_end(job_id, result.as_ref().err().map(|e| e.to_string()));
         self.remove_shuffle(&job).await;
         result
     }
@@ -445,7 +457,7 @@ impl Driver {
                 self.conf.max_result_bytes,
             )
             .await;
-            self.sched.metrics.add_driver_reads(
+            let (local, remote) = (
                 env.metrics
                     .local_bytes
                     .load(std::sync::atomic::Ordering::Relaxed),
@@ -453,6 +465,10 @@ impl Driver {
                     .remote_bytes
                     .load(std::sync::atomic::Ordering::Relaxed),
             );
+            self.sched.metrics.add_driver_reads(local, remote);
+            self.sched
+                .listener
+                .driver_step_done(job_id, root, local, remote);
             match result {
                 Ok(rows) => {
                     return Ok(JobOutput {

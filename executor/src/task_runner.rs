@@ -152,6 +152,7 @@ impl TaskRunner {
                 let (spills, spilled) = spill_metrics(&plan);
                 metrics.spill_count = spills;
                 metrics.spilled_bytes = spilled;
+                let operator_metrics = kiln_core::plan_metrics::operator_metrics(&plan);
                 let mut block_bytes = Vec::new();
                 let mut block_rows = Vec::new();
                 for b in &batches {
@@ -191,6 +192,7 @@ impl TaskRunner {
                     block_bytes,
                     block_rows,
                     metrics: Some(metrics),
+                    operator_metrics,
                     ..Default::default()
                 }
             }

@@ -22,4 +22,5 @@ mod spark_settings;
 mod spark_sql;
 mod standalone;
 mod tpch;
+mod ui;
 mod user_errors;
