@@ -35,9 +35,10 @@ pub fn operator_metrics(plan: &Arc<dyn ExecutionPlan>) -> Vec<OperatorMetric> {
     let mut out = vec![];
     for (i, node) in operators(plan).iter().enumerate() {
         let Some(set) = node.metrics() else { continue };
-        let set = set.aggregate_by_name();
         for (name, _, _) in OPERATOR_METRICS {
-            if let Some(v) = set.sum_by_name(name) {
+            // By the value's own name: DataFusion's `sum_by_name` skips the
+            // built-in kinds (output rows, compute time, spill).
+            if let Some(v) = set.sum(|m| m.value().name() == name) {
                 out.push(OperatorMetric {
                     node: i as u32,
                     name: name.to_string(),
