@@ -610,7 +610,7 @@ fn stage_info(s: &crate::planner::Stage) -> StageInfo {
 }
 
 fn task_metrics(r: &TaskResult) -> TaskMetrics {
-    let m = r.metrics.clone().unwrap_or_default();
+    let m = r.metrics.unwrap_or_default();
     TaskMetrics {
         run_time_ms: m.elapsed_ms,
         input_rows: m.input_rows,

@@ -190,7 +190,7 @@ fn sql_row(a: &AppStatus, x: &SqlState) -> Value {
         "id": x.execution_id, "description": x.description, "status": status, "error": x.error,
         "duration_ms": x.completed.unwrap_or_else(kiln_core::events::now_ms).saturating_sub(x.submitted),
         "done": c.completed_indices, "total": total, "running": c.active, "failed": c.failed,
-        "percent": if total == 0 { 100 } else { c.completed_indices * 100 / total },
+        "percent": (c.completed_indices * 100).checked_div(total).unwrap_or(100),
         "jobs": x.job_ids,
     })
 }
@@ -263,7 +263,7 @@ fn view(page: Page<'_>) -> Result<(&'static str, Value), String> {
                 .filter_map(|j| app.jobs.get(j))
                 .flat_map(|j| j.stage_ids.iter())
                 .flat_map(|s| app.stage_attempts(*s))
-                .map(|s| stage_row(s))
+                .map(stage_row)
                 .collect();
             (
                 "sql.html",
