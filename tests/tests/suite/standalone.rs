@@ -546,3 +546,47 @@ async fn standalone_refuses_clearly() {
     .await;
     drop(cluster);
 }
+
+/// `kiln run job.py --master kiln://...`: an unchanged PySpark program gets
+/// its executors from the master (the master lists the application) and
+/// prints the right counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pyspark_job_runs_on_the_standalone_cluster() {
+    let cluster = Cluster::start();
+    let work = tempfile::tempdir().expect("tempdir");
+    let job = work.path().join("counts.py");
+    std::fs::write(
+        &job,
+        "from pyspark.sql import SparkSession, functions as F\n\
+         spark = SparkSession.builder.getOrCreate()\n\
+         df = spark.range(0, 10000, 1, 4).groupBy((F.col('id') % 7).alias('k')).count()\n\
+         for r in df.orderBy('k').collect():\n    print(f\"{r['k']},{r['count']}\")\n",
+    )
+    .expect("job.py");
+    let python = kiln_tests::pyspark_python("client");
+    let out = Command::new(kiln_bin())
+        .arg("run")
+        .arg(&job)
+        .args(["--master", &cluster.url(), "--python"])
+        .arg(&python)
+        .args(["--conf", "spark.driver.host=127.0.0.1", "--conf"])
+        .arg(format!("spark.authenticate.secret={SECRET}"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("kiln run job.py");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "kiln run job.py failed: {stderr}");
+    // 10 000 ids: residues 0..=3 occur 1429 times, 4..=6 1428 times.
+    let expected: Vec<String> = (0..7)
+        .map(|k| format!("{k},{}", if k < 4 { 1429 } else { 1428 }))
+        .collect();
+    let got: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(got, expected, "{stderr}");
+    cluster.wait_for(
+        |m| m["completedapps"].as_array().is_some_and(|a| a.len() == 1),
+        "the PySpark application among the completed ones",
+    );
+}
