@@ -16,9 +16,6 @@ SCALE="${1:-1}"; ENGINES="${2:-kiln,sail,spark}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/kiln-target}"
 DATA="${KILN_BENCH_DATA:-$HOME/.cache/kiln-bench-data}/tpch-sf$SCALE"
 WORK="$(mktemp -d -t kiln-pyspark-bench-XXXXXX)"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
-trap cleanup EXIT
 echo "==> building (release)" >&2
 cargo build -j2 --release -p kiln-cli -p kiln-bench
 KILN="$CARGO_TARGET_DIR/release/kiln"
@@ -29,20 +26,8 @@ if [ ! -f "$DATA/_GENERATED" ]; then
 fi
 CLIENT="$(scripts/setup-pyspark.sh client | tail -n 1)/bin/python"
 ORACLE="$(scripts/setup-pyspark.sh oracle | tail -n 1)/bin/python"
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-# Starts a server in the background; waits until its log shows `ready`.
-start() { # log-file, ready-pattern, command...
-  local log="$1" ready="$2"; shift 2
-  "$@" >"$log" 2>&1 &
-  pids+=("$!")
-  for _ in $(seq 1 300); do
-    grep -q "$ready" "$log" && return
-    kill -0 "${pids[-1]}" 2>/dev/null || { cat "$log" >&2; echo "error: the server exited" >&2; exit 1; }
-    sleep 1
-  done
-  cat "$log" >&2; echo "error: the server did not start within 300s" >&2; exit 1
-}
-stop_last() { kill "${pids[-1]}" 2>/dev/null || true; wait "${pids[-1]}" 2>/dev/null || true; unset 'pids[-1]'; }
+# start, stop_last, free_port and the exit trap that stops every server.
+. bench/connect_servers.sh
 run() { # engine, python, [url]
   local engine="$1" python="$2" url="${3:-}"
   echo "==> $engine" >&2

@@ -33,7 +33,8 @@ pub struct ConnectArgs {
 /// Where a Connect server's jobs run.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ClusterArgs {
-    /// `local-cluster` (executor processes, the default) or `local[N]` (one process, N task slots).
+    /// `local-cluster` (executor processes, the default), `local[N]` (one
+    /// process, N task slots) or `kiln://HOST:PORT` (a standalone master).
     #[arg(long, default_value = "local-cluster")]
     pub master: String,
     /// Executor processes (local-cluster).
@@ -71,7 +72,9 @@ fn application(
     }
     let (instances, cores) = match master {
         Master::Local(n) => (1, n),
-        Master::LocalCluster => (cluster.executors.max(1), cluster.executor_cores.max(1)),
+        Master::LocalCluster | Master::Standalone(_) => {
+            (cluster.executors.max(1), cluster.executor_cores.max(1))
+        }
     };
     let app = Application {
         name: name.to_string(),
@@ -141,21 +144,23 @@ async fn serve_in(
     let driver = match local.driver() {
         Ok(d) => d,
         Err(e) => {
-            local.stop().await;
+            local.stop(Some(e.to_string())).await;
             return Err(e.into());
         }
     };
     let server_conf = match server_conf(&app.conf) {
         Ok(c) => c,
         Err(e) => {
-            local.stop().await;
+            local.stop(Some(e.to_string())).await;
             return Err(e);
         }
     };
     on_listening(local_addr);
     let served = serve_connect(driver, server_conf, listener, shutdown).await;
     local.progress.clear();
-    local.stop().await;
+    local
+        .stop(served.as_ref().err().map(|e| e.to_string()))
+        .await;
     served
 }
 

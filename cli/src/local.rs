@@ -20,7 +20,11 @@ use kiln_driver::metrics::AppMetrics;
 use kiln_driver::progress::Progress;
 use kiln_driver::scheduler::SchedulerContext;
 
-use crate::run::serve_driver;
+use kiln_standalone::application::{AppRequest, StandaloneCluster, CORES_MAX};
+
+use crate::run::serve_driver_at;
+use crate::standalone_cmd::cli_error;
+use crate::ui_cmd::AppUi;
 use crate::CliError;
 
 /// Where the executors of a local application run.
@@ -29,11 +33,15 @@ pub enum Master {
     LocalCluster,
     /// One executor inside this process with this many task slots.
     Local(u32),
+    /// Executors on the workers of a standalone master.
+    Standalone(kiln_standalone::MasterUrl),
 }
 
 /// Settings handed to executors: the app's conf plus the S3 buckets it names.
 pub fn executor_conf(app: &Application) -> HashMap<String, String> {
     let mut conf: HashMap<String, String> = app.conf.clone().into_iter().collect();
+    // The cluster's secret is for the master, not for executors.
+    conf.remove(kiln_standalone::auth::SECRET_SETTING);
     let buckets = kiln_core::objectstore::s3_buckets(&app.sql);
     if !buckets.is_empty() {
         conf.insert("kiln.s3.buckets".into(), buckets.join(","));
@@ -54,7 +62,9 @@ pub struct LocalApp {
     shuffle: DriverShuffle,
     server: tokio::task::JoinHandle<()>,
     cluster: Option<Supervisor>,
+    standalone: Option<StandaloneCluster>,
     local: Option<kiln_executor::ExecutorHandle>,
+    ui: AppUi,
 }
 
 impl LocalApp {
@@ -74,8 +84,27 @@ impl LocalApp {
         let loopback = "127.0.0.1:0"
             .parse()
             .map_err(|_| CliError::Failed("bad address".into()))?;
-        let (driver_url, server) = serve_driver(&registry, loopback).await?;
+        let (bind, advertise) = match master {
+            Master::Standalone(url) => {
+                let (bind, host) = kiln_standalone::application::driver_address(&app.conf, url)
+                    .map_err(cli_error)?;
+                (bind, Some(host))
+            }
+            _ => (loopback, None),
+        };
+        let (driver_url, server) = serve_driver_at(&registry, bind, advertise.as_deref()).await?;
+        let ui = AppUi::start(
+            &app.conf,
+            application_id,
+            &app.name,
+            app.executor.instances * app.executor.cores,
+            Some(work_dir.to_path_buf()),
+            "0.0.0.0",
+            &registry,
+        )
+        .await?;
         let mut cluster = None;
+        let mut standalone = None;
         let mut local = None;
         let shuffle = match master {
             Master::LocalCluster => {
@@ -95,6 +124,7 @@ impl LocalApp {
                     memory_bytes: app.executor.memory_bytes,
                     work_dir: work_dir.to_path_buf(),
                     transport: transport.clone(),
+                    host: None,
                 };
                 let c = LocalCluster::start(launch, app.executor.instances)?;
                 let max_replacements = conf
@@ -126,6 +156,54 @@ impl LocalApp {
                     }
                 }
                 cluster = Some(supervisor);
+                DriverShuffle {
+                    executor_id: "driver".into(),
+                    shuffle_dir: work_dir.join("driver"),
+                }
+            }
+            Master::Standalone(url) => {
+                let c = match start_standalone(
+                    app,
+                    url,
+                    application_id,
+                    &driver_url,
+                    &registry,
+                    &transport,
+                    &progress,
+                )
+                .await
+                {
+                    Ok(c) => c,
+                    Err(e) => {
+                        server.abort();
+                        return Err(e);
+                    }
+                };
+                // A full cluster queues the application: no time limit
+                // then, as in Spark; the registration timeout starts with
+                // the allocation.
+                c.wait_in_queue(&progress).await;
+                let expected = c.target() as usize;
+                let started = registry
+                    .wait_to_start(
+                        expected,
+                        &StartRule::of(&conf),
+                        || c.none_can_start(),
+                        || c.exits(),
+                    )
+                    .await;
+                match started {
+                    Ok(n) if n < expected => progress.line(&format!(
+                        "starting with {n} of {expected} executors; the others join when they register"
+                    )),
+                    Ok(_) => {}
+                    Err(e) => {
+                        c.stop().await;
+                        server.abort();
+                        return Err(CliError::Failed(e));
+                    }
+                }
+                standalone = Some(c);
                 DriverShuffle {
                     executor_id: "driver".into(),
                     shuffle_dir: work_dir.join("driver"),
@@ -167,6 +245,7 @@ impl LocalApp {
             conf: Arc::new(conf),
             progress: progress.clone(),
             metrics: metrics.clone(),
+            listener: ui.listener.clone(),
         };
         Ok(LocalApp {
             registry,
@@ -177,7 +256,9 @@ impl LocalApp {
             shuffle,
             server,
             cluster,
+            standalone,
             local,
+            ui,
         })
     }
 
@@ -186,8 +267,10 @@ impl LocalApp {
         Driver::new(self.app.clone(), self.sched.clone(), self.shuffle.clone())
     }
 
-    /// Stops replacing executors, then stops them all and the endpoint.
-    pub async fn stop(self) {
+    /// Stops replacing executors, then stops them all and the endpoint;
+    /// the application ended with `error` when it failed (for its UI and
+    /// event log, which get the executors' logs).
+    pub async fn stop(self, error: Option<String>) {
         let cluster = match self.cluster {
             Some(supervisor) => supervisor.stop().await,
             None => None,
@@ -203,11 +286,70 @@ impl LocalApp {
         if let Some(mut c) = cluster {
             c.stop().await;
         }
+        if let Some(c) = self.standalone {
+            c.stop().await;
+        }
         if let Some(h) = self.local {
             h.stop();
         }
         self.server.abort();
+        self.ui.finish(error, &[]).await;
     }
+}
+
+/// Registers the application with a standalone master (its cluster
+/// secret from `spark.authenticate.secret`, `spark.authenticate.secret.file`
+/// or `KILN_CLUSTER_SECRET`).
+async fn start_standalone(
+    app: &Application,
+    url: &kiln_standalone::MasterUrl,
+    application_id: &str,
+    driver_url: &str,
+    registry: &ExecutorRegistry,
+    transport: &Transport,
+    progress: &Arc<Progress>,
+) -> Result<StandaloneCluster, CliError> {
+    use kiln_standalone::auth;
+    let file = app
+        .conf
+        .get("spark.authenticate.secret.file")
+        .map(std::path::PathBuf::from);
+    let secret = auth::cluster_secret(
+        file.as_deref(),
+        app.conf.get(auth::SECRET_SETTING).map(String::as_str),
+    )
+    .map_err(cli_error)?;
+    let cores_max = match app.conf.get(CORES_MAX) {
+        Some(v) => Some(
+            v.trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| {
+                    CliError::Input(format!("{CORES_MAX}=`{v}`: expected a number of cores"))
+                })?,
+        ),
+        None => None,
+    };
+    let request = AppRequest {
+        application_id: application_id.to_string(),
+        name: app.name.clone(),
+        driver_url: driver_url.to_string(),
+        executors: app.executor.instances,
+        executor_cores: app.executor.cores,
+        executor_memory_bytes: app.executor.memory_bytes,
+        cores_max,
+        transport: transport.clone(),
+    };
+    StandaloneCluster::register(
+        url,
+        secret.as_ref(),
+        request,
+        registry.clone(),
+        progress.clone(),
+    )
+    .await
+    .map_err(cli_error)
 }
 
 /// Creates the temporary work directory of application `application_id`

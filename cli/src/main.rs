@@ -12,6 +12,8 @@ mod output;
 mod pod_allocation;
 mod python_job;
 mod run;
+mod standalone_cmd;
+mod ui_cmd;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -44,6 +46,10 @@ enum Command {
     Driver(run::DriverArgs),
     /// Run an executor that registers with a driver (pod entrypoint).
     Executor(ExecutorArgs),
+    /// Run the master of a standalone cluster (workers and drivers call it at kiln://HOST:7077).
+    Master(standalone_cmd::MasterArgs),
+    /// Run a worker of a standalone cluster: runs the executors its master assigns.
+    Worker(standalone_cmd::WorkerArgs),
     /// Generate sample data.
     #[command(subcommand)]
     Gen(GenCommand),
@@ -61,6 +67,8 @@ enum Command {
     Delete(k8s_cli::DeleteArgs),
     /// List SparkApplications.
     List(k8s_cli::ListArgs),
+    /// Serve the UI and `/api/v1` over a folder or `s3://` prefix of event logs.
+    History(ui_cmd::HistoryArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -173,6 +181,8 @@ fn main() -> ExitCode {
             Command::Connect(args) => connect_cmd::connect(args).await,
             Command::Driver(args) => run::driver(args).await,
             Command::Executor(args) => executor(args).await,
+            Command::Master(args) => standalone_cmd::master(args).await,
+            Command::Worker(args) => standalone_cmd::worker(args).await,
             Command::Gen(GenCommand::Tpch(args)) => gen::tpch(args).await,
             Command::Crdgen(args) => crdgen::crdgen(args).await,
             Command::Submit(args) => k8s_cli::submit(args).await,
@@ -181,6 +191,7 @@ fn main() -> ExitCode {
             Command::Delete(args) => k8s_cli::delete(args).await,
             Command::List(args) => k8s_cli::list(args).await,
             Command::Operator(args) => operator_cmd::operator(args).await,
+            Command::History(args) => ui_cmd::history(args).await,
         }
     });
     // Executors may still hold connections; do not wait for them.

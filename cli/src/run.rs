@@ -37,7 +37,8 @@ pub struct RunArgs {
     /// Executor processes for a `.py` script (local-cluster).
     #[arg(long, default_value_t = 2)]
     executors: u32,
-    /// `local-cluster` (executor processes, the default) or `local[N]` (one process, N task slots).
+    /// `local-cluster` (executor processes, the default), `local[N]` (one
+    /// process, N task slots) or `kiln://HOST:PORT` (a standalone master).
     #[arg(long, default_value = "local-cluster")]
     master: String,
     /// How the last query's rows are printed on stdout.
@@ -98,6 +99,11 @@ pub(crate) fn parse_master(m: &str) -> Result<Master, CliError> {
     if m == "local" {
         return Ok(Master::Local(1));
     }
+    if m.contains("://") {
+        return kiln_standalone::MasterUrl::parse(m)
+            .map(Master::Standalone)
+            .map_err(|e| CliError::Input(format!("--master: {e}")));
+    }
     if let Some(n) = m.strip_prefix("local[").and_then(|r| r.strip_suffix(']')) {
         if n == "*" {
             let cores = std::thread::available_parallelism()
@@ -112,7 +118,7 @@ pub(crate) fn parse_master(m: &str) -> Result<Master, CliError> {
         }
     }
     Err(CliError::Input(format!(
-        "--master: `{m}` is not a deploy mode (use local-cluster, local, local[N] or local[*])"
+        "--master: `{m}` is not a deploy mode (use local-cluster, local, local[N], local[*] or kiln://HOST:PORT)"
     )))
 }
 
@@ -135,6 +141,16 @@ pub(crate) async fn serve_driver(
     registry: &ExecutorRegistry,
     bind: SocketAddr,
 ) -> Result<(String, tokio::task::JoinHandle<()>), CliError> {
+    serve_driver_at(registry, bind, None).await
+}
+
+/// [`serve_driver`], with the URL naming `advertise` instead of the bound
+/// IP (`spark.driver.host` when the driver binds elsewhere).
+pub(crate) async fn serve_driver_at(
+    registry: &ExecutorRegistry,
+    bind: SocketAddr,
+    advertise: Option<&str>,
+) -> Result<(String, tokio::task::JoinHandle<()>), CliError> {
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .map_err(|e| CliError::Failed(format!("driver cannot listen on {bind}: {e}")))?;
@@ -149,9 +165,8 @@ pub(crate) async fn serve_driver(
             .serve_with_incoming(kiln_core::security::Transport::incoming(listener))
             .await;
     });
-    let url = registry
-        .transport()
-        .url(&addr.ip().to_string(), addr.port());
+    let host = advertise.map_or_else(|| addr.ip().to_string(), str::to_string);
+    let url = registry.transport().url(&host, addr.port());
     Ok((url, handle))
 }
 
@@ -274,7 +289,9 @@ async fn run_in(
     };
     local.progress.clear();
     let (metrics, registry) = (local.metrics.clone(), local.registry.clone());
-    local.stop().await;
+    local
+        .stop(outcome.as_ref().err().map(|e| e.to_string()))
+        .await;
     let wall = started.elapsed();
     // The rows go out before the summary is written, so the driver's peak
     // memory in it covers printing them too.
@@ -437,6 +454,16 @@ async fn driver_in(args: DriverArgs) -> Result<(), CliError> {
     let registry = ExecutorRegistry::new(&application_id, to_executors, transport);
     let (url, server) = serve_driver(&registry, args.bind).await?;
     eprintln!("driver listening on {url}");
+    let ui = crate::ui_cmd::AppUi::start(
+        &app.conf,
+        &application_id,
+        &app.name,
+        app.executor.instances * app.executor.cores,
+        None,
+        &args.bind.ip().to_string(),
+        &registry,
+    )
+    .await?;
     let want = args.min_executors.unwrap_or(app.executor.instances) as usize;
     // The operator runs the executor pods; why one does not come up (an
     // image that cannot be pulled, no node that fits) is on the pod.
@@ -455,6 +482,7 @@ async fn driver_in(args: DriverArgs) -> Result<(), CliError> {
         Ok(_) => {}
         Err(e) => {
             server.abort();
+            ui.finish(Some(e.clone()), &[]).await;
             return Err(CliError::Failed(e));
         }
     }
@@ -475,6 +503,7 @@ async fn driver_in(args: DriverArgs) -> Result<(), CliError> {
         conf: Arc::new(conf),
         progress: progress.clone(),
         metrics: metrics.clone(),
+        listener: ui.listener.clone(),
     };
     let shuffle = DriverShuffle {
         executor_id: "driver".into(),
@@ -518,6 +547,8 @@ async fn driver_in(args: DriverArgs) -> Result<(), CliError> {
         .await;
     }
     server.abort();
+    ui.finish(outcome.as_ref().err().map(|e| e.to_string()), &[])
+        .await;
     eprint!(
         "{}",
         metrics

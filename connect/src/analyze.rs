@@ -82,15 +82,10 @@ pub async fn analyze(session: &Session, req: AnalyzePlanRequest) -> Result<Analy
                 tree_string: tree_string(&schema, t.level),
             })
         }
-        Some(Analyze::IsLocal(l)) => ar::Result::IsLocal(ar::IsLocal {
-            is_local: matches!(
-                l.plan.as_ref().and_then(|p| p.op_type.as_ref()),
-                Some(plan::OpType::Root(Relation {
-                    rel_type: Some(relation::RelType::LocalRelation(_)),
-                    ..
-                }))
-            ),
-        }),
+        // Kiln runs every plan, rows from the client included, as a job
+        // on the executors: nothing is answered on the driver alone (as
+        // Spark parallelizes a local list, whose isLocal() is False).
+        Some(Analyze::IsLocal(_)) => ar::Result::IsLocal(ar::IsLocal { is_local: false }),
         Some(Analyze::IsStreaming(_)) => ar::Result::IsStreaming(ar::IsStreaming {
             is_streaming: false,
         }),

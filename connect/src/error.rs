@@ -46,6 +46,11 @@ pub enum ConnectError {
     /// workers' Python cannot run the client's functions.
     #[error("{0}")]
     Python(String),
+    /// The server is stopping: the operation was cancelled. Sent as a bare
+    /// gRPC status (no error details), so the client raises at once instead
+    /// of asking the stopped server for its settings.
+    #[error("the Spark Connect server is stopping; the operation was cancelled")]
+    ServerStopping,
 }
 
 /// An error as Spark describes it.
@@ -286,13 +291,14 @@ impl ConnectError {
         .into()
     }
 
-    /// A type name Spark does not know (`cast("intt")`).
-    pub fn unsupported_datatype(name: &str) -> Self {
+    /// A type name Spark does not know (`cast("intt")`), at `line` and
+    /// `pos` of the type string, as Spark's parser reports it.
+    pub fn unsupported_datatype(name: &str, line: usize, pos: usize) -> Self {
         let shown = format!("\"{}\"", name.to_ascii_uppercase());
         SparkError::new(
             exception::PARSE,
             "UNSUPPORTED_DATATYPE",
-            format!("Unsupported data type {shown}."),
+            format!("Unsupported data type {shown}. SQLSTATE: 0A000 (line {line}, pos {pos})"),
         )
         .param("typeName", shown)
         .into()
@@ -356,11 +362,17 @@ impl ConnectError {
             ),
             ConnectError::Execution(m) => crate::job_error::classify(m),
             ConnectError::Python(m) => SparkError::new(exception::PYTHON, "", m.clone()),
+            ConnectError::ServerStopping => {
+                SparkError::new(exception::SQL, "OPERATION_CANCELED", self.to_string())
+            }
         }
     }
 
     /// The gRPC status the client turns into its Python exception.
     pub fn to_status(&self) -> Status {
+        if let ConnectError::ServerStopping = self {
+            return Status::cancelled(self.to_string());
+        }
         let e = self.spark();
         let code = match self {
             ConnectError::Unsupported(_) => Code::Unimplemented,
@@ -418,7 +430,7 @@ impl ConnectError {
                     valid_fields,
                 } => {
                     let names: Vec<String> = valid_fields.iter().map(|c| c.name.clone()).collect();
-                    ConnectError::unresolved_column(&[field.name.clone()], &names)
+                    ConnectError::unresolved_column(std::slice::from_ref(&field.name), &names)
                 }
                 _ => ConnectError::Analysis {
                     class: "AMBIGUOUS_REFERENCE",

@@ -13,7 +13,7 @@
 //! - [`session`]: one client session: its catalog, settings and operations.
 //! - [`relation`]: Connect relations to DataFusion logical plans.
 //! - [`partitions`]: Hive partition folders as columns, as Spark reads them.
-//! - [`relation_na`]: `df.na.fill/drop/replace`.
+//! - [`relation_na`]: the `df.na` functions: fill, drop and replace.
 //! - [`expression`]: Connect expressions to DataFusion expressions.
 //! - [`names`]: the names Spark gives unaliased result columns.
 //! - [`call`]: function calls, mapped onto the session's function registry.

@@ -97,8 +97,8 @@ impl Buffer {
 
 /// What the sender does next.
 enum Next {
-    Send(ExecutePlanResponse, usize, bool),
-    Fail(Status),
+    Send(Box<ExecutePlanResponse>, usize, bool),
+    Fail(Box<Status>),
     Done,
     Wait,
 }
@@ -116,6 +116,8 @@ pub struct Operation {
     /// Bumped on every change of the buffer.
     version: watch::Sender<u64>,
     cancel: watch::Sender<bool>,
+    /// Cancelled because the server is stopping.
+    stopping: AtomicBool,
     /// Which attached stream is the live one.
     attached: AtomicU64,
     /// Since when no stream is attached (`None`: one is).
@@ -140,6 +142,7 @@ impl Operation {
             buffer_limit,
             version: watch::channel(0).0,
             cancel: watch::channel(false).0,
+            stopping: AtomicBool::new(false),
             attached: AtomicU64::new(0),
             detached_since: Mutex::new(Some(Instant::now())),
             delivered: AtomicBool::new(false),
@@ -153,6 +156,17 @@ impl Operation {
     /// Asks the operation to stop; its job's tasks are cancelled.
     pub fn cancel(&self) {
         self.cancel.send_replace(true);
+    }
+
+    /// Stops the operation because the server is stopping.
+    pub fn cancel_for_shutdown(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.cancel();
+    }
+
+    /// Whether the operation was stopped because the server is stopping.
+    pub fn is_stopped_by_shutdown(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
     }
 
     /// Resolves once the operation was asked to stop.
@@ -280,23 +294,23 @@ impl Operation {
     fn next(&self, cursor: u64) -> Next {
         let b = lock(&self.buffer);
         if cursor < b.first {
-            return Next::Fail(
+            return Next::Fail(Box::new(
                 ConnectError::handle(
                     "INVALID_CURSOR.POSITION_NOT_AVAILABLE",
                     format!("Response {cursor} of operation {} was released.", self.id),
                 )
                 .to_status(),
-            );
+            ));
         }
         if let Some(r) = b.responses.get((cursor - b.first) as usize) {
             let last = matches!(
                 r.response.response_type,
                 Some(ResponseType::ResultComplete(_))
             );
-            return Next::Send(r.response.clone(), r.bytes, last);
+            return Next::Send(Box::new(r.response.clone()), r.bytes, last);
         }
         match &b.end {
-            Some(End::Failed(s)) => Next::Fail(s.clone()),
+            Some(End::Failed(s)) => Next::Fail(Box::new(s.clone())),
             Some(End::Complete) => Next::Done,
             None => Next::Wait,
         }
@@ -338,7 +352,7 @@ impl Operation {
             rx.borrow_and_update();
             match self.next(cursor) {
                 Next::Send(response, bytes, last) => {
-                    if tx.send(Ok(response)).await.is_err() {
+                    if tx.send(Ok(*response)).await.is_err() {
                         return self.detach(generation, true);
                     }
                     if !self.reattachable {
@@ -363,7 +377,7 @@ impl Operation {
                     }
                 }
                 Next::Fail(status) => {
-                    let _ = tx.send(Err(status)).await;
+                    let _ = tx.send(Err(*status)).await;
                     if !self.reattachable {
                         self.delivered.store(true, Ordering::Relaxed);
                     }

@@ -449,6 +449,18 @@ impl<'a> Planner<'a> {
         jt: JoinType,
         using: &[String],
     ) -> Result<LogicalPlan> {
+        // DataFusion refuses a join whose sides have a column of one name
+        // once qualified and once not (an aggregate's output, an earlier
+        // USING key): such a side gets a name of its own first.
+        let mut named = |plan: LogicalPlan| {
+            if plan.schema().iter().any(|(q, _)| q.is_none()) {
+                self.leaf(plan)
+            } else {
+                Ok(plan)
+            }
+        };
+        let left = named(left)?;
+        let right = named(right)?;
         let ls = self.scope(left.schema());
         let rs = self.scope(right.schema());
         let mut keys = vec![];
@@ -465,18 +477,44 @@ impl<'a> Planner<'a> {
         let left_cols = columns_of(left.schema());
         let right_cols = columns_of(right.schema());
         let is_key = |e: &Expr, q: &Option<datafusion::common::TableReference>, n: &str| matches!(e, Expr::Column(c) if c.name == n && c.relation == *q);
-        let plan = LogicalPlanBuilder::from(left)
-            .join_on(right, jt, cond)?
-            .build()?;
+        // Each side's key columns resolve against that side only: a key the
+        // left has without a qualifier (a USING key of an earlier join)
+        // would be ambiguous in a condition read against both sides.
+        let columns: Option<(Vec<Column>, Vec<Column>)> = keys
+            .iter()
+            .map(|(_, l, r)| match (l, r) {
+                (Expr::Column(l), Expr::Column(r)) => Some((l.clone(), r.clone())),
+                _ => None,
+            })
+            .collect::<Option<Vec<_>>>()
+            .map(|pairs| pairs.into_iter().unzip());
+        let plan = match columns {
+            Some(on) => LogicalPlanBuilder::from(left)
+                .join(right, jt, on, None)?
+                .build()?,
+            None => LogicalPlanBuilder::from(left)
+                .join_on(right, jt, cond)?
+                .build()?,
+        };
         if matches!(jt, JoinType::LeftSemi | JoinType::LeftAnti) {
             return Ok(plan);
         }
+        // A key keeps the qualifier of the side whose column it stands for
+        // (the left's for a full join): an unqualified key next to a
+        // qualified column of the same name in a later join would be
+        // ambiguous to DataFusion.
+        let qualifier = |e: &Expr| match e {
+            Expr::Column(c) => c.relation.clone(),
+            _ => None,
+        };
         let mut exprs: Vec<Expr> = keys
             .iter()
             .map(|(name, l, r)| match jt {
-                JoinType::Right => r.clone().alias(name),
-                JoinType::Full => coalesce(vec![l.clone(), r.clone()]).alias(name),
-                _ => l.clone().alias(name),
+                JoinType::Right => r.clone().alias_qualified(qualifier(r), name),
+                JoinType::Full => {
+                    coalesce(vec![l.clone(), r.clone()]).alias_qualified(qualifier(l), name)
+                }
+                _ => l.clone().alias_qualified(qualifier(l), name),
             })
             .collect();
         for (q, n) in &left_cols {

@@ -130,6 +130,10 @@ impl ConnectService {
                     Some(Err(e)) => Some(e),
                     None => Some(ConnectError::cancelled()),
                 };
+                let error = match error {
+                    Some(_) if op.is_stopped_by_shutdown() => Some(ConnectError::ServerStopping),
+                    e => e,
+                };
                 if let Some(e) = &error {
                     info!("operation failed: {e}");
                 }

@@ -219,7 +219,9 @@ impl Sessions {
     pub fn release_all(&self) {
         let all: Vec<Arc<Session>> = lock(&self.map).drain().map(|(_, s)| s).collect();
         for s in all {
-            s.interrupt(|_| true);
+            for op in lock(&s.operations).values() {
+                op.cancel_for_shutdown();
+            }
         }
     }
 

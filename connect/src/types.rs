@@ -313,9 +313,24 @@ impl TypeParser<'_> {
     }
 
     fn skip_ws(&mut self) {
-        while self.s[self.pos..].starts_with(char::is_whitespace) {
-            self.pos += 1;
+        while let Some(c) = self.s[self.pos..]
+            .chars()
+            .next()
+            .filter(|c| c.is_whitespace())
+        {
+            self.pos += c.len_utf8();
         }
+    }
+
+    /// Spark's line (from 1) and position (characters from 0) of byte
+    /// offset `at`.
+    fn line_pos(&self, at: usize) -> (usize, usize) {
+        let before = &self.s[..at];
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        (
+            before.matches('\n').count() + 1,
+            before[line_start..].chars().count(),
+        )
     }
 
     fn eat(&mut self, c: char) -> bool {
@@ -391,6 +406,8 @@ impl TypeParser<'_> {
     }
 
     fn data_type(&mut self) -> Result<DataType> {
+        self.skip_ws();
+        let start = self.pos;
         let name = self.ident()?.to_ascii_lowercase();
         Ok(match name.as_str() {
             "boolean" | "bool" => DataType::Boolean,
@@ -459,7 +476,10 @@ impl TypeParser<'_> {
                 }
                 DataType::Struct(self.field_list(Some('>'))?.into())
             }
-            other => return Err(ConnectError::unsupported_datatype(other)),
+            other => {
+                let (line, pos) = self.line_pos(start);
+                return Err(ConnectError::unsupported_datatype(other, line, pos));
+            }
         })
     }
 }

@@ -16,6 +16,8 @@ use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
+use kiln_functions::settings::SparkSettings;
+
 use crate::error::{KilnError, Result};
 
 /// `kiln.task.maxFailures`: attempts per task before the job fails.
@@ -298,11 +300,12 @@ impl EngineConf {
             crate::security::SSL_SERVER_NAME,
         ];
         for k in raw.keys() {
-            // `kiln.test.*` keys are the hooks' to check.
+            // `kiln.test.*` keys are the hooks' to check, `kiln.ui.*` kiln-ui's.
             if k.starts_with("kiln.")
                 && !known.contains(&k.as_str())
                 && !k.starts_with("kiln.s3.")
                 && !k.starts_with("kiln.test.")
+                && !k.starts_with("kiln.ui.")
             {
                 return Err(bad(
                     k,
@@ -386,12 +389,12 @@ impl EngineConf {
             .with_extension(Arc::new(crate::python::PythonInterpreter(
                 crate::python::interpreter(&self.raw),
             )));
-        for key in [
-            "spark.sql.session.timeZone",
-            "spark.sql.ansi.enabled",
-            crate::python::MAX_RECORDS_PER_BATCH,
-        ] {
-            if let Some(v) = self.raw.get(key) {
+        config
+            .options_mut()
+            .extensions
+            .insert(SparkSettings::default());
+        for (key, v) in &self.raw {
+            if key.starts_with("spark.sql.") {
                 apply_spark_setting(key, v, &mut config)?;
             }
         }
@@ -438,8 +441,9 @@ fn warehouse_dir(value: Option<&str>) -> String {
 
 /// Applies a Spark SQL setting (`SET key=value` in a job, `spark.conf.set`
 /// in a Connect session) to the DataFusion settings it stands for.
-/// Returns whether `key` is one Kiln maps; other `spark.*` keys are kept by
-/// the caller but change nothing. `datafusion.*` keys are set as given.
+/// Returns whether `key` is one Kiln maps; other `spark.*` keys are kept in
+/// the session's [`SparkSettings`] for the functions that read them while
+/// planning (most change nothing). `datafusion.*` keys are set as given.
 pub fn apply_spark_setting(key: &str, value: &str, config: &mut SessionConfig) -> Result<bool> {
     let value = value.trim();
     let opts = config.options_mut();
@@ -479,6 +483,15 @@ pub fn apply_spark_setting(key: &str, value: &str, config: &mut SessionConfig) -
                 .filter(|n| *n > 0)
                 .ok_or_else(|| bad(key, format!("`{value}` is not a positive number")))?;
             config.set_extension(Arc::new(crate::python::ArrowBatchSize(n)));
+        }
+        // Other Spark settings are kept for the functions that read them
+        // while the driver plans (`kiln_functions::settings`).
+        k if k.starts_with("spark.") => {
+            if opts.extensions.get::<SparkSettings>().is_none() {
+                opts.extensions.insert(SparkSettings::default());
+            }
+            opts.set(k, value).map_err(|e| bad(k, e.to_string()))?;
+            return Ok(false);
         }
         _ => return Ok(false),
     }
@@ -527,6 +540,12 @@ pub fn spark_session(config: SessionConfig, runtime: Arc<RuntimeEnv>) -> Session
         .with_query_planner(Arc::new(crate::python::planner::KilnQueryPlanner));
     // Spark's implicit casts, before DataFusion's own type coercion.
     crate::spark_coercion::register(&mut builder);
+    // INTERSECT ALL and EXCEPT ALL count copies, as Spark does.
+    crate::spark_set_ops::register(&mut builder);
+    // A constant filter over an aggregate without GROUP BY stays above it.
+    crate::global_aggregate_filter::register(&mut builder);
+    // A name a relation has twice is ambiguous, as in Spark.
+    crate::ambiguous_names::register(&mut builder);
     SessionContext::new_with_state(builder.build())
 }
 

@@ -4,31 +4,47 @@
 //! - [`config`]: engine settings (`spec.conf`) and the DataFusion session built from them.
 //! - [`fault_injection`]: the `kiln.test.*` hooks of Kiln's fault tests (feature `fault-injection` only).
 //! - [`sql`]: splitting a job into statements and Spark-style identifier resolution.
+//! - [`spark_dialect`]: the SQL dialect Spark SQL is parsed with (Spark's string escapes).
 //! - [`spark_coercion`]: Spark's implicit type coercions where DataFusion's differ.
+//! - [`global_aggregate_filter`]: constant filters kept above an aggregate without `GROUP BY`.
+//! - [`ambiguous_names`]: references to a duplicated result name refused, as Spark does.
+//! - [`spark_cte`]: nested `WITH` clauses that reuse an outer name, as Spark scopes them.
 //! - [`spark_names`]: duplicate result column names, which Spark allows.
+//! - [`spark_using`]: the key columns of `JOIN ... USING` as Spark resolves them.
+//! - [`spark_set_ops`]: `INTERSECT ALL` and `EXCEPT ALL` counting copies, as Spark does.
 //! - [`shuffle`]: the shuffle writer/reader plan nodes and the on-disk block layout.
 //! - [`write`]: the node that ends a write stage: tasks writing their partition's files.
 //! - [`codec`]: the datafusion-proto extension codec that carries our plan nodes.
 //! - [`window_flags`]: window-function flags datafusion-proto loses, restored after decoding.
 //! - [`python`]: Python UDFs as plan nodes, run on the executors' Python workers.
 //! - [`security`]: the application secret, message size caps and TLS of every gRPC/Flight channel.
+//! - [`events`]: the driver's event stream (Spark's listener events) and its bus.
+//! - [`plan_metrics`]: per-operator metrics, as tasks report them.
 //! - [`error`]: the error type every Kiln crate returns.
 
+pub mod ambiguous_names;
 pub mod codec;
 pub mod config;
 pub mod error;
+pub mod events;
 pub mod fault_injection;
+pub mod global_aggregate_filter;
 pub mod listing;
 pub mod manifest;
 pub mod objectstore;
+pub mod plan_metrics;
 pub mod python;
 pub mod security;
 pub mod shuffle;
 pub mod spark_coercion;
+pub mod spark_cte;
 pub mod spark_ddl;
+pub mod spark_dialect;
 pub mod spark_generator;
 pub mod spark_names;
+pub mod spark_set_ops;
 pub mod spark_sql;
+pub mod spark_using;
 pub mod spark_window;
 pub mod sql;
 pub mod window_flags;

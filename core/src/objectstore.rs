@@ -144,6 +144,18 @@ pub fn register_s3(
     bucket: &str,
     conf: &BTreeMap<String, String>,
 ) -> Result<()> {
+    let store = s3_store(bucket, conf)?;
+    let url = Url::parse(&format!("s3://{bucket}"))
+        .map_err(|e| KilnError::Sql(format!("invalid bucket name `{bucket}`: {e}")))?;
+    runtime.register_object_store(&url, Arc::new(store));
+    Ok(())
+}
+
+/// The S3 store of one bucket, from env (`AWS_*`) overridden by conf.
+pub fn s3_store(
+    bucket: &str,
+    conf: &BTreeMap<String, String>,
+) -> Result<object_store::aws::AmazonS3> {
     let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
     let get = |i: usize| {
         let (kiln, spark) = S3_KEYS[i];
@@ -188,14 +200,10 @@ pub fn register_s3(
             AmazonS3ConfigKey::Client(ClientConfigKey::Timeout),
             format!("{}ms", retry.request_timeout.as_millis()),
         );
-    let store = b.build().map_err(|e| KilnError::Config {
+    b.build().map_err(|e| KilnError::Config {
         key: "kiln.s3.*".into(),
         message: format!("cannot configure S3 for bucket `{bucket}`: {e}"),
-    })?;
-    let url = Url::parse(&format!("s3://{bucket}"))
-        .map_err(|e| KilnError::Sql(format!("invalid bucket name `{bucket}`: {e}")))?;
-    runtime.register_object_store(&url, Arc::new(store));
-    Ok(())
+    })
 }
 
 #[cfg(test)]

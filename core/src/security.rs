@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use subtle::ConstantTimeEq;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::transport::server::TcpIncoming;
@@ -131,16 +132,10 @@ impl Secret {
         &self.0
     }
 
-    /// Whether `presented` is this secret, in time independent of where they differ.
+    /// Whether `presented` is this secret, in time independent of where they
+    /// differ (`subtle`'s comparison; only the length may leak).
     pub fn matches(&self, presented: &[u8]) -> bool {
-        let mine = self.0.as_bytes();
-        if mine.len() != presented.len() {
-            return false;
-        }
-        mine.iter()
-            .zip(presented)
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+        self.0.as_bytes().ct_eq(presented).into()
     }
 }
 

@@ -347,6 +347,9 @@ fn trimmed_for_cast(e: &Expr, to: &DataType, schema: &DFSchema) -> Option<Expr> 
 }
 
 fn coerce_cast(c: Cast, schema: &DFSchema) -> Transformed<Expr> {
+    if let Some(e) = string_to_timestamp(&c.expr, c.field.data_type(), schema) {
+        return Transformed::yes(e);
+    }
     if let Some(e) = trimmed_for_cast(&c.expr, c.field.data_type(), schema) {
         return Transformed::yes(Expr::Cast(Cast {
             expr: Box::new(e),
@@ -357,6 +360,23 @@ fn coerce_cast(c: Cast, schema: &DFSchema) -> Transformed<Expr> {
         Some(e) => Transformed::yes(e),
         None => Transformed::no(Expr::Cast(c)),
     }
+}
+
+/// Spark's cast of a string to a TIMESTAMP: what Spark's cast parses
+/// (a zone suffix, `T`, a partial date, spaces and control characters
+/// around it), as a wall-clock time of the session zone
+/// ([`kiln_functions::cast_string_to_timestamp`]); Arrow's cast takes
+/// neither zone names nor Spark's partial forms.
+fn string_to_timestamp(e: &Expr, to: &DataType, schema: &DFSchema) -> Option<Expr> {
+    use datafusion::arrow::datatypes::TimeUnit;
+    if !matches!(to, DataType::Timestamp(_, None)) || !is_string(&e.get_type(schema).ok()?) {
+        return None;
+    }
+    let parsed = kiln_functions::cast_string_to_timestamp().call(vec![e.clone()]);
+    Some(match to {
+        DataType::Timestamp(TimeUnit::Microsecond, None) => parsed,
+        _ => Expr::Cast(Cast::new(Box::new(parsed), to.clone())),
+    })
 }
 
 /// Spark's cast of a TIME to a number: its seconds since midnight,
@@ -542,7 +562,7 @@ fn null_beside_datetime(
     };
     let t = match (op, t) {
         (Operator::Minus, _) => DataType::Duration(TimeUnit::Microsecond),
-        (_, DataType::Date32) => DataType::Timestamp(TimeUnit::Nanosecond, None),
+        (_, DataType::Date32) => DataType::Timestamp(TimeUnit::Microsecond, None),
         (_, t) => t,
     };
     Some(Expr::Cast(Cast::new(
@@ -911,6 +931,14 @@ fn coerce_values(values: Values) -> Result<Transformed<LogicalPlan>> {
         schema: values_schema,
         values: mut rows,
     } = values;
+    // The cells' own expressions (`TIMESTAMP '...'` is a cast of a string).
+    let mut changed = false;
+    for cell in rows.iter_mut().flatten() {
+        let e = std::mem::replace(cell, Expr::Literal(ScalarValue::Null, None));
+        let t = e.transform_up(|e| coerce_expr(e, &schema))?;
+        changed |= t.transformed;
+        *cell = t.data;
+    }
     let mut doubles = vec![];
     for (j, field) in values_schema.fields().iter().enumerate() {
         if !is_decimal(field.data_type()) {
@@ -944,10 +972,15 @@ fn coerce_values(values: Values) -> Result<Transformed<LogicalPlan>> {
         }
     }
     if doubles.is_empty() {
-        return Ok(Transformed::no(LogicalPlan::Values(Values {
+        let values = LogicalPlan::Values(Values {
             schema: values_schema,
             values: rows,
-        })));
+        });
+        return Ok(if changed {
+            Transformed::yes(values)
+        } else {
+            Transformed::no(values)
+        });
     }
     let fields = values_schema
         .iter()
@@ -1137,7 +1170,7 @@ mod tests {
         .await;
         assert_eq!(r, strs(&["112,86399,86400,86399.999999000,17"]));
         let (t, r) = ok("SELECT date'2011-11-11' + null, date'2011-11-11' - null AS d").await;
-        assert_eq!(t, strs(&["Timestamp(ns)", "Duration(µs)"]));
+        assert_eq!(t, strs(&["Timestamp(µs)", "Duration(µs)"]));
         assert_eq!(r, strs(&["NULL,NULL"]));
         let (t, _) = ok("SELECT date '2001-10-01' - date '2001-09-28'").await;
         assert_eq!(t, strs(&["Duration(µs)"]));

@@ -10,8 +10,8 @@
 //! name without it ([`display_name`], [`display_schema`],
 //! [`display_names_for_write`]).
 //!
-//! A later reference to such a name resolves to the first column; Spark
-//! would call it ambiguous.
+//! A later reference to such a name is refused as ambiguous, as Spark
+//! does ([`crate::ambiguous_names`]).
 
 use std::sync::Arc;
 

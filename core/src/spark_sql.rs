@@ -23,6 +23,7 @@ use datafusion::sql::sqlparser::ast::{
 use datafusion::sql::sqlparser::dialect::SparkSqlDialect;
 use datafusion::sql::sqlparser::tokenizer::{Location, Token, Tokenizer};
 
+use crate::spark_dialect::KilnSparkDialect;
 use crate::spark_names::NameList;
 
 /// Rewrites Spark's literal forms the SQL parser does not know into ones
@@ -33,7 +34,7 @@ use crate::spark_names::NameList;
 /// Text that does not tokenize is returned unchanged for the parser to
 /// report.
 pub fn rewrite_literals(sql: &str) -> Cow<'_, str> {
-    let Ok(tokens) = Tokenizer::new(&SparkSqlDialect, sql).tokenize_with_location() else {
+    let Ok(tokens) = Tokenizer::new(&KilnSparkDialect, sql).tokenize_with_location() else {
         return Cow::Borrowed(sql);
     };
     let offsets = LineOffsets::new(sql);
@@ -131,7 +132,7 @@ pub fn rewrite_literals(sql: &str) -> Cow<'_, str> {
 /// tokens; text it does not understand is left for the parser to report.
 pub fn rewrite_inline_tables(sql: &str) -> Cow<'_, str> {
     use datafusion::sql::sqlparser::keywords::Keyword;
-    let Ok(all) = Tokenizer::new(&SparkSqlDialect, sql).tokenize_with_location() else {
+    let Ok(all) = Tokenizer::new(&KilnSparkDialect, sql).tokenize_with_location() else {
         return Cow::Borrowed(sql);
     };
     let sig: Vec<_> = all
@@ -366,10 +367,12 @@ impl<'a> LineOffsets<'a> {
 pub fn rewrite(stmt: &mut DFStatement) {
     match stmt {
         DFStatement::Statement(s) => {
+            crate::spark_cte::rename_shadowing_ctes(&mut **s);
             let _ = s.visit(&mut SparkRewriter);
         }
         DFStatement::CopyTo(c) => {
             if let CopyToSource::Query(q) = &mut c.source {
+                crate::spark_cte::rename_shadowing_ctes(&mut **q);
                 let _ = q.visit(&mut SparkRewriter);
             }
         }
@@ -439,8 +442,10 @@ impl VisitorMut for SparkRewriter {
         if let Some(cast) = cast_function(expr) {
             *expr = cast;
         }
-        if let Expr::Cast { data_type, .. } = expr {
-            spark_type(data_type);
+        match expr {
+            Expr::Cast { data_type, .. } => spark_type(data_type),
+            Expr::TypedString(t) => spark_type(&mut t.data_type),
+            _ => {}
         }
         replace_without_replacement(expr);
         unit_argument(expr);
@@ -450,6 +455,7 @@ impl VisitorMut for SparkRewriter {
     }
 
     fn pre_visit_select(&mut self, select: &mut Select) -> ControlFlow<()> {
+        crate::spark_using::using_join_columns(select);
         crate::spark_window::inline_named_windows(select);
         crate::spark_generator::lateral_views_as_unnest(select);
         crate::spark_generator::name_explode_items(select);
@@ -566,13 +572,17 @@ fn spark_type(t: &mut DataType) {
             *t = DataType::Decimal(ExactNumberInfo::PrecisionAndScale(10, 0));
         }
         DataType::Dec(info) => *t = DataType::Decimal(*info),
+        // Spark's TIMESTAMP counts microseconds (years 1 to 9999).
+        DataType::TimestampNtz(None) | DataType::Timestamp(None, TimezoneInfo::None) => {
+            *t = DataType::Timestamp(Some(6), TimezoneInfo::None)
+        }
         DataType::TimestampNtz(p) => *t = DataType::Timestamp(*p, TimezoneInfo::None),
         DataType::Custom(name, args) if args.is_empty() => {
             let name = name.to_string().to_ascii_lowercase();
             match name.as_str() {
                 "byte" => *t = DataType::TinyInt(None),
                 "timestamp_ltz" | "timestamp_ntz" => {
-                    *t = DataType::Timestamp(None, TimezoneInfo::None)
+                    *t = DataType::Timestamp(Some(6), TimezoneInfo::None)
                 }
                 _ => {}
             }
@@ -812,7 +822,7 @@ pub fn spark_name(e: &Expr) -> Option<String> {
                 Value::SingleQuotedString(s) | Value::DoubleQuotedString(s) => s.clone(),
                 _ => return None,
             };
-            format!("{} '{value}'", t.data_type.to_string().to_ascii_uppercase())
+            format!("{} '{value}'", type_name(&t.data_type))
         }
         Expr::BinaryOp { left, op, right } => {
             let op = match op {
@@ -872,11 +882,7 @@ pub fn spark_name(e: &Expr) -> Option<String> {
             data_type,
             format: None,
             ..
-        } => format!(
-            "CAST({} AS {})",
-            spark_name(expr)?,
-            data_type.to_string().to_uppercase()
-        ),
+        } => format!("CAST({} AS {})", spark_name(expr)?, type_name(data_type)),
         Expr::Case {
             operand,
             conditions,
@@ -904,6 +910,16 @@ pub fn spark_name(e: &Expr) -> Option<String> {
         Expr::Function(f) => function_name(f)?,
         _ => return None,
     })
+}
+
+/// A SQL type as Spark names it: Kiln's microsecond `TIMESTAMP(6)` is
+/// Spark's `TIMESTAMP`.
+fn type_name(t: &DataType) -> String {
+    use datafusion::sql::sqlparser::ast::TimezoneInfo;
+    match t {
+        DataType::Timestamp(Some(6), TimezoneInfo::None) => "TIMESTAMP".into(),
+        t => t.to_string().to_uppercase(),
+    }
 }
 
 /// A column as Spark prints it: unquoted names as DataFusion resolves them

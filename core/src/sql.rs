@@ -30,8 +30,12 @@ pub struct JobStatement {
 /// Splits and parses the job's SQL. `origin` names the text in errors.
 pub fn parse_job(sql: &str, dialect: &str, origin: &str) -> Result<Vec<JobStatement>> {
     let spark = dialect.eq_ignore_ascii_case("spark") || dialect.eq_ignore_ascii_case("sparksql");
-    let dialect = dialect_from_str(dialect)
-        .ok_or_else(|| KilnError::Sql(format!("unknown SQL dialect `{dialect}`")))?;
+    let dialect: Box<dyn datafusion::sql::sqlparser::dialect::Dialect> = if spark {
+        Box::new(crate::spark_dialect::KilnSparkDialect)
+    } else {
+        dialect_from_str(dialect)
+            .ok_or_else(|| KilnError::Sql(format!("unknown SQL dialect `{dialect}`")))?
+    };
     let rewritten;
     let sql = if spark {
         let literals = crate::spark_sql::rewrite_literals(sql);

@@ -91,7 +91,7 @@ impl Driver {
             // planned (its mistakes are reported) but not run.
             let run = Some(i) == last_query || !is_select(&js.statement);
             let (rows, result) = self
-                .run_statement(js.statement, &at, run)
+                .run_statement(js.statement, &at, &label, run)
                 .instrument(span)
                 .await?;
             if Some(i) == last_query {
@@ -107,10 +107,12 @@ impl Driver {
         Ok(output)
     }
 
+    /// Runs one statement of the manifest; `label` names its jobs in the UI.
     async fn run_statement(
         &self,
         mut stmt: Statement,
         at: &str,
+        label: &str,
         run: bool,
     ) -> Result<(u64, Option<QueryOutput>)> {
         if let Some((key, value)) = spark_set(&stmt) {
@@ -153,7 +155,7 @@ impl Driver {
         }
         let mut last = (0, None);
         for plan in plans {
-            last = self.execute_plan(&ctx, plan, at).await?;
+            last = self.execute_plan_as(&ctx, plan, at, label).await?;
         }
         Ok(last)
     }
@@ -181,11 +183,24 @@ impl Driver {
         plan: LogicalPlan,
         at: &str,
     ) -> Result<(u64, Option<QueryOutput>)> {
+        self.execute_plan_as(ctx, plan, at, at).await
+    }
+
+    /// [`Driver::execute_plan`] whose jobs the UI shows as `description`.
+    async fn execute_plan_as(
+        &self,
+        ctx: &SessionContext,
+        plan: LogicalPlan,
+        at: &str,
+        description: &str,
+    ) -> Result<(u64, Option<QueryOutput>)> {
         if let Some(done) = self.run_in_catalog(ctx, &plan, at).await? {
             return Ok(done);
         }
         if is_write(&plan) {
-            let rows = self.write(ctx, plan, at, self.conf.write_mode).await?;
+            let rows = self
+                .write(ctx, plan, at, description, self.conf.write_mode)
+                .await?;
             return Ok((rows, None));
         }
         // Gathered in the driver's result spool (bounded by
@@ -199,7 +214,7 @@ impl Driver {
         let schema = physical.schema();
         let output = self
             .jobs
-            .run(ctx, physical)
+            .run(ctx, physical, description)
             .await
             .map_err(|e| job_error(at, e))?
             .rows;
@@ -228,7 +243,7 @@ impl Driver {
             });
         }
         if is_write(&plan) {
-            let rows = self.write(ctx, plan, at, self.conf.write_mode).await?;
+            let rows = self.write(ctx, plan, at, at, self.conf.write_mode).await?;
             let batch = count_batch(rows)?;
             return Ok(QueryStream::from_batches(batch.schema(), vec![batch]));
         }
@@ -248,7 +263,7 @@ impl Driver {
             return Ok(rows);
         }
         if is_write(&plan) {
-            return self.write(ctx, plan, at, mode).await;
+            return self.write(ctx, plan, at, at, mode).await;
         }
         Ok(self.execute_plan(ctx, plan, at).await?.0)
     }
@@ -308,11 +323,11 @@ impl Driver {
             .map_err(|e| sql_error(at, &e))?;
         let schema = physical.schema();
         let shown = kiln_core::spark_names::display_schema(&schema);
-        let at = at.to_string();
+        let origin = at.to_string();
         let rows = self
             .jobs
-            .stream(ctx, physical, RESULT_BUFFER_BATCHES, move |e| {
-                job_error(&at, e)
+            .stream(ctx, physical, at, RESULT_BUFFER_BATCHES, move |e| {
+                job_error(&origin, e)
             })?;
         let renamed = shown.clone();
         let rows = rows.map(move |b| {
@@ -327,12 +342,13 @@ impl Driver {
 
     /// Runs a write (`INSERT` or `COPY`) as a job whose tasks write into a
     /// staging folder, committed on success in `write_mode`; returns the
-    /// rows written.
+    /// rows written. `description` names its job in the UI.
     async fn write(
         &self,
         ctx: &SessionContext,
         plan: LogicalPlan,
         at: &str,
+        description: &str,
         write_mode: WriteMode,
     ) -> Result<u64> {
         let is_copy = matches!(plan, LogicalPlan::Copy(_));
@@ -379,7 +395,7 @@ impl Driver {
             KilnError::JobFailed(m) => KilnError::JobFailed(format!("{at}: {m}")),
             other => other,
         })?;
-        let result = self.jobs.run(ctx, physical).await;
+        let result = self.jobs.run(ctx, physical, description).await;
         let result = match (result, staged) {
             (Ok(out), Some(staged)) => staged.commit(&out.attempts).await.map(|()| out.rows),
             (Err(e), Some(staged)) => {

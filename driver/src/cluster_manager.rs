@@ -40,6 +40,9 @@ pub struct ExecutorLaunch {
     /// The application secret (handed over in the environment, not on the
     /// command line where `ps` shows it) and the transport settings.
     pub transport: kiln_core::security::Transport,
+    /// The address executors bind and advertise (a standalone worker's
+    /// host); loopback when `None`.
+    pub host: Option<String>,
 }
 
 /// Executor processes of one application.
@@ -77,8 +80,9 @@ impl LocalCluster {
         Ok(id)
     }
 
-    /// Starts one executor with the given id.
-    fn spawn(&mut self, id: &str) -> Result<()> {
+    /// Starts one executor with the given id (a standalone worker starts
+    /// the ids its master assigns).
+    pub fn spawn(&mut self, id: &str) -> Result<()> {
         let l = &self.launch;
         let log_path = self.log_path(id);
         let log = std::fs::File::create(&log_path).map_err(|e| {
@@ -109,6 +113,12 @@ impl LocalCluster {
         if let Some(m) = l.memory_bytes {
             cmd.arg("--memory").arg(m.to_string());
         }
+        if let Some(host) = &l.host {
+            cmd.arg("--bind")
+                .arg(format!("{host}:0"))
+                .arg("--advertise-host")
+                .arg(host);
+        }
         cmd.env(
             kiln_core::security::SECRET_ENV,
             l.transport.secret().expose(),
@@ -116,6 +126,7 @@ impl LocalCluster {
         for kv in l.transport.settings() {
             cmd.arg("--conf").arg(kv);
         }
+        die_with_parent(&mut cmd);
         let child = cmd.spawn().map_err(|e| {
             KilnError::Executor(format!(
                 "cannot start executor {id} ({}): {e}",
@@ -325,6 +336,27 @@ impl Supervisor {
 /// at least 3.
 pub fn default_max_replacements(instances: u32) -> u32 {
     instances.saturating_mul(2).max(3)
+}
+
+/// An executor dies with the process that started it, even one killed with
+/// SIGKILL (no chance to stop its children): a dead standalone worker or
+/// `kiln run` leaves no orphan executor behind. (Linux: the parent-death
+/// signal fires when the starting thread exits; these are runtime worker
+/// threads, which live as long as the process.)
+fn die_with_parent(cmd: &mut Command) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl(2) in the forked child before exec only sets a process
+    // attribute; it allocates nothing and touches no shared memory.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = cmd;
 }
 
 fn log_tail(path: &Path, lines: usize) -> String {

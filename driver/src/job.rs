@@ -152,7 +152,9 @@ impl JobRunner {
         format!("{}-w{n}", self.sched.application_id)
     }
 
-    fn plan(&self, plan: Arc<dyn ExecutionPlan>) -> Result<(u32, JobPlan)> {
+    /// Plans a job and announces it to the listener under `description`
+    /// (what it is for: a statement, a DataFrame action).
+    fn plan(&self, plan: Arc<dyn ExecutionPlan>, description: &str) -> Result<(u32, JobPlan)> {
         let job_id = self.next_job.fetch_add(1, Ordering::Relaxed);
         // Stage ids name shuffle folders on the executors: unique across
         // jobs planned at the same time.
@@ -178,20 +180,35 @@ impl JobRunner {
             );
         }
         self.sched.progress.stages_planned(job.stages.len());
+        let description = match description {
+            "" => format!("job {job_id}"),
+            d => d.to_string(),
+        };
+        self.sched.listener.job_start(job_id, &job, &description);
         Ok((job_id, job))
+    }
+
+    /// The job ended (`error` says why it failed): tells the listener and
+    /// deletes its shuffle blocks.
+    async fn finish(&self, job_id: u32, job: &JobPlan, error: Option<String>) {
+        self.sched.listener.job_end(job_id, error);
+        self.remove_shuffle(job).await;
     }
 
     /// Runs one physical plan as a job of stages and returns all its rows;
     /// the driver's part (the final step) runs with the settings of `ctx`.
+    /// `description` names the job in the UI and event log.
     pub async fn run(
         &self,
         ctx: &SessionContext,
         plan: Arc<dyn ExecutionPlan>,
+        description: &str,
     ) -> Result<JobOutput> {
-        let (job_id, job) = self.plan(plan)?;
+        let (job_id, job) = self.plan(plan, description)?;
         let mut sink = Sink::Spool(None);
         let result = self.drive(ctx, job_id, &job, &mut sink).await;
-        self.remove_shuffle(&job).await;
+        let error = result.as_ref().err().map(ToString::to_string);
+        self.finish(job_id, &job, error).await;
         let attempts = result?;
         let Sink::Spool(Some(rows)) = sink else {
             return Err(KilnError::Internal("a finished job left no rows".into()));
@@ -201,16 +218,18 @@ impl JobRunner {
 
     /// Runs one physical plan as a job whose rows stream back as the
     /// driver's final step produces them (at most `buffer` batches ahead of
-    /// the reader). `wrap` turns a job error into the caller's.
+    /// the reader). `wrap` turns a job error into the caller's;
+    /// `description` names the job in the UI and event log.
     pub fn stream(
         &self,
         ctx: &SessionContext,
         plan: Arc<dyn ExecutionPlan>,
+        description: &str,
         buffer: usize,
         wrap: impl Fn(KilnError) -> KilnError + Send + 'static,
     ) -> Result<QueryStream> {
         let schema = plan.schema();
-        let (job_id, job) = self.plan(plan)?;
+        let (job_id, job) = self.plan(plan, description)?;
         let (tx, rx) = mpsc::channel(buffer.max(1));
         let runner = self.clone();
         let ctx = ctx.clone();
@@ -224,16 +243,21 @@ impl JobRunner {
                     // The reader went away: dropping the job cancels its tasks.
                     _ = watch.closed() => None,
                 };
-                match outcome {
+                let error = match outcome {
                     Some(Err(e)) => {
+                        let error = e.to_string();
                         let _ = watch.send(Err(wrap(e))).await;
+                        Some(error)
                     }
-                    Some(Ok(_)) => {}
-                    None => info!(job_id, "job cancelled: nobody reads its rows"),
-                }
+                    Some(Ok(_)) => None,
+                    None => {
+                        info!(job_id, "job cancelled: nobody reads its rows");
+                        Some("cancelled: the client stopped reading its rows".to_string())
+                    }
+                };
                 drop(sink);
                 drop(watch);
-                runner.remove_shuffle(&job).await;
+                runner.finish(job_id, &job, error).await;
             }
             .instrument(span),
         );
@@ -329,10 +353,14 @@ impl JobRunner {
                     send_final_step(root.clone(), task_ctx, limit, tx, &mut emitted).await
                 }
             };
-            self.sched.metrics.add_driver_reads(
+            let (local, remote) = (
                 env.metrics.local_bytes.load(Ordering::Relaxed),
                 env.metrics.remote_bytes.load(Ordering::Relaxed),
             );
+            self.sched.metrics.add_driver_reads(local, remote);
+            self.sched
+                .listener
+                .driver_step_done(job_id, root, local, remote);
             let e = match result {
                 Ok(()) => return Ok(vec![]),
                 Err(SpoolError::Limit(e)) => return Err(e),

@@ -20,6 +20,8 @@
 //!   [`commit_store`] retries its idempotent store operations on transient errors.
 //! - [`cluster_manager`]: starts executor processes for `local-cluster` mode.
 //! - [`progress`] and [`metrics`]: what a person sees while and after a job runs.
+//! - [`listener`]: the schedulers' state changes as events for the UI, the
+//!   event log and the Prometheus counters (`kiln-ui`).
 
 pub mod allocation;
 pub mod application;
@@ -29,6 +31,7 @@ pub mod commit_store;
 pub mod executor_registry;
 pub mod file_table;
 pub mod job;
+pub mod listener;
 pub mod managed_table;
 pub mod map_output;
 pub mod metrics;

@@ -75,6 +75,12 @@ pub(crate) fn batch_bytes(b: &RecordBatch) -> usize {
         .sum()
 }
 
+/// The spill file of a spool and the Arrow IPC writer appending to it.
+type Spill = (
+    Arc<dyn SpillFile>,
+    StreamWriter<BufWriter<Box<dyn SpillWriter>>>,
+);
+
 /// Rows being gathered while a final step runs.
 pub struct ResultSpool {
     schema: SchemaRef,
@@ -82,10 +88,7 @@ pub struct ResultSpool {
     limit: Option<u64>,
     memory: Vec<RecordBatch>,
     memory_bytes: usize,
-    spill: Option<(
-        Arc<dyn SpillFile>,
-        StreamWriter<BufWriter<Box<dyn SpillWriter>>>,
-    )>,
+    spill: Option<Spill>,
     rows: u64,
     bytes: u64,
 }

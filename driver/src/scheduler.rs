@@ -25,6 +25,7 @@ use tokio::sync::mpsc;
 use tracing::{info, warn, Instrument};
 
 use crate::executor_registry::{ExecutorInfo, ExecutorRegistry};
+use crate::listener::Listener;
 use crate::map_output::MapOutputTracker;
 use crate::metrics::AppMetrics;
 use crate::planner::{JobPlan, Stage};
@@ -49,6 +50,8 @@ pub struct SchedulerContext {
     pub progress: Arc<Progress>,
     /// Counters for the summary.
     pub metrics: Arc<AppMetrics>,
+    /// The application's event stream (UI, event log, Prometheus).
+    pub listener: Listener,
 }
 
 struct Finished {
@@ -176,7 +179,9 @@ impl<'a> JobScheduler<'a> {
             // Not counted as a task failure (the executor is at fault), but
             // the relaunch avoids it should it come back.
             self.last_executor.insert(a.key, id.to_string());
+            self.ctx.listener.task_lost(a.key, a.attempt, why);
         }
+        self.ctx.listener.executor_removed(id, why);
         self.ctx.progress.line(&format!(
             "executor {id} lost ({why}); {n} map output(s) gone, those still needed are recomputed; {} running task(s) relaunched",
             failed.len()
@@ -402,6 +407,9 @@ impl<'a> JobScheduler<'a> {
             inputs,
             session_conf: self.session_conf.clone(),
         };
+        self.ctx
+            .listener
+            .task_launched(key, attempt, stage_attempt, &exec);
         let tx = tx.clone();
         let span = tracing::info_span!("task", app = %self.ctx.application_id, job = self.job_id, stage = key.stage, partition = key.partition, attempt, stage_attempt);
         let executor_id = exec.id.clone();
@@ -467,6 +475,8 @@ impl<'a> JobScheduler<'a> {
             info!(stage = key.stage, partition = key.partition, attempt, executor_id = %executor.id, "late reply of an attempt that is no longer live ignored");
             return Ok(());
         };
+        let known = self.ctx.registry.is_registered(&executor.id);
+        self.ctx.listener.task_ended(key, attempt, &outcome, known);
         let result = match outcome {
             Ok(r) => r,
             Err(status) if unreachable(&status) => {
@@ -542,6 +552,7 @@ impl<'a> JobScheduler<'a> {
                         .progress
                         .stage_finished(key.stage, stage.partitions, elapsed);
                     info!(stage = key.stage, "stage complete in {:?}", elapsed);
+                    self.ctx.listener.stage_completed(key.stage);
                     self.stage_attempts.completed(key.stage);
                     self.hold_until = self.ctx.conf.hooks.stage_delay.map(|d| Instant::now() + d);
                 }

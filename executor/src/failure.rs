@@ -213,6 +213,8 @@ mod tests {
         assert!(is_deterministic(&e(
             "[INVALID_DATETIME_PATTERN.ILLEGAL_CHARACTER] Found illegal character 'A'"
         )));
+        // A pattern that does not compile, on purpose: a regex error is deterministic.
+        #[allow(clippy::invalid_regex)]
         let regex = regex::Regex::new("(").unwrap_err();
         assert!(is_deterministic(&DataFusionError::External(Box::new(
             regex

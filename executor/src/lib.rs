@@ -408,7 +408,7 @@ impl ExecutorService for ExecutorEndpoint {
                 }
             });
         guard.done = true;
-        let m = result.metrics.clone().unwrap_or_default();
+        let m = result.metrics.unwrap_or_default();
         info!(
             "{} finished ({:?}): {} rows out, shuffle read {} bytes local + {} bytes remote",
             guard.what,

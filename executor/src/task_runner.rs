@@ -121,6 +121,7 @@ impl TaskRunner {
                     def.partition
                 )));
             }
+            let plan = with_yield_points(plan)?;
             let task_ctx = Arc::new(base.with_task_id(format!(
                 "{}.{}.{}",
                 def.stage_id, def.partition, def.attempt
@@ -152,6 +153,7 @@ impl TaskRunner {
                 let (spills, spilled) = spill_metrics(&plan);
                 metrics.spill_count = spills;
                 metrics.spilled_bytes = spilled;
+                let operator_metrics = kiln_core::plan_metrics::operator_metrics(&plan);
                 let mut block_bytes = Vec::new();
                 let mut block_rows = Vec::new();
                 for b in &batches {
@@ -191,6 +193,7 @@ impl TaskRunner {
                     block_bytes,
                     block_rows,
                     metrics: Some(metrics),
+                    operator_metrics,
                     ..Default::default()
                 }
             }
@@ -276,6 +279,28 @@ fn spill_metrics(plan: &Arc<dyn ExecutionPlan>) -> (u64, u64) {
         Ok(TreeNodeRecursion::Continue)
     });
     (count, bytes)
+}
+
+/// `plan` with a yield point above every join that multiplies rows out of
+/// batches it holds (cross and nested-loop joins): they produce batch after
+/// batch without awaiting anything, so a task running one would hold its
+/// thread for its whole run; the executor could not answer RPCs, and a
+/// cancelled task (its launch call dropped) would never stop.
+fn with_yield_points(
+    plan: Arc<dyn ExecutionPlan>,
+) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+    use datafusion::common::tree_node::Transformed;
+    use datafusion::physical_plan::coop::CooperativeExec;
+    use datafusion::physical_plan::joins::{CrossJoinExec, NestedLoopJoinExec};
+    plan.transform_up(|node| {
+        if node.is::<CrossJoinExec>() || node.is::<NestedLoopJoinExec>() {
+            let wrapped: Arc<dyn ExecutionPlan> = Arc::new(CooperativeExec::new(node));
+            Ok(Transformed::yes(wrapped))
+        } else {
+            Ok(Transformed::no(node))
+        }
+    })
+    .map(|t| t.data)
 }
 
 #[cfg(test)]

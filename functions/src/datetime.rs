@@ -18,7 +18,6 @@ use arrow::array::{
 };
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Decimal128Type, Float64Type, Int64Type, TimeUnit};
-use chrono::format::{Item, StrftimeItems};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use datafusion::common::config::ConfigOptions;
 use datafusion::common::{exec_err, DataFusionError, Result};
@@ -28,7 +27,7 @@ use datafusion::logical_expr::{
 
 use crate::args::Arrays;
 use crate::datetime_parse::ParsePattern;
-use crate::datetime_pattern::{fill_fractions, to_chrono};
+use crate::datetime_pattern::{Format, Zone};
 use crate::datetime_value::{day_of, instant_of, wall_of, walls, Target, MICROS_PER_SECOND};
 
 /// The functions of this module.
@@ -44,6 +43,15 @@ pub fn functions() -> Vec<Arc<ScalarUDF>> {
     .into_iter()
     .map(|kind| Arc::new(ScalarUDF::new_from_impl(PatternFunction::new(kind))))
     .collect()
+}
+
+/// Spark's `CAST(string AS TIMESTAMP)`: `to_timestamp` with one string
+/// argument, which parses what Spark's cast parses (zone suffixes, `T`,
+/// partial dates) into a wall-clock time of the session zone.
+pub fn cast_string_to_timestamp() -> Arc<ScalarUDF> {
+    Arc::new(ScalarUDF::new_from_impl(PatternFunction::new(
+        Kind::ToTimestamp,
+    )))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -128,6 +136,8 @@ impl ScalarUDFImpl for PatternFunction {
 pub(crate) struct Ctx<'a> {
     /// The session time zone (`spark.sql.session.timeZone`).
     pub(crate) tz: Tz,
+    /// The session time zone's id, as the session names it.
+    pub(crate) zone: String,
     /// Whether invalid input is an error (`spark.sql.ansi.enabled`).
     pub(crate) ansi: bool,
     /// The function's name, for messages.
@@ -142,6 +152,7 @@ impl<'a> Ctx<'a> {
             .map_err(|e| DataFusionError::Execution(format!("session time zone '{zone}': {e}")))?;
         Ok(Ctx {
             tz,
+            zone: zone.to_string(),
             ansi: config.execution.enable_ansi_mode,
             name,
         })
@@ -208,29 +219,25 @@ impl Patterns {
     }
 }
 
-/// Compiled chrono items of a Spark pattern, reused while the pattern stays
-/// the same (a literal pattern is compiled once).
+/// A compiled formatting pattern, reused while the pattern stays the same
+/// (a literal pattern is compiled once per batch).
 struct Compiled {
     pattern: String,
-    chrono: String,
+    format: Format,
 }
 
 impl Compiled {
-    fn get<'c>(cache: &'c mut Option<Compiled>, pattern: &str) -> Result<&'c str> {
+    fn get<'c>(cache: &'c mut Option<Compiled>, pattern: &str) -> Result<&'c Format> {
         if cache.as_ref().map(|c| c.pattern.as_str()) != Some(pattern) {
-            let chrono = to_chrono(pattern)?;
-            if StrftimeItems::new(&chrono).any(|i| matches!(i, Item::Error)) {
-                return exec_err!("date-time pattern '{pattern}' is not valid");
-            }
             *cache = Some(Compiled {
                 pattern: pattern.to_string(),
-                chrono,
+                format: Format::compile(pattern)?,
             });
         }
-        Ok(cache
-            .as_ref()
-            .map(|c| c.chrono.as_str())
-            .unwrap_or_default())
+        match cache {
+            Some(c) => Ok(&c.format),
+            None => exec_err!("date-time pattern '{pattern}' did not compile"),
+        }
     }
 }
 
@@ -301,13 +308,14 @@ fn wall_clocks(ctx: &Ctx, a: &ArrayRef) -> Result<Vec<Option<NaiveDateTime>>> {
         .collect())
 }
 
-fn format_wall(ctx: &Ctx, wall: &NaiveDateTime, chrono: &str) -> String {
-    let text = wall
-        .and_local_timezone(ctx.tz)
-        .earliest()
-        .map(|t| t.format(chrono).to_string())
-        .unwrap_or_else(|| wall.format(chrono).to_string());
-    fill_fractions(&text, wall.and_utc().timestamp_subsec_nanos())
+fn format_wall(ctx: &Ctx, wall: &NaiveDateTime, format: &Format) -> String {
+    format.print(
+        wall,
+        &Zone {
+            id: &ctx.zone,
+            tz: &ctx.tz,
+        },
+    )
 }
 
 fn date_format(ctx: &Ctx, arrays: &[ArrayRef]) -> Result<ArrayRef> {
@@ -320,8 +328,8 @@ fn date_format(ctx: &Ctx, arrays: &[ArrayRef]) -> Result<ArrayRef> {
             out.push(None);
             continue;
         };
-        let chrono = Compiled::get(&mut cache, pattern)?;
-        out.push(Some(format_wall(ctx, wall, chrono)));
+        let format = Compiled::get(&mut cache, pattern)?;
+        out.push(Some(format_wall(ctx, wall, format)));
     }
     Ok(Arc::new(StringArray::from(out)))
 }
@@ -519,8 +527,8 @@ fn from_unixtime(ctx: &Ctx, arrays: &[ArrayRef]) -> Result<ArrayRef> {
             out.push(None);
             continue;
         };
-        let chrono = Compiled::get(&mut cache, pattern)?;
-        out.push(Some(format_wall(ctx, &wall, chrono)));
+        let format = Compiled::get(&mut cache, pattern)?;
+        out.push(Some(format_wall(ctx, &wall, format)));
     }
     Ok(Arc::new(StringArray::from(out)))
 }
@@ -536,6 +544,7 @@ mod tests {
     fn ctx(zone: &str) -> Ctx<'static> {
         Ctx {
             tz: Tz::from_str(zone).unwrap(),
+            zone: zone.to_string(),
             ansi: false,
             name: "test",
         }

@@ -202,7 +202,8 @@ const ID_OFFSET: OffsetStyle = OffsetStyle {
 const MONTHS_SHORT: &[&str] = &[
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
-const MONTHS_FULL: &[&str] = &[
+/// English month names, as Java's formatter prints and parses them.
+pub(crate) const MONTHS_FULL: &[&str] = &[
     "January",
     "February",
     "March",

@@ -227,10 +227,16 @@ pub fn zone(name: &str) -> Option<Tz> {
     Tz::from_str(name).ok()
 }
 
-/// A fixed zone of an offset `±h`, `±hh`, `±h:mm`, `±hh:mm`, `±hhmm`
-/// (seconds, rarely used, are not supported).
+/// A fixed zone of an offset `±h`, `±hh`, `±h:mm`, `±hh:mm`, `±hhmm`,
+/// or one of those with zero seconds (`±hh:mm:ss`, `±hhmmss`); an offset
+/// of whole seconds, rarely used, is not supported.
 fn offset_zone(text: &str) -> Option<Tz> {
     let (sign, rest) = text.split_at(1);
+    let rest = match rest.len() {
+        6 if rest.bytes().all(|b| b.is_ascii_digit()) => rest.strip_suffix("00")?,
+        8 if rest.as_bytes().get(5) == Some(&b':') => rest.strip_suffix(":00")?,
+        _ => rest,
+    };
     let (h, m) = match rest.split_once(':') {
         Some((h, m)) => (h, m),
         None if rest.len() <= 2 => (rest, "0"),

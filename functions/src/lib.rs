@@ -11,6 +11,7 @@ mod aliases;
 mod args;
 mod binary;
 pub mod catalog;
+mod charset;
 mod collection;
 mod datetime;
 mod datetime_arith;
@@ -25,6 +26,8 @@ mod math;
 mod misc;
 mod number_format;
 mod operators;
+mod pad;
+pub mod settings;
 mod simplified;
 mod spark_args;
 mod statistics;
@@ -39,6 +42,7 @@ use datafusion::execution::SessionStateBuilder;
 use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 use datafusion_spark::SessionStateBuilderSpark;
 
+pub use datetime::cast_string_to_timestamp;
 pub use operators::SparkOperatorPlanner;
 
 /// Adds Spark SQL's functions and Spark's operator semantics (integer `/`
@@ -95,6 +99,8 @@ pub(crate) fn own_functions() -> OwnFunctions {
         .chain(number_format::functions())
         .chain(try_arith::functions())
         .chain(misc::functions())
+        .chain(charset::functions())
+        .chain(pad::functions())
         .chain(math::functions())
         .chain(spark_args::wrap(
             &datafusion::functions::all_default_functions()

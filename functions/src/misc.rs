@@ -1,7 +1,7 @@
 //! Small Spark functions with no DataFusion twin: `typeof` (Spark's type
 //! names), `nullifzero`, `zeroifnull`, and `decode` in both of Spark's
 //! forms (`decode(expr, search, result, ..., [default])`, and with two
-//! arguments DataFusion's `decode(str, 'hex' | 'base64')`).
+//! arguments `decode(bin, charset)`, planned into `charset`'s function).
 
 use std::sync::Arc;
 
@@ -11,9 +11,10 @@ use arrow::compute::kernels::zip::zip;
 use arrow::compute::{cast, cast_with_options, is_null, nullif, CastOptions};
 use arrow::datatypes::DataType;
 use datafusion::common::{exec_err, Result, ScalarValue};
+use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
 use datafusion::logical_expr::type_coercion::binary::{comparison_coercion, type_union_resolution};
 use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 
 use crate::args::Arrays;
@@ -27,7 +28,6 @@ pub fn functions() -> Vec<Arc<ScalarUDF>> {
         Arc::new(ScalarUDF::new_from_impl(ZeroNull::new(true))),
         Arc::new(ScalarUDF::new_from_impl(ZeroNull::new(false))),
         Arc::new(ScalarUDF::new_from_impl(Decode {
-            standard: datafusion::functions::encoding::decode(),
             signature: Signature::user_defined(Volatility::Immutable),
         })),
     ]
@@ -237,11 +237,10 @@ impl ScalarUDFImpl for ZeroNull {
 
 /// `decode(expr, search1, result1, ..., [default])`: the result of the
 /// first search value equal to `expr` (NULL equal to NULL, as Spark
-/// matches), else `default` or NULL. With two arguments it is DataFusion's
-/// `decode(str, 'hex' | 'base64')`.
+/// matches), else `default` or NULL. With two arguments it is Spark's
+/// `decode(bin, charset)` ([`crate::charset`]).
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct Decode {
-    standard: Arc<ScalarUDF>,
     signature: Signature,
 }
 
@@ -320,14 +319,23 @@ impl ScalarUDFImpl for Decode {
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
         match arg_types.len() {
             0 | 1 => exec_err!("decode takes 2 or more arguments, got {}", arg_types.len()),
-            2 => self.standard.return_type(arg_types),
+            2 => Ok(DataType::Utf8),
             _ => Ok(self.common_types(arg_types)?.1),
         }
     }
 
+    fn simplify(&self, args: Vec<Expr>, info: &SimplifyContext) -> Result<ExprSimplifyResult> {
+        if args.len() == 2 {
+            return Ok(ExprSimplifyResult::Simplified(crate::charset::plan_decode(
+                args, info,
+            )));
+        }
+        Ok(ExprSimplifyResult::Original(args))
+    }
+
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         if args.args.len() == 2 {
-            return self.standard.invoke_with_args(args);
+            return crate::charset::charset_decode().invoke_with_args(args);
         }
         let result_type = args.return_field.data_type().clone();
         let input = Arrays::new(&args.args, args.number_rows)?;
@@ -434,8 +442,8 @@ mod tests {
             ("decode(null, 6, 'Spark', NULL, 'SQL', 4, 'rocks')", "SQL"),
             ("decode(null, 6, 'Spark', NULL, 'SQL', 4, 'rocks', NULL, '.')", "SQL"),
             ("decode(1, null, 'a', 'b')", "b"),
-            // DataFusion's two-argument form.
-            ("encode(decode('616263', 'hex'), 'hex')", "616263"),
+            // The two-argument form decodes a character set.
+            ("decode(encode('大千世界', 'utf-32'), 'utf-32')", "大千世界"),
         ] {
             assert_eq!(query(&format!("select {sql}")), vec![want.to_string()], "{sql}");
         }

@@ -5,7 +5,8 @@ usage: python concurrent_client.py MODE FLAG_FILE
            one partition); once FLAG_FILE exists the client interrupts it
            and says whether it was still running then
   short    a small query (one task), then creates FLAG_FILE
-  endless  a query that runs until the client is killed
+  endless  a query that runs until the client is killed; if the query
+           fails (the server stopped) the client says so and exits with 1
 """
 import os
 import sys
@@ -20,7 +21,10 @@ spark = SparkSession.builder.config("spark.sql.shuffle.partitions", "1").getOrCr
 
 
 def endless():
-    return spark.range(0, 100000, 1, 1).crossJoin(spark.range(0, 100000, 1, 1).withColumnRenamed("id", "j")).count()
+    # A sum over 10^10 joined rows (a count would be answered from the
+    # inputs' row counts without running the join).
+    pairs = spark.range(0, 100000, 1, 1).crossJoin(spark.range(0, 100000, 1, 1).withColumnRenamed("id", "j"))
+    return pairs.agg(F.sum(F.col("id") * F.col("j"))).collect()
 
 
 if mode == "short":
@@ -28,7 +32,13 @@ if mode == "short":
     print("short:", total, flush=True)
     open(flag, "w").close()
 elif mode == "endless":
-    endless()
+    try:
+        endless()
+    except Exception as e:
+        print("endless: failed with", type(e).__name__, e, flush=True)
+        # The client's background release of the operation retries against
+        # a stopped server for minutes and would hold the interpreter's exit.
+        os._exit(1)
 elif mode == "long":
     outcome = []
 

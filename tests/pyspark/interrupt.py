@@ -10,17 +10,23 @@ import threading
 import time
 
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql.connect.client.reattach import ExecutePlanResponseReattachableIterator
 
 spark = SparkSession.builder.getOrCreate()
-# Runs until interrupted: 10^10 rows of a cross join, counted.
-endless = spark.range(0, 100000, 1, 2).crossJoin(spark.range(0, 100000, 1, 2).withColumnRenamed("id", "j"))
+# Runs until interrupted: a sum over 10^10 rows of a cross join (a count
+# would be answered from the inputs' row counts without running the join).
+endless = (
+    spark.range(0, 100000, 1, 2)
+    .crossJoin(spark.range(0, 100000, 1, 2).withColumnRenamed("id", "j"))
+    .agg(F.sum(F.col("id") * F.col("j")))
+)
 
 
 def run_endless(tag, outcome):
     spark.addTag(tag)
     try:
-        endless.count()
+        endless.collect()
         outcome.append("finished")
     except Exception as e:
         cond = e.getCondition() if hasattr(e, "getCondition") else None

@@ -32,7 +32,10 @@ if remote:
 
     def endless():
         try:
-            b.range(0, 100000, 1, 2).crossJoin(b.range(0, 100000, 1, 2)).count()
+            # A sum over 10^10 joined rows (a count would be answered from
+            # the inputs' row counts without running the join).
+            pairs = b.range(0, 100000, 1, 2).crossJoin(b.range(0, 100000, 1, 2).withColumnRenamed("id", "j"))
+            pairs.selectExpr("sum(id * j)").collect()
             outcome.append("finished")
         except Exception as e:
             outcome.append(type(e).__name__)

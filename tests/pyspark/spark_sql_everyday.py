@@ -110,6 +110,45 @@ show(
     "SELECT log(fare) AS l, log(2, passengers) AS l2, ln(0) AS z, id, t.id FROM trips t",
 )
 
+show(
+    "INTERSECT ALL keeps the fewer copies",
+    "SELECT * FROM VALUES (1), (1), (1), (2), (NULL), (NULL) AS a(x) "
+    "INTERSECT ALL SELECT * FROM VALUES (1), (1), (2), (2), (NULL) AS b(x)",
+)
+show(
+    "EXCEPT ALL subtracts copies",
+    "SELECT * FROM VALUES (1), (1), (1), (2), (NULL), (NULL) AS a(x) "
+    "EXCEPT ALL SELECT * FROM VALUES (1), (2), (2), (NULL) AS b(x)",
+)
+show(
+    "FULL JOIN ... USING: the key of either side, keys first",
+    "SELECT * FROM VALUES ('a', 1), ('b', 2) AS l(lv, k) "
+    "FULL JOIN VALUES (2, 'x'), (3, 'y') AS r(k, rv) USING (k)",
+)
+show(
+    "RIGHT JOIN ... USING: the right side's key",
+    "SELECT k, l.k AS left_k, upper(rv) FROM VALUES (1, 'a'), (2, 'b') AS l(k, lv) "
+    "RIGHT JOIN VALUES (2, 'x'), (3, 'y') AS r(k, rv) USING (k) WHERE k > 1",
+)
+title("a name two columns share is ambiguous")
+try:
+    spark.sql("SELECT k FROM (SELECT 1 AS k, 2 AS k)").collect()
+    print("answered")
+except Exception:  # noqa: BLE001 - each engine raises its own analysis error
+    print("ambiguous")
+show(
+    "a constant filter over an aggregate without GROUP BY",
+    "SELECT 1 FROM (SELECT 1 AS z, min(a.x) FROM (SELECT 1 AS x) a WHERE false) b WHERE b.z != b.z",
+)
+show(
+    "timestamps before 1677, zone suffixes and Java patterns",
+    "SELECT timestamp '1582-06-01 11:33:33.123UTC+08:00' AS old, "
+    "timestamp '2020-12-01 14:30:08Europe/Paris' AS paris, "
+    "date_format(timestamp '1500-03-01 10:00:00', 'G yyyyy QQQ MMMM EEEE D hh a') AS f, "
+    "year(cast('1300-05-06 07:08:09' AS timestamp)) AS y, "
+    "cast(' 2019-01-01T10:00\\t' AS timestamp) AS trimmed",
+)
+
 # Tables: a managed table from a query, a view over Parquet files, a path.
 spark.sql(
     "CREATE TABLE trip_counts USING parquet PARTITIONED BY (color) AS "

@@ -193,12 +193,13 @@ pub struct FlakyHttp {
 
 impl FlakyHttp {
     /// Starts a proxy to `upstream` (`127.0.0.1:PORT`) on a free loopback
-    /// port; request `n` (counting from 0 across connections) meets
-    /// `fate(n)`.
+    /// port; request `n` (counting from 0 across connections), whose head
+    /// (request line and headers) is `head`, meets `fate(n, head)`.
     pub async fn start(
         upstream: SocketAddr,
-        fate: fn(usize) -> Fate,
+        fate: impl Fn(usize, &str) -> Fate + Send + Sync + 'static,
     ) -> std::io::Result<FlakyHttp> {
+        let fate = Arc::new(fate);
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let counts = Arc::new(FlakyCounts::default());
@@ -206,10 +207,10 @@ impl FlakyHttp {
         let next = Arc::new(AtomicUsize::new(0));
         let task = tokio::spawn(async move {
             while let Ok((conn, _)) = listener.accept().await {
-                let (c, next) = (c.clone(), next.clone());
+                let (c, next, fate) = (c.clone(), next.clone(), fate.clone());
                 tokio::spawn(async move {
-                    let _ = serve_one(conn, upstream, &c, || {
-                        fate(next.fetch_add(1, Ordering::SeqCst))
+                    let _ = serve_one(conn, upstream, &c, |head| {
+                        fate(next.fetch_add(1, Ordering::SeqCst), head)
                     })
                     .await;
                 });
@@ -240,12 +241,12 @@ async fn serve_one(
     mut conn: TcpStream,
     upstream: SocketAddr,
     counts: &FlakyCounts,
-    fate: impl FnOnce() -> Fate,
+    fate: impl FnOnce(&str) -> Fate,
 ) -> std::io::Result<()> {
     let Some((head, body)) = read_request(&mut conn).await? else {
         return Ok(());
     };
-    match fate() {
+    match fate(&String::from_utf8_lossy(&head)) {
         Fate::SlowDown => {
             counts.slow_downs.fetch_add(1, Ordering::SeqCst);
             let body = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>SlowDown</Code>\

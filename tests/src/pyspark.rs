@@ -171,7 +171,7 @@ pub fn assert_same_sections(spark: &str, kiln: &str) {
 }
 
 /// The text of section `title` of a script's output.
-pub fn section<'a>(text: &'a str, title: &str) -> Option<String> {
+pub fn section(text: &str, title: &str) -> Option<String> {
     sections(text)
         .into_iter()
         .find(|(t, _)| t == title)

@@ -410,7 +410,7 @@ mod tests {
         ];
         for op in ops {
             let node = PythonExec::try_new(op.clone(), vec![input.clone()], 123).unwrap();
-            let back = decode(&encode(&node).unwrap(), &[input.clone()]).unwrap();
+            let back = decode(&encode(&node).unwrap(), std::slice::from_ref(&input)).unwrap();
             assert_eq!(back.op, op);
             assert_eq!(back.batch_size, 123);
             assert_eq!(back.output_schema(), node.output_schema());

@@ -220,9 +220,9 @@ fn pull_scalar(plan: LogicalPlan, calls: Vec<Expr>) -> Result<LogicalPlan> {
         return Ok(new);
     }
     // The Python columns pass through a filter, join or sort: drop them.
-    Ok(LogicalPlanBuilder::from(new)
+    LogicalPlanBuilder::from(new)
         .project(columns_of(plan.schema()))?
-        .build()?)
+        .build()
 }
 
 fn python_aggregate(e: &Expr) -> Option<(&AggregateFunction, &PythonFunction)> {
@@ -317,9 +317,9 @@ fn pull_aggregate(a: &Aggregate) -> Result<LogicalPlan> {
             Expr::Column(Column::from_name(out)).alias_qualified(q.cloned(), f.name())
         })
         .collect();
-    Ok(LogicalPlanBuilder::from(node.into_plan())
+    LogicalPlanBuilder::from(node.into_plan())
         .project(exprs)?
-        .build()?)
+        .build()
 }
 
 fn pull_window(w: &Window) -> Result<LogicalPlan> {
@@ -358,7 +358,7 @@ fn pull_window(w: &Window) -> Result<LogicalPlan> {
     for ((q, f), out) in w.schema.iter().skip(n).zip(outputs) {
         exprs.push(Expr::Column(Column::from_name(out)).alias_qualified(q.cloned(), f.name()));
     }
-    Ok(LogicalPlanBuilder::from(node.into_plan())
+    LogicalPlanBuilder::from(node.into_plan())
         .project(exprs)?
-        .build()?)
+        .build()
 }

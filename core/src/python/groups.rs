@@ -42,12 +42,12 @@ pub(super) fn group_rows(rows: &RecordBatch, idx: &[u32]) -> Result<RecordBatch>
         .map(|c| take(c.as_ref(), &idx, None))
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(arrow_err)?;
-    Ok(RecordBatch::try_new_with_options(
+    RecordBatch::try_new_with_options(
         rows.schema(),
         columns,
         &RecordBatchOptions::new().with_row_count(Some(idx.len())),
     )
-    .map_err(arrow_err)?)
+    .map_err(arrow_err)
 }
 
 /// The groups of two inputs matched by key (keys cast to the first's types),
@@ -76,7 +76,7 @@ pub(super) fn pair_groups(
             .map(|(&k, t)| cast(g.rows.column(k).as_ref(), t))
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(arrow_err)?;
-        Ok(converter.convert_columns(&cols).map_err(arrow_err)?)
+        converter.convert_columns(&cols).map_err(arrow_err)
     };
     let (lr, rr) = (rows_of(left, keys)?, rows_of(right, right_keys)?);
     let mut by_key: BTreeMap<OwnedRow, (Vec<u32>, Vec<u32>)> = BTreeMap::new();

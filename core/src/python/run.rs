@@ -364,14 +364,7 @@ impl Job {
             w.flush().await?;
             Ok::<(), Stop>(())
         };
-        let reader = async {
-            while let Some(out) = next_batch(r, &schema).await? {
-                if tx.send(Ok(out)).await.is_err() {
-                    break;
-                }
-            }
-            Ok::<(), Stop>(())
-        };
+        let reader = forward(r, &schema, tx);
         both(writer, reader).await?;
         self.account(worker)
     }
@@ -454,14 +447,7 @@ impl Job {
             w.flush().await?;
             Ok::<(), Stop>(())
         };
-        let reader = async {
-            while let Some(out) = next_batch(r, &schema).await? {
-                if tx.send(Ok(out)).await.is_err() {
-                    break;
-                }
-            }
-            Ok::<(), Stop>(())
-        };
+        let reader = forward(r, &schema, tx);
         both(writer, reader).await?;
         self.account(worker)
     }
@@ -570,6 +556,17 @@ fn chunks(batch: &RecordBatch, size: usize) -> Vec<RecordBatch> {
 
 /// The next batch the worker answers, with `schema`'s types; `None` at its
 /// end of output.
+/// Forwards the worker's result batches to the node's output until the
+/// worker ends its stream, or until nobody reads the output any more.
+async fn forward(r: Reader<'_>, schema: &SchemaRef, tx: &Out) -> Result<(), Stop> {
+    while let Some(out) = next_batch(r, schema).await? {
+        if tx.send(Ok(out)).await.is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
 async fn next_batch(r: Reader<'_>, schema: &SchemaRef) -> Result<Option<RecordBatch>, Stop> {
     let Some((k, payload)) = read_frame(r).await? else {
         return Err(Stop::Lost("the worker closed its output".into()));

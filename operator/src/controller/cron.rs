@@ -4,11 +4,21 @@
 //! restricted, as in Vixie cron), the `@hourly`-style descriptors, and
 //! `@every <duration>` with Go duration units. Times are computed in the
 //! schedule's IANA time zone.
+//!
+//! The cron fields are parsed and matched by the `croner` crate. This module
+//! keeps what croner does differently from the operator's contract: exactly
+//! five fields, errors that name the field, `@every`, and the time-zone rule
+//! (a wall-clock time skipped by a daylight-saving change does not run, a
+//! repeated one runs at its earlier instant; croner would run a skipped time
+//! just after the gap).
 
 use std::time::Duration;
 
-use chrono::{DateTime, Datelike, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc};
+use chrono::{DateTime, LocalResult, NaiveDateTime, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
+use croner::errors::CronError;
+use croner::parser::{CronParser, Seconds, Year};
+use croner::Cron;
 
 /// A parsed schedule.
 #[derive(Debug, Clone, PartialEq)]
@@ -16,25 +26,21 @@ pub enum Schedule {
     /// `@every <duration>`: a fixed interval after the previous run.
     Every(Duration),
     /// Cron fields.
-    Cron(Box<CronFields>),
+    Cron(Box<Cron>),
 }
 
-/// The allowed values of each cron field, as bit sets.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CronFields {
-    minutes: u64,
-    hours: u32,
-    days_of_month: u32,
-    months: u16,
-    days_of_week: u8,
-    dom_any: bool,
-    dow_any: bool,
-}
+/// The names of the five fields, in order, for error messages.
+const FIELDS: [&str; 5] = ["minute", "hour", "day of month", "month", "day of week"];
 
-const MONTHS: [&str; 12] = [
-    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
-];
-const DAYS: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
+/// Five fields, no seconds or years; `5/15` (from 5, every 15) accepted as
+/// Vixie cron accepts it.
+fn parser() -> CronParser {
+    CronParser::builder()
+        .seconds(Seconds::Disallowed)
+        .year(Year::Disallowed)
+        .sloppy_ranges(true)
+        .build()
+}
 
 /// Parses a schedule; the error says what is wrong with which field.
 pub fn parse(s: &str) -> Result<Schedule, String> {
@@ -58,28 +64,34 @@ pub fn parse(s: &str) -> Result<Schedule, String> {
             fields.len()
         ));
     }
-    let minutes = field(fields[0], "minute", 0, 59, &[])?;
-    let hours = field(fields[1], "hour", 0, 23, &[])?;
-    let dom = field(fields[2], "day of month", 1, 31, &[])?;
-    let months = field(fields[3], "month", 1, 12, &MONTHS)?;
-    // 7 is Sunday too.
-    let mut dow = field(fields[4], "day of week", 0, 7, &DAYS)?;
-    if dow & (1 << 7) != 0 {
-        dow |= 1;
+    let parser = parser();
+    match parser.parse(expr) {
+        Ok(cron) => Ok(Schedule::Cron(Box::new(cron))),
+        Err(e) => Err(field_error(&parser, &fields, e)),
     }
-    Ok(Schedule::Cron(Box::new(CronFields {
-        minutes,
-        hours: hours as u32,
-        days_of_month: dom as u32,
-        months: months as u16,
-        days_of_week: (dow & 0x7f) as u8,
-        dom_any: is_any(fields[2]),
-        dow_any: is_any(fields[4]),
-    })))
 }
 
-fn is_any(f: &str) -> bool {
-    f == "*" || f == "?"
+/// Names the first field croner refuses on its own (the others `*`), so the
+/// message says which field is wrong, as the operator's messages always did.
+fn field_error(parser: &CronParser, fields: &[&str], whole: CronError) -> String {
+    for (i, f) in fields.iter().enumerate() {
+        let mut probe = ["*"; 5];
+        probe[i] = f;
+        if let Err(e) = parser.parse(&probe.join(" ")) {
+            return format!("{}: `{f}`: {}", FIELDS[i], cron_message(e));
+        }
+    }
+    cron_message(whole)
+}
+
+/// Croner's message without its own variant prefix.
+fn cron_message(e: CronError) -> String {
+    match e {
+        CronError::ComponentError(m)
+        | CronError::InvalidPattern(m)
+        | CronError::IllegalCharacters(m) => m,
+        other => other.to_string(),
+    }
 }
 
 /// A Go duration: `1h30m`, `10s`, `1.5h`, `500ms`.
@@ -121,118 +133,24 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(total))
 }
 
-fn value(v: &str, what: &str, names: &[&str]) -> Result<u32, String> {
-    if let Ok(n) = v.parse::<u32>() {
-        return Ok(n);
-    }
-    let lower = v.to_ascii_lowercase();
-    names
-        .iter()
-        .position(|n| *n == lower)
-        .map(|i| {
-            if names.len() == 12 {
-                i as u32 + 1
-            } else {
-                i as u32
-            }
-        })
-        .ok_or_else(|| format!("{what}: `{v}` is not a number or name"))
-}
-
-fn field(f: &str, what: &str, min: u32, max: u32, names: &[&str]) -> Result<u64, String> {
-    let mut bits = 0u64;
-    for item in f.split(',') {
-        let (range, step) = match item.split_once('/') {
-            Some((r, s)) => {
-                let step: u32 = s
-                    .parse()
-                    .map_err(|_| format!("{what}: step `{s}` is not a number"))?;
-                if step == 0 {
-                    return Err(format!("{what}: step must be at least 1"));
-                }
-                (r, step)
-            }
-            None => (item, 1),
-        };
-        let (lo, hi) = if range == "*" || range == "?" {
-            (min, max)
-        } else if let Some((a, b)) = range.split_once('-') {
-            (value(a, what, names)?, value(b, what, names)?)
-        } else {
-            let v = value(range, what, names)?;
-            // `5/15` means from 5 to the end, every 15.
-            if item.contains('/') {
-                (v, max)
-            } else {
-                (v, v)
-            }
-        };
-        if lo < min || hi > max || lo > hi {
-            return Err(format!("{what}: `{item}` is out of range ({min}-{max})"));
+/// The first matching wall-clock minute strictly after `after`, in `tz`.
+fn cron_next_after(cron: &Cron, after: DateTime<Utc>, tz: Tz) -> Option<DateTime<Utc>> {
+    let local = after.with_timezone(&tz).naive_local();
+    let mut t: NaiveDateTime = local.with_second(0)?.with_nanosecond(0)?;
+    // Five years of candidates is more than any valid expression needs.
+    let limit = local + chrono::Duration::days(5 * 366);
+    loop {
+        t = cron.find_next_occurrence(&t, false).ok()?;
+        if t > limit {
+            return None;
         }
-        let mut v = lo;
-        while v <= hi {
-            bits |= 1 << v;
-            v += step;
+        match tz.from_local_datetime(&t) {
+            LocalResult::Single(x) => return Some(x.with_timezone(&Utc)),
+            LocalResult::Ambiguous(a, _) => return Some(a.with_timezone(&Utc)),
+            // A time skipped by a daylight-saving change: not run.
+            LocalResult::None => {}
         }
     }
-    Ok(bits)
-}
-
-impl CronFields {
-    fn day_matches(&self, d: NaiveDate) -> bool {
-        let dom = self.days_of_month & (1 << d.day()) != 0;
-        let dow = self.days_of_week & (1 << d.weekday().num_days_from_sunday()) != 0;
-        match (self.dom_any, self.dow_any) {
-            (true, true) => true,
-            (true, false) => dow,
-            (false, true) => dom,
-            (false, false) => dom || dow,
-        }
-    }
-
-    /// The first matching minute strictly after `after`, in `tz`.
-    fn next_after(&self, after: DateTime<Utc>, tz: Tz) -> Option<DateTime<Utc>> {
-        let local = after.with_timezone(&tz).naive_local();
-        // Next whole minute.
-        let mut t = local.with_second(0)?.with_nanosecond(0)? + chrono::Duration::minutes(1);
-        // Five years of candidates is more than any valid expression needs.
-        let limit = local + chrono::Duration::days(5 * 366);
-        while t <= limit {
-            if self.months & (1 << t.month()) == 0 {
-                t = first_of_next_month(t)?;
-                continue;
-            }
-            if !self.day_matches(t.date()) {
-                t = t.date().succ_opt()?.and_hms_opt(0, 0, 0)?;
-                continue;
-            }
-            if self.hours & (1 << t.hour()) == 0 {
-                t = t.with_minute(0)? + chrono::Duration::hours(1);
-                continue;
-            }
-            if self.minutes & (1 << t.minute()) == 0 {
-                t += chrono::Duration::minutes(1);
-                continue;
-            }
-            match tz.from_local_datetime(&t) {
-                LocalResult::Single(x) => return Some(x.with_timezone(&Utc)),
-                LocalResult::Ambiguous(a, _) => return Some(a.with_timezone(&Utc)),
-                // A time skipped by a daylight-saving change: not run.
-                LocalResult::None => t += chrono::Duration::minutes(1),
-            }
-        }
-        None
-    }
-}
-
-fn first_of_next_month(t: NaiveDateTime) -> Option<NaiveDateTime> {
-    let (y, m) = if t.month() == 12 {
-        (t.year() + 1, 1)
-    } else {
-        (t.year(), t.month() + 1)
-    };
-    NaiveDate::from_ymd_opt(y, m, 1)?.and_hms_opt(0, 0, 0)
 }
 
 impl Schedule {
@@ -242,7 +160,7 @@ impl Schedule {
             Schedule::Every(d) => Some(after + d.as_secs().max(1) as i64),
             Schedule::Cron(c) => {
                 let t = Utc.timestamp_opt(after, 0).single()?;
-                c.next_after(t, tz).map(|t| t.timestamp())
+                cron_next_after(c, t, tz).map(|t| t.timestamp())
             }
         }
     }
@@ -354,5 +272,45 @@ mod tests {
         assert!(parse("0 0 * *").unwrap_err().contains("5 fields"));
         assert!(parse("*/0 * * * *").is_err());
         assert!(parse("@sometimes").is_err());
+    }
+
+    /// Edge cases where croner's defaults differ from Vixie cron's: the
+    /// operator keeps Vixie's.
+    #[test]
+    fn vixie_forms_are_kept() {
+        for (expr, after, want) in [
+            // `5/15`: from 5 to the end of the range, every 15.
+            (
+                "5/15 * * * *",
+                "2025-03-10T10:21:00Z",
+                "2025-03-10T10:35:00+00:00",
+            ),
+            // Lower-case names and `?`.
+            (
+                "0 12 ? jan sun",
+                "2025-01-01T00:00:00Z",
+                "2025-01-05T12:00:00+00:00",
+            ),
+        ] {
+            assert_eq!(next(expr, "UTC", after), want, "{expr}");
+        }
+        // Six fields (seconds) are not a Kubernetes schedule.
+        assert!(parse("0 0 3 * * *").unwrap_err().contains("5 fields"));
+        let e = parse("0 0 * * 8").unwrap_err();
+        assert!(e.contains("day of week") && e.contains('8'), "{e}");
+        let e = parse("0 25 * * *").unwrap_err();
+        assert!(e.starts_with("hour"), "{e}");
+    }
+
+    #[test]
+    fn a_repeated_wall_clock_time_runs_once_at_its_earlier_instant() {
+        // Paris falls back from 03:00 CEST to 02:00 CET on 2025-10-26:
+        // 02:30 happens at 00:30 and 01:30 UTC; it runs at the first only.
+        for (after, want) in [
+            ("2025-10-25T12:00:00Z", "2025-10-26T00:30:00+00:00"),
+            ("2025-10-26T00:30:00Z", "2025-10-27T01:30:00+00:00"),
+        ] {
+            assert_eq!(next("30 2 * * *", "Europe/Paris", after), want);
+        }
     }
 }

@@ -4,12 +4,23 @@
 //! renewed for a whole duration. Writes use the lease's `resourceVersion`,
 //! so two replicas racing for it cannot both win. A leader that cannot renew
 //! in time stops acting (the process exits and is restarted as a standby).
+//!
+//! Expiry is judged as client-go judges it: by when *this* replica saw the
+//! lease record (holder and renew time) last change, on its own monotonic
+//! clock, never by comparing the holder's `renewTime` with the local wall
+//! clock. So a skewed clock on either node neither steals a live lease nor
+//! keeps a dead one.
+//!
+//! Why not a crate: kube-runtime 5 has no leader election;
+//! `kube-leader-election` 0.44 is built on kube 4; `kube-lease-manager` 0.13
+//! fits kube 5 but judges expiry by the holder's `renewTime` against the local
+//! wall clock (with a grace period for skew), the rule this module avoids.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
-use k8s_openapi::jiff::{SignedDuration, Timestamp};
+use k8s_openapi::jiff::Timestamp;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use tracing::{debug, info, warn};
@@ -42,30 +53,56 @@ pub enum Held {
     Other,
 }
 
-/// Whether a lease held by `holder`, last renewed at `renewed`, may be
-/// taken by `me` at `now`.
+/// What this replica last saw of the lease record, and when on its own
+/// clock it saw it change.
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    record: Option<(Option<String>, Option<Timestamp>)>,
+    at: Option<Instant>,
+}
+
+impl Observed {
+    /// Notes the record read at `now`; returns when it last changed.
+    pub fn see(
+        &mut self,
+        holder: Option<&str>,
+        renewed: Option<Timestamp>,
+        now: Instant,
+    ) -> Instant {
+        let record = (holder.map(str::to_string), renewed);
+        match self.at {
+            Some(at) if self.record.as_ref() == Some(&record) => at,
+            _ => {
+                self.record = Some(record);
+                self.at = Some(now);
+                now
+            }
+        }
+    }
+}
+
+/// Whether a lease held by `holder`, whose record this replica saw change
+/// last at `changed`, may be taken by `me` at `now`.
 pub fn can_take(
     holder: Option<&str>,
-    renewed: Option<Timestamp>,
+    changed: Instant,
     duration: Duration,
     me: &str,
-    now: Timestamp,
+    now: Instant,
 ) -> bool {
     match holder {
         None | Some("") => true,
         Some(h) if h == me => true,
-        Some(_) => match renewed {
-            None => true,
-            Some(r) => {
-                let d = SignedDuration::try_from(duration).unwrap_or(SignedDuration::MAX);
-                r.checked_add(d).map(|end| end < now).unwrap_or(false)
-            }
-        },
+        Some(_) => now.saturating_duration_since(changed) > duration,
     }
 }
 
 /// One attempt to acquire or renew the lease.
-pub async fn try_acquire(api: &Api<Lease>, cfg: &LeaseConfig) -> Result<Held, kube::Error> {
+pub async fn try_acquire(
+    api: &Api<Lease>,
+    cfg: &LeaseConfig,
+    observed: &mut Observed,
+) -> Result<Held, kube::Error> {
     let now = Timestamp::now();
     let secs = i32::try_from(cfg.duration.as_secs().max(1)).unwrap_or(i32::MAX);
     let existing = api.get_opt(&cfg.name).await?;
@@ -94,7 +131,9 @@ pub async fn try_acquire(api: &Api<Lease>, cfg: &LeaseConfig) -> Result<Held, ku
     let spec = lease.spec.clone().unwrap_or_default();
     let holder = spec.holder_identity.as_deref();
     let renewed = spec.renew_time.as_ref().map(|t| t.0);
-    if !can_take(holder, renewed, cfg.duration, &cfg.identity, now) {
+    let seen = Instant::now();
+    let changed = observed.see(holder, renewed, seen);
+    if !can_take(holder, changed, cfg.duration, &cfg.identity, seen) {
         return Ok(Held::Other);
     }
     let taking_over = holder != Some(cfg.identity.as_str());
@@ -125,8 +164,9 @@ pub async fn try_acquire(api: &Api<Lease>, cfg: &LeaseConfig) -> Result<Held, ku
 pub async fn acquire(client: &Client, cfg: &LeaseConfig) {
     let api: Api<Lease> = Api::namespaced(client.clone(), &cfg.namespace);
     info!(identity = %cfg.identity, lease = %cfg.name, "waiting for the lease");
+    let mut observed = Observed::default();
     loop {
-        match try_acquire(&api, cfg).await {
+        match try_acquire(&api, cfg, &mut observed).await {
             Ok(Held::Mine) => return,
             Ok(Held::Other) => debug!("lease held by another replica"),
             Err(e) => warn!("lease: {e}"),
@@ -140,9 +180,10 @@ pub async fn acquire(client: &Client, cfg: &LeaseConfig) {
 pub async fn keep(client: Client, cfg: LeaseConfig) {
     let api: Api<Lease> = Api::namespaced(client, &cfg.namespace);
     let mut last_ok = tokio::time::Instant::now();
+    let mut observed = Observed::default();
     loop {
         tokio::time::sleep(cfg.renew_every()).await;
-        match try_acquire(&api, &cfg).await {
+        match try_acquire(&api, &cfg, &mut observed).await {
             Ok(Held::Mine) => last_ok = tokio::time::Instant::now(),
             Ok(Held::Other) => {
                 warn!(lease = %cfg.name, "the lease was taken by another replica");
@@ -192,11 +233,44 @@ mod tests {
     #[test]
     fn a_lease_is_taken_only_when_free_mine_or_expired() {
         let d = Duration::from_secs(10);
-        assert!(can_take(None, None, d, "a", t(100)));
-        assert!(can_take(Some(""), Some(t(99)), d, "a", t(100)));
-        assert!(can_take(Some("a"), Some(t(99)), d, "a", t(100)));
-        assert!(!can_take(Some("b"), Some(t(95)), d, "a", t(100)));
-        assert!(!can_take(Some("b"), Some(t(90)), d, "a", t(100)));
-        assert!(can_take(Some("b"), Some(t(89)), d, "a", t(100)));
+        let base = Instant::now();
+        let at = |s: u64| base + Duration::from_secs(s);
+        assert!(can_take(None, at(0), d, "a", at(0)));
+        assert!(can_take(Some(""), at(0), d, "a", at(0)));
+        assert!(can_take(Some("a"), at(0), d, "a", at(0)));
+        assert!(!can_take(Some("b"), at(0), d, "a", at(5)));
+        assert!(!can_take(Some("b"), at(0), d, "a", at(10)));
+        assert!(can_take(Some("b"), at(0), d, "a", at(11)));
+    }
+
+    /// The holder's clock runs an hour behind (or ahead of) ours: its
+    /// renewTime says nothing about expiry; only whether it keeps changing.
+    #[test]
+    fn expiry_follows_the_locally_observed_renewals_not_the_holders_clock() {
+        let d = Duration::from_secs(10);
+        let base = Instant::now();
+        let at = |s: u64| base + Duration::from_secs(s);
+        for skew in [-3600, 3600] {
+            let mut o = Observed::default();
+            // Renewed every 3 s by a live holder: never expired, although its
+            // renewTime is an hour off our wall clock.
+            for k in 0..10u64 {
+                let renewed = Some(t(1_000_000 + skew + 3 * k as i64));
+                let changed = o.see(Some("b"), renewed, at(3 * k));
+                assert!(!can_take(Some("b"), changed, d, "a", at(3 * k)));
+            }
+            // The holder stops renewing: the same record for a whole duration.
+            let last = Some(t(1_000_000 + skew + 27));
+            let changed = o.see(Some("b"), last, at(31));
+            assert!(!can_take(Some("b"), changed, d, "a", at(31)));
+            assert_eq!(o.see(Some("b"), last, at(41)), at(27));
+            assert!(can_take(
+                Some("b"),
+                o.see(Some("b"), last, at(41)),
+                d,
+                "a",
+                at(41)
+            ));
+        }
     }
 }

@@ -1,9 +1,9 @@
-//! The operator's Prometheus metrics and health endpoints: `/metrics` in the
-//! text exposition format (applications by state, reconcile counts, errors
-//! and durations, submission latency), `/healthz` (the process serves) and
-//! `/readyz` (it reconciles: leader with its controllers started, or a
-//! standby waiting for the lease). A few lines of HTTP/1.1 over tokio keep
-//! this free of a web framework.
+//! The operator's Prometheus metrics and health endpoints: `/metrics`
+//! (applications by state, reconcile counts, errors and durations, submission
+//! latency, leadership), `/healthz` (the process serves) and `/readyz` (it
+//! reconciles: leader with its controllers started, or a standby waiting for
+//! the lease). `prometheus-client` keeps the metrics and writes the
+//! OpenMetrics text format; axum serves the three paths.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -11,98 +11,132 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
-use tracing::{debug, warn};
+use tracing::warn;
 
 use crate::application::ApplicationStateType;
 
 /// Upper bounds (seconds) of the histogram buckets.
 const BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
 
-#[derive(Debug, Default, Clone)]
-struct Histogram {
-    counts: [u64; BUCKETS.len()],
-    sum: f64,
-    count: u64,
-}
-
-impl Histogram {
-    fn observe(&mut self, seconds: f64) {
-        for (i, b) in BUCKETS.iter().enumerate() {
-            if seconds <= *b {
-                self.counts[i] += 1;
-            }
-        }
-        self.sum += seconds;
-        self.count += 1;
-    }
-
-    fn render(&self, name: &str, out: &mut String) {
-        for (i, b) in BUCKETS.iter().enumerate() {
-            out.push_str(&format!("{name}_bucket{{le=\"{b}\"}} {}\n", self.counts[i]));
-        }
-        out.push_str(&format!("{name}_bucket{{le=\"+Inf\"}} {}\n", self.count));
-        out.push_str(&format!(
-            "{name}_sum {}\n{name}_count {}\n",
-            self.sum, self.count
-        ));
-    }
-}
-
-#[derive(Debug, Default)]
-struct Inner {
-    /// `namespace/name` -> state, for the gauge.
-    states: BTreeMap<String, ApplicationStateType>,
-    reconciles: u64,
-    errors: u64,
-    reconcile_seconds: Histogram,
-    submission_seconds: Histogram,
-    transitions: BTreeMap<&'static str, u64>,
-}
+/// The one label of the per-state metrics.
+type StateLabel = [(&'static str, &'static str); 1];
 
 /// The operator's metrics, shared by the controllers and the HTTP server.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
-    inner: Mutex<Inner>,
+    registry: Registry,
+    /// `namespace/name` -> state; the gauge is recomputed from it on each
+    /// scrape, so a forgotten application leaves no series behind.
+    states: Mutex<BTreeMap<String, ApplicationStateType>>,
+    applications: Family<StateLabel, Gauge>,
+    transitions: Family<StateLabel, Counter>,
+    reconciles: Counter,
+    errors: Counter,
+    reconcile_seconds: Histogram,
+    submission_seconds: Histogram,
+    leader: Gauge,
     ready: AtomicBool,
-    leader: AtomicBool,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("kiln_operator");
+        let applications = Family::<StateLabel, Gauge>::default();
+        let transitions = Family::<StateLabel, Counter>::default();
+        let reconciles = Counter::default();
+        let errors = Counter::default();
+        let reconcile_seconds = Histogram::new(BUCKETS);
+        let submission_seconds = Histogram::new(BUCKETS);
+        let leader = Gauge::default();
+        registry.register(
+            "applications",
+            "Applications by state",
+            applications.clone(),
+        );
+        registry.register(
+            "transitions",
+            "State transitions, by new state",
+            transitions.clone(),
+        );
+        registry.register("reconciles", "Reconciles run", reconciles.clone());
+        registry.register("reconcile_errors", "Reconciles that failed", errors.clone());
+        registry.register(
+            "reconcile_duration_seconds",
+            "Time per reconcile",
+            reconcile_seconds.clone(),
+        );
+        registry.register(
+            "submission_latency_seconds",
+            "From application creation to its driver pod created",
+            submission_seconds.clone(),
+        );
+        registry.register(
+            "leader",
+            "1 when this instance holds the lease",
+            leader.clone(),
+        );
+        Metrics {
+            registry,
+            states: Mutex::default(),
+            applications,
+            transitions,
+            reconciles,
+            errors,
+            reconcile_seconds,
+            submission_seconds,
+            leader,
+            ready: AtomicBool::new(false),
+        }
+    }
 }
 
 impl Metrics {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    fn states(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, ApplicationStateType>> {
+        self.states.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// One reconcile took `d`; `ok` unless it returned an error.
     pub fn reconciled(&self, d: Duration, ok: bool) {
-        let mut i = self.lock();
-        i.reconciles += 1;
+        self.reconciles.inc();
         if !ok {
-            i.errors += 1;
+            self.errors.inc();
         }
-        i.reconcile_seconds.observe(d.as_secs_f64());
+        self.reconcile_seconds.observe(d.as_secs_f64());
     }
 
     /// An application is in `state` now.
     pub fn set_state(&self, key: String, state: ApplicationStateType) {
-        self.lock().states.insert(key, state);
+        self.states().insert(key, state);
     }
 
     /// An application is gone.
     pub fn forget(&self, key: &str) {
-        self.lock().states.remove(key);
+        self.states().remove(key);
     }
 
     /// A transition into `to` happened.
     pub fn transition(&self, to: ApplicationStateType) {
-        *self.lock().transitions.entry(to.as_str()).or_default() += 1;
+        self.transitions
+            .get_or_create(&[("state", to.as_str())])
+            .inc();
     }
 
     /// The first driver pod of an application was created `d` after the
     /// application itself.
     pub fn submitted(&self, d: Duration) {
-        self.lock().submission_seconds.observe(d.as_secs_f64());
+        self.submission_seconds.observe(d.as_secs_f64());
     }
 
     /// Marks the operator ready (or not) for `/readyz`.
@@ -112,131 +146,79 @@ impl Metrics {
 
     /// Records whether this instance holds the lease.
     pub fn set_leader(&self, leader: bool) {
-        self.leader.store(leader, Ordering::Relaxed);
+        self.leader.set(i64::from(leader));
     }
 
-    /// The metrics in Prometheus' text format.
+    /// The metrics in the OpenMetrics text format.
     pub fn render(&self) -> String {
-        let i = self.lock();
-        let mut out = String::new();
-        out.push_str("# HELP kiln_operator_applications Applications by state.\n");
-        out.push_str("# TYPE kiln_operator_applications gauge\n");
-        let mut by_state: BTreeMap<&str, u64> = BTreeMap::new();
-        for s in i.states.values() {
+        // Held while the gauge is rebuilt and written, so two scrapes at
+        // once do not see each other's half-rebuilt family.
+        let states = self.states();
+        let mut by_state: BTreeMap<&'static str, i64> = BTreeMap::new();
+        for s in states.values() {
             *by_state.entry(s.as_str()).or_default() += 1;
         }
+        self.applications.clear();
         for (s, n) in by_state {
-            out.push_str(&format!(
-                "kiln_operator_applications{{state=\"{s}\"}} {n}\n"
-            ));
+            self.applications.get_or_create(&[("state", s)]).set(n);
         }
-        out.push_str("# HELP kiln_operator_transitions_total State transitions, by new state.\n");
-        out.push_str("# TYPE kiln_operator_transitions_total counter\n");
-        for (s, n) in &i.transitions {
-            out.push_str(&format!(
-                "kiln_operator_transitions_total{{state=\"{s}\"}} {n}\n"
-            ));
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        if let Err(e) = encode(&mut out, &self.registry) {
+            warn!("encoding the metrics: {e}");
         }
-        out.push_str("# HELP kiln_operator_reconciles_total Reconciles run.\n");
-        out.push_str("# TYPE kiln_operator_reconciles_total counter\n");
-        out.push_str(&format!(
-            "kiln_operator_reconciles_total {}\n",
-            i.reconciles
-        ));
-        out.push_str("# HELP kiln_operator_reconcile_errors_total Reconciles that failed.\n");
-        out.push_str("# TYPE kiln_operator_reconcile_errors_total counter\n");
-        out.push_str(&format!(
-            "kiln_operator_reconcile_errors_total {}\n",
-            i.errors
-        ));
-        out.push_str("# HELP kiln_operator_reconcile_duration_seconds Time per reconcile.\n");
-        out.push_str("# TYPE kiln_operator_reconcile_duration_seconds histogram\n");
-        i.reconcile_seconds
-            .render("kiln_operator_reconcile_duration_seconds", &mut out);
-        out.push_str("# HELP kiln_operator_submission_latency_seconds From application creation to its driver pod created.\n");
-        out.push_str("# TYPE kiln_operator_submission_latency_seconds histogram\n");
-        i.submission_seconds
-            .render("kiln_operator_submission_latency_seconds", &mut out);
-        out.push_str("# HELP kiln_operator_leader 1 when this instance holds the lease.\n");
-        out.push_str("# TYPE kiln_operator_leader gauge\n");
-        out.push_str(&format!(
-            "kiln_operator_leader {}\n",
-            u8::from(self.leader.load(Ordering::Relaxed))
-        ));
         out
     }
 }
 
-/// Serves `/metrics` (when `metrics`) and/or `/healthz`, `/readyz` on `addr`
-/// until the task is dropped. Returns the bound address.
+async fn metrics_page(State(m): State<Arc<Metrics>>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        m.render(),
+    )
+}
+
+async fn readyz(State(m): State<Arc<Metrics>>) -> (StatusCode, &'static str) {
+    if m.ready.load(Ordering::Relaxed) {
+        (StatusCode::OK, "ok\n")
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+    }
+}
+
+/// The three paths; anything else is 404.
+fn router(metrics: Arc<Metrics>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics_page))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .with_state(metrics)
+}
+
+/// Serves `/metrics`, `/healthz` and `/readyz` on `addr` until the task is
+/// dropped. Returns the bound address.
 pub async fn serve(
     addr: SocketAddr,
     metrics: Arc<Metrics>,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
+    let app = router(metrics);
     let task = tokio::spawn(async move {
-        loop {
-            let (mut sock, _) = match listener.accept().await {
-                Ok(s) => s,
-                Err(e) => {
-                    warn!("metrics listener: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            };
-            let metrics = metrics.clone();
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 4096];
-                let mut n = 0;
-                // Read the request head (a GET has no body worth reading).
-                while n < buf.len() {
-                    match tokio::time::timeout(Duration::from_secs(5), sock.read(&mut buf[n..]))
-                        .await
-                    {
-                        Ok(Ok(0)) | Err(_) | Ok(Err(_)) => break,
-                        Ok(Ok(k)) => {
-                            n += k;
-                            if buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
-                                break;
-                            }
-                        }
-                    }
-                }
-                let head = String::from_utf8_lossy(&buf[..n]);
-                let path = head.split_whitespace().nth(1).unwrap_or("/");
-                let (status, body) = respond(path, &metrics);
-                debug!(path, status, "http");
-                let resp = format!(
-                    "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = sock.write_all(resp.as_bytes()).await;
-                let _ = sock.shutdown().await;
-            });
+        if let Err(e) = axum::serve(listener, app).await {
+            warn!("metrics server on {bound}: {e}");
         }
     });
     Ok((bound, task))
 }
 
-fn respond(path: &str, metrics: &Metrics) -> (&'static str, String) {
-    match path.split('?').next().unwrap_or(path) {
-        "/metrics" => ("200 OK", metrics.render()),
-        "/healthz" => ("200 OK", "ok\n".into()),
-        "/readyz" => {
-            if metrics.ready.load(Ordering::Relaxed) {
-                ("200 OK", "ok\n".into())
-            } else {
-                ("503 Service Unavailable", "not ready\n".into())
-            }
-        }
-        _ => ("404 Not Found", "not found\n".into()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     #[test]
     fn renders_states_and_histograms() {
@@ -248,26 +230,61 @@ mod tests {
         m.reconciled(Duration::from_millis(20), true);
         m.reconciled(Duration::from_millis(3), false);
         m.submitted(Duration::from_millis(400));
+        m.transition(ApplicationStateType::Suspended);
+        m.set_leader(true);
         let text = m.render();
         assert!(
             text.contains("kiln_operator_applications{state=\"RUNNING\"} 2\n"),
             "{text}"
         );
         assert!(!text.contains("COMPLETED"), "{text}");
-        assert!(text.contains("kiln_operator_reconciles_total 2\n"));
+        assert!(
+            text.contains("kiln_operator_reconciles_total 2\n"),
+            "{text}"
+        );
         assert!(text.contains("kiln_operator_reconcile_errors_total 1\n"));
         assert!(text.contains("kiln_operator_reconcile_duration_seconds_bucket{le=\"0.005\"} 1\n"));
         assert!(text.contains("kiln_operator_reconcile_duration_seconds_bucket{le=\"0.025\"} 2\n"));
         assert!(text.contains("kiln_operator_submission_latency_seconds_count 1\n"));
+        assert!(text.contains("kiln_operator_transitions_total{state=\"SUSPENDED\"} 1\n"));
+        assert!(text.contains("kiln_operator_leader 1\n"), "{text}");
     }
 
-    #[test]
-    fn readiness_follows_the_flag() {
-        let m = Metrics::default();
-        assert_eq!(respond("/readyz", &m).0, "503 Service Unavailable");
+    /// One GET over a real socket; returns the status line and the body.
+    async fn get(addr: SocketAddr, path: &str) -> (String, String) {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+        .unwrap();
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).await.unwrap();
+        let (head, body) = resp.split_once("\r\n\r\n").unwrap_or((&resp, ""));
+        (
+            head.lines().next().unwrap_or("").to_string(),
+            body.to_string(),
+        )
+    }
+
+    #[tokio::test]
+    async fn serves_metrics_and_readiness() {
+        let m = Arc::new(Metrics::default());
+        let (addr, task) = serve("127.0.0.1:0".parse().unwrap(), m.clone())
+            .await
+            .unwrap();
+        assert!(get(addr, "/readyz").await.0.contains("503"));
         m.set_ready(true);
-        assert_eq!(respond("/readyz", &m).0, "200 OK");
-        assert_eq!(respond("/healthz", &m).0, "200 OK");
-        assert_eq!(respond("/nope", &m).0, "404 Not Found");
+        assert!(get(addr, "/readyz").await.0.contains("200"));
+        assert!(get(addr, "/healthz").await.0.contains("200"));
+        assert!(get(addr, "/nope").await.0.contains("404"));
+        m.reconciled(Duration::from_millis(1), true);
+        let (status, body) = get(addr, "/metrics").await;
+        assert!(status.contains("200"), "{status}");
+        assert!(
+            body.contains("kiln_operator_reconciles_total 1\n"),
+            "{body}"
+        );
+        task.abort();
     }
 }

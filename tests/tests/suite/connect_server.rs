@@ -255,6 +255,13 @@ fn sigterm_stops_the_server_cleanly() {
     );
     // The client's query ends with an error instead of hanging.
     let out = client_output(client, Duration::from_secs(120));
-    assert!(!out.status.success(), "the query cannot have finished");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !out.status.success()
+            && stdout.contains("endless: failed with")
+            && stdout.contains("server is stopping"),
+        "the query must fail saying the server stopped: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     eprintln!("server stopped in {:?}", stopped.elapsed());
 }

@@ -21,5 +21,7 @@ mod shuffle;
 mod spark_functions;
 mod spark_settings;
 mod spark_sql;
+mod standalone;
 mod tpch;
+mod ui;
 mod user_errors;

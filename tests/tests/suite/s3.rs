@@ -1,7 +1,8 @@
 //! `s3://` reads and writes against a real S3-protocol server (moto in
 //! server mode, installed by `scripts/setup-python.sh`) on loopback; and
 //! the same through a proxy that answers some requests with 503 Slow Down
-//! and resets the connection of others, as a busy S3 endpoint does.
+//! and resets the connection of others, as a busy S3 endpoint does; and an
+//! overwrite whose server starts refusing in the middle of the commit.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -122,7 +123,7 @@ async fn reads_and_writes_survive_503s_and_reset_connections() {
     create_bucket(port);
     // Of every four requests: one answered 503 Slow Down, one reset
     // without an answer, two forwarded.
-    let proxy = FlakyHttp::start(([127, 0, 0, 1], port).into(), |n| match n % 4 {
+    let proxy = FlakyHttp::start(([127, 0, 0, 1], port).into(), |n, _| match n % 4 {
         1 => Fate::SlowDown,
         3 => Fate::Reset,
         _ => Fate::Forward,
@@ -175,4 +176,135 @@ async fn reads_and_writes_survive_503s_and_reset_connections() {
         "staging left behind: {listing}"
     );
     println!("through the proxy: {slow} requests answered 503, {reset} connections reset");
+}
+
+/// The object keys under `prefix` in the test bucket, read from the
+/// server itself (not through any proxy).
+fn keys_under(port: u16, prefix: &str) -> Vec<String> {
+    let listing = http(
+        port,
+        &format!("GET /kiln-test?list-type=2&prefix={prefix} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n"),
+    )
+    .expect("list");
+    let mut keys: Vec<String> = listing
+        .split("<Key>")
+        .skip(1)
+        .filter_map(|k| k.split_once("</Key>").map(|(k, _)| k.to_string()))
+        .collect();
+    keys.sort();
+    keys
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_overwrite_whose_s3_server_starts_refusing_mid_commit_keeps_the_old_data() {
+    use kiln_tests::proxy::{Fate, FlakyHttp};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    let (_moto, port) = start_moto();
+    create_bucket(port);
+    let d = tempfile::tempdir().expect("tempdir");
+    let conf = |endpoint: &str| {
+        format!(
+            "  conf:\n    kiln.s3.endpoint: {endpoint}\n    kiln.s3.region: us-east-1\n    \
+             kiln.s3.accessKeyId: testing\n    kiln.s3.secretAccessKey: testing\n    \
+             kiln.s3.maxRetries: 1\n    kiln.s3.retryTimeout: 3s\n"
+        )
+    };
+    let direct = conf(&format!("http://127.0.0.1:{port}"));
+    let write = |tag: &str, rows: u32| {
+        format!(
+            "COPY (SELECT v AS id, '{tag}' AS tag FROM (SELECT unnest(range(1, {})) AS v)) \
+             TO 's3://kiln-test/kept/' STORED AS PARQUET;\n",
+            rows + 1
+        )
+    };
+    let dir = d.path().to_path_buf();
+    let run = move |name: &'static str, sql: String, conf: String| {
+        let dir = dir.clone();
+        tokio::task::spawn_blocking(move || {
+            let m = write_manifest(&dir, name, &sql, 2, 1, &conf);
+            run_kiln(
+                &["run", m.to_str().expect("utf8"), "--format", "csv"],
+                Duration::from_secs(180),
+            )
+        })
+    };
+
+    // The old data, committed directly.
+    let out = run("s3-old", write("old", 1000), direct.clone())
+        .await
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let old = keys_under(port, "kept/");
+    assert!(old.contains(&"kept/_SUCCESS".to_string()), "{old:?}");
+    let old_data: Vec<&String> = old.iter().filter(|k| !k.ends_with("/_SUCCESS")).collect();
+    assert!(!old_data.is_empty(), "no data files written: {old:?}");
+
+    // An overwrite through a proxy that forwards everything until the
+    // commit's first file move (a copy request) and refuses every request
+    // after it with 503: the move's own delete of the staged file, the rest
+    // of the commit and the cleanup all fail.
+    let moved = Arc::new(AtomicBool::new(false));
+    let seen = moved.clone();
+    let proxy = FlakyHttp::start(([127, 0, 0, 1], port).into(), move |_, head| {
+        if seen.load(Ordering::SeqCst) {
+            return Fate::SlowDown;
+        }
+        if head.to_ascii_lowercase().contains("\nx-amz-copy-source:") {
+            seen.store(true, Ordering::SeqCst);
+        }
+        Fate::Forward
+    })
+    .await
+    .expect("proxy");
+    let flaky = conf(&proxy.url());
+    let out = run("s3-refused", write("new", 3000), flaky)
+        .await
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success(), "the commit succeeded: {stderr}");
+    assert!(
+        moved.load(Ordering::SeqCst),
+        "the commit never moved a file: {stderr}"
+    );
+    assert!(
+        stderr.contains("output commit: moving"),
+        "the error does not name the commit step: {stderr}"
+    );
+    // Every old file is still there; one new file made it in; no _SUCCESS
+    // claims the mixture is an output.
+    let after = keys_under(port, "kept/");
+    for k in &old_data {
+        assert!(after.contains(k), "old file {k} lost: {after:?}");
+    }
+    assert!(!after.contains(&"kept/_SUCCESS".to_string()), "{after:?}");
+    assert_eq!(
+        after.len(),
+        old_data.len() + 1,
+        "expected the old files and the one moved file: {after:?}"
+    );
+    drop(proxy);
+
+    // With the server answering again, the same overwrite repairs it.
+    let sql = format!(
+        "{}CREATE EXTERNAL TABLE kept STORED AS PARQUET LOCATION 's3://kiln-test/kept/';\n\
+         SELECT count(*) AS n, min(tag) AS lo, max(tag) AS hi FROM kept;",
+        write("new", 3000)
+    );
+    let out = run("s3-repair", sql, direct).await.expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the repair failed: {stderr}");
+    let (_, rows) = parse_csv(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(rows, vec![vec!["3000", "new", "new"]], "{stderr}");
+    let repaired = keys_under(port, "kept/");
+    assert!(repaired.contains(&"kept/_SUCCESS".to_string()));
+    assert!(
+        old_data.iter().all(|k| !repaired.contains(k)),
+        "old files survived the repair: {repaired:?}"
+    );
 }

@@ -68,11 +68,15 @@ fn start_driver(manifest: &std::path::Path) -> (Proc, String) {
         .expect("start kiln driver");
     let stderr = child.stderr.take().expect("stderr");
     let proc = Proc(child);
-    let url = BufReader::new(stderr)
-        .lines()
+    let mut lines = BufReader::new(stderr).lines();
+    let url = lines
+        .by_ref()
         .map_while(Result::ok)
         .find_map(|l| l.strip_prefix("driver listening on ").map(str::to_string))
         .expect("driver prints its address");
+    // Keep reading what the driver prints next (its UI address, logs): a
+    // closed pipe would fail its writes.
+    std::thread::spawn(move || lines.map_while(Result::ok).for_each(drop));
     (proc, url)
 }
 

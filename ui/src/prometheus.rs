@@ -1,0 +1,282 @@
+//! Prometheus metrics (OpenMetrics text, `prometheus-client`): the driver's,
+//! counted from its event stream (jobs, stages and tasks by state, task
+//! time, shuffle bytes local and remote, spill, rows, executors), and the
+//! executor's own (slots busy, task time, shuffle bytes served, memory used
+//! against its limit, spill), served on its metrics port.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Mutex;
+
+use kiln_core::events::{Event, TaskEndReason};
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+/// A `state` label.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabel {
+    /// `succeeded`, `failed`, `killed`.
+    pub state: String,
+}
+
+/// A `source` label of shuffle reads.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceLabel {
+    /// `local` or `remote`.
+    pub source: String,
+}
+
+/// A `direction` label of rows.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DirectionLabel {
+    /// `read` or `written`.
+    pub direction: String,
+}
+
+/// The driver's metrics.
+#[derive(Debug)]
+pub struct DriverMetrics {
+    registry: Registry,
+    jobs: Family<StateLabel, Counter>,
+    jobs_running: Gauge,
+    stages: Family<StateLabel, Counter>,
+    stages_running: Gauge,
+    tasks: Family<StateLabel, Counter>,
+    tasks_running: Gauge,
+    task_time: Counter<f64, AtomicU64>,
+    shuffle_read: Family<SourceLabel, Counter>,
+    shuffle_written: Counter,
+    spills: Counter,
+    spilled: Counter,
+    rows: Family<DirectionLabel, Counter>,
+    executors: Gauge,
+    executors_removed: Counter,
+    dropped: Counter,
+    lock: Mutex<()>,
+}
+
+fn state(s: &str) -> StateLabel {
+    StateLabel {
+        state: s.to_string(),
+    }
+}
+
+impl Default for DriverMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DriverMetrics {
+    /// Metrics at zero, registered under `kiln_`.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("kiln");
+        let m = DriverMetrics {
+            jobs: Family::default(),
+            jobs_running: Gauge::default(),
+            stages: Family::default(),
+            stages_running: Gauge::default(),
+            tasks: Family::default(),
+            tasks_running: Gauge::default(),
+            task_time: Counter::default(),
+            shuffle_read: Family::default(),
+            shuffle_written: Counter::default(),
+            spills: Counter::default(),
+            spilled: Counter::default(),
+            rows: Family::default(),
+            executors: Gauge::default(),
+            executors_removed: Counter::default(),
+            dropped: Counter::default(),
+            registry: Registry::default(),
+            lock: Mutex::new(()),
+        };
+        registry.register("jobs", "Jobs ended, by outcome", m.jobs.clone());
+        registry.register("jobs_running", "Jobs running", m.jobs_running.clone());
+        registry.register(
+            "stages",
+            "Stage attempts ended, by outcome",
+            m.stages.clone(),
+        );
+        registry.register(
+            "stages_running",
+            "Stage attempts running",
+            m.stages_running.clone(),
+        );
+        registry.register("tasks", "Task attempts ended, by outcome", m.tasks.clone());
+        registry.register(
+            "tasks_running",
+            "Task attempts running",
+            m.tasks_running.clone(),
+        );
+        registry.register(
+            "task_run_time_seconds",
+            "Time tasks ran on executors",
+            m.task_time.clone(),
+        );
+        registry.register(
+            "shuffle_read_bytes",
+            "Shuffle bytes read, from the reader's own disk (local) or fetched (remote)",
+            m.shuffle_read.clone(),
+        );
+        registry.register(
+            "shuffle_written_bytes",
+            "Shuffle bytes written",
+            m.shuffle_written.clone(),
+        );
+        registry.register(
+            "spills",
+            "Spill files written by operators",
+            m.spills.clone(),
+        );
+        registry.register(
+            "spilled_bytes",
+            "Bytes spilled by operators",
+            m.spilled.clone(),
+        );
+        registry.register("task_rows", "Rows tasks read and wrote", m.rows.clone());
+        registry.register("executors", "Executors registered", m.executors.clone());
+        registry.register(
+            "executors_removed",
+            "Executors that left",
+            m.executors_removed.clone(),
+        );
+        registry.register(
+            "ui_events_dropped",
+            "Progress events the metrics consumer dropped while behind",
+            m.dropped.clone(),
+        );
+        DriverMetrics { registry, ..m }
+    }
+
+    /// Counts one event.
+    pub fn apply(&self, e: &Event) {
+        let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        match e {
+            Event::JobStart { .. } => {
+                self.jobs_running.inc();
+            }
+            Event::JobEnd { error, .. } => {
+                self.jobs_running.dec();
+                let s = if error.is_some() {
+                    "failed"
+                } else {
+                    "succeeded"
+                };
+                self.jobs.get_or_create(&state(s)).inc();
+            }
+            Event::StageSubmitted { .. } => {
+                self.stages_running.inc();
+            }
+            Event::StageCompleted { failure, .. } => {
+                self.stages_running.dec();
+                let s = if failure.is_some() {
+                    "failed"
+                } else {
+                    "succeeded"
+                };
+                self.stages.get_or_create(&state(s)).inc();
+            }
+            Event::TaskStart { .. } => {
+                self.tasks_running.inc();
+            }
+            Event::TaskEnd {
+                reason, metrics, ..
+            } => {
+                self.tasks_running.dec();
+                let s = match reason {
+                    TaskEndReason::Success => "succeeded",
+                    TaskEndReason::Killed(_) => "killed",
+                    _ => "failed",
+                };
+                self.tasks.get_or_create(&state(s)).inc();
+                self.task_time.inc_by(metrics.run_time_ms as f64 / 1e3);
+                self.read(metrics.shuffle_local_bytes, metrics.shuffle_remote_bytes);
+                self.shuffle_written.inc_by(metrics.shuffle_write_bytes);
+                self.spills.inc_by(metrics.spill_count);
+                self.spilled.inc_by(metrics.spilled_bytes);
+                let dir = |d: &str| DirectionLabel {
+                    direction: d.to_string(),
+                };
+                self.rows
+                    .get_or_create(&dir("read"))
+                    .inc_by(metrics.input_rows);
+                self.rows
+                    .get_or_create(&dir("written"))
+                    .inc_by(metrics.output_rows);
+            }
+            Event::DriverAccumUpdates {
+                shuffle_local_bytes,
+                shuffle_remote_bytes,
+                ..
+            } => self.read(*shuffle_local_bytes, *shuffle_remote_bytes),
+            Event::ExecutorAdded { .. } => {
+                self.executors.inc();
+            }
+            Event::ExecutorRemoved { .. } => {
+                self.executors.dec();
+                self.executors_removed.inc();
+            }
+            _ => {}
+        }
+    }
+
+    fn read(&self, local: u64, remote: u64) {
+        let src = |s: &str| SourceLabel {
+            source: s.to_string(),
+        };
+        self.shuffle_read.get_or_create(&src("local")).inc_by(local);
+        self.shuffle_read
+            .get_or_create(&src("remote"))
+            .inc_by(remote);
+    }
+
+    /// Records that the consumer had to drop `n` progress events in all.
+    pub fn set_dropped(&self, n: u64) {
+        let now = self.dropped.get();
+        if n > now {
+            self.dropped.inc_by(n - now);
+        }
+    }
+
+    /// The OpenMetrics text.
+    pub fn encode(&self) -> String {
+        let _g = self.lock.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = String::new();
+        if encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_are_encoded_as_openmetrics() {
+        let m = DriverMetrics::new();
+        m.apply(&Event::JobStart {
+            job_id: 1,
+            execution_id: None,
+            time: 0,
+            stages: vec![],
+            description: String::new(),
+        });
+        m.apply(&Event::JobEnd {
+            job_id: 1,
+            time: 1,
+            error: None,
+        });
+        let text = m.encode();
+        assert!(
+            text.contains("kiln_jobs_total{state=\"succeeded\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("kiln_jobs_running 0"), "{text}");
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+}
