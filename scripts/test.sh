@@ -31,6 +31,9 @@ bash tests/cluster/install.sh
 step "formatting"
 cargo fmt --all -- --check
 
+step "module structure: no new import cycle among a crate's modules"
+python3 scripts/check-structure.py --sizes
+
 step "building kiln and the test binaries (target dir: $CARGO_TARGET_DIR)"
 # One build of every target (the `kiln` binary the integration tests run
 # included), with the same feature set `cargo test --workspace` uses.

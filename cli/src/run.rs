@@ -13,12 +13,12 @@ use kiln_core::manifest::{Application, Job, PythonScript};
 use kiln_core::security::{Secret, Transport};
 use kiln_driver::allocation::AllocationConf;
 use kiln_driver::application::{Driver, DriverShuffle, QueryOutput};
-use kiln_driver::executor_registry::{DriverEndpoint, ExecutorRegistry, StartRule};
+use kiln_driver::executor_registry::{ExecutorRegistry, StartRule};
 use kiln_driver::metrics::AppMetrics;
 use kiln_driver::progress::Progress;
 use kiln_driver::scheduler::SchedulerContext;
 
-use crate::local::{executor_conf, LocalApp, Master};
+use crate::local::{executor_conf, parse_master, serve_driver, uuid_suffix, LocalApp, Master};
 use crate::output::{write_output, Format};
 use crate::CliError;
 
@@ -92,36 +92,6 @@ pub struct DriverArgs {
     termination_log: PathBuf,
 }
 
-pub(crate) fn parse_master(m: &str) -> Result<Master, CliError> {
-    if m == "local-cluster" {
-        return Ok(Master::LocalCluster);
-    }
-    if m == "local" {
-        return Ok(Master::Local(1));
-    }
-    if m.contains("://") {
-        return kiln_standalone::MasterUrl::parse(m)
-            .map(Master::Standalone)
-            .map_err(|e| CliError::Input(format!("--master: {e}")));
-    }
-    if let Some(n) = m.strip_prefix("local[").and_then(|r| r.strip_suffix(']')) {
-        if n == "*" {
-            let cores = std::thread::available_parallelism()
-                .map(|n| n.get() as u32)
-                .unwrap_or(1);
-            return Ok(Master::Local(cores));
-        }
-        if let Ok(n) = n.parse::<u32>() {
-            if n > 0 {
-                return Ok(Master::Local(n));
-            }
-        }
-    }
-    Err(CliError::Input(format!(
-        "--master: `{m}` is not a deploy mode (use local-cluster, local, local[N], local[*] or kiln://HOST:PORT)"
-    )))
-}
-
 pub(crate) fn load(
     manifest: &std::path::Path,
     overrides: &[String],
@@ -135,39 +105,6 @@ pub(crate) fn load(
     }
     let conf = EngineConf::parse(&app.conf)?;
     Ok((app, conf))
-}
-
-pub(crate) async fn serve_driver(
-    registry: &ExecutorRegistry,
-    bind: SocketAddr,
-) -> Result<(String, tokio::task::JoinHandle<()>), CliError> {
-    serve_driver_at(registry, bind, None).await
-}
-
-/// [`serve_driver`], with the URL naming `advertise` instead of the bound
-/// IP (`spark.driver.host` when the driver binds elsewhere).
-pub(crate) async fn serve_driver_at(
-    registry: &ExecutorRegistry,
-    bind: SocketAddr,
-    advertise: Option<&str>,
-) -> Result<(String, tokio::task::JoinHandle<()>), CliError> {
-    let listener = tokio::net::TcpListener::bind(bind)
-        .await
-        .map_err(|e| CliError::Failed(format!("driver cannot listen on {bind}: {e}")))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| CliError::Failed(format!("driver listener: {e}")))?;
-    let service = DriverEndpoint::service(registry.clone());
-    let mut server = registry.transport().server()?;
-    let handle = tokio::spawn(async move {
-        let _ = server
-            .add_service(service)
-            .serve_with_incoming(kiln_core::security::Transport::incoming(listener))
-            .await;
-    });
-    let host = advertise.map_or_else(|| addr.ip().to_string(), str::to_string);
-    let url = registry.transport().url(&host, addr.port());
-    Ok((url, handle))
 }
 
 /// `kiln run`.
@@ -610,16 +547,4 @@ async fn connect_in_pod(driver: Driver, bind: SocketAddr, port: u16) -> Result<(
         eprintln!("stopping the Spark Connect server");
     })
     .await
-}
-
-pub(crate) fn uuid_suffix() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!("{:x}", (nanos as u64) ^ ((std::process::id() as u64) << 32))
-        .chars()
-        .rev()
-        .take(8)
-        .collect()
 }

@@ -178,7 +178,7 @@ pub async fn start(opts: ExecutorOptions) -> Result<ExecutorHandle> {
     let conf = EngineConf::parse(&raw)?;
     let config = conf.session_config(opts.cores as usize)?;
     let runtime = kiln_core::config::runtime_env(opts.memory_bytes, Some(spill_dir))?;
-    if let Some(buckets) = raw.get("kiln.s3.buckets") {
+    if let Some(buckets) = raw.get(kiln_core::settings::S3_BUCKETS) {
         for b in buckets.split(',').filter(|b| !b.is_empty()) {
             kiln_core::objectstore::register_s3(&runtime, b, &raw)?;
         }

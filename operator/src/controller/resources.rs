@@ -150,14 +150,9 @@ pub fn tls_enabled(app: &SparkApplication) -> bool {
     !tls::tls_disabled(&merged_conf(app))
 }
 
-/// A fresh random secret (64 hex characters from the OS).
+/// A fresh random secret ([`kiln_values::secret::random_secret`]).
 pub fn random_secret() -> Result<String, ControllerError> {
-    use std::io::Read;
-    let mut bytes = [0u8; 32];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .map_err(|e| ControllerError::Invalid(format!("cannot read /dev/urandom: {e}")))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    kiln_values::secret::random_secret().map_err(ControllerError::Invalid)
 }
 
 /// The job as the manifest `kiln driver` reads: the SQL (or the file
@@ -274,24 +269,10 @@ pub fn service(app: &SparkApplication) -> Result<Service, ControllerError> {
     Ok(svc)
 }
 
-/// Bytes of a memory size in Kiln's units (`512m`, `2g`, `1Gi`); `None` if
-/// it does not parse (the schema's pattern normally prevents that).
+/// Bytes of a memory size in Kiln's units ([`kiln_values::memory`]);
+/// `None` if it does not parse (the schema's pattern normally prevents that).
 pub fn memory_bytes(s: &str) -> Option<u64> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let value: f64 = num.parse().ok()?;
-    let mult: f64 = match unit {
-        "" | "b" | "B" => 1.0,
-        "k" | "K" | "kb" | "KB" | "Ki" => 1024.0,
-        "m" | "M" | "mb" | "MB" | "Mi" => 1024.0 * 1024.0,
-        "g" | "G" | "gb" | "GB" | "Gi" => 1024.0 * 1024.0 * 1024.0,
-        "t" | "T" | "tb" | "TB" | "Ti" => 1024.0_f64.powi(4),
-        _ => return None,
-    };
-    Some((value * mult) as u64)
+    kiln_values::memory::parse_memory(s).ok()
 }
 
 /// The pod's memory request and limit: the engine's memory plus overhead
