@@ -37,18 +37,11 @@ pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 /// A connection whose PING is not answered within this is closed and its
 /// calls fail.
 pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+/// Every setting [`Transport`] reads.
+pub use crate::settings::TRANSPORT_KEYS as KEYS;
 pub use crate::settings::{
     MAX_MESSAGE_SIZE, SSL_CA_FILE, SSL_CERT_FILE, SSL_ENABLED, SSL_KEY_FILE, SSL_SERVER_NAME,
 };
-/// Every setting [`Transport`] reads.
-pub const KEYS: [&str; 6] = [
-    MAX_MESSAGE_SIZE,
-    SSL_ENABLED,
-    SSL_CERT_FILE,
-    SSL_KEY_FILE,
-    SSL_CA_FILE,
-    SSL_SERVER_NAME,
-];
 /// Default of `kiln.rpc.maxMessageSize`: 64 MiB (a task's plan; shuffle
 /// blocks travel in 1 MiB pieces).
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;

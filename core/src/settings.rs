@@ -4,7 +4,7 @@
 //! stores) takes them from. It depends on nothing, so that those modules can
 //! share keys without importing each other.
 //!
-//! Kiln reads its own `kiln.*` keys (all listed in [`KILN_KEYS`]; any other
+//! Kiln reads its own `kiln.*` keys (all listed by [`kiln_keys`]; any other
 //! `kiln.*` key is refused, see [`unknown_kiln_key`]), a few Spark keys whose
 //! meaning carries over, and passes `datafusion.*` keys through to DataFusion.
 
@@ -167,24 +167,20 @@ pub const TEST_KEYS: [&str; 5] = [
     TEST_FAIL_COMMIT_AFTER_FILES,
 ];
 
-/// Every `kiln.*` key the engine reads, but the `kiln.test.*` hooks (checked
-/// by the hooks, which a release build refuses) and the `kiln.ui.*` keys
-/// (kiln-ui's, which it checks).
-pub const KILN_KEYS: [&str; 24] = [
-    TASK_MAX_FAILURES,
-    SHUFFLE_COMPRESSION,
-    KILN_SHUFFLE_PARTITIONS,
-    HEARTBEAT_INTERVAL,
-    HEARTBEAT_TIMEOUT,
-    REGISTRATION_TIMEOUT,
-    MAX_EXECUTOR_REPLACEMENTS,
-    WRITE_MODE,
+/// The settings of the transport between the application's processes
+/// (`crate::security::Transport`).
+pub const TRANSPORT_KEYS: [&str; 6] = [
     MAX_MESSAGE_SIZE,
     SSL_ENABLED,
     SSL_CERT_FILE,
     SSL_KEY_FILE,
     SSL_CA_FILE,
     SSL_SERVER_NAME,
+];
+
+/// The settings of S3 object stores (`crate::objectstore`), but
+/// [`S3_BUCKETS`], which Kiln sets itself.
+pub const S3_KEYS: [&str; 10] = [
     S3_ENDPOINT,
     S3_REGION,
     S3_ACCESS_KEY_ID,
@@ -197,6 +193,25 @@ pub const KILN_KEYS: [&str; 24] = [
     S3_REQUEST_TIMEOUT,
 ];
 
+/// The engine's own `kiln.*` settings ([`crate::config::EngineConf`]).
+pub const ENGINE_KEYS: [&str; 8] = [
+    TASK_MAX_FAILURES,
+    SHUFFLE_COMPRESSION,
+    KILN_SHUFFLE_PARTITIONS,
+    HEARTBEAT_INTERVAL,
+    HEARTBEAT_TIMEOUT,
+    REGISTRATION_TIMEOUT,
+    MAX_EXECUTOR_REPLACEMENTS,
+    WRITE_MODE,
+];
+
+/// Every `kiln.*` key the engine reads, but the `kiln.test.*` hooks (checked
+/// by the hooks, which a release build refuses) and the `kiln.ui.*` keys
+/// (kiln-ui's, which it checks).
+pub fn kiln_keys() -> Vec<&'static str> {
+    [&ENGINE_KEYS[..], &TRANSPORT_KEYS, &S3_KEYS].concat()
+}
+
 /// What is wrong with a `kiln.*` key that names no setting (`None` when it
 /// names one, or belongs to the `kiln.test.*`/`kiln.ui.*` families, which
 /// their owners check): the closest known keys, as Spark suggests names.
@@ -205,11 +220,11 @@ pub fn unknown_kiln_key(key: &str) -> Option<String> {
         || key.starts_with("kiln.test.")
         || key.starts_with("kiln.ui.")
         || key == S3_BUCKETS
-        || KILN_KEYS.contains(&key)
     {
         return None;
     }
-    Some(unknown_key_message(key, &KILN_KEYS))
+    let known = kiln_keys();
+    (!known.contains(&key)).then(|| unknown_key_message(key, &known))
 }
 
 /// "unknown setting; did you mean …?" for a key of a family of settings:
@@ -309,7 +324,7 @@ mod tests {
 
     #[test]
     fn known_keys_and_delegated_families_pass() {
-        for k in KILN_KEYS {
+        for k in kiln_keys() {
             assert_eq!(unknown_kiln_key(k), None, "{k}");
         }
         for k in [
