@@ -164,6 +164,9 @@ fn now_or_end(a: &AppStatus) -> u64 {
 }
 
 fn header_of(a: &AppStatus, live: bool) -> Value {
+    // An ended application's page has nothing to follow: its script would
+    // get the stream's `end` at once and reload the page again and again.
+    let live = live && a.end_time.is_none();
     json!({
         "id": a.app_id, "name": a.app_name, "user": a.user, "state": app_state(a),
         "duration_ms": now_or_end(a).saturating_sub(a.start_time),

@@ -23,4 +23,5 @@ mod spark_sql;
 mod standalone;
 mod tpch;
 mod ui;
+mod ui_browser;
 mod user_errors;
