@@ -292,6 +292,7 @@ fn view(page: Page<'_>) -> Result<(&'static str, Value), String> {
                         "shuffle_read": e.shuffle_read_bytes, "shuffle_write": e.shuffle_write_bytes,
                         "spilled": e.spilled_bytes, "removed": e.removed.is_some(),
                         "reason": e.removed_reason, "logs": e.log_urls,
+                        "metrics": e.metrics_url,
                     })
                 })
                 .collect();

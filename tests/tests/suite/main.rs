@@ -5,6 +5,7 @@
 
 mod commit;
 mod errors;
+mod executor_metrics;
 mod faults;
 mod formats;
 mod harness;

@@ -235,7 +235,7 @@ fn crawl(addr: &str, start: &str) -> Vec<String> {
 }
 
 /// Prometheus samples by name and labels, parsed by `prometheus-parse`.
-fn prometheus(text: &str) -> Vec<prometheus_parse::Sample> {
+pub(crate) fn prometheus(text: &str) -> Vec<prometheus_parse::Sample> {
     let lines = text.lines().map(|l| Ok(l.to_string()));
     prometheus_parse::Scrape::parse(lines)
         .expect("Prometheus text parses")
@@ -505,7 +505,7 @@ pub(crate) fn agrees_with_summary(jobs: &Value, stages: &Value, summary: &Value,
 }
 
 /// A free loopback port (bound, then released).
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
