@@ -1,0 +1,407 @@
+//! Issue 13 on Kubernetes, end to end on the test control plane: `helm
+//! install` of `charts/kiln` with `history.enabled` (event logs on a
+//! PersistentVolumeClaim, served below the non-root base path an Ingress
+//! routes) runs the operator and `kiln history` as pods of the process
+//! node. An application with `spec.monitoring` completes; its status
+//! carries `uiURL` and `historyURL`, its driver pod the scrape annotations,
+//! the operator's `/metrics` its outcome under kubeflow's names. Then its
+//! pods are deleted, and the history server still shows its stages and its
+//! driver's and executors' logs (archived by the driver next to its event
+//! log), and `kiln logs` prints the archived driver log.
+
+mod common;
+mod controller_support;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{run, workspace};
+use controller_support::{cluster, kiln, setup, state, until};
+use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Pod, Service};
+use kiln_operator::SparkApplication;
+use kube::api::{DeleteParams, ListParams, PostParams};
+use kube::{Api, Client, ResourceExt};
+use serde_json::{json, Value};
+
+const NS: &str = "kiln-hist";
+const BASE: &str = "/kiln-history";
+const APP: &str = "hist-count";
+
+/// `GET url` with curl: (HTTP status, body).
+fn http_get(url: &str) -> (u16, String) {
+    let out = Command::new("curl")
+        .args(["-sS", "--max-time", "10", "-w", "\n%{http_code}", url])
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (code.trim().parse().unwrap_or(0), body.to_string())
+}
+
+fn get_json(url: &str) -> Value {
+    let (code, body) = http_get(url);
+    assert_eq!(code, 200, "GET {url}: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {url}: {e}: {body}"))
+}
+
+/// The one running pod selected by `labels`, and its IP.
+async fn running_pod(client: &Client, labels: &str) -> (Pod, String) {
+    let api: Api<Pod> = Api::namespaced(client.clone(), NS);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let pods = api
+            .list(&ListParams::default().labels(labels))
+            .await
+            .expect("list pods")
+            .items;
+        if let [p] = pods.as_slice() {
+            let st = p.status.clone().unwrap_or_default();
+            if st.phase.as_deref() == Some("Running") {
+                if let Some(ip) = st.pod_ip {
+                    return (p.clone(), ip);
+                }
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no running pod {labels} after 90 s: {:?}",
+            pods.iter()
+                .map(|p| (&p.metadata.name, &p.status))
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// A hostPath PersistentVolume on the node's disk and its claim, bound
+/// statically (as an administrator binds pre-made volumes).
+async fn event_log_claim(client: &Client, dir: &std::path::Path) {
+    let pv: PersistentVolume = serde_json::from_value(json!({
+        "metadata": {"name": "kiln-hist-events"},
+        "spec": {
+            "capacity": {"storage": "1Gi"},
+            "accessModes": ["ReadWriteMany"],
+            "persistentVolumeReclaimPolicy": "Retain",
+            "storageClassName": "",
+            "hostPath": {"path": dir.display().to_string()},
+            "claimRef": {"namespace": NS, "name": "kiln-events"},
+        }
+    }))
+    .expect("pv");
+    let pvc: PersistentVolumeClaim = serde_json::from_value(json!({
+        "metadata": {"name": "kiln-events", "namespace": NS},
+        "spec": {
+            "accessModes": ["ReadWriteMany"],
+            "storageClassName": "",
+            "volumeName": "kiln-hist-events",
+            "resources": {"requests": {"storage": "1Gi"}},
+        }
+    }))
+    .expect("pvc");
+    Api::<PersistentVolume>::all(client.clone())
+        .create(&PostParams::default(), &pv)
+        .await
+        .expect("create pv");
+    Api::<PersistentVolumeClaim>::namespaced(client.clone(), NS)
+        .create(&PostParams::default(), &pvc)
+        .await
+        .expect("create pvc");
+}
+
+/// Every path under `dir`, for failure messages.
+fn walk(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        out.push(e.path().display().to_string());
+        if e.path().is_dir() {
+            out.extend(walk(&e.path()));
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_installed_by_the_chart_outlives_the_pods() {
+    controller_support::crds_from_chart();
+    let c = cluster();
+    let client = setup(NS).await;
+    let events = tempfile::tempdir().expect("tempdir");
+    event_log_claim(&client, events.path()).await;
+
+    let mut install = c.helm();
+    install
+        .args(["install", "kiln"])
+        .arg(workspace().join("charts/kiln"))
+        .args(["-n", NS])
+        .args(["--set", "history.enabled=true"])
+        .args([
+            "--set",
+            "history.eventLog.persistentVolumeClaim=kiln-events",
+        ])
+        .args(["--set", &format!("history.basePath={BASE}")])
+        .args(["--set", "history.ingress.enabled=true"])
+        .args(["--wait", "--timeout", "120s"]);
+    run(install);
+    let (_, op_ip) = running_pod(&client, "app.kubernetes.io/component=operator").await;
+    let (hist_pod, hist_ip) = running_pod(&client, "app.kubernetes.io/component=history").await;
+    let hist = format!("http://{hist_ip}:18080{BASE}");
+
+    // An application of two stages on two executors, its driver scraped.
+    let out = tempfile::tempdir().expect("tempdir");
+    let sql = format!(
+        "COPY (SELECT v % 3 AS k, count(*) AS n FROM (SELECT unnest(range(1, 1001)) AS v) \
+         GROUP BY v % 3) TO '{}/' STORED AS CSV;",
+        out.path().display()
+    );
+    let manifest = json!({
+        "apiVersion": "kiln.dev/v1alpha1",
+        "kind": "SparkApplication",
+        "metadata": {"name": APP, "namespace": NS},
+        "spec": {
+            "sql": sql,
+            "executor": {"instances": 2},
+            "monitoring": {"exposeDriverMetrics": true, "prometheus": {"port": 8090}},
+        },
+    });
+    let apps: Api<SparkApplication> = Api::namespaced(client.clone(), NS);
+    apps.create(
+        &PostParams::default(),
+        &serde_json::from_value(manifest).expect("app"),
+    )
+    .await
+    .expect("create application");
+
+    // The live UI through the driver Service's port, while it runs.
+    let driver_pods: Api<Pod> = Api::namespaced(client.clone(), NS);
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let app = loop {
+        let a = apps.get(APP).await.expect("get application");
+        let s = state(&a);
+        if s == "COMPLETED" || s == "FAILED" {
+            break a;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not finished after 180 s: {:#?}",
+            a.status
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let st = app.status.clone().expect("status");
+    assert_eq!(state(&app), "COMPLETED", "{st:#?}");
+    let app_id = st.spark_application_id.clone().expect("run id");
+    assert_eq!(
+        st.ui_url.as_deref(),
+        Some(format!("http://{APP}-ui-svc.{NS}.svc:4040/").as_str())
+    );
+    assert_eq!(
+        st.history_url.as_deref(),
+        Some(format!("http://kiln-history.{NS}.svc:18080{BASE}/history/{app_id}/").as_str())
+    );
+    let (ok, text, err) = kiln(&["status", APP, "-n", NS]);
+    assert!(ok, "{err}");
+    assert!(
+        text.contains(&format!("UI:         http://{APP}-ui-svc.{NS}.svc:4040/")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "History:    http://kiln-history.{NS}.svc:18080{BASE}/history/{app_id}/"
+        )),
+        "{text}"
+    );
+
+    // The driver was annotated for scraping on its UI port, which the
+    // Service's ui port targets.
+    let driver = driver_pods
+        .get(&format!("{APP}-driver"))
+        .await
+        .expect("driver pod");
+    let ann = driver.annotations();
+    assert_eq!(
+        ann.get("prometheus.io/scrape").map(String::as_str),
+        Some("true")
+    );
+    assert_eq!(
+        ann.get("prometheus.io/port").map(String::as_str),
+        Some("4040")
+    );
+    assert_eq!(
+        ann.get("prometheus.io/path").map(String::as_str),
+        Some("/metrics")
+    );
+    let svc: Service = Api::namespaced(client.clone(), NS)
+        .get(&format!("{APP}-ui-svc"))
+        .await
+        .expect("service");
+    let ports = serde_json::to_value(svc.spec.expect("spec").ports).expect("ports");
+    assert!(
+        ports
+            .as_array()
+            .expect("ports")
+            .iter()
+            .any(|p| p["name"] == "ui" && p["targetPort"] == 4040),
+        "{ports}"
+    );
+
+    // The operator's outcome metrics, under kubeflow's names.
+    let (code, metrics) = http_get(&format!("http://{op_ip}:8080/metrics"));
+    assert_eq!(code, 200);
+    for want in [
+        format!("spark_application_count{{namespace=\"{NS}\"}} 1\n"),
+        format!("spark_application_submit_count{{namespace=\"{NS}\"}} 1\n"),
+        format!("spark_application_success_count{{namespace=\"{NS}\"}} 1\n"),
+        format!("spark_application_success_execution_time_seconds_count{{namespace=\"{NS}\"}} 1\n"),
+    ] {
+        assert!(metrics.contains(&want), "missing {want:?} in\n{metrics}");
+    }
+    assert!(
+        !metrics.contains("spark_application_failure_count{"),
+        "{metrics}"
+    );
+
+    let driver_story = c
+        .container_log(NS, &format!("{APP}-driver"), "spark-kubernetes-driver")
+        .unwrap_or_default();
+    // The pods go (the driver pod stays after a run; delete it too).
+    driver_pods
+        .delete(&format!("{APP}-driver"), &DeleteParams::default())
+        .await
+        .expect("delete driver pod");
+    until(
+        "the application's pods to go",
+        Duration::from_secs(60),
+        || async {
+            driver_pods
+                .list(&ListParams::default().labels(&format!("kiln.dev/app={APP}")))
+                .await
+                .is_ok_and(|l| l.items.is_empty())
+        },
+    )
+    .await;
+
+    // The history server lists the run and serves its stages.
+    // (It lists the folder again at most every 2 s.)
+    let listed_now = || {
+        let listed = get_json(&format!("{hist}/api/v1/applications"));
+        let found = listed
+            .as_array()
+            .expect("applications")
+            .iter()
+            .any(|a| a["id"] == app_id.as_str());
+        (found, listed)
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (mut found, mut listed) = listed_now();
+    while !found && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        (found, listed) = listed_now();
+    }
+    assert!(
+        found,
+        "{listed}; event log folder: {:?}; driver log:\n{driver_story}\nhistory log:\n{}",
+        walk(events.path()),
+        c.container_log(NS, &hist_pod.name_any(), "history")
+            .unwrap_or_default()
+    );
+    let api = format!("{hist}/api/v1/applications/{app_id}");
+    let stages = get_json(&format!("{api}/stages"));
+    let stages = stages.as_array().expect("stages");
+    assert!(stages.len() >= 2, "a shuffle makes two stages: {stages:?}");
+    for s in stages {
+        assert_eq!(s["status"], "COMPLETE", "{s}");
+        assert!(s["numCompleteTasks"].as_u64().unwrap_or(0) > 0, "{s}");
+    }
+    let executors = get_json(&format!("{api}/allexecutors"));
+    let exec_ids: Vec<String> = executors
+        .as_array()
+        .expect("executors")
+        .iter()
+        .filter_map(|e| e["id"].as_str().map(str::to_string))
+        .filter(|id| id != "driver")
+        .collect();
+    assert_eq!(exec_ids.len(), 2, "{executors}");
+
+    // Its pages keep the base path in every link.
+    let (code, page) = http_get(&format!("{hist}/history/{app_id}/"));
+    assert_eq!(code, 200, "{page}");
+    let page = page.replace("&#x2f;", "/").replace("&amp;", "&");
+    let hrefs: Vec<&str> = page
+        .split("href=\"")
+        .skip(1)
+        .filter_map(|h| h.split('"').next())
+        .filter(|h| !h.starts_with('#'))
+        .collect();
+    assert!(hrefs.len() > 3, "{page}");
+    for href in hrefs {
+        assert!(href.starts_with(BASE), "a link leaves {BASE}: {href}");
+        let (code, body) = http_get(&format!("http://{hist_ip}:18080{href}"));
+        assert_eq!(code, 200, "{href}: {body}");
+    }
+
+    // The driver's and the executors' logs, archived next to the event log.
+    let (code, driver_log) = http_get(&format!("{hist}/history/{app_id}/logs/driver.log/raw"));
+    assert_eq!(code, 200, "{driver_log}");
+    assert!(driver_log.contains("driver listening on"), "{driver_log}");
+    for id in &exec_ids {
+        let (code, log) = http_get(&format!(
+            "{hist}/history/{app_id}/logs/executor-{id}.log/raw"
+        ));
+        assert_eq!(code, 200, "executor {id}: {log}");
+        assert!(
+            log.contains(&format!("executor {id} serving on")),
+            "executor {id}: {log}"
+        );
+        let (code, page) = http_get(&format!("{hist}/history/{app_id}/logs/executor-{id}.log"));
+        assert_eq!(code, 200, "{page}");
+    }
+    let on_disk = std::fs::read_dir(events.path())
+        .expect("event log folder")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect::<Vec<_>>();
+    assert!(
+        on_disk.contains(&format!("eventlog_v2_{app_id}")),
+        "{on_disk:?}"
+    );
+
+    // `kiln logs` prints the archived driver log once the pods are gone
+    // (through a port-forward-style URL: the Service name does not resolve
+    // outside the cluster).
+    let (ok, text, err) = kiln(&["logs", APP, "-n", NS, "--history-url", &hist]);
+    assert!(ok, "{err}");
+    assert!(text.contains("driver listening on"), "{text}");
+    assert!(err.contains("archived"), "{err}");
+    let (ok, text, err) = kiln(&[
+        "logs",
+        APP,
+        "-n",
+        NS,
+        "--executor",
+        &exec_ids[0],
+        "--history-url",
+        &hist,
+        "--tail",
+        "1",
+    ]);
+    assert!(ok, "{err}");
+    assert_eq!(text.lines().count(), 1, "{text}");
+    // Without a reachable history server it says where it looked.
+    let (ok, _, err) = kiln(&["logs", APP, "-n", NS]);
+    assert!(!ok);
+    assert!(err.contains(&format!("kiln-history.{NS}.svc")), "{err}");
+
+    // Clean up: the application, the release, the volume.
+    apps.delete(APP, &DeleteParams::default())
+        .await
+        .expect("delete app");
+    let mut h = c.helm();
+    h.args(["uninstall", "kiln", "-n", NS, "--wait", "--timeout", "60s"]);
+    run(h);
+    let _ = Api::<PersistentVolumeClaim>::namespaced(client.clone(), NS)
+        .delete("kiln-events", &DeleteParams::default())
+        .await;
+    let _ = Api::<PersistentVolume>::all(client.clone())
+        .delete("kiln-hist-events", &DeleteParams::default())
+        .await;
+}
