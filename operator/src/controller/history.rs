@@ -34,7 +34,8 @@ pub struct HistoryOptions {
 }
 
 impl HistoryOptions {
-    /// Checks the combination: a claim needs a local folder to mount it at.
+    /// Checks the combination: a claim needs a local folder to mount it
+    /// at, and a local folder needs a claim.
     pub fn validate(&self) -> Result<(), ControllerError> {
         match (&self.event_log_claim, &self.event_log_dir) {
             (Some(_), None) => Err(ControllerError::Invalid(
@@ -42,6 +43,11 @@ impl HistoryOptions {
             )),
             (Some(_), Some(d)) if !d.starts_with('/') => Err(ControllerError::Invalid(format!(
                 "--event-log-dir {d:?}: a PersistentVolumeClaim is mounted at an absolute path"
+            ))),
+            // A folder no volume backs would be each driver pod's own,
+            // gone with the pod.
+            (None, Some(d)) if !d.starts_with("s3://") => Err(ControllerError::Invalid(format!(
+                "--event-log-dir {d:?}: a folder needs --event-log-claim (the volume holding it); otherwise use s3://bucket/prefix"
             ))),
             _ => Ok(()),
         }
@@ -154,5 +160,16 @@ mod tests {
         };
         assert!(bad.validate().is_err());
         assert!(opts().validate().is_ok());
+        let no_claim = HistoryOptions {
+            event_log_claim: None,
+            ..opts()
+        };
+        assert!(no_claim.validate().is_err());
+        let s3 = HistoryOptions {
+            event_log_dir: Some("s3://b/p".into()),
+            event_log_claim: None,
+            ..opts()
+        };
+        assert!(s3.validate().is_ok());
     }
 }
