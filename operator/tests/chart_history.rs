@@ -26,6 +26,8 @@ use serde_json::{json, Value};
 const NS: &str = "kiln-hist";
 const BASE: &str = "/kiln-history";
 const APP: &str = "hist-count";
+/// The driver's `spark.ui.port`.
+const UI_PORT: u16 = 24040;
 
 /// `GET url` with curl: (HTTP status, body).
 fn http_get(url: &str) -> (u16, String) {
@@ -160,6 +162,11 @@ async fn history_installed_by_the_chart_outlives_the_pods() {
         "spec": {
             "sql": sql,
             "executor": {"instances": 2},
+            // The driver keeps its UI up a while after the job, so the
+            // test reads it live.
+            // (On its own port: pods of the process node share the host's
+            // network, where another UI may hold 4040.)
+            "conf": {"kiln.ui.retainAfterEnd": "10s", "spark.ui.port": UI_PORT.to_string()},
             "monitoring": {"exposeDriverMetrics": true, "prometheus": {"port": 8090}},
         },
     });
@@ -171,8 +178,48 @@ async fn history_installed_by_the_chart_outlives_the_pods() {
     .await
     .expect("create application");
 
-    // The live UI through the driver Service's port, while it runs.
+    // The live UI on the driver pod's IP and UI port (what the Service's
+    // `ui` port and the scrape annotation point at), while the driver runs.
     let driver_pods: Api<Pod> = Api::namespaced(client.clone(), NS);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut last = String::new();
+    let (live_jobs, driver_metrics) = loop {
+        let ip = driver_pods
+            .get_opt(&format!("{APP}-driver"))
+            .await
+            .expect("get driver pod")
+            .and_then(|p| p.status)
+            .and_then(|s| s.pod_ip);
+        if let Some(ip) = ip {
+            let (code, jobs) = http_get(&format!(
+                "http://{ip}:{UI_PORT}/api/v1/applications/{APP}-1/jobs"
+            ));
+            let done = code == 200
+                && serde_json::from_str::<Value>(&jobs).is_ok_and(|v| {
+                    v.as_array().is_some_and(|a| {
+                        !a.is_empty() && a.iter().all(|j| j["status"] == "SUCCEEDED")
+                    })
+                });
+            if done {
+                break (jobs, http_get(&format!("http://{ip}:{UI_PORT}/metrics")));
+            }
+            last = format!(
+                "{ip}: {code} {jobs}; applications: {:?}",
+                http_get(&format!("http://{ip}:{UI_PORT}/api/v1/applications"))
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the driver's live UI did not show its finished jobs within 120 s: {last}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(driver_metrics.0, 200, "{}", driver_metrics.1);
+    assert!(
+        driver_metrics.1.contains("kiln_jobs_total{") && driver_metrics.1.ends_with("# EOF\n"),
+        "{}",
+        driver_metrics.1
+    );
     let deadline = Instant::now() + Duration::from_secs(180);
     let app = loop {
         let a = apps.get(APP).await.expect("get application");
@@ -224,7 +271,7 @@ async fn history_installed_by_the_chart_outlives_the_pods() {
     );
     assert_eq!(
         ann.get("prometheus.io/port").map(String::as_str),
-        Some("4040")
+        Some(UI_PORT.to_string().as_str())
     );
     assert_eq!(
         ann.get("prometheus.io/path").map(String::as_str),
@@ -240,7 +287,7 @@ async fn history_installed_by_the_chart_outlives_the_pods() {
             .as_array()
             .expect("ports")
             .iter()
-            .any(|p| p["name"] == "ui" && p["targetPort"] == 4040),
+            .any(|p| p["name"] == "ui" && p["port"] == 4040 && p["targetPort"] == UI_PORT),
         "{ports}"
     );
 
@@ -305,6 +352,23 @@ async fn history_installed_by_the_chart_outlives_the_pods() {
             .unwrap_or_default()
     );
     let api = format!("{hist}/api/v1/applications/{app_id}");
+    // The history server answers the jobs as the live driver did.
+    let history_jobs = get_json(&format!("{api}/jobs"));
+    let live_jobs: Value = serde_json::from_str(&live_jobs).expect("live jobs");
+    let key = |v: &Value| -> Vec<(Value, Value, Value)> {
+        v.as_array()
+            .expect("jobs")
+            .iter()
+            .map(|j| {
+                (
+                    j["jobId"].clone(),
+                    j["status"].clone(),
+                    j["numTasks"].clone(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(key(&history_jobs), key(&live_jobs));
     let stages = get_json(&format!("{api}/stages"));
     let stages = stages.as_array().expect("stages");
     assert!(stages.len() >= 2, "a shuffle makes two stages: {stages:?}");
