@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use common::{run, workspace};
 use controller_support::{cluster, kiln, setup, state, until};
-use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Pod, Service};
+use k8s_openapi::api::core::v1::{PersistentVolume, PersistentVolumeClaim, Pod, Secret, Service};
 use kiln_operator::SparkApplication;
 use kube::api::{DeleteParams, ListParams, PostParams};
 use kube::{Api, Client, ResourceExt};
@@ -122,6 +122,190 @@ fn walk(dir: &std::path::Path) -> Vec<String> {
     out
 }
 
+/// Waits (up to 180 s) for application `name` to finish.
+async fn finished(apps: &Api<SparkApplication>, name: &str) -> SparkApplication {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let a = apps.get(name).await.expect("get application");
+        let s = state(&a);
+        if s == "COMPLETED" || s == "FAILED" {
+            return a;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} not finished after 180 s: {:#?}",
+            a.status
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Deletes application `app`'s driver pod (the one a finished run keeps)
+/// and waits until none of its pods is left.
+async fn delete_pods(pods: &Api<Pod>, app: &str) {
+    pods.delete(&format!("{app}-driver"), &DeleteParams::default())
+        .await
+        .expect("delete driver pod");
+    until(
+        "the application's pods to go",
+        Duration::from_secs(60),
+        || async {
+            pods.list(&ListParams::default().labels(&format!("kiln.dev/app={app}")))
+                .await
+                .is_ok_and(|l| l.items.is_empty())
+        },
+    )
+    .await;
+}
+
+/// A moto S3 server, killed when dropped.
+struct Moto(std::process::Child);
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts the pinned moto server (scripts/setup-python.sh) on a free
+/// loopback port with bucket `kiln-events`; its port.
+fn moto_with_bucket() -> (Moto, u16) {
+    let server = std::env::var("KILN_MOTO_SERVER")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| {
+            std::path::PathBuf::from(std::env::var("HOME").expect("HOME"))
+                .join(".cache/kiln-venv/test-moto-5.2.5/bin/moto_server")
+        });
+    assert!(
+        server.exists(),
+        "{} missing: run scripts/setup-python.sh",
+        server.display()
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let moto = Moto(
+        Command::new(server)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start moto_server"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let out = Command::new("curl")
+            .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}", "-X", "PUT"])
+            .arg(format!("http://127.0.0.1:{port}/kiln-events"))
+            .output()
+            .expect("curl");
+        if String::from_utf8_lossy(&out.stdout) == "200" {
+            return (moto, port);
+        }
+        assert!(Instant::now() < deadline, "moto_server did not start");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// `history.eventLog.dir` on S3: `helm upgrade` points the history server
+/// (credentials from a Secret) and the operator at `s3://kiln-events/logs`;
+/// an application with its own S3 settings completes, its pods go, and the
+/// history server (reading S3) still has its stages and archived logs.
+async fn s3_history(client: &Client, apps: &Api<SparkApplication>) {
+    let c = cluster();
+    let (_moto, port) = moto_with_bucket();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let secret: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "history-s3", "namespace": NS},
+        "stringData": {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"},
+    }))
+    .expect("secret");
+    Api::<Secret>::namespaced(client.clone(), NS)
+        .create(&PostParams::default(), &secret)
+        .await
+        .expect("create secret");
+    let mut upgrade = c.helm();
+    upgrade
+        .args(["upgrade", "kiln"])
+        .arg(workspace().join("charts/kiln"))
+        .args(["-n", NS])
+        .args(["--set", "history.enabled=true"])
+        .args(["--set", "history.eventLog.dir=s3://kiln-events/logs"])
+        .args(["--set", &format!("history.basePath={BASE}")])
+        .args([
+            "--set",
+            &format!("history.s3Conf.kiln\\.s3\\.endpoint={endpoint}"),
+        ])
+        .args(["--set", "history.s3Conf.kiln\\.s3\\.region=us-east-1"])
+        .args(["--set", "history.s3CredentialsSecret=history-s3"])
+        .args(["--wait", "--timeout", "120s"]);
+    run(upgrade);
+    // The new history pod (the old one is gone after --wait).
+    let (_, hist_ip) = running_pod(client, "app.kubernetes.io/component=history").await;
+    let hist = format!("http://{hist_ip}:18080{BASE}");
+    let name = "hist-s3";
+    let manifest = json!({
+        "apiVersion": "kiln.dev/v1alpha1",
+        "kind": "SparkApplication",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {
+            "sql": "SELECT v % 3 AS k, count(*) AS n FROM (SELECT unnest(range(1, 1001)) AS v) GROUP BY v % 3",
+            "executor": {"instances": 1},
+            "conf": {
+                "spark.ui.port": (UI_PORT + 1).to_string(),
+                "kiln.s3.endpoint": endpoint,
+                "kiln.s3.region": "us-east-1",
+                "kiln.s3.accessKeyId": "testing",
+                "kiln.s3.secretAccessKey": "testing",
+            },
+        },
+    });
+    apps.create(
+        &PostParams::default(),
+        &serde_json::from_value(manifest).expect("app"),
+    )
+    .await
+    .expect("create application");
+    let app = finished(apps, name).await;
+    let st = app.status.clone().expect("status");
+    assert_eq!(state(&app), "COMPLETED", "{st:#?}");
+    let app_id = st.spark_application_id.clone().expect("run id");
+    assert_eq!(
+        st.history_url.as_deref(),
+        Some(format!("http://kiln-history.{NS}.svc:18080{BASE}/history/{app_id}/").as_str())
+    );
+    delete_pods(&Api::namespaced(client.clone(), NS), name).await;
+    let (_, objects) = http_get(&format!("{endpoint}/kiln-events?list-type=2&prefix=logs/"));
+    assert!(
+        objects.contains(&format!("logs/eventlog_v2_{app_id}/")),
+        "{objects}"
+    );
+    assert!(objects.contains("/logs/driver.log"), "{objects}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let stages = loop {
+        let (code, body) = http_get(&format!("{hist}/api/v1/applications/{app_id}/stages"));
+        if code == 200 {
+            break serde_json::from_str::<Value>(&body).expect("stages");
+        }
+        assert!(Instant::now() < deadline, "history over S3: {code} {body}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let stages = stages.as_array().expect("stages");
+    assert!(!stages.is_empty(), "{stages:?}");
+    assert!(
+        stages.iter().all(|s| s["status"] == "COMPLETE"),
+        "{stages:?}"
+    );
+    let (code, log) = http_get(&format!("{hist}/history/{app_id}/logs/driver.log/raw"));
+    assert_eq!(code, 200, "{log}");
+    assert!(log.contains("driver listening on"), "{log}");
+    apps.delete(name, &DeleteParams::default())
+        .await
+        .expect("delete app");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_installed_by_the_chart_outlives_the_pods() {
     controller_support::crds_from_chart();
@@ -220,20 +404,7 @@ async fn history_installed_by_the_chart_outlives_the_pods() {
         "{}",
         driver_metrics.1
     );
-    let deadline = Instant::now() + Duration::from_secs(180);
-    let app = loop {
-        let a = apps.get(APP).await.expect("get application");
-        let s = state(&a);
-        if s == "COMPLETED" || s == "FAILED" {
-            break a;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not finished after 180 s: {:#?}",
-            a.status
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let app = finished(&apps, APP).await;
     let st = app.status.clone().expect("status");
     assert_eq!(state(&app), "COMPLETED", "{st:#?}");
     let app_id = st.spark_application_id.clone().expect("run id");
@@ -311,21 +482,7 @@ async fn history_installed_by_the_chart_outlives_the_pods() {
         .container_log(NS, &format!("{APP}-driver"), "spark-kubernetes-driver")
         .unwrap_or_default();
     // The pods go (the driver pod stays after a run; delete it too).
-    driver_pods
-        .delete(&format!("{APP}-driver"), &DeleteParams::default())
-        .await
-        .expect("delete driver pod");
-    until(
-        "the application's pods to go",
-        Duration::from_secs(60),
-        || async {
-            driver_pods
-                .list(&ListParams::default().labels(&format!("kiln.dev/app={APP}")))
-                .await
-                .is_ok_and(|l| l.items.is_empty())
-        },
-    )
-    .await;
+    delete_pods(&driver_pods, APP).await;
 
     // The history server lists the run and serves its stages.
     // (It lists the folder again at most every 2 s.)
@@ -454,6 +611,9 @@ async fn history_installed_by_the_chart_outlives_the_pods() {
     let (ok, _, err) = kiln(&["logs", APP, "-n", NS]);
     assert!(!ok);
     assert!(err.contains(&format!("kiln-history.{NS}.svc")), "{err}");
+
+    // The same with the event logs on S3 (a moto server on loopback).
+    s3_history(&client, &apps).await;
 
     // Clean up: the application, the release, the volume.
     apps.delete(APP, &DeleteParams::default())
