@@ -108,8 +108,9 @@ struct ExecutorArgs {
     #[arg(long)]
     advertise_port: Option<u16>,
     /// Serve Prometheus metrics (`/metrics`) on this port of the bind
-    /// address (0: any free port); the executor tells the driver where.
-    #[arg(long)]
+    /// address (0: any free port); the executor tells the driver where. The
+    /// operator sets KILN_EXECUTOR_METRICS_PORT for `spec.monitoring`.
+    #[arg(long, env = "KILN_EXECUTOR_METRICS_PORT")]
     metrics_port: Option<u16>,
     /// File holding the application secret (default: the KILN_AUTH_SECRET environment variable).
     #[arg(long)]
@@ -283,7 +284,13 @@ async fn executor(args: ExecutorArgs) -> Result<(), CliError> {
         work_dir,
         transport,
     };
+    let (id, driver) = (opts.executor_id.clone(), opts.driver_url.clone());
     let handle = kiln_executor::start(opts).await?;
+    // One line on stderr (the pod's log) even at the default level.
+    eprintln!(
+        "executor {id} serving on {} for driver {driver}",
+        handle.address
+    );
     handle.wait().await?;
     Ok(())
 }
