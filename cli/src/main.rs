@@ -7,6 +7,7 @@ mod crdgen;
 mod gen;
 mod k8s_cli;
 mod local;
+mod mount;
 mod operator_cmd;
 mod output;
 mod pod_allocation;
@@ -107,6 +108,11 @@ struct ExecutorArgs {
     /// (a port forward or proxy in front of it).
     #[arg(long)]
     advertise_port: Option<u16>,
+    /// Serve Prometheus metrics (`/metrics`) on this port of the bind
+    /// address (0: any free port); the executor tells the driver where. The
+    /// operator sets KILN_EXECUTOR_METRICS_PORT for `spec.monitoring`.
+    #[arg(long, env = "KILN_EXECUTOR_METRICS_PORT")]
+    metrics_port: Option<u16>,
     /// File holding the application secret (default: the KILN_AUTH_SECRET environment variable).
     #[arg(long)]
     auth_secret_file: Option<PathBuf>,
@@ -271,12 +277,21 @@ async fn executor(args: ExecutorArgs) -> Result<(), CliError> {
         bind: args.bind,
         advertise_host,
         advertise_port: args.advertise_port,
+        metrics_bind: args
+            .metrics_port
+            .map(|p| std::net::SocketAddr::new(args.bind.ip(), p)),
         cores: args.cores.max(1),
         memory_bytes,
         work_dir,
         transport,
     };
+    let (id, driver) = (opts.executor_id.clone(), opts.driver_url.clone());
     let handle = kiln_executor::start(opts).await?;
+    // One line on stderr (the pod's log) even at the default level.
+    eprintln!(
+        "executor {id} serving on {} for driver {driver}",
+        handle.address
+    );
     handle.wait().await?;
     Ok(())
 }
