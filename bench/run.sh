@@ -8,6 +8,8 @@
 #   kiln-eventlog  kiln with the live UI on and Spark's event log written
 #                  (zstd) to the work directory: issue 13's overhead is
 #                  `bench/run.sh 1 3 kiln-noui,kiln-eventlog`
+#   kiln-thp       kiln with transparent huge pages left as the host has them
+#                  (KILN_THP=on), to compare with kiln's default (off)
 # and a trivial query's process start-to-exit time through kiln run.
 # Runs are interleaved (run 1 of every engine, then run 2, ...), so a load
 # that comes and goes on the machine falls on every engine alike.
@@ -52,6 +54,7 @@ for run in $(seq 1 "$RUNS"); do
     rm -rf "$WORK/results"
     case "$e" in
       kiln) "$KILN" run "$WORK/app.yaml" --summary-json "$WORK/kiln-$run.json" >/dev/null 2>"$WORK/kiln-$run.log" ;;
+      kiln-thp) KILN_THP=on "$KILN" run "$WORK/app.yaml" --summary-json "$WORK/kiln-thp-$run.json" >/dev/null 2>"$WORK/kiln-thp-$run.log" ;;
       kiln-noui|kiln-eventlog)
         "$KILN" run "$WORK/app-$e.yaml" --summary-json "$WORK/$e-$run.json" >/dev/null 2>"$WORK/$e-$run.log" ;;
       datafusion) "$DFB" "$WORK/app.sql" "$WORK/datafusion-$run.json" 2 ;;
@@ -71,7 +74,7 @@ compare() {
   echo; echo "correctness ($1 vs $2 results, sorted rows value by value):"
   "$CMP" "$WORK/results-$1" "$WORK/results-$2" | grep -v ': same' || true
 }
-for k in kiln kiln-noui kiln-eventlog; do
+for k in kiln kiln-thp kiln-noui kiln-eventlog; do
   for other in datafusion spark; do
     if [ -d "$WORK/results-$k" ] && [ -d "$WORK/results-$other" ]; then compare "$k" "$other"; fi
   done
