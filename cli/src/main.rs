@@ -298,7 +298,13 @@ async fn executor(args: ExecutorArgs) -> Result<(), CliError> {
         work_dir,
         transport,
     };
+    let (id, driver) = (opts.executor_id.clone(), opts.driver_url.clone());
     let handle = kiln_executor::start(opts).await?;
+    // One line on stderr (the pod's log) even at the default level.
+    eprintln!(
+        "executor {id} serving on {} for driver {driver}",
+        handle.address
+    );
     handle.wait().await?;
     Ok(())
 }

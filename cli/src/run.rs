@@ -363,6 +363,19 @@ pub(crate) fn mount_tls_files(conf: &mut std::collections::BTreeMap<String, Stri
     }
 }
 
+/// A local `spark.eventLog.dir` is a pod volume (the operator mounts the
+/// history server's claim there): under `$KILN_MOUNT_ROOT` on the
+/// process-based test node.
+fn mount_event_log_dir(conf: &mut std::collections::BTreeMap<String, String>) {
+    if let Some(v) = conf.get_mut("spark.eventLog.dir") {
+        if v.starts_with('/') {
+            *v = mounted(std::path::Path::new(v.as_str()))
+                .display()
+                .to_string();
+        }
+    }
+}
+
 /// Reports progress into the application's status while the job runs and,
 /// under dynamic allocation, runs the allocation loop, when the driver
 /// knows its application (in a pod started by the operator).
@@ -436,6 +449,7 @@ async fn driver_in(args: DriverArgs) -> Result<(), CliError> {
         .collect();
     let (mut app, conf) = load(&mounted(&args.manifest), &overrides)?;
     mount_tls_files(&mut app.conf);
+    mount_event_log_dir(&mut app.conf);
     // Under dynamic allocation jobs are planned for the most executors.
     let allocation = AllocationConf::from_conf(&app.conf)?;
     if let Some(a) = &allocation {
@@ -525,7 +539,7 @@ async fn driver_in(args: DriverArgs) -> Result<(), CliError> {
             .await
             .map(|()| None),
     };
-    if let Some((r, tasks)) = reporter {
+    if let Some((r, tasks)) = &reporter {
         tasks.iter().for_each(|t| t.abort());
         if allocation.is_some() {
             // Executors are about to stop: none should be started for them.
@@ -547,8 +561,15 @@ async fn driver_in(args: DriverArgs) -> Result<(), CliError> {
         .await;
     }
     server.abort();
-    ui.finish(outcome.as_ref().err().map(|e| e.to_string()), &[])
+    let logs = match &reporter {
+        Some((r, _)) => pod_logs(r, &args, &application_id, &ui.executor_ids()).await,
+        None => Vec::new(),
+    };
+    ui.finish(outcome.as_ref().err().map(|e| e.to_string()), &logs)
         .await;
+    if let Some(dir) = logs.first().and_then(|f| f.parent()) {
+        let _ = std::fs::remove_dir_all(dir);
+    }
     eprint!(
         "{}",
         metrics
@@ -556,6 +577,59 @@ async fn driver_in(args: DriverArgs) -> Result<(), CliError> {
             .render(started.elapsed(), &registry.peak_rss())
     );
     print_output(outcome?, args.format)
+}
+
+/// The logs of this driver's pod and of its executors' pods (run
+/// `application_id` of the application the driver reports to), read
+/// through the API into a temporary folder as `driver.log` and
+/// `executor-<id>.log`, to be archived next to the event log. Best effort:
+/// a log that cannot be read is skipped with a warning.
+async fn pod_logs(
+    reporter: &kiln_operator::driver_status::StatusReporter,
+    args: &DriverArgs,
+    application_id: &str,
+    executor_ids: &[String],
+) -> Vec<PathBuf> {
+    use kiln_operator::controller::names;
+    let Some(app) = args.application.as_deref() else {
+        return Vec::new();
+    };
+    let run = application_id
+        .strip_prefix(&format!("{app}-"))
+        .and_then(|r| r.parse::<i32>().ok());
+    let mut wanted = vec![(
+        "driver.log".to_string(),
+        names::driver_pod(app),
+        names::DRIVER_CONTAINER,
+    )];
+    if let Some(run) = run {
+        for id in executor_ids.iter().filter_map(|id| id.parse::<u32>().ok()) {
+            wanted.push((
+                format!("executor-{id}.log"),
+                names::executor_pod(app, run, id),
+                names::EXECUTOR_CONTAINER,
+            ));
+        }
+    }
+    let dir = std::env::temp_dir().join(format!("kiln-driver-{application_id}-logs"));
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        tracing::warn!("cannot archive the pods' logs: {}: {e}", dir.display());
+        return Vec::new();
+    }
+    let mut files = Vec::new();
+    for (file, pod, container) in wanted {
+        match reporter.pod_log(&pod, container).await {
+            Ok(text) => {
+                let path = dir.join(&file);
+                match std::fs::write(&path, text) {
+                    Ok(()) => files.push(path),
+                    Err(e) => tracing::warn!("cannot write {}: {e}", path.display()),
+                }
+            }
+            Err(e) => tracing::warn!("cannot read the log of pod {pod} to archive it: {e}"),
+        }
+    }
+    files
 }
 
 /// A Python application in its driver pod: the script runs against a Spark
