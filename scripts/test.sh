@@ -19,6 +19,9 @@ step "PySpark: the Spark Connect client and classic Spark as the oracle (pinned,
 scripts/setup-pyspark.sh client >/dev/null
 scripts/setup-pyspark.sh oracle >/dev/null
 
+step "headless Chromium for the web UI's browser test (Debian's package, pinned, unpacked into a cache)"
+scripts/setup-chromium.sh >/dev/null
+
 step "Airflow and its Kubernetes provider (pinned, cached): the Airflow tests call the real SparkKubernetesOperator"
 scripts/setup-airflow.sh >/dev/null
 

@@ -217,6 +217,7 @@ impl LocalApp {
                     bind: loopback,
                     advertise_host: "127.0.0.1".into(),
                     advertise_port: None,
+                    metrics_bind: None,
                     cores: *n,
                     memory_bytes: app.executor.memory_bytes,
                     work_dir: work_dir.join("executor-local"),

@@ -128,6 +128,11 @@ struct ExecutorArgs {
     /// (a port forward or proxy in front of it).
     #[arg(long)]
     advertise_port: Option<u16>,
+    /// Serve Prometheus metrics (`/metrics`) on this port of the bind
+    /// address (0: any free port); the executor tells the driver where. The
+    /// operator sets KILN_EXECUTOR_METRICS_PORT for `spec.monitoring`.
+    #[arg(long, env = "KILN_EXECUTOR_METRICS_PORT")]
+    metrics_port: Option<u16>,
     /// File holding the application secret (default: the KILN_AUTH_SECRET environment variable).
     #[arg(long)]
     auth_secret_file: Option<PathBuf>,
@@ -293,6 +298,9 @@ async fn executor(args: ExecutorArgs) -> Result<(), CliError> {
         bind: args.bind,
         advertise_host,
         advertise_port: args.advertise_port,
+        metrics_bind: args
+            .metrics_port
+            .map(|p| std::net::SocketAddr::new(args.bind.ip(), p)),
         cores: args.cores.max(1),
         memory_bytes,
         work_dir,

@@ -384,7 +384,10 @@ fn sse(
                 return;
             }
             if updates.changed().await.is_err() {
-                let _ = tx.send(SseEvent::default().event("end").data("")).await;
+                // Not empty: browsers drop an event whose data is empty.
+                let _ = tx
+                    .send(SseEvent::default().event("end").data("ended"))
+                    .await;
                 return;
             }
             tokio::time::sleep(Duration::from_millis(300)).await;
@@ -414,6 +417,9 @@ fn asset(name: &str) -> Response {
             include_str!("../assets/kiln.js"),
             "text/javascript; charset=utf-8",
         ),
+        // The page icon: without one, browsers ask for `/favicon.ico`, which
+        // is outside the proxy base.
+        "kiln.svg" => (include_str!("../assets/kiln.svg"), "image/svg+xml"),
         _ => return not_found(name),
     };
     Response::builder()

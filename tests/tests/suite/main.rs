@@ -5,6 +5,7 @@
 
 mod commit;
 mod errors;
+mod executor_metrics;
 mod faults;
 mod formats;
 mod harness;
@@ -23,4 +24,5 @@ mod spark_sql;
 mod standalone;
 mod tpch;
 mod ui;
+mod ui_browser;
 mod user_errors;
