@@ -115,12 +115,7 @@ impl TestHooks {
 mod tests {
     use super::*;
 
-    fn conf(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::settings::from_pairs as conf;
 
     #[test]
     fn hooks_are_off_unless_set() {

@@ -249,12 +249,7 @@ mod tests {
 
     #[test]
     fn plain_http_follows_kiln_then_spark_then_the_endpoint() {
-        let conf = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect()
-        };
+        let conf = crate::settings::from_pairs;
         let http = Some("http://localhost:9000");
         let https = Some("https://s3.example.com");
         assert!(allow_http(&conf(&[]), http).unwrap());

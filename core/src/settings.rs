@@ -270,6 +270,15 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
+/// Settings from `(key, value)` pairs, as tests and callers that build a
+/// conf by hand write them.
+pub fn from_pairs(pairs: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
 /// What a `COPY ... TO` does with a target that already holds data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteMode {
