@@ -28,7 +28,7 @@ def per_query(run):
 data = {}
 for e in engines:
     runs = []
-    for p in sorted(glob.glob(os.path.join(work, f"{e}-*.json"))):
+    for p in sorted(glob.glob(os.path.join(work, f"{e}-[0-9]*.json"))):
         with open(p) as f:
             runs.append(json.load(f))
     if not runs:
@@ -50,6 +50,10 @@ print("| **sum of medians** | " + " | ".join(f"**{data[n]['sum']:.2f}**" for n i
 print("| **geometric mean** | " + " | ".join(f"**{data[n]['geo']:.3f}**" for n in names) + " |")
 print("| **application wall time (median)** | " + " | ".join(f"**{data[n]['wall']:.2f}**" for n in names) + " |")
 print()
+if "kiln-noui" in data and "kiln-eventlog" in data:
+    off, on = data["kiln-noui"]["wall"], data["kiln-eventlog"]["wall"]
+    print(f"- UI and event log on vs both off (application wall time, medians): {on:.2f} s vs {off:.2f} s, "
+          f"{(on / off - 1) * 100:+.1f} %")
 for n in names:
     extra = ""
     if data[n]["rss"]:

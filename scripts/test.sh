@@ -19,6 +19,9 @@ step "PySpark: the Spark Connect client and classic Spark as the oracle (pinned,
 scripts/setup-pyspark.sh client >/dev/null
 scripts/setup-pyspark.sh oracle >/dev/null
 
+step "headless Chromium for the web UI's browser test (Debian's package, pinned, unpacked into a cache)"
+scripts/setup-chromium.sh >/dev/null
+
 step "Airflow and its Kubernetes provider (pinned, cached): the Airflow tests call the real SparkKubernetesOperator"
 scripts/setup-airflow.sh >/dev/null
 
@@ -30,6 +33,9 @@ bash tests/cluster/install.sh
 
 step "formatting"
 cargo fmt --all -- --check
+
+step "module structure: no new import cycle among a crate's modules"
+python3 scripts/check-structure.py --sizes
 
 step "building kiln and the test binaries (target dir: $CARGO_TARGET_DIR)"
 # One build of every target (the `kiln` binary the integration tests run

@@ -13,8 +13,7 @@ use kiln_core::config::EngineConf;
 use kiln_core::manifest::{Application, DriverSpec, ExecutorSpec, Job};
 use kiln_driver::progress::Progress;
 
-use crate::local::{LocalApp, Master};
-use crate::run::{parse_master, uuid_suffix};
+use crate::local::{parse_master, uuid_suffix, LocalApp, Master};
 use crate::CliError;
 
 /// Arguments of `kiln connect`.

@@ -4,6 +4,7 @@
 //! manifest on it; `kiln connect` serves Spark Connect clients on it.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,14 +16,13 @@ use kiln_driver::application::{Driver, DriverShuffle};
 use kiln_driver::cluster_manager::{
     default_max_replacements, ExecutorLaunch, LocalCluster, Supervisor,
 };
-use kiln_driver::executor_registry::{ExecutorRegistry, StartRule};
+use kiln_driver::executor_registry::{DriverEndpoint, ExecutorRegistry, StartRule};
 use kiln_driver::metrics::AppMetrics;
 use kiln_driver::progress::Progress;
 use kiln_driver::scheduler::SchedulerContext;
 
 use kiln_standalone::application::{AppRequest, StandaloneCluster, CORES_MAX};
 
-use crate::run::serve_driver_at;
 use crate::standalone_cmd::cli_error;
 use crate::ui_cmd::AppUi;
 use crate::CliError;
@@ -44,7 +44,7 @@ pub fn executor_conf(app: &Application) -> HashMap<String, String> {
     conf.remove(kiln_standalone::auth::SECRET_SETTING);
     let buckets = kiln_core::objectstore::s3_buckets(&app.sql);
     if !buckets.is_empty() {
-        conf.insert("kiln.s3.buckets".into(), buckets.join(","));
+        conf.insert(kiln_core::settings::S3_BUCKETS.into(), buckets.join(","));
     }
     conf
 }
@@ -217,6 +217,7 @@ impl LocalApp {
                     bind: loopback,
                     advertise_host: "127.0.0.1".into(),
                     advertise_port: None,
+                    metrics_bind: None,
                     cores: *n,
                     memory_bytes: app.executor.memory_bytes,
                     work_dir: work_dir.join("executor-local"),
@@ -363,4 +364,83 @@ pub fn work_dir(application_id: &str) -> Result<std::path::PathBuf, CliError> {
         ))
     })?;
     Ok(dir)
+}
+
+/// The deploy mode `--master` names: `local-cluster`, `local`, `local[N]`,
+/// `local[*]` or a standalone master's `kiln://HOST:PORT`.
+pub(crate) fn parse_master(m: &str) -> Result<Master, CliError> {
+    if m == "local-cluster" {
+        return Ok(Master::LocalCluster);
+    }
+    if m == "local" {
+        return Ok(Master::Local(1));
+    }
+    if m.contains("://") {
+        return kiln_standalone::MasterUrl::parse(m)
+            .map(Master::Standalone)
+            .map_err(|e| CliError::Input(format!("--master: {e}")));
+    }
+    if let Some(n) = m.strip_prefix("local[").and_then(|r| r.strip_suffix(']')) {
+        if n == "*" {
+            let cores = std::thread::available_parallelism()
+                .map(|n| n.get() as u32)
+                .unwrap_or(1);
+            return Ok(Master::Local(cores));
+        }
+        if let Ok(n) = n.parse::<u32>() {
+            if n > 0 {
+                return Ok(Master::Local(n));
+            }
+        }
+    }
+    Err(CliError::Input(format!(
+        "--master: `{m}` is not a deploy mode (use local-cluster, local, local[N], local[*] or kiln://HOST:PORT)"
+    )))
+}
+
+/// Serves the driver's endpoint for executors on `bind`; its URL and task.
+pub(crate) async fn serve_driver(
+    registry: &ExecutorRegistry,
+    bind: SocketAddr,
+) -> Result<(String, tokio::task::JoinHandle<()>), CliError> {
+    serve_driver_at(registry, bind, None).await
+}
+
+/// [`serve_driver`], with the URL naming `advertise` instead of the bound
+/// IP (`spark.driver.host` when the driver binds elsewhere).
+pub(crate) async fn serve_driver_at(
+    registry: &ExecutorRegistry,
+    bind: SocketAddr,
+    advertise: Option<&str>,
+) -> Result<(String, tokio::task::JoinHandle<()>), CliError> {
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .map_err(|e| CliError::Failed(format!("driver cannot listen on {bind}: {e}")))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| CliError::Failed(format!("driver listener: {e}")))?;
+    let service = DriverEndpoint::service(registry.clone());
+    let mut server = registry.transport().server()?;
+    let handle = tokio::spawn(async move {
+        let _ = server
+            .add_service(service)
+            .serve_with_incoming(kiln_core::security::Transport::incoming(listener))
+            .await;
+    });
+    let host = advertise.map_or_else(|| addr.ip().to_string(), str::to_string);
+    let url = registry.transport().url(&host, addr.port());
+    Ok((url, handle))
+}
+
+/// A short id suffix, unique enough between the applications of one machine.
+pub(crate) fn uuid_suffix() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{:x}", (nanos as u64) ^ ((std::process::id() as u64) << 32))
+        .chars()
+        .rev()
+        .take(8)
+        .collect()
 }

@@ -6,6 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use kiln_operator::controller::history::HistoryOptions;
 use kiln_operator::controller::{self, leader::LeaseConfig, OperatorOptions};
 
 use crate::CliError;
@@ -63,6 +64,19 @@ pub struct OperatorArgs {
     /// application's `kiln.dev/submission-timeout` annotation overrides it.
     #[arg(long, default_value_t = 300)]
     submission_timeout: u64,
+    /// `spark.eventLog.dir` of applications that set neither it nor
+    /// `spark.eventLog.enabled` (a path, or `s3://bucket/prefix`); their
+    /// event log is turned on there.
+    #[arg(long)]
+    event_log_dir: Option<String>,
+    /// A PersistentVolumeClaim, in each application's namespace, mounted at
+    /// --event-log-dir in driver pods.
+    #[arg(long)]
+    event_log_claim: Option<String>,
+    /// Base URL of the history server reading --event-log-dir; each run's
+    /// `status.historyURL` is `<url>/history/<run id>/`.
+    #[arg(long)]
+    history_url: Option<String>,
     /// Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or the pod's service account).
     #[arg(long)]
     kubeconfig: Option<PathBuf>,
@@ -83,6 +97,15 @@ fn default_identity() -> String {
 
 /// `kiln operator`.
 pub async fn operator(args: OperatorArgs) -> Result<(), CliError> {
+    let nonempty = |s: &Option<String>| s.clone().filter(|v| !v.trim().is_empty());
+    let history = HistoryOptions {
+        event_log_dir: nonempty(&args.event_log_dir),
+        event_log_claim: nonempty(&args.event_log_claim),
+        history_url: nonempty(&args.history_url),
+    };
+    history
+        .validate()
+        .map_err(|e| CliError::Input(e.to_string()))?;
     let client = controller::client(args.kubeconfig.as_deref())
         .await
         .map_err(|e| CliError::Failed(format!("cannot connect to Kubernetes: {e}")))?;
@@ -119,6 +142,7 @@ pub async fn operator(args: OperatorArgs) -> Result<(), CliError> {
         ),
         lease,
         identity,
+        history,
     };
     controller::run(client, opts)
         .await

@@ -13,12 +13,13 @@ use kiln_core::manifest::{Application, Job, PythonScript};
 use kiln_core::security::{Secret, Transport};
 use kiln_driver::allocation::AllocationConf;
 use kiln_driver::application::{Driver, DriverShuffle, QueryOutput};
-use kiln_driver::executor_registry::{DriverEndpoint, ExecutorRegistry, StartRule};
+use kiln_driver::executor_registry::{ExecutorRegistry, StartRule};
 use kiln_driver::metrics::AppMetrics;
 use kiln_driver::progress::Progress;
 use kiln_driver::scheduler::SchedulerContext;
 
-use crate::local::{executor_conf, LocalApp, Master};
+use crate::local::{executor_conf, parse_master, serve_driver, uuid_suffix, LocalApp, Master};
+use crate::mount::mounted;
 use crate::output::{write_output, Format};
 use crate::CliError;
 
@@ -92,36 +93,6 @@ pub struct DriverArgs {
     termination_log: PathBuf,
 }
 
-pub(crate) fn parse_master(m: &str) -> Result<Master, CliError> {
-    if m == "local-cluster" {
-        return Ok(Master::LocalCluster);
-    }
-    if m == "local" {
-        return Ok(Master::Local(1));
-    }
-    if m.contains("://") {
-        return kiln_standalone::MasterUrl::parse(m)
-            .map(Master::Standalone)
-            .map_err(|e| CliError::Input(format!("--master: {e}")));
-    }
-    if let Some(n) = m.strip_prefix("local[").and_then(|r| r.strip_suffix(']')) {
-        if n == "*" {
-            let cores = std::thread::available_parallelism()
-                .map(|n| n.get() as u32)
-                .unwrap_or(1);
-            return Ok(Master::Local(cores));
-        }
-        if let Ok(n) = n.parse::<u32>() {
-            if n > 0 {
-                return Ok(Master::Local(n));
-            }
-        }
-    }
-    Err(CliError::Input(format!(
-        "--master: `{m}` is not a deploy mode (use local-cluster, local, local[N], local[*] or kiln://HOST:PORT)"
-    )))
-}
-
 pub(crate) fn load(
     manifest: &std::path::Path,
     overrides: &[String],
@@ -135,39 +106,6 @@ pub(crate) fn load(
     }
     let conf = EngineConf::parse(&app.conf)?;
     Ok((app, conf))
-}
-
-pub(crate) async fn serve_driver(
-    registry: &ExecutorRegistry,
-    bind: SocketAddr,
-) -> Result<(String, tokio::task::JoinHandle<()>), CliError> {
-    serve_driver_at(registry, bind, None).await
-}
-
-/// [`serve_driver`], with the URL naming `advertise` instead of the bound
-/// IP (`spark.driver.host` when the driver binds elsewhere).
-pub(crate) async fn serve_driver_at(
-    registry: &ExecutorRegistry,
-    bind: SocketAddr,
-    advertise: Option<&str>,
-) -> Result<(String, tokio::task::JoinHandle<()>), CliError> {
-    let listener = tokio::net::TcpListener::bind(bind)
-        .await
-        .map_err(|e| CliError::Failed(format!("driver cannot listen on {bind}: {e}")))?;
-    let addr = listener
-        .local_addr()
-        .map_err(|e| CliError::Failed(format!("driver listener: {e}")))?;
-    let service = DriverEndpoint::service(registry.clone());
-    let mut server = registry.transport().server()?;
-    let handle = tokio::spawn(async move {
-        let _ = server
-            .add_service(service)
-            .serve_with_incoming(kiln_core::security::Transport::incoming(listener))
-            .await;
-    });
-    let host = advertise.map_or_else(|| addr.ip().to_string(), str::to_string);
-    let url = registry.transport().url(&host, addr.port());
-    Ok((url, handle))
 }
 
 /// `kiln run`.
@@ -325,17 +263,6 @@ fn print_output(output: Option<QueryOutput>, format: Format) -> Result<(), CliEr
     Ok(())
 }
 
-/// A path from a pod volume: under `$KILN_MOUNT_ROOT` when set (Kiln's
-/// process-based test node), as it is otherwise.
-pub(crate) fn mounted(path: &std::path::Path) -> PathBuf {
-    match std::env::var_os("KILN_MOUNT_ROOT") {
-        Some(root) if path.is_absolute() && !path.starts_with(&root) => {
-            PathBuf::from(root).join(path.strip_prefix("/").unwrap_or(path))
-        }
-        _ => path.to_path_buf(),
-    }
-}
-
 /// The settings the operator keeps in the application's Secret (credentials),
 /// from `KILN_SECRET_CONF` (a JSON object), if set.
 fn secret_conf() -> Result<std::collections::BTreeMap<String, String>, CliError> {
@@ -356,6 +283,19 @@ pub(crate) fn mount_tls_files(conf: &mut std::collections::BTreeMap<String, Stri
     use kiln_core::security::{SSL_CA_FILE, SSL_CERT_FILE, SSL_KEY_FILE};
     for key in [SSL_CERT_FILE, SSL_KEY_FILE, SSL_CA_FILE] {
         if let Some(v) = conf.get_mut(key) {
+            *v = mounted(std::path::Path::new(v.as_str()))
+                .display()
+                .to_string();
+        }
+    }
+}
+
+/// A local `spark.eventLog.dir` is a pod volume (the operator mounts the
+/// history server's claim there): under `$KILN_MOUNT_ROOT` on the
+/// process-based test node.
+fn mount_event_log_dir(conf: &mut std::collections::BTreeMap<String, String>) {
+    if let Some(v) = conf.get_mut("spark.eventLog.dir") {
+        if v.starts_with('/') {
             *v = mounted(std::path::Path::new(v.as_str()))
                 .display()
                 .to_string();
@@ -436,6 +376,7 @@ async fn driver_in(args: DriverArgs) -> Result<(), CliError> {
         .collect();
     let (mut app, conf) = load(&mounted(&args.manifest), &overrides)?;
     mount_tls_files(&mut app.conf);
+    mount_event_log_dir(&mut app.conf);
     // Under dynamic allocation jobs are planned for the most executors.
     let allocation = AllocationConf::from_conf(&app.conf)?;
     if let Some(a) = &allocation {
@@ -525,7 +466,7 @@ async fn driver_in(args: DriverArgs) -> Result<(), CliError> {
             .await
             .map(|()| None),
     };
-    if let Some((r, tasks)) = reporter {
+    if let Some((r, tasks)) = &reporter {
         tasks.iter().for_each(|t| t.abort());
         if allocation.is_some() {
             // Executors are about to stop: none should be started for them.
@@ -547,8 +488,15 @@ async fn driver_in(args: DriverArgs) -> Result<(), CliError> {
         .await;
     }
     server.abort();
-    ui.finish(outcome.as_ref().err().map(|e| e.to_string()), &[])
+    let logs = match &reporter {
+        Some((r, _)) => pod_logs(r, &args, &application_id, &ui.executor_ids()).await,
+        None => Vec::new(),
+    };
+    ui.finish(outcome.as_ref().err().map(|e| e.to_string()), &logs)
         .await;
+    if let Some(dir) = logs.first().and_then(|f| f.parent()) {
+        let _ = std::fs::remove_dir_all(dir);
+    }
     eprint!(
         "{}",
         metrics
@@ -556,6 +504,59 @@ async fn driver_in(args: DriverArgs) -> Result<(), CliError> {
             .render(started.elapsed(), &registry.peak_rss())
     );
     print_output(outcome?, args.format)
+}
+
+/// The logs of this driver's pod and of its executors' pods (run
+/// `application_id` of the application the driver reports to), read
+/// through the API into a temporary folder as `driver.log` and
+/// `executor-<id>.log`, to be archived next to the event log. Best effort:
+/// a log that cannot be read is skipped with a warning.
+async fn pod_logs(
+    reporter: &kiln_operator::driver_status::StatusReporter,
+    args: &DriverArgs,
+    application_id: &str,
+    executor_ids: &[String],
+) -> Vec<PathBuf> {
+    use kiln_operator::controller::names;
+    let Some(app) = args.application.as_deref() else {
+        return Vec::new();
+    };
+    let run = application_id
+        .strip_prefix(&format!("{app}-"))
+        .and_then(|r| r.parse::<i32>().ok());
+    let mut wanted = vec![(
+        "driver.log".to_string(),
+        names::driver_pod(app),
+        names::DRIVER_CONTAINER,
+    )];
+    if let Some(run) = run {
+        for id in executor_ids.iter().filter_map(|id| id.parse::<u32>().ok()) {
+            wanted.push((
+                format!("executor-{id}.log"),
+                names::executor_pod(app, run, id),
+                names::EXECUTOR_CONTAINER,
+            ));
+        }
+    }
+    let dir = std::env::temp_dir().join(format!("kiln-driver-{application_id}-logs"));
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        tracing::warn!("cannot archive the pods' logs: {}: {e}", dir.display());
+        return Vec::new();
+    }
+    let mut files = Vec::new();
+    for (file, pod, container) in wanted {
+        match reporter.pod_log(&pod, container).await {
+            Ok(text) => {
+                let path = dir.join(&file);
+                match std::fs::write(&path, text) {
+                    Ok(()) => files.push(path),
+                    Err(e) => tracing::warn!("cannot write {}: {e}", path.display()),
+                }
+            }
+            Err(e) => tracing::warn!("cannot read the log of pod {pod} to archive it: {e}"),
+        }
+    }
+    files
 }
 
 /// A Python application in its driver pod: the script runs against a Spark
@@ -622,16 +623,4 @@ async fn connect_in_pod(
         eprintln!("stopping the Spark Connect server");
     })
     .await
-}
-
-pub(crate) fn uuid_suffix() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!("{:x}", (nanos as u64) ^ ((std::process::id() as u64) << 32))
-        .chars()
-        .rev()
-        .take(8)
-        .collect()
 }

@@ -63,6 +63,12 @@ impl AppUi {
         })
     }
 
+    /// The ids of every executor the application had (running or gone).
+    pub fn executor_ids(&self) -> Vec<String> {
+        let st = self.live.status.read().unwrap_or_else(|p| p.into_inner());
+        st.executors.keys().cloned().collect()
+    }
+
     /// The application ended (`error` when it failed): posts the ending,
     /// archives `extra_logs` and the executors' logs with the event log,
     /// keeps serving for `kiln.ui.retainAfterEnd` (a Ctrl-C or SIGTERM ends
@@ -133,8 +139,17 @@ pub async fn history(args: HistoryArgs) -> Result<(), CliError> {
             .ok_or_else(|| CliError::Input(format!("--conf `{kv}`: expected KEY=VALUE")))?;
         conf.insert(k.trim().to_string(), v.trim().to_string());
     }
+    // A local folder is a pod volume in the chart's Deployment: under
+    // `$KILN_MOUNT_ROOT` on the process-based test node.
+    let log_dir = if args.log_dir.starts_with('/') {
+        crate::mount::mounted(std::path::Path::new(&args.log_dir))
+            .display()
+            .to_string()
+    } else {
+        args.log_dir
+    };
     let opts = kiln_ui::history::HistoryOptions {
-        log_dir: args.log_dir,
+        log_dir,
         bind: args.bind,
         proxy_base: args.proxy_base,
         conf,

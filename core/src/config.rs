@@ -1,8 +1,6 @@
-//! Engine settings (`spec.conf`) and the DataFusion session built from them.
-//!
-//! Kiln reads its own `kiln.*` keys, a few Spark keys whose meaning carries
-//! over (`spark.sql.shuffle.partitions`, `spark.task.maxFailures`, the s3a
-//! settings), and passes `datafusion.*` keys through to DataFusion.
+//! Engine settings (`spec.conf`) parsed into [`EngineConf`], and the
+//! DataFusion session built from them. The keys and defaults themselves are
+//! [`crate::settings`]'s (re-exported here for the crates that read them).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -20,60 +18,23 @@ use kiln_functions::settings::SparkSettings;
 
 use crate::error::{KilnError, Result};
 
-/// `kiln.task.maxFailures`: attempts per task before the job fails.
-pub const TASK_MAX_FAILURES: &str = "kiln.task.maxFailures";
-/// `spark.stage.maxConsecutiveAttempts`: a job fails when one stage fails
-/// this many attempts in a row (each losing map output it reads). Default 4.
-pub const STAGE_MAX_CONSECUTIVE_ATTEMPTS: &str = "spark.stage.maxConsecutiveAttempts";
-/// `kiln.shuffle.compression`: `none`, `lz4` or `zstd` for shuffle blocks.
-pub const SHUFFLE_COMPRESSION: &str = "kiln.shuffle.compression";
-/// `kiln.executor.heartbeatInterval`: how often executors report, e.g. `1s`.
-pub const HEARTBEAT_INTERVAL: &str = "kiln.executor.heartbeatInterval";
-/// `kiln.executor.heartbeatTimeout`: silence after which an executor is lost.
-pub const HEARTBEAT_TIMEOUT: &str = "kiln.executor.heartbeatTimeout";
-/// `kiln.executor.registrationTimeout`: how long the driver waits for executors.
-pub const REGISTRATION_TIMEOUT: &str = "kiln.executor.registrationTimeout";
-/// `kiln.executor.maxReplacements` (or Spark's `spark.executor.maxNumFailures`):
-/// how many dead executors `kiln run` replaces before giving up on replacing.
-pub const MAX_EXECUTOR_REPLACEMENTS: &str = "kiln.executor.maxReplacements";
-/// `kiln.write.mode`: what `COPY ... TO` does with an existing target:
-/// `overwrite` (default), `append` or `errorifexists` (Spark's save modes).
-pub const WRITE_MODE: &str = "kiln.write.mode";
-/// Spark's `spark.sql.sources.partitionOverwriteMode`: `static` (an overwrite
-/// replaces the whole target) or `dynamic` (only the partitions written).
-pub const PARTITION_OVERWRITE_MODE: &str = "spark.sql.sources.partitionOverwriteMode";
-/// Where managed tables (`CREATE TABLE` without `LOCATION`) keep their
-/// files, one folder per table; Spark's key and default (`spark-warehouse`
-/// in the driver's working directory).
-pub const WAREHOUSE_DIR: &str = "spark.sql.warehouse.dir";
-/// Spark's `spark.sql.autoBroadcastJoinThreshold`: the largest estimated
-/// size of a join side that is sent whole to every task instead of being
-/// shuffled (`10m`, bytes, or `-1` to turn broadcasts off). Default 10 MiB,
-/// Spark's default; DataFusion's own is 1 MiB, tuned for one process where
-/// a repartition costs no serialization.
-pub const BROADCAST_THRESHOLD: &str = "spark.sql.autoBroadcastJoinThreshold";
-/// Default of [`BROADCAST_THRESHOLD`].
-pub const DEFAULT_BROADCAST_THRESHOLD: usize = 10 << 20;
-/// Spark's `spark.network.timeout`: the default of every network deadline
-/// below (Spark's default, 120 s).
-pub const NETWORK_TIMEOUT: &str = "spark.network.timeout";
-/// Spark's `spark.shuffle.io.connectionTimeout`: how long a shuffle fetch
-/// waits for its peer's next message (the reply to `DoGet`, then each piece
-/// of the block) before it fails as a fetch failure. Default:
-/// [`NETWORK_TIMEOUT`].
-pub const SHUFFLE_CONNECTION_TIMEOUT: &str = "spark.shuffle.io.connectionTimeout";
-/// Spark's `spark.scheduler.minRegisteredResourcesRatio`: the share of the
-/// requested executors that must have registered before jobs start
-/// (default 0.8, Spark's default on Kubernetes and YARN).
-pub const MIN_REGISTERED_RATIO: &str = "spark.scheduler.minRegisteredResourcesRatio";
-/// Spark's `spark.scheduler.maxRegisteredResourcesWaitingTime`: how long to
-/// wait for that share before starting with the executors that registered
-/// (default 30s).
-pub const MAX_REGISTERED_WAIT: &str = "spark.scheduler.maxRegisteredResourcesWaitingTime";
-/// Spark's `spark.driver.maxResultSize`: the largest query result the driver
-/// hands back (`1g` by default; `0` for no limit).
-pub const MAX_RESULT_SIZE: &str = "spark.driver.maxResultSize";
-pub use crate::fault_injection::{TEST_STAGE_DELAY, TEST_TASK_DELAY};
+pub use crate::settings::{
+    PartitionOverwriteMode, ShuffleCompression, WriteMode, BROADCAST_THRESHOLD,
+    DEFAULT_BROADCAST_THRESHOLD, HEARTBEAT_INTERVAL, HEARTBEAT_TIMEOUT, MAX_EXECUTOR_REPLACEMENTS,
+    MAX_REGISTERED_WAIT, MAX_RESULT_SIZE, MIN_REGISTERED_RATIO, NETWORK_TIMEOUT,
+    PARTITION_OVERWRITE_MODE, REGISTRATION_TIMEOUT, SHUFFLE_COMPRESSION,
+    SHUFFLE_CONNECTION_TIMEOUT, STAGE_MAX_CONSECUTIVE_ATTEMPTS, TASK_MAX_FAILURES,
+    TEST_STAGE_DELAY, TEST_TASK_DELAY, WAREHOUSE_DIR, WRITE_MODE,
+};
+pub use kiln_values::duration::parse_duration;
+use kiln_values::memory::parse_memory;
+
+use crate::settings::{
+    DEFAULT_ATTEMPTS, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_TIMEOUT,
+    DEFAULT_MAX_REGISTERED_WAIT, DEFAULT_MAX_RESULT_BYTES, DEFAULT_MIN_REGISTERED_RATIO,
+    DEFAULT_NETWORK_TIMEOUT, DEFAULT_REGISTRATION_TIMEOUT, KILN_SHUFFLE_PARTITIONS,
+    SHUFFLE_PARTITIONS, SPARK_MAX_EXECUTOR_FAILURES, SPARK_TASK_MAX_FAILURES,
+};
 
 /// Settings Kiln itself interprets, parsed from the application's conf.
 #[derive(Debug, Clone)]
@@ -117,37 +78,6 @@ pub struct EngineConf {
     pub hooks: crate::fault_injection::TestHooks,
 }
 
-/// What a `COPY ... TO` does with a target that already holds data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WriteMode {
-    /// Replace the target's contents.
-    Overwrite,
-    /// Add files beside the existing ones.
-    Append,
-    /// Fail the statement if the target holds data.
-    ErrorIfExists,
-}
-
-/// Which part of a partitioned target an overwrite replaces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PartitionOverwriteMode {
-    /// All of it.
-    Static,
-    /// Only the partitions the job wrote.
-    Dynamic,
-}
-
-/// Compression codec for shuffle blocks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ShuffleCompression {
-    /// Plain Arrow IPC.
-    None,
-    /// LZ4 frame compression of IPC buffers.
-    Lz4,
-    /// Zstandard compression of IPC buffers.
-    Zstd,
-}
-
 impl EngineConf {
     /// Parses the settings Kiln interprets; unknown `kiln.*` keys are an error
     /// so that a typo does not silently do nothing.
@@ -158,18 +88,18 @@ impl EngineConf {
         ) -> Option<(&'static str, &'a String)> {
             keys.iter().find_map(|k| raw.get(*k).map(|v| (*k, v)))
         }
-        // An attempt count: 1 to 100, default 4 (Spark's default for both).
+        // An attempt count: 1 to 100.
         let attempts = |keys: &[&'static str]| -> Result<u32> {
             match get(raw, keys) {
                 Some((k, v)) => match parse_u64(k, v)? {
                     n @ 1..=100 => Ok(n as u32),
                     n => Err(bad(k, format!("must be between 1 and 100, found {n}"))),
                 },
-                None => Ok(4),
+                None => Ok(DEFAULT_ATTEMPTS),
             }
         };
         let stage_max_consecutive_attempts = attempts(&[STAGE_MAX_CONSECUTIVE_ATTEMPTS])?;
-        let task_max_failures = attempts(&[TASK_MAX_FAILURES, "spark.task.maxFailures"])?;
+        let task_max_failures = attempts(&[TASK_MAX_FAILURES, SPARK_TASK_MAX_FAILURES])?;
         let shuffle_compression = match get(raw, &[SHUFFLE_COMPRESSION]) {
             None => ShuffleCompression::None,
             Some((k, v)) => match v.to_ascii_lowercase().as_str() {
@@ -190,13 +120,7 @@ impl EngineConf {
                 None => Ok(default),
             }
         };
-        let shuffle_partitions = match get(
-            raw,
-            &[
-                "spark.sql.shuffle.partitions",
-                "kiln.sql.shuffle.partitions",
-            ],
-        ) {
+        let shuffle_partitions = match get(raw, &[SHUFFLE_PARTITIONS, KILN_SHUFFLE_PARTITIONS]) {
             Some((k, v)) => {
                 let n = parse_u64(k, v)?;
                 if n == 0 {
@@ -208,14 +132,14 @@ impl EngineConf {
         };
         let max_executor_replacements = match get(
             raw,
-            &[MAX_EXECUTOR_REPLACEMENTS, "spark.executor.maxNumFailures"],
+            &[MAX_EXECUTOR_REPLACEMENTS, SPARK_MAX_EXECUTOR_FAILURES],
         ) {
             Some((k, v)) => {
                 Some(u32::try_from(parse_u64(k, v)?).map_err(|_| bad(k, "too large".into()))?)
             }
             None => None,
         };
-        let network_timeout = dur(NETWORK_TIMEOUT, Duration::from_secs(120))?;
+        let network_timeout = dur(NETWORK_TIMEOUT, DEFAULT_NETWORK_TIMEOUT)?;
         let fetch_timeout = dur(SHUFFLE_CONNECTION_TIMEOUT, network_timeout)?;
         if fetch_timeout.is_zero() {
             return Err(bad(
@@ -224,7 +148,7 @@ impl EngineConf {
             ));
         }
         let min_registered_ratio = match raw.get(MIN_REGISTERED_RATIO) {
-            None => 0.8,
+            None => DEFAULT_MIN_REGISTERED_RATIO,
             Some(v) => v
                 .trim()
                 .parse::<f64>()
@@ -237,11 +161,11 @@ impl EngineConf {
                     )
                 })?,
         };
-        let max_registered_wait = dur(MAX_REGISTERED_WAIT, Duration::from_secs(30))?;
+        let max_registered_wait = dur(MAX_REGISTERED_WAIT, DEFAULT_MAX_REGISTERED_WAIT)?;
         let max_result_bytes = match raw.get(MAX_RESULT_SIZE) {
-            None => Some(1 << 30),
+            None => Some(DEFAULT_MAX_RESULT_BYTES),
             Some(v) if v.trim() == "0" => None,
-            Some(v) => Some(crate::manifest::parse_memory(v).map_err(|m| bad(MAX_RESULT_SIZE, m))?),
+            Some(v) => Some(parse_memory(v).map_err(|m| bad(MAX_RESULT_SIZE, m))?),
         };
         let write_mode = match raw.get(WRITE_MODE).map(|v| v.to_ascii_lowercase()) {
             None => WriteMode::Overwrite,
@@ -276,51 +200,27 @@ impl EngineConf {
         let broadcast_threshold = match raw.get(BROADCAST_THRESHOLD).map(|v| v.trim()) {
             None => DEFAULT_BROADCAST_THRESHOLD,
             Some(v) if v.starts_with('-') => 0,
-            Some(v) => crate::manifest::parse_memory(v)
+            Some(v) => parse_memory(v)
                 .map_err(|m| bad(BROADCAST_THRESHOLD, m))?
                 .try_into()
                 .unwrap_or(usize::MAX),
         };
         let warehouse_dir = warehouse_dir(raw.get(WAREHOUSE_DIR).map(String::as_str));
         let hooks = crate::fault_injection::TestHooks::parse(raw)?;
-        let known = [
-            WRITE_MODE,
-            MAX_EXECUTOR_REPLACEMENTS,
-            TASK_MAX_FAILURES,
-            SHUFFLE_COMPRESSION,
-            HEARTBEAT_INTERVAL,
-            HEARTBEAT_TIMEOUT,
-            REGISTRATION_TIMEOUT,
-            "kiln.sql.shuffle.partitions",
-            crate::security::MAX_MESSAGE_SIZE,
-            crate::security::SSL_ENABLED,
-            crate::security::SSL_CERT_FILE,
-            crate::security::SSL_KEY_FILE,
-            crate::security::SSL_CA_FILE,
-            crate::security::SSL_SERVER_NAME,
-        ];
-        for k in raw.keys() {
-            // `kiln.test.*` keys are the hooks' to check, `kiln.ui.*` kiln-ui's.
-            if k.starts_with("kiln.")
-                && !known.contains(&k.as_str())
-                && !k.starts_with("kiln.s3.")
-                && !k.starts_with("kiln.test.")
-                && !k.starts_with("kiln.ui.")
-            {
-                return Err(bad(
-                    k,
-                    format!("unknown setting (known: {})", known.join(", ")),
-                ));
-            }
+        if let Some((k, message)) = raw
+            .keys()
+            .find_map(|k| crate::settings::unknown_kiln_key(k).map(|m| (k, m)))
+        {
+            return Err(bad(k, message));
         }
         Ok(EngineConf {
             raw: raw.clone(),
             task_max_failures,
             stage_max_consecutive_attempts,
             shuffle_compression,
-            heartbeat_interval: dur(HEARTBEAT_INTERVAL, Duration::from_secs(1))?,
-            heartbeat_timeout: dur(HEARTBEAT_TIMEOUT, Duration::from_secs(30))?,
-            registration_timeout: dur(REGISTRATION_TIMEOUT, Duration::from_secs(60))?,
+            heartbeat_interval: dur(HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_INTERVAL)?,
+            heartbeat_timeout: dur(HEARTBEAT_TIMEOUT, DEFAULT_HEARTBEAT_TIMEOUT)?,
+            registration_timeout: dur(REGISTRATION_TIMEOUT, DEFAULT_REGISTRATION_TIMEOUT)?,
             fetch_timeout,
             min_registered_ratio,
             max_registered_wait,
@@ -589,28 +489,6 @@ fn parse_u64(key: &str, v: &str) -> Result<u64> {
         .map_err(|_| bad(key, format!("expected a whole number, found `{v}`")))
 }
 
-/// Parses `500ms`, `10s`, `2m`, `1h` or a bare number of seconds.
-pub fn parse_duration(v: &str) -> std::result::Result<Duration, String> {
-    let t = v.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("`{v}` is not a duration (examples: 500ms, 10s, 2m)"))?;
-    let d = match unit {
-        "ms" => Duration::from_millis(n),
-        "" | "s" => Duration::from_secs(n),
-        "m" | "min" => Duration::from_secs(n * 60),
-        "h" => Duration::from_secs(n * 3600),
-        _ => {
-            return Err(format!(
-                "`{v}` has an unknown unit `{unit}` (use ms, s, m or h)"
-            ))
-        }
-    };
-    Ok(d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -719,6 +597,14 @@ mod tests {
         raw.insert("kiln.task.maxFailure".into(), "2".into());
         let e = EngineConf::parse(&raw).unwrap_err().to_string();
         assert!(e.contains("kiln.task.maxFailure"), "{e}");
+        assert!(e.contains("did you mean kiln.task.maxFailures?"), "{e}");
+        // The S3 family is checked key by key like the others.
+        let mut raw = BTreeMap::new();
+        raw.insert("kiln.s3.endpoint".into(), "http://localhost:9000".into());
+        raw.insert("kiln.s3.acessKeyId".into(), "k".into());
+        let e = EngineConf::parse(&raw).unwrap_err().to_string();
+        assert!(e.contains("kiln.s3.acessKeyId"), "{e}");
+        assert!(e.contains("did you mean kiln.s3.accessKeyId?"), "{e}");
     }
 
     #[test]

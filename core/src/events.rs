@@ -60,6 +60,8 @@ pub enum Event {
         time: u64,
         /// Links to its log (name -> URL).
         log_urls: BTreeMap<String, String>,
+        /// Its Prometheus endpoint (`/metrics`), when it serves one.
+        metrics_url: Option<String>,
     },
     /// An executor left (lost, or stopped at the end).
     ExecutorRemoved {

@@ -12,29 +12,17 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use kiln_values::duration::parse_duration;
+
 use crate::error::{KilnError, Result};
-use crate::shuffle::block::{CorruptBlock, TEST_CORRUPT_BLOCK};
-use crate::write::{TEST_FAIL_COMMIT_AFTER_FILES, TEST_FAIL_FIRST_WRITE_ATTEMPT};
+pub use crate::settings::{
+    TEST_CORRUPT_BLOCK, TEST_FAIL_COMMIT_AFTER_FILES, TEST_FAIL_FIRST_WRITE_ATTEMPT,
+    TEST_KEYS as KEYS, TEST_STAGE_DELAY, TEST_TASK_DELAY,
+};
+use crate::shuffle::block::CorruptBlock;
 
 /// Whether this build accepts `kiln.test.*` settings.
 pub const ENABLED: bool = cfg!(feature = "fault-injection");
-
-/// `kiln.test.taskDelay`: executors wait this long before each task, so
-/// fault tests can kill a process while a stage runs.
-pub const TEST_TASK_DELAY: &str = "kiln.test.taskDelay";
-/// `kiln.test.stageDelay`: the driver waits this long after a stage
-/// completes before launching more tasks, so fault tests can kill an
-/// executor between a map stage and the stage that reads its output.
-pub const TEST_STAGE_DELAY: &str = "kiln.test.stageDelay";
-
-/// Every `kiln.test.*` key.
-pub const KEYS: [&str; 5] = [
-    TEST_TASK_DELAY,
-    TEST_STAGE_DELAY,
-    TEST_CORRUPT_BLOCK,
-    TEST_FAIL_FIRST_WRITE_ATTEMPT,
-    TEST_FAIL_COMMIT_AFTER_FILES,
-];
 
 /// The hooks an application's settings turn on; all off by default, and
 /// always off in a build without the `fault-injection` feature.
@@ -81,7 +69,7 @@ impl TestHooks {
         }
         let duration = |key: &str| -> Result<Option<Duration>> {
             raw.get(key)
-                .map(|v| crate::config::parse_duration(v).map_err(|m| bad(key, m)))
+                .map(|v| parse_duration(v).map_err(|m| bad(key, m)))
                 .transpose()
         };
         let fail_first_write = match raw
@@ -127,12 +115,7 @@ impl TestHooks {
 mod tests {
     use super::*;
 
-    fn conf(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use crate::settings::from_pairs as conf;
 
     #[test]
     fn hooks_are_off_unless_set() {

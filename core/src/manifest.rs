@@ -392,35 +392,9 @@ fn optional_memory(
         .map_err(|m| format!("field `{field}`: {m}"))
 }
 
-/// Parses a memory size the way Spark (`512m`, `2g`) and Kubernetes
-/// (`512Mi`, `2Gi`, `2G`) write it. A bare number is bytes.
-pub fn parse_memory(s: &str) -> std::result::Result<u64, String> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let value: f64 = num
-        .parse()
-        .map_err(|_| format!("`{s}` is not a memory size (examples: 512m, 2g, 1Gi)"))?;
-    let mult: f64 = match unit {
-        "" | "b" | "B" => 1.0,
-        "k" | "K" | "kb" | "KB" | "Ki" => 1024.0,
-        "m" | "M" | "mb" | "MB" | "Mi" => 1024.0 * 1024.0,
-        "g" | "G" | "gb" | "GB" | "Gi" => 1024.0 * 1024.0 * 1024.0,
-        "t" | "T" | "tb" | "TB" | "Ti" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
-        _ => {
-            return Err(format!(
-                "`{s}` has an unknown unit `{unit}` (use k, m, g, t or Ki, Mi, Gi, Ti)"
-            ))
-        }
-    };
-    let bytes = value * mult;
-    if bytes < 1.0 {
-        return Err(format!("`{s}` must be greater than zero"));
-    }
-    Ok(bytes as u64)
-}
+/// Memory sizes are read by [`kiln_values::memory`] (Spark's and
+/// Kubernetes' units), re-exported for the crates that read manifests.
+pub use kiln_values::memory::parse_memory;
 
 #[cfg(test)]
 mod tests {
@@ -523,14 +497,5 @@ mod tests {
     fn yaml_syntax_error_has_position() {
         let e = parse("apiVersion: [\n").unwrap_err().to_string();
         assert!(e.contains("line"), "{e}");
-    }
-
-    #[test]
-    fn memory_units() {
-        assert_eq!(parse_memory("1g").unwrap(), 1 << 30);
-        assert_eq!(parse_memory("512Mi").unwrap(), 512 << 20);
-        assert_eq!(parse_memory("2048").unwrap(), 2048);
-        assert!(parse_memory("0").is_err());
-        assert!(parse_memory("1x").is_err());
     }
 }

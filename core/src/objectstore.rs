@@ -16,20 +16,25 @@ use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::{ClientConfigKey, RetryConfig};
 use url::Url;
 
+use kiln_values::duration::parse_duration;
+
 use crate::error::{KilnError, Result};
+use crate::settings::{
+    S3_ACCESS_KEY_ID, S3_ALLOW_HTTP, S3_CONNECT_TIMEOUT, S3_ENDPOINT, S3_MAX_RETRIES, S3_REGION,
+    S3_REQUEST_TIMEOUT, S3_RETRY_TIMEOUT, S3_SECRET_ACCESS_KEY, S3_SESSION_TOKEN,
+};
 
 /// Settings read for S3, as (Kiln key, Spark s3a key).
 const S3_KEYS: &[(&str, &str)] = &[
-    ("kiln.s3.endpoint", "spark.hadoop.fs.s3a.endpoint"),
-    ("kiln.s3.region", "spark.hadoop.fs.s3a.endpoint.region"),
-    ("kiln.s3.accessKeyId", "spark.hadoop.fs.s3a.access.key"),
-    ("kiln.s3.secretAccessKey", "spark.hadoop.fs.s3a.secret.key"),
-    ("kiln.s3.sessionToken", "spark.hadoop.fs.s3a.session.token"),
-    (
-        "kiln.s3.allowHttp",
-        "spark.hadoop.fs.s3a.connection.ssl.enabled",
-    ),
+    (S3_ENDPOINT, "spark.hadoop.fs.s3a.endpoint"),
+    (S3_REGION, "spark.hadoop.fs.s3a.endpoint.region"),
+    (S3_ACCESS_KEY_ID, "spark.hadoop.fs.s3a.access.key"),
+    (S3_SECRET_ACCESS_KEY, "spark.hadoop.fs.s3a.secret.key"),
+    (S3_SESSION_TOKEN, "spark.hadoop.fs.s3a.session.token"),
 ];
+
+/// Spark's s3a switch for TLS: the inverse of [`S3_ALLOW_HTTP`].
+const S3A_SSL_ENABLED: &str = "spark.hadoop.fs.s3a.connection.ssl.enabled";
 
 /// How an S3 store retries, as (Kiln key, Spark s3a key) and default.
 ///
@@ -65,18 +70,18 @@ impl S3Retry {
         };
         let duration = |kiln: &str, hadoop: Option<&str>, default: Duration| -> Result<Duration> {
             if let Some(v) = conf.get(kiln) {
-                return crate::config::parse_duration(v).map_err(|m| bad(kiln, m));
+                return parse_duration(v).map_err(|m| bad(kiln, m));
             }
             match hadoop.and_then(|h| conf.get(h).map(|v| (h, v))) {
                 Some((h, v)) => match v.trim().parse::<u64>() {
                     Ok(ms) => Ok(Duration::from_millis(ms)),
-                    Err(_) => crate::config::parse_duration(v).map_err(|m| bad(h, m)),
+                    Err(_) => parse_duration(v).map_err(|m| bad(h, m)),
                 },
                 None => Ok(default),
             }
         };
         let max_retries = match [
-            ("kiln.s3.maxRetries", conf.get("kiln.s3.maxRetries")),
+            (S3_MAX_RETRIES, conf.get(S3_MAX_RETRIES)),
             (
                 "spark.hadoop.fs.s3a.retry.limit",
                 conf.get("spark.hadoop.fs.s3a.retry.limit"),
@@ -95,14 +100,14 @@ impl S3Retry {
         };
         Ok(S3Retry {
             max_retries,
-            retry_timeout: duration("kiln.s3.retryTimeout", None, Duration::from_secs(180))?,
+            retry_timeout: duration(S3_RETRY_TIMEOUT, None, Duration::from_secs(180))?,
             connect_timeout: duration(
-                "kiln.s3.connectTimeout",
+                S3_CONNECT_TIMEOUT,
                 Some("spark.hadoop.fs.s3a.connection.establish.timeout"),
                 Duration::from_secs(5),
             )?,
             request_timeout: duration(
-                "kiln.s3.requestTimeout",
+                S3_REQUEST_TIMEOUT,
                 Some("spark.hadoop.fs.s3a.connection.request.timeout"),
                 Duration::from_secs(30),
             )?,
@@ -162,12 +167,13 @@ pub fn s3_store(
         conf.get(kiln).or_else(|| conf.get(spark)).cloned()
     };
     let endpoint = get(0).or_else(|| std::env::var("AWS_ENDPOINT_URL").ok());
+    let allow_http = allow_http(conf, endpoint.as_deref())?;
     if let Some(ep) = &endpoint {
         // Path-style addressing: what MinIO, moto and most on-premise stores expect.
         b = b.with_endpoint(ep).with_virtual_hosted_style_request(false);
-        if ep.starts_with("http://") {
-            b = b.with_allow_http(true);
-        }
+    }
+    if allow_http {
+        b = b.with_allow_http(true);
     }
     if let Some(r) = get(1) {
         b = b.with_region(r);
@@ -206,9 +212,75 @@ pub fn s3_store(
     })
 }
 
+/// Whether the store may talk plain HTTP: [`S3_ALLOW_HTTP`], else the
+/// inverse of Spark's [`S3A_SSL_ENABLED`], else whether the endpoint is an
+/// `http://` URL. Refusing HTTP to an `http://` endpoint is an error here,
+/// not a failure at the first request.
+fn allow_http(conf: &BTreeMap<String, String>, endpoint: Option<&str>) -> Result<bool> {
+    let flag = |key: &str, v: &str| match v.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(KilnError::Config {
+            key: key.into(),
+            message: format!("expected true or false, found `{v}`"),
+        }),
+    };
+    let http_endpoint = endpoint.is_some_and(|ep| ep.starts_with("http://"));
+    let (key, allowed) = match (conf.get(S3_ALLOW_HTTP), conf.get(S3A_SSL_ENABLED)) {
+        (Some(v), _) => (S3_ALLOW_HTTP, flag(S3_ALLOW_HTTP, v)?),
+        (None, Some(v)) => (S3A_SSL_ENABLED, !flag(S3A_SSL_ENABLED, v)?),
+        (None, None) => return Ok(http_endpoint),
+    };
+    if http_endpoint && !allowed {
+        return Err(KilnError::Config {
+            key: key.into(),
+            message: format!(
+                "the endpoint `{}` is plain HTTP but {key} refuses HTTP",
+                endpoint.unwrap_or_default()
+            ),
+        });
+    }
+    Ok(allowed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_http_follows_kiln_then_spark_then_the_endpoint() {
+        let conf = crate::settings::from_pairs;
+        let http = Some("http://localhost:9000");
+        let https = Some("https://s3.example.com");
+        assert!(allow_http(&conf(&[]), http).unwrap());
+        assert!(!allow_http(&conf(&[]), https).unwrap());
+        assert!(!allow_http(&conf(&[]), None).unwrap());
+        assert!(allow_http(&conf(&[(S3_ALLOW_HTTP, "true")]), https).unwrap());
+        assert!(allow_http(&conf(&[(S3A_SSL_ENABLED, "false")]), https).unwrap());
+        assert!(!allow_http(&conf(&[(S3A_SSL_ENABLED, "true")]), https).unwrap());
+        // The Kiln key wins over Spark's.
+        let both = conf(&[(S3_ALLOW_HTTP, "TRUE"), (S3A_SSL_ENABLED, "true")]);
+        assert!(allow_http(&both, https).unwrap());
+        let e = allow_http(&conf(&[(S3_ALLOW_HTTP, "false")]), http)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(S3_ALLOW_HTTP) && e.contains("plain HTTP"), "{e}");
+        let e = allow_http(&conf(&[(S3_ALLOW_HTTP, "yes")]), https)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("expected true or false"), "{e}");
+        // The store is built with it: HTTP refused to an http:// endpoint fails early.
+        let e = s3_store(
+            "bucket",
+            &conf(&[
+                (S3_ENDPOINT, "http://localhost:9000"),
+                (S3_ALLOW_HTTP, "false"),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains(S3_ALLOW_HTTP), "{e}");
+    }
 
     #[test]
     fn retry_settings_from_kiln_and_hadoop_keys() {

@@ -15,7 +15,6 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,27 +37,11 @@ pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 /// A connection whose PING is not answered within this is closed and its
 /// calls fail.
 pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
-/// `kiln.rpc.maxMessageSize`: largest gRPC/Flight message sent or accepted.
-pub const MAX_MESSAGE_SIZE: &str = "kiln.rpc.maxMessageSize";
-/// `kiln.ssl.enabled`: serve and call over TLS.
-pub const SSL_ENABLED: &str = "kiln.ssl.enabled";
-/// `kiln.ssl.certFile`: PEM certificate (chain) of this process's servers.
-pub const SSL_CERT_FILE: &str = "kiln.ssl.certFile";
-/// `kiln.ssl.keyFile`: PEM private key of that certificate.
-pub const SSL_KEY_FILE: &str = "kiln.ssl.keyFile";
-/// `kiln.ssl.caFile`: PEM CA that signed the peers' certificates (default: the certFile itself).
-pub const SSL_CA_FILE: &str = "kiln.ssl.caFile";
-/// `kiln.ssl.serverName`: name to verify in peers' certificates (default: the host of the URL).
-pub const SSL_SERVER_NAME: &str = "kiln.ssl.serverName";
 /// Every setting [`Transport`] reads.
-pub const KEYS: [&str; 6] = [
-    MAX_MESSAGE_SIZE,
-    SSL_ENABLED,
-    SSL_CERT_FILE,
-    SSL_KEY_FILE,
-    SSL_CA_FILE,
-    SSL_SERVER_NAME,
-];
+pub use crate::settings::TRANSPORT_KEYS as KEYS;
+pub use crate::settings::{
+    MAX_MESSAGE_SIZE, SSL_CA_FILE, SSL_CERT_FILE, SSL_ENABLED, SSL_KEY_FILE, SSL_SERVER_NAME,
+};
 /// Default of `kiln.rpc.maxMessageSize`: 64 MiB (a task's plan; shuffle
 /// blocks travel in 1 MiB pieces).
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
@@ -77,13 +60,10 @@ impl fmt::Debug for Secret {
 }
 
 impl Secret {
-    /// A fresh random secret: 32 bytes from the OS, hex-encoded.
+    /// A fresh random secret ([`kiln_values::secret::random_secret`]).
     pub fn generate() -> Result<Self> {
-        let mut bytes = [0u8; 32];
-        std::fs::File::open("/dev/urandom")
-            .and_then(|mut f| f.read_exact(&mut bytes))
-            .map_err(|e| KilnError::io("cannot read /dev/urandom for the application secret", e))?;
-        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        let hex = kiln_values::secret::random_secret()
+            .map_err(|e| KilnError::Internal(format!("application secret: {e}")))?;
         Ok(Secret(hex.into()))
     }
 
@@ -249,7 +229,8 @@ impl Transport {
         let max_message_bytes = match conf.get(MAX_MESSAGE_SIZE) {
             None => DEFAULT_MAX_MESSAGE_BYTES,
             Some(v) => {
-                let n = crate::manifest::parse_memory(v).map_err(|m| bad(MAX_MESSAGE_SIZE, m))?;
+                let n =
+                    kiln_values::memory::parse_memory(v).map_err(|m| bad(MAX_MESSAGE_SIZE, m))?;
                 if !(1024 * 1024..=2 * 1024 * 1024 * 1024).contains(&n) {
                     return Err(bad(
                         MAX_MESSAGE_SIZE,

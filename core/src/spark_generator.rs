@@ -40,7 +40,7 @@ fn explode_argument(expr: &Expr) -> Option<&Expr> {
     let Expr::Function(f) = expr else {
         return None;
     };
-    let name = crate::spark_sql::called(f)?;
+    let name = crate::spark_expr_name::called(f)?;
     if f.name.0.len() != 1 || !name.eq_ignore_ascii_case("explode") || f.over.is_some() {
         return None;
     }

@@ -206,7 +206,7 @@ fn rewrite_select(select: &mut Select, keys: &[Key], relations: &[(ObjectName, V
                 });
             }
             SelectItem::UnnamedExpr(mut e) => {
-                let name = crate::spark_sql::spark_name(&e);
+                let name = crate::spark_expr_name::spark_name(&e);
                 if replace_keys(&mut e, keys) {
                     items.push(match name {
                         Some(name) => SelectItem::ExprWithAlias {

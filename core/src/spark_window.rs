@@ -90,7 +90,7 @@ pub fn filter_as_case(expr: &mut Expr) {
     if f.over.is_none() || f.filter.is_none() {
         return;
     }
-    let Some(name) = crate::spark_sql::called(f) else {
+    let Some(name) = crate::spark_expr_name::called(f) else {
         return;
     };
     let skips_nulls = matches!(

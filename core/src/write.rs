@@ -35,17 +35,6 @@ use datafusion::physical_plan::{
 use crate::shuffle::writer::{summary_batch, summary_schema};
 use crate::shuffle::ShuffleTaskEnv;
 
-/// `kiln.test.failFirstWriteAttempt`: testing only. The first attempt of
-/// every write task writes its files and then fails as a lost disk would,
-/// so tests can check that only the retry's files are committed.
-pub const TEST_FAIL_FIRST_WRITE_ATTEMPT: &str = "kiln.test.failFirstWriteAttempt";
-
-/// `kiln.test.failCommitAfterFiles`: testing only. The driver's commit of
-/// a write fails after moving this many files into the target, as a rename
-/// refused by the storage would, so tests can check what a half-done commit
-/// leaves.
-pub const TEST_FAIL_COMMIT_AFTER_FILES: &str = "kiln.test.failCommitAfterFiles";
-
 /// Name of the folder (below the staging folder) that one task attempt of
 /// a write stage writes into.
 pub fn attempt_dir(stage: u32, partition: u32, attempt: u32) -> String {

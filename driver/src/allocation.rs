@@ -205,12 +205,7 @@ impl ExecutorActivity {
 mod tests {
     use super::*;
 
-    fn conf(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
-    }
+    use kiln_core::settings::from_pairs as conf;
 
     #[test]
     fn settings_and_targets() {

@@ -581,19 +581,4 @@ fn label_of(s: &Statement) -> String {
 }
 
 /// Drops DataFusion's error-kind prefixes that say nothing to a SQL user.
-pub fn strip_df_prefix(m: &str) -> String {
-    let mut s = m.trim();
-    for p in [
-        "Error during planning: ",
-        "Schema error: ",
-        "SQL error: ",
-        "Execution error: ",
-        "External error: ",
-        "Arrow error: ",
-    ] {
-        if let Some(rest) = s.strip_prefix(p) {
-            s = rest;
-        }
-    }
-    s.to_string()
-}
+pub use kiln_core::error::strip_df_prefix;

@@ -106,6 +106,10 @@ impl LocalCluster {
             .arg(l.cores.to_string())
             .arg("--work-dir")
             .arg(l.work_dir.join(format!("executor-{id}")))
+            // Prometheus metrics on any free port; the executor tells the
+            // driver where.
+            .arg("--metrics-port")
+            .arg("0")
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log2))

@@ -37,6 +37,8 @@ pub struct ExecutorInfo {
     pub address: String,
     /// Task slots.
     pub cores: u32,
+    /// Its Prometheus endpoint (empty: none).
+    pub metrics_url: String,
     /// When it last registered or sent a heartbeat.
     pub last_seen: Instant,
     /// Highest resident set size it reported.
@@ -178,6 +180,18 @@ impl ExecutorRegistry {
 
     /// Adds (or refreshes) an executor; one declared lost is refused.
     pub fn register(&self, id: &str, address: &str, cores: u32) -> Result<(), RegisterError> {
+        self.register_with_metrics(id, address, cores, "")
+    }
+
+    /// [`ExecutorRegistry::register`] of an executor that serves Prometheus
+    /// metrics at `metrics_url` (empty: none).
+    pub fn register_with_metrics(
+        &self,
+        id: &str,
+        address: &str,
+        cores: u32,
+        metrics_url: &str,
+    ) -> Result<(), RegisterError> {
         if self.lock().declared_lost.contains(id) {
             return Err(RegisterError::DeclaredLost(id.to_string()));
         }
@@ -196,6 +210,7 @@ impl ExecutorRegistry {
                 id: id.to_string(),
                 address: address.to_string(),
                 cores: cores.max(1),
+                metrics_url: metrics_url.to_string(),
                 last_seen: Instant::now(),
                 peak_rss_bytes: 0,
                 client,
@@ -420,7 +435,7 @@ impl DriverService for DriverEndpoint {
             return Err(Status::invalid_argument("executor_id is empty"));
         }
         self.registry
-            .register(&r.executor_id, &r.address, r.cores)
+            .register_with_metrics(&r.executor_id, &r.address, r.cores, &r.metrics_url)
             .map_err(|e| match e {
                 RegisterError::BadAddress(_) => Status::invalid_argument(e.to_string()),
                 RegisterError::DeclaredLost(_) => Status::failed_precondition(e.to_string()),

@@ -188,6 +188,7 @@ impl Listener {
             memory_bytes: None,
             time: now_ms(),
             log_urls: BTreeMap::new(),
+            metrics_url: (!e.metrics_url.is_empty()).then(|| e.metrics_url.clone()),
         });
     }
 

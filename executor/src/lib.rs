@@ -41,6 +41,8 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::{Request, Response, Status};
 use tracing::{info, warn, Instrument};
 
+use kiln_ui::prometheus::{ExecutorMetrics, TaskOutcome};
+
 use crate::shuffle_service::ShuffleService;
 use crate::task_runner::TaskRunner;
 
@@ -59,6 +61,10 @@ pub struct ExecutorOptions {
     pub advertise_host: String,
     /// Port peers use, when not the bound one (a port forward or proxy).
     pub advertise_port: Option<u16>,
+    /// Where to serve Prometheus metrics (`/metrics`; port 0: any free
+    /// port), advertised to the driver with the advertise host; `None`: not
+    /// served.
+    pub metrics_bind: Option<SocketAddr>,
     /// Task slots.
     pub cores: u32,
     /// Memory pool size, if limited.
@@ -124,17 +130,23 @@ pub async fn start(opts: ExecutorOptions) -> Result<ExecutorHandle> {
     let (shutdown, _) = watch::channel(false);
     let runner: Arc<OnceCell<TaskRunner>> = Arc::new(OnceCell::new());
     let running = Arc::new(AtomicU32::new(0));
+    let metrics = Arc::new(ExecutorMetrics::new(opts.cores));
+    let metrics_url = match opts.metrics_bind {
+        Some(at) => serve_metrics(at, &opts.advertise_host, metrics.clone(), &shutdown).await?,
+        None => String::new(),
+    };
     let endpoint = ExecutorEndpoint {
         application_id: opts.application_id.clone(),
         shuffle_dir: shuffle_dir.clone(),
         runner: runner.clone(),
         shutdown: shutdown.clone(),
         running: running.clone(),
+        metrics: metrics.clone(),
     };
     // Both services refuse calls without the application secret before a
     // handler runs; both cap message sizes in both directions.
     let flight = InterceptedService::new(
-        FlightServiceServer::new(ShuffleService::new(shuffle_dir.clone()))
+        FlightServiceServer::new(ShuffleService::new(shuffle_dir.clone(), metrics.clone()))
             .max_decoding_message_size(max)
             .max_encoding_message_size(max),
         opts.transport.require(),
@@ -172,13 +184,17 @@ pub async fn start(opts: ExecutorOptions) -> Result<ExecutorHandle> {
         cores: opts.cores,
         memory_bytes: opts.memory_bytes.unwrap_or(0),
         application_id: opts.application_id.clone(),
+        metrics_url,
     };
     let response = register(&mut client, &request, Duration::from_secs(30)).await?;
     let raw = response.conf.into_iter().collect();
     let conf = EngineConf::parse(&raw)?;
     let config = conf.session_config(opts.cores as usize)?;
     let runtime = kiln_core::config::runtime_env(opts.memory_bytes, Some(spill_dir))?;
-    if let Some(buckets) = raw.get("kiln.s3.buckets") {
+    let pool = runtime.memory_pool.clone();
+    let limit = opts.memory_bytes.unwrap_or(0);
+    metrics.set_memory_probe(Box::new(move || (pool.reserved() as u64, limit)));
+    if let Some(buckets) = raw.get(kiln_core::settings::S3_BUCKETS) {
         for b in buckets.split(',').filter(|b| !b.is_empty()) {
             kiln_core::objectstore::register_s3(&runtime, b, &raw)?;
         }
@@ -310,6 +326,39 @@ async fn heartbeats(
     }
 }
 
+/// Serves the executor's Prometheus metrics at `at` until it stops;
+/// returns their URL as peers reach it.
+async fn serve_metrics(
+    at: SocketAddr,
+    advertise_host: &str,
+    metrics: Arc<ExecutorMetrics>,
+    shutdown: &watch::Sender<bool>,
+) -> Result<String> {
+    let listener = tokio::net::TcpListener::bind(at)
+        .await
+        .map_err(|e| KilnError::io(format!("executor metrics cannot listen on {at}"), e))?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| KilnError::io("executor metrics listener has no address", e))?
+        .port();
+    let mut stop = shutdown.subscribe();
+    tokio::spawn(async move {
+        let served =
+            kiln_ui::prometheus::serve_executor(listener, metrics, peak_rss_bytes, async move {
+                let _ = stop.wait_for(|s| *s).await;
+            });
+        if let Err(e) = served.await {
+            warn!("executor metrics server failed: {e}");
+        }
+    });
+    let host = if advertise_host.contains(':') {
+        format!("[{advertise_host}]")
+    } else {
+        advertise_host.to_string()
+    };
+    Ok(format!("http://{host}:{port}/metrics"))
+}
+
 /// Peak resident set size of this process (Linux `VmHWM`), 0 elsewhere.
 pub fn peak_rss_bytes() -> u64 {
     let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
@@ -328,6 +377,7 @@ pub fn peak_rss_bytes() -> u64 {
 /// longer wanted); the task's work stops with it.
 struct RunningTask {
     running: Arc<AtomicU32>,
+    metrics: Arc<ExecutorMetrics>,
     what: String,
     done: bool,
 }
@@ -337,6 +387,8 @@ impl Drop for RunningTask {
         self.running.fetch_sub(1, Ordering::Relaxed);
         if !self.done {
             info!("{} cancelled by the driver", self.what);
+            // Its slot is free again; Prometheus counts it as failed.
+            self.metrics.task_ended(&TaskOutcome::default());
         }
     }
 }
@@ -347,6 +399,7 @@ struct ExecutorEndpoint {
     runner: Arc<OnceCell<TaskRunner>>,
     shutdown: watch::Sender<bool>,
     running: Arc<AtomicU32>,
+    metrics: Arc<ExecutorMetrics>,
 }
 
 #[tonic::async_trait]
@@ -376,6 +429,7 @@ impl ExecutorService for ExecutorEndpoint {
         };
         let mut guard = RunningTask {
             running: self.running.clone(),
+            metrics: self.metrics.clone(),
             what: format!(
                 "job {} stage {} task {} (attempt {})",
                 def.job_id,
@@ -387,6 +441,7 @@ impl ExecutorService for ExecutorEndpoint {
         };
         self.running.fetch_add(1, Ordering::Relaxed);
         info!("{} started", guard.what);
+        self.metrics.task_started();
         let span = tracing::info_span!("task", app = %def.application_id, stage = def.stage_id, partition = def.partition, attempt = def.attempt);
         // A task that panics (a bug, or input no decoder anticipated) gets a
         // failure reply; the executor and its other tasks keep running.
@@ -417,6 +472,13 @@ impl ExecutorService for ExecutorEndpoint {
             m.shuffle_local_bytes,
             m.shuffle_remote_bytes
         );
+        self.metrics.task_ended(&TaskOutcome {
+            succeeded: result.status == kiln_proto::TaskStatus::Succeeded as i32,
+            run_time_ms: m.elapsed_ms,
+            shuffle_write_bytes: result.block_bytes.iter().sum(),
+            spill_count: m.spill_count,
+            spilled_bytes: m.spilled_bytes,
+        });
         Ok(Response::new(result))
     }
 

@@ -8,6 +8,7 @@
 //! in front of this service).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use arrow_flight::flight_service_server::FlightService;
 use arrow_flight::{
@@ -18,6 +19,7 @@ use futures::stream::BoxStream;
 use futures::StreamExt;
 use kiln_core::shuffle::fetch::BLOCK_CHUNK_BYTES;
 use kiln_core::shuffle::layout::BlockId;
+use kiln_ui::prometheus::ExecutorMetrics;
 use tokio::io::AsyncReadExt;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -25,12 +27,17 @@ use tonic::{Request, Response, Status, Streaming};
 #[derive(Debug, Clone)]
 pub struct ShuffleService {
     shuffle_dir: PathBuf,
+    metrics: Arc<ExecutorMetrics>,
 }
 
 impl ShuffleService {
-    /// A service over `shuffle_dir`.
-    pub fn new(shuffle_dir: PathBuf) -> Self {
-        ShuffleService { shuffle_dir }
+    /// A service over `shuffle_dir`, counting the bytes it serves in
+    /// `metrics`.
+    pub fn new(shuffle_dir: PathBuf, metrics: Arc<ExecutorMetrics>) -> Self {
+        ShuffleService {
+            shuffle_dir,
+            metrics,
+        }
     }
 }
 
@@ -66,8 +73,10 @@ impl FlightService for ShuffleService {
         // The block's bytes go out as they are on disk, checksums included,
         // so the fetching side verifies what the map task wrote.
         let ticket = id.ticket();
+        let metrics = self.metrics.clone();
         let stream = futures::stream::try_unfold(Some(file), move |file| {
             let ticket = ticket.clone();
+            let metrics = metrics.clone();
             async move {
                 let Some(mut file) = file else {
                     return Ok(None);
@@ -80,6 +89,7 @@ impl FlightService for ShuffleService {
                     return Ok(None);
                 }
                 buf.truncate(n);
+                metrics.served(n as u64);
                 let data = FlightData {
                     data_body: buf.into(),
                     ..Default::default()

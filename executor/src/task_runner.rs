@@ -18,12 +18,12 @@ use futures::TryStreamExt;
 use kiln_core::codec::decode_plan;
 use kiln_core::config::EngineConf;
 use kiln_core::python::protocol::PythonWorkers;
-use kiln_core::shuffle::block::TEST_CORRUPT_BLOCK;
+use kiln_core::settings::{TEST_CORRUPT_BLOCK, TEST_FAIL_FIRST_WRITE_ATTEMPT};
 use kiln_core::shuffle::layout::BlockId;
 use kiln_core::shuffle::{
     find_fetch_failure, FlightClients, MapOutput, ShuffleMetrics, ShuffleTaskEnv, ShuffleWriterExec,
 };
-use kiln_core::write::{WriteFilesExec, TEST_FAIL_FIRST_WRITE_ATTEMPT};
+use kiln_core::write::WriteFilesExec;
 use kiln_proto::{TaskDefinition, TaskMetrics, TaskResult, TaskStatus};
 
 /// Runs tasks for one executor.
@@ -252,20 +252,9 @@ impl TaskRunner {
     }
 }
 
-/// The error's message without DataFusion's error-kind prefixes, which say
-/// nothing to the person reading why their job failed.
+/// The error's message without DataFusion's error-kind prefixes.
 fn describe(e: &DataFusionError) -> String {
-    let text = e.to_string();
-    let mut s = text.trim();
-    loop {
-        let rest = ["External error: ", "Arrow error: ", "Execution error: "]
-            .iter()
-            .find_map(|p| s.strip_prefix(p));
-        match rest {
-            Some(r) => s = r,
-            None => return s.to_string(),
-        }
-    }
+    kiln_core::error::strip_df_prefix(&e.to_string())
 }
 
 fn spill_metrics(plan: &Arc<dyn ExecutionPlan>) -> (u64, u64) {
@@ -301,25 +290,4 @@ fn with_yield_points(
         }
     })
     .map(|t| t.data)
-}
-
-#[cfg(test)]
-mod tests {
-    use arrow::error::ArrowError;
-
-    use super::*;
-
-    fn arrow(e: ArrowError) -> DataFusionError {
-        DataFusionError::ArrowError(Box::new(e), None)
-    }
-
-    #[test]
-    fn messages_lose_error_kind_prefixes() {
-        assert_eq!(
-            describe(&arrow(ArrowError::DivideByZero)),
-            "Divide by zero error"
-        );
-        let ext = DataFusionError::External(Box::new(arrow(ArrowError::DivideByZero)));
-        assert_eq!(describe(&ext), "Divide by zero error");
-    }
 }

@@ -9,17 +9,14 @@
 //! parsing follows Spark's own rules (`datetime_parse`): a text naming a
 //! zone is read in that zone and shown in the session's.
 
-use std::str::FromStr;
 use std::sync::Arc;
 
-use arrow::array::timezone::Tz;
 use arrow::array::{
     Array, ArrayRef, AsArray, Date32Array, Int64Array, StringArray, TimestampMicrosecondArray,
 };
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Decimal128Type, Float64Type, Int64Type, TimeUnit};
 use chrono::{DateTime, NaiveDateTime, Utc};
-use datafusion::common::config::ConfigOptions;
 use datafusion::common::{exec_err, DataFusionError, Result};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
@@ -28,7 +25,7 @@ use datafusion::logical_expr::{
 use crate::args::Arrays;
 use crate::datetime_parse::ParsePattern;
 use crate::datetime_pattern::{Format, Zone};
-use crate::datetime_value::{day_of, instant_of, wall_of, walls, Target, MICROS_PER_SECOND};
+use crate::datetime_value::{day_of, instant_of, wall_of, walls, Ctx, Target, MICROS_PER_SECOND};
 
 /// The functions of this module.
 pub fn functions() -> Vec<Arc<ScalarUDF>> {
@@ -129,63 +126,6 @@ impl ScalarUDFImpl for PatternFunction {
             Kind::FromUnixtime => from_unixtime(&ctx, arrays)?,
         };
         input.answer(out)
-    }
-}
-
-/// What every row needs: the session zone, ANSI mode, the function's name.
-pub(crate) struct Ctx<'a> {
-    /// The session time zone (`spark.sql.session.timeZone`).
-    pub(crate) tz: Tz,
-    /// The session time zone's id, as the session names it.
-    pub(crate) zone: String,
-    /// Whether invalid input is an error (`spark.sql.ansi.enabled`).
-    pub(crate) ansi: bool,
-    /// The function's name, for messages.
-    pub(crate) name: &'a str,
-}
-
-impl<'a> Ctx<'a> {
-    /// The session's zone and ANSI mode, for function `name`.
-    pub(crate) fn new(config: &ConfigOptions, name: &'a str) -> Result<Self> {
-        let zone = config.execution.time_zone.as_deref().unwrap_or("+00:00");
-        let tz = Tz::from_str(zone)
-            .map_err(|e| DataFusionError::Execution(format!("session time zone '{zone}': {e}")))?;
-        Ok(Ctx {
-            tz,
-            zone: zone.to_string(),
-            ansi: config.execution.enable_ansi_mode,
-            name,
-        })
-    }
-
-    /// A value Spark cannot parse: an error in ANSI mode, NULL otherwise.
-    fn unparsable<T>(&self, text: &str, pattern: &str) -> Result<Option<T>> {
-        if self.ansi {
-            exec_err!(
-                "{}: cannot parse '{text}' with pattern '{pattern}' (set spark.sql.ansi.enabled=false for NULL instead)",
-                self.name
-            )
-        } else {
-            Ok(None)
-        }
-    }
-
-    /// A value outside Spark's timestamps: an error in ANSI mode, NULL
-    /// otherwise.
-    fn out_of_range<T>(&self, what: impl std::fmt::Display) -> Result<Option<T>> {
-        if self.ansi {
-            exec_err!(
-                "{}: {what} is out of the range of timestamps (set spark.sql.ansi.enabled=false for NULL instead)",
-                self.name
-            )
-        } else {
-            Ok(None)
-        }
-    }
-
-    fn wall_clock(&self, epoch_seconds: i64) -> Option<NaiveDateTime> {
-        let utc: DateTime<Utc> = DateTime::from_timestamp(epoch_seconds, 0)?;
-        Some(utc.with_timezone(&self.tz).naive_local())
     }
 }
 
@@ -537,9 +477,11 @@ fn from_unixtime(ctx: &Ctx, arrays: &[ArrayRef]) -> Result<ArrayRef> {
 mod tests {
     use super::*;
     use crate::datetime_value::testing::{error, row, run};
+    use arrow::array::timezone::Tz;
     use arrow::array::StringArray;
     use arrow::datatypes::Date32Type;
     use chrono::NaiveDate;
+    use std::str::FromStr;
 
     fn ctx(zone: &str) -> Ctx<'static> {
         Ctx {

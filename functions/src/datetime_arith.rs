@@ -27,7 +27,7 @@ use datafusion::logical_expr::{
 };
 
 use crate::args::Arrays;
-use crate::datetime::Ctx;
+use crate::datetime_value::Ctx;
 use crate::datetime_value::{
     date_time, day_of, expect_date_time, instant_of, proleptic_month, wall_of, walls, Target,
     MICROS_PER_SECOND,

@@ -22,7 +22,7 @@ use datafusion::logical_expr::{
 };
 
 use crate::args::Arrays;
-use crate::datetime::Ctx;
+use crate::datetime_value::Ctx;
 use crate::datetime_value::{day_of, instant_of, wall_of, walls, Target, MICROS_PER_SECOND};
 
 /// The functions of this module.

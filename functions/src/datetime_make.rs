@@ -26,7 +26,7 @@ use datafusion::logical_expr::{
 };
 
 use crate::args::Arrays;
-use crate::datetime::Ctx;
+use crate::datetime_value::Ctx;
 use crate::datetime_value::{
     instant_of, midnight, wall_of, walls, zone, Target, MICROS_PER_SECOND,
 };

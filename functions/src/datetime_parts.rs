@@ -19,7 +19,7 @@ use datafusion::logical_expr::{
 };
 
 use crate::args::Arrays;
-use crate::datetime::Ctx;
+use crate::datetime_value::Ctx;
 use crate::datetime_value::{date_time, expect_date_time, walls, Target, MICROS_PER_SECOND};
 
 /// The functions of this module.

@@ -19,11 +19,10 @@ use arrow::compute::cast;
 use arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
 use chrono::{
     DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, Offset,
-    TimeZone, Timelike,
+    TimeZone, Timelike, Utc,
 };
-use datafusion::common::{exec_err, Result};
-
-use crate::datetime::Ctx;
+use datafusion::common::config::ConfigOptions;
+use datafusion::common::{exec_err, DataFusionError, Result};
 
 /// Microseconds in a second.
 pub const MICROS_PER_SECOND: i64 = 1_000_000;
@@ -355,6 +354,63 @@ pub fn parse_timestamp(text: &str, tz: &Tz) -> Option<i64> {
 /// months between dates.
 pub fn proleptic_month(d: &NaiveDate) -> i64 {
     i64::from(d.year()) * 12 + i64::from(d.month0())
+}
+
+/// What every row needs: the session zone, ANSI mode, the function's name.
+pub(crate) struct Ctx<'a> {
+    /// The session time zone (`spark.sql.session.timeZone`).
+    pub(crate) tz: Tz,
+    /// The session time zone's id, as the session names it.
+    pub(crate) zone: String,
+    /// Whether invalid input is an error (`spark.sql.ansi.enabled`).
+    pub(crate) ansi: bool,
+    /// The function's name, for messages.
+    pub(crate) name: &'a str,
+}
+
+impl<'a> Ctx<'a> {
+    /// The session's zone and ANSI mode, for function `name`.
+    pub(crate) fn new(config: &ConfigOptions, name: &'a str) -> Result<Self> {
+        let zone = config.execution.time_zone.as_deref().unwrap_or("+00:00");
+        let tz = Tz::from_str(zone)
+            .map_err(|e| DataFusionError::Execution(format!("session time zone '{zone}': {e}")))?;
+        Ok(Ctx {
+            tz,
+            zone: zone.to_string(),
+            ansi: config.execution.enable_ansi_mode,
+            name,
+        })
+    }
+
+    /// A value Spark cannot parse: an error in ANSI mode, NULL otherwise.
+    pub(crate) fn unparsable<T>(&self, text: &str, pattern: &str) -> Result<Option<T>> {
+        if self.ansi {
+            exec_err!(
+                "{}: cannot parse '{text}' with pattern '{pattern}' (set spark.sql.ansi.enabled=false for NULL instead)",
+                self.name
+            )
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// A value outside Spark's timestamps: an error in ANSI mode, NULL
+    /// otherwise.
+    pub(crate) fn out_of_range<T>(&self, what: impl std::fmt::Display) -> Result<Option<T>> {
+        if self.ansi {
+            exec_err!(
+                "{}: {what} is out of the range of timestamps (set spark.sql.ansi.enabled=false for NULL instead)",
+                self.name
+            )
+        } else {
+            Ok(None)
+        }
+    }
+
+    pub(crate) fn wall_clock(&self, epoch_seconds: i64) -> Option<NaiveDateTime> {
+        let utc: DateTime<Utc> = DateTime::from_timestamp(epoch_seconds, 0)?;
+        Some(utc.with_timezone(&self.tz).naive_local())
+    }
 }
 
 #[cfg(test)]

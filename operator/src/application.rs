@@ -132,6 +132,59 @@ pub struct SparkApplicationSpec {
     /// Executors scaled between bounds on the driver's requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dynamic_allocation: Option<DynamicAllocation>,
+    /// Prometheus scraping of the driver and executor pods (kubeflow's
+    /// `spec.monitoring`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitoring: Option<Monitoring>,
+}
+
+/// Which pods Prometheus scrapes, in kubeflow's shape. Kiln serves its
+/// metrics itself (no JMX exporter): the driver on its UI port's
+/// `/metrics`, executors on `prometheus.port`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Monitoring {
+    /// Annotate the driver pod for scraping (`prometheus.io/scrape`, `port`,
+    /// `path`).
+    #[serde(default)]
+    pub expose_driver_metrics: bool,
+    /// Annotate the executor pods for scraping.
+    #[serde(default)]
+    pub expose_executor_metrics: bool,
+    /// Kubeflow's Spark metrics properties: accepted and not used (Kiln's
+    /// metrics need no `metrics.properties`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_properties: Option<String>,
+    /// Kubeflow's path of a metrics properties file: accepted and not used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_properties_file: Option<String>,
+    /// Where Prometheus scrapes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prometheus: Option<PrometheusSpec>,
+}
+
+/// Kubeflow's `monitoring.prometheus`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PrometheusSpec {
+    /// Port of the executors' `/metrics` (default 8090, kubeflow's); the
+    /// driver's metrics are on its UI port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: Option<i32>,
+    /// Name of that container port (default `metrics`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 15))]
+    pub port_name: Option<String>,
+    /// Kubeflow's JMX exporter jar: accepted and not used (Kiln is not a JVM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jmx_exporter_jar: Option<String>,
+    /// Kubeflow's JMX exporter configuration file: accepted and not used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_file: Option<String>,
+    /// Kubeflow's JMX exporter configuration: accepted and not used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub configuration: Option<String>,
 }
 
 /// What an application's driver runs.
@@ -432,6 +485,18 @@ pub struct SparkApplicationStatus {
     /// one means the spec changed: the run is invalidated and restarted).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// The live UI of the current run through the driver's Service
+    /// (`http://<service>.<namespace>.svc:4040/`), while the driver runs.
+    #[serde(rename = "uiURL", default, skip_serializing_if = "Option::is_none")]
+    pub ui_url: Option<String>,
+    /// The current run in the history server the operator was told about
+    /// (`--history-url`), which outlives the pods.
+    #[serde(
+        rename = "historyURL",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub history_url: Option<String>,
 }
 
 /// The state of an application and its error.

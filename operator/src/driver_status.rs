@@ -1,6 +1,6 @@
 //! What a driver running in a pod writes into its SparkApplication's status:
 //! progress as stages done/total, and the executors it wants under dynamic
-//! allocation. It authenticates as the pod's service
+//! allocation; and the pod logs it reads to archive them at the end. It authenticates as the pod's service
 //! account (`kube::Client::try_default`: `KUBECONFIG` when set, as on Kiln's
 //! test node, else the in-cluster token), whose Role allows patching only
 //! this application's status. Reporting is best effort: a failed write is
@@ -8,7 +8,8 @@
 
 use std::time::Duration;
 
-use kube::api::{Patch, PatchParams};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{LogParams, Patch, PatchParams};
 use kube::{Api, Client};
 use tracing::{debug, warn};
 
@@ -26,6 +27,7 @@ pub enum ReporterError {
 #[derive(Clone)]
 pub struct StatusReporter {
     api: Api<SparkApplication>,
+    pods: Api<Pod>,
     name: String,
 }
 
@@ -34,6 +36,7 @@ impl StatusReporter {
     pub async fn connect(name: &str, namespace: &str) -> Result<Self, ReporterError> {
         let client = Client::try_default().await?;
         Ok(StatusReporter {
+            pods: Api::namespaced(client.clone(), namespace),
             api: Api::namespaced(client, namespace),
             name: name.to_string(),
         })
@@ -87,6 +90,19 @@ impl StatusReporter {
             .await?;
         debug!(executors, "executors requested");
         Ok(())
+    }
+}
+
+impl StatusReporter {
+    /// The log of `container` of pod `pod` in the application's namespace
+    /// (the driver's Role may read pod logs there, nothing else of pods):
+    /// what the driver archives next to its event log at the end.
+    pub async fn pod_log(&self, pod: &str, container: &str) -> Result<String, kube::Error> {
+        let params = LogParams {
+            container: Some(container.to_string()),
+            ..LogParams::default()
+        };
+        self.pods.logs(pod, &params).await
     }
 }
 

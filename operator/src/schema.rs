@@ -10,11 +10,8 @@
 
 use schemars::{json_schema, Schema, SchemaGenerator};
 
-/// A memory size as Kiln reads it: a number with an optional unit, either
-/// Spark's (`512m`, `2g`, `1t`, `k`/`kb`...) or Kubernetes' binary suffixes
-/// (`512Mi`, `1Gi`).
-pub const MEMORY_PATTERN: &str =
-    r"^[0-9]+(\.[0-9]+)?(b|B|k|K|kb|KB|Ki|m|M|mb|MB|Mi|g|G|gb|GB|Gi|t|T|tb|TB|Ti)?$";
+/// A memory size as Kiln reads it ([`kiln_values::memory`]).
+pub use kiln_values::memory::MEMORY_PATTERN;
 
 /// Default upper bound of executor counts in the CRDs (`executor.instances`,
 /// `dynamicAllocation.{min,initial,max}Executors`), so one typo cannot ask
@@ -34,12 +31,17 @@ pub fn memory_rule() -> String {
     // Kubernetes' CEL has no variables in CRD rules: the unit is found once
     // per comparison.
     let unit = "self.find('[a-zA-Z]+$')";
+    let factors: String = kiln_values::memory::UNITS
+        .iter()
+        .filter(|(_, bytes)| *bytes > 1)
+        .map(|(names, bytes)| {
+            let names: Vec<String> = names.iter().map(|n| format!("'{n}'")).collect();
+            format!("{unit} in [{}] ? {}.0 : ", names.join(", "), bytes)
+        })
+        .collect();
     format!(
         "!self.matches(r'{MEMORY_PATTERN}') || double(self.find(r'^[0-9]+(\\.[0-9]+)?')) * \
-         ({unit} in ['k', 'K', 'kb', 'KB', 'Ki'] ? 1024.0 : \
-         {unit} in ['m', 'M', 'mb', 'MB', 'Mi'] ? 1048576.0 : \
-         {unit} in ['g', 'G', 'gb', 'GB', 'Gi'] ? 1073741824.0 : \
-         {unit} in ['t', 'T', 'tb', 'TB', 'Ti'] ? 1099511627776.0 : 1.0) \
+         ({factors}1.0) \
          <= double({MAX_MEMORY_GIB}) * 1073741824.0"
     )
 }

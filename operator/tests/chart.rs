@@ -421,3 +421,113 @@ async fn installed_chart_grants_the_operator_what_the_controller_uses() {
     ]);
     run(uninstall);
 }
+
+/// `history.enabled` renders `kiln history` (Deployment, Service, optional
+/// Ingress under the base path) and points the operator's event log and
+/// history URL at it, for a claim or an S3 prefix; an impossible
+/// combination is refused at install time with what is wrong.
+#[tokio::test]
+async fn history_values_render_the_history_server_and_the_operators_defaults() {
+    let c = cluster();
+    let client = c.client().await.expect("client");
+    c.create_namespace(&client, "t-chart-history")
+        .await
+        .expect("namespace");
+    let (yaml, objects) = template(
+        c,
+        "t-chart-history",
+        &[
+            "--set",
+            "crds.install=false",
+            "--set",
+            "history.enabled=true",
+            "--set",
+            "history.eventLog.persistentVolumeClaim=kiln-events",
+            "--set",
+            "history.basePath=/kiln-history",
+            "--set",
+            "history.ingress.enabled=true",
+        ],
+    );
+    let deployments = find(&objects, "Deployment", None);
+    assert_eq!(deployments.len(), 2, "operator and history");
+    let history = deployments
+        .iter()
+        .find(|d| d["metadata"]["name"] == "demo-kiln-history")
+        .expect("history Deployment");
+    let pod = &history["spec"]["template"]["spec"];
+    let hargs = args(&pod["containers"][0]);
+    assert_eq!(
+        hargs,
+        [
+            "history",
+            "/var/lib/kiln/events",
+            "--bind=$(POD_IP):18080",
+            "--proxy-base=/kiln-history"
+        ]
+    );
+    assert_eq!(
+        pod["volumes"][1]["persistentVolumeClaim"]["claimName"],
+        "kiln-events"
+    );
+    assert_eq!(pod["automountServiceAccountToken"], false);
+    let op = deployments
+        .iter()
+        .find(|d| d["metadata"]["name"] == "demo-kiln")
+        .expect("operator Deployment");
+    let oargs = args(&op["spec"]["template"]["spec"]["containers"][0]);
+    for want in [
+        "--event-log-dir=/var/lib/kiln/events",
+        "--event-log-claim=kiln-events",
+        "--history-url=http://demo-kiln-history.t-chart-history.svc:18080/kiln-history",
+    ] {
+        assert!(oargs.iter().any(|a| a == want), "{want} missing: {oargs:?}");
+    }
+    let ingress = find(&objects, "Ingress", None);
+    assert_eq!(ingress.len(), 1);
+    assert_eq!(
+        ingress[0]["spec"]["rules"][0]["http"]["paths"][0]["path"],
+        "/kiln-history"
+    );
+    // The API server accepts every object.
+    server_dry_run(c, &yaml);
+
+    // S3, with the Ingress host as the users' URL.
+    let (_, objects) = template(
+        c,
+        "kiln-system",
+        &[
+            "--set",
+            "history.enabled=true",
+            "--set",
+            "history.eventLog.dir=s3://logs/kiln",
+            "--set",
+            "history.ingress.enabled=true",
+            "--set",
+            "history.ingress.host=kiln.example.com",
+            "--set",
+            "history.s3CredentialsSecret=history-s3",
+        ],
+    );
+    let deployments = find(&objects, "Deployment", None);
+    let op = deployments
+        .iter()
+        .find(|d| d["metadata"]["name"] == "demo-kiln")
+        .expect("operator");
+    let oargs = args(&op["spec"]["template"]["spec"]["containers"][0]);
+    assert!(oargs.contains(&"--history-url=http://kiln.example.com".to_string()));
+    assert!(!oargs.iter().any(|a| a.starts_with("--event-log-claim")));
+
+    // A local folder with no claim to put it on.
+    let mut t = c.helm();
+    t.args(["template", "demo"])
+        .arg(chart())
+        .args(["--set", "history.enabled=true"]);
+    let out = t.output().expect("helm");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("history.eventLog.dir must be an s3:// prefix"),
+        "{err}"
+    );
+}

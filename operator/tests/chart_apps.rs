@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use common::{run, stdout, workspace};
-use controller_support::{cluster, kiln_bin, setup, state};
+use controller_support::{cluster, kiln, setup, state};
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kiln_operator::SparkApplication;
 use kube::api::ListParams;
@@ -61,20 +61,6 @@ fn client_python() -> PathBuf {
         PathBuf::from(stdout(&out).lines().last().expect("venv path").trim()).join("bin/python")
     })
     .clone()
-}
-
-/// `kiln <args>` against the test cluster; (exit success, stdout, stderr).
-fn kiln(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(kiln_bin())
-        .args(args)
-        .env("KUBECONFIG", cluster().kubeconfig())
-        .output()
-        .expect("run kiln");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 /// `kubectl apply -f` of one object.

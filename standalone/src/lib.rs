@@ -10,6 +10,7 @@ pub mod application;
 pub mod auth;
 pub mod master;
 pub mod recovery;
+pub mod shared;
 pub mod state;
 pub mod webui;
 pub mod worker;

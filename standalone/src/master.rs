@@ -5,8 +5,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use kiln_core::security::Secret;
 use tonic::{Request, Response, Status};
@@ -16,6 +15,7 @@ use crate::auth::RequireClusterSecret;
 use crate::proto::master_server::{Master as MasterService, MasterServer};
 use crate::proto::*;
 use crate::recovery::Recovery;
+use crate::shared::{now_ms, Shared};
 use crate::state::MasterState;
 use crate::{Result, StandaloneError};
 
@@ -33,42 +33,6 @@ pub struct MasterOptions {
     /// Silence after which a worker is dead, or a driver gone
     /// (Spark's `spark.worker.timeout`).
     pub timeout: Duration,
-}
-
-/// Milliseconds since the epoch.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-/// The master's state, shared by the service, the expiry loop and the UI.
-#[derive(Debug, Clone)]
-pub struct Shared {
-    state: Arc<Mutex<MasterState>>,
-    recovery: Option<Recovery>,
-    /// The master's URL, shown on its page.
-    pub url: String,
-}
-
-impl Shared {
-    /// Runs `f` on the state and, with recovery, writes the state after.
-    pub fn update<T>(&self, f: impl FnOnce(&mut MasterState) -> T) -> T {
-        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let out = f(&mut s);
-        if let Some(r) = &self.recovery {
-            if let Err(e) = r.save(&s) {
-                warn!("{e}");
-            }
-        }
-        out
-    }
-
-    /// A copy of the state.
-    pub fn snapshot(&self) -> MasterState {
-        self.state.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
 }
 
 struct Service {
@@ -195,11 +159,7 @@ pub async fn run(opts: MasterOptions) -> Result<()> {
     let web_addr = web
         .local_addr()
         .map_err(|e| StandaloneError::io("web UI listener", e))?;
-    let shared = Shared {
-        state: Arc::new(Mutex::new(state)),
-        recovery,
-        url: format!("kiln://{addr}"),
-    };
+    let shared = Shared::new(state, recovery, format!("kiln://{addr}"));
     eprintln!("master listening on kiln://{addr}; web UI on http://{web_addr}");
     let timeout = opts.timeout;
     let expiry = shared.clone();
@@ -208,14 +168,7 @@ pub async fn run(opts: MasterOptions) -> Result<()> {
             tokio::time::sleep(Duration::from_millis(500)).await;
             let now = now_ms();
             let ms = timeout.as_millis() as u64;
-            let changed = expiry
-                .state
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .expire(now, ms);
-            if changed {
-                expiry.update(|_| ());
-            }
+            expiry.expire(now, ms);
         }
     });
     tokio::spawn(crate::webui::serve(web, shared.clone()));

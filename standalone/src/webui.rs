@@ -10,7 +10,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
 use serde_json::{json, Value};
 
-use crate::master::{now_ms, Shared};
+use crate::shared::{now_ms, Shared};
 use crate::state::{AppInfo, AppState, MasterState, WorkerState};
 
 /// Serves the UI on `listener` until the process ends.

@@ -237,7 +237,7 @@ pub async fn run(opts: WorkerOptions) -> Result<()> {
     })?;
     let id = format!(
         "worker-{}-{}-{}",
-        crate::master::now_ms() / 1000,
+        crate::shared::now_ms() / 1000,
         opts.host,
         std::process::id()
     );

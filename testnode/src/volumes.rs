@@ -19,7 +19,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use k8s_openapi::api::authentication::v1::TokenRequest;
 use k8s_openapi::api::core::v1::{
-    ConfigMap, Container, KeyToPath, Pod, Secret, ServiceAccount, Volume,
+    ConfigMap, Container, KeyToPath, PersistentVolume, PersistentVolumeClaim, Pod, Secret,
+    ServiceAccount, Volume,
 };
 use kube::api::PostParams;
 use kube::Api;
@@ -148,6 +149,37 @@ async fn secret_entries(
     }))
 }
 
+/// The host folder of PersistentVolumeClaim `name` in `ns`: the `hostPath`
+/// or `local` path of the PersistentVolume it names in `spec.volumeName`
+/// (this node runs no volume plugins; claims are bound statically).
+async fn claim_path(client: &kube::Client, ns: &str, name: &str) -> anyhow::Result<PathBuf> {
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), ns);
+    let Some(claim) = claims.get_opt(name).await? else {
+        bail!("persistentVolumeClaim {name:?} not found in namespace {ns:?}");
+    };
+    let Some(volume) = claim
+        .spec
+        .and_then(|s| s.volume_name)
+        .filter(|v| !v.is_empty())
+    else {
+        bail!(
+            "persistentVolumeClaim {name:?} names no volume (kiln-testnode needs spec.volumeName)"
+        );
+    };
+    let volumes: Api<PersistentVolume> = Api::all(client.clone());
+    let Some(pv) = volumes.get_opt(&volume).await? else {
+        bail!("persistentVolume {volume:?} of claim {name:?} not found");
+    };
+    let spec = pv.spec.unwrap_or_default();
+    match (spec.host_path, spec.local) {
+        (Some(h), _) => Ok(PathBuf::from(h.path)),
+        (None, Some(l)) => Ok(PathBuf::from(l.path)),
+        _ => bail!(
+            "persistentVolume {volume:?}: kiln-testnode mounts only hostPath and local volumes"
+        ),
+    }
+}
+
 /// Creates `<pod_dir>/volumes/<name>` for every volume in the pod.
 pub async fn materialise(
     client: &kube::Client,
@@ -166,6 +198,18 @@ pub async fn materialise(
         let dir = pod_dir.join("volumes").join(&v.name);
         if v.host_path.is_some() {
             continue; // a symlink to the host path is made at mount time
+        }
+        if let Some(claim) = &v.persistent_volume_claim {
+            // The claim's volume is a folder on this host: the volume
+            // folder is a link to it, shared by every pod mounting it.
+            let target = claim_path(client, &ns, &claim.claim_name).await?;
+            if let Some(parent) = dir.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            let _ = std::fs::remove_file(&dir);
+            std::os::unix::fs::symlink(&target, &dir)
+                .with_context(|| format!("linking {} -> {}", dir.display(), target.display()))?;
+            continue;
         }
         std::fs::create_dir_all(&dir)?;
         if v.empty_dir.is_some() {

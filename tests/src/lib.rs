@@ -3,6 +3,7 @@
 //! with a time limit, comparing result tables with float tolerance, and
 //! ([`pyspark`]) PySpark scripts against `kiln connect` and Spark.
 
+pub mod cdp;
 pub mod connect;
 pub mod fault;
 pub mod proxy;
@@ -164,6 +165,23 @@ pub fn write_manifest(
     let path = dir.join(format!("{name}.yaml"));
     std::fs::write(&path, text).expect("write manifest");
     path
+}
+
+/// Runs `kiln run manifest --summary-json` (killed after `limit`); its
+/// output and the summary's path (next to the manifest; read it with
+/// [`read_summary`], also when the run failed).
+pub fn run_with_summary(manifest: &Path, limit: Duration) -> (Output, PathBuf) {
+    let summary = manifest.with_extension("summary.json");
+    let out = run_kiln(
+        &[
+            "run",
+            manifest.to_str().expect("utf8 path"),
+            "--summary-json",
+            summary.to_str().expect("utf8 path"),
+        ],
+        limit,
+    );
+    (out, summary)
 }
 
 /// Runs `kiln` with `args`, killing it after `limit` (a hang is a failure).

@@ -51,7 +51,9 @@
     }
     var source = new EventSource(url);
     source.addEventListener("update", refresh);
-    source.addEventListener("end", function () { source.close(); refresh(); });
+    // The application ended: load the page whole, so its header (the
+    // application's state) is current too, not only its main part.
+    source.addEventListener("end", function () { source.close(); window.location.reload(); });
     source.onerror = function () {
       // The driver is gone (the application ended): stop retrying.
       if (source.readyState === EventSource.CLOSED) return;

@@ -286,6 +286,7 @@ pub fn executors(app: &AppStatus, all: bool) -> Value {
                     "peakMemoryMetrics": {"ProcessTreeJVMRSSMemory": e.peak_rss_bytes},
                     "attributes": {}, "resources": {}, "resourceProfileId": 0,
                     "kilnSpilledBytes": e.spilled_bytes,
+                    "kilnMetricsUrl": e.metrics_url,
                 })
             })
             .collect(),

@@ -164,6 +164,9 @@ fn now_or_end(a: &AppStatus) -> u64 {
 }
 
 fn header_of(a: &AppStatus, live: bool) -> Value {
+    // An ended application's page has nothing to follow: its script would
+    // get the stream's `end` at once and reload the page again and again.
+    let live = live && a.end_time.is_none();
     json!({
         "id": a.app_id, "name": a.app_name, "user": a.user, "state": app_state(a),
         "duration_ms": now_or_end(a).saturating_sub(a.start_time),
@@ -289,6 +292,7 @@ fn view(page: Page<'_>) -> Result<(&'static str, Value), String> {
                         "shuffle_read": e.shuffle_read_bytes, "shuffle_write": e.shuffle_write_bytes,
                         "spilled": e.spilled_bytes, "removed": e.removed.is_some(),
                         "reason": e.removed_reason, "logs": e.log_urls,
+                        "metrics": e.metrics_url,
                     })
                 })
                 .collect();

@@ -310,23 +310,17 @@ async fn app_page(
         }
         ["executors"] => Page::Executors { app: a, live },
         ["environment"] => Page::Environment { app: a, live },
-        ["logs", name] => {
-            let text = match (&ui.apps, log_dir) {
-                (Apps::Live(_), Some(dir)) if safe_name(name) => {
-                    tokio::fs::read(dir.join(name)).await.ok()
+        // The log as plain text (what `kiln logs` reads once pods are gone).
+        ["logs", name, "raw"] => {
+            return match log_text(ui, a, name, log_dir).await {
+                Some(t) => {
+                    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], t).into_response()
                 }
-                (Apps::History(h), _) if safe_name(name) => {
-                    match h.get(&a.app_id).await.ok().flatten() {
-                        Some((entry, _)) => h
-                            .folder
-                            .read(&format!("{}/logs/{name}", entry.dir))
-                            .await
-                            .ok(),
-                        None => None,
-                    }
-                }
-                _ => None,
+                None => not_found(&format!("log {name}")),
             };
+        }
+        ["logs", name] => {
+            let text = log_text(ui, a, name, log_dir).await;
             match text {
                 Some(t) => Page::Log {
                     app: a,
@@ -340,6 +334,30 @@ async fn app_page(
         _ => return not_found(&segs.join("/")),
     };
     p.render(page, &ui.root, app_root, fragment)
+}
+
+/// Log `name` of application `a`: from the live driver's folder, or as
+/// archived next to its event log.
+async fn log_text(
+    ui: &UiState,
+    a: &AppStatus,
+    name: &str,
+    log_dir: Option<&std::path::Path>,
+) -> Option<Vec<u8>> {
+    if !safe_name(name) {
+        return None;
+    }
+    match (&ui.apps, log_dir) {
+        (Apps::Live(_), Some(dir)) => tokio::fs::read(dir.join(name)).await.ok(),
+        (Apps::History(h), _) => {
+            let (entry, _) = h.get(&a.app_id).await.ok().flatten()?;
+            h.folder
+                .read(&format!("{}/logs/{name}", entry.dir))
+                .await
+                .ok()
+        }
+        _ => None,
+    }
 }
 
 /// A log name without path separators (`executor-1.log`).
@@ -366,7 +384,10 @@ fn sse(
                 return;
             }
             if updates.changed().await.is_err() {
-                let _ = tx.send(SseEvent::default().event("end").data("")).await;
+                // Not empty: browsers drop an event whose data is empty.
+                let _ = tx
+                    .send(SseEvent::default().event("end").data("ended"))
+                    .await;
                 return;
             }
             tokio::time::sleep(Duration::from_millis(300)).await;
@@ -396,6 +417,9 @@ fn asset(name: &str) -> Response {
             include_str!("../assets/kiln.js"),
             "text/javascript; charset=utf-8",
         ),
+        // The page icon: without one, browsers ask for `/favicon.ico`, which
+        // is outside the proxy base.
+        "kiln.svg" => (include_str!("../assets/kiln.svg"), "image/svg+xml"),
         _ => return not_found(name),
     };
     Response::builder()

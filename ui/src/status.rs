@@ -140,6 +140,8 @@ pub struct ExecutorState {
     pub peak_rss_bytes: u64,
     /// Log links.
     pub log_urls: BTreeMap<String, String>,
+    /// Its Prometheus endpoint, when it serves one.
+    pub metrics_url: Option<String>,
     /// Tasks running.
     pub active_tasks: u32,
     /// Tasks that succeeded.
@@ -206,6 +208,7 @@ impl AppStatus {
                 memory_bytes,
                 time,
                 log_urls,
+                metrics_url,
             } => {
                 self.executors.insert(
                     executor_id.clone(),
@@ -216,6 +219,7 @@ impl AppStatus {
                         memory_bytes: *memory_bytes,
                         added: *time,
                         log_urls: log_urls.clone(),
+                        metrics_url: metrics_url.clone(),
                         ..Default::default()
                     },
                 );

@@ -73,3 +73,37 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
   resources: ["events"]
   verbs: ["create", "patch", "update"]
 {{- end -}}
+
+{{/* The history server: its selector labels, its base path (no trailing
+     slash), the URL users reach it at, and the event-log folder. */}}
+{{- define "kiln.historySelectorLabels" -}}
+app.kubernetes.io/name: {{ include "kiln.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: history
+{{- end -}}
+
+{{- define "kiln.historyName" -}}
+{{- printf "%s-history" (include "kiln.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "kiln.historyBase" -}}
+{{- trimSuffix "/" .Values.history.basePath -}}
+{{- end -}}
+
+{{- define "kiln.historyURL" -}}
+{{- $h := .Values.history -}}
+{{- if $h.url -}}
+{{- trimSuffix "/" $h.url -}}
+{{- else if and $h.ingress.enabled $h.ingress.host -}}
+{{- printf "%s://%s%s" (ternary "https" "http" (not (empty $h.ingress.tlsSecret))) $h.ingress.host (include "kiln.historyBase" .) -}}
+{{- else -}}
+{{- printf "http://%s.%s.svc:%d%s" (include "kiln.historyName" .) .Release.Namespace (int $h.port) (include "kiln.historyBase" .) -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "kiln.historyLabels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{ include "kiln.historySelectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end -}}

@@ -1,8 +1,9 @@
 //! `kiln logs NAME [--executor N] [-f]`: the log of an application's driver
 //! pod (or of executor N), found by the labels the operator puts on its
-//! pods, streamed through the API server like `kubectl logs`. When the
-//! driver pod is gone, the last lines the operator kept in
-//! `status.driverLogTail` are printed instead.
+//! pods, streamed through the API server like `kubectl logs`. When the pod
+//! is gone, the log the run archived next to its event log is read from the
+//! history server (`status.historyURL`, or `--history-url`); without one,
+//! the last lines the operator kept in `status.driverLogTail`.
 
 use futures::io::AllowStdIo;
 use k8s_openapi::api::core::v1::Pod;
@@ -32,6 +33,11 @@ pub struct LogsArgs {
     /// Only the last N lines.
     #[arg(long, value_name = "N")]
     pub tail: Option<i64>,
+    /// The history server to read archived logs from once the pods are gone
+    /// (default: the run's `status.historyURL`), e.g. a port-forward to the
+    /// chart's history Service: `http://localhost:18080/<its base path>`.
+    #[arg(long, value_name = "URL")]
+    pub history_url: Option<String>,
     #[command(flatten)]
     pub kube: KubeArgs,
 }
@@ -62,7 +68,11 @@ pub async fn logs(args: LogsArgs) -> Result<(), CliError> {
     let candidates: Vec<Pod> = found.into_iter().filter(|p| belongs(p, &app)).collect();
     match pick(candidates, preferred.as_deref()) {
         Some(pod) => stream(&ctx, &pods, &pod, role, &args).await?,
-        None => gone(&app, args.executor)?,
+        None => {
+            if !archived(&app, &args).await? {
+                gone(&app, args.executor)?
+            }
+        }
     }
     Ok(())
 }
@@ -154,6 +164,40 @@ async fn stream(
             "reading the log of pod {name}: {e}"
         ))),
     }
+}
+
+/// No pod: the log archived with the run's event log, printed (its last
+/// `--tail` lines) when the history server has it. `Ok(false)`: there is no
+/// history server to ask; an error when there is one and it does not have
+/// the log.
+async fn archived(app: &SparkApplication, args: &LogsArgs) -> Result<bool, K8sError> {
+    let file = match args.executor {
+        Some(id) => format!("executor-{id}.log"),
+        None => "driver.log".to_string(),
+    };
+    let Some(url) = super::archive::log_url(app, args.history_url.as_deref(), &file) else {
+        return Ok(false);
+    };
+    let text = super::archive::get(&url).await.map_err(|e| {
+        K8sError::Failed(format!(
+            "the pod of \"{}\" is gone and its archived log cannot be read: {e}",
+            app.name_any()
+        ))
+    })?;
+    eprintln!(
+        "note: the pod of \"{}\" is gone; its log as archived at the end of the run ({url}):",
+        app.name_any()
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    let keep = args
+        .tail
+        .map(|n| usize::try_from(n.max(0)).unwrap_or(usize::MAX))
+        .unwrap_or(lines.len())
+        .min(lines.len());
+    for l in &lines[lines.len() - keep..] {
+        println!("{l}");
+    }
+    Ok(true)
 }
 
 /// No pod: the driver's kept log lines, or an error saying why.

@@ -12,8 +12,10 @@
 //! - [`submit`]: server-side apply, then following the status with a bar;
 //! - [`show`]: `status` and `list`, rendered from the object;
 //! - [`logs`]: finding the driver or executor pod and streaming its log;
+//! - [`archive`]: a finished run's archived logs, from the history server;
 //! - `delete` is small enough to live here.
 
+mod archive;
 mod logs;
 mod manifest;
 mod show;

@@ -172,6 +172,12 @@ pub fn render_status(app: &SparkApplication, now: Timestamp) -> String {
         }
         None => line("Driver", "-"),
     }
+    if let Some(u) = &st.ui_url {
+        line("UI", u);
+    }
+    if let Some(u) = &st.history_url {
+        line("History", u);
+    }
     let executors = match &st.executors {
         Some(c) => format!("{} ready of {} requested", c.ready, c.requested),
         None => format!("{} requested in the spec", app.spec.executor.instances),
@@ -318,7 +324,9 @@ mod tests {
                 "executors": {"ready": 1, "requested": 2, "summary": "1/2"},
                 "executorState": {"q1-3-exec-1": "RUNNING", "q1-3-exec-2": "FAILED"},
                 "progress": {"stagesDone": 2, "stagesTotal": 5, "summary": "2/5"},
-                "driverLogTail": ["line one", "error: table t not found"]
+                "driverLogTail": ["line one", "error: table t not found"],
+                "uiURL": "http://q1-ui-svc.team.svc:4040/",
+                "historyURL": "http://kiln-history.kiln-system.svc:18080/history/q1-3/"
             }
         }));
         let out = render_status(&a, ts("2025-01-01T10:05:00Z"));
@@ -335,6 +343,8 @@ mod tests {
             "FAILED",
             "Progress:   2/5 stages",
             "Error:      table t not found",
+            "UI:         http://q1-ui-svc.team.svc:4040/",
+            "History:    http://kiln-history.kiln-system.svc:18080/history/q1-3/",
             "Driver log (last 2 lines",
             "  error: table t not found",
         ] {

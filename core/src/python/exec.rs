@@ -152,7 +152,14 @@ impl ExecutionPlan for PythonExec {
         partition: usize,
         context: Arc<TaskContext>,
     ) -> Result<SendableRecordBatchStream> {
-        super::run::execute(self, partition, context)
+        super::run::execute(
+            &self.op,
+            &self.inputs,
+            self.batch_size,
+            self.output_schema().clone(),
+            partition,
+            context,
+        )
     }
 }
 

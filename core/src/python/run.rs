@@ -20,22 +20,25 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
 use datafusion::execution::TaskContext;
 use datafusion::physical_plan::stream::RecordBatchReceiverStreamBuilder;
-use datafusion::physical_plan::SendableRecordBatchStream;
+use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream};
 use futures::StreamExt;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 use super::eval_type;
-use super::exec::PythonExec;
 use super::groups::{arrow_err, group_rows, key_rows, pair_groups, Groups};
 use super::logical::{PythonOp, UdfCall};
 use super::protocol::{
     ipc_stream, kind, read_frame, read_ipc, write_frame, PythonError, PythonWorker, PythonWorkers,
 };
 
-/// Starts partition `partition` of `node`.
+/// Starts partition `partition` of a Python node: `op` over `inputs`,
+/// sending batches of up to `batch_size` rows, giving rows of `schema`.
 pub fn execute(
-    node: &PythonExec,
+    op: &PythonOp,
+    inputs: &[Arc<dyn ExecutionPlan>],
+    batch_size: usize,
+    schema: SchemaRef,
     partition: usize,
     ctx: Arc<TaskContext>,
 ) -> Result<SendableRecordBatchStream> {
@@ -48,15 +51,13 @@ pub fn execute(
                     .into(),
             )
         })?;
-    let inputs = node
-        .inputs
+    let inputs = inputs
         .iter()
         .map(|i| i.execute(partition, ctx.clone()))
         .collect::<Result<Vec<_>>>()?;
-    let schema = node.output_schema().clone();
     let job = Job {
-        op: node.op.clone(),
-        batch_size: node.batch_size,
+        op: op.clone(),
+        batch_size,
         schema: schema.clone(),
         held: MemoryConsumer::new(format!("PythonExec[{partition}] rows"))
             .register(ctx.memory_pool()),

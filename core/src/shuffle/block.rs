@@ -366,15 +366,7 @@ impl BlockDecoder {
     }
 }
 
-/// `kiln.test.corruptShuffleBlock` (testing only): `STAGE/MAP/BLOCK`, or
-/// `STAGE/MAP/BLOCK:truncate`. Right after the first attempt of map task MAP
-/// of stage STAGE has written its blocks (checksums included), the executor
-/// damages block BLOCK on disk: it flips one byte in the middle of the file,
-/// or cuts off its last third. The reduce side must then detect the damage
-/// and have the map output recomputed. Never set it outside tests.
-pub const TEST_CORRUPT_BLOCK: &str = "kiln.test.corruptShuffleBlock";
-
-/// A parsed [`TEST_CORRUPT_BLOCK`] setting.
+/// A parsed [`crate::settings::TEST_CORRUPT_BLOCK`] setting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CorruptBlock {
     /// Stage whose map output is damaged.

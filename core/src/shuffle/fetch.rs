@@ -18,8 +18,8 @@ use futures::StreamExt;
 use super::block::{BlockDecoder, BlockError};
 use super::layout::BlockId;
 use super::FetchFailed;
-use crate::config::SHUFFLE_CONNECTION_TIMEOUT;
 use crate::security::{AuthChannel, Transport};
+use crate::settings::SHUFFLE_CONNECTION_TIMEOUT;
 
 /// Size of the pieces a block is read from disk or sent over Flight in.
 pub const BLOCK_CHUNK_BYTES: usize = 1024 * 1024;

@@ -27,7 +27,7 @@ pub use fetch::FlightClients;
 pub use reader::ShuffleReaderExec;
 pub use writer::{OutputPartitioning, ShuffleWriterExec};
 
-use crate::config::ShuffleCompression;
+use crate::settings::ShuffleCompression;
 
 /// Where one map task's output lives.
 #[derive(Debug, Clone, PartialEq)]

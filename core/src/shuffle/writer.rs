@@ -27,7 +27,7 @@ use super::block::FrameWriter;
 use super::compact::compact_view_columns;
 use super::layout::{map_dir, BlockId};
 use super::ShuffleTaskEnv;
-use crate::config::ShuffleCompression;
+use crate::settings::ShuffleCompression;
 
 /// How a map task splits its rows into blocks.
 #[derive(Debug, Clone)]

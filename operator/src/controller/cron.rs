@@ -94,43 +94,23 @@ fn cron_message(e: CronError) -> String {
     }
 }
 
-/// A Go duration: `1h30m`, `10s`, `1.5h`, `500ms`.
+/// The interval of `@every`: a Go duration (`1h30m`, `10s`, `1.5h`), read
+/// by [`kiln_values::duration`]; Go wants a unit on every number, and the
+/// interval must be at least a second.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     if s.is_empty() {
         return Err("`@every` needs a duration, e.g. `@every 10s`".into());
     }
-    let mut total = 0f64;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let num_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(|| {
-                format!("duration `{s}`: a number needs a unit (ns, us, ms, s, m, h)")
-            })?;
-        let (num, after) = rest.split_at(num_end);
-        let value: f64 = num
-            .parse()
-            .map_err(|_| format!("duration `{s}`: `{num}` is not a number"))?;
-        let unit_end = after
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(after.len());
-        let (unit, tail) = after.split_at(unit_end);
-        let secs = match unit {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            other => return Err(format!("duration `{s}`: unknown unit `{other}`")),
-        };
-        total += value * secs;
-        rest = tail;
+    if s.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        return Err(format!(
+            "duration `{s}`: a number needs a unit (ns, us, ms, s, m, h)"
+        ));
     }
-    if total < 1.0 {
+    let d = kiln_values::duration::parse_duration(s)?;
+    if d < Duration::from_secs(1) {
         return Err(format!("duration `{s}`: the interval must be at least 1s"));
     }
-    Ok(Duration::from_secs_f64(total))
+    Ok(d)
 }
 
 /// The first matching wall-clock minute strictly after `after`, in `tz`.

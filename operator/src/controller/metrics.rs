@@ -25,6 +25,7 @@ use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tracing::warn;
 
+use super::outcomes::Outcomes;
 use crate::application::ApplicationStateType;
 
 /// Upper bounds (seconds) of the histogram buckets.
@@ -48,11 +49,16 @@ pub struct Metrics {
     submission_seconds: Histogram,
     leader: Gauge,
     ready: AtomicBool,
+    /// Job outcomes under kubeflow's names.
+    pub outcomes: Outcomes,
 }
 
 impl Default for Metrics {
     fn default() -> Self {
-        let mut registry = Registry::with_prefix("kiln_operator");
+        // Kubeflow's names at the root, the operator's own below its prefix.
+        let mut root = Registry::default();
+        let outcomes = Outcomes::register(&mut root);
+        let registry = root.sub_registry_with_prefix("kiln_operator");
         let applications = Family::<StateLabel, Gauge>::default();
         let transitions = Family::<StateLabel, Counter>::default();
         let reconciles = Counter::default();
@@ -88,7 +94,7 @@ impl Default for Metrics {
             leader.clone(),
         );
         Metrics {
-            registry,
+            registry: root,
             states: Mutex::default(),
             applications,
             transitions,
@@ -98,6 +104,7 @@ impl Default for Metrics {
             submission_seconds,
             leader,
             ready: AtomicBool::new(false),
+            outcomes,
         }
     }
 }
@@ -155,12 +162,24 @@ impl Metrics {
         // once do not see each other's half-rebuilt family.
         let states = self.states();
         let mut by_state: BTreeMap<&'static str, i64> = BTreeMap::new();
-        for s in states.values() {
+        let mut running: BTreeMap<&str, i64> = BTreeMap::new();
+        for (key, s) in states.iter() {
             *by_state.entry(s.as_str()).or_default() += 1;
+            if *s == ApplicationStateType::Running {
+                let ns = key.split_once('/').map(|(ns, _)| ns).unwrap_or_default();
+                *running.entry(ns).or_default() += 1;
+            }
         }
         self.applications.clear();
         for (s, n) in by_state {
             self.applications.get_or_create(&[("state", s)]).set(n);
+        }
+        self.outcomes.running.clear();
+        for (ns, n) in running {
+            self.outcomes
+                .running
+                .get_or_create(&[("namespace", ns.to_string())])
+                .set(n);
         }
         let mut out = String::new();
         // Writing into a String cannot fail.
@@ -248,6 +267,85 @@ mod tests {
         assert!(text.contains("kiln_operator_submission_latency_seconds_count 1\n"));
         assert!(text.contains("kiln_operator_transitions_total{state=\"SUSPENDED\"} 1\n"));
         assert!(text.contains("kiln_operator_leader 1\n"), "{text}");
+        assert!(
+            text.contains("spark_application_running_count{namespace=\"a\"} 2\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn outcomes_use_kubeflows_names() {
+        use crate::application::SparkApplicationStatus;
+        let m = Metrics::default();
+        let at = |t: &str| -> k8s_openapi::jiff::Timestamp { t.parse().unwrap() };
+        let status = |state: ApplicationStateType, submitted: Option<&str>| {
+            let mut s = SparkApplicationStatus::default();
+            s.application_state.state = state;
+            s.last_submission_attempt_time =
+                submitted.map(|t| k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(at(t)));
+            s
+        };
+        let o = &m.outcomes;
+        let new = status(ApplicationStateType::New, None);
+        let submitted = status(
+            ApplicationStateType::Submitted,
+            Some("2025-01-01T00:00:00Z"),
+        );
+        o.transition(
+            "team",
+            None,
+            None,
+            &new,
+            &submitted,
+            at("2025-01-01T00:00:00Z"),
+        );
+        let done = status(
+            ApplicationStateType::Completed,
+            Some("2025-01-01T00:00:00Z"),
+        );
+        o.transition(
+            "team",
+            None,
+            Some("nightly"),
+            &submitted,
+            &done,
+            at("2025-01-01T00:00:42Z"),
+        );
+        let failed = status(ApplicationStateType::Failed, Some("2025-01-01T00:00:00Z"));
+        o.transition(
+            "team",
+            None,
+            None,
+            &submitted,
+            &failed,
+            at("2025-01-01T00:00:07Z"),
+        );
+        // A retry of the same application is another submission, not another application.
+        o.transition(
+            "team",
+            None,
+            None,
+            &submitted,
+            &submitted,
+            at("2025-01-01T00:01:00Z"),
+        );
+        let text = m.render();
+        for want in [
+            "spark_application_count{namespace=\"team\"} 1\n",
+            "spark_application_submit_count{namespace=\"team\"} 2\n",
+            "spark_application_success_count{namespace=\"team\"} 1\n",
+            "spark_application_failure_count{namespace=\"team\"} 1\n",
+            "spark_application_success_execution_time_seconds_sum{namespace=\"team\"} 42.0\n",
+            "spark_application_failure_execution_time_seconds_count{namespace=\"team\"} 1\n",
+            "spark_scheduled_application_last_success_timestamp_seconds{namespace=\"team\",scheduled_app=\"nightly\"} 1735689642.0\n",
+        ] {
+            assert!(text.contains(want), "missing {want:?} in\n{text}");
+        }
+        assert!(
+            text.ends_with("# EOF\n"),
+            "one OpenMetrics document: {text}"
+        );
+        assert_eq!(text.matches("# EOF").count(), 1);
     }
 
     /// One GET over a real socket; returns the status line and the body.

@@ -11,14 +11,19 @@
 //!   [`resources`]: the objects; [`names`]: their names and labels;
 //!   [`tls`]: the per-application certificate and credentials;
 //!   [`observe`]: reading pods and logs; [`events`], [`metrics`], [`leader`];
+//!   [`history`]: the default event log and `status.historyURL`;
+//!   [`monitoring`]: the UI port, `status.uiURL`, scrape annotations;
 //!   [`scheduled`] and [`cron`]: ScheduledSparkApplications.
 
 pub mod cron;
 pub mod events;
+pub mod history;
 pub mod leader;
 pub mod metrics;
+pub mod monitoring;
 pub mod names;
 pub mod observe;
+pub mod outcomes;
 pub mod reconcile;
 pub mod resources;
 pub mod scheduled;
@@ -104,6 +109,9 @@ pub struct OperatorOptions {
     pub lease: Option<leader::LeaseConfig>,
     /// This instance's name in events and the lease.
     pub identity: String,
+    /// The event log applications get by default and the history server
+    /// that reads it.
+    pub history: history::HistoryOptions,
 }
 
 /// What every reconcile needs.

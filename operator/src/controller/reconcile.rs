@@ -18,6 +18,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tracing::{debug, info, warn};
 
+use super::monitoring;
 use super::names::{self, LABEL_EXECUTOR_ID, LABEL_ROLE, LABEL_RUN, ROLE_EXECUTOR};
 use super::observe::{self, driver_obs, engine_error, pod_ip};
 use super::resources::{self, driver_url, CONNECT_PORT, UI_PORT};
@@ -270,6 +271,14 @@ async fn move_to(
     if from != to {
         info!(app = %key(app), %from, %to, "{detail}");
         ctx.metrics.transition(to);
+        ctx.metrics.outcomes.transition(
+            &app.namespace().unwrap_or_default(),
+            app.metadata.creation_timestamp.as_ref().map(|t| t.0),
+            app.labels().get(names::LABEL_SCHEDULED).map(String::as_str),
+            old,
+            &next,
+            Timestamp::now(),
+        );
         ctx.metrics.set_state(key(app), to);
         let driver = next
             .driver_info
@@ -347,7 +356,12 @@ async fn submit(
             let mut next = state::submitted(status, new_run, generation, now);
             let name = app.name_any();
             let svc = names::service(&name);
-            next.spark_application_id = Some(names::application_id(&name, run));
+            let app_id = names::application_id(&name, run);
+            let conf = resources::merged_conf(app);
+            let ns = app.namespace().unwrap_or_default();
+            next.ui_url = monitoring::ui_url(&conf, &svc, &ns, UI_PORT);
+            next.history_url = ctx.opts.history.url(&conf, &app_id);
+            next.spark_application_id = Some(app_id);
             next.driver_info = Some(DriverInfo {
                 pod_name: Some(names::driver_pod(&name)),
                 web_ui_service_name: Some(svc.clone()),
@@ -444,7 +458,8 @@ async fn create_run(
     write_secret(&Api::<Secret>::namespaced(client.clone(), &ns), app, data).await?;
     // The job follows the spec, which may have changed since the last run.
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
-    let cm = resources::config_map(app)?;
+    let conf = resources::merged_conf(app);
+    let cm = resources::config_map(app, &ctx.opts.history.job_conf(&conf))?;
     if !create_once(&cms, &cm).await? {
         let patch = serde_json::json!({
             "metadata": {"annotations": cm.metadata.annotations},
@@ -462,7 +477,9 @@ async fn create_run(
         &resources::service(app)?,
     )
     .await?;
-    let pod = resources::driver_pod(app, run, &image)?;
+    let mut pod = resources::driver_pod(app, run, &image)?;
+    ctx.opts.history.mount(&conf, &mut pod);
+    monitoring::annotate(app, &conf, &mut pod, true);
     create_once(&Api::<Pod>::namespaced(client.clone(), &ns), &pod).await?;
     Ok(())
 }
@@ -602,7 +619,8 @@ async fn manage_executors(
     let mut new_ids = Vec::new();
     for k in 1..=missing {
         let id = max_id + k;
-        let pod = resources::executor_pod(app, run, id, &image, &url)?;
+        let mut pod = resources::executor_pod(app, run, id, &image, &url)?;
+        monitoring::annotate(app, &resources::merged_conf(app), &mut pod, false);
         create_once(api, &pod).await?;
         new_ids.push(id);
     }

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 
 use super::names::{self, LABEL_EXECUTOR_ID, LABEL_ROLE, LABEL_RUN, ROLE_DRIVER, ROLE_EXECUTOR};
 use super::tls;
-use super::ControllerError;
+use super::{monitoring, ControllerError};
 use crate::application::{ApplicationType, PodSettings, SparkApplication, SparkApplicationSpec};
 
 /// The driver's gRPC port (executors connect to it).
@@ -67,8 +67,9 @@ pub fn service_account(app: &SparkApplication) -> ServiceAccount {
     }
 }
 
-/// The driver's Role: read and watch its own application, patch its status;
-/// nothing else (no pods, no other applications).
+/// The driver's Role: read and watch its own application, patch its status,
+/// read pod logs (to archive its executors'); nothing else (no pods, no
+/// other applications).
 pub fn role(app: &SparkApplication) -> Result<Role, ControllerError> {
     let name = app.name_any();
     let mut role: Role = from_json(
@@ -79,6 +80,12 @@ pub fn role(app: &SparkApplication) -> Result<Role, ControllerError> {
                  "resourceNames": [name], "verbs": ["get", "watch"]},
                 {"apiGroups": [crate::GROUP], "resources": ["sparkapplications/status"],
                  "resourceNames": [name], "verbs": ["get", "patch"]},
+                // Its own and its executors' logs, archived with the event
+                // log at the end. Executor pod names depend on the run and
+                // on replacements, so they cannot be listed here: the
+                // logs of the namespace's pods, read only, and nothing
+                // else of pods.
+                {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
             ]
         }),
     )?;
@@ -150,22 +157,24 @@ pub fn tls_enabled(app: &SparkApplication) -> bool {
     !tls::tls_disabled(&merged_conf(app))
 }
 
-/// A fresh random secret (64 hex characters from the OS).
+/// A fresh random secret ([`kiln_values::secret::random_secret`]).
 pub fn random_secret() -> Result<String, ControllerError> {
-    use std::io::Read;
-    let mut bytes = [0u8; 32];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut bytes))
-        .map_err(|e| ControllerError::Invalid(format!("cannot read /dev/urandom: {e}")))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    kiln_values::secret::random_secret().map_err(ControllerError::Invalid)
 }
 
 /// The job as the manifest `kiln driver` reads: the SQL (or the file
-/// naming it), resources and engine settings (`sparkConf` under `conf`).
-pub fn job_manifest(app: &SparkApplication) -> Result<String, ControllerError> {
+/// naming it), resources and engine settings (`sparkConf` under `conf`,
+/// over the operator's `defaults`, such as its event log).
+pub fn job_manifest(
+    app: &SparkApplication,
+    defaults: &BTreeMap<String, String>,
+) -> Result<String, ControllerError> {
     let s = &app.spec;
     // Credentials stay in the Secret; the ConfigMap gets the rest.
     let (mut conf, _) = tls::split_conf(merged_conf(app));
+    for (k, v) in defaults {
+        conf.entry(k.clone()).or_insert_with(|| v.clone());
+    }
     if tls_enabled(app) {
         conf.extend(tls::tls_conf(
             &app.name_any(),
@@ -222,9 +231,12 @@ pub fn job_manifest(app: &SparkApplication) -> Result<String, ControllerError> {
     serde_yaml::to_string(&manifest).map_err(|e| ControllerError::Invalid(e.to_string()))
 }
 
-/// The ConfigMap with the job manifest, annotated with the fingerprint of
-/// the spec the run starts from.
-pub fn config_map(app: &SparkApplication) -> Result<ConfigMap, ControllerError> {
+/// The ConfigMap with the job manifest (see [`job_manifest`]), annotated
+/// with the fingerprint of the spec the run starts from.
+pub fn config_map(
+    app: &SparkApplication,
+    defaults: &BTreeMap<String, String>,
+) -> Result<ConfigMap, ControllerError> {
     let mut metadata = meta(app, names::config_map(&app.name_any()), BTreeMap::new());
     metadata.annotations = Some(BTreeMap::from([(
         names::ANNOTATION_SPEC_FINGERPRINT.to_string(),
@@ -232,7 +244,10 @@ pub fn config_map(app: &SparkApplication) -> Result<ConfigMap, ControllerError> 
     )]));
     Ok(ConfigMap {
         metadata,
-        data: Some(BTreeMap::from([(JOB_KEY.to_string(), job_manifest(app)?)])),
+        data: Some(BTreeMap::from([(
+            JOB_KEY.to_string(),
+            job_manifest(app, defaults)?,
+        )])),
         ..ConfigMap::default()
     })
 }
@@ -253,8 +268,10 @@ pub fn spec_fingerprint(spec: &SparkApplicationSpec) -> Result<String, Controlle
     Ok(format!("{:016x}", names::fnv1a(&bytes)))
 }
 
-/// The driver's Service: gRPC and UI ports, selecting the driver pod of any run.
+/// The driver's Service: gRPC and UI ports (the UI's target is the
+/// driver's `spark.ui.port`), selecting the driver pod of any run.
 pub fn service(app: &SparkApplication) -> Result<Service, ControllerError> {
+    let ui_target = monitoring::ui_port(&merged_conf(app));
     let mut selector = names::base_labels(&app.name_any());
     selector.insert(LABEL_ROLE.into(), ROLE_DRIVER.into());
     let mut svc: Service = from_json(
@@ -264,7 +281,7 @@ pub fn service(app: &SparkApplication) -> Result<Service, ControllerError> {
                 "selector": selector,
                 "ports": [
                     {"name": "grpc", "port": DRIVER_PORT, "targetPort": DRIVER_PORT},
-                    {"name": "ui", "port": UI_PORT, "targetPort": UI_PORT},
+                    {"name": "ui", "port": UI_PORT, "targetPort": ui_target},
                     {"name": "spark-connect", "port": CONNECT_PORT, "targetPort": CONNECT_PORT},
                 ],
             }
@@ -274,24 +291,10 @@ pub fn service(app: &SparkApplication) -> Result<Service, ControllerError> {
     Ok(svc)
 }
 
-/// Bytes of a memory size in Kiln's units (`512m`, `2g`, `1Gi`); `None` if
-/// it does not parse (the schema's pattern normally prevents that).
+/// Bytes of a memory size in Kiln's units ([`kiln_values::memory`]);
+/// `None` if it does not parse (the schema's pattern normally prevents that).
 pub fn memory_bytes(s: &str) -> Option<u64> {
-    let t = s.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let value: f64 = num.parse().ok()?;
-    let mult: f64 = match unit {
-        "" | "b" | "B" => 1.0,
-        "k" | "K" | "kb" | "KB" | "Ki" => 1024.0,
-        "m" | "M" | "mb" | "MB" | "Mi" => 1024.0 * 1024.0,
-        "g" | "G" | "gb" | "GB" | "Gi" => 1024.0 * 1024.0 * 1024.0,
-        "t" | "T" | "tb" | "TB" | "Ti" => 1024.0_f64.powi(4),
-        _ => return None,
-    };
-    Some((value * mult) as u64)
+    kiln_values::memory::parse_memory(s).ok()
 }
 
 /// The pod's memory request and limit: the engine's memory plus overhead
@@ -525,7 +528,7 @@ pub fn driver_pod(app: &SparkApplication, run: i32, image: &str) -> Result<Pod, 
         env,
         ports: vec![
             json!({"name": "grpc", "containerPort": DRIVER_PORT}),
-            json!({"name": "ui", "containerPort": UI_PORT}),
+            json!({"name": "ui", "containerPort": monitoring::ui_port(&merged_conf(app))}),
             json!({"name": "spark-connect", "containerPort": CONNECT_PORT}),
         ],
         mounts: vec![json!({"name": "kiln-job", "mountPath": JOB_DIR, "readOnly": true})],
@@ -677,7 +680,7 @@ mod tests {
         let mut a = app();
         a.spec.spark_conf.insert("a".into(), "1".into());
         a.spec.conf.insert("a".into(), "2".into());
-        let text = job_manifest(&a).unwrap();
+        let text = job_manifest(&a, &BTreeMap::new()).unwrap();
         let v: Value = serde_yaml::from_str(&text).unwrap();
         assert_eq!(v["spec"]["sql"], "SELECT 1");
         assert_eq!(v["spec"]["conf"]["a"], "2", "conf wins over sparkConf");
@@ -696,7 +699,7 @@ mod tests {
         a.spec
             .conf
             .insert("kiln.s3.endpoint".into(), "http://s3:9000".into());
-        let cm = config_map(&a).unwrap();
+        let cm = config_map(&a, &BTreeMap::new()).unwrap();
         let text = serde_json::to_string(&cm).unwrap();
         assert!(!text.contains("s3cr3t") && !text.contains("AKID"), "{text}");
         assert!(text.contains("http://s3:9000"));
@@ -751,8 +754,12 @@ mod tests {
     fn the_driver_role_names_only_its_application() {
         let r = role(&app()).unwrap();
         for rule in r.rules.unwrap() {
-            assert_eq!(rule.resource_names, Some(vec!["q1".to_string()]));
             assert!(!rule.verbs.iter().any(|v| v == "create" || v == "list"));
+            if rule.resources == Some(vec!["pods/log".to_string()]) {
+                assert_eq!(rule.verbs, ["get"], "logs are only read");
+                continue;
+            }
+            assert_eq!(rule.resource_names, Some(vec!["q1".to_string()]));
         }
     }
 }

@@ -263,26 +263,11 @@ pub fn spec_change(
 }
 
 /// A submission timeout as written in the annotation
-/// `kiln.dev/submission-timeout`: whole seconds with an optional unit
-/// `s`, `m` or `h`; `0` means no limit.
+/// `kiln.dev/submission-timeout`: a duration ([`kiln_values::duration`]:
+/// `300`, `90s`, `5m`, `1h30m`); `0` means no limit.
 pub fn parse_timeout(v: &str) -> Result<Option<Duration>, String> {
-    let t = v.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("`{v}` is not a duration (examples: 300, 90s, 5m, 1h)"))?;
-    let secs = match unit {
-        "" | "s" => n,
-        "m" => n.saturating_mul(60),
-        "h" => n.saturating_mul(3600),
-        _ => {
-            return Err(format!(
-                "`{v}` has an unknown unit `{unit}` (use s, m or h)"
-            ))
-        }
-    };
-    Ok((secs > 0).then(|| Duration::from_secs(secs)))
+    let d = kiln_values::duration::parse_duration(v)?;
+    Ok((!d.is_zero()).then_some(d))
 }
 
 /// The wait before the next run after a failed one, or `None` when no retry

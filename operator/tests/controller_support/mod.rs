@@ -67,6 +67,20 @@ pub fn kiln_bin() -> PathBuf {
     panic!("target/<profile>/kiln not found: build the workspace first");
 }
 
+/// `kiln <args>` against the test cluster; (exit success, stdout, stderr).
+pub fn kiln(args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(kiln_bin())
+        .args(args)
+        .env("KUBECONFIG", cluster().kubeconfig())
+        .output()
+        .expect("run kiln");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// A namespace for one test, and an admin client.
 pub async fn setup(ns: &str) -> Client {
     let c = cluster();

@@ -6,6 +6,7 @@
 mod commit;
 mod connect_server;
 mod errors;
+mod executor_metrics;
 mod faults;
 mod formats;
 mod harness;
@@ -24,4 +25,5 @@ mod spark_sql;
 mod standalone;
 mod tpch;
 mod ui;
+mod ui_browser;
 mod user_errors;

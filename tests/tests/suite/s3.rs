@@ -308,3 +308,89 @@ async fn an_overwrite_whose_s3_server_starts_refusing_mid_commit_keeps_the_old_d
         "old files survived the repair: {repaired:?}"
     );
 }
+
+/// The event log written to an `s3://` prefix while the job runs, in
+/// Spark's rolling layout, and `kiln history` replaying it from there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_log_on_s3_is_replayed_by_kiln_history() {
+    use crate::ui::{agrees_with_summary, get_json, split_url, Kiln};
+
+    let (_moto, port) = start_moto();
+    create_bucket(port);
+    let d = tempfile::tempdir().expect("tempdir");
+    let s3 = format!(
+        "kiln.s3.endpoint=http://127.0.0.1:{port} kiln.s3.region=us-east-1 \
+         kiln.s3.accessKeyId=testing kiln.s3.secretAccessKey=testing"
+    );
+    let mut conf = String::from(
+        "  conf:\n    spark.ui.enabled: \"false\"\n    spark.eventLog.enabled: \"true\"\n    \
+         spark.eventLog.dir: s3://kiln-test/spark-events\n",
+    );
+    for kv in s3.split_whitespace() {
+        let (k, v) = kv.split_once('=').expect("k=v");
+        conf.push_str(&format!("    {k}: {v}\n"));
+    }
+    let sql = format!(
+        "{}{}",
+        kiln_tests::tpch_ddl(kiln_tests::tpch_sf01()),
+        kiln_tests::tpch_query(3)
+    );
+    let m = write_manifest(d.path(), "s3-event-log", &sql, 2, 1, &conf);
+    let (out, summary) = kiln_tests::run_with_summary(&m, Duration::from_secs(300));
+    assert!(
+        out.status.success(),
+        "kiln failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = kiln_tests::read_summary(&summary);
+
+    // Spark's rolling layout, in the bucket: finished (no `.inprogress`).
+    let keys = keys_under(port, "spark-events/");
+    let app_id = keys
+        .iter()
+        .find_map(|k| k.strip_prefix("spark-events/eventlog_v2_"))
+        .and_then(|k| k.split('/').next())
+        .unwrap_or_else(|| panic!("no eventlog_v2_ folder in the bucket: {keys:?}"))
+        .to_string();
+    let dir = format!("spark-events/eventlog_v2_{app_id}");
+    assert!(
+        keys.contains(&format!("{dir}/appstatus_{app_id}")),
+        "{keys:?}"
+    );
+    assert!(
+        keys.iter()
+            .any(|k| k.starts_with(&format!("{dir}/events_1_{app_id}"))),
+        "{keys:?}"
+    );
+    assert!(!keys.iter().any(|k| k.ends_with(".inprogress")), "{keys:?}");
+
+    // `kiln history` over the s3:// prefix lists and replays it.
+    let mut args = vec![
+        "history",
+        "s3://kiln-test/spark-events",
+        "--bind",
+        "127.0.0.1:0",
+    ];
+    for kv in s3.split_whitespace() {
+        args.extend(["--conf", kv]);
+    }
+    let mut history = Kiln::start(&args);
+    let url = history.wait_line("history UI: ")["history UI: ".len()..]
+        .trim()
+        .to_string();
+    let (addr, _) = split_url(&url);
+    let apps = get_json(&addr, "/api/v1/applications");
+    let app = apps
+        .as_array()
+        .expect("applications")
+        .iter()
+        .find(|a| a["id"] == app_id.as_str())
+        .unwrap_or_else(|| panic!("kiln history does not list {app_id}: {apps}"));
+    assert_eq!(app["name"], "s3-event-log", "{app}");
+    assert_eq!(app["attempts"][0]["completed"], true, "{app}");
+    let api = format!("/api/v1/applications/{app_id}");
+    let jobs = get_json(&addr, &format!("{api}/jobs"));
+    let stages = get_json(&addr, &format!("{api}/stages"));
+    agrees_with_summary(&jobs, &stages, &s, "kiln history over s3://");
+    history.terminate();
+}

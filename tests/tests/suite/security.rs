@@ -94,6 +94,7 @@ async fn driver_refuses_executors_without_the_secret() {
         cores: 1,
         memory_bytes: 0,
         application_id: APP.into(),
+        metrics_url: String::new(),
     };
     assert_unauthenticated(
         client.register_executor(register.clone()).await,

@@ -15,14 +15,14 @@ use serde_json::Value;
 const BASE: &str = "/proxy/kiln-ui-test";
 
 /// A `kiln` process whose stderr lines arrive on a channel.
-struct Kiln {
+pub(crate) struct Kiln {
     child: Child,
     lines: mpsc::Receiver<String>,
     seen: Vec<String>,
 }
 
 impl Kiln {
-    fn start(args: &[&str]) -> Kiln {
+    pub(crate) fn start(args: &[&str]) -> Kiln {
         let mut child = Command::new(kiln_bin())
             .args(args)
             .stdin(Stdio::null())
@@ -48,7 +48,7 @@ impl Kiln {
 
     /// The first stderr line that starts with `prefix` (a hang guard, not a
     /// timed assertion: the process is killed after 5 minutes).
-    fn wait_line(&mut self, prefix: &str) -> String {
+    pub(crate) fn wait_line(&mut self, prefix: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(300);
         while Instant::now() < deadline {
             match self.lines.recv_timeout(Duration::from_millis(200)) {
@@ -70,7 +70,7 @@ impl Kiln {
     }
 
     /// SIGTERM, then waits for the exit (kills after a minute).
-    fn terminate(mut self) -> std::process::ExitStatus {
+    pub(crate) fn terminate(mut self) -> std::process::ExitStatus {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
@@ -96,7 +96,7 @@ impl Drop for Kiln {
 }
 
 /// `http://host:port/path` -> (`host:port`, `/path`).
-fn split_url(url: &str) -> (String, String) {
+pub(crate) fn split_url(url: &str) -> (String, String) {
     let rest = url.strip_prefix("http://").expect("http URL");
     match rest.find('/') {
         Some(i) => (rest[..i].to_string(), rest[i..].to_string()),
@@ -105,7 +105,7 @@ fn split_url(url: &str) -> (String, String) {
 }
 
 /// GET over HTTP/1.1 (one connection per request): status and body.
-fn get(addr: &str, path: &str) -> (u16, String) {
+pub(crate) fn get(addr: &str, path: &str) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
     s.set_read_timeout(Some(Duration::from_secs(60)))
         .expect("timeout");
@@ -149,7 +149,7 @@ fn dechunk(mut body: &str) -> String {
     out
 }
 
-fn get_json(addr: &str, path: &str) -> Value {
+pub(crate) fn get_json(addr: &str, path: &str) -> Value {
     let (status, body) = get(addr, path);
     assert_eq!(status, 200, "GET {path}: {body}");
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
@@ -235,7 +235,7 @@ fn crawl(addr: &str, start: &str) -> Vec<String> {
 }
 
 /// Prometheus samples by name and labels, parsed by `prometheus-parse`.
-fn prometheus(text: &str) -> Vec<prometheus_parse::Sample> {
+pub(crate) fn prometheus(text: &str) -> Vec<prometheus_parse::Sample> {
     let lines = text.lines().map(|l| Ok(l.to_string()));
     prometheus_parse::Scrape::parse(lines)
         .expect("Prometheus text parses")
@@ -365,35 +365,7 @@ async fn live_ui_rest_metrics_event_log_and_history_agree() {
     let status = kiln.terminate();
     assert!(status.success(), "kiln run failed");
     let s = read_summary(&summary);
-    let succeeded_tasks: u64 = jobs
-        .as_array()
-        .expect("jobs")
-        .iter()
-        .map(|j| j["numCompletedTasks"].as_u64().expect("count"))
-        .sum();
-    assert!(
-        jobs.as_array()
-            .expect("jobs")
-            .iter()
-            .all(|j| j["status"] == "SUCCEEDED"),
-        "{jobs}"
-    );
-    assert_eq!(
-        succeeded_tasks,
-        s["tasks"].as_u64().expect("tasks"),
-        "tasks: REST vs summary"
-    );
-    let complete = stages
-        .as_array()
-        .expect("stages")
-        .iter()
-        .filter(|st| st["status"] == "COMPLETE")
-        .count() as u64;
-    assert_eq!(
-        complete,
-        s["stages"].as_u64().expect("stages"),
-        "stages: REST vs summary"
-    );
+    agrees_with_summary(&jobs, &stages, &s, "REST");
     assert_eq!(
         sample(&samples, "kiln_tasks_total", Some(("state", "succeeded"))),
         s["tasks"].as_f64().expect("tasks"),
@@ -502,8 +474,38 @@ async fn live_ui_rest_metrics_event_log_and_history_agree() {
     history.terminate();
 }
 
+/// `/api/v1` jobs all succeeded, and their tasks and the complete stages
+/// equal the run's `--summary-json` (`what` names the REST's server).
+pub(crate) fn agrees_with_summary(jobs: &Value, stages: &Value, summary: &Value, what: &str) {
+    let jobs = jobs.as_array().expect("jobs");
+    assert!(
+        !jobs.is_empty() && jobs.iter().all(|j| j["status"] == "SUCCEEDED"),
+        "{what}: {jobs:?}"
+    );
+    let tasks: u64 = jobs
+        .iter()
+        .map(|j| j["numCompletedTasks"].as_u64().expect("count"))
+        .sum();
+    assert_eq!(
+        tasks,
+        summary["tasks"].as_u64().expect("tasks"),
+        "tasks: {what} vs summary"
+    );
+    let complete = stages
+        .as_array()
+        .expect("stages")
+        .iter()
+        .filter(|st| st["status"] == "COMPLETE")
+        .count() as u64;
+    assert_eq!(
+        complete,
+        summary["stages"].as_u64().expect("stages"),
+        "stages: {what} vs summary"
+    );
+}
+
 /// A free loopback port (bound, then released).
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use kiln_tests::{run_kiln, write_manifest};
+use kiln_tests::write_manifest;
 
 /// Writes a CSV table of `files` files with integer columns `a`, `b` (one
 /// `b` is 0) and a string column `s` (one value is not a number).
@@ -39,16 +39,7 @@ fn run_failing(name: &str, files: usize, query: &str) -> (serde_json::Value, Str
     let d = tempfile::tempdir().expect("tempdir");
     let sql = format!("{}{query}", table(d.path(), files));
     let m = write_manifest(d.path(), name, &sql, 2, 1, "");
-    let summary = d.path().join("summary.json");
-    let out = run_kiln(
-        &[
-            "run",
-            m.to_str().expect("utf8"),
-            "--summary-json",
-            summary.to_str().expect("utf8"),
-        ],
-        Duration::from_secs(120),
-    );
+    let (out, summary) = kiln_tests::run_with_summary(&m, Duration::from_secs(120));
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert_eq!(out.status.code(), Some(1), "exit code; stderr:\n{stderr}");
     assert!(!stderr.contains("panicked"), "panic:\n{stderr}");

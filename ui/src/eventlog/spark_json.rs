@@ -159,10 +159,14 @@ pub fn to_spark(event: &Event) -> Vec<Value> {
             memory_bytes,
             time,
             log_urls,
+            metrics_url,
         } => {
             let mut attributes = Map::new();
             if let Some(m) = memory_bytes {
                 attributes.insert("kiln.memoryBytes".into(), json!(m.to_string()));
+            }
+            if let Some(u) = metrics_url {
+                attributes.insert("kiln.metricsUrl".into(), json!(u));
             }
             vec![json!({
                 "Event": "SparkListenerExecutorAdded",
@@ -510,12 +514,14 @@ pub fn from_spark(v: &Value) -> Result<Option<Event>, BadField> {
         },
         "SparkListenerExecutorAdded" => {
             let info = o.obj("Executor Info")?;
-            let memory_bytes = info
-                .v
-                .get("Attributes")
-                .and_then(|a| a.get("kiln.memoryBytes"))
-                .and_then(Value::as_str)
-                .and_then(|s| s.parse().ok());
+            let attribute = |k: &str| {
+                info.v
+                    .get("Attributes")
+                    .and_then(|a| a.get(k))
+                    .and_then(Value::as_str)
+            };
+            let memory_bytes = attribute("kiln.memoryBytes").and_then(|s| s.parse().ok());
+            let metrics_url = attribute("kiln.metricsUrl").map(str::to_string);
             Event::ExecutorAdded {
                 executor_id: o.str("Executor ID")?,
                 host: info.str("Host")?,
@@ -523,6 +529,7 @@ pub fn from_spark(v: &Value) -> Result<Option<Event>, BadField> {
                 memory_bytes,
                 time: o.u64("Timestamp")?,
                 log_urls: info.map("Log Urls")?,
+                metrics_url,
             }
         }
         "SparkListenerExecutorRemoved" => Event::ExecutorRemoved {
@@ -815,6 +822,7 @@ mod tests {
                 memory_bytes: Some(1 << 30),
                 time: 3,
                 log_urls: [("stderr".to_string(), "/logs/1".to_string())].into(),
+                metrics_url: Some("http://h:4041/metrics".into()),
             },
             Event::ExecutorMetrics {
                 executor_id: "1".into(),

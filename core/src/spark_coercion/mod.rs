@@ -36,6 +36,9 @@
 //! [`SparkCoercionPlanner`], an expression planner for binary operators and
 //! aggregate calls.
 
+mod lattice;
+mod plans;
+
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field};
@@ -55,6 +58,9 @@ use datafusion::logical_expr::{
 };
 use datafusion::optimizer::AnalyzerRule;
 use datafusion::sql::sqlparser::ast::BinaryOperator;
+
+use lattice::*;
+use plans::{coerce_union, coerce_values};
 
 /// The analyzer rule that casts operands to Spark's common types before
 /// DataFusion's `type_coercion` rule runs (see the module documentation).
@@ -112,165 +118,6 @@ fn coerce_plan(plan: LogicalPlan) -> Result<Transformed<LogicalPlan>> {
             // A changed input changes this node's schema too.
             out.map_data(|p| p.recompute_schema())
         }
-    }
-}
-
-// ---------------------------------------------------------------------------
-// Spark's type lattice.
-
-fn is_string(t: &DataType) -> bool {
-    matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
-}
-
-fn is_float(t: &DataType) -> bool {
-    matches!(t, DataType::Float16 | DataType::Float32 | DataType::Float64)
-}
-
-fn is_decimal(t: &DataType) -> bool {
-    matches!(t, DataType::Decimal128(_, _))
-}
-
-fn is_signed_integer(t: &DataType) -> bool {
-    matches!(
-        t,
-        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64
-    )
-}
-
-fn is_numeric(t: &DataType) -> bool {
-    is_signed_integer(t) || is_float(t) || is_decimal(t)
-}
-
-fn is_timestamp(t: &DataType) -> bool {
-    matches!(t, DataType::Timestamp(_, _))
-}
-
-/// Digits of an integer type as a DECIMAL (Spark: TINYINT is DECIMAL(3,0),
-/// SMALLINT (5,0), INT (10,0), BIGINT (20,0)).
-fn integer_digits(t: &DataType) -> Option<u8> {
-    match t {
-        DataType::Int8 => Some(3),
-        DataType::Int16 => Some(5),
-        DataType::Int32 => Some(10),
-        DataType::Int64 => Some(20),
-        _ => None,
-    }
-}
-
-fn as_decimal(t: &DataType) -> Option<(u8, i8)> {
-    match t {
-        DataType::Decimal128(p, s) if *s >= 0 => Some((*p, *s)),
-        t => integer_digits(t).map(|p| (p, 0)),
-    }
-}
-
-/// Spark's wider DECIMAL of two: the larger scale and the larger number of
-/// integral digits, and when that needs more than 38 digits, the integral
-/// digits win and the scale shrinks.
-fn wider_decimal(a: (u8, i8), b: (u8, i8)) -> DataType {
-    let scale = a.1.max(b.1);
-    let range = (a.0 as i16 - a.1 as i16).max(b.0 as i16 - b.1 as i16);
-    let max = 38i16;
-    if range + scale as i16 > max {
-        let scale = (max - range).max(0);
-        DataType::Decimal128(max as u8, scale as i8)
-    } else {
-        DataType::Decimal128((range + scale as i16) as u8, scale)
-    }
-}
-
-/// Spark's type for a STRING beside `other`, when Spark casts strings to it.
-fn string_promotion(other: &DataType) -> Option<DataType> {
-    match other {
-        t if is_signed_integer(t) => Some(DataType::Int64),
-        t if is_decimal(t) || is_float(t) => Some(DataType::Float64),
-        DataType::Date32 | DataType::Boolean => Some(other.clone()),
-        t if is_timestamp(t) => Some(other.clone()),
-        _ => None,
-    }
-}
-
-/// Spark's least common type of two types, for the types this rule models
-/// (numbers, strings, booleans, dates, timestamps, NULL); `None` leaves the
-/// pair to DataFusion.
-fn wider(a: &DataType, b: &DataType) -> Option<DataType> {
-    use DataType::*;
-    match (a, b) {
-        _ if a == b => Some(a.clone()),
-        (Null, t) | (t, Null) => Some(t.clone()),
-        (Float64, t) | (t, Float64) if is_numeric(t) => Some(Float64),
-        // A FLOAT with an integer or a DECIMAL is a DOUBLE in Spark 4.
-        (Float32 | Float16, t) | (t, Float32 | Float16) if is_numeric(t) => {
-            Some(if is_float(t) { Float32 } else { Float64 })
-        }
-        (x, y) if is_signed_integer(x) && is_signed_integer(y) => {
-            let digits = |t: &DataType| integer_digits(t).unwrap_or(0);
-            Some(if digits(x) >= digits(y) {
-                x.clone()
-            } else {
-                y.clone()
-            })
-        }
-        (x, y) if is_numeric(x) && is_numeric(y) => {
-            Some(wider_decimal(as_decimal(x)?, as_decimal(y)?))
-        }
-        (s, t) | (t, s) if is_string(s) && !is_string(t) => string_promotion(t),
-        (Date32, t) | (t, Date32) if is_timestamp(t) => Some(t.clone()),
-        _ => None,
-    }
-}
-
-/// Whether Spark's common type of `types` may differ from DataFusion's in
-/// a way that changes a comparison: a STRING beside a non-string, or a
-/// floating number beside a DECIMAL or an integer.
-fn comparison_differs(types: &[DataType]) -> bool {
-    let has = |f: fn(&DataType) -> bool| types.iter().any(f);
-    (has(is_string) && has(|t| !is_string(t) && !t.is_null()))
-        || (has(is_float) && has(|t| is_decimal(t) || is_signed_integer(t)))
-        || (has(|t| matches!(t, DataType::Float32 | DataType::Float16))
-            && has(|t| matches!(t, DataType::Float64)))
-}
-
-/// The type of `e` as Spark would see it: an integer literal that fits an
-/// INT counts as one (Spark's literal type; Kiln's literals are BIGINT).
-fn spark_type(e: &Expr, schema: &DFSchema) -> Option<DataType> {
-    if let Expr::Literal(ScalarValue::Int64(Some(v)), _) = e {
-        if i32::try_from(*v).is_ok() {
-            return Some(DataType::Int32);
-        }
-    }
-    e.get_type(schema).ok()
-}
-
-/// Spark's common type of `exprs`, when every pair is modelled, and the
-/// types it was found from.
-fn common_type(exprs: &[&Expr], schema: &DFSchema) -> Option<(DataType, Vec<DataType>)> {
-    let real = exprs
-        .iter()
-        .map(|e| e.get_type(schema).ok())
-        .collect::<Option<Vec<_>>>()?;
-    // Only a DECIMAL's precision depends on an integer literal's width.
-    let types = if real.iter().any(is_decimal) {
-        exprs
-            .iter()
-            .map(|e| spark_type(e, schema))
-            .collect::<Option<Vec<_>>>()?
-    } else {
-        real
-    };
-    let mut common = DataType::Null;
-    for t in &types {
-        common = wider(&common, t)?;
-    }
-    Some((common, types))
-}
-
-/// `e` cast to `to`, unless it already is of that type (an INT-sized
-/// literal counts as BIGINT here: a cast to BIGINT is not needed).
-fn cast_to(e: Expr, to: &DataType, schema: &DFSchema) -> Expr {
-    match e.get_type(schema) {
-        Ok(t) if &t == to => e,
-        _ => Expr::Cast(Cast::new(Box::new(e), to.clone())),
     }
 }
 
@@ -856,149 +703,6 @@ fn coerce_aggregate(mut f: AggregateFunction, schema: &DFSchema) -> Transformed<
     } else {
         Transformed::no(e)
     }
-}
-
-// ---------------------------------------------------------------------------
-// Plans.
-
-/// Each column of a UNION is of its inputs' Spark common type.
-fn coerce_union(union: Union) -> Result<Transformed<LogicalPlan>> {
-    let Some(first) = union.inputs.first() else {
-        return Ok(Transformed::no(LogicalPlan::Union(union)));
-    };
-    let width = first.schema().fields().len();
-    if union
-        .inputs
-        .iter()
-        .any(|p| p.schema().fields().len() != width)
-    {
-        // DataFusion reports the mismatch.
-        return Ok(Transformed::no(LogicalPlan::Union(union)));
-    }
-    let mut targets: Vec<Option<DataType>> = Vec::with_capacity(width);
-    for i in 0..width {
-        let types: Vec<&DataType> = union
-            .inputs
-            .iter()
-            .map(|p| p.schema().field(i).data_type())
-            .collect();
-        if types.iter().all(|t| *t == types[0]) {
-            targets.push(None);
-            continue;
-        }
-        let mut common = Some(DataType::Null);
-        for t in &types {
-            common = common.and_then(|c| wider(&c, t));
-        }
-        targets.push(common.filter(|c| !c.is_null()));
-    }
-    if targets.iter().all(Option::is_none) {
-        return Ok(Transformed::no(LogicalPlan::Union(union)));
-    }
-    let inputs = union
-        .inputs
-        .into_iter()
-        .map(|input| {
-            let schema = input.schema();
-            let fields = schema
-                .iter()
-                .zip(&targets)
-                .map(|((q, f), t)| {
-                    let f = match t {
-                        Some(t) => Arc::new(Field::new(f.name(), t.clone(), f.is_nullable())),
-                        None => Arc::clone(f),
-                    };
-                    (q.cloned(), f)
-                })
-                .collect::<Vec<_>>();
-            let target = DFSchema::new_with_metadata(fields, schema.metadata().clone())?;
-            let plan = coerce_plan_expr_for_schema(Arc::unwrap_or_clone(input), &target)?;
-            Ok(Arc::new(plan))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Transformed::yes(LogicalPlan::Union(
-        Union::try_new_with_loose_types(inputs)?,
-    )))
-}
-
-/// An inline table whose column mixes a floating number with DECIMALs is
-/// a DOUBLE column in Spark; DataFusion's VALUES planning picked a DECIMAL
-/// and cast the floating rows to it (Spark's inline tables do not promote
-/// strings, so that is the one difference handled here).
-fn coerce_values(values: Values) -> Result<Transformed<LogicalPlan>> {
-    let schema = DFSchema::empty();
-    let Values {
-        schema: values_schema,
-        values: mut rows,
-    } = values;
-    // The cells' own expressions (`TIMESTAMP '...'` is a cast of a string).
-    let mut changed = false;
-    for cell in rows.iter_mut().flatten() {
-        let e = std::mem::replace(cell, Expr::Literal(ScalarValue::Null, None));
-        let t = e.transform_up(|e| coerce_expr(e, &schema))?;
-        changed |= t.transformed;
-        *cell = t.data;
-    }
-    let mut doubles = vec![];
-    for (j, field) in values_schema.fields().iter().enumerate() {
-        if !is_decimal(field.data_type()) {
-            continue;
-        }
-        // A row DataFusion cast from a floating number to the column's type.
-        let float_row = |e: &Expr| match e {
-            Expr::Cast(c) if c.field.data_type() == field.data_type() => {
-                c.expr.get_type(&schema).is_ok_and(|t| is_float(&t))
-            }
-            _ => false,
-        };
-        if !rows.iter().any(|r| r.get(j).is_some_and(float_row)) {
-            continue;
-        }
-        doubles.push(j);
-        for row in &mut rows {
-            let Some(cell) = row.get_mut(j) else {
-                continue;
-            };
-            let e = std::mem::replace(cell, Expr::Literal(ScalarValue::Null, None));
-            *cell = match e {
-                Expr::Cast(c) if float_row(&Expr::Cast(c.clone())) => {
-                    cast_to(*c.expr, &DataType::Float64, &schema)
-                }
-                Expr::Literal(ScalarValue::Decimal128(None, _, _), m) => {
-                    Expr::Literal(ScalarValue::Float64(None), m)
-                }
-                e => cast_to(e, &DataType::Float64, &schema),
-            };
-        }
-    }
-    if doubles.is_empty() {
-        let values = LogicalPlan::Values(Values {
-            schema: values_schema,
-            values: rows,
-        });
-        return Ok(if changed {
-            Transformed::yes(values)
-        } else {
-            Transformed::no(values)
-        });
-    }
-    let fields = values_schema
-        .iter()
-        .enumerate()
-        .map(|(j, (q, f))| {
-            let f = if doubles.contains(&j) {
-                Arc::new(Field::new(f.name(), DataType::Float64, f.is_nullable()))
-            } else {
-                Arc::clone(f)
-            };
-            (q.cloned(), f)
-        })
-        .collect::<Vec<_>>();
-    let schema = DFSchema::new_with_metadata(fields, values_schema.metadata().clone())?;
-    Ok(Transformed::yes(LogicalPlan::Values(Values {
-        schema: Arc::new(schema),
-        values: rows,
-    })))
 }
 
 #[cfg(test)]
