@@ -6,6 +6,7 @@
 //! analysis with "function `<name>` is not supported by Kiln".
 
 use arrow::datatypes::DataType;
+use datafusion::common::ScalarValue;
 use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::expr::NullTreatment;
 use datafusion::logical_expr::expr::{AggregateFunction, ScalarFunction, WindowFunction};
@@ -56,6 +57,8 @@ fn df_function_name(spark: &str) -> &str {
         "instr" => "strpos",
         "pow" => "power",
         "ifnull" => "nvl",
+        "sign" => "signum",
+        "array_size" => "array_length",
         "~" => "bitwise_not",
         "array_contains" => "array_has",
         other => other,
@@ -84,6 +87,13 @@ fn args_of(f: &pe::UnresolvedFunction, scope: &Scope) -> Result<Vec<Expr>> {
             _ => to_expr(a, scope),
         })
         .collect()
+}
+
+fn is_array(e: &Expr, scope: &Scope) -> bool {
+    matches!(
+        e.get_type(scope.schema),
+        Ok(DataType::List(_) | DataType::LargeList(_) | DataType::FixedSizeList(..))
+    )
 }
 
 fn is_decimal(e: &Expr, scope: &Scope) -> bool {
@@ -149,6 +159,111 @@ pub fn function(f: &pe::UnresolvedFunction, scope: &Scope) -> Result<Expr> {
                 None,
             )));
         }
+        "equal_null" => {
+            let (l, r) = two(args)?;
+            return Ok(binary_expr(l, Operator::IsNotDistinctFrom, r));
+        }
+        // A cast to its own type: the value, under a name of its own.
+        "positive" => {
+            let a = one(args)?;
+            let t = a.get_type(scope.schema)?;
+            return Ok(cast(a, t));
+        }
+        // locate(substr, str, pos): the 1-based position of substr in str
+        // at or after pos, 0 when absent or when pos < 1.
+        "locate" if args.len() == 3 => {
+            let [sub, s, pos] = <[Expr; 3]>::try_from(args).map_err(|_| {
+                ConnectError::IllegalArgument("`locate` takes three arguments".into())
+            })?;
+            let pos = cast(pos, DataType::Int64);
+            let tail = datafusion::functions::unicode::expr_fn::substr(s, pos.clone());
+            let found = cast(
+                datafusion::functions::unicode::expr_fn::strpos(tail, sub),
+                DataType::Int64,
+            );
+            let at = when(pos.clone().lt(lit(1i64)), lit(0i64))
+                .when(found.clone().eq(lit(0i64)), lit(0i64))
+                .otherwise(found + pos - lit(1i64))?;
+            return Ok(cast(at, DataType::Int32));
+        }
+        // levenshtein(l, r, threshold): -1 when the distance exceeds it.
+        "levenshtein" if args.len() == 3 => {
+            let t = args.pop().unwrap_or_else(|| lit(0i64));
+            let d = cast(
+                datafusion::functions::string::expr_fn::levenshtein(args.remove(0), args.remove(0)),
+                DataType::Int64,
+            );
+            let capped = when(d.clone().gt(cast(t, DataType::Int64)), lit(-1i64)).otherwise(d)?;
+            return Ok(cast(capped, DataType::Int32));
+        }
+        // ceil(x, scale) / floor(x, scale): rounded up or down at `scale`
+        // decimal places.
+        "ceil" | "ceiling" | "floor" if args.len() == 2 => {
+            let (x, scale) = two(args)?;
+            let factor = datafusion::functions::math::expr_fn::power(
+                lit(10f64),
+                cast(scale, DataType::Float64),
+            );
+            let scaled = cast(x, DataType::Float64) * factor.clone();
+            let rounded = if name == "floor" {
+                datafusion::functions::math::expr_fn::floor(scaled)
+            } else {
+                datafusion::functions::math::expr_fn::ceil(scaled)
+            };
+            return Ok(rounded / factor);
+        }
+        // trim(chars, str) as the client sends it: DataFusion's take the
+        // string first.
+        "trim" | "ltrim" | "rtrim" if args.len() == 2 => {
+            let (chars, s) = two(args)?;
+            let df = if name == "trim" { "btrim" } else { name };
+            let udf = scope.state.udf(df)?;
+            return Ok(Expr::ScalarFunction(ScalarFunction::new_udf(
+                udf,
+                vec![s, chars],
+            )));
+        }
+        // reverse and concat of arrays are DataFusion's array functions.
+        "reverse" | "concat" if args.first().is_some_and(|a| is_array(a, scope)) => {
+            let df = if name == "reverse" {
+                "array_reverse"
+            } else {
+                "array_concat"
+            };
+            let udf = scope.state.udf(df)?;
+            // Spark's concat is NULL when any array is (DataFusion's skips it).
+            let any_null = args.iter().map(|a| a.clone().is_null()).reduce(Expr::or);
+            let call = Expr::ScalarFunction(ScalarFunction::new_udf(udf, args));
+            return Ok(match any_null {
+                Some(n) => when(n, lit(ScalarValue::Null)).otherwise(call)?,
+                None => call,
+            });
+        }
+        // replace(str, search): removes every `search`.
+        "replace" if args.len() == 2 => args.push(lit("")),
+        // nth_value(x, n, ignoreNulls): the flag's default, false, is
+        // DataFusion's only form.
+        "nth_value"
+            if args.len() == 3
+                && matches!(args[2], Expr::Literal(ScalarValue::Boolean(Some(false)), _)) =>
+        {
+            args.truncate(2);
+        }
+        // array_prepend(array, element): DataFusion's takes the element
+        // first, and prepends to a NULL array where Spark answers NULL.
+        "array_prepend" => {
+            let (array, element) = two(args)?;
+            let udf = scope.state.udf("array_prepend")?;
+            let call =
+                Expr::ScalarFunction(ScalarFunction::new_udf(udf, vec![element, array.clone()]));
+            return Ok(when(array.is_null(), lit(ScalarValue::Null)).otherwise(call)?);
+        }
+        // element_at of an array is DataFusion's array_element (1-based,
+        // negative from the end); of a map, the registry's element_at.
+        "element_at" if args.first().is_some_and(|a| is_array(a, scope)) => {
+            let udf = scope.state.udf("array_element")?;
+            return Ok(Expr::ScalarFunction(ScalarFunction::new_udf(udf, args)));
+        }
         "not" => return Ok(!one(args)?),
         "negative" => return Ok(Expr::Negative(Box::new(one(args)?))),
         "isNull" | "isnull" => return Ok(one(args)?.is_null()),
@@ -202,10 +317,7 @@ pub fn function(f: &pe::UnresolvedFunction, scope: &Scope) -> Result<Expr> {
         // `first(x, ignorenulls)` / `last(x, ignorenulls)`: the flag is a
         // literal of the call, DataFusion's is the null treatment.
         "first" | "last" | "first_value" | "last_value" if args.len() == 2 => {
-            let ignore = matches!(
-                &args[1],
-                Expr::Literal(datafusion::common::ScalarValue::Boolean(Some(true)), _)
-            );
+            let ignore = matches!(&args[1], Expr::Literal(ScalarValue::Boolean(Some(true)), _));
             args.truncate(1);
             let udaf = scope.state.udaf(if name.starts_with("first") {
                 "first_value"

@@ -21,6 +21,7 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("spark.sql.ansi.enabled", "true"),
     ("spark.sql.timestampType", "TIMESTAMP_LTZ"),
     ("spark.sql.caseSensitive", "false"),
+    ("spark.sql.mapKeyDedupPolicy", "EXCEPTION"),
     ("spark.sql.sources.partitionOverwriteMode", "STATIC"),
     ("spark.sql.repl.eagerEval.enabled", "false"),
     ("spark.sql.repl.eagerEval.maxNumRows", "20"),

@@ -14,6 +14,7 @@
 //! - [`relation`]: Connect relations to DataFusion logical plans.
 //! - [`partitions`]: Hive partition folders as columns, as Spark reads them.
 //! - [`relation_na`]: the `df.na` functions: fill, drop and replace.
+//! - [`relation_stat`]: `df.stat.corr` and `df.stat.cov`.
 //! - [`expression`]: Connect expressions to DataFusion expressions.
 //! - [`names`]: the names Spark gives unaliased result columns.
 //! - [`call`]: function calls, mapped onto the session's function registry.
@@ -37,6 +38,7 @@ pub mod operation;
 pub mod partitions;
 pub mod relation;
 pub mod relation_na;
+pub mod relation_stat;
 pub mod service;
 pub mod session;
 pub mod show;

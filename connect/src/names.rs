@@ -277,6 +277,12 @@ fn function_name(f: &pe::UnresolvedFunction, scope: &Scope) -> String {
         ("!=", [a, b]) => return format!("(NOT ({a} = {b}))"),
         ("not", [a]) => return format!("(NOT {a})"),
         ("~", [a]) => return format!("~{a}"),
+        ("positive", [a]) => return format!("(+ {a})"),
+        ("trim", [chars, a]) => return format!("TRIM(BOTH {chars} FROM {a})"),
+        ("ltrim", [chars, a]) => return format!("TRIM(LEADING {chars} FROM {a})"),
+        ("rtrim", [chars, a]) => return format!("TRIM(TRAILING {chars} FROM {a})"),
+        // With a scale, Spark's ceil/floor print their lower-case name.
+        ("ceil" | "ceiling" | "floor", [_, _]) => return format!("{name}({})", args.join(", ")),
         ("isNull" | "isnull", [a]) => return format!("({a} IS NULL)"),
         ("isNotNull" | "isnotnull", [a]) => return format!("({a} IS NOT NULL)"),
         ("in", [a, rest @ ..]) => return format!("({a} IN ({}))", rest.join(", ")),

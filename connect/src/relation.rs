@@ -321,6 +321,14 @@ impl<'a> Planner<'a> {
                 let input = self.input(&r.input).await?;
                 crate::relation_na::replace(input, r)
             }
+            RelType::Corr(c) => {
+                let input = self.input(&c.input).await?;
+                crate::relation_stat::corr_of(input, c)
+            }
+            RelType::Cov(c) => {
+                let input = self.input(&c.input).await?;
+                crate::relation_stat::cov_of(input, c)
+            }
             RelType::MapPartitions(m) => {
                 let input = self.input(&m.input).await?;
                 crate::udf::map_partitions(self.ctx, input, m)

@@ -2,7 +2,8 @@
 //! signature refuses them: `left('abcd', '2')` (a string length),
 //! `contains(12, '1')` and `startswith(x'53', x'')` (numbers, booleans and
 //! binaries as strings), `next_day('2015-07-23', 'Mon')` (a string or a
-//! timestamp as a DATE).
+//! timestamp as a DATE), `add_months('2015-04-08', 1L)` (a DATE and an
+//! INT), `factorial(id)` (an INT), `upper(1)` (a string).
 //!
 //! DataFusion checks a call's argument types while it plans the call,
 //! before any analyzer rule could insert a cast, so the cast has to come
@@ -28,6 +29,12 @@ enum Rule {
     Strings,
     /// `next_day`: a DATE, then a string.
     DateAndString,
+    /// `last_day`, `monthname`: a DATE.
+    Date,
+    /// `add_months`: a DATE, then an INT.
+    DateAndInt,
+    /// `factorial`: an INT.
+    Int,
 }
 
 const WRAPPED: &[(&str, Rule)] = &[
@@ -37,6 +44,12 @@ const WRAPPED: &[(&str, Rule)] = &[
     ("starts_with", Rule::Strings),
     ("ends_with", Rule::Strings),
     ("next_day", Rule::DateAndString),
+    ("upper", Rule::Strings),
+    ("lower", Rule::Strings),
+    ("last_day", Rule::Date),
+    ("monthname", Rule::Date),
+    ("add_months", Rule::DateAndInt),
+    ("factorial", Rule::Int),
 ];
 
 /// A function whose arguments are cast as Spark casts them.
@@ -78,6 +91,16 @@ fn as_string(t: &DataType) -> DataType {
     }
 }
 
+/// `t` as a DATE argument: strings, timestamps and NULLs become DATEs
+/// (Spark casts them); anything else stays for the function to refuse.
+fn as_date(t: &DataType) -> DataType {
+    if is_string(t) || t.is_null() || matches!(t, DataType::Timestamp(_, _)) {
+        DataType::Date32
+    } else {
+        t.clone()
+    }
+}
+
 impl ScalarUDFImpl for SparkArguments {
     fn name(&self) -> &str {
         self.inner.name()
@@ -111,14 +134,21 @@ impl ScalarUDFImpl for SparkArguments {
                     *t = DataType::Int64;
                 }
             }
-            Rule::DateAndString => {
+            Rule::DateAndString | Rule::Date | Rule::DateAndInt => {
                 if let Some(t) = types.first_mut() {
-                    if is_string(t) || t.is_null() || matches!(t, DataType::Timestamp(_, _)) {
-                        *t = DataType::Date32;
-                    }
+                    *t = as_date(t);
                 }
                 if let Some(t) = types.get_mut(1) {
-                    *t = as_string(t);
+                    *t = match self.rule {
+                        Rule::DateAndString => as_string(t),
+                        Rule::DateAndInt => DataType::Int32,
+                        _ => t.clone(),
+                    };
+                }
+            }
+            Rule::Int => {
+                if let Some(t) = types.first_mut() {
+                    *t = DataType::Int32;
                 }
             }
         }
@@ -183,6 +213,18 @@ mod tests {
                 ])
                 .unwrap(),
             vec![DataType::Date32, DataType::Utf8]
+        );
+        let add_months = wrapped("add_months");
+        assert_eq!(
+            add_months
+                .coerce_types(&[DataType::Utf8, DataType::Int64])
+                .unwrap(),
+            vec![DataType::Date32, DataType::Int32]
+        );
+        let factorial = wrapped("factorial");
+        assert_eq!(
+            factorial.coerce_types(&[DataType::Int64]).unwrap(),
+            vec![DataType::Int32]
         );
     }
 }
