@@ -171,7 +171,10 @@ pub fn function(f: &pe::UnresolvedFunction, scope: &Scope) -> Result<Expr> {
         }
         // locate(substr, str, pos): the 1-based position of substr in str
         // at or after pos, 0 when absent or when pos < 1.
-        "locate" if args.len() == 3 => {
+        "locate" | "position" if args.len() == 2 || args.len() == 3 => {
+            if args.len() == 2 {
+                args.push(lit(1i64));
+            }
             let [sub, s, pos] = <[Expr; 3]>::try_from(args).map_err(|_| {
                 ConnectError::IllegalArgument("`locate` takes three arguments".into())
             })?;
@@ -250,19 +253,110 @@ pub fn function(f: &pe::UnresolvedFunction, scope: &Scope) -> Result<Expr> {
             args.truncate(2);
         }
         // array_prepend(array, element): DataFusion's takes the element
-        // first, and prepends to a NULL array where Spark answers NULL.
-        "array_prepend" => {
+        // first; both it and array_append add to a NULL array where Spark
+        // answers NULL.
+        "array_prepend" | "array_append" => {
             let (array, element) = two(args)?;
-            let udf = scope.state.udf("array_prepend")?;
-            let call =
-                Expr::ScalarFunction(ScalarFunction::new_udf(udf, vec![element, array.clone()]));
+            let udf = scope.state.udf(name)?;
+            let args = if name == "array_prepend" {
+                vec![element, array.clone()]
+            } else {
+                vec![array.clone(), element]
+            };
+            let call = Expr::ScalarFunction(ScalarFunction::new_udf(udf, args));
             return Ok(when(array.is_null(), lit(ScalarValue::Null)).otherwise(call)?);
         }
+        // array_position: 0 when the element is absent (DataFusion: NULL).
+        "array_position" => {
+            let (array, element) = two(args)?;
+            let udf = scope.state.udf("array_position")?;
+            let call =
+                Expr::ScalarFunction(ScalarFunction::new_udf(udf, vec![array.clone(), element]));
+            let found = datafusion::functions::core::expr_fn::coalesce(vec![
+                cast(call, DataType::Int64),
+                lit(0i64),
+            ]);
+            return Ok(when(array.is_null(), lit(ScalarValue::Int64(None))).otherwise(found)?);
+        }
         // element_at of an array is DataFusion's array_element (1-based,
-        // negative from the end); of a map, the registry's element_at.
+        // negative from the end).
         "element_at" if args.first().is_some_and(|a| is_array(a, scope)) => {
             let udf = scope.state.udf("array_element")?;
             return Ok(Expr::ScalarFunction(ScalarFunction::new_udf(udf, args)));
+        }
+        // element_at of a map: the value, not DataFusion's one-value list.
+        "element_at" => {
+            let (map, key) = two(args)?;
+            let extract = scope.state.udf("map_extract")?;
+            let values = Expr::ScalarFunction(ScalarFunction::new_udf(extract, vec![map, key]));
+            let udf = scope.state.udf("array_element")?;
+            return Ok(Expr::ScalarFunction(ScalarFunction::new_udf(
+                udf,
+                vec![values, lit(1i64)],
+            )));
+        }
+        // regexp_extract(str, regexp, idx): group idx of the first match
+        // (0: the whole match), "" for no match or a group that took no
+        // part. The match is wrapped in group 1 of a pattern that spans the
+        // string, and the replacement keeps that group's group idx.
+        "regexp_extract" if args.len() == 3 => {
+            let [s, re, idx] = <[Expr; 3]>::try_from(args).map_err(|_| {
+                ConnectError::IllegalArgument("`regexp_extract` takes three arguments".into())
+            })?;
+            let Expr::Literal(idx, _) = idx else {
+                return Err(ConnectError::Unsupported(
+                    "`regexp_extract` with a group index that is not a literal".into(),
+                ));
+            };
+            let group = match idx.cast_to(&DataType::Int64)? {
+                ScalarValue::Int64(Some(g)) if g >= 0 => g + 1,
+                other => {
+                    return Err(ConnectError::IllegalArgument(format!(
+                        "`regexp_extract`'s group index must be a non-negative integer, not {other}"
+                    )))
+                }
+            };
+            let spanning = datafusion::functions::string::expr_fn::concat(vec![
+                lit("(?s)^.*?("),
+                re.clone(),
+                lit(").*$"),
+            ]);
+            let kept = datafusion::functions::regex::expr_fn::regexp_replace(
+                s.clone(),
+                spanning,
+                lit(format!("\\{group}")),
+                None,
+            );
+            let matched = binary_expr(s, Operator::RegexMatch, re);
+            return Ok(
+                when(matched.clone().is_null(), lit(ScalarValue::Utf8(None)))
+                    .when(matched, kept)
+                    .otherwise(lit(""))?,
+            );
+        }
+        // max_by(x, y) / min_by(x, y): x of the row with the largest or
+        // smallest y, rows whose y is NULL left out.
+        "max_by" | "min_by" => {
+            let (x, y) = two(args)?;
+            let udaf = scope.state.udaf("first_value")?;
+            let order = y.clone().sort(name == "min_by", false);
+            return Ok(Expr::AggregateFunction(AggregateFunction::new_udf(
+                udaf,
+                vec![x],
+                false,
+                Some(Box::new(y.is_not_null())),
+                vec![order],
+                None,
+            )));
+        }
+        // dayname(date): the three-letter English day name.
+        "dayname" => {
+            let udf = scope.state.udf("date_format")?;
+            let date = cast(one(args)?, DataType::Date32);
+            return Ok(Expr::ScalarFunction(ScalarFunction::new_udf(
+                udf,
+                vec![date, lit("EEE")],
+            )));
         }
         "not" => return Ok(!one(args)?),
         "negative" => return Ok(Expr::Negative(Box::new(one(args)?))),
@@ -277,6 +371,31 @@ pub fn function(f: &pe::UnresolvedFunction, scope: &Scope) -> Result<Expr> {
             }
             let v = args.remove(0);
             return Ok(v.in_list(args, false));
+        }
+        // like(str, pattern, escape): the escape a one-character literal;
+        // DataFusion runs only the backslash, Spark's default.
+        "like" | "ilike" if args.len() == 3 => {
+            let escape = match args.pop() {
+                Some(Expr::Literal(ScalarValue::Utf8(Some(e)), _)) if e.chars().count() == 1 => e,
+                _ => {
+                    return Err(ConnectError::IllegalArgument(format!(
+                        "`{name}`'s escape must be a one-character string literal"
+                    )))
+                }
+            };
+            if escape != "\\" {
+                return Err(ConnectError::Unsupported(format!(
+                    "`{name}` with the escape character '{escape}' (Kiln runs only the backslash)"
+                )));
+            }
+            let (l, r) = two(args)?;
+            return Ok(Expr::Like(Like::new(
+                false,
+                Box::new(l),
+                Box::new(r),
+                Some('\\'),
+                name == "ilike",
+            )));
         }
         "like" | "ilike" | "rlike" | "regexp" | "regexp_like" => {
             let (l, r) = two(args)?;

@@ -77,6 +77,9 @@ const FIXED_NAMES: &[(&str, &str)] = &[
     ("tan", "TAN"),
     ("tanh", "TANH"),
     // Aliases registered without their own name print their function's.
+    ("current_database", "current_schema"),
+    ("startsWith", "startswith"),
+    ("endsWith", "endswith"),
     ("dateadd", "date_add"),
     ("mean", "avg"),
 ];
@@ -100,6 +103,7 @@ const DEFAULT_ARGS: &[(&str, usize, &str)] = &[
         "current_timestamp(), yyyy-MM-dd HH:mm:ss",
     ),
     ("locate", 2, "1"),
+    ("position", 2, "1"),
     ("split", 2, "-1"),
     ("percentile_approx", 2, "10000"),
     ("approx_percentile", 2, "10000"),
