@@ -3,12 +3,15 @@
 //! error class, SQL state and message parameters, so the PySpark client
 //! raises the matching Python exception (`AnalysisException`,
 //! `ParseException`, ...) with the same `getCondition()`, `getSqlState()`
-//! and `getMessageParameters()` as Spark's.
+//! and `getMessageParameters()` as Spark's. [`job_error`] reads Kiln's
+//! error texts (planning, failed jobs) back into those errors.
 
 use std::collections::HashMap;
 
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, StatusExt};
+
+pub mod job_error;
 
 /// Spark's search path, as its name-resolution errors print it.
 const SEARCH_PATH: &str = "[`system`.`builtin`, `system`.`session`, `spark_catalog`.`default`]";
@@ -360,7 +363,7 @@ impl ConnectError {
                 "INVALID_HANDLE.SESSION_NOT_FOUND",
                 m.clone(),
             ),
-            ConnectError::Execution(m) => crate::job_error::classify(m),
+            ConnectError::Execution(m) => job_error::classify(m),
             ConnectError::Python(m) => SparkError::new(exception::PYTHON, "", m.clone()),
             ConnectError::ServerStopping => {
                 SparkError::new(exception::SQL, "OPERATION_CANCELED", self.to_string())
@@ -423,7 +426,7 @@ impl ConnectError {
         use datafusion::error::DataFusionError as E;
         let text = kiln_driver::application::strip_df_prefix(&e.to_string());
         match e.find_root() {
-            E::SQL(..) => crate::job_error::parse_error(&text, None),
+            E::SQL(..) => job_error::parse_error(&text, None),
             E::SchemaError(s, _) => match s.as_ref() {
                 SchemaError::FieldNotFound {
                     field,
@@ -452,7 +455,7 @@ impl ConnectError {
     /// at its end is placed there, as Spark places it).
     pub fn from_sql(e: kiln_core::KilnError, sql: &str) -> Self {
         match e {
-            kiln_core::KilnError::Sql(m) => crate::job_error::sql_error_in(&m, Some(sql)),
+            kiln_core::KilnError::Sql(m) => job_error::sql_error_in(&m, Some(sql)),
             other => ConnectError::Execution(other.to_string()),
         }
     }
@@ -460,7 +463,7 @@ impl ConnectError {
     /// Classifies an error of a Kiln job.
     pub fn from_kiln(e: kiln_core::KilnError) -> Self {
         match e {
-            kiln_core::KilnError::Sql(m) => crate::job_error::sql_error_in(&m, None),
+            kiln_core::KilnError::Sql(m) => job_error::sql_error_in(&m, None),
             other => {
                 let m = other.to_string();
                 if let Some(at) = m.find(kiln_core::python::protocol::PYTHON_EXCEPTION) {

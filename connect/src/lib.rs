@@ -23,7 +23,6 @@
 //! - [`show`]: `DataFrame.show()`'s text, as Spark prints it.
 //! - [`conf`]: Spark's settings and their defaults, as a client reads them.
 //! - [`error`]: errors as Spark sends them (`google.rpc.ErrorInfo`).
-//! - [`job_error`]: Kiln's error texts read back into Spark's errors.
 
 pub mod analyze;
 pub mod call;
@@ -31,7 +30,6 @@ pub mod conf;
 pub mod error;
 pub mod execute;
 pub mod expression;
-pub mod job_error;
 pub mod names;
 pub mod operation;
 pub mod partitions;

@@ -213,7 +213,7 @@ impl SparkConnectService for ConnectService {
             .operation
             .and_then(|o| o.op_type)
             .ok_or_else(|| ConnectError::IllegalArgument("an empty config request".into()))?;
-        let (pairs, warnings) = crate::conf::config_rpc(&session, op)?;
+        let (pairs, warnings) = crate::session::config_rpc(&session, op)?;
         Ok(Response::new(ConfigResponse {
             session_id: session.id.clone(),
             server_side_session_id: session.server_side_id.clone(),

@@ -15,7 +15,8 @@ use tracing::info;
 use crate::conf::SparkConf;
 use crate::error::{ConnectError, Result};
 use crate::operation::Operation;
-use crate::proto::{Relation, StorageLevel};
+use crate::proto::config_request::operation::OpType as ConfigOp;
+use crate::proto::{KeyValue, Relation, StorageLevel};
 
 /// One client session.
 pub struct Session {
@@ -248,4 +249,86 @@ impl Sessions {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// Answers one Config request of `session`: the key/value pairs to send
+/// back, and warnings.
+pub fn config_rpc(session: &Session, op: ConfigOp) -> Result<(Vec<KeyValue>, Vec<String>)> {
+    let kv = |key: String, value: Option<String>| KeyValue { key, value };
+    let mut warnings = vec![];
+    let pairs = match op {
+        ConfigOp::Set(s) => {
+            let mut state = session.ctx.state_ref().read().clone();
+            for p in &s.pairs {
+                let value = p.value.clone().unwrap_or_default();
+                match session.conf().set(&p.key, &value, state.config_mut()) {
+                    Ok(()) => {}
+                    // `silent`: what the client's builder sends for its own
+                    // options; a key the session cannot take is a warning.
+                    Err(e) if s.silent == Some(true) => warnings.push(e.to_string()),
+                    Err(e) => return Err(e),
+                }
+            }
+            *session.ctx.state_ref().write() = state;
+            vec![]
+        }
+        ConfigOp::Get(g) => {
+            let conf = session.conf();
+            g.keys
+                .into_iter()
+                .map(|k| {
+                    let v = conf.get_required(&k)?;
+                    Ok(kv(k, Some(v)))
+                })
+                .collect::<Result<Vec<_>>>()?
+        }
+        // The client's default wins over Spark's for a key not set, as in Spark.
+        ConfigOp::GetWithDefault(g) => {
+            let conf = session.conf();
+            g.pairs
+                .into_iter()
+                .map(|p| {
+                    let v = conf.get_set(&p.key).or(p.value);
+                    kv(p.key, v)
+                })
+                .collect()
+        }
+        ConfigOp::GetOption(g) => {
+            let conf = session.conf();
+            g.keys
+                .into_iter()
+                .map(|k| {
+                    let v = conf.get(&k);
+                    kv(k, v)
+                })
+                .collect()
+        }
+        ConfigOp::GetAll(g) => {
+            let prefix = g.prefix.unwrap_or_default();
+            session
+                .conf()
+                .all()
+                .into_iter()
+                .filter(|(k, _)| k.starts_with(&prefix))
+                .map(|(k, v)| kv(k, Some(v)))
+                .collect()
+        }
+        ConfigOp::Unset(u) => {
+            let mut state = session.ctx.state_ref().read().clone();
+            for k in &u.keys {
+                session.conf().unset(k, state.config_mut())?;
+            }
+            *session.ctx.state_ref().write() = state;
+            vec![]
+        }
+        ConfigOp::IsModifiable(m) => m
+            .keys
+            .into_iter()
+            .map(|k| {
+                let modifiable = SparkConf::is_modifiable(&k);
+                kv(k, Some(modifiable.to_string()))
+            })
+            .collect(),
+    };
+    Ok((pairs, warnings))
 }

@@ -2,7 +2,6 @@
 //! views, settings) runs in the driver's catalog; queries and writes are cut
 //! into stages, scheduled on executors, and finished on the driver.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -26,16 +25,7 @@ use crate::managed_table;
 use crate::metrics::{AppMetrics, StatementTime};
 use crate::scheduler::SchedulerContext;
 
-/// Where the driver itself reads shuffle blocks from.
-#[derive(Debug, Clone)]
-pub struct DriverShuffle {
-    /// Executor id the driver reads as: blocks with this owner are read from
-    /// `shuffle_dir` directly (local mode), all others over Flight.
-    pub executor_id: String,
-    /// Shuffle directory of that executor.
-    pub shuffle_dir: PathBuf,
-}
-
+pub use crate::job::DriverShuffle;
 pub use crate::result::QueryOutput;
 
 /// Runs the statements of one application. Its methods take `&self`:

@@ -7,6 +7,7 @@
 //! slots are shared through the registry's slot table.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -19,17 +20,27 @@ use datafusion::physical_plan::{displayable, execute_stream, ExecutionPlan};
 use datafusion::prelude::SessionContext;
 use futures::{Stream, StreamExt};
 use kiln_core::config::EngineConf;
+use kiln_core::error::strip_df_prefix;
 use kiln_core::shuffle::{find_fetch_failure, FlightClients, ShuffleMetrics, ShuffleTaskEnv};
 use kiln_core::write::attempt_dir;
 use kiln_core::{KilnError, Result};
 use tokio::sync::mpsc;
 use tracing::{debug, info, Instrument};
 
-use crate::application::{strip_df_prefix, DriverShuffle};
 use crate::commit;
 use crate::planner::{plan_job, JobPlan, JobResult};
 use crate::result::{batch_bytes, spool_final_step, too_large, QueryOutput, SpoolError};
 use crate::scheduler::{JobScheduler, SchedulerContext};
+
+/// Where the driver itself reads shuffle blocks from.
+#[derive(Debug, Clone)]
+pub struct DriverShuffle {
+    /// Executor id the driver reads as: blocks with this owner are read from
+    /// `shuffle_dir` directly (local mode), all others over Flight.
+    pub executor_id: String,
+    /// Shuffle directory of that executor.
+    pub shuffle_dir: PathBuf,
+}
 
 /// What a job yielded once it finished.
 #[derive(Debug)]
