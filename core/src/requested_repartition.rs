@@ -164,13 +164,14 @@ pub fn physical_rules() -> Vec<Arc<dyn PhysicalOptimizerRule + Send + Sync>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::physical_plan::displayable;
+    use datafusion::physical_plan::{displayable, ExecutionPlanProperties};
     use datafusion::prelude::{SessionConfig, SessionContext};
 
     async fn physical(ctx: &SessionContext, sql: &str) -> String {
         let df = ctx.sql(sql).await.unwrap();
         let plan = df.create_physical_plan().await.unwrap();
-        displayable(plan.as_ref()).indent(false).to_string()
+        let text = displayable(plan.as_ref()).indent(false).to_string();
+        text
     }
 
     fn ctx() -> SessionContext {
