@@ -384,7 +384,13 @@ impl Executor {
             // TABLE ... AS SELECT`) runs them in order and shows the last.
             let mut result = (Arc::new(Schema::empty()), vec![]);
             for plan in plans {
+                // A write answers with no columns in Spark (Kiln's driver
+                // gives the count of rows written: not the client's).
+                let writes = matches!(plan, LogicalPlan::Dml(_) | LogicalPlan::Copy(_));
                 result = self.collect(out.session, plan, "spark.sql").await?;
+                if writes {
+                    result = (Arc::new(Schema::empty()), vec![]);
+                }
             }
             local_relation(&result.0, &result.1)?
         } else {
