@@ -5,8 +5,14 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::sync::Arc;
 
 use arrow::datatypes::DataType;
+use datafusion::datasource::source_as_provider;
+use datafusion::logical_expr::LogicalPlan;
+use datafusion::prelude::{DataFrame, SessionContext};
+
+use crate::error::Result;
 
 /// Spark's folder name of a NULL partition value.
 const NULL_VALUE: &str = "__HIVE_DEFAULT_PARTITION__";
@@ -25,6 +31,25 @@ pub fn partition_columns(path: &str) -> Vec<(String, DataType)> {
         .into_iter()
         .map(|(name, values)| (name, infer(&values)))
         .collect()
+}
+
+/// `df` (a scan of a listing table) with its Hive partition columns
+/// declared nullable, as Spark declares them.
+pub fn nullable(
+    ctx: &SessionContext,
+    df: DataFrame,
+    partitions: &[(String, DataType)],
+) -> Result<DataFrame> {
+    let LogicalPlan::TableScan(scan) = df.logical_plan() else {
+        return Ok(df);
+    };
+    if partitions.is_empty() {
+        return Ok(df);
+    }
+    let inner = source_as_provider(&scan.source)?;
+    let names: Vec<String> = partitions.iter().map(|(n, _)| n.clone()).collect();
+    let table = kiln_core::nullable_partitions::NullablePartitions::new(inner, &names);
+    Ok(ctx.read_table(Arc::new(table))?)
 }
 
 fn collect(dir: &Path, depth: usize, columns: &mut Vec<(String, BTreeSet<String>)>) {

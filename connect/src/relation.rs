@@ -838,7 +838,7 @@ async fn read_source(ctx: &SessionContext, ds: &proto::read::DataSource) -> Resu
             )))
         }
     };
-    Ok(df.into_unoptimized_plan())
+    Ok(crate::partitions::nullable(ctx, df, &partitions)?.into_unoptimized_plan())
 }
 
 fn local_relation(ctx: &SessionContext, l: &proto::LocalRelation) -> Result<LogicalPlan> {

@@ -425,7 +425,9 @@ pub fn spark_session(config: SessionConfig, runtime: Arc<RuntimeEnv>) -> Session
     let mut builder = SessionStateBuilder::new()
         .with_config(config)
         .with_runtime_env(runtime)
-        .with_default_features();
+        .with_default_features()
+        // A user's repartition or coalesce keeps its partitioning.
+        .with_physical_optimizer_rules(crate::requested_repartition::physical_rules());
     // Tables over folders skip Spark's marker and hidden files.
     for factory in builder
         .table_factories()

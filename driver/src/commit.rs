@@ -115,8 +115,10 @@ pub struct StagedWrite {
     /// the empty file an empty result is committed as (as Spark writes one),
     /// so that readers of the target still find its columns.
     empty_file: Option<SchemaRef>,
-    /// Names the empty file apart from other writes' files.
-    tag: String,
+    /// The uuid in the names of this write's data files (Spark's job uuid).
+    uuid: String,
+    /// The data files' suffix, when the sink decides it (`part_files::suffix_of`).
+    suffix: Option<String>,
     /// For an overwrite: the fingerprint of what the target held when the
     /// write started (`None`: nothing), to detect a concurrent overwrite.
     version_at_start: Option<TargetVersion>,
@@ -220,7 +222,8 @@ pub async fn stage(
             && config.table_partition_cols.is_empty()
             && config.file_extension == "parquet")
             .then(|| config.output_schema.clone()),
-        tag: tag.to_string(),
+        uuid: uuid::Uuid::new_v4().to_string(),
+        suffix: crate::part_files::suffix_of(sink),
         version_at_start,
         _lease: lease,
     };
@@ -458,7 +461,9 @@ impl StagedWrite {
             .try_collect()
             .await
             .map_err(|e| err("listing staged files", e))?;
-        // (staged file, path below its attempt folder) of the committed attempts.
+        // (staged file, its path in the target) of the committed attempts:
+        // below its attempt folder, renamed as Spark names part files.
+        let mut names = crate::part_files::PartNames::new(&self.uuid, self.suffix.as_deref());
         let mut staged: Vec<(Path, String)> = Vec::new();
         let mut with_files: BTreeSet<&str> = BTreeSet::new();
         for p in &listed {
@@ -468,7 +473,8 @@ impl StagedWrite {
             };
             if let Some(a) = attempts.iter().find(|a| a.dir == dir) {
                 with_files.insert(a.dir.as_str());
-                staged.push((p.clone(), rest.to_string()));
+                let task = crate::part_files::task_of(&a.dir);
+                staged.push((p.clone(), names.name(task, rest)));
             }
         }
         // A task that wrote rows but whose files are not here wrote them
@@ -543,9 +549,10 @@ impl StagedWrite {
         if staged.is_empty() {
             if let Some(schema) = &self.empty_file {
                 let dest = Path::from(format!(
-                    "{}/part-00000-{}.parquet",
+                    "{}/{}",
                     self.target.as_ref(),
-                    self.tag
+                    // Written uncompressed: no codec in its name.
+                    crate::part_files::PartNames::new(&self.uuid, None).name(0, "empty.parquet")
                 ));
                 self.store
                     .put(&dest, PutPayload::from(empty_parquet(schema)?))
@@ -676,7 +683,8 @@ mod tests {
                 fail_after_files: None,
             },
             empty_file: None,
-            tag: "app-1".into(),
+            uuid: "u".into(),
+            suffix: None,
             version_at_start: version,
             _lease: Lease::Remote(tokio::spawn(async {})),
         }
@@ -738,7 +746,7 @@ mod tests {
         // One new file in, the old one kept, no _SUCCESS, staging gone.
         assert_eq!(
             files(&store).await,
-            vec!["out/a.parquet", "out/old.parquet"]
+            vec!["out/old.parquet", "out/part-00000-u-c000.parquet"]
         );
         put(&store, ".kiln-staging/out/app-1/_task-2-0-0/a.parquet").await;
         put(&store, ".kiln-staging/out/app-1/_task-2-1-0/b.parquet").await;
@@ -746,7 +754,11 @@ mod tests {
         done.commit(&attempts).await.expect("commit");
         assert_eq!(
             files(&store).await,
-            vec!["out/_SUCCESS", "out/a.parquet", "out/b.parquet"]
+            vec![
+                "out/_SUCCESS",
+                "out/part-00000-u-c000.parquet",
+                "out/part-00001-u-c000.parquet"
+            ]
         );
     }
 

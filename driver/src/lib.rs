@@ -35,6 +35,7 @@ pub mod listener;
 pub mod managed_table;
 pub mod map_output;
 pub mod metrics;
+pub mod part_files;
 pub mod planner;
 pub mod progress;
 pub mod result;

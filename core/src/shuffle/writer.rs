@@ -34,7 +34,8 @@ use crate::settings::ShuffleCompression;
 pub enum OutputPartitioning {
     /// Hash of the expressions, modulo the number of reduce partitions (a join or aggregation exchange).
     Hash(Vec<Arc<dyn PhysicalExpr>>, usize),
-    /// Batches dealt out in turn (rebalancing exchange).
+    /// Rows dealt out in turn, as Spark's round-robin exchange deals them
+    /// (`repartition(n)`, `coalesce(n)`, a rebalancing exchange).
     RoundRobin(usize),
     /// Everything into block 0 (coalesce to one partition).
     Single,
@@ -204,6 +205,24 @@ impl ExecutionPlan for ShuffleWriterExec {
     }
 }
 
+/// The rows of `batch` dealt out over `n` blocks in turn, the first row to
+/// block `first % n`: `(block, its rows)` for every block that gets any.
+fn deal_rows(batch: &RecordBatch, first: usize, n: usize) -> Result<Vec<(usize, RecordBatch)>> {
+    let n = n.max(1);
+    let rows = batch.num_rows();
+    let mut out = Vec::new();
+    for block in 0..n {
+        // The first row that lands in `block`, then every n-th.
+        let start = (block + n - first % n) % n;
+        if start >= rows {
+            continue;
+        }
+        let indices: UInt32Array = (start..rows).step_by(n).map(|i| i as u32).collect();
+        out.push((block, arrow::compute::take_record_batch(batch, &indices)?));
+    }
+    Ok(out)
+}
+
 struct BlockFile {
     writer: StreamWriter<FrameWriter<File>>,
     rows: u64,
@@ -238,13 +257,9 @@ async fn write_blocks(
             map,
             num_input,
         )?),
-        OutputPartitioning::RoundRobin(n) => Some(BatchPartitioner::try_new(
-            Partitioning::RoundRobinBatch(*n),
-            metrics::Time::new(),
-            map,
-            num_input,
-        )?),
-        OutputPartitioning::Single | OutputPartitioning::PassThrough(_) => None,
+        OutputPartitioning::Single
+        | OutputPartitioning::RoundRobin(_)
+        | OutputPartitioning::PassThrough(_) => None,
     };
     let fixed_block = match &partitioning {
         OutputPartitioning::PassThrough(n) => {
@@ -286,11 +301,20 @@ async fn write_blocks(
         }
         Ok(())
     };
+    // Each map task starts dealing at its own block, so that tasks with
+    // few rows do not all fill block 0.
+    let mut next_row_block = map;
     while let Some(batch) = input.next().await {
         let batch = batch?;
-        match partitioner.as_mut() {
-            Some(p) => p.partition(batch, &mut write)?,
-            None => write(fixed_block, batch)?,
+        match (partitioner.as_mut(), &partitioning) {
+            (Some(p), _) => p.partition(batch, &mut write)?,
+            (None, OutputPartitioning::RoundRobin(n)) => {
+                for (block, rows) in deal_rows(&batch, next_row_block, *n)? {
+                    write(block, rows)?;
+                }
+                next_row_block = (next_row_block + batch.num_rows()) % (*n).max(1);
+            }
+            (None, _) => write(fixed_block, batch)?,
         }
     }
     let mut blocks = Vec::new();
@@ -306,4 +330,41 @@ async fn write_blocks(
         }
     }
     summary_batch(blocks, rows, bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Array, Int32Array};
+
+    fn values(b: &RecordBatch) -> Vec<i32> {
+        let a = b.column(0).as_any().downcast_ref::<Int32Array>().unwrap();
+        (0..a.len()).map(|i| a.value(i)).collect()
+    }
+
+    #[test]
+    fn rows_are_dealt_out_in_turn_from_the_tasks_block() {
+        let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int32, false)]));
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![Arc::new(Int32Array::from(vec![0, 1, 2, 3, 4]))],
+        )
+        .unwrap();
+        let dealt: Vec<(usize, Vec<i32>)> = deal_rows(&batch, 1, 4)
+            .unwrap()
+            .iter()
+            .map(|(b, rows)| (*b, values(rows)))
+            .collect();
+        assert_eq!(
+            dealt,
+            vec![(0, vec![3]), (1, vec![0, 4]), (2, vec![1]), (3, vec![2])]
+        );
+        // Fewer rows than blocks: only the blocks that get a row.
+        let dealt: Vec<usize> = deal_rows(&batch.slice(0, 2), 3, 4)
+            .unwrap()
+            .iter()
+            .map(|(b, _)| *b)
+            .collect();
+        assert_eq!(dealt, vec![0, 3]);
+    }
 }
