@@ -5,7 +5,7 @@ use std::fmt;
 use std::fs::File;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, RecordBatch, UInt32Array, UInt64Array};
+use arrow::array::{ArrayRef, RecordBatch, RecordBatchOptions, UInt32Array, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::ipc::writer::{IpcWriteOptions, StreamWriter};
 use arrow::ipc::CompressionType;
@@ -218,7 +218,15 @@ fn deal_rows(batch: &RecordBatch, first: usize, n: usize) -> Result<Vec<(usize, 
             continue;
         }
         let indices: UInt32Array = (start..rows).step_by(n).map(|i| i as u32).collect();
-        out.push((block, arrow::compute::take_record_batch(batch, &indices)?));
+        let dealt = if batch.num_columns() == 0 {
+            // `take` cannot size a batch without columns (`count(*)`
+            // inputs): only its row count travels.
+            let options = RecordBatchOptions::new().with_row_count(Some(indices.len()));
+            RecordBatch::try_new_with_options(batch.schema(), vec![], &options)?
+        } else {
+            arrow::compute::take_record_batch(batch, &indices)?
+        };
+        out.push((block, dealt));
     }
     Ok(out)
 }
@@ -366,5 +374,18 @@ mod tests {
             .map(|(b, _)| *b)
             .collect();
         assert_eq!(dealt, vec![0, 3]);
+    }
+
+    #[test]
+    fn rows_without_columns_are_dealt_by_count() {
+        let options = RecordBatchOptions::new().with_row_count(Some(5));
+        let batch =
+            RecordBatch::try_new_with_options(Arc::new(Schema::empty()), vec![], &options).unwrap();
+        let counts: Vec<(usize, usize)> = deal_rows(&batch, 0, 2)
+            .unwrap()
+            .iter()
+            .map(|(b, rows)| (*b, rows.num_rows()))
+            .collect();
+        assert_eq!(counts, vec![(0, 3), (1, 2)]);
     }
 }
