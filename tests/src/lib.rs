@@ -191,7 +191,7 @@ pub fn run_kiln(args: &[&str], limit: Duration) -> Output {
 
 /// [`run_kiln`] with extra environment variables.
 pub fn run_kiln_env(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Output {
-    let mut child = Command::new(kiln_bin())
+    let child = Command::new(kiln_bin())
         .args(args)
         .envs(env.iter().copied())
         .stdin(Stdio::null())
@@ -199,16 +199,24 @@ pub fn run_kiln_env(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Out
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn kiln");
-    // Drain both pipes while waiting, or a large result blocks the child.
-    let drain = |mut r: Box<dyn std::io::Read + Send>| {
+    wait_output(child, &format!("kiln {args:?}"), limit)
+}
+
+/// Waits for `child`, draining its piped stdout and stderr meanwhile (or a
+/// large output blocks it), and kills it after `limit`: a hang is a
+/// failure, reported with `what` and the child's stderr.
+pub fn wait_output(mut child: std::process::Child, what: &str, limit: Duration) -> Output {
+    let drain = |r: Option<Box<dyn std::io::Read + Send>>| {
         std::thread::spawn(move || {
             let mut buf = Vec::new();
-            let _ = r.read_to_end(&mut buf);
+            if let Some(mut r) = r {
+                let _ = r.read_to_end(&mut buf);
+            }
             buf
         })
     };
-    let out = drain(Box::new(child.stdout.take().expect("stdout")));
-    let err = drain(Box::new(child.stderr.take().expect("stderr")));
+    let out = drain(child.stdout.take().map(|s| Box::new(s) as _));
+    let err = drain(child.stderr.take().map(|s| Box::new(s) as _));
     let start = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().expect("wait") {
@@ -219,8 +227,7 @@ pub fn run_kiln_env(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Out
             let _ = child.wait();
             let stderr = err.join().unwrap_or_default();
             panic!(
-                "kiln {:?} did not finish within {limit:?}; stderr:\n{}",
-                args,
+                "{what} did not finish within {limit:?}; stderr:\n{}",
                 String::from_utf8_lossy(&stderr)
             );
         }

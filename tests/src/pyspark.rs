@@ -5,13 +5,13 @@
 //! `tests/pyspark/`, and the comparison of their outputs section by
 //! section (`## title` lines start a section).
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use crate::{kiln_bin, pyspark_python, repo_root};
+use crate::{kiln_bin, pyspark_python, repo_root, wait_output};
 
 /// The pinned PySpark client's Python.
 pub fn client_python() -> &'static Path {
@@ -28,42 +28,6 @@ pub fn oracle_python() -> &'static Path {
 /// A script of `tests/pyspark/`.
 pub fn script(name: &str) -> PathBuf {
     repo_root().join("tests/pyspark").join(name)
-}
-
-/// Waits for `child`, killing it after `limit` (a hang is a failure).
-fn wait_output(mut child: Child, what: &str, limit: Duration) -> Output {
-    let drain = |r: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(mut r) = r {
-                let _ = r.read_to_end(&mut buf);
-            }
-            buf
-        })
-    };
-    let out = drain(child.stdout.take().map(|s| Box::new(s) as _));
-    let err = drain(child.stderr.take().map(|s| Box::new(s) as _));
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            let stderr = err.join().unwrap_or_default();
-            panic!(
-                "{what} did not finish within {limit:?}; stderr:\n{}",
-                String::from_utf8_lossy(&stderr)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Output {
-        status,
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
-    }
 }
 
 /// The script's output on Spark (classic PySpark, `local[2]`), run with
