@@ -1,6 +1,6 @@
 """PySpark's own docstring examples against a Spark Connect server.
 
-usage: python doctests.py sc://HOST:PORT OUT.json [--conf KEY=VALUE ...] [MODULE ...]
+usage: python doctests.py sc://HOST:PORT OUT.json [--conf KEY=VALUE ...] [-k EXPR] [MODULE ...]
 
 Runs `pytest --doctest-modules` over the installed PySpark client's module
 files (by default the five modules of issue 10), one pytest item per
@@ -9,7 +9,9 @@ the module's namespace plus `spark`, a Spark Connect session to the given
 URL (also exported as SPARK_CONNECT_TESTING_REMOTE), and the option flags
 ELLIPSIS, NORMALIZE_WHITESPACE and IGNORE_EXCEPTION_DETAIL. `--conf` sets a
 session setting before the first docstring runs (for servers that lack a
-default the client reads; Kiln needs none).
+default the client reads; Kiln needs none). `-k EXPR` runs only the items
+pytest's `-k` selects (e.g. `-k "explode or posexplode"`), for working on a
+few functions; the counts then cover only those items.
 
 Writes OUT.json: per module the number of items, passed, failed and
 skipped, and for every failed item its name, the example that failed and
@@ -146,6 +148,7 @@ def main():
     parser.add_argument("remote")
     parser.add_argument("out")
     parser.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("-k", dest="keyword", metavar="EXPR")
     parser.add_argument("modules", nargs="*")
     opts = parser.parse_args()
     remote, out = opts.remote, opts.out
@@ -181,6 +184,8 @@ def main():
             "-rN",
             "--tb=no",
         ]
+        if opts.keyword:
+            args += ["-k", opts.keyword]
         code = pytest.main(args, plugins=[plugin])
     # 0: all passed, 1: some failed; anything else means the run broke.
     if code not in (0, 1):
