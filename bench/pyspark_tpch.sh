@@ -3,6 +3,8 @@
 # the 22 queries as spark.sql(q).write.parquet(...) plus DataFrame-API
 # versions of q1, q3, q5, q6, q10, q18 (bench/pyspark_tpch.py), 2 cores each:
 #   kiln   kiln connect (release build), local-cluster, 2 executors x 1 core
+#   kiln-local  kiln connect --master 'local[2]': driver and one executor with
+#          2 task slots in one process (as Sail's and Spark's local modes)
 #   sail   Sail's Spark Connect server (pysail pinned, bench/setup-sail.sh),
 #          pinned to 2 cores with taskset
 #   spark  classic PySpark, Spark local[2] (the oracle venv)
@@ -44,6 +46,10 @@ for engine in "${engines[@]}"; do
       start "$WORK/server-kiln.log" "sc://" "$KILN" connect --port 0 --executors 2 --executor-cores 1
       run kiln "$CLIENT" "$(grep -o "sc://[0-9.:a-z]*" "$WORK/server-kiln.log" | head -n 1)"
       stop_last ;;
+    kiln-local)
+      start "$WORK/server-kiln-local.log" "sc://" "$KILN" connect --port 0 --master 'local[2]'
+      run kiln-local "$CLIENT" "$(grep -o "sc://[0-9.:a-z]*" "$WORK/server-kiln-local.log" | head -n 1)"
+      stop_last ;;
     sail)
       sail="$(bench/setup-sail.sh | tail -n 1)/bin/sail"
       port=$(free_port)
@@ -52,7 +58,7 @@ for engine in "${engines[@]}"; do
       run sail "$CLIENT" "sc://127.0.0.1:$port"
       stop_last ;;
     spark) run spark "$ORACLE" ;;
-    *) echo "error: unknown engine $engine (kiln, sail, spark)" >&2; exit 2 ;;
+    *) echo "error: unknown engine $engine (kiln, kiln-local, sail, spark)" >&2; exit 2 ;;
   esac
 done
 echo "==> seconds per query (scale factor $SCALE, $(nproc) cores, $(date -u +%F))"

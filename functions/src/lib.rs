@@ -9,6 +9,7 @@
 
 mod aliases;
 mod args;
+mod average;
 mod binary;
 pub mod catalog;
 mod charset;
@@ -110,10 +111,10 @@ pub(crate) fn own_functions() -> OwnFunctions {
         ))
         .chain([operators::spark_divide()])
         .collect();
-    // Spark averages a DECIMAL(p, s) as a DECIMAL(p + 4, s + 4) and other
-    // numbers as a DOUBLE, as DataFusion's `avg` does; datafusion-spark's
-    // averages everything as a DOUBLE (TPC-H q1 then differed).
-    let aggregate = std::iter::once(datafusion::functions_aggregate::average::avg_udaf())
+    // Spark averages a DECIMAL(p, s) as a DECIMAL(p + 4, s + 4) rounded half
+    // up, and other numbers as a DOUBLE; datafusion-spark's averages
+    // everything as a DOUBLE (TPC-H q1 then differed), DataFusion's truncates.
+    let aggregate = std::iter::once(average::avg())
         .chain(statistics::functions())
         .chain(histogram::functions())
         .collect();
