@@ -39,6 +39,7 @@ const PART_HASH: u32 = 1;
 const PART_ROUND_ROBIN: u32 = 2;
 const PART_SINGLE: u32 = 3;
 const PART_PASS_THROUGH: u32 = 4;
+const PART_ROUND_ROBIN_BATCH: u32 = 5;
 
 #[derive(Clone, PartialEq, prost::Message)]
 struct KilnNode {
@@ -101,6 +102,7 @@ impl PhysicalExtensionCodec for KilnCodec {
                         }
                     }
                     PART_ROUND_ROBIN => OutputPartitioning::RoundRobin(n),
+                    PART_ROUND_ROBIN_BATCH => OutputPartitioning::RoundRobinBatch(n),
                     PART_SINGLE => OutputPartitioning::Single,
                     PART_PASS_THROUGH => OutputPartitioning::PassThrough(n),
                     other => return Err(decode_err(format!("unknown partitioning {other}"))),
@@ -164,6 +166,7 @@ impl PhysicalExtensionCodec for KilnCodec {
                     )?),
                 ),
                 OutputPartitioning::RoundRobin(n) => (PART_ROUND_ROBIN, *n, None),
+                OutputPartitioning::RoundRobinBatch(n) => (PART_ROUND_ROBIN_BATCH, *n, None),
                 OutputPartitioning::Single => (PART_SINGLE, 1, None),
                 OutputPartitioning::PassThrough(n) => (PART_PASS_THROUGH, *n, None),
             };

@@ -9,8 +9,11 @@
 //! while the only `RepartitionExec`s in the plan are the ones planned from
 //! the query's own repartitions, and hides each behind a
 //! [`RequestedRepartitionExec`] the other rules leave alone;
-//! [`RestoreRequested`] runs last and puts the plain `RepartitionExec` back,
-//! which the distributed planner then cuts into a stage as any other.
+//! [`RestoreRequested`] runs last and puts the plain `RepartitionExec` back
+//! for a hash exchange, which the distributed planner then cuts into a
+//! stage as any other. A round-robin one stays behind its marker: the
+//! planner deals its rows one by one, as Spark's `repartition(n)` does,
+//! where DataFusion's own round-robin exchanges move whole batches.
 
 use std::fmt;
 use std::sync::Arc;
@@ -34,6 +37,13 @@ use datafusion::physical_plan::{
 pub struct RequestedRepartitionExec {
     /// The `RepartitionExec` planned from the query.
     inner: Arc<dyn ExecutionPlan>,
+}
+
+impl RequestedRepartitionExec {
+    /// The exchange the query asked for.
+    pub fn repartition(&self) -> Option<&RepartitionExec> {
+        self.inner.downcast_ref::<RepartitionExec>()
+    }
 }
 
 impl DisplayAs for RequestedRepartitionExec {
@@ -122,8 +132,9 @@ impl PhysicalOptimizerRule for KeepRequested {
     }
 }
 
-/// Last physical rule: the hidden repartitions become plain
-/// `RepartitionExec`s again.
+/// Last physical rule: the hidden hash repartitions become plain
+/// `RepartitionExec`s again; round-robin ones keep their marker for the
+/// distributed planner.
 #[derive(Debug, Default)]
 pub struct RestoreRequested;
 
@@ -135,8 +146,8 @@ impl PhysicalOptimizerRule for RestoreRequested {
     ) -> Result<Arc<dyn ExecutionPlan>> {
         plan.transform_up(
             |node| match node.downcast_ref::<RequestedRepartitionExec>() {
-                Some(r) => Ok(Transformed::yes(Arc::clone(&r.inner))),
-                None => Ok(Transformed::no(node)),
+                Some(r) if !is_round_robin(r) => Ok(Transformed::yes(Arc::clone(&r.inner))),
+                _ => Ok(Transformed::no(node)),
             },
         )
         .map(|t| t.data)
@@ -149,6 +160,15 @@ impl PhysicalOptimizerRule for RestoreRequested {
     fn schema_check(&self) -> bool {
         true
     }
+}
+
+fn is_round_robin(r: &RequestedRepartitionExec) -> bool {
+    r.repartition().is_some_and(|rep| {
+        matches!(
+            rep.partitioning(),
+            datafusion::physical_plan::Partitioning::RoundRobinBatch(_)
+        )
+    })
 }
 
 /// DataFusion's physical rules between [`KeepRequested`] and
@@ -198,9 +218,23 @@ mod tests {
             let plan = df.create_physical_plan().await.unwrap();
             let text = displayable(plan.as_ref()).indent(false).to_string();
             assert!(text.contains(expect), "{text}");
-            assert!(!text.contains("RequestedRepartitionExec"), "{text}");
+            // Round-robin: the marker stays for the distributed planner.
+            assert!(text.contains("RequestedRepartitionExec"), "{text}");
             assert_eq!(plan.output_partitioning().partition_count(), n, "{text}");
         }
+        // A hash exchange becomes a plain RepartitionExec again.
+        let df = ctx
+            .sql("SELECT * FROM (VALUES (1), (2), (3)) t(x)")
+            .await
+            .unwrap();
+        let x = df.schema().columns()[0].clone();
+        let df = df
+            .repartition(Partitioning::Hash(vec![datafusion::prelude::col(x)], 3))
+            .unwrap();
+        let plan = df.create_physical_plan().await.unwrap();
+        let text = displayable(plan.as_ref()).indent(false).to_string();
+        assert!(text.contains("Hash("), "{text}");
+        assert!(!text.contains("RequestedRepartitionExec"), "{text}");
         // Without a requested exchange the plan is DataFusion's own.
         let text = physical(&ctx, "SELECT 1").await;
         assert!(!text.contains("Repartition"), "{text}");

@@ -22,6 +22,7 @@ use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
 use datafusion::physical_plan::statistics::{StatisticsArgs, StatisticsContext};
 use datafusion::physical_plan::{ExecutionPlan, ExecutionPlanProperties, Partitioning};
+use kiln_core::requested_repartition::RequestedRepartitionExec;
 use kiln_core::shuffle::{OutputPartitioning, ShuffleReaderExec, ShuffleWriterExec};
 use kiln_core::write::{file_sink, writes_one_file, WriteFilesExec};
 
@@ -287,12 +288,17 @@ fn cut(
         .map(|c| cut(c.clone(), stages, next_id))
         .collect::<Result<_>>()?;
 
-    if let Some(rep) = plan.downcast_ref::<RepartitionExec>() {
+    // The user's round-robin repartition deals rows, as Spark's does;
+    // DataFusion's own round-robin exchanges move whole batches.
+    let requested = plan
+        .downcast_ref::<RequestedRepartitionExec>()
+        .and_then(RequestedRepartitionExec::repartition);
+    if let Some(rep) = requested.or_else(|| plan.downcast_ref::<RepartitionExec>()) {
         let input = single(children)?;
-        let partitioning = match rep.partitioning() {
-            Partitioning::Hash(exprs, n) => OutputPartitioning::Hash(exprs.clone(), *n),
-            Partitioning::RoundRobinBatch(n) => OutputPartitioning::RoundRobin(*n),
-            other => OutputPartitioning::RoundRobin(other.partition_count()),
+        let partitioning = match (rep.partitioning(), requested.is_some()) {
+            (Partitioning::Hash(exprs, n), _) => OutputPartitioning::Hash(exprs.clone(), *n),
+            (Partitioning::RoundRobinBatch(n), true) => OutputPartitioning::RoundRobin(*n),
+            (other, _) => OutputPartitioning::RoundRobinBatch(other.partition_count()),
         };
         return make_stage(input, partitioning, stages, next_id);
     }
@@ -448,6 +454,33 @@ mod tests {
                 back.output_partitioning().partition_count(),
                 s.plan.output_partitioning().partition_count()
             );
+        }
+    }
+
+    #[tokio::test]
+    async fn only_a_requested_round_robin_deals_rows() {
+        use datafusion::config::ConfigOptions;
+        use datafusion::physical_optimizer::PhysicalOptimizerRule;
+        let (_, scan, _dir) = physical("SELECT k, v FROM t").await;
+        let own: Arc<dyn ExecutionPlan> = Arc::new(
+            RepartitionExec::try_new(scan, Partitioning::RoundRobinBatch(3)).expect("exchange"),
+        );
+        let requested = kiln_core::requested_repartition::KeepRequested
+            .optimize(own.clone(), &ConfigOptions::default())
+            .expect("marker");
+        for (plan, deals_rows) in [(own, false), (requested, true)] {
+            let mut next = 1;
+            let job = plan_job(plan, &mut next, 10 << 20).expect("plan job");
+            let writer = job.stages[0]
+                .plan
+                .downcast_ref::<ShuffleWriterExec>()
+                .expect("a shuffle writer");
+            let got = writer.partitioning();
+            let ok = match deals_rows {
+                true => matches!(got, OutputPartitioning::RoundRobin(3)),
+                false => matches!(got, OutputPartitioning::RoundRobinBatch(3)),
+            };
+            assert!(ok, "requested: {deals_rows}, got {got:?}");
         }
     }
 

@@ -35,8 +35,12 @@ pub enum OutputPartitioning {
     /// Hash of the expressions, modulo the number of reduce partitions (a join or aggregation exchange).
     Hash(Vec<Arc<dyn PhysicalExpr>>, usize),
     /// Rows dealt out in turn, as Spark's round-robin exchange deals them
-    /// (`repartition(n)`, `coalesce(n)`, a rebalancing exchange).
+    /// (the user's `repartition(n)`, `coalesce(n)`).
     RoundRobin(usize),
+    /// Whole batches dealt out in turn: the exchanges DataFusion adds for
+    /// parallelism, which keep each batch's rows in their order (a small
+    /// result stays in the order its source gave it, as Spark shows it).
+    RoundRobinBatch(usize),
     /// Everything into block 0 (coalesce to one partition).
     Single,
     /// Map task `m` writes block `m`: the partitioning is kept (merge of sorted partitions).
@@ -49,6 +53,7 @@ impl OutputPartitioning {
         match self {
             OutputPartitioning::Hash(_, n)
             | OutputPartitioning::RoundRobin(n)
+            | OutputPartitioning::RoundRobinBatch(n)
             | OutputPartitioning::PassThrough(n) => *n,
             OutputPartitioning::Single => 1,
         }
@@ -267,6 +272,7 @@ async fn write_blocks(
         )?),
         OutputPartitioning::Single
         | OutputPartitioning::RoundRobin(_)
+        | OutputPartitioning::RoundRobinBatch(_)
         | OutputPartitioning::PassThrough(_) => None,
     };
     let fixed_block = match &partitioning {
@@ -312,6 +318,7 @@ async fn write_blocks(
     // Each map task starts dealing at its own block, so that tasks with
     // few rows do not all fill block 0.
     let mut next_row_block = map;
+    let mut next_batch_block = map;
     while let Some(batch) = input.next().await {
         let batch = batch?;
         match (partitioner.as_mut(), &partitioning) {
@@ -321,6 +328,10 @@ async fn write_blocks(
                     write(block, rows)?;
                 }
                 next_row_block = (next_row_block + batch.num_rows()) % (*n).max(1);
+            }
+            (None, OutputPartitioning::RoundRobinBatch(n)) => {
+                write(next_batch_block % (*n).max(1), batch)?;
+                next_batch_block += 1;
             }
             (None, _) => write(fixed_block, batch)?,
         }
