@@ -29,6 +29,7 @@ mod operators;
 mod pad;
 pub mod settings;
 mod simplified;
+mod sketch;
 mod spark_args;
 mod statistics;
 mod string;
@@ -102,6 +103,7 @@ pub(crate) fn own_functions() -> OwnFunctions {
         .chain(charset::functions())
         .chain(pad::functions())
         .chain(math::functions())
+        .chain(sketch::scalar_functions())
         .chain(spark_args::wrap(
             &datafusion::functions::all_default_functions()
                 .into_iter()
@@ -116,6 +118,7 @@ pub(crate) fn own_functions() -> OwnFunctions {
     let aggregate = std::iter::once(datafusion::functions_aggregate::average::avg_udaf())
         .chain(statistics::functions())
         .chain(histogram::functions())
+        .chain(sketch::aggregate_functions())
         .collect();
     OwnFunctions { scalar, aggregate }
 }
