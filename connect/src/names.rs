@@ -109,6 +109,25 @@ const DEFAULT_ARGS: &[(&str, usize, &str)] = &[
     ("approx_percentile", 2, "10000"),
 ];
 
+/// [`DEFAULT_ARGS`] of the DataSketches functions (lgConfigK and
+/// lgNomEntries 12, allowDifferentLgConfigK false, mode `sum`).
+const SKETCH_DEFAULT_ARGS: &[(&str, usize, &str)] = &[
+    ("hll_sketch_agg", 1, "12"),
+    ("hll_union_agg", 1, "false"),
+    ("hll_union", 2, "false"),
+    ("theta_sketch_agg", 1, "12"),
+    ("theta_union_agg", 1, "12"),
+    ("theta_union", 2, "12"),
+    ("tuple_intersection_agg_double", 1, "sum"),
+    ("tuple_intersection_agg_integer", 1, "sum"),
+    ("tuple_sketch_summary_double", 1, "sum"),
+    ("tuple_sketch_summary_integer", 1, "sum"),
+    ("tuple_intersection_double", 2, "sum"),
+    ("tuple_intersection_integer", 2, "sum"),
+    ("tuple_intersection_theta_double", 2, "sum"),
+    ("tuple_intersection_theta_integer", 2, "sum"),
+];
+
 /// Spark's name for the result column of `e` when it has no alias.
 pub fn spark_name(e: &Expression, scope: &Scope) -> String {
     match &e.expr_type {
@@ -312,7 +331,7 @@ fn function_name(f: &pe::UnresolvedFunction, scope: &Scope) -> String {
         ("from_json", [a, ..]) => return format!("from_json({a})"),
         _ => {}
     }
-    for (n, given, extra) in DEFAULT_ARGS {
+    for (n, given, extra) in DEFAULT_ARGS.iter().chain(SKETCH_DEFAULT_ARGS) {
         if *n == name && args.len() == *given {
             args.push((*extra).to_string());
         }

@@ -169,9 +169,10 @@ impl AggregateUDFImpl for HistogramNumeric {
 }
 
 /// Java's `java.util.Random` (a 48-bit linear congruential generator, as
-/// its documentation specifies it), for Spark's tie-breaking.
+/// its documentation specifies it), for Spark's tie-breaking (and the
+/// hash seeds of `count_min_sketch`).
 #[derive(Debug, Clone)]
-struct JavaRandom {
+pub(crate) struct JavaRandom {
     seed: u64,
 }
 
@@ -179,7 +180,7 @@ impl JavaRandom {
     const MULTIPLIER: u64 = 0x5_DEEC_E66D;
     const MASK: u64 = (1 << 48) - 1;
 
-    fn new(seed: i64) -> Self {
+    pub(crate) fn new(seed: i64) -> Self {
         JavaRandom {
             seed: (seed as u64 ^ Self::MULTIPLIER) & Self::MASK,
         }
@@ -196,6 +197,24 @@ impl JavaRandom {
         let high = self.next(26) << 27;
         let bits = high + self.next(27);
         bits as f64 / (1u64 << 53) as f64
+    }
+
+    /// An int in [0, bound), as `Random.nextInt(bound)` (bound > 0).
+    pub(crate) fn next_int(&mut self, bound: i32) -> i32 {
+        let mut r = self.next(31) as i32;
+        let m = bound.wrapping_sub(1);
+        if bound & m == 0 {
+            return ((i64::from(bound) * i64::from(r)) >> 31) as i32;
+        }
+        let mut u = r;
+        loop {
+            r = u % bound;
+            // Java's overflow test: reject the last, partial range.
+            if u.wrapping_sub(r).wrapping_add(m) >= 0 {
+                return r;
+            }
+            u = self.next(31) as i32;
+        }
     }
 }
 

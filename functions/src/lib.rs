@@ -30,6 +30,7 @@ mod operators;
 mod pad;
 pub mod settings;
 mod simplified;
+mod sketch;
 mod spark_args;
 mod statistics;
 mod string;
@@ -103,6 +104,7 @@ pub(crate) fn own_functions() -> OwnFunctions {
         .chain(charset::functions())
         .chain(pad::functions())
         .chain(math::functions())
+        .chain(sketch::scalar_functions())
         .chain(spark_args::wrap(
             &datafusion::functions::all_default_functions()
                 .into_iter()
@@ -117,6 +119,7 @@ pub(crate) fn own_functions() -> OwnFunctions {
     let aggregate = std::iter::once(average::avg())
         .chain(statistics::functions())
         .chain(histogram::functions())
+        .chain(sketch::aggregate_functions())
         .collect();
     OwnFunctions { scalar, aggregate }
 }

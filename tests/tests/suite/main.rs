@@ -19,6 +19,7 @@ mod pyspark_doctests;
 mod s3;
 mod security;
 mod shuffle;
+mod sketches;
 mod spark_functions;
 mod spark_settings;
 mod spark_sql;
