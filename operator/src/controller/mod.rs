@@ -11,10 +11,12 @@
 //!   [`resources`]: the objects; [`names`]: their names and labels;
 //!   [`tls`]: the per-application certificate and credentials;
 //!   [`observe`]: reading pods and logs; [`events`], [`metrics`], [`leader`];
+//!   [`api_calls`]: the count of requests to the API server;
 //!   [`history`]: the default event log and `status.historyURL`;
 //!   [`monitoring`]: the UI port, `status.uiURL`, scrape annotations;
 //!   [`scheduled`] and [`cron`]: ScheduledSparkApplications.
 
+pub mod api_calls;
 pub mod cron;
 pub mod events;
 pub mod history;
@@ -64,10 +66,10 @@ pub enum ControllerError {
     },
 }
 
-/// A client from `kubeconfig`, else the usual places: `$KUBECONFIG`,
-/// `~/.kube/config`, the pod's service account.
-pub async fn client(kubeconfig: Option<&std::path::Path>) -> Result<Client, ControllerError> {
-    let config = match kubeconfig {
+/// The client configuration from `kubeconfig`, else the usual places:
+/// `$KUBECONFIG`, `~/.kube/config`, the pod's service account.
+pub async fn config(kubeconfig: Option<&std::path::Path>) -> Result<kube::Config, ControllerError> {
+    Ok(match kubeconfig {
         Some(path) => {
             let kc = kube::config::Kubeconfig::read_from(path).map_err(|e| {
                 ControllerError::Invalid(format!("kubeconfig {}: {e}", path.display()))
@@ -81,8 +83,7 @@ pub async fn client(kubeconfig: Option<&std::path::Path>) -> Result<Client, Cont
         None => kube::Config::infer()
             .await
             .map_err(|e| ControllerError::Invalid(format!("no Kubernetes configuration: {e}")))?,
-    };
-    Ok(Client::try_from(config)?)
+    })
 }
 
 /// How the operator runs.
@@ -129,8 +130,12 @@ pub struct Context {
 /// Runs the operator until a shutdown signal (SIGTERM/ctrl-c) or, with
 /// leader election, until the lease is lost (the caller should exit then:
 /// a restarted process comes back as a standby).
-pub async fn run(client: Client, opts: OperatorOptions) -> Result<(), ControllerError> {
+pub async fn run(config: kube::Config, opts: OperatorOptions) -> Result<(), ControllerError> {
     let metrics = Arc::new(Metrics::default());
+    // Every request is counted (`kiln_operator_api_requests_total`).
+    let client = kube::client::ClientBuilder::try_from(config)?
+        .with_layer(&metrics.api_calls.layer())
+        .build();
     let mut servers = Vec::new();
     let mut bound = Vec::new();
     for addr in [opts.metrics_addr, opts.health_addr].into_iter().flatten() {
