@@ -957,6 +957,10 @@ async fn api_requests_per_reconcile_of_a_running_application() {
         "reads (get + list) per reconcile: {:.2}",
         reads / reconciles
     );
+    // The application and its pods come from the controller's stores: no
+    // read of the API server at all while nothing the operator wrote is
+    // pending (it wrote nothing in this window).
+    assert_eq!(reads, 0.0, "reads from the API server: {calls:?}");
     assert!(
         after.contains_key("kiln_operator_api_requests_total{verb=\"watch\",resource=\"pods\"}"),
         "the pod watch is counted: {after:?}"
