@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """Checks the workspace's module structure: no import cycle among the modules
-of a crate, and which files carry more than ~600 lines of non-test code.
+of a crate, and no file with more than 600 lines of non-test code (lines
+that are not blank, comments or `#[cfg(test)]` items) but those allowed
+below, each with its reason.
 
 An edge A -> B means a file A names an item of module file B: through a
 `use crate::…`/`super::…`/`self::…` path, a path written in the code, or a
@@ -12,8 +14,7 @@ Test modules (`#[cfg(test)] mod … { … }`) are left out: tests may reach
 anywhere. A cycle of two or more files fails the check.
 
 Usage: scripts/check-structure.py [--sizes] [ROOT]
-  --sizes   also list the files over 600 lines of non-test code (a report,
-            not a failure: see docs/architecture.md for the ones left).
+  --sizes   also list the files over 600 lines of non-test code, allowed or not.
 """
 
 import re
@@ -35,6 +36,13 @@ KNOWN_CYCLES = [
         "connect/src/window.rs",
     },
 ]
+# Files allowed over LIMIT, each with why it cannot be split yet. A file not
+# listed that grows past LIMIT fails; a listed one that no longer needs its
+# entry is reported (remove the entry).
+LARGE_FILES = {
+    "connect/src/relation.rs": "the Spark Connect relation translator, being "
+    "split by relation kind in this session's connect/ rewrite (issue 16)",
+}
 IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 
 
@@ -316,11 +324,19 @@ def main():
     if sizes:
         print(f"files over {LIMIT} non-blank lines outside comments and tests:")
         for lines, f in sorted(big, reverse=True):
-            print(f"  {lines:5} {f}")
+            print(f"  {lines:5} {f}" + (" (allowed)" if str(f) in LARGE_FILES else ""))
+    too_big = [(n, f) for n, f in big if str(f) not in LARGE_FILES]
+    for lines, f in too_big:
+        print(f"{f}: {lines} lines of non-test code, over {LIMIT}: split it by responsibility")
+    stale = sorted(set(LARGE_FILES) - {str(f) for _, f in big})
+    for f in stale:
+        print(f"note: {f} is allowed over {LIMIT} lines but no longer is: remove it from LARGE_FILES")
     if failed:
         print("module import cycles found: move what both sides share into a module that imports neither")
+    if failed or too_big:
         sys.exit(1)
-    print("no import cycles among the workspace's modules but the known ones listed")
+    print(f"no import cycles among the workspace's modules but the known ones listed; "
+          f"no file over {LIMIT} lines of non-test code but the allowed ones")
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ bash tests/cluster/install.sh
 step "formatting"
 cargo fmt --all -- --check
 
-step "module structure: no new import cycle among a crate's modules"
+step "module structure: no new import cycle among a crate's modules, no file over 600 lines of non-test code"
 python3 scripts/check-structure.py --sizes
 
 step "building kiln and the test binaries (target dir: $CARGO_TARGET_DIR)"

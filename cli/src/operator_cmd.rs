@@ -106,7 +106,7 @@ pub async fn operator(args: OperatorArgs) -> Result<(), CliError> {
     history
         .validate()
         .map_err(|e| CliError::Input(e.to_string()))?;
-    let client = controller::client(args.kubeconfig.as_deref())
+    let config = controller::config(args.kubeconfig.as_deref())
         .await
         .map_err(|e| CliError::Failed(format!("cannot connect to Kubernetes: {e}")))?;
     let identity = args.identity.clone().unwrap_or_else(default_identity);
@@ -144,7 +144,7 @@ pub async fn operator(args: OperatorArgs) -> Result<(), CliError> {
         identity,
         history,
     };
-    controller::run(client, opts)
+    controller::run(config, opts)
         .await
         .map_err(|e| CliError::Failed(e.to_string()))
 }

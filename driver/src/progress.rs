@@ -165,18 +165,5 @@ pub fn human_count(n: u64) -> String {
     }
 }
 
-/// `1536` -> `1.5 KiB`.
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
+/// `1536` -> `1.5 KiB` (one formatter for the summary, the UI and the logs).
+pub use kiln_values::memory::human_bytes;

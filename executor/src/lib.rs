@@ -3,7 +3,7 @@
 //! - [`task_runner`]: decodes a stage plan and runs one partition of it.
 //! - [`failure`]: which task failures are deterministic (fail the job) and
 //!   which are retried.
-//! - [`shuffle_service`]: serves this executor's shuffle blocks over Arrow Flight.
+//! - [`shuffle_service`]: serves this executor's shuffle block files over a Flight `DoGet`.
 //! - [`python_worker`]: the pool of Python worker processes running Python UDFs.
 //! - this module: starting an executor (its gRPC + Flight server on one port),
 //!   registering with the driver, heartbeats, and shutdown. Both services

@@ -4,7 +4,8 @@
 //! named. The reply is the block file's bytes in 1 MiB `data_body` pieces
 //! (Kiln's checksummed framing, see `kiln_core::shuffle::block`), not
 //! Arrow-encoded `FlightData`: the fetching side checks the writer's
-//! checksums itself. Callers must present the application secret (checked
+//! checksums itself, and the block is never decoded here (why, with the
+//! numbers: docs/architecture.md, "Shuffle integrity"). Callers must present the application secret (checked
 //! in front of this service).
 
 use std::path::PathBuf;

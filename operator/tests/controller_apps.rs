@@ -762,46 +762,22 @@ async fn of_two_replicas_only_the_leader_acts_and_a_standby_takes_over() {
     assert!(b.log().contains("acquired the lease"), "{}", b.log());
 }
 
-/// `GET path` on `addr`: (status line, body).
-fn http_get(addr: &str, path: &str) -> (String, String) {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).expect("connect");
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .expect("write");
-    let mut text = String::new();
-    s.read_to_string(&mut text).expect("read");
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    (
-        head.lines().next().unwrap_or("").to_string(),
-        body.to_string(),
-    )
+/// The counting job, running until its spec changes: its executors cannot
+/// be scheduled, and the driver waits for them.
+fn endless_app(name: &str, out: &std::path::Path) -> serde_json::Value {
+    let mut app = counting_app(name, out);
+    app["spec"]["executor"]["nodeSelector"] = json!({"kiln.dev/no-such-node": "true"});
+    app["spec"]["conf"] = json!({"kiln.executor.registrationTimeout": "600s"});
+    app
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn suspend_resume_and_spec_changes_restart_the_run_and_metrics_show_it() {
     let ns = "ctl-suspend";
     let client = setup(ns).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let op = Operator::start(
-        ns,
-        &[
-            &format!("--metrics-addr={addr}"),
-            &format!("--health-addr={addr}"),
-        ],
-    );
+    let (op, addr) = Operator::start_with_metrics(ns);
     let out = tempfile::tempdir().expect("tempdir");
-    // Runs until changed: its executors cannot be scheduled.
-    let mut app = counting_app("pausable", out.path());
-    app["spec"]["executor"]["nodeSelector"] = json!({"kiln.dev/no-such-node": "true"});
-    app["spec"]["conf"] = json!({"kiln.executor.registrationTimeout": "600s"});
-    create(&client, ns, app).await;
+    create(&client, ns, endless_app("pausable", out.path())).await;
     wait_state(&client, ns, "pausable", "RUNNING", &op).await;
 
     let apps: kube::Api<kiln_operator::SparkApplication> =
@@ -902,4 +878,94 @@ async fn dynamic_allocation_adds_executors_the_driver_asks_for() {
             .any(|e| e.0 == "ExecutorsAdded" && e.1.contains("the driver asked for 3")),
         "{ev:?}"
     );
+}
+
+/// The operator's requests to the API server per reconcile of a running
+/// application (issue 16; the numbers are in bench/RESULTS.md): twenty
+/// annotation changes each make a reconcile of an application whose driver
+/// runs and whose executors wait; `kiln_operator_api_requests_total` before
+/// and after says what those reconciles asked the API server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_requests_per_reconcile_of_a_running_application() {
+    let ns = "ctl-api-calls";
+    let client = setup(ns).await;
+    let (op, addr) = Operator::start_with_metrics(ns);
+    let out = tempfile::tempdir().expect("tempdir");
+    create(&client, ns, endless_app("steady", out.path())).await;
+    // Running, with its two executor pods made and counted.
+    wait_app(
+        &client,
+        ns,
+        "steady",
+        T,
+        |a| {
+            state(a) == "RUNNING"
+                && a.status
+                    .as_ref()
+                    .is_some_and(|s| s.executor_state.len() == 2)
+        },
+        &op,
+    )
+    .await;
+    let apps: kube::Api<kiln_operator::SparkApplication> =
+        kube::Api::namespaced(client.clone(), ns);
+    // The operator's watch delivers its own last status write.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = operator_metrics(&addr);
+    for i in 0..20 {
+        let poke = json!({"metadata": {"annotations": {"test.kiln.dev/poke": i.to_string()}}});
+        apps.patch(
+            "steady",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(poke),
+        )
+        .await
+        .expect("annotate");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // The last change's reconcile.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = operator_metrics(&addr);
+    let app = apps.get("steady").await.expect("get");
+    assert_eq!(state(&app), "RUNNING", "{}", op.log());
+
+    let delta =
+        |k: &str| after.get(k).copied().unwrap_or(0.0) - before.get(k).copied().unwrap_or(0.0);
+    let reconciles = delta("kiln_operator_reconciles_total");
+    assert!(
+        reconciles >= 10.0,
+        "only {reconciles} reconciles for 20 changes"
+    );
+    let mut calls: Vec<(String, f64)> = after
+        .keys()
+        .filter(|k| k.starts_with("kiln_operator_api_requests_total{"))
+        .map(|k| (k.clone(), delta(k)))
+        .filter(|(_, n)| *n > 0.0)
+        .collect();
+    calls.sort_by(|a, b| a.0.cmp(&b.0));
+    println!("{reconciles} reconciles of a running application; API requests in that time:");
+    for (k, n) in &calls {
+        let labels = k.trim_start_matches("kiln_operator_api_requests_total");
+        println!("  {labels:60} {n:4}  {:.2} per reconcile", n / reconciles);
+    }
+    let reads: f64 = calls
+        .iter()
+        .filter(|(k, _)| k.contains("verb=\"get\"") || k.contains("verb=\"list\""))
+        .map(|(_, n)| n)
+        .sum();
+    println!(
+        "reads (get + list) per reconcile: {:.2}",
+        reads / reconciles
+    );
+    // The application and its pods come from the controller's stores: no
+    // read of the API server at all while nothing the operator wrote is
+    // pending (it wrote nothing in this window).
+    assert_eq!(reads, 0.0, "reads from the API server: {calls:?}");
+    assert!(
+        after.contains_key("kiln_operator_api_requests_total{verb=\"watch\",resource=\"pods\"}"),
+        "the pod watch is counted: {after:?}"
+    );
+    apps.delete("steady", &Default::default())
+        .await
+        .expect("delete");
 }

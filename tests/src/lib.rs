@@ -184,6 +184,30 @@ pub fn run_with_summary(manifest: &Path, limit: Duration) -> (Output, PathBuf) {
     (out, summary)
 }
 
+/// Runs `kiln run manifest --format csv --summary-json` with `env` added
+/// (killed after `limit`); its output (CSV rows on stdout) and the
+/// summary's path (next to the manifest).
+pub fn run_csv_with_summary(
+    manifest: &Path,
+    env: &[(&str, &str)],
+    limit: Duration,
+) -> (Output, PathBuf) {
+    let summary = manifest.with_extension("summary.json");
+    let out = run_kiln_env(
+        &[
+            "run",
+            manifest.to_str().expect("utf8 path"),
+            "--format",
+            "csv",
+            "--summary-json",
+            summary.to_str().expect("utf8 path"),
+        ],
+        env,
+        limit,
+    );
+    (out, summary)
+}
+
 /// Runs `kiln` with `args`, killing it after `limit` (a hang is a failure).
 pub fn run_kiln(args: &[&str], limit: Duration) -> Output {
     run_kiln_env(args, &[], limit)

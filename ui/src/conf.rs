@@ -74,29 +74,6 @@ fn flag(conf: &BTreeMap<String, String>, key: &str, default: bool) -> Result<boo
     }
 }
 
-/// `128m` -> bytes.
-fn size(key: &str, v: &str) -> Result<u64, UiError> {
-    let t = v.trim().to_ascii_lowercase();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (n, unit) = t.split_at(split);
-    let n: u64 = n
-        .parse()
-        .map_err(|_| bad(key, format!("`{v}` is not a size (examples: 128m, 1g)")))?;
-    let mult: u64 = match unit.trim_end_matches('b') {
-        "" => 1,
-        "k" => 1 << 10,
-        "m" => 1 << 20,
-        "g" => 1 << 30,
-        _ => {
-            return Err(bad(
-                key,
-                format!("`{v}` has an unknown unit (use k, m or g)"),
-            ))
-        }
-    };
-    Ok(n * mult)
-}
-
 impl UiSettings {
     /// Reads the settings from `conf`; `default_host` is where the UI
     /// listens unless `spark.driver.bindAddress` says otherwise.
@@ -151,7 +128,9 @@ impl UiSettings {
                 Codec::None
             };
             let max_file_bytes = match conf.get(EVENT_LOG_MAX_FILE) {
-                Some(v) => size(EVENT_LOG_MAX_FILE, v)?.max(1 << 20),
+                Some(v) => kiln_values::memory::parse_memory(v)
+                    .map_err(|m| bad(EVENT_LOG_MAX_FILE, m))?
+                    .max(1 << 20),
                 None => 128 << 20,
             };
             Some(EventLogSettings {

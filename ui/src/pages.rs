@@ -483,21 +483,8 @@ fn stage_view(app: &AppStatus, s: &StageState, live: bool) -> Value {
     })
 }
 
-/// `1536` -> `1.5 KiB`.
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u < UNITS.len() - 1 {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
+/// `1536` -> `1.5 KiB` (one formatter for the summary, the UI and the logs).
+pub use kiln_values::memory::human_bytes;
 
 /// `1500` -> `1.5 s`.
 pub fn human_ms(ms: u64) -> String {

@@ -2,6 +2,7 @@
 //! and a unit, either Spark's (`512m`, `2g`, `1t`, `k`/`kb`...) or
 //! Kubernetes' binary suffixes (`512Mi`, `1Gi`). Every unit is binary
 //! (`1g` = `1G` = `1Gi` = 2^30 bytes), as in Spark; a bare number is bytes.
+//! [`human_bytes`] writes a size back for people (`1.5 KiB`).
 
 /// The units and their bytes; [`MEMORY_PATTERN`] and the CRDs' CEL rule
 /// spell the same list.
@@ -43,9 +44,35 @@ pub fn parse_memory(s: &str) -> Result<u64, String> {
     Ok(bytes as u64)
 }
 
+/// A size for people to read, in binary units: `1536` -> `1.5 KiB`,
+/// `512` -> `512 B`.
+pub fn human_bytes(n: u64) -> String {
+    const NAMES: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < NAMES.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", NAMES[u])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_read_in_binary_units() {
+        assert_eq!(human_bytes(0), "0 B");
+        assert_eq!(human_bytes(1023), "1023 B");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(3 << 30), "3.0 GiB");
+        assert_eq!(human_bytes(u64::MAX), "16777216.0 TiB");
+    }
 
     #[test]
     fn spark_and_kubernetes_units_are_binary() {

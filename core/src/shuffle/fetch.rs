@@ -1,5 +1,6 @@
-//! Reading one shuffle block: from this executor's disk, or over Arrow
-//! Flight (`DoGet`) from the executor that wrote it. Either way the bytes go
+//! Reading one shuffle block: from this executor's disk, or its file's bytes
+//! over a Flight `DoGet` from the executor that wrote it (Kiln's framing in
+//! `data_body`, not Arrow-encoded `FlightData`). Either way the bytes go
 //! through a [`BlockDecoder`], so both paths check the writer's checksums.
 
 use std::collections::HashMap;

@@ -4,8 +4,9 @@
 //! into one Arrow IPC block per reduce partition on the executor's local disk
 //! ([`layout`]). A reduce task starts at a [`ShuffleReaderExec`] that reads
 //! block `p` of every map output of its parent stage: from local disk when the
-//! block is on the same executor, else over Arrow Flight from the executor
-//! that owns it ([`fetch`]). Every block carries checksums ([`block`]) that
+//! block is on the same executor, else from the executor that owns it, its
+//! file's bytes streamed over a Flight `DoGet` ([`fetch`]; not Arrow
+//! `FlightData`, see docs/architecture.md). Every block carries checksums ([`block`]) that
 //! both paths verify; a damaged block is a [`FetchFailed`]. Where the blocks
 //! are comes in with the task, as a [`ShuffleTaskEnv`] extension of the
 //! task's session config.

@@ -1,6 +1,6 @@
 //! The operator's Prometheus metrics and health endpoints: `/metrics`
 //! (applications by state, reconcile counts, errors and durations, submission
-//! latency, leadership), `/healthz` (the process serves) and `/readyz` (it
+//! latency, leadership, requests to the API server), `/healthz` (the process serves) and `/readyz` (it
 //! reconciles: leader with its controllers started, or a standby waiting for
 //! the lease). `prometheus-client` keeps the metrics and writes the
 //! OpenMetrics text format; axum serves the three paths.
@@ -25,6 +25,7 @@ use prometheus_client::registry::Registry;
 use tokio::net::TcpListener;
 use tracing::warn;
 
+use super::api_calls::ApiCalls;
 use super::outcomes::Outcomes;
 use crate::application::ApplicationStateType;
 
@@ -51,6 +52,8 @@ pub struct Metrics {
     ready: AtomicBool,
     /// Job outcomes under kubeflow's names.
     pub outcomes: Outcomes,
+    /// Requests to the API server (counted by the client's layer).
+    pub api_calls: ApiCalls,
 }
 
 impl Default for Metrics {
@@ -66,6 +69,8 @@ impl Default for Metrics {
         let reconcile_seconds = Histogram::new(BUCKETS);
         let submission_seconds = Histogram::new(BUCKETS);
         let leader = Gauge::default();
+        let api_calls = ApiCalls::default();
+        api_calls.register(registry);
         registry.register(
             "applications",
             "Applications by state",
@@ -105,6 +110,7 @@ impl Default for Metrics {
             leader,
             ready: AtomicBool::new(false),
             outcomes,
+            api_calls,
         }
     }
 }

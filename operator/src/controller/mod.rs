@@ -6,17 +6,25 @@
 //!   runs one `kube::runtime::Controller` per watched namespace (or one for
 //!   all) for each kind, with the pods, Services and ConfigMaps they own
 //!   watched so a pod's change reconciles its application at once (Secrets
-//!   are written, never read: the operator has no right to read them).
-//! - [`reconcile`]: one application; [`state`]: the state machine;
+//!   are written, never read: the operator has no right to read them). The
+//!   pod watch fills a store that reconciles read, next to the controller's
+//!   own store of applications ([`cache`]); sharing a watch with the
+//!   controller takes kube's `unstable-runtime` feature (`owns_stream`).
+//! - [`reconcile`]: one application; [`executors`]: its executor pods;
+//!   [`writes`]: the writes a later reconcile reads back; [`state`]: the state machine;
 //!   [`resources`]: the objects; [`names`]: their names and labels;
 //!   [`tls`]: the per-application certificate and credentials;
 //!   [`observe`]: reading pods and logs; [`events`], [`metrics`], [`leader`];
+//!   [`api_calls`]: the count of requests to the API server;
 //!   [`history`]: the default event log and `status.historyURL`;
 //!   [`monitoring`]: the UI port, `status.uiURL`, scrape annotations;
 //!   [`scheduled`] and [`cron`]: ScheduledSparkApplications.
 
+pub mod api_calls;
+pub mod cache;
 pub mod cron;
 pub mod events;
+pub mod executors;
 pub mod history;
 pub mod leader;
 pub mod metrics;
@@ -29,6 +37,7 @@ pub mod resources;
 pub mod scheduled;
 pub mod state;
 pub mod tls;
+pub mod writes;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -37,8 +46,8 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::watcher;
-use kube::{Api, Client};
+use kube::runtime::{reflector, watcher, WatchStreamExt};
+use kube::{Api, Client, ResourceExt};
 use tracing::{info, warn};
 
 use crate::{ScheduledSparkApplication, SparkApplication};
@@ -64,10 +73,10 @@ pub enum ControllerError {
     },
 }
 
-/// A client from `kubeconfig`, else the usual places: `$KUBECONFIG`,
-/// `~/.kube/config`, the pod's service account.
-pub async fn client(kubeconfig: Option<&std::path::Path>) -> Result<Client, ControllerError> {
-    let config = match kubeconfig {
+/// The client configuration from `kubeconfig`, else the usual places:
+/// `$KUBECONFIG`, `~/.kube/config`, the pod's service account.
+pub async fn config(kubeconfig: Option<&std::path::Path>) -> Result<kube::Config, ControllerError> {
+    Ok(match kubeconfig {
         Some(path) => {
             let kc = kube::config::Kubeconfig::read_from(path).map_err(|e| {
                 ControllerError::Invalid(format!("kubeconfig {}: {e}", path.display()))
@@ -81,8 +90,7 @@ pub async fn client(kubeconfig: Option<&std::path::Path>) -> Result<Client, Cont
         None => kube::Config::infer()
             .await
             .map_err(|e| ControllerError::Invalid(format!("no Kubernetes configuration: {e}")))?,
-    };
-    Ok(Client::try_from(config)?)
+    })
 }
 
 /// How the operator runs.
@@ -124,13 +132,19 @@ pub struct Context {
     pub events: Events,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// The stores of this context's controllers (one watched namespace, or all).
+    pub cache: cache::Cache,
 }
 
 /// Runs the operator until a shutdown signal (SIGTERM/ctrl-c) or, with
 /// leader election, until the lease is lost (the caller should exit then:
 /// a restarted process comes back as a standby).
-pub async fn run(client: Client, opts: OperatorOptions) -> Result<(), ControllerError> {
+pub async fn run(config: kube::Config, opts: OperatorOptions) -> Result<(), ControllerError> {
     let metrics = Arc::new(Metrics::default());
+    // Every request is counted (`kiln_operator_api_requests_total`).
+    let client = kube::client::ClientBuilder::try_from(config)?
+        .with_layer(&metrics.api_calls.layer())
+        .build();
     let mut servers = Vec::new();
     let mut bound = Vec::new();
     for addr in [opts.metrics_addr, opts.health_addr].into_iter().flatten() {
@@ -158,13 +172,8 @@ pub async fn run(client: Client, opts: OperatorOptions) -> Result<(), Controller
         }
         metrics.set_leader(true);
     }
-    let ctx = Arc::new(Context {
-        client: client.clone(),
-        events: Events::new(client.clone(), Some(opts.identity.clone())),
-        metrics: metrics.clone(),
-        opts: opts.clone(),
-    });
-    let controllers = controllers(ctx);
+    let events = Events::new(client.clone(), Some(opts.identity.clone()));
+    let controllers = controllers(&client, &opts, &events, &metrics);
     metrics.set_ready(true);
     info!(namespaces = ?opts.namespaces, "operator running");
     let lost = async {
@@ -230,22 +239,41 @@ where
 }
 
 /// Every controller of the operator, as one future that ends when they all do.
-async fn controllers(ctx: Arc<Context>) {
-    let client = ctx.client.clone();
-    let namespaces = ctx.opts.namespaces.clone();
+async fn controllers(
+    client: &Client,
+    opts: &OperatorOptions,
+    events: &Events,
+    metrics: &Arc<Metrics>,
+) {
     let mut all = Vec::new();
-    let scopes: Vec<Option<String>> = if namespaces.is_empty() {
+    let scopes: Vec<Option<String>> = if opts.namespaces.is_empty() {
         vec![None]
     } else {
-        namespaces.iter().cloned().map(Some).collect()
+        opts.namespaces.iter().cloned().map(Some).collect()
     };
     for ns in scopes {
         let ns = ns.as_deref();
-        let apps = api_in::<SparkApplication>(&client, ns);
-        let c = Controller::new(apps, watcher::Config::default())
-            .owns(api_in::<Pod>(&client, ns), owned_config())
-            .owns(api_in::<Service>(&client, ns), owned_config())
-            .owns(api_in::<ConfigMap>(&client, ns), owned_config())
+        let apps = api_in::<SparkApplication>(client, ns);
+        let controller = Controller::new(apps, watcher::Config::default());
+        // The pod watch triggers reconciles and keeps the store they read
+        // (managed fields dropped: nothing reads them).
+        let (pods, writer) = reflector::store::<Pod>();
+        let pod_events = watcher(api_in::<Pod>(client, ns), owned_config())
+            .default_backoff()
+            .modify(|p| p.managed_fields_mut().clear())
+            .reflect(writer)
+            .touched_objects();
+        let ctx = Arc::new(Context {
+            client: client.clone(),
+            opts: opts.clone(),
+            events: events.clone(),
+            metrics: metrics.clone(),
+            cache: cache::Cache::new(controller.store(), pods),
+        });
+        let c = controller
+            .owns_stream(pod_events)
+            .owns(api_in::<Service>(client, ns), owned_config())
+            .owns(api_in::<ConfigMap>(client, ns), owned_config())
             .run(reconcile::reconcile, reconcile::error_policy, ctx.clone())
             .for_each(|r| async move {
                 if let Err(e) = r {
@@ -255,8 +283,8 @@ async fn controllers(ctx: Arc<Context>) {
                 }
             });
         all.push(futures::FutureExt::boxed(c));
-        let scheduled = api_in::<ScheduledSparkApplication>(&client, ns);
-        let runs = api_in::<SparkApplication>(&client, ns);
+        let scheduled = api_in::<ScheduledSparkApplication>(client, ns);
+        let runs = api_in::<SparkApplication>(client, ns);
         let s = Controller::new(scheduled, watcher::Config::default())
             .owns(
                 runs,
@@ -276,13 +304,14 @@ async fn controllers(ctx: Arc<Context>) {
 
 /// Patches the status of `name` from `old` to `new` with a merge patch of
 /// the differences (nothing when equal), so fields others wrote since `old`
-/// was read (the driver's progress) are left alone.
+/// was read (the driver's progress) are left alone. Returns the object the
+/// API server wrote, if it wrote.
 pub(crate) async fn write_status<K, S>(
     api: &Api<K>,
     name: &str,
     old: &S,
     new: &S,
-) -> Result<(), ControllerError>
+) -> Result<Option<K>, ControllerError>
 where
     K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
     S: serde::Serialize,
@@ -290,16 +319,17 @@ where
     let to_json =
         |s: &S| serde_json::to_value(s).map_err(|e| ControllerError::Invalid(e.to_string()));
     let Some(diff) = observe::merge_diff(&to_json(old)?, &to_json(new)?) else {
-        return Ok(());
+        return Ok(None);
     };
     let patch = serde_json::json!({ "status": diff });
-    api.patch_status(
-        name,
-        &kube::api::PatchParams::default(),
-        &kube::api::Patch::Merge(&patch),
-    )
-    .await?;
-    Ok(())
+    let written = api
+        .patch_status(
+            name,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await?;
+    Ok(Some(written))
 }
 
 /// Requeue soon after an error; the error is logged.

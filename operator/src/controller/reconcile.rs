@@ -1,5 +1,6 @@
-//! One reconcile of a SparkApplication: read it fresh, look at its pods, let
-//! the state machine ([`super::state::decide`]) pick the step, perform it,
+//! One reconcile of a SparkApplication: read it and its pods (from the
+//! stores, as new as the operator's own writes: [`super::cache`]), let the
+//! state machine ([`super::state::decide`]) pick the step, perform it,
 //! write the status (as a merge patch of what changed, so the driver's
 //! progress writes are never overwritten) and publish an event per
 //! transition.
@@ -11,20 +12,20 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::jiff::Timestamp;
-use kube::api::{DeleteParams, ListParams, LogParams, Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, LogParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::{Api, Resource, ResourceExt};
-use serde::de::DeserializeOwned;
-use serde::Serialize;
+use kube::{Api, ResourceExt};
 use tracing::{debug, info, warn};
 
+use super::executors::{is_executor, manage_executors};
 use super::monitoring;
-use super::names::{self, LABEL_EXECUTOR_ID, LABEL_ROLE, LABEL_RUN, ROLE_EXECUTOR};
-use super::observe::{self, driver_obs, engine_error, pod_ip};
-use super::resources::{self, driver_url, CONNECT_PORT, UI_PORT};
+use super::names::{self, LABEL_RUN};
+use super::observe::{self, driver_obs, engine_error};
+use super::resources::{self, CONNECT_PORT, UI_PORT};
 use super::state::{self, DriverObs, Observation, SpecChange, Step, CLEANUP_POLL};
 use super::tls;
-use super::{write_status, Context, ControllerError};
+use super::writes::{create_once, create_pod, delete_pods, key, write};
+use super::{Context, ControllerError};
 use crate::application::{
     ApplicationStateType as S, ApplicationType, DriverInfo, ExecutorCounts, SparkApplication,
     SparkApplicationStatus,
@@ -53,10 +54,6 @@ pub fn error_policy(app: Arc<SparkApplication>, e: &ControllerError, _: Arc<Cont
     )
 }
 
-fn key(app: &SparkApplication) -> String {
-    format!("{}/{}", app.namespace().unwrap_or_default(), app.name_any())
-}
-
 async fn reconcile_app(
     cached: &SparkApplication,
     ctx: &Context,
@@ -64,14 +61,16 @@ async fn reconcile_app(
     let ns = cached.namespace().unwrap_or_default();
     let name = cached.name_any();
     let apps: Api<SparkApplication> = Api::namespaced(ctx.client.clone(), &ns);
-    // The cache may lag behind our own last status write; decisions such as
-    // "delete the pods of the old run" must not be made on a stale state.
-    let Some(app) = apps.get_opt(&name).await? else {
+    // Never older than our own last status write: decisions such as "delete
+    // the pods of the old run" must not be made on a stale state.
+    let Some(app) = ctx.cache.application(&apps, &ns, &name).await? else {
         ctx.metrics.forget(&key(cached));
+        ctx.cache.forget(&key(cached));
         return Ok(Action::await_change());
     };
     if app.metadata.deletion_timestamp.is_some() {
         ctx.metrics.forget(&key(&app));
+        ctx.cache.forget(&key(&app));
         return Ok(Action::await_change());
     }
     let status = app.status.clone().unwrap_or_default();
@@ -79,15 +78,7 @@ async fn reconcile_app(
     ctx.metrics.set_state(key(&app), state);
 
     let pods_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ns);
-    let uid = app.uid().unwrap_or_default();
-    let pods: Vec<Pod> = pods_api
-        .list(&ListParams::default().labels(&names::app_selector(&name)))
-        .await?
-        .items
-        .into_iter()
-        // Same label, other owner: a deleted application of the same name.
-        .filter(|p| p.owner_references().iter().any(|o| o.uid == uid))
-        .collect();
+    let pods = ctx.cache.pods(&pods_api, &app).await?;
     let run = status.execution_attempts;
     let driver_name = names::driver_pod(&name);
     let run_label = run.to_string();
@@ -128,7 +119,7 @@ async fn reconcile_app(
     debug!(app = %key(&app), %state, ?step, "reconcile");
     match step {
         Step::Stay(after) => {
-            write_status(&apps, &name, &status, &next).await?;
+            write(ctx, &apps, &app, &status, &next).await?;
             Ok(after
                 .map(Action::requeue)
                 .unwrap_or_else(Action::await_change))
@@ -170,13 +161,13 @@ async fn reconcile_app(
             Ok(Action::requeue(Duration::from_millis(200)))
         }
         Step::DeletePods => {
-            delete_pods(&pods_api, &pods, |_| true).await?;
-            write_status(&apps, &name, &status, &next).await?;
+            delete_pods(ctx, &app, &pods_api, &pods, |_| true).await?;
+            write(ctx, &apps, &app, &status, &next).await?;
             Ok(Action::requeue(CLEANUP_POLL))
         }
         Step::FinishRun(to) => {
             // The driver pod stays (its log is the job's log); executors go.
-            delete_pods(&pods_api, &pods, is_executor).await?;
+            delete_pods(ctx, &app, &pods_api, &pods, is_executor).await?;
             let next = state::transition(&next, to, None, obs.now);
             move_to(ctx, &apps, &app, &status, next, "").await?;
             Ok(Action::requeue(Duration::from_millis(200)))
@@ -200,6 +191,7 @@ async fn reconcile_app(
                 Err(e) => return Err(e.into()),
             }
             ctx.metrics.forget(&key(&app));
+            ctx.cache.forget(&key(&app));
             Ok(Action::await_change())
         }
     }
@@ -251,10 +243,6 @@ fn submission_timeout(ctx: &Context, app: &SparkApplication) -> Option<Duration>
     }
 }
 
-fn is_executor(p: &Pod) -> bool {
-    p.labels().get(LABEL_ROLE).map(String::as_str) == Some(ROLE_EXECUTOR)
-}
-
 /// Writes `next` over `old` (only what changed), records the transition and
 /// publishes its event.
 async fn move_to(
@@ -267,7 +255,7 @@ async fn move_to(
 ) -> Result<(), ControllerError> {
     let from = old.application_state.state;
     let to = next.application_state.state;
-    write_status(apps, &app.name_any(), old, &next).await?;
+    write(ctx, apps, app, old, &next).await?;
     if from != to {
         info!(app = %key(app), %from, %to, "{detail}");
         ctx.metrics.transition(to);
@@ -318,19 +306,6 @@ async fn driver_failure(
             warn!(pod = %d.name_any(), "cannot read the driver's log: {e}");
             (fallback, Vec::new())
         }
-    }
-}
-
-/// Creates `obj` unless it exists (`AlreadyExists` is success: names are
-/// deterministic, so a repeat after a restart finds the first one).
-async fn create_once<K>(api: &Api<K>, obj: &K) -> Result<bool, kube::Error>
-where
-    K: Resource + Clone + Serialize + DeserializeOwned + std::fmt::Debug,
-{
-    match api.create(&PostParams::default(), obj).await {
-        Ok(_) => Ok(true),
-        Err(kube::Error::Api(e)) if e.code == 409 => Ok(false),
-        Err(e) => Err(e),
     }
 }
 
@@ -460,7 +435,7 @@ async fn create_run(
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
     let conf = resources::merged_conf(app);
     let cm = resources::config_map(app, &ctx.opts.history.job_conf(&conf))?;
-    if !create_once(&cms, &cm).await? {
+    if create_once(&cms, &cm).await?.is_none() {
         let patch = serde_json::json!({
             "metadata": {"annotations": cm.metadata.annotations},
             "data": cm.data,
@@ -480,8 +455,7 @@ async fn create_run(
     let mut pod = resources::driver_pod(app, run, &image)?;
     ctx.opts.history.mount(&conf, &mut pod);
     monitoring::annotate(app, &conf, &mut pod, true);
-    create_once(&Api::<Pod>::namespaced(client.clone(), &ns), &pod).await?;
-    Ok(())
+    create_pod(ctx, app, &Api::namespaced(client.clone(), &ns), &pod).await
 }
 
 /// Creates the application's Secret, or rewrites its keys when it exists.
@@ -495,7 +469,10 @@ async fn write_secret(
     data: BTreeMap<String, String>,
 ) -> Result<(), ControllerError> {
     let name = names::secret(&app.name_any());
-    if create_once(api, &resources::secret(app, data.clone())).await? {
+    if create_once(api, &resources::secret(app, data.clone()))
+        .await?
+        .is_some()
+    {
         return Ok(());
     }
     let mut ops = vec![serde_json::json!({
@@ -527,138 +504,4 @@ async fn write_secret(
         }
         Err(e) => Err(e.into()),
     }
-}
-
-/// Deletes the pods `which` selects (those not already going).
-async fn delete_pods(
-    api: &Api<Pod>,
-    pods: &[Pod],
-    which: impl Fn(&Pod) -> bool,
-) -> Result<(), ControllerError> {
-    for p in pods.iter().filter(|p| which(p) && !observe::terminating(p)) {
-        match api.delete(&p.name_any(), &DeleteParams::default()).await {
-            Ok(_) => debug!(pod = %p.name_any(), "deleted"),
-            Err(kube::Error::Api(e)) if e.code == 404 => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
-}
-
-/// Keeps the wanted number of executors of run `run` alive while its driver
-/// runs: creates the first ones once the driver has an IP, replaces failed
-/// or vanished ones (up to the operator's limit per run), and records each
-/// executor's state and the ready/requested counts in `next`.
-async fn manage_executors(
-    app: &SparkApplication,
-    ctx: &Context,
-    api: &Api<Pod>,
-    pods: &[Pod],
-    driver: &Pod,
-    run: i32,
-    next: &mut SparkApplicationStatus,
-) -> Result<(), ControllerError> {
-    let Some(ip) = pod_ip(driver) else {
-        return Ok(());
-    };
-    let url = driver_url(app, ip);
-    let info = next.driver_info.get_or_insert_with(DriverInfo::default);
-    info.address = Some(url.clone());
-    let run_label = run.to_string();
-    let execs: Vec<&Pod> = pods
-        .iter()
-        .filter(|p| is_executor(p) && p.labels().get(LABEL_RUN) == Some(&run_label))
-        .collect();
-    let id_of = |p: &Pod| -> u32 {
-        p.labels()
-            .get(LABEL_EXECUTOR_ID)
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    let max_id = execs.iter().map(|p| id_of(p)).max().unwrap_or(0);
-    let failed = execs
-        .iter()
-        .filter(|p| observe::phase(p) == "Failed")
-        .count() as u32;
-    // Ids run from 1 without gaps, so ids missing from the list are pods
-    // that vanished (deleted, evicted).
-    let vanished = max_id.saturating_sub(execs.len() as u32);
-    let lost = failed + vanished;
-    // Under dynamic allocation an executor that exited 0 was released by the
-    // driver (which lowered its request first); otherwise it ended with the
-    // job and must not be replaced.
-    let released = |p: &Pod| resources::dynamic(app) && observe::phase(p) == "Succeeded";
-    let alive = execs
-        .iter()
-        .filter(|p| observe::phase(p) != "Failed" && !observe::terminating(p) && !released(p))
-        .count() as i32;
-    let wanted = resources::wanted_executors(app);
-    let image = app
-        .spec
-        .image
-        .clone()
-        .unwrap_or_else(|| ctx.opts.default_image.clone());
-    let mut missing = (wanted - alive).max(0) as u32;
-    if max_id > 0 && lost > ctx.opts.max_executor_replacements {
-        if missing > 0 {
-            warn!(app = %key(app), lost, "executor replacement limit reached");
-            ctx.events
-                .publish(
-                    app,
-                    true,
-                    "ExecutorReplacementLimit",
-                    format!(
-                        "{lost} executors of run {run} were lost; the limit of {} replacements is reached",
-                        ctx.opts.max_executor_replacements
-                    ),
-                )
-                .await;
-        }
-        missing = 0;
-    }
-    let mut new_ids = Vec::new();
-    for k in 1..=missing {
-        let id = max_id + k;
-        let mut pod = resources::executor_pod(app, run, id, &image, &url)?;
-        monitoring::annotate(app, &resources::merged_conf(app), &mut pod, false);
-        create_once(api, &pod).await?;
-        new_ids.push(id);
-    }
-    if max_id > 0 && !new_ids.is_empty() {
-        // New executors either replace lost ones or follow the driver's
-        // dynamic-allocation request.
-        let (reason, note) = if lost > 0 {
-            (
-                "ExecutorReplaced",
-                format!(
-                    "replaced {} lost executor(s) of run {run} with executor(s) {:?}",
-                    new_ids.len(),
-                    new_ids
-                ),
-            )
-        } else {
-            (
-                "ExecutorsAdded",
-                format!(
-                    "added executor(s) {new_ids:?} to run {run}: the driver asked for {wanted}"
-                ),
-            )
-        };
-        info!(app = %key(app), "{note}");
-        ctx.events.publish(app, false, reason, note).await;
-    }
-    let mut states = BTreeMap::new();
-    for p in &execs {
-        states.insert(p.name_any(), observe::executor_state(p));
-    }
-    for id in &new_ids {
-        states.insert(
-            names::executor_pod(&app.name_any(), run, *id),
-            crate::application::ExecutorState::Pending,
-        );
-    }
-    let ready = execs.iter().filter(|p| observe::ready(p)).count() as i32;
-    next.executor_state = states;
-    next.executors = Some(ExecutorCounts::new(ready, wanted));
-    Ok(())
 }

@@ -136,6 +136,24 @@ impl Operator {
         }
     }
 
+    /// Starts the operator serving `/metrics`, `/healthz` and `/readyz` on
+    /// one free local port; returns it with that address.
+    pub fn start_with_metrics(ns: &str) -> (Operator, String) {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let op = Operator::start(
+            ns,
+            &[
+                &format!("--metrics-addr={addr}"),
+                &format!("--health-addr={addr}"),
+            ],
+        );
+        (op, addr)
+    }
+
     /// The log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
@@ -361,4 +379,35 @@ pub fn csv_rows(dir: &std::path::Path) -> Vec<String> {
     }
     rows.sort();
     rows
+}
+
+/// `GET path` on `addr`: (status line, body).
+pub fn http_get(addr: &str, path: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut text = String::new();
+    s.read_to_string(&mut text).expect("read");
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    (
+        head.lines().next().unwrap_or("").to_string(),
+        body.to_string(),
+    )
+}
+
+/// The operator's metrics at `addr`: each sample (`name{labels}`) and its value.
+pub fn operator_metrics(addr: &str) -> std::collections::BTreeMap<String, f64> {
+    let (status, body) = http_get(addr, "/metrics");
+    assert!(status.contains("200"), "{status}");
+    body.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let (k, v) = l.rsplit_once(' ')?;
+            Some((k.to_string(), v.parse().ok()?))
+        })
+        .collect()
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use kiln_tests::fault::{is_running, run_with_kill, KillPlan};
-use kiln_tests::{run_kiln, tpch_ddl, tpch_sf01, write_manifest};
+use kiln_tests::{run_csv_with_summary, tpch_ddl, tpch_sf01, write_manifest};
 
 /// Every file under `dir`: relative path -> (size, modification time).
 fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (u64, SystemTime)> {
@@ -74,18 +74,7 @@ fn run_app_full(work: &Path, name: &str, sql: &str, conf: &str) -> AppRun {
         format!("  conf:\n{conf}")
     };
     let manifest = write_manifest(work, name, sql, 2, 1, &extra);
-    let summary = work.join(format!("{name}-summary.json"));
-    let out = run_kiln(
-        &[
-            "run",
-            manifest.to_str().expect("utf8"),
-            "--format",
-            "csv",
-            "--summary-json",
-            summary.to_str().expect("utf8"),
-        ],
-        Duration::from_secs(180),
-    );
+    let (out, summary) = run_csv_with_summary(&manifest, &[], Duration::from_secs(180));
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(!stderr.contains("panicked"), "{name} panicked: {stderr}");
     let ok = out.status.success();

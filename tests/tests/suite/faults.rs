@@ -477,16 +477,8 @@ async fn a_job_starts_with_the_executors_that_registered_and_takes_late_ones() {
                 spark.scheduler.maxRegisteredResourcesWaitingTime: 1s\n    \
                 kiln.test.taskDelay: 1s\n    spark.sql.shuffle.partitions: \"6\"\n";
     let manifest = write_manifest(work.path(), "late-executors", &sql, 3, 1, conf);
-    let summary = work.path().join("summary.json");
-    let out = kiln_tests::run_kiln_env(
-        &[
-            "run",
-            manifest.to_str().expect("utf8"),
-            "--format",
-            "csv",
-            "--summary-json",
-            summary.to_str().expect("utf8"),
-        ],
+    let (out, summary) = kiln_tests::run_csv_with_summary(
+        &manifest,
         &[("KILN_EXECUTOR_PROGRAM", wrapper.to_str().expect("utf8"))],
         Duration::from_secs(240),
     );

@@ -10,7 +10,9 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use kiln_tests::{compare_rows, datafusion_csv, parse_csv, run_kiln, tpch_sf01, write_manifest};
+use kiln_tests::{
+    compare_rows, datafusion_csv, parse_csv, run_csv_with_summary, tpch_sf01, write_manifest,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_aggregation_over_its_memory_limit_spills_and_is_right() {
@@ -23,18 +25,7 @@ async fn an_aggregation_over_its_memory_limit_spills_and_is_right() {
     let work = tempfile::tempdir().expect("tempdir");
     // 600K groups with a text key need far more than 24 MiB per executor.
     let manifest = write_manifest(work.path(), "spill", &sql, 2, 1, "    memory: 24m\n");
-    let summary = work.path().join("summary.json");
-    let out = run_kiln(
-        &[
-            "run",
-            manifest.to_str().expect("utf8"),
-            "--format",
-            "csv",
-            "--summary-json",
-            summary.to_str().expect("utf8"),
-        ],
-        Duration::from_secs(180),
-    );
+    let (out, summary) = run_csv_with_summary(&manifest, &[], Duration::from_secs(180));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "kiln failed: {stderr}");
     let json = kiln_tests::read_summary(&summary);

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use kiln_tests::{
-    compare_rows, datafusion_csv, parse_csv, run_kiln, tpch_ddl, tpch_sf01, write_manifest,
+    compare_rows, datafusion_csv, parse_csv, run_csv_with_summary, run_kiln, tpch_ddl, tpch_sf01,
+    write_manifest,
 };
 
 const QUERY: &str = "SELECT c_mktsegment, count(*) AS orders, sum(o_totalprice) AS total \
@@ -25,18 +26,7 @@ async fn join_and_aggregation_fetch_blocks_remotely() {
         1,
         "  conf:\n    datafusion.optimizer.hash_join_single_partition_threshold: \"0\"\n    datafusion.optimizer.hash_join_single_partition_threshold_rows: \"0\"\n",
     );
-    let summary = work.path().join("summary.json");
-    let out = run_kiln(
-        &[
-            "run",
-            manifest.to_str().expect("utf8"),
-            "--format",
-            "csv",
-            "--summary-json",
-            summary.to_str().expect("utf8"),
-        ],
-        Duration::from_secs(180),
-    );
+    let (out, summary) = run_csv_with_summary(&manifest, &[], Duration::from_secs(180));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "kiln failed: {stderr}");
     let json = kiln_tests::read_summary(&summary);
