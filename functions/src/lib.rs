@@ -21,7 +21,10 @@ mod datetime_parse;
 mod datetime_parts;
 mod datetime_pattern;
 mod datetime_value;
+pub mod ddl;
+mod doc_udf;
 mod histogram;
+mod json;
 mod math;
 mod misc;
 mod number_format;
@@ -43,6 +46,7 @@ use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 use datafusion_spark::SessionStateBuilderSpark;
 
 pub use datetime::cast_string_to_timestamp;
+pub use json::write::java_double;
 pub use operators::SparkOperatorPlanner;
 
 /// Adds Spark SQL's functions and Spark's operator semantics (integer `/`
@@ -108,6 +112,7 @@ pub(crate) fn own_functions() -> OwnFunctions {
                 .chain(datafusion_spark::all_default_scalar_functions())
                 .collect::<Vec<_>>(),
         ))
+        .chain(json::functions())
         .chain([operators::spark_divide()])
         .collect();
     // Spark averages a DECIMAL(p, s) as a DECIMAL(p + 4, s + 4) and other
