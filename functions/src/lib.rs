@@ -13,6 +13,7 @@ mod binary;
 pub mod catalog;
 mod charset;
 mod collection;
+mod csv;
 mod datetime;
 mod datetime_arith;
 mod datetime_epoch;
@@ -113,6 +114,7 @@ pub(crate) fn own_functions() -> OwnFunctions {
                 .collect::<Vec<_>>(),
         ))
         .chain(json::functions())
+        .chain(csv::functions())
         .chain([operators::spark_divide()])
         .collect();
     // Spark averages a DECIMAL(p, s) as a DECIMAL(p + 4, s + 4) and other
