@@ -39,6 +39,7 @@ mod string;
 #[cfg(test)]
 mod test_support;
 mod try_arith;
+mod xml;
 
 use std::sync::Arc;
 
@@ -115,6 +116,7 @@ pub(crate) fn own_functions() -> OwnFunctions {
         ))
         .chain(json::functions())
         .chain(csv::functions())
+        .chain(xml::functions())
         .chain([operators::spark_divide()])
         .collect();
     // Spark averages a DECIMAL(p, s) as a DECIMAL(p + 4, s + 4) and other
