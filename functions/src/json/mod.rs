@@ -169,7 +169,11 @@ fn json_array_length(call: &Call) -> Result<ArrayRef> {
 fn json_object_keys(call: &Call) -> Result<ArrayRef> {
     let mut out = ListBuilder::new(StringBuilder::new());
     for d in call.strings(0)? {
-        match d.as_deref().and_then(object_keys) {
+        // Spark's reader allows single quotes here too.
+        let keys = d.as_deref().and_then(|t| {
+            object_keys(t).or_else(|| relax(t, true, false).as_deref().and_then(object_keys))
+        });
+        match keys {
             Some(keys) => {
                 for k in keys {
                     out.values().append_value(k);
@@ -244,6 +248,9 @@ fn from_json(call: &Call) -> Result<ArrayRef> {
         parsed.push(match d {
             None => None,
             Some(text) => match parse(text, &options) {
+                // A struct schema reads an object; other documents a
+                // struct of NULLs, as Spark.
+                Some(v) if is_struct && !v.is_object() => Some(empty.clone()),
                 Some(v) => Some(v),
                 None if fail_fast => {
                     return exec_err!(
