@@ -109,6 +109,12 @@ pub fn function(f: &pe::UnresolvedFunction, scope: &Scope) -> Result<Expr> {
     if name == "struct" {
         return struct_of(f, scope);
     }
+    let resolve = |a: &crate::proto::Expression| to_expr(a, scope);
+    if let Some(call) =
+        crate::call_docs::document_function(f, scope.state, &resolve, crate::expression::literal)?
+    {
+        return Ok(call);
+    }
     let mut args = args_of(f, scope)?;
     if let Some((_, op)) = BINARY_OPS.iter().find(|(n, _)| *n == name) {
         let [l, r] = <[Expr; 2]>::try_from(std::mem::take(&mut args))

@@ -201,6 +201,10 @@ pub fn to_exprs(e: &Expression, scope: &Scope) -> Result<Vec<Expr>> {
     if let Some(ExprType::UnresolvedStar(s)) = &e.expr_type {
         return star(s, scope);
     }
+    let call = |f: &pe::UnresolvedFunction| crate::call::function(f, scope);
+    if let Some(columns) = crate::call_docs::generator_columns(e, &call)? {
+        return Ok(columns);
+    }
     Ok(vec![to_expr(e, scope)?])
 }
 

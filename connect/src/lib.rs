@@ -27,6 +27,7 @@
 
 pub mod analyze;
 pub mod call;
+pub mod call_docs;
 pub mod conf;
 pub mod error;
 pub mod execute;

@@ -328,7 +328,12 @@ fn function_name(f: &pe::UnresolvedFunction, scope: &Scope) -> String {
         ("first" | "last" | "first_value" | "last_value", [a, _]) => return format!("{name}({a})"),
         ("log", [a]) => return format!("ln({a})"),
         ("log", [a, b]) => return format!("LOG({a}, {b})"),
-        ("from_json", [a, ..]) => return format!("from_json({a})"),
+        // The schema and options of the document functions do not show.
+        ("from_json" | "from_csv" | "from_xml", [a, ..]) => return format!("{name}({a})"),
+        (
+            "to_json" | "to_csv" | "to_xml" | "schema_of_json" | "schema_of_csv" | "schema_of_xml",
+            [a, _],
+        ) => return format!("{name}({a})"),
         _ => {}
     }
     for (n, given, extra) in DEFAULT_ARGS.iter().chain(SKETCH_DEFAULT_ARGS) {

@@ -8,6 +8,8 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, RecordBatch};
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
 
+use kiln_functions::ddl::{self, map_type, DdlError};
+
 use crate::error::{ConnectError, Result};
 use crate::proto::data_type::{self as dt, Kind};
 use crate::proto::DataType as SparkType;
@@ -163,54 +165,27 @@ pub fn from_spark(t: &SparkType) -> Result<DataType> {
     })
 }
 
-fn map_type(key: DataType, value: DataType, value_nullable: bool) -> DataType {
-    DataType::Map(
-        Arc::new(Field::new(
-            "entries",
-            DataType::Struct(
-                vec![
-                    Field::new("key", key, false),
-                    Field::new("value", value, value_nullable),
-                ]
-                .into(),
-            ),
-            false,
-        )),
-        false,
-    )
+impl From<DdlError> for ConnectError {
+    fn from(e: DdlError) -> Self {
+        match e {
+            DdlError::Parse(m) => ConnectError::Parse(m),
+            DdlError::OutOfRange(m) => ConnectError::IllegalArgument(m),
+            DdlError::UnsupportedType { name, line, pos } => {
+                ConnectError::unsupported_datatype(&name, line, pos)
+            }
+        }
+    }
 }
 
 fn decimal(p: i32, s: i32) -> Result<DataType> {
-    let (Ok(p), Ok(s)) = (u8::try_from(p), i8::try_from(s)) else {
-        return Err(ConnectError::IllegalArgument(format!(
-            "decimal({p},{s}) is out of range"
-        )));
-    };
-    if p == 0 || p > 38 || s as i32 > p as i32 {
-        return Err(ConnectError::IllegalArgument(format!(
-            "decimal({p},{s}): precision must be 1..38 and scale at most the precision"
-        )));
-    }
-    Ok(DataType::Decimal128(p, s))
+    Ok(ddl::decimal(p, s)?)
 }
 
 /// Parses a Spark type string: `int`, `bigint`, `decimal(10,2)`,
 /// `array<string>`, `map<string,int>`, `struct<a:int,b:string>`, or Spark's
-/// JSON form of a type.
+/// JSON form of a type ([`kiln_functions::ddl::parse_type`]).
 pub fn parse_type(s: &str) -> Result<DataType> {
-    let s = s.trim();
-    if s.starts_with('{') || s.starts_with('"') {
-        let v: serde_json::Value = serde_json::from_str(s)
-            .map_err(|e| ConnectError::Parse(format!("invalid type JSON `{s}`: {e}")))?;
-        return from_json(&v);
-    }
-    let mut p = TypeParser { s, pos: 0 };
-    let t = p.data_type()?;
-    p.skip_ws();
-    if p.pos != s.len() {
-        return Err(p.error("end of the type"));
-    }
-    Ok(t)
+    Ok(ddl::parse_type(s)?)
 }
 
 /// Parses a schema: a DDL list (`a INT, b STRING`), `struct<...>`, or
@@ -226,262 +201,10 @@ pub fn parse_schema(s: &str) -> Result<SchemaRef> {
     }
 }
 
-/// Parses a DDL string the way Spark Connect's `DDLParse` does: a column
-/// list (`a int, b string`) is a struct, anything else one type (`long`,
-/// `array<int>`, `struct<...>`, or the JSON form). A UDF's return type
-/// `"long"` is therefore `long`, not a one-column struct.
+/// Parses a DDL string the way Spark Connect's `DDLParse` does
+/// ([`kiln_functions::ddl::parse_ddl`]).
 pub fn parse_ddl(s: &str) -> Result<DataType> {
-    let trimmed = s.trim();
-    if trimmed.starts_with('{') || trimmed.to_ascii_lowercase().starts_with("struct<") {
-        return parse_type(trimmed);
-    }
-    let mut p = TypeParser { s: trimmed, pos: 0 };
-    let fields = p.field_list(None).and_then(|f| {
-        p.skip_ws();
-        if p.pos == trimmed.len() {
-            Ok(f)
-        } else {
-            Err(p.error("`,` or the end of the schema"))
-        }
-    });
-    match fields {
-        Ok(fields) => Ok(DataType::Struct(fields.into())),
-        Err(e) => parse_type(trimmed).map_err(|_| e),
-    }
-}
-
-fn from_json(v: &serde_json::Value) -> Result<DataType> {
-    use serde_json::Value;
-    match v {
-        Value::String(s) => parse_type(s),
-        Value::Object(o) => match o.get("type").and_then(Value::as_str) {
-            Some("struct") => {
-                let fields = o
-                    .get("fields")
-                    .and_then(Value::as_array)
-                    .map(|fs| {
-                        fs.iter()
-                            .map(|f| {
-                                let name = f.get("name").and_then(Value::as_str).unwrap_or("");
-                                let t = from_json(f.get("type").unwrap_or(&Value::Null))?;
-                                let nullable =
-                                    f.get("nullable").and_then(Value::as_bool).unwrap_or(true);
-                                Ok(Field::new(name, t, nullable))
-                            })
-                            .collect::<Result<Vec<_>>>()
-                    })
-                    .transpose()?
-                    .unwrap_or_default();
-                Ok(DataType::Struct(fields.into()))
-            }
-            Some("array") => {
-                let elem = from_json(o.get("elementType").unwrap_or(&Value::Null))?;
-                let nullable = o
-                    .get("containsNull")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(true);
-                Ok(DataType::List(Arc::new(Field::new(
-                    "element", elem, nullable,
-                ))))
-            }
-            Some("map") => {
-                let k = from_json(o.get("keyType").unwrap_or(&Value::Null))?;
-                let val = from_json(o.get("valueType").unwrap_or(&Value::Null))?;
-                let nullable = o
-                    .get("valueContainsNull")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(true);
-                Ok(map_type(k, val, nullable))
-            }
-            _ => Err(ConnectError::Parse(format!("unknown type JSON {v}"))),
-        },
-        other => Err(ConnectError::Parse(format!("unknown type JSON {other}"))),
-    }
-}
-
-struct TypeParser<'a> {
-    s: &'a str,
-    pos: usize,
-}
-
-impl TypeParser<'_> {
-    fn error(&self, expected: &str) -> ConnectError {
-        ConnectError::Parse(format!(
-            "cannot parse the data type `{}`: expected {expected} at position {}",
-            self.s, self.pos
-        ))
-    }
-
-    fn skip_ws(&mut self) {
-        while let Some(c) = self.s[self.pos..]
-            .chars()
-            .next()
-            .filter(|c| c.is_whitespace())
-        {
-            self.pos += c.len_utf8();
-        }
-    }
-
-    /// Spark's line (from 1) and position (characters from 0) of byte
-    /// offset `at`.
-    fn line_pos(&self, at: usize) -> (usize, usize) {
-        let before = &self.s[..at];
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        (
-            before.matches('\n').count() + 1,
-            before[line_start..].chars().count(),
-        )
-    }
-
-    fn eat(&mut self, c: char) -> bool {
-        self.skip_ws();
-        if self.s[self.pos..].starts_with(c) {
-            self.pos += c.len_utf8();
-            true
-        } else {
-            false
-        }
-    }
-
-    fn ident(&mut self) -> Result<String> {
-        self.skip_ws();
-        let rest = &self.s[self.pos..];
-        if let Some(quoted) = rest.strip_prefix('`') {
-            let end = quoted
-                .find('`')
-                .ok_or_else(|| self.error("a closing backtick"))?;
-            self.pos += end + 2;
-            return Ok(quoted[..end].to_string());
-        }
-        let len = rest
-            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
-            .unwrap_or(rest.len());
-        if len == 0 {
-            return Err(self.error("a name"));
-        }
-        self.pos += len;
-        Ok(rest[..len].to_string())
-    }
-
-    fn number(&mut self) -> Result<i32> {
-        let n = self.ident()?;
-        n.parse().map_err(|_| self.error("a number"))
-    }
-
-    /// `name type [NOT NULL] [COMMENT '...'], ...` up to `close` (or the end).
-    fn field_list(&mut self, close: Option<char>) -> Result<Vec<Field>> {
-        let mut fields = vec![];
-        loop {
-            self.skip_ws();
-            if let Some(c) = close {
-                if self.eat(c) {
-                    break;
-                }
-            } else if self.pos == self.s.len() {
-                break;
-            }
-            let name = self.ident()?;
-            self.eat(':');
-            let t = self.data_type()?;
-            let mut nullable = true;
-            let save = self.pos;
-            if let Ok(w) = self.ident() {
-                if w.eq_ignore_ascii_case("not") && self.ident()?.eq_ignore_ascii_case("null") {
-                    nullable = false;
-                } else {
-                    self.pos = save;
-                }
-            }
-            fields.push(Field::new(name, t, nullable));
-            if !self.eat(',') {
-                if let Some(c) = close {
-                    if !self.eat(c) {
-                        return Err(self.error(&format!("`,` or `{c}`")));
-                    }
-                }
-                break;
-            }
-        }
-        Ok(fields)
-    }
-
-    fn data_type(&mut self) -> Result<DataType> {
-        self.skip_ws();
-        let start = self.pos;
-        let name = self.ident()?.to_ascii_lowercase();
-        Ok(match name.as_str() {
-            "boolean" | "bool" => DataType::Boolean,
-            "tinyint" | "byte" => DataType::Int8,
-            "smallint" | "short" => DataType::Int16,
-            "int" | "integer" => DataType::Int32,
-            "bigint" | "long" => DataType::Int64,
-            "float" | "real" => DataType::Float32,
-            "double" => DataType::Float64,
-            "string" | "text" => DataType::Utf8,
-            "char" | "varchar" => {
-                if self.eat('(') {
-                    self.number()?;
-                    if !self.eat(')') {
-                        return Err(self.error("`)`"));
-                    }
-                }
-                DataType::Utf8
-            }
-            "binary" => DataType::Binary,
-            "date" => DataType::Date32,
-            "timestamp" | "timestamp_ltz" => {
-                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
-            }
-            "timestamp_ntz" => DataType::Timestamp(TimeUnit::Microsecond, None),
-            "void" | "null" => DataType::Null,
-            "decimal" | "dec" | "numeric" => {
-                if self.eat('(') {
-                    let p = self.number()?;
-                    let s = if self.eat(',') { self.number()? } else { 0 };
-                    if !self.eat(')') {
-                        return Err(self.error("`)`"));
-                    }
-                    decimal(p, s)?
-                } else {
-                    DataType::Decimal128(10, 0)
-                }
-            }
-            "array" => {
-                if !self.eat('<') {
-                    return Err(self.error("`<`"));
-                }
-                let elem = self.data_type()?;
-                if !self.eat('>') {
-                    return Err(self.error("`>`"));
-                }
-                DataType::List(Arc::new(Field::new("element", elem, true)))
-            }
-            "map" => {
-                if !self.eat('<') {
-                    return Err(self.error("`<`"));
-                }
-                let k = self.data_type()?;
-                if !self.eat(',') {
-                    return Err(self.error("`,`"));
-                }
-                let v = self.data_type()?;
-                if !self.eat('>') {
-                    return Err(self.error("`>`"));
-                }
-                map_type(k, v, true)
-            }
-            "struct" => {
-                if !self.eat('<') {
-                    return Err(self.error("`<`"));
-                }
-                DataType::Struct(self.field_list(Some('>'))?.into())
-            }
-            other => {
-                let (line, pos) = self.line_pos(start);
-                return Err(ConnectError::unsupported_datatype(other, line, pos));
-            }
-        })
-    }
+    Ok(ddl::parse_ddl(s)?)
 }
 
 /// The Arrow type the client reads for `t` (Spark has no unsigned, view or
@@ -517,7 +240,9 @@ pub fn client_type(t: &DataType) -> DataType {
 fn client_field(f: &Field) -> Field {
     // Duplicate result names carry a hidden suffix inside the engine.
     let name = kiln_core::spark_names::display_name(f.name());
+    // The metadata stays: the client knows a VARIANT by its tagged field.
     Field::new(name, client_type(f.data_type()), f.is_nullable())
+        .with_metadata(f.metadata().clone())
 }
 
 /// The schema the client reads for `schema`.

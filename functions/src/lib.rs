@@ -14,6 +14,7 @@ mod binary;
 pub mod catalog;
 mod charset;
 mod collection;
+mod csv;
 mod datetime;
 mod datetime_arith;
 mod datetime_epoch;
@@ -22,7 +23,10 @@ mod datetime_parse;
 mod datetime_parts;
 mod datetime_pattern;
 mod datetime_value;
+pub mod ddl;
+mod doc_udf;
 mod histogram;
+mod json;
 mod math;
 mod misc;
 mod number_format;
@@ -37,6 +41,7 @@ mod string;
 #[cfg(test)]
 mod test_support;
 mod try_arith;
+mod xml;
 
 use std::sync::Arc;
 
@@ -45,6 +50,7 @@ use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
 use datafusion_spark::SessionStateBuilderSpark;
 
 pub use datetime::cast_string_to_timestamp;
+pub use json::write::java_double;
 pub use operators::SparkOperatorPlanner;
 
 /// Adds Spark SQL's functions and Spark's operator semantics (integer `/`
@@ -111,6 +117,9 @@ pub(crate) fn own_functions() -> OwnFunctions {
                 .chain(datafusion_spark::all_default_scalar_functions())
                 .collect::<Vec<_>>(),
         ))
+        .chain(json::functions())
+        .chain(csv::functions())
+        .chain(xml::functions())
         .chain([operators::spark_divide()])
         .collect();
     // Spark averages a DECIMAL(p, s) as a DECIMAL(p + 4, s + 4) rounded half

@@ -70,6 +70,11 @@ fn everyday_spark_sql_gives_sparks_answers() {
 }
 
 #[test]
+fn json_csv_and_xml_functions_give_sparks_answers() {
+    check_script("documents.py");
+}
+
+#[test]
 fn python_udfs_give_sparks_answers_on_the_executors() {
     // Every kind of Python UDF; the script itself asserts, on Kiln, that
     // the UDFs ran in workers of both executor processes.
