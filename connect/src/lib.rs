@@ -11,7 +11,13 @@
 //! - [`execute`]: running a relation or command as Kiln jobs, and its responses.
 //! - [`analyze`]: AnalyzePlan (schema, explain, input files, storage levels).
 //! - [`session`]: one client session: its catalog, settings and operations.
-//! - [`relation`]: Connect relations to DataFusion logical plans.
+//! - [`relation`]: Connect relations to DataFusion logical plans (the dispatch,
+//!   projections and aggregates).
+//! - [`relation_read`]: reads, SQL queries, local data and ranges.
+//! - [`relation_columns`]: renaming, adding, dropping and deduplicating columns.
+//! - [`relation_join`]: joins.
+//! - [`relation_set`]: union, intersect and except.
+//! - [`relation_partition`]: repartition and coalesce.
 //! - [`partitions`]: Hive partition folders as columns, as Spark reads them.
 //! - [`relation_na`]: the `df.na` functions: fill, drop and replace.
 //! - [`relation_stat`]: `df.stat.corr` and `df.stat.cov`.
@@ -35,7 +41,12 @@ pub mod names;
 pub mod operation;
 pub mod partitions;
 pub mod relation;
+pub mod relation_columns;
+pub mod relation_join;
 pub mod relation_na;
+pub mod relation_partition;
+pub mod relation_read;
+pub mod relation_set;
 pub mod relation_stat;
 pub mod service;
 pub mod session;
