@@ -2,19 +2,21 @@
 //! session's catalog. Each relation becomes the DataFrame operation Spark
 //! would run; the plan then goes to Kiln's distributed planner as a whole.
 
+use std::collections::HashMap;
+
 use datafusion::common::tree_node::TreeNode;
+use datafusion::common::DFSchemaRef;
 use datafusion::execution::session_state::SessionState;
 use datafusion::logical_expr::{Expr, GroupingSet, LogicalPlan, LogicalPlanBuilder};
 use datafusion::prelude::{DataFrame, SessionContext};
 use futures::future::BoxFuture;
 
 use crate::error::{ConnectError, Result};
-use crate::expression::{columns_of, named, sort_key, to_expr, to_exprs, PlanIds, Scope};
+use crate::expression::{
+    columns_of, named, sort_key, to_expr, to_exprs, PlanIds, Scope, Subqueries,
+};
 use crate::proto::relation::RelType;
 use crate::proto::{self, Relation};
-use crate::relation_read::{local_relation, range};
-
-pub use crate::relation_read::sql_query_plan;
 
 /// Plans the relations of one request in a session.
 pub struct Planner<'a> {
@@ -22,6 +24,12 @@ pub struct Planner<'a> {
     pub(crate) state: SessionState,
     pub(crate) plan_ids: PlanIds,
     pub(crate) next_alias: usize,
+    /// WithRelations' relations that subquery expressions name, by plan id.
+    pub(crate) references: HashMap<i64, Relation>,
+    /// The subqueries planned so far.
+    pub(crate) subqueries: Subqueries,
+    /// While a subquery is planned: its enclosing query's schema.
+    pub(crate) outer: Option<DFSchemaRef>,
 }
 
 pub(crate) fn required_box<'a, T>(x: &'a Option<Box<T>>, what: &str) -> Result<&'a T> {
@@ -37,6 +45,9 @@ impl<'a> Planner<'a> {
             state: ctx.state(),
             plan_ids: PlanIds::new(),
             next_alias: 0,
+            references: HashMap::new(),
+            subqueries: Subqueries::new(),
+            outer: None,
         }
     }
 
@@ -49,6 +60,8 @@ impl<'a> Planner<'a> {
             state: &self.state,
             schema,
             plan_ids: &self.plan_ids,
+            outer: self.outer.as_deref(),
+            subqueries: &self.subqueries,
         }
     }
 
@@ -94,32 +107,26 @@ impl<'a> Planner<'a> {
                 {
                     return Err(ConnectError::Unsupported("spark.sql with args".into()));
                 }
-                sql_query_plan(self.ctx, &s.query).await
+                self.sql(&s.query).await
             }
-            RelType::LocalRelation(l) => {
-                let plan = local_relation(self.ctx, l)?;
-                self.leaf(plan)
-            }
-            RelType::Range(r) => {
-                let plan = range(self.ctx, r)?;
-                self.leaf(plan)
-            }
+            RelType::LocalRelation(l) => self.local_relation(l),
+            RelType::Range(r) => self.range(r),
             RelType::Project(p) => {
                 let input = match &p.input {
                     Some(i) => self.plan(i).await?,
                     // `spark.range(0).select(lit(1))`-less selects: one empty row.
                     None => LogicalPlanBuilder::empty(true).build()?,
                 };
-                self.project(input, &p.expressions)
+                self.project(input, &p.expressions).await
             }
             RelType::Filter(f) => {
                 let input = self.input(&f.input).await?;
-                let cond = to_expr(
-                    f.condition.as_ref().ok_or_else(|| {
-                        ConnectError::IllegalArgument("the filter condition is missing".into())
-                    })?,
-                    &self.scope(input.schema()),
-                )?;
+                let condition = f.condition.as_ref().ok_or_else(|| {
+                    ConnectError::IllegalArgument("the filter condition is missing".into())
+                })?;
+                let cond = self
+                    .with_subqueries(input.schema(), |scope| to_expr(condition, scope))
+                    .await?;
                 Ok(self.df(input).filter(cond)?.into_unoptimized_plan())
             }
             RelType::Join(j) => self.join(j).await,
@@ -180,6 +187,24 @@ impl<'a> Planner<'a> {
                 let input = self.input(&c.input).await?;
                 crate::relation_stat::cov_of(input, c)
             }
+            RelType::ApproxQuantile(a) => {
+                let input = self.input(&a.input).await?;
+                crate::relation_stat::approx_quantile(&self.state, input, a)
+            }
+            RelType::FreqItems(f) => {
+                let input = self.input(&f.input).await?;
+                crate::relation_stat::freq_items(&self.state, input, f)
+            }
+            RelType::Describe(d) => self.describe(d).await,
+            RelType::Summary(s) => self.summary(s).await,
+            RelType::Crosstab(c) => self.crosstab(c).await,
+            RelType::Unpivot(u) => self.unpivot(u).await,
+            RelType::Transpose(t) => self.transpose(t).await,
+            RelType::Sample(s) => self.sample(s).await,
+            RelType::SampleBy(s) => self.sample_by(s).await,
+            RelType::ToSchema(t) => self.to_schema(t).await,
+            RelType::Catalog(c) => crate::relation_catalog::catalog(self.ctx, c),
+            RelType::WithRelations(w) => self.with_relations(w).await,
             RelType::MapPartitions(m) => {
                 let input = self.input(&m.input).await?;
                 crate::udf::map_partitions(self.ctx, input, m)
@@ -196,9 +221,7 @@ impl<'a> Planner<'a> {
                 let (ls, rs) = (self.scope(&ls), self.scope(&rs));
                 crate::udf::co_group_map(self.ctx, (left, &ls), (right, &rs), g)
             }
-            // Hints (broadcast) are the planner's business in Kiln: the
-            // broadcast threshold decides.
-            RelType::Hint(h) => self.input(&h.input).await,
+            RelType::Hint(h) => self.hint(h).await,
             RelType::ShowString(_) | RelType::HtmlString(_) => Err(ConnectError::analysis(
                 "show() output cannot be the input of another relation",
             )),
@@ -209,19 +232,30 @@ impl<'a> Planner<'a> {
         }
     }
 
-    fn project(
+    async fn project(
         &mut self,
         input: LogicalPlan,
         expressions: &[proto::Expression],
     ) -> Result<LogicalPlan> {
-        let scope = self.scope(input.schema());
+        let converted = self
+            .with_subqueries(input.schema(), |scope| {
+                expressions
+                    .iter()
+                    .map(|e| {
+                        Ok(to_exprs(e, scope)?
+                            .into_iter()
+                            .map(|x| named(e, x, scope))
+                            .collect::<Vec<_>>())
+                    })
+                    .collect::<Result<Vec<_>>>()
+            })
+            .await?;
         let mut exprs = vec![];
         // Spark allows two result columns of one name (`select(f(a), f(a))`);
         // DataFusion wants them unique: the later ones get a hidden suffix.
         let mut taken = kiln_core::spark_names::NameList::default();
-        for e in expressions {
-            for x in to_exprs(e, &scope)? {
-                let x = named(e, x, &scope);
+        for xs in converted {
+            for x in xs {
                 let duplicate = match &x {
                     Expr::Alias(a) => taken.claim(&a.name),
                     other => {
@@ -264,7 +298,16 @@ impl<'a> Planner<'a> {
             G::Unspecified | G::Groupby => groups,
             G::Rollup => vec![Expr::GroupingSet(GroupingSet::Rollup(groups))],
             G::Cube => vec![Expr::GroupingSet(GroupingSet::Cube(groups))],
-            G::Pivot => return Err(ConnectError::Unsupported("pivot".into())),
+            G::Pivot => {
+                let p = a.pivot.as_ref().ok_or_else(|| {
+                    ConnectError::IllegalArgument("a pivot without a column".into())
+                })?;
+                let column = p.col.as_ref().ok_or_else(|| {
+                    ConnectError::IllegalArgument("a pivot without a column".into())
+                })?;
+                let pivot = to_expr(column, &scope)?;
+                return self.pivot(input, groups, aggs, pivot, &p.values).await;
+            }
             G::GroupingSets => {
                 let sets = a
                     .grouping_sets
@@ -328,6 +371,8 @@ pub fn sort_keys(
         state,
         schema: plan.schema(),
         plan_ids,
+        outer: None,
+        subqueries: &Subqueries::new(),
     };
     exprs.iter().map(|e| sort_key(e, &scope)).collect()
 }

@@ -1,6 +1,7 @@
 //! The relations that rename, add, drop or deduplicate columns of their
 //! input: ToDF, WithColumnsRenamed, WithColumns, Drop and Deduplicate.
 
+use datafusion::common::metadata::FieldMetadata;
 use datafusion::common::Column;
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder};
 
@@ -79,7 +80,18 @@ impl Planner<'_> {
             .collect();
         for a in &w.aliases {
             let name = a.name.join(".");
-            let value = to_expr(required_box(&a.expr, "the new column")?, &scope)?.alias(&name);
+            let value = to_expr(required_box(&a.expr, "the new column")?, &scope)?;
+            // `withMetadata`: the column's Spark metadata (a JSON object).
+            let value = match a.metadata.as_deref().filter(|m| !m.is_empty()) {
+                Some(m) => value.alias_with_metadata(
+                    &name,
+                    Some(FieldMetadata::from(std::collections::BTreeMap::from([(
+                        crate::types::SPARK_METADATA.to_string(),
+                        m.to_string(),
+                    )]))),
+                ),
+                None => value.alias(&name),
+            };
             match names.iter().position(|n| n.eq_ignore_ascii_case(&name)) {
                 Some(i) => exprs[i] = value,
                 None => exprs.push(value),
@@ -94,8 +106,17 @@ impl Planner<'_> {
         let scope = self.scope(input.schema());
         let mut dropped: Vec<Column> = vec![];
         for c in &d.columns {
-            if let Ok(Expr::Column(col)) = to_expr(c, &scope) {
-                dropped.push(col);
+            // Spark drops nothing for a column it cannot find, but refuses
+            // an ambiguous one.
+            match to_expr(c, &scope) {
+                Ok(Expr::Column(col)) => dropped.push(col),
+                Err(
+                    e @ ConnectError::Analysis {
+                        class: "AMBIGUOUS_REFERENCE",
+                        ..
+                    },
+                ) => return Err(e),
+                _ => {}
             }
         }
         let exprs: Vec<Expr> = input

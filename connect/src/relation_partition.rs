@@ -1,9 +1,11 @@
 //! The relations that set the partitioning of their input: Repartition
-//! (`repartition(n)`, `coalesce(n)`) and RepartitionByExpression.
+//! (`repartition(n)`, `coalesce(n)`), RepartitionByExpression, and the
+//! partitioning hints (`df.hint("coalesce", n)`, `df.hint("repartition", ...)`).
 
-use datafusion::logical_expr::{LogicalPlan, Partitioning};
+use datafusion::common::ScalarValue;
+use datafusion::logical_expr::{Expr, LogicalPlan, Partitioning};
 
-use crate::error::Result;
+use crate::error::{ConnectError, Result};
 use crate::expression::to_expr;
 use crate::proto;
 use crate::relation::Planner;
@@ -40,6 +42,59 @@ impl Planner<'_> {
             Partitioning::RoundRobinBatch(n)
         } else {
             Partitioning::Hash(exprs, n)
+        };
+        Ok(self
+            .df(input)
+            .repartition(partitioning)?
+            .into_unoptimized_plan())
+    }
+
+    /// `df.hint(name, parameters...)`: `coalesce(n)` and `repartition(n)`,
+    /// `repartition(n, cols...)` or `repartition(cols...)` partition as the
+    /// relations of those names; other hints (broadcast, merge, ...) are
+    /// accepted and left to Kiln's planner (its broadcast threshold decides).
+    pub(crate) async fn hint(&mut self, h: &proto::Hint) -> Result<LogicalPlan> {
+        let input = self.input(&h.input).await?;
+        let name = h.name.to_ascii_lowercase();
+        if name != "coalesce" && name != "repartition" {
+            return Ok(input);
+        }
+        let scope = self.scope(input.schema());
+        let mut n = None;
+        let mut columns = vec![];
+        for p in &h.parameters {
+            match to_expr(p, &scope)? {
+                Expr::Literal(ScalarValue::Int32(Some(v)), _) => n = Some(i64::from(v)),
+                Expr::Literal(ScalarValue::Int64(Some(v)), _) => n = Some(v),
+                e => columns.push(e),
+            }
+        }
+        let n = match n {
+            Some(v) => Some(usize::try_from(v).ok().filter(|v| *v > 0).ok_or_else(|| {
+                ConnectError::IllegalArgument(format!(
+                    "the {name} hint's number of partitions must be positive, got {v}"
+                ))
+            })?),
+            None => None,
+        };
+        let partitioning = match (name.as_str(), n, columns.is_empty()) {
+            ("coalesce", Some(n), true) | ("repartition", Some(n), true) => {
+                Partitioning::RoundRobinBatch(n)
+            }
+            ("repartition", n, false) => Partitioning::Hash(
+                columns,
+                n.unwrap_or(self.state.config().target_partitions()),
+            ),
+            _ => {
+                return Err(ConnectError::IllegalArgument(format!(
+                    "the {name} hint takes a number of partitions{}",
+                    if name == "repartition" {
+                        " and/or columns"
+                    } else {
+                        ""
+                    }
+                )))
+            }
         };
         Ok(self
             .df(input)

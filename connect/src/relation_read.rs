@@ -6,7 +6,7 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, Int64Array, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::datasource::MemTable;
-use datafusion::logical_expr::LogicalPlan;
+use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder, Partitioning};
 use datafusion::prelude::{CsvReadOptions, JsonReadOptions, ParquetReadOptions, SessionContext};
 
 use crate::error::{ConnectError, Result};
@@ -41,6 +41,23 @@ impl Planner<'_> {
             None => Err(ConnectError::IllegalArgument("a read of nothing".into())),
         }
     }
+
+    /// A SQL query as a relation (`spark.sql` of a query).
+    pub(crate) async fn sql(&self, query: &str) -> Result<LogicalPlan> {
+        sql_query_plan(self.ctx, query).await
+    }
+
+    /// A LocalRelation (`createDataFrame`).
+    pub(crate) fn local_relation(&mut self, l: &proto::LocalRelation) -> Result<LogicalPlan> {
+        let plan = local_relation(self.ctx, l)?;
+        self.leaf(plan)
+    }
+
+    /// A Range (`spark.range`).
+    pub(crate) fn range(&mut self, r: &proto::Range) -> Result<LogicalPlan> {
+        let plan = range(self.ctx, r)?;
+        self.leaf(plan)
+    }
 }
 
 /// The logical plan of one SQL query text in `ctx` (identifiers resolved
@@ -53,7 +70,15 @@ pub async fn sql_query_plan(ctx: &SessionContext, sql: &str) -> Result<LogicalPl
         1 => {
             let mut plans = plans.remove(0);
             match plans.len() {
-                1 => Ok(plans.remove(0)),
+                1 => {
+                    let plan = plans.remove(0);
+                    match partitioning_hint(sql) {
+                        Some(n) => Ok(LogicalPlanBuilder::from(plan)
+                            .repartition(Partitioning::RoundRobinBatch(n))?
+                            .build()?),
+                        None => Ok(plan),
+                    }
+                }
                 _ => Err(ConnectError::Unsupported(
                     "this statement as a DataFrame (run it with spark.sql first)".into(),
                 )),
@@ -66,6 +91,30 @@ pub async fn sql_query_plan(ctx: &SessionContext, sql: &str) -> Result<LogicalPl
             "spark.sql takes one statement, got {n}"
         ))),
     }
+}
+
+/// The partitions a query's outermost SELECT asks for with a partitioning
+/// hint (`SELECT /*+ COALESCE(2) */ ...`, `/*+ REPARTITION(4) */`), which
+/// Spark applies to that SELECT's result. Hints inside the query, several
+/// hints in one comment and `REPARTITION` by columns are not read (Kiln
+/// plans the query as if they were not there).
+fn partitioning_hint(sql: &str) -> Option<usize> {
+    let rest = sql.trim_start();
+    let (head, rest) = rest.split_at_checked(6)?;
+    if !head.eq_ignore_ascii_case("select") {
+        return None;
+    }
+    let rest = rest.trim_start().strip_prefix("/*+")?;
+    let body = rest[..rest.find("*/")?].trim();
+    let open = body.find('(')?;
+    let name = body[..open].trim();
+    let n = body[open + 1..]
+        .strip_suffix(')')?
+        .trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|n| *n > 0)?;
+    (name.eq_ignore_ascii_case("coalesce") || name.eq_ignore_ascii_case("repartition")).then_some(n)
 }
 
 fn bool_option(ds: &proto::read::DataSource, key: &str, default: bool) -> Result<bool> {
@@ -229,7 +278,7 @@ pub(crate) fn local_relation(
                     .fields()
                     .iter()
                     .zip(declared.fields())
-                    .map(|(d, n)| Field::new(n.name(), d.data_type().clone(), true))
+                    .map(|(d, n)| Field::new(n.name(), d.data_type().clone(), n.is_nullable()))
                     .collect();
                 let renamed = Arc::new(Schema::new(fields));
                 batches = batches
@@ -287,4 +336,38 @@ pub(crate) fn range(ctx: &SessionContext, r: &proto::Range) -> Result<LogicalPla
     }
     let table = MemTable::try_new(schema, partitions)?;
     Ok(ctx.read_table(Arc::new(table))?.into_unoptimized_plan())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::partitioning_hint;
+
+    #[test]
+    fn reads_the_outermost_partitioning_hint() {
+        assert_eq!(
+            partitioning_hint("SELECT /*+ COALESCE(2) */ * FROM t"),
+            Some(2)
+        );
+        assert_eq!(
+            partitioning_hint("  select /*+repartition( 4 )*/ a FROM t"),
+            Some(4)
+        );
+        assert_eq!(
+            partitioning_hint("SELECT /*+ BROADCAST(t) */ * FROM t"),
+            None
+        );
+        assert_eq!(
+            partitioning_hint("SELECT /*+ REPARTITION(a) */ * FROM t"),
+            None
+        );
+        assert_eq!(
+            partitioning_hint("SELECT /*+ COALESCE(0) */ * FROM t"),
+            None
+        );
+        assert_eq!(
+            partitioning_hint("SELECT * FROM (SELECT /*+ COALESCE(2) */ * FROM t)"),
+            None
+        );
+        assert_eq!(partitioning_hint("SELEC"), None);
+    }
 }
