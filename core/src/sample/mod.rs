@@ -245,7 +245,10 @@ impl ExecutionPlan for SampleExec {
     }
 
     fn maintains_input_order(&self) -> Vec<bool> {
-        vec![true]
+        // The rows keep their order, but a sort must not move below a
+        // sample: which rows are kept depends on their order in the
+        // partition, as in Spark (the output declares no ordering).
+        vec![false]
     }
 
     fn with_new_children(
