@@ -32,6 +32,12 @@ impl ColRegex {
             None => (None, body),
         };
         let rest = rest.strip_suffix('$').unwrap_or(rest);
+        if has_possessive(rest) {
+            return Err(ConnectError::Unsupported(format!(
+                "colRegex `{pattern}`: a possessive quantifier other than on the pattern's \
+                 first atom"
+            )));
+        }
         Ok(ColRegex {
             head,
             rest: compile(pattern, &format!("^(?:{rest})$"))?,
@@ -64,16 +70,28 @@ impl ColRegex {
 
 fn compile(pattern: &str, regex: &str) -> Result<Regex> {
     Regex::new(&format!("(?i){regex}")).map_err(|e| {
-        let possessive = ["?+", "*+", "++", "}+"].iter().any(|p| pattern.contains(p));
-        let why = if possessive {
-            " (not supported by Kiln: a possessive quantifier other than on the pattern's \
-             first atom)"
-                .to_string()
-        } else {
-            format!(": {e}")
-        };
-        ConnectError::IllegalArgument(format!("colRegex: `{pattern}` is not a valid regex{why}"))
+        ConnectError::IllegalArgument(format!("colRegex: `{pattern}` is not a valid regex: {e}"))
     })
+}
+
+/// Whether `pattern` has a possessive quantifier (`?+`, `*+`, `++`, `{n}+`)
+/// outside escapes and character classes; the `regex` crate would read it
+/// as a repetition of a repetition.
+fn has_possessive(pattern: &str) -> bool {
+    let mut chars = pattern.chars().peekable();
+    let mut in_class = false;
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                chars.next();
+            }
+            '[' if !in_class => in_class = true,
+            ']' if in_class => in_class = false,
+            '?' | '*' | '+' | '}' if !in_class && chars.peek() == Some(&'+') => return true,
+            _ => {}
+        }
+    }
+    false
 }
 
 /// `(atom, quantifier, rest)` when `pattern` starts with an atom (a group,
@@ -163,5 +181,6 @@ mod tests {
         );
         assert_eq!(matches("a|b", &["a", "ab", "B"]), vec!["a", "B"]);
         assert!(ColRegex::new("x.*?+y").is_err());
+        assert!(ColRegex::new("a[+]+").is_ok());
     }
 }
