@@ -56,23 +56,8 @@ pub async fn analyze(session: &Session, req: AnalyzePlanRequest) -> Result<Analy
         }
         Some(Analyze::Explain(e)) => {
             let plan = plan_of(session, e.plan.as_ref()).await?;
-            let state = session.ctx.state();
-            let optimized = state.optimize(&plan)?;
-            let physical = state.create_physical_plan(&plan).await?;
-            let physical = displayable(physical.as_ref()).indent(false).to_string();
-            let extended =
-                e.explain_mode != analyze_plan_request::explain::ExplainMode::Simple as i32;
-            let text = if extended {
-                format!(
-                    "== Parsed Logical Plan ==\n{}\n\n== Optimized Logical Plan ==\n{}\n\n== Physical Plan ==\n{physical}\n",
-                    plan.display_indent(),
-                    optimized.display_indent()
-                )
-            } else {
-                format!("== Physical Plan ==\n{physical}\n")
-            };
             ar::Result::Explain(ar::Explain {
-                explain_string: text,
+                explain_string: explain(session, &plan, e.explain_mode).await?,
             })
         }
         Some(Analyze::TreeString(t)) => {
@@ -115,19 +100,13 @@ pub async fn analyze(session: &Session, req: AnalyzePlanRequest) -> Result<Analy
             let a = plan_of(session, s.target_plan.as_ref()).await?;
             let b = plan_of(session, s.other_plan.as_ref()).await?;
             let state = session.ctx.state();
-            let same = state.optimize(&a)?.display_indent().to_string()
-                == state.optimize(&b)?.display_indent().to_string();
+            let same = canonical(&state.optimize(&a)?) == canonical(&state.optimize(&b)?);
             ar::Result::SameSemantics(ar::SameSemantics { result: same })
         }
         Some(Analyze::SemanticHash(h)) => {
             use std::hash::{Hash, Hasher};
             let plan = plan_of(session, h.plan.as_ref()).await?;
-            let text = session
-                .ctx
-                .state()
-                .optimize(&plan)?
-                .display_indent()
-                .to_string();
+            let text = canonical(&session.ctx.state().optimize(&plan)?);
             let mut hasher = std::collections::hash_map::DefaultHasher::new();
             text.hash(&mut hasher);
             ar::Result::SemanticHash(ar::SemanticHash {
@@ -173,6 +152,73 @@ pub async fn analyze(session: &Session, req: AnalyzePlanRequest) -> Result<Analy
         server_side_session_id: session.server_side_id.clone(),
         result: Some(result),
     })
+}
+
+/// `df.explain(mode)`'s text: Spark's sections, with Kiln's (DataFusion's)
+/// plans in them. `cost` adds the statistics the physical planner
+/// estimates for the plan's output.
+async fn explain(session: &Session, plan: &LogicalPlan, mode: i32) -> Result<String> {
+    use analyze_plan_request::explain::ExplainMode as M;
+    let state = session.ctx.state();
+    let optimized = state.optimize(plan)?;
+    let physical = state.create_physical_plan(plan).await?;
+    let shown = displayable(physical.as_ref()).indent(false).to_string();
+    Ok(match M::try_from(mode).unwrap_or(M::Simple) {
+        M::Extended => {
+            let analyzed = state.analyzer().execute_and_check(
+                plan.clone(),
+                state.config_options(),
+                |_, _| {},
+            )?;
+            format!(
+                "== Parsed Logical Plan ==\n{}\n\n== Analyzed Logical Plan ==\n{}\n\n\
+                 == Optimized Logical Plan ==\n{}\n\n== Physical Plan ==\n{shown}\n",
+                plan.display_indent(),
+                analyzed.display_indent(),
+                optimized.display_indent()
+            )
+        }
+        M::Cost => {
+            let stats = datafusion::physical_plan::StatisticsContext::new().compute(
+                physical.as_ref(),
+                &datafusion::physical_plan::StatisticsArgs::new(),
+            )?;
+            let mut known = vec![];
+            if let Some(bytes) = stats.total_byte_size.get_value() {
+                known.push(format!("sizeInBytes={bytes} B"));
+            }
+            if let Some(rows) = stats.num_rows.get_value() {
+                known.push(format!("rowCount={rows}"));
+            }
+            let text = optimized.display_indent().to_string();
+            let mut lines = text.lines();
+            let first = lines.next().unwrap_or_default();
+            let rest: Vec<&str> = lines.collect();
+            format!(
+                "== Optimized Logical Plan ==\n{first}, Statistics({})\n{}\n\n== Physical Plan ==\n{shown}\n",
+                known.join(", "),
+                rest.join("\n")
+            )
+        }
+        _ => format!("== Physical Plan ==\n{shown}\n"),
+    })
+}
+
+/// A plan's text with the names its projections give their columns left
+/// out: Spark's canonical form ignores aliases (`withColumn("a", e)` and
+/// `withColumn("b", e)` have the same semantics).
+fn canonical(plan: &LogicalPlan) -> String {
+    use datafusion::common::tree_node::{Transformed, TreeNode};
+    let unaliased = plan.clone().transform_up(|p| {
+        let p = p
+            .map_expressions(|e| Ok(Transformed::yes(e.unalias_nested().data)))?
+            .data;
+        Ok(Transformed::yes(p.recompute_schema()?))
+    });
+    match unaliased {
+        Ok(p) => p.data.display_indent().to_string(),
+        Err(_) => plan.display_indent().to_string(),
+    }
 }
 
 fn one(r: &Option<Box<Relation>>) -> Option<&Relation> {

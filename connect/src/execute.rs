@@ -25,7 +25,8 @@ use crate::proto::plan::OpType;
 use crate::proto::relation::RelType;
 use crate::proto::write_operation::{SaveMode, SaveType};
 use crate::proto::{self, ExecutePlanResponse, Relation};
-use crate::relation::{sql_query_plan, Planner};
+use crate::relation::Planner;
+use crate::relation_read::sql_query_plan;
 use crate::session::Session;
 use crate::types;
 
@@ -128,11 +129,11 @@ impl<'a, 'b> RowSender<'a, 'b> {
 
     async fn send(&mut self, batch: &RecordBatch) -> Result<()> {
         let schema = self.schema_for(&batch.schema());
-        let named = RecordBatch::try_new(
-            with_types_of(&self.names, &batch.schema()),
+        let named = types::batch_of(
+            &with_types_of(&self.names, &batch.schema()),
             batch.columns().to_vec(),
-        )
-        .map_err(|e| ConnectError::Execution(e.to_string()))?;
+            batch.num_rows(),
+        )?;
         let b = types::client_batch(&named, &schema)?;
         for piece in split(&b, self.max_rows) {
             if piece.num_rows() == 0 && self.sent_any {
@@ -255,9 +256,8 @@ impl Executor {
         let schema = with_types_of(&logical, &schema);
         let batches = batches
             .into_iter()
-            .map(|b| RecordBatch::try_new(schema.clone(), b.columns().to_vec()))
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| ConnectError::Execution(e.to_string()))?;
+            .map(|b| types::batch_of(&schema, b.columns().to_vec(), b.num_rows()))
+            .collect::<Result<Vec<_>>>()?;
         Ok((schema, batches))
     }
 
@@ -305,10 +305,47 @@ impl Executor {
             let text = crate::show::show_string(&names, &batches, n, truncate, s.vertical);
             return self.send_string(out, "show_string", text).await;
         }
+        if let Some(RelType::Tail(t)) = &rel.rel_type {
+            return self.tail(out, t).await;
+        }
         let plan = Planner::new(&out.session.ctx).plan(rel).await?;
         let names: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
         let rows = self.stream(out.session, plan, "DataFrame action").await?;
         out.send_stream(&names, rows).await
+    }
+
+    /// `df.tail(n)`: the last `n` rows, kept while the rows stream by (as
+    /// Spark, an action at the root of a plan).
+    async fn tail(&self, out: &Responder<'_>, t: &proto::Tail) -> Result<()> {
+        let input = t
+            .input
+            .as_deref()
+            .ok_or_else(|| ConnectError::IllegalArgument("tail() of nothing".into()))?;
+        let n = usize::try_from(t.limit)
+            .map_err(|_| ConnectError::IllegalArgument(format!("tail({}) is negative", t.limit)))?;
+        let plan = Planner::new(&out.session.ctx).plan(input).await?;
+        let names: SchemaRef = Arc::new(plan.schema().as_arrow().clone());
+        let mut rows = self.stream(out.session, plan, "tail()").await?;
+        let mut kept: std::collections::VecDeque<RecordBatch> = Default::default();
+        let mut count = 0;
+        while let Some(batch) = rows.next().await {
+            let batch = batch.map_err(ConnectError::from_kiln)?;
+            count += batch.num_rows();
+            kept.push_back(batch);
+            while let Some(first) = kept.front() {
+                if count - first.num_rows() < n {
+                    break;
+                }
+                count -= first.num_rows();
+                kept.pop_front();
+            }
+        }
+        let mut last: Vec<RecordBatch> = kept.into();
+        if let Some(first) = last.first_mut() {
+            let skip = count.saturating_sub(n);
+            *first = first.slice(skip, first.num_rows() - skip);
+        }
+        out.send_rows(&names, &last).await
     }
 
     async fn send_string(&self, out: &Responder<'_>, name: &str, text: String) -> Result<()> {
@@ -329,7 +366,9 @@ impl Executor {
                     .ok_or_else(|| ConnectError::IllegalArgument("a view of nothing".into()))?;
                 let plan = Planner::new(&out.session.ctx).plan(input).await?;
                 let ctx = &out.session.ctx;
-                let name = v.name.strip_prefix("global_temp.").unwrap_or(&v.name);
+                let local = v.name.strip_prefix("global_temp.").unwrap_or(&v.name);
+                let global = format!("{}.{local}", crate::relation_catalog::GLOBAL_TEMP);
+                let name = if v.is_global { global.as_str() } else { local };
                 if !v.replace && ctx.table_exist(name)? {
                     return Err(ConnectError::Analysis {
                         class: "TEMP_TABLE_OR_VIEW_ALREADY_EXISTS",

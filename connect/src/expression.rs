@@ -2,18 +2,24 @@
 //! plan's schema as Spark resolves them (case-insensitive names, plan ids
 //! for `df.col` references, ambiguity errors). Function calls are
 //! [`crate::call`]'s, windows [`crate::window`]'s, result column names
-//! [`crate::names`]'.
+//! [`crate::names`]'. Subquery expressions refer to plans the planner makes
+//! first ([`crate::relation_subquery`]).
 
 use std::collections::HashMap;
 
 use arrow::datatypes::DataType;
+use datafusion::common::Spans;
 use datafusion::common::{Column, DFSchema, ScalarValue, TableReference};
 use datafusion::execution::session_state::SessionState;
-use datafusion::logical_expr::{cast, lit, try_cast, Expr, SortExpr};
+use datafusion::logical_expr::expr::{Exists, InSubquery};
+use datafusion::logical_expr::{
+    cast, lit, try_cast, Expr, LogicalPlan, LogicalPlanBuilder, SortExpr, Subquery,
+};
 
 use crate::error::{ConnectError, Result};
 use crate::names::spark_name;
 use crate::proto::expression::{self as pe, ExprType};
+use crate::proto::subquery_expression::SubqueryType;
 use crate::proto::Expression;
 use crate::types;
 
@@ -28,6 +34,10 @@ pub struct Scope<'a> {
     pub schema: &'a DFSchema,
     /// Columns of the plans with ids, for references by DataFrame.
     pub plan_ids: &'a PlanIds,
+    /// Inside a subquery: the enclosing query's schema (outer references).
+    pub outer: Option<&'a DFSchema>,
+    /// The subqueries planned so far, by plan id.
+    pub subqueries: &'a Subqueries,
 }
 
 /// Splits a Spark identifier (`a.b`, `` `a.b`.c ``) into its parts.
@@ -132,6 +142,9 @@ pub fn resolve_column(parts: &[String], plan_id: Option<i64>, scope: &Scope) -> 
             }
         }
     }
+    if let Some(outer) = outer_column(parts, scope) {
+        return Ok(outer);
+    }
     let names: Vec<String> = fields.iter().map(|(_, n)| n.to_string()).collect();
     Err(ConnectError::unresolved_column(parts, &names))
 }
@@ -204,6 +217,9 @@ pub fn to_exprs(e: &Expression, scope: &Scope) -> Result<Vec<Expr>> {
     let call = |f: &pe::UnresolvedFunction| crate::call::function(f, scope);
     if let Some(columns) = crate::call_docs::generator_columns(e, &call)? {
         return Ok(columns);
+    }
+    if let Some(ExprType::UnresolvedRegex(r)) = &e.expr_type {
+        return regex_columns(r, scope);
     }
     Ok(vec![to_expr(e, scope)?])
 }
@@ -316,6 +332,7 @@ pub fn to_expr(e: &Expression, scope: &Scope) -> Result<Expr> {
             "a sort order is only allowed in orderBy/sort or a window's orderBy",
         )),
         ExprType::UnresolvedRegex(_) => Err(ConnectError::Unsupported("colRegex".into())),
+        ExprType::SubqueryExpression(q) => subquery(q, scope),
         ExprType::LambdaFunction(_) | ExprType::UnresolvedNamedLambdaVariable(_) => Err(
             ConnectError::Unsupported("lambda functions (higher-order functions)".into()),
         ),
@@ -413,6 +430,148 @@ pub fn named(e: &Expression, converted: Expr, scope: &Scope) -> Expr {
         (Some(ExprType::ExpressionString(_)), _) => converted,
         _ => converted.alias(spark_name(e, scope)),
     }
+}
+
+/// The subqueries of a request that are planned, by plan id.
+pub type Subqueries = HashMap<i64, LogicalPlan>;
+
+/// The error class of an expression that needs a subquery not yet planned
+/// (the planner plans it and converts the expression again).
+pub const SUBQUERY_PENDING: &str = "KILN_SUBQUERY_NOT_PLANNED";
+
+/// The expression of a subquery expression, whose plan is in `scope`.
+pub fn subquery(s: &crate::proto::SubqueryExpression, scope: &Scope) -> Result<Expr> {
+    let Some(plan) = scope.subqueries.get(&s.plan_id) else {
+        return Err(ConnectError::Analysis {
+            class: SUBQUERY_PENDING,
+            message: format!("the subquery of plan {} is not planned", s.plan_id),
+        });
+    };
+    let wrap = |plan: LogicalPlan| Subquery {
+        outer_ref_columns: plan.all_out_ref_exprs(),
+        subquery: std::sync::Arc::new(plan),
+        spans: Spans::new(),
+    };
+    match SubqueryType::try_from(s.subquery_type).unwrap_or(SubqueryType::Unknown) {
+        SubqueryType::Scalar => Ok(Expr::ScalarSubquery(wrap(plan.clone()))),
+        SubqueryType::Exists => Ok(Expr::Exists(Exists {
+            subquery: wrap(plan.clone()),
+            negated: false,
+        })),
+        SubqueryType::In => {
+            let values = s
+                .in_subquery_values
+                .iter()
+                .map(|v| to_expr(v, scope))
+                .collect::<Result<Vec<_>>>()?;
+            let (value, plan) = match values.as_slice() {
+                [one] => (one.clone(), plan.clone()),
+                // `struct(a, b).isin(df)`: both sides as structs of the
+                // same field names.
+                _ => {
+                    let columns: Vec<Expr> = plan
+                        .schema()
+                        .iter()
+                        .map(|(q, f)| Expr::Column(Column::new(q.cloned(), f.name())))
+                        .collect();
+                    if columns.len() != values.len() {
+                        return Err(ConnectError::Analysis {
+                            class: "DATATYPE_MISMATCH.IN_SUBQUERY_LENGTH_MISMATCH",
+                            message: format!(
+                                "The number of columns in the left hand side of an IN subquery \
+                                 does not match the number of columns in the output of \
+                                 subquery: {} and {}.",
+                                values.len(),
+                                columns.len()
+                            ),
+                        });
+                    }
+                    let value = named_struct(scope, values)?;
+                    let inner = named_struct(scope, columns)?;
+                    let plan = LogicalPlanBuilder::from(plan.clone())
+                        .project(vec![inner.alias("value")])?
+                        .build()?;
+                    (value, plan)
+                }
+            };
+            Ok(Expr::InSubquery(InSubquery {
+                expr: Box::new(value),
+                subquery: wrap(plan),
+                negated: false,
+            }))
+        }
+        SubqueryType::TableArg | SubqueryType::Unknown => Err(ConnectError::Unsupported(
+            "table arguments (df.asTable()): Kiln has no Python UDTFs".into(),
+        )),
+    }
+}
+
+fn named_struct(scope: &Scope, values: Vec<Expr>) -> Result<Expr> {
+    let args = values
+        .into_iter()
+        .enumerate()
+        .flat_map(|(i, v)| [lit(format!("c{i}")), v])
+        .collect();
+    crate::relation_stat::scalar_call(scope.state, "named_struct", args)
+}
+
+/// `parts` resolved in the enclosing query's schema, as an outer
+/// reference; `None` outside a subquery or when it has no such column.
+pub fn outer_column(parts: &[String], scope: &Scope) -> Option<Expr> {
+    let outer = scope.outer?;
+    let outer_scope = Scope {
+        state: scope.state,
+        schema: outer,
+        plan_ids: scope.plan_ids,
+        outer: None,
+        subqueries: scope.subqueries,
+    };
+    match resolve_column(parts, None, &outer_scope).ok()? {
+        Expr::Column(c) => {
+            let (_, field) = outer.qualified_field_from_column(&c).ok()?;
+            Some(Expr::OuterReferenceColumn(std::sync::Arc::clone(field), c))
+        }
+        _ => None,
+    }
+}
+
+/// `df.colRegex("`regex`")` in a select: the columns whose whole name the
+/// regex matches ([`crate::col_regex`]); `` q.`regex` `` limits them to the
+/// qualifier `q`; a name without backticks is a plain column.
+pub fn regex_columns(r: &pe::UnresolvedRegex, scope: &Scope) -> Result<Vec<Expr>> {
+    let name = r.col_name.as_str();
+    let (qualifier, pattern) = match name.strip_suffix('`').and_then(|n| n.rsplit_once('`')) {
+        Some((q, p)) if q.is_empty() => (None, p),
+        Some((q, p)) if q.ends_with('.') => (Some(q.trim_end_matches('.')), p),
+        _ => {
+            return Ok(vec![resolve_column(
+                &parse_identifier(name)?,
+                r.plan_id,
+                scope,
+            )?])
+        }
+    };
+    let regex = crate::col_regex::ColRegex::new(pattern)?;
+    let mut out = vec![];
+    for (q, f) in scope.schema.iter() {
+        if let Some(want) = qualifier {
+            if !q.is_some_and(|q| q.table().eq_ignore_ascii_case(want)) {
+                continue;
+            }
+        }
+        if let Some(cols) = r.plan_id.and_then(|id| scope.plan_ids.get(&id)) {
+            if !cols
+                .iter()
+                .any(|(cq, cn)| cn == f.name() && cq.as_ref() == q)
+            {
+                continue;
+            }
+        }
+        if regex.is_match(f.name()) {
+            out.push(Expr::Column(Column::new(q.cloned(), f.name())));
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

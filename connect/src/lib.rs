@@ -11,10 +11,23 @@
 //! - [`execute`]: running a relation or command as Kiln jobs, and its responses.
 //! - [`analyze`]: AnalyzePlan (schema, explain, input files, storage levels).
 //! - [`session`]: one client session: its catalog, settings and operations.
-//! - [`relation`]: Connect relations to DataFusion logical plans.
+//! - [`relation`]: Connect relations to DataFusion logical plans (the dispatch,
+//!   projections and aggregates).
+//! - [`relation_read`]: reads, SQL queries, local data and ranges.
+//! - [`relation_columns`]: renaming, adding, dropping and deduplicating columns.
+//! - [`col_regex`]: the Java-style name patterns of `df.colRegex`.
+//! - [`relation_join`]: joins.
+//! - [`relation_set`]: union, intersect and except.
+//! - [`relation_reshape`]: unpivot, `to(schema)`, pivot and crosstab.
+//! - [`relation_describe`]: `describe()` and `summary()`.
+//! - [`relation_transpose`]: `transpose()`.
+//! - [`relation_sample`]: `sample`, `sampleBy` and `randomSplit`, with Spark's generators.
+//! - [`relation_subquery`]: subquery expressions (`scalar()`, `exists()`, `isin(df)`).
+//! - [`relation_catalog`]: `spark.catalog` calls and global temp views.
+//! - [`relation_partition`]: repartition and coalesce.
 //! - [`partitions`]: Hive partition folders as columns, as Spark reads them.
 //! - [`relation_na`]: the `df.na` functions: fill, drop and replace.
-//! - [`relation_stat`]: `df.stat.corr` and `df.stat.cov`.
+//! - [`relation_stat`]: `df.stat.corr`, `cov`, `approxQuantile` and `freqItems`.
 //! - [`expression`]: Connect expressions to DataFusion expressions.
 //! - [`names`]: the names Spark gives unaliased result columns.
 //! - [`call`]: function calls, mapped onto the session's function registry.
@@ -28,6 +41,7 @@
 pub mod analyze;
 pub mod call;
 pub mod call_docs;
+pub mod col_regex;
 pub mod conf;
 pub mod error;
 pub mod execute;
@@ -36,8 +50,19 @@ pub mod names;
 pub mod operation;
 pub mod partitions;
 pub mod relation;
+pub mod relation_catalog;
+pub mod relation_columns;
+pub mod relation_describe;
+pub mod relation_join;
 pub mod relation_na;
+pub mod relation_partition;
+pub mod relation_read;
+pub mod relation_reshape;
+pub mod relation_sample;
+pub mod relation_set;
 pub mod relation_stat;
+pub mod relation_subquery;
+pub mod relation_transpose;
 pub mod service;
 pub mod session;
 pub mod show;

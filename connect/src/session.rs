@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use datafusion::catalog::MemorySchemaProvider;
 use datafusion::prelude::SessionContext;
 use prost::Message;
 use tracing::info;
@@ -17,6 +18,7 @@ use crate::error::{ConnectError, Result};
 use crate::operation::Operation;
 use crate::proto::config_request::operation::OpType as ConfigOp;
 use crate::proto::{KeyValue, Relation, StorageLevel};
+use crate::relation_catalog::GLOBAL_TEMP;
 
 /// One client session.
 pub struct Session {
@@ -135,20 +137,28 @@ impl Session {
 #[derive(Default, Clone)]
 pub struct Sessions {
     map: Arc<Mutex<HashMap<String, Arc<Session>>>>,
+    /// Global temp views: one schema every session's catalog holds.
+    global_temp: Arc<MemorySchemaProvider>,
 }
 
 /// A reference to [`Sessions`] that does not keep them alive.
-pub struct WeakSessions(std::sync::Weak<Mutex<HashMap<String, Arc<Session>>>>);
+pub struct WeakSessions(
+    std::sync::Weak<Mutex<HashMap<String, Arc<Session>>>>,
+    Arc<MemorySchemaProvider>,
+);
 
 impl Sessions {
     /// A reference that does not keep the sessions alive.
     pub fn downgrade(&self) -> WeakSessions {
-        WeakSessions(Arc::downgrade(&self.map))
+        WeakSessions(Arc::downgrade(&self.map), self.global_temp.clone())
     }
 
     /// The sessions, if the server still has them.
     pub fn upgrade(weak: &WeakSessions) -> Option<Sessions> {
-        weak.0.upgrade().map(|map| Sessions { map })
+        weak.0.upgrade().map(|map| Sessions {
+            map,
+            global_temp: weak.1.clone(),
+        })
     }
 
     /// The session `id`, made with `new_ctx` on first use. A client that
@@ -191,6 +201,16 @@ impl Sessions {
             ));
         }
         let (ctx, partitions) = new_ctx();
+        let catalog = ctx
+            .state()
+            .config()
+            .options()
+            .catalog
+            .default_catalog
+            .clone();
+        if let Some(c) = ctx.catalog(&catalog) {
+            c.register_schema(GLOBAL_TEMP, self.global_temp.clone())?;
+        }
         let s = Arc::new(Session {
             id: id.to_string(),
             server_side_id: uuid::Uuid::new_v4().to_string(),

@@ -82,7 +82,7 @@ fn struct_of(fields: &Fields) -> dt::Struct {
                 name: f.name().clone(),
                 data_type: Some(to_spark(f.data_type())),
                 nullable: f.is_nullable(),
-                metadata: None,
+                metadata: f.metadata().get(SPARK_METADATA).cloned(),
             })
             .collect(),
         type_variation_reference: 0,
@@ -240,10 +240,16 @@ pub fn client_type(t: &DataType) -> DataType {
 fn client_field(f: &Field) -> Field {
     // Duplicate result names carry a hidden suffix inside the engine.
     let name = kiln_core::spark_names::display_name(f.name());
-    // The metadata stays: the client knows a VARIANT by its tagged field.
-    Field::new(name, client_type(f.data_type()), f.is_nullable())
-        .with_metadata(f.metadata().clone())
+    let field = Field::new(name, client_type(f.data_type()), f.is_nullable());
+    match f.metadata().get(SPARK_METADATA) {
+        Some(m) => field.with_metadata([(SPARK_METADATA.to_string(), m.clone())].into()),
+        None => field,
+    }
 }
+
+/// The Arrow field metadata key of a column's Spark metadata (the JSON
+/// object `withMetadata` sets), sent back in the column's StructField.
+pub const SPARK_METADATA: &str = "spark.metadata";
 
 /// The schema the client reads for `schema`.
 pub fn client_schema(schema: &Schema) -> SchemaRef {
@@ -271,7 +277,14 @@ pub fn client_batch(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBat
             }
         })
         .collect::<Result<Vec<ArrayRef>>>()?;
-    RecordBatch::try_new(schema.clone(), columns)
+    batch_of(schema, columns, batch.num_rows())
+}
+
+/// A batch of `columns` under `schema` with `rows` rows: a batch without
+/// columns (`df.select()`, as `isEmpty` sends it) keeps its row count.
+pub fn batch_of(schema: &SchemaRef, columns: Vec<ArrayRef>, rows: usize) -> Result<RecordBatch> {
+    let options = arrow::array::RecordBatchOptions::new().with_row_count(Some(rows));
+    RecordBatch::try_new_with_options(schema.clone(), columns, &options)
         .map_err(|e| ConnectError::Execution(e.to_string()))
 }
 

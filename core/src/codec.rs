@@ -22,11 +22,12 @@ use datafusion_proto::protobuf;
 use prost::Message;
 
 use crate::python::exec::PythonExec;
+use crate::sample::{SampleExec, SampleMode};
 use crate::shuffle::{OutputPartitioning, ShuffleReaderExec, ShuffleWriterExec};
 use crate::write::{own_file_sink, WriteFilesExec};
 
 /// Encodes and decodes [`ShuffleWriterExec`], [`ShuffleReaderExec`],
-/// [`WriteFilesExec`] and [`PythonExec`].
+/// [`WriteFilesExec`], [`PythonExec`] and [`SampleExec`].
 #[derive(Debug, Default, Clone, Copy)]
 pub struct KilnCodec;
 
@@ -34,6 +35,7 @@ const NODE_WRITER: u32 = 1;
 const NODE_READER: u32 = 2;
 const NODE_WRITE_FILES: u32 = 3;
 const NODE_PYTHON: u32 = 4;
+const NODE_SAMPLE: u32 = 5;
 
 const PART_HASH: u32 = 1;
 const PART_ROUND_ROBIN: u32 = 2;
@@ -65,6 +67,23 @@ struct KilnNode {
     /// A Python node ([`crate::python::exec::encode`]).
     #[prost(bytes = "vec", tag = "9")]
     python: Vec<u8>,
+    /// A sample node.
+    #[prost(message, optional, tag = "10")]
+    sample: Option<SampleNode>,
+}
+
+/// A [`SampleExec`]: its mode, seed, fraction and random column.
+#[derive(Clone, PartialEq, prost::Message)]
+struct SampleNode {
+    /// 1: a random column, 2: Poisson repetition.
+    #[prost(uint32, tag = "1")]
+    mode: u32,
+    #[prost(int64, tag = "2")]
+    seed: i64,
+    #[prost(double, tag = "3")]
+    fraction: f64,
+    #[prost(string, tag = "4")]
+    column: String,
 }
 
 fn decode_err(m: impl Into<String>) -> DataFusionError {
@@ -144,6 +163,24 @@ impl PhysicalExtensionCodec for KilnCodec {
                 )))
             }
             NODE_PYTHON => Ok(Arc::new(crate::python::exec::decode(&node.python, inputs)?)),
+            NODE_SAMPLE => {
+                let [input] = inputs else {
+                    return Err(decode_err("sample needs exactly one input"));
+                };
+                let s = node
+                    .sample
+                    .as_ref()
+                    .ok_or_else(|| decode_err("sample without its parameters"))?;
+                let mode = match s.mode {
+                    1 => SampleMode::Random { seed: s.seed },
+                    2 => SampleMode::Poisson {
+                        fraction: s.fraction,
+                        seed: s.seed,
+                    },
+                    other => return Err(decode_err(format!("unknown sample mode {other}"))),
+                };
+                Ok(Arc::new(SampleExec::new(input.clone(), mode, &s.column)))
+            }
             other => Err(decode_err(format!("unknown node kind {other}"))),
         }
     }
@@ -180,6 +217,7 @@ impl PhysicalExtensionCodec for KilnCodec {
                 sink: vec![],
                 constant_columns: vec![],
                 python: vec![],
+                sample: None,
             }
         } else if let Some(r) = node.downcast_ref::<ShuffleReaderExec>() {
             let schema: protobuf::Schema = r.schema().as_ref().try_into().map_err(
@@ -197,6 +235,7 @@ impl PhysicalExtensionCodec for KilnCodec {
                 sink: vec![],
                 constant_columns: r.constant_columns().iter().map(|&c| c as u32).collect(),
                 python: vec![],
+                sample: None,
             }
         } else if let Some(w) = node.downcast_ref::<WriteFilesExec>() {
             let input_schema = w.sink().schema().clone();
@@ -215,6 +254,22 @@ impl PhysicalExtensionCodec for KilnCodec {
                 sink: encode_plan(holder)?.to_vec(),
                 constant_columns: vec![],
                 python: vec![],
+                sample: None,
+            }
+        } else if let Some(p) = node.downcast_ref::<SampleExec>() {
+            let (mode, seed, fraction) = match p.mode() {
+                SampleMode::Random { seed } => (1, seed, 0.0),
+                SampleMode::Poisson { fraction, seed } => (2, seed, fraction),
+            };
+            KilnNode {
+                node: NODE_SAMPLE,
+                sample: Some(SampleNode {
+                    mode,
+                    seed,
+                    fraction,
+                    column: p.column().to_string(),
+                }),
+                ..Default::default()
             }
         } else if let Some(p) = node.downcast_ref::<PythonExec>() {
             KilnNode {

@@ -17,6 +17,7 @@
 //! - [`codec`]: the datafusion-proto extension codec that carries our plan nodes.
 //! - [`window_flags`]: window-function flags datafusion-proto loses, restored after decoding.
 //! - [`python`]: Python UDFs as plan nodes, run on the executors' Python workers.
+//! - [`sample`]: seeded sampling with Spark's own random generators.
 //! - [`security`]: the application secret, message size caps and TLS of every gRPC/Flight channel.
 //! - [`events`]: the driver's event stream (Spark's listener events) and its bus.
 //! - [`plan_metrics`]: per-operator metrics, as tasks report them.
@@ -36,6 +37,7 @@ pub mod objectstore;
 pub mod plan_metrics;
 pub mod python;
 pub mod requested_repartition;
+pub mod sample;
 pub mod security;
 pub mod settings;
 pub mod shuffle;

@@ -1,5 +1,6 @@
 //! Physical planning of Python nodes: Kiln's query planner is DataFusion's
-//! with an extension planner for [`PythonPlan`].
+//! with extension planners for [`PythonPlan`] and Spark's sample nodes
+//! ([`crate::sample`]).
 
 use std::sync::Arc;
 
@@ -16,7 +17,7 @@ use super::exec::PythonExec;
 use super::logical::PythonPlan;
 use super::{ArrowBatchSize, DEFAULT_MAX_RECORDS_PER_BATCH};
 
-/// DataFusion's planner, plus Python nodes.
+/// DataFusion's planner, plus Python and sample nodes.
 #[derive(Debug, Default)]
 pub struct KilnQueryPlanner;
 
@@ -27,9 +28,12 @@ impl QueryPlanner for KilnQueryPlanner {
         logical_plan: &LogicalPlan,
         session_state: &dyn Session,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        DefaultPhysicalPlanner::with_extension_planners(vec![Arc::new(PythonPlanner)])
-            .create_physical_plan(logical_plan, session_state)
-            .await
+        DefaultPhysicalPlanner::with_extension_planners(vec![
+            Arc::new(PythonPlanner),
+            Arc::new(crate::sample::SamplePlanner),
+        ])
+        .create_physical_plan(logical_plan, session_state)
+        .await
     }
 }
 

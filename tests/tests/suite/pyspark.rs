@@ -65,6 +65,11 @@ fn dataframe_basics_give_sparks_answers() {
 }
 
 #[test]
+fn dataframe_relations_give_sparks_answers() {
+    check_script("dataframe_relations.py");
+}
+
+#[test]
 fn everyday_spark_sql_gives_sparks_answers() {
     check_script("spark_sql_everyday.py");
 }

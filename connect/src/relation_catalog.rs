@@ -1,0 +1,70 @@
+//! The Catalog relation (`spark.catalog.*`): the calls Kiln answers from the
+//! session's catalog, at once, as Spark runs them eagerly: dropping temp and
+//! global temp views, whether a table exists, the current database and
+//! catalog. Global temp views live in the `global_temp` schema that every
+//! session of the server shares ([`crate::session::Sessions`]).
+
+use datafusion::logical_expr::{lit, Expr, LogicalPlan, LogicalPlanBuilder};
+use datafusion::prelude::SessionContext;
+
+use crate::error::{ConnectError, Result};
+use crate::proto;
+use crate::proto::catalog::CatType;
+
+/// The schema of global temp views, as Spark names it.
+pub const GLOBAL_TEMP: &str = "global_temp";
+
+/// The name of Spark's one catalog, as `currentCatalog()` answers.
+const SPARK_CATALOG: &str = "spark_catalog";
+
+/// The one-row answer of a catalog call.
+pub fn catalog(ctx: &SessionContext, c: &proto::Catalog) -> Result<LogicalPlan> {
+    let Some(t) = &c.cat_type else {
+        return Err(ConnectError::IllegalArgument(
+            "a catalog call without a type".into(),
+        ));
+    };
+    let value = match t {
+        CatType::DropTempView(v) => lit(drop_view(ctx, &v.view_name)?),
+        CatType::DropGlobalTempView(v) => {
+            lit(drop_view(ctx, &format!("{GLOBAL_TEMP}.{}", v.view_name))?)
+        }
+        CatType::TableExists(t) => {
+            let name = match t.db_name.as_deref() {
+                Some(db) => format!("{db}.{}", t.table_name),
+                None => t.table_name.clone(),
+            };
+            lit(ctx.table_exist(name.as_str())?)
+        }
+        CatType::CurrentDatabase(_) => lit(ctx
+            .state()
+            .config()
+            .options()
+            .catalog
+            .default_schema
+            .clone()),
+        CatType::CurrentCatalog(_) => lit(SPARK_CATALOG),
+        other => {
+            let call = format!("{other:?}");
+            return Err(ConnectError::Unsupported(format!(
+                "spark.catalog call {}",
+                call.split('(').next().unwrap_or("unknown")
+            )));
+        }
+    };
+    one_row(value)
+}
+
+/// Drops the temp view `name`; whether there was one (Spark's answer).
+fn drop_view(ctx: &SessionContext, name: &str) -> Result<bool> {
+    if !ctx.table_exist(name)? {
+        return Ok(false);
+    }
+    Ok(ctx.deregister_table(name)?.is_some())
+}
+
+fn one_row(value: Expr) -> Result<LogicalPlan> {
+    Ok(LogicalPlanBuilder::empty(true)
+        .project(vec![value.alias("value")])?
+        .build()?)
+}
