@@ -7,8 +7,11 @@
 //! DataFusion's built-ins, replaced by datafusion-spark's where Spark's
 //! differ, then Kiln's own where neither has Spark's function.
 
+mod aggregates;
 mod aliases;
 mod args;
+mod assertions;
+mod base64;
 mod binary;
 pub mod catalog;
 mod charset;
@@ -16,24 +19,38 @@ mod collection;
 mod datetime;
 mod datetime_arith;
 mod datetime_epoch;
+mod datetime_interval;
 mod datetime_make;
 mod datetime_parse;
 mod datetime_parts;
 mod datetime_pattern;
 mod datetime_value;
+mod datetime_zone;
+mod format_number;
+mod hash;
 mod histogram;
+mod like;
+mod listagg;
 mod math;
+mod max_by;
 mod misc;
+mod murmur3;
 mod number_format;
+mod numbers;
 mod operators;
 mod pad;
+mod random;
+mod regexp;
+mod sentences;
 pub mod settings;
 mod simplified;
 mod spark_args;
 mod statistics;
 mod string;
+mod string_edit;
 #[cfg(test)]
 mod test_support;
+mod time_window;
 mod try_arith;
 
 use std::sync::Arc;
@@ -44,6 +61,7 @@ use datafusion_spark::SessionStateBuilderSpark;
 
 pub use datetime::cast_string_to_timestamp;
 pub use operators::SparkOperatorPlanner;
+pub use random::bind_to_partition;
 
 /// Adds Spark SQL's functions and Spark's operator semantics (integer `/`
 /// gives a double) to a session builder that already has DataFusion's
@@ -93,15 +111,28 @@ pub(crate) fn own_functions() -> OwnFunctions {
         .chain(datetime_epoch::functions())
         .chain(datetime_make::functions())
         .chain(datetime_arith::functions())
+        .chain(datetime_zone::functions())
+        .chain(datetime_interval::functions())
+        .chain(time_window::functions())
         .chain(string::functions())
         .chain(collection::functions())
         .chain(binary::functions())
+        .chain(base64::functions())
         .chain(number_format::functions())
         .chain(try_arith::functions())
         .chain(misc::functions())
         .chain(charset::functions())
         .chain(pad::functions())
         .chain(math::functions())
+        .chain(random::functions())
+        .chain(hash::functions())
+        .chain(numbers::functions())
+        .chain(format_number::functions())
+        .chain(regexp::functions())
+        .chain(string_edit::functions())
+        .chain(sentences::functions())
+        .chain(assertions::functions())
+        .chain(like::functions())
         .chain(spark_args::wrap(
             &datafusion::functions::all_default_functions()
                 .into_iter()
@@ -116,6 +147,9 @@ pub(crate) fn own_functions() -> OwnFunctions {
     let aggregate = std::iter::once(datafusion::functions_aggregate::average::avg_udaf())
         .chain(statistics::functions())
         .chain(histogram::functions())
+        .chain(aggregates::functions())
+        .chain(listagg::functions())
+        .chain(max_by::functions())
         .collect();
     OwnFunctions { scalar, aggregate }
 }
