@@ -15,7 +15,7 @@ use datafusion::logical_expr::{
 };
 
 use crate::error::{ConnectError, Result};
-use crate::expression::{to_expr, Scope};
+use crate::expression::{to_expr, to_exprs, Scope};
 use crate::names::spark_name;
 use crate::proto::expression::{self as pe, ExprType};
 
@@ -61,6 +61,9 @@ fn df_function_name(spark: &str) -> &str {
         "array_size" => "array_length",
         "~" => "bitwise_not",
         "array_contains" => "array_has",
+        "startswith" | "startsWith" => "starts_with",
+        "endswith" | "endsWith" => "ends_with",
+        "extract" => "date_part",
         other => other,
     }
 }
@@ -79,14 +82,26 @@ const DATE_PARTS: &[(&str, &str)] = &[
 ];
 
 fn args_of(f: &pe::UnresolvedFunction, scope: &Scope) -> Result<Vec<Expr>> {
-    f.arguments
-        .iter()
-        .map(|a| match &a.expr_type {
+    let mut args = vec![];
+    for a in &f.arguments {
+        match &a.expr_type {
             // count(*) counts rows.
-            Some(ExprType::UnresolvedStar(s)) if s.unparsed_target.is_none() => Ok(lit(1i64)),
-            _ => to_expr(a, scope),
-        })
-        .collect()
+            Some(ExprType::UnresolvedStar(s))
+                if s.unparsed_target.is_none() && f.function_name == "count" =>
+            {
+                args.push(lit(1i64))
+            }
+            Some(ExprType::ExpressionString(e))
+                if e.expression.trim() == "*" && f.function_name == "count" =>
+            {
+                args.push(lit(1i64))
+            }
+            // Elsewhere `*` is every column: hash(*) is hash(c1, c2).
+            Some(ExprType::UnresolvedStar(_)) => args.extend(to_exprs(a, scope)?),
+            _ => args.push(to_expr(a, scope)?),
+        }
+    }
+    Ok(args)
 }
 
 fn is_array(e: &Expr, scope: &Scope) -> bool {
@@ -131,6 +146,18 @@ pub fn function(f: &pe::UnresolvedFunction, scope: &Scope) -> Result<Expr> {
             .map(|[a, b]| (a, b))
             .map_err(|_| ConnectError::IllegalArgument(format!("`{name}` takes two arguments")))
     };
+    // nth_value's DataFusion form takes a BIGINT literal n.
+    if name == "nth_value" {
+        if let Some(Expr::Literal(v, _)) = args.get(1) {
+            if let Ok(n) = v.cast_to(&DataType::Int64) {
+                args[1] = lit(n);
+            }
+        }
+    }
+    // any_value(x) keeps NULLs unless told otherwise: first(x, false).
+    if name == "any_value" && args.len() == 1 {
+        args.push(lit(false));
+    }
     match name {
         "/" => {
             let (l, r) = two(args)?;
@@ -301,44 +328,17 @@ pub fn function(f: &pe::UnresolvedFunction, scope: &Scope) -> Result<Expr> {
                 vec![values, lit(1i64)],
             )));
         }
-        // regexp_extract(str, regexp, idx): group idx of the first match
-        // (0: the whole match), "" for no match or a group that took no
-        // part. The match is wrapped in group 1 of a pattern that spans the
-        // string, and the replacement keeps that group's group idx.
-        "regexp_extract" if args.len() == 3 => {
-            let [s, re, idx] = <[Expr; 3]>::try_from(args).map_err(|_| {
-                ConnectError::IllegalArgument("`regexp_extract` takes three arguments".into())
-            })?;
-            let Expr::Literal(idx, _) = idx else {
-                return Err(ConnectError::Unsupported(
-                    "`regexp_extract` with a group index that is not a literal".into(),
-                ));
-            };
-            let group = match idx.cast_to(&DataType::Int64)? {
-                ScalarValue::Int64(Some(g)) if g >= 0 => g + 1,
-                other => {
-                    return Err(ConnectError::IllegalArgument(format!(
-                        "`regexp_extract`'s group index must be a non-negative integer, not {other}"
-                    )))
-                }
-            };
-            let spanning = datafusion::functions::string::expr_fn::concat(vec![
-                lit("(?s)^.*?("),
-                re.clone(),
-                lit(").*$"),
-            ]);
-            let kept = datafusion::functions::regex::expr_fn::regexp_replace(
-                s.clone(),
-                spanning,
-                lit(format!("\\{group}")),
+        // max_by(x, y, k) / min_by(x, y, k): Kiln's aggregates of the names.
+        "max_by" | "min_by" if args.len() == 3 => {
+            let udaf = scope.state.udaf(name)?;
+            return Ok(Expr::AggregateFunction(AggregateFunction::new_udf(
+                udaf,
+                args,
+                false,
                 None,
-            );
-            let matched = binary_expr(s, Operator::RegexMatch, re);
-            return Ok(
-                when(matched.clone().is_null(), lit(ScalarValue::Utf8(None)))
-                    .when(matched, kept)
-                    .otherwise(lit(""))?,
-            );
+                vec![],
+                None,
+            )));
         }
         // max_by(x, y) / min_by(x, y): x of the row with the largest or
         // smallest y, rows whose y is NULL left out.
@@ -363,6 +363,15 @@ pub fn function(f: &pe::UnresolvedFunction, scope: &Scope) -> Result<Expr> {
                 udf,
                 vec![date, lit("EEE")],
             )));
+        }
+        // assert_true(cond): Spark's message names the condition.
+        "assert_true" if args.len() == 1 => {
+            let text = f
+                .arguments
+                .first()
+                .map(|a| spark_name(a, scope))
+                .unwrap_or_default();
+            args.push(lit(format!("'{text}' is not true!")));
         }
         "not" => return Ok(!one(args)?),
         "negative" => return Ok(Expr::Negative(Box::new(one(args)?))),
@@ -390,9 +399,11 @@ pub fn function(f: &pe::UnresolvedFunction, scope: &Scope) -> Result<Expr> {
                 }
             };
             if escape != "\\" {
-                return Err(ConnectError::Unsupported(format!(
-                    "`{name}` with the escape character '{escape}' (Kiln runs only the backslash)"
-                )));
+                // DataFusion's LIKE runs only the backslash: Spark's like(str,
+                // pattern, escape) function translates the pattern.
+                args.push(lit(escape));
+                let udf = scope.state.udf(name)?;
+                return Ok(Expr::ScalarFunction(ScalarFunction::new_udf(udf, args)));
             }
             let (l, r) = two(args)?;
             return Ok(Expr::Like(Like::new(
@@ -427,28 +438,18 @@ pub fn function(f: &pe::UnresolvedFunction, scope: &Scope) -> Result<Expr> {
                 _ => builder.end()?,
             });
         }
-        "startswith" | "startsWith" => {
-            let (l, r) = two(args)?;
-            return Ok(datafusion::functions::string::expr_fn::starts_with(l, r));
-        }
-        "endswith" | "endsWith" => {
-            let (l, r) = two(args)?;
-            return Ok(datafusion::functions::string::expr_fn::ends_with(l, r));
-        }
-        "contains" => {
-            let (l, r) = two(args)?;
-            return Ok(datafusion::functions::expr_fn::contains(l, r));
-        }
         // `first(x, ignorenulls)` / `last(x, ignorenulls)`: the flag is a
         // literal of the call, DataFusion's is the null treatment.
-        "first" | "last" | "first_value" | "last_value" if args.len() == 2 => {
+        "first" | "last" | "first_value" | "last_value" | "any_value" if args.len() == 2 => {
             let ignore = matches!(&args[1], Expr::Literal(ScalarValue::Boolean(Some(true)), _));
             args.truncate(1);
-            let udaf = scope.state.udaf(if name.starts_with("first") {
-                "first_value"
-            } else {
-                "last_value"
-            })?;
+            let udaf = scope
+                .state
+                .udaf(if name.starts_with("first") || name == "any_value" {
+                    "first_value"
+                } else {
+                    "last_value"
+                })?;
             return Ok(Expr::AggregateFunction(AggregateFunction::new_udf(
                 udaf,
                 args,
@@ -470,6 +471,22 @@ pub fn function(f: &pe::UnresolvedFunction, scope: &Scope) -> Result<Expr> {
     }
     let df_name = df_function_name(name);
     let distinct = f.is_distinct || matches!(name, "countDistinct" | "count_distinct");
+    // count(DISTINCT a, b): the rows whose values are all non-NULL, each
+    // combination once (DataFusion counts one distinct argument).
+    if df_name == "count" && distinct && args.len() > 1 {
+        let all_set = args
+            .iter()
+            .map(|a| a.clone().is_not_null())
+            .reduce(|a, b| a.and(b))
+            .unwrap_or_else(|| lit(true));
+        let mut fields = vec![];
+        for (i, a) in args.into_iter().enumerate() {
+            fields.push(lit(format!("c{i}")));
+            fields.push(a);
+        }
+        let row = datafusion::functions::core::expr_fn::named_struct(fields);
+        args = vec![when(all_set, row).end()?];
+    }
     if let Ok(udaf) = scope.state.udaf(df_name) {
         let agg = Expr::AggregateFunction(AggregateFunction::new_udf(
             udaf,

@@ -107,6 +107,8 @@ const DEFAULT_ARGS: &[(&str, usize, &str)] = &[
     ("split", 2, "-1"),
     ("percentile_approx", 2, "10000"),
     ("approx_percentile", 2, "10000"),
+    ("listagg", 1, "NULL"),
+    ("string_agg", 1, "NULL"),
 ];
 
 /// [`DEFAULT_ARGS`] of the DataSketches functions (lgConfigK and
@@ -225,6 +227,26 @@ fn names(args: &[Expression], scope: &Scope) -> Vec<String> {
     args.iter().map(|a| spark_name(a, scope)).collect()
 }
 
+/// The names of a call's arguments, a `*` (outside `count(*)`) as the
+/// columns it stands for: `hash(*)` is `hash(c1, c2)`.
+fn argument_names(f: &pe::UnresolvedFunction, scope: &Scope) -> Vec<String> {
+    let mut out = vec![];
+    for a in &f.arguments {
+        let star = matches!(a.expr_type, Some(ExprType::UnresolvedStar(_)));
+        let columns = (star && f.function_name != "count")
+            .then(|| crate::expression::to_exprs(a, scope).ok())
+            .flatten();
+        match columns {
+            Some(cols) => out.extend(cols.iter().map(|c| match c {
+                datafusion::logical_expr::Expr::Column(c) => c.name.clone(),
+                other => other.schema_name().to_string(),
+            })),
+            None => out.push(spark_name(a, scope)),
+        }
+    }
+    out
+}
+
 /// Whether `e` refers to a column (by name, or a field of one).
 fn is_column(e: &Expression) -> bool {
     matches!(
@@ -289,7 +311,7 @@ pub fn literal_name(l: &pe::Literal, scope: &Scope) -> String {
 }
 
 fn function_name(f: &pe::UnresolvedFunction, scope: &Scope) -> String {
-    let mut args = names(&f.arguments, scope);
+    let mut args = argument_names(f, scope);
     let name = f.function_name.as_str();
     if let Some((_, sym)) = INFIX.iter().find(|(n, _)| *n == name) {
         if let [a, b] = args.as_slice() {
@@ -325,7 +347,9 @@ fn function_name(f: &pe::UnresolvedFunction, scope: &Scope) -> String {
         }
         ("count", [star]) if star == "*" => return "count(1)".into(),
         // The `ignorenulls` flag of first/last does not show.
-        ("first" | "last" | "first_value" | "last_value", [a, _]) => return format!("{name}({a})"),
+        ("first" | "last" | "first_value" | "last_value" | "any_value", [a, _]) => {
+            return format!("{name}({a})")
+        }
         ("log", [a]) => return format!("ln({a})"),
         ("log", [a, b]) => return format!("LOG({a}, {b})"),
         // The schema and options of the document functions do not show.
@@ -334,12 +358,29 @@ fn function_name(f: &pe::UnresolvedFunction, scope: &Scope) -> String {
             "to_json" | "to_csv" | "to_xml" | "schema_of_json" | "schema_of_csv" | "schema_of_xml",
             [a, _],
         ) => return format!("{name}({a})"),
+        // A time window column is called `window`, whatever its arguments.
+        ("window", _) => return "window".into(),
+        ("assert_true", [a]) => return format!("assert_true({a}, '{a}' is not true!)"),
+        ("mode", [a, d]) if d == "true" => {
+            return format!("mode() WITHIN GROUP (ORDER BY {a} DESC)")
+        }
+        ("mode", [a, _]) => return format!("mode({a})"),
         _ => {}
     }
     for (n, given, extra) in DEFAULT_ARGS.iter().chain(SKETCH_DEFAULT_ARGS) {
         if *n == name && args.len() == *given {
             args.push((*extra).to_string());
         }
+    }
+    // Interval constructors name every field, 0 for those not given.
+    let fields = match name {
+        "make_interval" | "try_make_interval" => 7,
+        "make_dt_interval" => 4,
+        "make_ym_interval" => 2,
+        _ => 0,
+    };
+    while args.len() < fields {
+        args.push("0".into());
     }
     let display = FIXED_NAMES
         .iter()

@@ -324,11 +324,11 @@ pub(crate) fn range(ctx: &SessionContext, r: &proto::Range) -> Result<LogicalPla
         .unwrap_or(ctx.state().config().target_partitions())
         .max(1);
     let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, false)]));
-    let per = count.div_ceil(parts as u64).max(1);
+    // Spark's split: partition i holds rows [i * n / parts, (i + 1) * n / parts).
+    let bound = |p: u64| (u128::from(p) * u128::from(count) / parts as u128) as u64;
     let mut partitions = vec![];
     for p in 0..parts as u64 {
-        let lo = (p * per).min(count);
-        let hi = ((p + 1) * per).min(count);
+        let (lo, hi) = (bound(p), bound(p + 1));
         let ids: Int64Array = (lo..hi).map(|i| start + (i as i64) * step).collect();
         let col: ArrayRef = Arc::new(ids);
         partitions.push(vec![RecordBatch::try_new(schema.clone(), vec![col])

@@ -4,7 +4,7 @@
 //! vertical `-RECORD n-` layout.
 
 use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, TimeUnit};
+use arrow::datatypes::{DataType, IntervalUnit, TimeUnit};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 
 /// Java's `Double.toString`: plain between 1e-3 and 1e7, else `1.0E10`.
@@ -71,6 +71,25 @@ pub fn cell(array: &dyn Array, row: usize) -> String {
                     .join(" ")
             )
         }
+        DataType::Interval(IntervalUnit::MonthDayNano) => {
+            let v = array
+                .as_primitive::<arrow::datatypes::IntervalMonthDayNanoType>()
+                .value(row);
+            calendar_interval(v.months, v.days, v.nanoseconds / 1_000)
+        }
+        DataType::Interval(IntervalUnit::YearMonth) => {
+            let months = array
+                .as_primitive::<arrow::datatypes::IntervalYearMonthType>()
+                .value(row);
+            let sign = if months < 0 { "-" } else { "" };
+            let abs = months.unsigned_abs();
+            format!("INTERVAL '{sign}{}-{}' YEAR TO MONTH", abs / 12, abs % 12)
+        }
+        DataType::Duration(TimeUnit::Microsecond) => day_time_interval(
+            array
+                .as_primitive::<arrow::datatypes::DurationMicrosecondType>()
+                .value(row),
+        ),
         DataType::List(_) => list(array.as_list::<i32>().value(row).as_ref()),
         DataType::LargeList(_) => list(array.as_list::<i64>().value(row).as_ref()),
         DataType::Struct(_) => {
@@ -103,6 +122,54 @@ pub fn cell(array: &dyn Array, row: usize) -> String {
                 .unwrap_or_default()
         }
     }
+}
+
+/// `micros` as seconds with up to six decimals, no trailing zeros
+/// (Java's `BigDecimal.valueOf(micros, 6).stripTrailingZeros()`).
+fn seconds_text(micros: i64) -> String {
+    let sign = if micros < 0 { "-" } else { "" };
+    let abs = micros.unsigned_abs();
+    let text = format!("{}.{:06}", abs / 1_000_000, abs % 1_000_000);
+    format!("{sign}{}", text.trim_end_matches('0').trim_end_matches('.'))
+}
+
+/// Spark's `CalendarInterval` text: `1 years 2 months 3 days 4 hours 5
+/// minutes 6.5 seconds`, units that are zero left out.
+fn calendar_interval(months: i32, days: i32, micros: i64) -> String {
+    if months == 0 && days == 0 && micros == 0 {
+        return "0 seconds".into();
+    }
+    let mut parts = vec![];
+    let mut unit = |v: i64, name: &str| {
+        if v != 0 {
+            parts.push(format!("{v} {name}"));
+        }
+    };
+    unit(i64::from(months / 12), "years");
+    unit(i64::from(months % 12), "months");
+    unit(i64::from(days), "days");
+    unit(micros / 3_600_000_000, "hours");
+    unit(micros % 3_600_000_000 / 60_000_000, "minutes");
+    let seconds = micros % 60_000_000;
+    if seconds != 0 {
+        parts.push(format!("{} seconds", seconds_text(seconds)));
+    }
+    parts.join(" ")
+}
+
+/// A day-time interval as Spark prints `INTERVAL DAY TO SECOND`:
+/// `INTERVAL '1 12:30:01.001001' DAY TO SECOND`.
+fn day_time_interval(micros: i64) -> String {
+    let sign = if micros < 0 { "-" } else { "" };
+    let rest = micros.unsigned_abs();
+    let (days, rest) = (rest / 86_400_000_000, rest % 86_400_000_000);
+    let (hours, rest) = (rest / 3_600_000_000, rest % 3_600_000_000);
+    let (minutes, secs) = (rest / 60_000_000, rest % 60_000_000);
+    let lead = if secs < 10_000_000 { "0" } else { "" };
+    format!(
+        "INTERVAL '{sign}{days} {hours:02}:{minutes:02}:{lead}{}' DAY TO SECOND",
+        seconds_text(secs as i64)
+    )
 }
 
 fn list(values: &dyn Array) -> String {
@@ -231,6 +298,27 @@ pub fn show_string(
 mod tests {
     use super::*;
     use std::sync::Arc;
+
+    #[test]
+    fn intervals_as_spark_prints_them() {
+        assert_eq!(
+            calendar_interval(1211, 8, 45_001_001_001),
+            "100 years 11 months 8 days 12 hours 30 minutes 1.001001 seconds"
+        );
+        assert_eq!(calendar_interval(0, 0, 0), "0 seconds");
+        assert_eq!(
+            calendar_interval(-2, 0, -1_500_000),
+            "-2 months -1.5 seconds"
+        );
+        assert_eq!(
+            day_time_interval(131_401_001_001),
+            "INTERVAL '1 12:30:01.001001' DAY TO SECOND"
+        );
+        assert_eq!(
+            day_time_interval(-61_000_000),
+            "INTERVAL '-0 00:01:01' DAY TO SECOND"
+        );
+    }
 
     use arrow::array::{Float64Array, Int64Array, StringArray};
 

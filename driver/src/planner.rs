@@ -116,6 +116,11 @@ pub fn plan_job(
             &mut stages,
             next_stage_id,
         )?;
+    } else {
+        // The driver runs this one partition itself: partition-dependent
+        // functions (`rand(seed)`, `spark_partition_id()`) see partition 0,
+        // as in Spark's single-partition final stage.
+        root = kiln_functions::bind_to_partition(root, 0)?;
     }
     let parents = readers_in(&root)?;
     Ok(JobPlan {

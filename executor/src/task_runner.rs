@@ -121,6 +121,9 @@ impl TaskRunner {
                     def.partition
                 )));
             }
+            // Partition-dependent functions (`rand(seed)`,
+            // `spark_partition_id()`) take the partition this task runs.
+            let plan = kiln_functions::bind_to_partition(plan, def.partition as usize)?;
             let plan = with_yield_points(plan)?;
             let task_ctx = Arc::new(base.with_task_id(format!(
                 "{}.{}.{}",

@@ -11,6 +11,9 @@ use datafusion::execution::SessionStateBuilder;
 const SCALAR: &[(&str, &[&str])] = &[
     ("starts_with", &["startswith"]),
     ("ends_with", &["endswith"]),
+    // datafusion-spark's make_interval answers NULL on overflow, which is
+    // Spark's try_ form (Spark's make_interval fails instead).
+    ("make_interval", &["try_make_interval"]),
 ];
 
 const AGGREGATE: &[(&str, &[&str])] = &[

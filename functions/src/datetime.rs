@@ -33,6 +33,8 @@ pub fn functions() -> Vec<Arc<ScalarUDF>> {
         Kind::DateFormat,
         Kind::ToDate,
         Kind::ToTimestamp,
+        Kind::TryToDate,
+        Kind::TryToTimestamp,
         Kind::UnixTimestamp,
         Kind::ToUnixTimestamp,
         Kind::FromUnixtime,
@@ -55,7 +57,13 @@ pub fn cast_string_to_timestamp() -> Arc<ScalarUDF> {
 enum Kind {
     DateFormat,
     ToDate,
+    /// `to_timestamp`, also called `to_timestamp_ltz` and `to_timestamp_ntz`
+    /// (Kiln has one TIMESTAMP type, the session's wall clock).
     ToTimestamp,
+    /// `to_date` with NULL for text it cannot parse, ANSI mode or not.
+    TryToDate,
+    /// `to_timestamp` with NULL for text it cannot parse.
+    TryToTimestamp,
     UnixTimestamp,
     ToUnixTimestamp,
     FromUnixtime,
@@ -66,13 +74,19 @@ const DEFAULT_TIMESTAMP: &str = "yyyy-MM-dd HH:mm:ss";
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct PatternFunction {
     kind: Kind,
+    aliases: Vec<String>,
     signature: Signature,
 }
 
 impl PatternFunction {
     fn new(kind: Kind) -> Self {
+        let aliases = match kind {
+            Kind::ToTimestamp => vec!["to_timestamp_ltz".into(), "to_timestamp_ntz".into()],
+            _ => vec![],
+        };
         PatternFunction {
             kind,
+            aliases,
             signature: Signature::variadic_any(Volatility::Immutable),
         }
     }
@@ -84,10 +98,16 @@ impl ScalarUDFImpl for PatternFunction {
             Kind::DateFormat => "date_format",
             Kind::ToDate => "to_date",
             Kind::ToTimestamp => "to_timestamp",
+            Kind::TryToDate => "try_to_date",
+            Kind::TryToTimestamp => "try_to_timestamp",
             Kind::UnixTimestamp => "unix_timestamp",
             Kind::ToUnixTimestamp => "to_unix_timestamp",
             Kind::FromUnixtime => "from_unixtime",
         }
+    }
+
+    fn aliases(&self) -> &[String] {
+        &self.aliases
     }
 
     fn signature(&self) -> &Signature {
@@ -108,8 +128,10 @@ impl ScalarUDFImpl for PatternFunction {
         }
         Ok(match self.kind {
             Kind::DateFormat | Kind::FromUnixtime => DataType::Utf8,
-            Kind::ToDate => DataType::Date32,
-            Kind::ToTimestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
+            Kind::ToDate | Kind::TryToDate => DataType::Date32,
+            Kind::ToTimestamp | Kind::TryToTimestamp => {
+                DataType::Timestamp(TimeUnit::Microsecond, None)
+            }
             Kind::UnixTimestamp | Kind::ToUnixTimestamp => DataType::Int64,
         })
     }
@@ -117,11 +139,14 @@ impl ScalarUDFImpl for PatternFunction {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let input = Arrays::new(&args.args, args.number_rows)?;
         let (arrays, rows) = (&input.arrays, input.rows);
-        let ctx = Ctx::new(&args.config_options, self.name())?;
+        let mut ctx = Ctx::new(&args.config_options, self.name())?;
+        if matches!(self.kind, Kind::TryToDate | Kind::TryToTimestamp) {
+            ctx.ansi = false;
+        }
         let out = match self.kind {
             Kind::DateFormat => date_format(&ctx, arrays)?,
-            Kind::ToDate => to_date(&ctx, arrays)?,
-            Kind::ToTimestamp => to_timestamp(&ctx, arrays)?,
+            Kind::ToDate | Kind::TryToDate => to_date(&ctx, arrays)?,
+            Kind::ToTimestamp | Kind::TryToTimestamp => to_timestamp(&ctx, arrays)?,
             Kind::UnixTimestamp | Kind::ToUnixTimestamp => unix_timestamp(&ctx, arrays, rows)?,
             Kind::FromUnixtime => from_unixtime(&ctx, arrays)?,
         };

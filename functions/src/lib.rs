@@ -7,9 +7,12 @@
 //! DataFusion's built-ins, replaced by datafusion-spark's where Spark's
 //! differ, then Kiln's own where neither has Spark's function.
 
+mod aggregates;
 mod aliases;
 mod args;
+mod assertions;
 mod average;
+mod base64;
 mod binary;
 pub mod catalog;
 mod charset;
@@ -18,28 +21,42 @@ mod csv;
 mod datetime;
 mod datetime_arith;
 mod datetime_epoch;
+mod datetime_interval;
 mod datetime_make;
 mod datetime_parse;
 mod datetime_parts;
 mod datetime_pattern;
 mod datetime_value;
-pub mod ddl;
+mod datetime_zone;
 mod doc_udf;
+mod format_number;
+mod hash;
 mod histogram;
 mod json;
+mod like;
+mod listagg;
+pub mod ddl;
 mod math;
+mod max_by;
 mod misc;
+mod murmur3;
 mod number_format;
+mod numbers;
 mod operators;
 mod pad;
+mod random;
+mod regexp;
+mod sentences;
 pub mod settings;
 mod simplified;
 mod sketch;
 mod spark_args;
 mod statistics;
 mod string;
+mod string_edit;
 #[cfg(test)]
 mod test_support;
+mod time_window;
 mod try_arith;
 mod xml;
 
@@ -52,6 +69,7 @@ use datafusion_spark::SessionStateBuilderSpark;
 pub use datetime::cast_string_to_timestamp;
 pub use json::write::java_double;
 pub use operators::SparkOperatorPlanner;
+pub use random::bind_to_partition;
 
 /// Adds Spark SQL's functions and Spark's operator semantics (integer `/`
 /// gives a double) to a session builder that already has DataFusion's
@@ -101,9 +119,13 @@ pub(crate) fn own_functions() -> OwnFunctions {
         .chain(datetime_epoch::functions())
         .chain(datetime_make::functions())
         .chain(datetime_arith::functions())
+        .chain(datetime_zone::functions())
+        .chain(datetime_interval::functions())
+        .chain(time_window::functions())
         .chain(string::functions())
         .chain(collection::functions())
         .chain(binary::functions())
+        .chain(base64::functions())
         .chain(number_format::functions())
         .chain(try_arith::functions())
         .chain(misc::functions())
@@ -111,6 +133,15 @@ pub(crate) fn own_functions() -> OwnFunctions {
         .chain(pad::functions())
         .chain(math::functions())
         .chain(sketch::scalar_functions())
+        .chain(random::functions())
+        .chain(hash::functions())
+        .chain(numbers::functions())
+        .chain(format_number::functions())
+        .chain(regexp::functions())
+        .chain(string_edit::functions())
+        .chain(sentences::functions())
+        .chain(assertions::functions())
+        .chain(like::functions())
         .chain(spark_args::wrap(
             &datafusion::functions::all_default_functions()
                 .into_iter()
@@ -129,6 +160,9 @@ pub(crate) fn own_functions() -> OwnFunctions {
         .chain(statistics::functions())
         .chain(histogram::functions())
         .chain(sketch::aggregate_functions())
+        .chain(aggregates::functions())
+        .chain(listagg::functions())
+        .chain(max_by::functions())
         .collect();
     OwnFunctions { scalar, aggregate }
 }

@@ -1,0 +1,110 @@
+//! Spark's `raise_error(msg)` and `assert_true(cond[, msg])`: a task
+//! fails with Spark's `USER_RAISED_EXCEPTION` and the message; otherwise
+//! (every condition true) the answer is NULL. Volatile, so that planning
+//! never evaluates them ahead of the rows (`when(true, 1).otherwise(
+//! raise_error('unreachable'))` must not fail).
+
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, NullArray};
+use arrow::compute::cast;
+use arrow::datatypes::DataType;
+use datafusion::common::{plan_err, DataFusionError, Result, ScalarValue};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+
+use crate::args::Arrays;
+
+/// The functions of this module.
+pub fn functions() -> Vec<Arc<ScalarUDF>> {
+    [false, true]
+        .into_iter()
+        .map(|assert| {
+            Arc::new(ScalarUDF::new_from_impl(Raise {
+                assert,
+                signature: Signature::user_defined(Volatility::Volatile),
+            }))
+        })
+        .collect()
+}
+
+/// `raise_error` or (with `assert`) `assert_true`.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Raise {
+    assert: bool,
+    signature: Signature,
+}
+
+fn raised(message: &str) -> DataFusionError {
+    DataFusionError::Execution(format!("[USER_RAISED_EXCEPTION] {message} SQLSTATE: P0001"))
+}
+
+impl ScalarUDFImpl for Raise {
+    fn name(&self) -> &str {
+        if self.assert {
+            "assert_true"
+        } else {
+            "raise_error"
+        }
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        match (self.assert, arg_types) {
+            (false, [_]) => Ok(vec![DataType::Utf8]),
+            (true, [_]) => Ok(vec![DataType::Boolean]),
+            (true, [_, _]) => Ok(vec![DataType::Boolean, DataType::Utf8]),
+            _ => plan_err!(
+                "{} takes {}, got {} argument(s)",
+                self.name(),
+                if self.assert {
+                    "a condition and an optional message"
+                } else {
+                    "a message"
+                },
+                arg_types.len()
+            ),
+        }
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Null)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let a = Arrays::new(&args.args, args.number_rows)?;
+        let null = || Ok(ColumnarValue::Scalar(ScalarValue::Null));
+        if a.rows == 0 {
+            return null();
+        }
+        let message_at = usize::from(self.assert);
+        let message = |row: usize| -> Result<String> {
+            match a.arrays.get(message_at) {
+                Some(m) => {
+                    let m = cast(m, &DataType::Utf8)?;
+                    let m = m.as_string::<i32>();
+                    Ok(if m.is_null(row) {
+                        "null".to_string()
+                    } else {
+                        m.value(row).to_string()
+                    })
+                }
+                None => Ok("the condition is not true!".to_string()),
+            }
+        };
+        if !self.assert {
+            return Err(raised(&message(0)?));
+        }
+        let cond = a.arrays[0].as_boolean();
+        for row in 0..a.rows {
+            if cond.is_null(row) || !cond.value(row) {
+                return Err(raised(&message(row)?));
+            }
+        }
+        a.answer(Arc::new(NullArray::new(a.rows)))
+    }
+}

@@ -1,0 +1,88 @@
+//! Spark's `base64(bin)` and `unbase64(str)`, run as DataFusion's
+//! `encode`/`decode` with the padded base64 format.
+//!
+//! datafusion-spark's versions simplify into a call of DataFusion's
+//! `encode(x, 'base64pad')`; a plan names functions, and on an executor
+//! `encode` is Spark's `encode(str, charset)`, which refuses the format.
+//! These keep their own names in plans and call DataFusion's code.
+
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field};
+use datafusion::common::{plan_err, Result, ScalarValue};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+
+/// The functions of this module.
+pub fn functions() -> Vec<Arc<ScalarUDF>> {
+    [
+        ("base64", datafusion::functions::encoding::encode()),
+        ("unbase64", datafusion::functions::encoding::decode()),
+    ]
+    .into_iter()
+    .map(|(name, inner)| {
+        Arc::new(ScalarUDF::new_from_impl(Base64 {
+            name,
+            inner,
+            signature: Signature::user_defined(Volatility::Immutable),
+        }))
+    })
+    .collect()
+}
+
+/// `base64` (with DataFusion's `encode`) or `unbase64` (`decode`).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Base64 {
+    name: &'static str,
+    inner: Arc<ScalarUDF>,
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for Base64 {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        match arg_types {
+            [DataType::LargeBinary] => Ok(vec![DataType::LargeBinary]),
+            [t] if matches!(
+                t,
+                DataType::Binary
+                    | DataType::BinaryView
+                    | DataType::Utf8
+                    | DataType::LargeUtf8
+                    | DataType::Utf8View
+                    | DataType::Null
+            ) =>
+            {
+                Ok(vec![DataType::Binary])
+            }
+            _ => plan_err!(
+                "{} takes a string or a binary, got {arg_types:?}",
+                self.name
+            ),
+        }
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        self.inner.return_type(&[
+            arg_types.first().cloned().unwrap_or(DataType::Binary),
+            DataType::Utf8,
+        ])
+    }
+
+    fn invoke_with_args(&self, mut args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        args.args.push(ColumnarValue::Scalar(ScalarValue::Utf8(Some(
+            "base64pad".into(),
+        ))));
+        args.arg_fields
+            .push(Arc::new(Field::new("format", DataType::Utf8, false)));
+        self.inner.invoke_with_args(args)
+    }
+}
