@@ -110,6 +110,22 @@ impl Options {
         Ok(Options(out))
     }
 
+    /// Refuses a `dateFormat` or `timestampFormat` that Spark's reader
+    /// refuses (Spark fails the query, e.g. on `MMMMM`, before reading a
+    /// document; reading on would answer NULLs where Spark errs).
+    pub fn check_datetime_patterns(&self) -> Result<()> {
+        for key in ["dateformat", "timestampformat"] {
+            if let Some(pattern) = self.get(key) {
+                if let Err(why) = crate::datetime_parse::ParsePattern::new(pattern) {
+                    return exec_err!(
+                        "option `{key}`: the pattern '{pattern}' cannot be read: {why}"
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The option `key` (lower case).
     pub fn get(&self, key: &str) -> Option<&str> {
         self.0.get(key).map(String::as_str)

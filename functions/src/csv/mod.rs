@@ -156,6 +156,7 @@ impl Dialect {
 
 fn from_csv(call: &Call) -> Result<ArrayRef> {
     let options = call.options(2)?;
+    options.check_datetime_patterns()?;
     let dialect = Dialect::new(&options, true);
     let DataType::Struct(fields) = call.return_type else {
         return exec_err!("`from_csv` answers a struct, not {}", call.return_type);

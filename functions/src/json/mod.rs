@@ -238,6 +238,7 @@ fn object_keys(text: &str) -> Option<Vec<String>> {
 fn from_json(call: &Call) -> Result<ArrayRef> {
     let docs = call.strings(0)?;
     let options = call.options(2)?;
+    options.check_datetime_patterns()?;
     let fail_fast = options
         .get("mode")
         .is_some_and(|m| m.eq_ignore_ascii_case("failfast"));
