@@ -430,7 +430,7 @@ pub fn outer_column(parts: &[String], scope: &Scope) -> Option<Expr> {
 pub fn regex_columns(r: &pe::UnresolvedRegex, scope: &Scope) -> Result<Vec<Expr>> {
     let name = r.col_name.as_str();
     let (qualifier, pattern) = match name.strip_suffix('`').and_then(|n| n.rsplit_once('`')) {
-        Some((q, p)) if q.is_empty() => (None, p),
+        Some(("", p)) => (None, p),
         Some((q, p)) if q.ends_with('.') => (Some(q.trim_end_matches('.')), p),
         _ => {
             return Ok(vec![resolve_column(

@@ -16,11 +16,11 @@
 //! - [`relation_read`]: reads, SQL queries, local data and ranges.
 //! - [`relation_columns`]: renaming, adding, dropping and deduplicating columns.
 //! - [`col_regex`]: the Java-style name patterns of `df.colRegex`.
-//! - [`relation_join`]: joins.
+//! - [`relation_join`]: the joins.
 //! - [`relation_set`]: union, intersect and except.
 //! - [`relation_reshape`]: unpivot, `to(schema)`, pivot and crosstab.
 //! - [`relation_describe`]: `describe()` and `summary()`.
-//! - [`relation_transpose`]: `transpose()`.
+//! - [`relation_transpose`]: the `transpose()` relation.
 //! - [`relation_sample`]: `sample`, `sampleBy` and `randomSplit`, with Spark's generators.
 //! - [`relation_subquery`]: subquery expressions (`scalar()`, `exists()`, `isin(df)`).
 //! - [`relation_catalog`]: `spark.catalog` calls and global temp views.

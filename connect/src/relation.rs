@@ -161,7 +161,7 @@ impl<'a> Planner<'a> {
                 let input = self.input(&s.input).await?;
                 Ok(self.df(input).alias(&s.alias)?.into_unoptimized_plan())
             }
-            RelType::ToDf(t) => self.to_df(t).await,
+            RelType::ToDf(t) => self.rename_all(t).await,
             RelType::WithColumnsRenamed(w) => self.with_columns_renamed(w).await,
             RelType::Drop(d) => self.drop(d).await,
             RelType::Deduplicate(d) => self.deduplicate(d).await,
@@ -203,7 +203,7 @@ impl<'a> Planner<'a> {
             RelType::Transpose(t) => self.transpose(t).await,
             RelType::Sample(s) => self.sample(s).await,
             RelType::SampleBy(s) => self.sample_by(s).await,
-            RelType::ToSchema(t) => self.to_schema(t).await,
+            RelType::ToSchema(t) => self.conform_to_schema(t).await,
             RelType::Catalog(c) => crate::relation_catalog::catalog(self.ctx, c),
             RelType::WithRelations(w) => self.with_relations(w).await,
             RelType::MapPartitions(m) => {

@@ -12,7 +12,7 @@ use crate::relation::{required_box, Planner};
 
 impl Planner<'_> {
     /// `toDF(names...)`: every column renamed, in order.
-    pub(crate) async fn to_df(&mut self, t: &proto::ToDf) -> Result<LogicalPlan> {
+    pub(crate) async fn rename_all(&mut self, t: &proto::ToDf) -> Result<LogicalPlan> {
         let input = self.input(&t.input).await?;
         if t.column_names.len() != input.schema().fields().len() {
             return Err(ConnectError::IllegalArgument(format!(

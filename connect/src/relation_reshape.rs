@@ -93,7 +93,7 @@ impl Planner<'_> {
 
     /// `df.to(schema)`: the schema's columns, found by name
     /// (case-insensitively), in its order, cast to its types.
-    pub(crate) async fn to_schema(&mut self, t: &proto::ToSchema) -> Result<LogicalPlan> {
+    pub(crate) async fn conform_to_schema(&mut self, t: &proto::ToSchema) -> Result<LogicalPlan> {
         let input = self.input(&t.input).await?;
         let target = t
             .schema

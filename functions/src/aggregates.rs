@@ -122,9 +122,7 @@ impl AggregateUDFImpl for Mode {
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         match arg_types {
             [t] => Ok(vec![t.clone()]),
-            [t, d] if matches!(d, DataType::Boolean | DataType::Null) => {
-                Ok(vec![t.clone(), DataType::Boolean])
-            }
+            [t, DataType::Boolean | DataType::Null] => Ok(vec![t.clone(), DataType::Boolean]),
             _ => exec_err!("mode takes a column and an optional BOOLEAN, got {arg_types:?}"),
         }
     }

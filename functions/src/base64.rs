@@ -51,18 +51,12 @@ impl ScalarUDFImpl for Base64 {
     fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         match arg_types {
             [DataType::LargeBinary] => Ok(vec![DataType::LargeBinary]),
-            [t] if matches!(
-                t,
-                DataType::Binary
-                    | DataType::BinaryView
-                    | DataType::Utf8
-                    | DataType::LargeUtf8
-                    | DataType::Utf8View
-                    | DataType::Null
-            ) =>
-            {
-                Ok(vec![DataType::Binary])
-            }
+            [DataType::Binary
+            | DataType::BinaryView
+            | DataType::Utf8
+            | DataType::LargeUtf8
+            | DataType::Utf8View
+            | DataType::Null] => Ok(vec![DataType::Binary]),
             _ => plan_err!(
                 "{} takes a string or a binary, got {arg_types:?}",
                 self.name

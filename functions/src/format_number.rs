@@ -97,7 +97,7 @@ impl ScalarUDFImpl for FormatNumber {
                 };
                 Ok(vec![x, DataType::Int64])
             }
-            [_, d] if matches!(d, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) => {
+            [_, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View] => {
                 plan_err!("format_number with a DecimalFormat pattern is not supported by Kiln (give the number of decimals)")
             }
             _ => plan_err!(

@@ -42,7 +42,7 @@ fn duration_micros(text: &str) -> Option<i64> {
     let lower = text.trim().to_ascii_lowercase();
     let body = lower.strip_prefix("interval").unwrap_or(&lower).trim();
     let words: Vec<&str> = body.split_whitespace().collect();
-    if words.is_empty() || words.len() % 2 != 0 {
+    if words.is_empty() || !words.len().is_multiple_of(2) {
         return None;
     }
     let mut total: i64 = 0;

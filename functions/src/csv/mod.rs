@@ -100,10 +100,10 @@ impl Dialect {
                 i = j + 1;
                 while i < chars.len() {
                     let c = chars[i];
-                    if c == self.escape && chars.get(i + 1) == Some(&self.quote) {
-                        field.push(self.quote);
-                        i += 2;
-                    } else if c == self.quote && chars.get(i + 1) == Some(&self.quote) {
+                    // An escaped quote, or a doubled one, is one quote.
+                    if (c == self.escape || c == self.quote)
+                        && chars.get(i + 1) == Some(&self.quote)
+                    {
                         field.push(self.quote);
                         i += 2;
                     } else if c == self.quote {
