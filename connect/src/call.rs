@@ -15,9 +15,9 @@ use datafusion::logical_expr::{
 };
 
 use crate::error::{ConnectError, Result};
-use crate::expression::{to_expr, to_exprs, Scope};
 use crate::names::spark_name;
 use crate::proto::expression::{self as pe, ExprType};
+use crate::scope::Scope;
 
 /// The client's binary operators and DataFusion's.
 const BINARY_OPS: &[(&str, Operator)] = &[
@@ -97,8 +97,8 @@ fn args_of(f: &pe::UnresolvedFunction, scope: &Scope) -> Result<Vec<Expr>> {
                 args.push(lit(1i64))
             }
             // Elsewhere `*` is every column: hash(*) is hash(c1, c2).
-            Some(ExprType::UnresolvedStar(_)) => args.extend(to_exprs(a, scope)?),
-            _ => args.push(to_expr(a, scope)?),
+            Some(ExprType::UnresolvedStar(_)) => args.extend(scope.exprs(a)?),
+            _ => args.push(scope.expr(a)?),
         }
     }
     Ok(args)
@@ -121,16 +121,23 @@ fn is_decimal(e: &Expr, scope: &Scope) -> bool {
 /// The expression of a function call.
 pub fn function(f: &pe::UnresolvedFunction, scope: &Scope) -> Result<Expr> {
     let name = f.function_name.as_str();
+    if crate::lambda::has_lambda(f) {
+        return crate::lambda::call(f, scope);
+    }
     if name == "struct" {
         return struct_of(f, scope);
     }
-    let resolve = |a: &crate::proto::Expression| to_expr(a, scope);
+    let resolve = |a: &crate::proto::Expression| scope.expr(a);
     if let Some(call) =
-        crate::call_docs::document_function(f, scope.state, &resolve, crate::expression::literal)?
+        crate::call_docs::document_function(f, scope.state, &resolve, crate::literal::literal)?
     {
         return Ok(call);
     }
-    let mut args = args_of(f, scope)?;
+    let args = args_of(f, scope)?;
+    let mut args = match crate::collection::call(name, args, scope)? {
+        Ok(done) => return Ok(done),
+        Err(args) => args,
+    };
     if let Some((_, op)) = BINARY_OPS.iter().find(|(n, _)| *n == name) {
         let [l, r] = <[Expr; 2]>::try_from(std::mem::take(&mut args))
             .map_err(|_| ConnectError::IllegalArgument(format!("`{name}` takes two arguments")))?;
@@ -543,7 +550,7 @@ fn struct_of(f: &pe::UnresolvedFunction, scope: &Scope) -> Result<Expr> {
             _ => format!("col{}", i + 1),
         };
         args.push(lit(name));
-        args.push(to_expr(a, scope)?);
+        args.push(scope.expr(a)?);
     }
     Ok(datafusion::functions::core::expr_fn::named_struct(args))
 }

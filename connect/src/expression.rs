@@ -1,19 +1,19 @@
 //! Connect expressions to DataFusion expressions, resolved against the input
 //! plan's schema as Spark resolves them (case-insensitive names, plan ids
 //! for `df.col` references, ambiguity errors). Function calls are
-//! [`crate::call`]'s, windows [`crate::window`]'s, result column names
-//! [`crate::names`]'. Subquery expressions refer to plans the planner makes
-//! first ([`crate::relation_subquery`]).
-
-use std::collections::HashMap;
+//! [`crate::call`]'s, windows [`crate::window`]'s, lambdas
+//! [`crate::lambda`]'s, result column names [`crate::names`]'. Those
+//! modules recurse through the [`Translator`] in their [`Scope`].
+//! Subquery expressions refer to plans the planner makes first
+//! ([`crate::relation_subquery`]).
 
 use arrow::datatypes::DataType;
 use datafusion::common::Spans;
-use datafusion::common::{Column, DFSchema, ScalarValue, TableReference};
-use datafusion::execution::session_state::SessionState;
+use datafusion::common::{Column, DFSchema, TableReference};
+use datafusion::functions::core::expr_fn::get_field;
 use datafusion::logical_expr::expr::{Exists, InSubquery};
 use datafusion::logical_expr::{
-    cast, lit, try_cast, Expr, LogicalPlan, LogicalPlanBuilder, SortExpr, Subquery,
+    cast, lit, try_cast, Expr, ExprSchemable, LogicalPlan, LogicalPlanBuilder, SortExpr, Subquery,
 };
 
 use crate::error::{ConnectError, Result};
@@ -23,47 +23,25 @@ use crate::proto::subquery_expression::SubqueryType;
 use crate::proto::Expression;
 use crate::types;
 
-/// The columns each plan id (`df.x` references) stands for: qualifier and name.
-pub type PlanIds = HashMap<i64, Vec<(Option<TableReference>, String)>>;
+pub use crate::literal::literal;
+pub use crate::scope::{parse_identifier, sort_expr, PlanIds, Scope, Subqueries};
+use crate::scope::{required_box, Translate};
 
-/// What expressions are resolved against.
-pub struct Scope<'a> {
-    /// The session (its functions).
-    pub state: &'a SessionState,
-    /// The input's schema.
-    pub schema: &'a DFSchema,
-    /// Columns of the plans with ids, for references by DataFrame.
-    pub plan_ids: &'a PlanIds,
-    /// Inside a subquery: the enclosing query's schema (outer references).
-    pub outer: Option<&'a DFSchema>,
-    /// The subqueries planned so far, by plan id.
-    pub subqueries: &'a Subqueries,
-}
+/// The translator of Connect expressions every [`Scope`] carries.
+pub struct Translator;
 
-/// Splits a Spark identifier (`a.b`, `` `a.b`.c ``) into its parts.
-pub fn parse_identifier(s: &str) -> Result<Vec<String>> {
-    let mut parts = vec![];
-    let mut cur = String::new();
-    let mut chars = s.chars().peekable();
-    let mut quoted = false;
-    while let Some(c) = chars.next() {
-        match c {
-            '`' if quoted && chars.peek() == Some(&'`') => {
-                chars.next();
-                cur.push('`');
-            }
-            '`' => quoted = !quoted,
-            '.' if !quoted => parts.push(std::mem::take(&mut cur)),
-            c => cur.push(c),
-        }
+impl Translate for Translator {
+    fn to_expr(&self, e: &Expression, scope: &Scope) -> Result<Expr> {
+        to_expr(e, scope)
     }
-    if quoted {
-        return Err(ConnectError::Parse(format!(
-            "[PARSE_SYNTAX_ERROR] unclosed backtick in the name `{s}`"
-        )));
+
+    fn to_exprs(&self, e: &Expression, scope: &Scope) -> Result<Vec<Expr>> {
+        to_exprs(e, scope)
     }
-    parts.push(cur);
-    Ok(parts)
+
+    fn spark_name(&self, e: &Expression, scope: &Scope) -> String {
+        spark_name(e, scope)
+    }
 }
 
 fn quote(name: &str) -> String {
@@ -120,7 +98,7 @@ pub fn resolve_column(parts: &[String], plan_id: Option<i64>, scope: &Scope) -> 
             [(q, name)] => {
                 let mut e = Expr::Column(Column::new(q.cloned(), *name));
                 for field in &parts[split..] {
-                    e = datafusion::functions::core::expr_fn::get_field(e, field.as_str());
+                    e = get_field(e, field.as_str());
                 }
                 return Ok(e);
             }
@@ -149,66 +127,6 @@ pub fn resolve_column(parts: &[String], plan_id: Option<i64>, scope: &Scope) -> 
     Err(ConnectError::unresolved_column(parts, &names))
 }
 
-pub(crate) fn required_box<'a, T>(x: &'a Option<Box<T>>, what: &str) -> Result<&'a T> {
-    x.as_deref()
-        .ok_or_else(|| ConnectError::IllegalArgument(format!("{what} is missing")))
-}
-
-/// A literal as a DataFusion scalar.
-pub fn literal(l: &pe::Literal) -> Result<ScalarValue> {
-    use pe::literal::LiteralType as L;
-    let Some(t) = &l.literal_type else {
-        return Ok(ScalarValue::Null);
-    };
-    Ok(match t {
-        L::Null(dt) => ScalarValue::try_from(&types::from_spark(dt)?)?,
-        L::Binary(b) => ScalarValue::Binary(Some(b.to_vec())),
-        L::Boolean(b) => ScalarValue::Boolean(Some(*b)),
-        L::Byte(v) => ScalarValue::Int8(Some(*v as i8)),
-        L::Short(v) => ScalarValue::Int16(Some(*v as i16)),
-        L::Integer(v) => ScalarValue::Int32(Some(*v)),
-        L::Long(v) => ScalarValue::Int64(Some(*v)),
-        L::Float(v) => ScalarValue::Float32(Some(*v)),
-        L::Double(v) => ScalarValue::Float64(Some(*v)),
-        L::Decimal(d) => {
-            let text = d.value.trim();
-            let scale = d
-                .scale
-                .unwrap_or_else(|| text.split_once('.').map_or(0, |(_, f)| f.len() as i32));
-            let digits = text.replace('.', "");
-            let precision = d
-                .precision
-                .unwrap_or_else(|| (digits.trim_start_matches('-').len() as i32).max(1));
-            let unscaled: i128 = {
-                let (int, frac) = text.split_once('.').unwrap_or((text, ""));
-                let mut frac = frac.to_string();
-                while (frac.len() as i32) < scale {
-                    frac.push('0');
-                }
-                format!("{int}{frac}").parse().map_err(|_| {
-                    ConnectError::IllegalArgument(format!("invalid decimal literal `{text}`"))
-                })?
-            };
-            ScalarValue::Decimal128(Some(unscaled), precision as u8, scale as i8)
-        }
-        L::String(s) => ScalarValue::Utf8(Some(s.clone())),
-        L::Date(d) => ScalarValue::Date32(Some(*d)),
-        L::Timestamp(t) => ScalarValue::TimestampMicrosecond(Some(*t), Some("UTC".into())),
-        L::TimestampNtz(t) => ScalarValue::TimestampMicrosecond(Some(*t), None),
-        L::Array(a) => {
-            let values = a.elements.iter().map(literal).collect::<Result<Vec<_>>>()?;
-            let elem_type = values.first().map_or(DataType::Null, |v| v.data_type());
-            ScalarValue::List(ScalarValue::new_list_nullable(&values, &elem_type))
-        }
-        other => {
-            return Err(ConnectError::Unsupported(format!(
-                "the literal {:?}",
-                std::mem::discriminant(other)
-            )))
-        }
-    })
-}
-
 /// Converts `e`, whose result may be a list (a `*`), against `scope`.
 pub fn to_exprs(e: &Expression, scope: &Scope) -> Result<Vec<Expr>> {
     if let Some(ExprType::UnresolvedStar(s)) = &e.expr_type {
@@ -232,6 +150,8 @@ fn star(s: &pe::UnresolvedStar, scope: &Scope) -> Result<Vec<Expr>> {
     let cols: Vec<Expr> = scope
         .schema
         .iter()
+        // A generator's hidden columns are no columns of the DataFrame.
+        .filter(|(_, f)| !f.name().starts_with(crate::generator::HIDDEN_PREFIX))
         .filter(|(q, f)| match (&target, q) {
             (None, _) => s.plan_id.is_none_or(|id| {
                 scope.plan_ids.get(&id).is_none_or(|cols| {
@@ -246,6 +166,15 @@ fn star(s: &pe::UnresolvedStar, scope: &Scope) -> Result<Vec<Expr>> {
         .collect();
     if cols.is_empty() {
         if let Some(t) = target {
+            // `s.*` of a struct column: its fields.
+            if let Ok(e) = parse_identifier(&t).and_then(|p| resolve_column(&p, s.plan_id, scope)) {
+                if let Ok(DataType::Struct(fields)) = e.get_type(scope.schema) {
+                    return Ok(fields
+                        .iter()
+                        .map(|f| get_field(e.clone(), f.name().as_str()).alias(f.name()))
+                        .collect());
+                }
+            }
             return Err(ConnectError::Analysis {
                 class: "CANNOT_RESOLVE_STAR_EXPAND",
                 message: format!("Cannot resolve {}.* given input columns.", quote(&t)),
@@ -303,39 +232,18 @@ pub fn to_expr(e: &Expression, scope: &Scope) -> Result<Expr> {
         ExprType::UnresolvedStar(_) => Err(ConnectError::analysis(
             "`*` is only allowed in a select list or in count(*)",
         )),
-        ExprType::UnresolvedExtractValue(x) => {
-            let child = to_expr(required_box(&x.child, "the extracted value")?, scope)?;
-            let key = required_box(&x.extraction, "the extraction")?;
-            match &key.expr_type {
-                Some(ExprType::Literal(l)) => match literal(l)? {
-                    ScalarValue::Utf8(Some(name)) => {
-                        Ok(datafusion::functions::core::expr_fn::get_field(child, name))
-                    }
-                    ScalarValue::Int32(Some(i)) => {
-                        Ok(datafusion::functions_nested::expr_fn::array_element(
-                            child,
-                            lit(i64::from(i) + 1),
-                        ))
-                    }
-                    other => Ok(datafusion::functions::core::expr_fn::get_field(
-                        child,
-                        other.to_string(),
-                    )),
-                },
-                _ => Err(ConnectError::Unsupported(
-                    "extracting a value by a non-literal key".into(),
-                )),
-            }
-        }
+        ExprType::UnresolvedExtractValue(x) => crate::fields::extract(x, scope),
+        ExprType::UpdateFields(u) => crate::fields::update(u, scope),
         ExprType::Window(w) => crate::window::window(w, scope),
         ExprType::SortOrder(_) => Err(ConnectError::analysis(
             "a sort order is only allowed in orderBy/sort or a window's orderBy",
         )),
         ExprType::UnresolvedRegex(_) => Err(ConnectError::Unsupported("colRegex".into())),
         ExprType::SubqueryExpression(q) => subquery(q, scope),
-        ExprType::LambdaFunction(_) | ExprType::UnresolvedNamedLambdaVariable(_) => Err(
-            ConnectError::Unsupported("lambda functions (higher-order functions)".into()),
-        ),
+        ExprType::LambdaFunction(_) => Err(ConnectError::analysis(
+            "a lambda function is only allowed as an argument of a higher-order function",
+        )),
+        ExprType::UnresolvedNamedLambdaVariable(v) => crate::lambda::variable(v, scope),
         ExprType::CommonInlineUserDefinedFunction(f) => crate::udf::udf_expr(f, scope),
         _ => Err(ConnectError::Unsupported(format!(
             "the expression {}",
@@ -393,19 +301,6 @@ fn expression_string(text: &str, scope: &Scope) -> Result<Expr> {
         .create_logical_expr_from_sql_expr(with_alias, scope.schema)?)
 }
 
-/// Converts a sort order.
-pub fn sort_expr(o: &pe::SortOrder, scope: &Scope) -> Result<SortExpr> {
-    let child = to_expr(required_box(&o.child, "the sort key")?, scope)?;
-    let asc = o.direction != pe::sort_order::SortDirection::Descending as i32;
-    // Spark: NULLs first when ascending, last when descending, unless said.
-    let nulls_first = match o.null_ordering {
-        n if n == pe::sort_order::NullOrdering::SortNullsFirst as i32 => true,
-        n if n == pe::sort_order::NullOrdering::SortNullsLast as i32 => false,
-        _ => asc,
-    };
-    Ok(child.sort(asc, nulls_first))
-}
-
 /// A sort key from any expression (a bare column sorts ascending).
 pub fn sort_key(e: &Expression, scope: &Scope) -> Result<SortExpr> {
     match &e.expr_type {
@@ -431,9 +326,6 @@ pub fn named(e: &Expression, converted: Expr, scope: &Scope) -> Expr {
         _ => converted.alias(spark_name(e, scope)),
     }
 }
-
-/// The subqueries of a request that are planned, by plan id.
-pub type Subqueries = HashMap<i64, LogicalPlan>;
 
 /// The error class of an expression that needs a subquery not yet planned
 /// (the planner plans it and converts the expression again).
@@ -520,11 +412,8 @@ fn named_struct(scope: &Scope, values: Vec<Expr>) -> Result<Expr> {
 pub fn outer_column(parts: &[String], scope: &Scope) -> Option<Expr> {
     let outer = scope.outer?;
     let outer_scope = Scope {
-        state: scope.state,
-        schema: outer,
-        plan_ids: scope.plan_ids,
         outer: None,
-        subqueries: scope.subqueries,
+        ..scope.with_schema(outer)
     };
     match resolve_column(parts, None, &outer_scope).ok()? {
         Expr::Column(c) => {
@@ -572,17 +461,4 @@ pub fn regex_columns(r: &pe::UnresolvedRegex, scope: &Scope) -> Result<Vec<Expr>
         }
     }
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn splits_identifiers_with_backticks() {
-        assert_eq!(parse_identifier("a.b").unwrap(), vec!["a", "b"]);
-        assert_eq!(parse_identifier("`a.b`.c").unwrap(), vec!["a.b", "c"]);
-        assert_eq!(parse_identifier("`x``y`").unwrap(), vec!["x`y"]);
-        assert!(parse_identifier("`a").is_err());
-    }
 }

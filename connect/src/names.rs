@@ -11,9 +11,9 @@ use arrow::array::{ArrayRef, TimestampMicrosecondArray};
 use arrow::datatypes::DataType;
 use datafusion::logical_expr::ExprSchemable;
 
-use crate::expression::{parse_identifier, to_expr, Scope};
 use crate::proto::expression::{self as pe, ExprType};
 use crate::proto::Expression;
+use crate::scope::{parse_identifier, Scope};
 use crate::show::java_double;
 use crate::types;
 
@@ -105,6 +105,7 @@ const DEFAULT_ARGS: &[(&str, usize, &str)] = &[
     ("locate", 2, "1"),
     ("position", 2, "1"),
     ("split", 2, "-1"),
+    ("sort_array", 1, "true"),
     ("percentile_approx", 2, "10000"),
     ("approx_percentile", 2, "10000"),
     ("listagg", 1, "NULL"),
@@ -172,7 +173,13 @@ pub fn spark_name(e: &Expression, scope: &Scope) -> String {
             .map(|c| spark_name(c, scope))
             .unwrap_or_default(),
         Some(ExprType::Window(w)) => window_name(w, scope),
-        Some(ExprType::CommonInlineUserDefinedFunction(f)) => crate::udf::column_name(f, scope),
+        Some(ExprType::CommonInlineUserDefinedFunction(f)) => {
+            format!(
+                "{}({})",
+                f.function_name,
+                names(&f.arguments, scope).join(", ")
+            )
+        }
         Some(ExprType::UnresolvedExtractValue(x)) => {
             let child = x
                 .child
@@ -187,7 +194,7 @@ pub fn spark_name(e: &Expression, scope: &Scope) -> String {
             let is_struct = x
                 .child
                 .as_deref()
-                .and_then(|c| to_expr(c, scope).ok())
+                .and_then(|c| scope.expr(c).ok())
                 .and_then(|c| c.get_type(scope.schema).ok())
                 .is_some_and(|t| matches!(t, DataType::Struct(_)));
             if is_struct {
@@ -234,7 +241,7 @@ fn argument_names(f: &pe::UnresolvedFunction, scope: &Scope) -> Vec<String> {
     for a in &f.arguments {
         let star = matches!(a.expr_type, Some(ExprType::UnresolvedStar(_)));
         let columns = (star && f.function_name != "count")
-            .then(|| crate::expression::to_exprs(a, scope).ok())
+            .then(|| scope.exprs(a).ok())
             .flatten();
         match columns {
             Some(cols) => out.extend(cols.iter().map(|c| match c {
@@ -303,7 +310,7 @@ pub fn literal_name(l: &pe::Literal, scope: &Scope) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
-        Some(other) => match crate::expression::literal(l) {
+        Some(other) => match crate::literal::literal(l) {
             Ok(v) => v.to_string(),
             Err(_) => format!("{:?}", std::mem::discriminant(other)),
         },
@@ -359,6 +366,8 @@ fn function_name(f: &pe::UnresolvedFunction, scope: &Scope) -> String {
             [a, _],
         ) => return format!("{name}({a})"),
         // A time window column is called `window`, whatever its arguments.
+        // shuffle's seed does not show.
+        ("shuffle", [a, _]) => return format!("shuffle({a})"),
         ("window", _) => return "window".into(),
         ("assert_true", [a]) => return format!("assert_true({a}, '{a}' is not true!)"),
         ("mode", [a, d]) if d == "true" => {

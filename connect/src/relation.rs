@@ -62,6 +62,7 @@ impl<'a> Planner<'a> {
             plan_ids: &self.plan_ids,
             outer: self.outer.as_deref(),
             subqueries: &self.subqueries,
+            translator: &crate::expression::Translator,
         }
     }
 
@@ -237,6 +238,12 @@ impl<'a> Planner<'a> {
         input: LogicalPlan,
         expressions: &[proto::Expression],
     ) -> Result<LogicalPlan> {
+        // A generator (`explode`) first runs below the select.
+        let generated = crate::generator::expand(&input, expressions, &self.scope(input.schema()))?;
+        let (input, expressions) = match &generated {
+            Some((plan, items)) => (plan.clone(), items.as_slice()),
+            None => (input, expressions),
+        };
         let converted = self
             .with_subqueries(input.schema(), |scope| {
                 expressions
@@ -373,6 +380,7 @@ pub fn sort_keys(
         plan_ids,
         outer: None,
         subqueries: &Subqueries::new(),
+        translator: &crate::expression::Translator,
     };
     exprs.iter().map(|e| sort_key(e, &scope)).collect()
 }

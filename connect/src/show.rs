@@ -221,7 +221,10 @@ pub fn show_string(
     let has_more = rows.len() > num_rows;
     rows.truncate(num_rows);
     // Spark cuts cells, never the column names.
-    let header: Vec<String> = names.to_vec();
+    let header: Vec<String> = names
+        .iter()
+        .map(|n| kiln_core::spark_names::display_name(n).to_string())
+        .collect();
     let mut out = String::new();
     if !vertical {
         let mut widths: Vec<usize> = header.iter().map(|h| width(h).max(3)).collect();

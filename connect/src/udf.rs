@@ -19,10 +19,9 @@ use kiln_core::python::{
 };
 
 use crate::error::{ConnectError, Result};
-use crate::expression::{to_expr, Scope};
-use crate::names::spark_name;
 use crate::proto::common_inline_user_defined_function::Function;
 use crate::proto::{self, CommonInlineUserDefinedFunction};
+use crate::scope::Scope;
 use crate::types;
 
 /// The Python function of `f`, after checking the workers' Python.
@@ -80,7 +79,7 @@ pub fn udf_expr(f: &CommonInlineUserDefinedFunction, scope: &Scope) -> Result<Ex
     let args = f
         .arguments
         .iter()
-        .map(|a| to_expr(a, scope))
+        .map(|a| scope.expr(a))
         .collect::<Result<Vec<_>>>()?;
     if eval_type::is_scalar(function.eval_type) {
         return Ok(PythonScalarUdf::call(function, args));
@@ -102,12 +101,6 @@ pub fn udf_expr(f: &CommonInlineUserDefinedFunction, scope: &Scope) -> Result<Ex
             f.function_name, function.eval_type
         ),
     })
-}
-
-/// Spark's name of an unaliased UDF call: `name(arg, ...)`.
-pub fn column_name(f: &CommonInlineUserDefinedFunction, scope: &Scope) -> String {
-    let args: Vec<String> = f.arguments.iter().map(|a| spark_name(a, scope)).collect();
-    format!("{}({})", f.function_name, args.join(", "))
 }
 
 fn required<'a>(
@@ -158,7 +151,7 @@ fn with_keys(
         .map(|(q, f)| Expr::Column(datafusion::common::Column::new(q.cloned(), f.name())))
         .collect();
     for (i, g) in grouping.iter().enumerate() {
-        exprs.push(to_expr(g, scope)?.alias(format!("__kiln_group{i}")));
+        exprs.push(scope.expr(g)?.alias(format!("__kiln_group{i}")));
     }
     let plan = LogicalPlanBuilder::from(input).project(exprs)?.build()?;
     Ok((plan, (n..n + grouping.len()).collect(), (0..n).collect()))

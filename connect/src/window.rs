@@ -9,8 +9,8 @@ use datafusion::logical_expr::{
 };
 
 use crate::error::{ConnectError, Result};
-use crate::expression::{required_box, sort_expr, to_expr, Scope};
 use crate::proto::expression as pe;
+use crate::scope::{required_box, sort_expr, Scope};
 
 fn frame_bound(
     b: &pe::window::window_frame::FrameBoundary,
@@ -21,7 +21,7 @@ fn frame_bound(
     Ok(match &b.boundary {
         Some(Boundary::CurrentRow(true)) => WindowFrameBound::CurrentRow,
         Some(Boundary::Value(v)) => {
-            let e = to_expr(v, scope)?;
+            let e = scope.expr(v)?;
             let Expr::Literal(value, _) = e else {
                 return Err(ConnectError::Unsupported(
                     "a window frame bound that is not a literal".into(),
@@ -51,14 +51,11 @@ fn frame_bound(
 
 /// The window function of `w`.
 pub fn window(w: &pe::Window, scope: &Scope) -> Result<Expr> {
-    let func = to_expr(
-        required_box(&w.window_function, "the window function")?,
-        scope,
-    )?;
+    let func = scope.expr(required_box(&w.window_function, "the window function")?)?;
     let partition_by = w
         .partition_spec
         .iter()
-        .map(|p| to_expr(p, scope))
+        .map(|p| scope.expr(p))
         .collect::<Result<Vec<_>>>()?;
     let order_by = w
         .order_spec

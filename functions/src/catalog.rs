@@ -259,7 +259,7 @@ impl Lists {
                 SessionStateDefaults::default_scalar_functions(),
             ),
             higher_order: ByProvider::new(
-                vec![],
+                own.higher_order,
                 vec![],
                 SessionStateDefaults::default_higher_order_functions(),
             ),

@@ -34,6 +34,7 @@ mod format_number;
 mod hash;
 mod histogram;
 mod json;
+mod lambda;
 mod like;
 mod listagg;
 mod math;
@@ -46,11 +47,14 @@ mod operators;
 mod pad;
 mod random;
 mod regexp;
+mod reverse;
 mod sentences;
 pub mod settings;
+mod shuffle;
 mod simplified;
 mod sketch;
 mod spark_args;
+mod spark_map;
 mod statistics;
 mod string;
 mod string_edit;
@@ -63,7 +67,7 @@ mod xml;
 use std::sync::Arc;
 
 use datafusion::execution::SessionStateBuilder;
-use datafusion::logical_expr::{AggregateUDF, ScalarUDF};
+use datafusion::logical_expr::{AggregateUDF, HigherOrderUDF, ScalarUDF};
 use datafusion_spark::SessionStateBuilderSpark;
 
 pub use datetime::cast_string_to_timestamp;
@@ -90,6 +94,10 @@ pub fn with_spark_sql(builder: SessionStateBuilder) -> SessionStateBuilder {
         .aggregate_functions()
         .get_or_insert_with(Vec::new)
         .extend(own.aggregate);
+    builder
+        .higher_order_functions()
+        .get_or_insert_with(Vec::new)
+        .extend(own.higher_order);
     aliases::add(&mut builder);
     builder
 }
@@ -103,6 +111,8 @@ pub(crate) struct OwnFunctions {
     pub scalar: Vec<Arc<ScalarUDF>>,
     /// Aggregate functions.
     pub aggregate: Vec<Arc<AggregateUDF>>,
+    /// Higher-order functions (the ones taking lambdas).
+    pub higher_order: Vec<Arc<HigherOrderUDF>>,
 }
 
 /// Kiln's own functions ([`OwnFunctions`]).
@@ -132,6 +142,9 @@ pub(crate) fn own_functions() -> OwnFunctions {
         .chain(charset::functions())
         .chain(pad::functions())
         .chain(math::functions())
+        .chain(spark_map::functions())
+        .chain(reverse::functions())
+        .chain(shuffle::functions())
         .chain(sketch::scalar_functions())
         .chain(random::functions())
         .chain(hash::functions())
@@ -164,7 +177,11 @@ pub(crate) fn own_functions() -> OwnFunctions {
         .chain(listagg::functions())
         .chain(max_by::functions())
         .collect();
-    OwnFunctions { scalar, aggregate }
+    OwnFunctions {
+        scalar,
+        aggregate,
+        higher_order: lambda::functions(),
+    }
 }
 
 #[cfg(test)]

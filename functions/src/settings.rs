@@ -70,6 +70,17 @@ pub fn flag(config: &ConfigOptions, key: &str) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
 
+/// The value of setting `key` (the full `spark.` name) in `config`, when
+/// set in a session with Spark settings.
+pub fn value<'c>(config: &'c ConfigOptions, key: &str) -> Option<&'c str> {
+    let key = key.strip_prefix("spark.")?;
+    config
+        .extensions
+        .get::<SparkSettings>()
+        .and_then(|s| s.values.get(key))
+        .map(|v| v.as_str())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

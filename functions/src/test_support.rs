@@ -29,8 +29,11 @@ fn block_on<F: Future>(f: F) -> F::Output {
     }
 }
 
-fn session(ansi: bool) -> SessionContext {
+fn session(ansi: bool, spark_dialect: bool) -> SessionContext {
     let mut config = SessionConfig::new().with_target_partitions(1);
+    if spark_dialect {
+        config.options_mut().sql_parser.dialect = datafusion::common::config::Dialect::Spark;
+    }
     // Kiln's session settings (kiln_core::config): `1.5` is a DECIMAL.
     config.options_mut().sql_parser.parse_float_as_decimal = true;
     config.options_mut().execution.enable_ansi_mode = ansi;
@@ -41,7 +44,15 @@ fn session(ansi: bool) -> SessionContext {
 }
 
 fn run(sql: &str, ansi: bool) -> datafusion::common::Result<Vec<RecordBatch>> {
-    let ctx = session(ansi);
+    run_in(sql, ansi, false)
+}
+
+fn run_in(
+    sql: &str,
+    ansi: bool,
+    spark_dialect: bool,
+) -> datafusion::common::Result<Vec<RecordBatch>> {
+    let ctx = session(ansi, spark_dialect);
     block_on(async { ctx.sql(sql).await?.collect().await })
 }
 
@@ -53,7 +64,24 @@ pub fn query(sql: &str) -> Vec<String> {
 
 /// [`query`] with ANSI mode on or off.
 pub fn query_with(sql: &str, ansi: bool) -> Vec<String> {
-    let batches = run(sql, ansi).unwrap_or_else(|e| panic!("{sql}: {e}"));
+    rows_of(sql, run(sql, ansi))
+}
+
+/// [`query`] in Spark's SQL dialect (lambdas `x -> x + 1`, `ARRAY<INT>`).
+pub fn query_spark(sql: &str) -> Vec<String> {
+    rows_of(sql, run_in(sql, true, true))
+}
+
+/// The error `sql` fails with in Spark's SQL dialect.
+pub fn query_spark_err(sql: &str) -> String {
+    match run_in(sql, true, true) {
+        Ok(b) => panic!("{sql} should fail, gave {b:?}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn rows_of(sql: &str, batches: datafusion::common::Result<Vec<RecordBatch>>) -> Vec<String> {
+    let batches = batches.unwrap_or_else(|e| panic!("{sql}: {e}"));
     let options = FormatOptions::default().with_null("NULL");
     let mut rows = Vec::new();
     for batch in batches {

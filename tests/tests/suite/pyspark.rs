@@ -80,6 +80,11 @@ fn json_csv_and_xml_functions_give_sparks_answers() {
 }
 
 #[test]
+fn lambdas_generators_and_nested_values_give_sparks_answers() {
+    check_script("lambdas_generators.py");
+}
+
+#[test]
 fn python_udfs_give_sparks_answers_on_the_executors() {
     // Every kind of Python UDF; the script itself asserts, on Kiln, that
     // the UDFs ran in workers of both executor processes.
