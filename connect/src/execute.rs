@@ -7,13 +7,8 @@ use std::sync::Arc;
 use arrow::array::{ArrayRef, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::view::ViewTable;
-use datafusion::datasource::file_format::csv::CsvFormatFactory;
-use datafusion::datasource::file_format::format_as_file_type;
-use datafusion::datasource::file_format::json::JsonFormatFactory;
-use datafusion::datasource::file_format::parquet::ParquetFormatFactory;
 use datafusion::logical_expr::{LogicalPlan, LogicalPlanBuilder};
 use futures::StreamExt;
-use kiln_core::config::WriteMode;
 use kiln_driver::application::{sql_plans, Driver};
 use kiln_driver::job::QueryStream;
 
@@ -23,7 +18,6 @@ use crate::proto::command::CommandType;
 use crate::proto::execute_plan_response::{ArrowBatch, ResponseType, SqlCommandResult};
 use crate::proto::plan::OpType;
 use crate::proto::relation::RelType;
-use crate::proto::write_operation::{SaveMode, SaveType};
 use crate::proto::{self, ExecutePlanResponse, Relation};
 use crate::relation::Planner;
 use crate::relation_read::sql_query_plan;
@@ -381,7 +375,12 @@ impl Executor {
                 ctx.register_table(name, Arc::new(ViewTable::new(plan, None)))?;
                 Ok(())
             }
-            Some(CommandType::WriteOperation(w)) => self.write(out, w).await,
+            Some(CommandType::WriteOperation(w)) => {
+                crate::write::write(&self.driver, out.session, w).await
+            }
+            Some(CommandType::WriteOperationV2(w)) => {
+                crate::write::write_v2(&self.driver, out.session, w).await
+            }
             Some(CommandType::RegisterFunction(f)) => crate::udf::register(&out.session.ctx, &f),
             Some(other) => Err(ConnectError::Unsupported(format!(
                 "the command {}",
@@ -463,105 +462,6 @@ impl Executor {
             None,
         )
         .await
-    }
-
-    async fn write(&self, out: &Responder<'_>, w: proto::WriteOperation) -> Result<()> {
-        let input = w
-            .input
-            .as_ref()
-            .ok_or_else(|| ConnectError::IllegalArgument("a write of nothing".into()))?;
-        let path = match &w.save_type {
-            Some(SaveType::Path(p)) => p.clone(),
-            Some(SaveType::Table(_)) => {
-                return Err(ConnectError::Unsupported(
-                    "saveAsTable / insertInto (Kiln writes to paths)".into(),
-                ))
-            }
-            None => {
-                return Err(ConnectError::IllegalArgument(
-                    "a write needs a path (df.write.save(path))".into(),
-                ))
-            }
-        };
-        if !w
-            .bucket_by
-            .as_ref()
-            .is_none_or(|b| b.bucket_column_names.is_empty())
-        {
-            return Err(ConnectError::Unsupported("bucketBy".into()));
-        }
-        let format = w
-            .source
-            .as_deref()
-            .unwrap_or("parquet")
-            .to_ascii_lowercase();
-        let opt = |k: &str| {
-            w.options
-                .iter()
-                .find(|(key, _)| key.eq_ignore_ascii_case(k))
-                .map(|(_, v)| v.clone())
-        };
-        let mut options = std::collections::HashMap::new();
-        // Spark writes a folder of part files whatever the path looks like.
-        options.insert("single_file_output".to_string(), "false".to_string());
-        let file_type = match format.as_str() {
-            "parquet" => {
-                if let Some(c) = opt("compression") {
-                    options.insert("format.compression".into(), c);
-                }
-                format_as_file_type(Arc::new(ParquetFormatFactory::new()))
-            }
-            "csv" => {
-                options.insert(
-                    "format.has_header".into(),
-                    opt("header").unwrap_or_else(|| "false".into()),
-                );
-                if let Some(sep) = opt("sep").or_else(|| opt("delimiter")) {
-                    options.insert("format.delimiter".into(), sep);
-                }
-                format_as_file_type(Arc::new(CsvFormatFactory::new()))
-            }
-            "json" => format_as_file_type(Arc::new(JsonFormatFactory::new())),
-            other => {
-                return Err(ConnectError::Unsupported(format!(
-                    "writing the format `{other}` (Kiln writes parquet, csv and json)"
-                )))
-            }
-        };
-        let exists =
-            !path.contains("://") && std::fs::read_dir(&path).is_ok_and(|mut d| d.next().is_some());
-        let mode = match SaveMode::try_from(w.mode).unwrap_or(SaveMode::Unspecified) {
-            SaveMode::Append => WriteMode::Append,
-            SaveMode::Overwrite => WriteMode::Overwrite,
-            SaveMode::Ignore if exists => return Ok(()),
-            SaveMode::Ignore => WriteMode::ErrorIfExists,
-            SaveMode::ErrorIfExists | SaveMode::Unspecified => {
-                if exists {
-                    return Err(ConnectError::Analysis {
-                        class: "PATH_ALREADY_EXISTS",
-                        message: format!(
-                            "Path file:{path} already exists. Set mode as \"overwrite\" to \
-                             overwrite the existing path."
-                        ),
-                    });
-                }
-                WriteMode::ErrorIfExists
-            }
-        };
-        let plan = Planner::new(&out.session.ctx).plan(input).await?;
-        let plan = LogicalPlanBuilder::copy_to(
-            plan,
-            path,
-            file_type,
-            options,
-            w.partitioning_columns.clone(),
-        )?
-        .build()?;
-        self.driver
-            .execute_write(&out.session.ctx, plan, "DataFrameWriter", mode)
-            .await
-            .map_err(ConnectError::from_kiln)?;
-        Ok(())
     }
 }
 

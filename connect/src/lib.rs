@@ -36,11 +36,14 @@
 //! - [`types`]: Spark data types and Arrow types, both ways.
 //! - [`show`]: `DataFrame.show()`'s text, as Spark prints it.
 //! - [`conf`]: Spark's settings and their defaults, as a client reads them.
+//! - [`catalog_listing`]: `spark.catalog`'s lists: tables, views, columns, databases.
+//! - [`write`]: `df.write` to a folder, `saveAsTable` and `insertInto`.
 //! - [`error`]: errors as Spark sends them (`google.rpc.ErrorInfo`).
 
 pub mod analyze;
 pub mod call;
 pub mod call_docs;
+pub mod catalog_listing;
 pub mod col_regex;
 pub mod collection;
 pub mod conf;
@@ -75,6 +78,7 @@ pub mod show;
 pub mod types;
 pub mod udf;
 pub mod window;
+pub mod write;
 
 /// The Spark Connect protocol of Spark 4.2.0, generated from the vendored
 /// `.proto` files.

@@ -204,7 +204,7 @@ impl<'a> Planner<'a> {
             RelType::Sample(s) => self.sample(s).await,
             RelType::SampleBy(s) => self.sample_by(s).await,
             RelType::ToSchema(t) => self.conform_to_schema(t).await,
-            RelType::Catalog(c) => crate::relation_catalog::catalog(self.ctx, c),
+            RelType::Catalog(c) => crate::relation_catalog::catalog(self.ctx, c).await,
             RelType::WithRelations(w) => self.with_relations(w).await,
             RelType::MapPartitions(m) => {
                 let input = self.input(&m.input).await?;

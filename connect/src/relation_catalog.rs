@@ -7,18 +7,15 @@
 use datafusion::logical_expr::{lit, Expr, LogicalPlan, LogicalPlanBuilder};
 use datafusion::prelude::SessionContext;
 
+use crate::catalog_listing::{self as listing, SPARK_CATALOG};
 use crate::error::{ConnectError, Result};
 use crate::proto;
 use crate::proto::catalog::CatType;
 
-/// The schema of global temp views, as Spark names it.
-pub const GLOBAL_TEMP: &str = "global_temp";
-
-/// The name of Spark's one catalog, as `currentCatalog()` answers.
-const SPARK_CATALOG: &str = "spark_catalog";
+pub use crate::catalog_listing::GLOBAL_TEMP;
 
 /// The one-row answer of a catalog call.
-pub fn catalog(ctx: &SessionContext, c: &proto::Catalog) -> Result<LogicalPlan> {
+pub async fn catalog(ctx: &SessionContext, c: &proto::Catalog) -> Result<LogicalPlan> {
     let Some(t) = &c.cat_type else {
         return Err(ConnectError::IllegalArgument(
             "a catalog call without a type".into(),
@@ -44,6 +41,31 @@ pub fn catalog(ctx: &SessionContext, c: &proto::Catalog) -> Result<LogicalPlan> 
             .default_schema
             .clone()),
         CatType::CurrentCatalog(_) => lit(SPARK_CATALOG),
+        CatType::ListCatalogs(l) => return listing::list_catalogs(ctx, l.pattern.as_deref()),
+        CatType::ListDatabases(l) => return listing::list_databases(ctx, l.pattern.as_deref()),
+        CatType::GetDatabase(d) => return listing::get_database(ctx, &d.db_name),
+        CatType::DatabaseExists(d) => lit(listing::is_default_database(&d.db_name)),
+        CatType::ListTables(l) => {
+            return listing::list_tables(ctx, l.db_name.as_deref(), l.pattern.as_deref()).await
+        }
+        CatType::GetTable(t) => {
+            return listing::get_table(ctx, &t.table_name, t.db_name.as_deref()).await
+        }
+        CatType::ListColumns(c) => {
+            return listing::list_columns(ctx, &c.table_name, c.db_name.as_deref()).await
+        }
+        CatType::FunctionExists(f) => lit(listing::function_exists(ctx, &f.function_name)),
+        CatType::SetCurrentDatabase(d) => {
+            if !listing::is_default_database(&d.db_name) {
+                return Err(ConnectError::Unsupported(format!(
+                    "databases other than `default` (setCurrentDatabase(\"{}\"))",
+                    d.db_name
+                )));
+            }
+            lit(true)
+        }
+        // Kiln's tables list their files at every scan: nothing to refresh.
+        CatType::RefreshTable(t) => lit(ctx.table_exist(t.table_name.as_str())?),
         other => {
             let call = format!("{other:?}");
             return Err(ConnectError::Unsupported(format!(

@@ -13,10 +13,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use datafusion::common::{plan_datafusion_err, plan_err, Constraints, DFSchema};
+use datafusion::common::file_options::file_type::FileType;
+use datafusion::common::{plan_datafusion_err, plan_err, Constraints, DFSchema, TableReference};
 use datafusion::datasource::listing::{ListingTable, ListingTableUrl};
 use datafusion::error::Result;
-use datafusion::logical_expr::{CreateExternalTable, DdlStatement, LogicalPlan};
+use datafusion::logical_expr::{
+    CreateExternalTable, DdlStatement, LogicalPlan, LogicalPlanBuilder,
+};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::parser::{CopyToSource, CopyToStatement, Statement};
 use datafusion::sql::planner::object_name_to_table_reference;
@@ -158,13 +161,34 @@ pub async fn plan_create_table(ctx: &SessionContext, ct: &CreateTable) -> Result
             .collect(),
     };
     let copy = state.statement_to_plan(Statement::CopyTo(copy)).await?;
-    let LogicalPlan::Copy(c) = &copy else {
-        return plan_err!("CREATE TABLE `{shown}` AS SELECT: the write did not plan as a write");
+    let create = registration(
+        name,
+        &copy,
+        location,
+        file_type,
+        table_partition_cols,
+        options,
+    )?;
+    Ok(vec![copy, create])
+}
+
+/// The registration of a table whose rows `copy` writes into `location`:
+/// its columns are the written query's, unqualified and nullable, with the
+/// partition columns last, where the listing table puts them.
+fn registration(
+    name: TableReference,
+    copy: &LogicalPlan,
+    location: String,
+    file_type: &str,
+    table_partition_cols: Vec<String>,
+    options: HashMap<String, String>,
+) -> Result<LogicalPlan> {
+    let LogicalPlan::Copy(c) = copy else {
+        return plan_err!("a new table `{name}`: the write did not plan as a write");
     };
-    let schema = c.input.schema();
-    // The table's columns are the query's, unqualified; partition columns
-    // come last, where the listing table puts them.
-    let fields = schema
+    let fields = c
+        .input
+        .schema()
         .fields()
         .iter()
         .map(|f| f.as_ref().clone().with_nullable(true));
@@ -187,10 +211,74 @@ pub async fn plan_create_table(ctx: &SessionContext, ct: &CreateTable) -> Result
         constraints: Constraints::default(),
         column_defaults: HashMap::new(),
     };
-    Ok(vec![
-        copy,
-        LogicalPlan::Ddl(DdlStatement::CreateExternalTable(Box::new(create))),
-    ])
+    Ok(LogicalPlan::Ddl(DdlStatement::CreateExternalTable(
+        Box::new(create),
+    )))
+}
+
+/// How a DataFrame writer writes a new managed table's files: the format
+/// (`parquet`, `csv` or `json`), DataFusion's file type for it, and the
+/// write's options in DataFusion's keys (`format.has_header`, ...).
+pub struct NewTableFiles {
+    /// Spark's name of the format.
+    pub format: String,
+    /// DataFusion's file type of the format.
+    pub file_type: Arc<dyn FileType>,
+    /// The write's options; those under `format.` also describe the table.
+    pub options: HashMap<String, String>,
+    /// The partition columns (`partitionBy`).
+    pub partition_by: Vec<String>,
+}
+
+/// The plans of `df.write.saveAsTable(name)` for a table that does not
+/// exist: the write of `input` into a new folder under the warehouse (it
+/// must not hold files, as Spark requires), then the table's registration.
+pub async fn plan_new_table(
+    ctx: &SessionContext,
+    name: TableReference,
+    input: LogicalPlan,
+    files: NewTableFiles,
+) -> Result<Vec<LogicalPlan>> {
+    let shown = name.table().to_string();
+    let location = format!("{}/{}/", warehouse(ctx), shown);
+    if holds_files(ctx, &location).await? {
+        return plan_err!(
+            "[LOCATION_ALREADY_EXISTS] Cannot name the managed table as `{shown}`, as its associated location '{location}' already exists. Please pick a different table name, or remove the existing location first."
+        );
+    }
+    let file_type = match files.format.as_str() {
+        "parquet" => "PARQUET",
+        "csv" => "CSV",
+        "json" => "JSON",
+        other => {
+            return plan_err!(
+                "saveAsTable `{shown}` in {other}: Kiln's tables are parquet, csv or json"
+            )
+        }
+    };
+    let table_options: HashMap<String, String> = files
+        .options
+        .iter()
+        .filter(|(k, _)| k.starts_with("format."))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let copy = LogicalPlanBuilder::copy_to(
+        input,
+        location.clone(),
+        files.file_type,
+        files.options,
+        files.partition_by.clone(),
+    )?
+    .build()?;
+    let create = registration(
+        name,
+        &copy,
+        location,
+        file_type,
+        files.partition_by,
+        table_options,
+    )?;
+    Ok(vec![copy, create])
 }
 
 /// Whether `stmt` is a Spark `CREATE TABLE` (or `CREATE TEMPORARY VIEW ...
@@ -212,8 +300,13 @@ pub async fn dropped_managed_folder(ctx: &SessionContext, plan: &LogicalPlan) ->
         return None;
     };
     let provider = ctx.table_provider(drop.name.clone()).await.ok()?;
-    let listing = provider.downcast_ref::<ListingTable>()?;
-    let [path] = listing.table_paths().as_slice() else {
+    managed_folder(ctx, provider.downcast_ref::<ListingTable>()?)
+}
+
+/// The folder of `table` if it is a managed table: one folder, under the
+/// warehouse (Spark's `MANAGED`; a table with a `LOCATION` is `EXTERNAL`).
+pub fn managed_folder(ctx: &SessionContext, table: &ListingTable) -> Option<String> {
+    let [path] = table.table_paths().as_slice() else {
         return None;
     };
     let warehouse = ListingTableUrl::parse(folder(&warehouse(ctx))).ok()?;
@@ -243,7 +336,8 @@ pub async fn delete_folder(ctx: &SessionContext, location: &str) -> Result<()> {
     Ok(())
 }
 
-fn warehouse(ctx: &SessionContext) -> String {
+/// The session's warehouse folder (`spark.sql.warehouse.dir`).
+pub fn warehouse(ctx: &SessionContext) -> String {
     ctx.state()
         .config()
         .get_extension::<Warehouse>()

@@ -338,7 +338,7 @@ fn dedup(
     last_win: bool,
 ) -> Result<(ArrayRef, ArrayRef, OffsetBuffer<i32>)> {
     let converter = RowConverter::new(vec![SortField::new(keys.data_type().clone())])?;
-    let encoded = converter.convert_columns(&[keys.clone()])?;
+    let encoded = converter.convert_columns(std::slice::from_ref(&keys))?;
     let mut key_at: Vec<u32> = Vec::with_capacity(keys.len());
     let mut value_at: Vec<u32> = Vec::with_capacity(keys.len());
     let mut kept = Vec::with_capacity(lengths.len());

@@ -70,6 +70,13 @@ fn dataframe_relations_give_sparks_answers() {
 }
 
 #[test]
+fn tables_written_by_dataframes_and_the_catalog_give_sparks_answers() {
+    // saveAsTable in every save mode, insertInto, partitioned and CSV
+    // tables, and spark.catalog's lists of tables, views and columns.
+    check_script("tables.py");
+}
+
+#[test]
 fn everyday_spark_sql_gives_sparks_answers() {
     check_script("spark_sql_everyday.py");
 }
