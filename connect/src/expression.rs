@@ -199,7 +199,11 @@ pub fn to_expr(e: &Expression, scope: &Scope) -> Result<Expr> {
         }
         ExprType::Alias(a) => {
             let inner = to_expr(required_box(&a.expr, "the aliased expression")?, scope)?;
-            Ok(inner.alias(a.name.join(".")))
+            Ok(types::alias_with_spark_metadata(
+                inner,
+                &a.name.join("."),
+                a.metadata.as_deref(),
+            ))
         }
         ExprType::ExpressionString(s) => expression_string(&s.expression, scope),
         ExprType::Cast(c) => {

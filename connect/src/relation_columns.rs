@@ -1,7 +1,6 @@
 //! The relations that rename, add, drop or deduplicate columns of their
 //! input: ToDF, WithColumnsRenamed, WithColumns, Drop and Deduplicate.
 
-use datafusion::common::metadata::FieldMetadata;
 use datafusion::common::Column;
 use datafusion::logical_expr::{Expr, LogicalPlan, LogicalPlanBuilder};
 
@@ -82,16 +81,8 @@ impl Planner<'_> {
             let name = a.name.join(".");
             let value = to_expr(required_box(&a.expr, "the new column")?, &scope)?;
             // `withMetadata`: the column's Spark metadata (a JSON object).
-            let value = match a.metadata.as_deref().filter(|m| !m.is_empty()) {
-                Some(m) => value.alias_with_metadata(
-                    &name,
-                    Some(FieldMetadata::from(std::collections::BTreeMap::from([(
-                        crate::types::SPARK_METADATA.to_string(),
-                        m.to_string(),
-                    )]))),
-                ),
-                None => value.alias(&name),
-            };
+            let value =
+                crate::types::alias_with_spark_metadata(value, &name, a.metadata.as_deref());
             match names.iter().position(|n| n.eq_ignore_ascii_case(&name)) {
                 Some(i) => exprs[i] = value,
                 None => exprs.push(value),

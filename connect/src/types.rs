@@ -251,6 +251,25 @@ fn client_field(f: &Field) -> Field {
 /// object `withMetadata` sets), sent back in the column's StructField.
 pub const SPARK_METADATA: &str = "spark.metadata";
 
+/// `expr` named `name`, with the column's Spark metadata (a JSON object,
+/// as `alias(..., metadata=...)` and `withMetadata` give it) when there
+/// is one.
+pub fn alias_with_spark_metadata(
+    expr: datafusion::logical_expr::Expr,
+    name: &str,
+    metadata: Option<&str>,
+) -> datafusion::logical_expr::Expr {
+    match metadata.filter(|m| !m.is_empty()) {
+        Some(m) => expr.alias_with_metadata(
+            name,
+            Some(datafusion::common::metadata::FieldMetadata::from(
+                std::collections::BTreeMap::from([(SPARK_METADATA.to_string(), m.to_string())]),
+            )),
+        ),
+        None => expr.alias(name),
+    }
+}
+
 /// The schema the client reads for `schema`.
 pub fn client_schema(schema: &Schema) -> SchemaRef {
     Arc::new(Schema::new(

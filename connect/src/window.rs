@@ -15,6 +15,7 @@ use crate::scope::{required_box, sort_expr, Scope};
 fn frame_bound(
     b: &pe::window::window_frame::FrameBoundary,
     lower: bool,
+    units: WindowFrameUnits,
     scope: &Scope,
 ) -> Result<WindowFrameBound> {
     use pe::window::window_frame::frame_boundary::Boundary;
@@ -36,12 +37,19 @@ fn frame_bound(
                     )))
                 }
             };
+            // A RANGE offset is in the ORDER BY column's type, which the
+            // analyzer casts it to from text (as DataFusion's SQL planner
+            // does); an unsigned offset there gave wrong frames.
+            let offset = |m: u64| match units {
+                WindowFrameUnits::Range => ScalarValue::Utf8(Some(m.to_string())),
+                _ => ScalarValue::UInt64(Some(m)),
+            };
             if n == 0 {
                 WindowFrameBound::CurrentRow
             } else if n < 0 {
-                WindowFrameBound::Preceding(ScalarValue::UInt64(Some(n.unsigned_abs())))
+                WindowFrameBound::Preceding(offset(n.unsigned_abs()))
             } else {
-                WindowFrameBound::Following(ScalarValue::UInt64(Some(n as u64)))
+                WindowFrameBound::Following(offset(n.unsigned_abs()))
             }
         }
         _ if lower => WindowFrameBound::Preceding(ScalarValue::UInt64(None)),
@@ -72,11 +80,13 @@ pub fn window(w: &pe::Window, scope: &Scope) -> Result<Expr> {
             let lower = frame_bound(
                 required_box(&f.lower, "the frame's lower bound")?,
                 true,
+                units,
                 scope,
             )?;
             let upper = frame_bound(
                 required_box(&f.upper, "the frame's upper bound")?,
                 false,
+                units,
                 scope,
             )?;
             Some(WindowFrame::new_bounds(units, lower, upper))

@@ -448,7 +448,14 @@ pub fn spark_session(config: SessionConfig, runtime: Arc<RuntimeEnv>) -> Session
     crate::global_aggregate_filter::register(&mut builder);
     // A name a relation has twice is ambiguous, as in Spark.
     crate::ambiguous_names::register(&mut builder);
-    SessionContext::new_with_state(builder.build())
+    let ctx = SessionContext::new_with_state(builder.build());
+    // DataFusion 55's struct-field extraction pushdown fails to plan a
+    // field a projection adds to a struct (`named_struct(..., 'd', 4) AS
+    // a` then `a.d`, as `withField` builds: "Field d not found in
+    // struct"); without it the field is read after the projection.
+    ctx.remove_optimizer_rule("push_down_leaf_projections");
+    ctx.remove_optimizer_rule("extract_leaf_expressions");
+    ctx
 }
 
 /// Builds the runtime (memory pool, spill directory) of an executor or driver.

@@ -101,4 +101,37 @@ error("unknown column", lambda: people.select("nope").collect())
 error("unknown table", lambda: spark.table("no_such_table").collect())
 error("missing path", lambda: spark.read.parquet(out + "/does-not-exist").collect())
 error("write to an existing path", lambda: people.write.parquet(out + "/people"))
+
+# Window frames with offsets, RANGE (by value) and ROWS, and a struct field
+# added by withField then read: each once answered wrongly or failed.
+by_city = Window.partitionBy("city").orderBy("age")
+rows(
+    "range and rows frames with offsets",
+    people.select(
+        "name",
+        F.sum("spend").over(by_city.rangeBetween(Window.currentRow, 11)).alias("range_sum"),
+        F.sum("spend").over(by_city.rangeBetween(-11, Window.unboundedFollowing)).alias("range_rest"),
+        F.count("*").over(by_city.rowsBetween(-1, 1)).alias("rows_count"),
+    ),
+)
+cat = spark.createDataFrame(
+    [(1, "a"), (1, "a"), (2, "a"), (1, "b"), (2, "b"), (3, "b"), (5, "b")], "id INT, category STRING"
+)
+by_cat = Window.partitionBy("category").orderBy("id")
+rows(
+    "range frames by value in every partition",
+    cat.select(
+        "id",
+        "category",
+        F.sum("id").over(by_cat.rangeBetween(Window.currentRow, 1)).alias("next"),
+        F.sum("id").over(by_cat.rangeBetween(-2, -1)).alias("before"),
+    ),
+)
+nested = people.select("id", F.struct("name", "age").alias("s"))
+rows(
+    "withField adds a field that is then read",
+    nested.withColumn("s", F.col("s").withField("city", F.lit("X"))).select("id", "s.city", "s.name"),
+)
+title("alias with metadata")
+print(people.select(F.col("age").alias("a", metadata={"max": 99})).schema["a"].metadata)
 spark.stop()
