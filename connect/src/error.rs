@@ -156,7 +156,7 @@ pub fn quote_id(name: &str) -> String {
 }
 
 /// `[CLASS] rest` split into Spark's error class and the rest.
-fn embedded_class(m: &str) -> Option<(&str, &str)> {
+pub(crate) fn embedded_class(m: &str) -> Option<(&str, &str)> {
     let (class, rest) = m.strip_prefix('[')?.split_once("] ")?;
     class
         .chars()

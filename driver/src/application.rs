@@ -18,6 +18,7 @@ use kiln_core::sql::{parse_job, prepare, NameCatalog};
 use kiln_core::{KilnError, Result};
 use tracing::Instrument;
 
+use crate::cache_table;
 use crate::commit;
 use crate::file_table;
 use crate::job::{count_batch, JobRunner, QueryStream};
@@ -537,6 +538,9 @@ async fn plan_statement(
 ) -> datafusion::error::Result<Vec<LogicalPlan>> {
     if let Some(ct) = managed_table::as_create_table(&stmt) {
         return managed_table::plan_create_table(ctx, ct).await;
+    }
+    if cache_table::is_cache_statement(&stmt) {
+        return cache_table::plan_cache_statement(ctx, &stmt).await;
     }
     Ok(vec![ctx.state().statement_to_plan(stmt).await?])
 }

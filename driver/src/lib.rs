@@ -15,6 +15,7 @@
 //! - [`executor_registry`]: registered executors, heartbeats, the driver's gRPC service.
 //! - [`allocation`]: dynamic allocation's view of the executors (busy, needed, idle, released).
 //! - [`file_table`]: ``parquet.`path` `` references as tables.
+//! - [`cache_table`]: Spark's `CACHE TABLE` / `UNCACHE TABLE` (accepted; nothing is kept yet).
 //! - [`managed_table`]: Spark's `CREATE TABLE` (managed and located tables).
 //! - [`commit`]: the output commit protocol of `INSERT` and `COPY` (staging, commit, abort);
 //!   [`commit_store`] retries its idempotent store operations on transient errors.
@@ -25,6 +26,7 @@
 
 pub mod allocation;
 pub mod application;
+pub mod cache_table;
 pub mod cluster_manager;
 pub mod commit;
 pub mod commit_store;

@@ -129,3 +129,18 @@ rows("writeTo create, partitioned", spark.table("orders_by_s"))
 title("writeTo create, partitioned: its columns")
 for c in spark.catalog.listColumns("orders_by_s"):
     print(c)
+
+# Caching is accepted (Kiln recomputes a cached table when it is read).
+spark.sql("CACHE TABLE sales")
+spark.sql("CACHE LAZY TABLE recent")
+spark.sql("CACHE TABLE north AS SELECT * FROM sales WHERE region = 'north'")
+rows("CACHE TABLE ... AS query makes a temp view", spark.table("north"))
+spark.sql("UNCACHE TABLE sales")
+spark.sql("UNCACHE TABLE IF EXISTS nowhere")
+error("CACHE TABLE of a table that does not exist", lambda: spark.sql("CACHE TABLE nowhere"))
+error("UNCACHE TABLE of a table that does not exist", lambda: spark.sql("UNCACHE TABLE nowhere"))
+spark.catalog.cacheTable("sales")
+spark.catalog.uncacheTable("sales")
+spark.catalog.clearCache()
+error("cacheTable of a table that does not exist", lambda: spark.catalog.cacheTable("nowhere"))
+rows("a table read after caching calls", spark.table("sales"))

@@ -106,6 +106,14 @@ pub fn sql_error_in(m: &str, sql: Option<&str>) -> ConnectError {
             return ConnectError::table_not_found(&parts);
         }
     }
+    // A message that names Spark's error class itself, after where it
+    // came from: `spark.sql: [TABLE_OR_VIEW_NOT_FOUND] The table ...`.
+    if let Some((class, rest)) = m
+        .match_indices('[')
+        .find_map(|(i, _)| super::embedded_class(&m[i..]))
+    {
+        return SparkError::new(exception::ANALYSIS, class, rest).into();
+    }
     ConnectError::analysis(m.to_string())
 }
 
@@ -204,6 +212,30 @@ mod tests {
         ));
         assert_eq!(e.params[0].1, "end of input");
         assert!(e.message.contains("(line 2, pos 19)"), "{}", e.message);
+    }
+
+    #[test]
+    fn an_analysis_message_naming_its_class_keeps_it() {
+        let e = spark(sql_error_in(
+            "spark.sql: [TABLE_OR_VIEW_NOT_FOUND] The table or view `t` cannot be found.",
+            None,
+        ));
+        assert_eq!(e.class, "TABLE_OR_VIEW_NOT_FOUND");
+        assert_eq!(e.exception, exception::ANALYSIS);
+        assert!(
+            e.message.starts_with("The table or view `t`"),
+            "{}",
+            e.message
+        );
+        // Brackets that are not a class name change nothing.
+        let e = sql_error_in("array [1, 2] is wrong", None);
+        assert!(matches!(
+            e,
+            ConnectError::Analysis {
+                class: "INTERNAL_ERROR",
+                ..
+            }
+        ));
     }
 
     #[test]
