@@ -126,8 +126,8 @@ pub(super) fn map_zip_with(
     let converter = RowConverter::new(vec![SortField::new(lk.data_type().clone())])?;
     let rk = cast_to(rk, lk.data_type())?;
     let (lrows, rrows) = (
-        converter.convert_columns(&[lk.clone()])?,
-        converter.convert_columns(&[rk.clone()])?,
+        converter.convert_columns(std::slice::from_ref(&lk))?,
+        converter.convert_columns(std::slice::from_ref(&rk))?,
     );
     let n = l.rows_len();
     let (mut key_picks, mut li, mut ri, mut rows) = (vec![], vec![], vec![], vec![]);
