@@ -5,7 +5,6 @@ use arrow::datatypes::DataType;
 use datafusion::common::{Column, ScalarValue};
 use datafusion::execution::session_state::SessionState;
 use datafusion::functions_aggregate::expr_fn::count;
-use datafusion::logical_expr::type_coercion::binary::type_union_resolution;
 use datafusion::logical_expr::{
     binary_expr, cast, col, lit, when, Expr, ExprSchemable, LogicalPlan, LogicalPlanBuilder,
     Operator,
@@ -60,17 +59,15 @@ impl Planner<'_> {
             .iter()
             .map(|v| v.get_type(input.schema()))
             .collect::<datafusion::common::Result<Vec<_>>>()?;
-        let common = type_union_resolution(&value_types).ok_or_else(|| ConnectError::Analysis {
-            class: "UNPIVOT_VALUE_DATA_TYPE_MISMATCH",
-            message: format!(
-                "Unpivot value columns must share a least common type, some types do not: {}",
-                value_types
-                    .iter()
-                    .map(types::simple_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        })?;
+        let common = types::least_common_type(
+            &value_types,
+            "UNPIVOT_VALUE_DATA_TYPE_MISMATCH",
+            |names| {
+                format!(
+                    "Unpivot value columns must share a least common type, some types do not: {names}"
+                )
+            },
+        )?;
         let rows = values
             .iter()
             .map(|v| {

@@ -13,7 +13,6 @@ use arrow::array::{ArrayRef, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::{Column, ScalarValue};
 use datafusion::datasource::MemTable;
-use datafusion::logical_expr::type_coercion::binary::type_union_resolution;
 use datafusion::logical_expr::{cast, Expr, ExprSchemable, LogicalPlan};
 
 use crate::error::{ConnectError, Result};
@@ -59,17 +58,15 @@ impl Planner<'_> {
             .iter()
             .map(|(_, e)| e.get_type(&schema))
             .collect::<datafusion::common::Result<Vec<_>>>()?;
-        let common = type_union_resolution(&value_types).ok_or_else(|| ConnectError::Analysis {
-            class: "TRANSPOSE_NO_LEAST_COMMON_TYPE",
-            message: format!(
-                "Transpose requires non-index columns to share a least common type, but {} do not.",
-                value_types
-                    .iter()
-                    .map(types::simple_string)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        })?;
+        let common = types::least_common_type(
+            &value_types,
+            "TRANSPOSE_NO_LEAST_COMMON_TYPE",
+            |names| {
+                format!(
+                    "Transpose requires non-index columns to share a least common type, but {names} do not."
+                )
+            },
+        )?;
         let mut select = vec![cast(index.clone().unalias(), DataType::Utf8).alias("__kiln_key")];
         for (i, (_, e)) in values.iter().enumerate() {
             select.push(cast(e.clone(), common.clone()).alias(format!("__kiln_v{i}")));

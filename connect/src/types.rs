@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, RecordBatch};
 use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef, TimeUnit};
+use datafusion::logical_expr::type_coercion::binary::type_union_resolution;
 
 use kiln_functions::ddl::{self, map_type, DdlError};
 
@@ -321,6 +322,25 @@ pub fn type_name(t: &DataType) -> String {
         A::Map(..) => "map".into(),
         other => simple_string(other),
     }
+}
+
+/// The least common type of `types`, or Spark's `class` error with the
+/// message `message` makes of the types' names (`int, string`).
+pub fn least_common_type(
+    types: &[DataType],
+    class: &'static str,
+    message: impl FnOnce(String) -> String,
+) -> Result<DataType> {
+    type_union_resolution(types).ok_or_else(|| ConnectError::Analysis {
+        class,
+        message: message(
+            types
+                .iter()
+                .map(simple_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+    })
 }
 
 /// Spark's short name of a type (`int`, `bigint`, `decimal(10,2)`), as in

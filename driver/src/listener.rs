@@ -480,14 +480,9 @@ impl Listener {
         outcome: &Result<TaskResult, tonic::Status>,
         executor_known: bool,
     ) {
-        let Some(mut task) = self
-            .lock()
-            .tasks
-            .remove(&(key.stage, key.partition, attempt))
-        else {
+        let Some(task) = self.finished_task(key, attempt) else {
             return;
         };
-        task.finish_time = now_ms();
         let (reason, metrics, accumulables) = match outcome {
             Err(status) => (
                 TaskEndReason::ExecutorLost(format!("executor unreachable: {}", status.message())),
@@ -528,16 +523,22 @@ impl Listener {
         });
     }
 
-    /// The running attempts of a lost executor failed with it.
-    pub fn task_lost(&self, key: TaskKey, attempt: u32, why: &str) {
-        let Some(mut task) = self
+    /// The attempt `attempt` of task `key`, no longer running, with its
+    /// finish time; `None` when it was not running.
+    fn finished_task(&self, key: TaskKey, attempt: u32) -> Option<TaskInfo> {
+        let mut task = self
             .lock()
             .tasks
-            .remove(&(key.stage, key.partition, attempt))
-        else {
+            .remove(&(key.stage, key.partition, attempt))?;
+        task.finish_time = now_ms();
+        Some(task)
+    }
+
+    /// The running attempts of a lost executor failed with it.
+    pub fn task_lost(&self, key: TaskKey, attempt: u32, why: &str) {
+        let Some(task) = self.finished_task(key, attempt) else {
             return;
         };
-        task.finish_time = now_ms();
         self.post(Event::TaskEnd {
             task,
             reason: TaskEndReason::ExecutorLost(why.to_string()),

@@ -11,56 +11,43 @@ use arrow::compute::cast;
 use arrow::datatypes::DataType;
 use datafusion::common::{plan_err, DataFusionError, Result, ScalarValue};
 use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, Signature, Volatility,
 };
 
 use crate::args::Arrays;
+use crate::kinded;
 
 /// The functions of this module.
 pub fn functions() -> Vec<Arc<ScalarUDF>> {
-    [false, true]
-        .into_iter()
-        .map(|assert| {
-            Arc::new(ScalarUDF::new_from_impl(Raise {
-                assert,
-                signature: Signature::user_defined(Volatility::Volatile),
-            }))
-        })
-        .collect()
+    kinded::functions([
+        (Raise { assert: false }, "raise_error"),
+        (Raise { assert: true }, "assert_true"),
+    ])
 }
 
 /// `raise_error` or (with `assert`) `assert_true`.
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct Raise {
     assert: bool,
-    signature: Signature,
 }
 
 fn raised(message: &str) -> DataFusionError {
     DataFusionError::Execution(format!("[USER_RAISED_EXCEPTION] {message} SQLSTATE: P0001"))
 }
 
-impl ScalarUDFImpl for Raise {
-    fn name(&self) -> &str {
-        if self.assert {
-            "assert_true"
-        } else {
-            "raise_error"
-        }
+impl kinded::Kind for Raise {
+    fn signature(&self) -> Signature {
+        Signature::user_defined(Volatility::Volatile)
     }
 
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+    fn coerce_types(&self, name: &str, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         match (self.assert, arg_types) {
             (false, [_]) => Ok(vec![DataType::Utf8]),
             (true, [_]) => Ok(vec![DataType::Boolean]),
             (true, [_, _]) => Ok(vec![DataType::Boolean, DataType::Utf8]),
             _ => plan_err!(
                 "{} takes {}, got {} argument(s)",
-                self.name(),
+                name,
                 if self.assert {
                     "a condition and an optional message"
                 } else {
@@ -71,11 +58,11 @@ impl ScalarUDFImpl for Raise {
         }
     }
 
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+    fn return_type(&self, _name: &str, _arg_types: &[DataType]) -> Result<DataType> {
         Ok(DataType::Null)
     }
 
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+    fn invoke(&self, _name: &str, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let a = Arrays::new(&args.args, args.number_rows)?;
         let null = || Ok(ColumnarValue::Scalar(ScalarValue::Null));
         if a.rows == 0 {

@@ -10,45 +10,36 @@ use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field};
 use datafusion::common::{plan_err, Result, ScalarValue};
-use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
-};
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF};
+
+use crate::kinded;
 
 /// The functions of this module.
 pub fn functions() -> Vec<Arc<ScalarUDF>> {
-    [
-        ("base64", datafusion::functions::encoding::encode()),
-        ("unbase64", datafusion::functions::encoding::decode()),
-    ]
-    .into_iter()
-    .map(|(name, inner)| {
-        Arc::new(ScalarUDF::new_from_impl(Base64 {
-            name,
-            inner,
-            signature: Signature::user_defined(Volatility::Immutable),
-        }))
-    })
-    .collect()
+    kinded::functions([
+        (
+            Base64 {
+                inner: datafusion::functions::encoding::encode(),
+            },
+            "base64",
+        ),
+        (
+            Base64 {
+                inner: datafusion::functions::encoding::decode(),
+            },
+            "unbase64",
+        ),
+    ])
 }
 
 /// `base64` (with DataFusion's `encode`) or `unbase64` (`decode`).
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct Base64 {
-    name: &'static str,
     inner: Arc<ScalarUDF>,
-    signature: Signature,
 }
 
-impl ScalarUDFImpl for Base64 {
-    fn name(&self) -> &str {
-        self.name
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+impl kinded::Kind for Base64 {
+    fn coerce_types(&self, name: &str, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         match arg_types {
             [DataType::LargeBinary] => Ok(vec![DataType::LargeBinary]),
             [DataType::Binary
@@ -57,21 +48,18 @@ impl ScalarUDFImpl for Base64 {
             | DataType::LargeUtf8
             | DataType::Utf8View
             | DataType::Null] => Ok(vec![DataType::Binary]),
-            _ => plan_err!(
-                "{} takes a string or a binary, got {arg_types:?}",
-                self.name
-            ),
+            _ => plan_err!("{} takes a string or a binary, got {arg_types:?}", name),
         }
     }
 
-    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+    fn return_type(&self, _name: &str, arg_types: &[DataType]) -> Result<DataType> {
         self.inner.return_type(&[
             arg_types.first().cloned().unwrap_or(DataType::Binary),
             DataType::Utf8,
         ])
     }
 
-    fn invoke_with_args(&self, mut args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+    fn invoke(&self, _name: &str, mut args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         args.args.push(ColumnarValue::Scalar(ScalarValue::Utf8(Some(
             "base64pad".into(),
         ))));

@@ -15,14 +15,15 @@ use datafusion::logical_expr::{
 };
 
 use crate::args::Arrays;
+use crate::kinded;
 
 /// The functions of this module.
 pub fn functions() -> Vec<Arc<ScalarUDF>> {
     vec![
         Arc::new(ScalarUDF::new_from_impl(ToBinary::new(false))),
         Arc::new(ScalarUDF::new_from_impl(ToBinary::new(true))),
-        Arc::new(ScalarUDF::new_from_impl(ValidateUtf8::new(false))),
-        Arc::new(ScalarUDF::new_from_impl(ValidateUtf8::new(true))),
+        kinded::function(ValidateUtf8 { try_: false }, "validate_utf8"),
+        kinded::function(ValidateUtf8 { try_: true }, "try_validate_utf8"),
     ]
 }
 
@@ -311,44 +312,22 @@ fn is_string(t: &DataType) -> bool {
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct ValidateUtf8 {
     try_: bool,
-    signature: Signature,
 }
 
-impl ValidateUtf8 {
-    fn new(try_: bool) -> Self {
-        ValidateUtf8 {
-            try_,
-            signature: Signature::user_defined(Volatility::Immutable),
-        }
-    }
-}
-
-impl ScalarUDFImpl for ValidateUtf8 {
-    fn name(&self) -> &str {
-        if self.try_ {
-            "try_validate_utf8"
-        } else {
-            "validate_utf8"
-        }
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+impl kinded::Kind for ValidateUtf8 {
+    fn coerce_types(&self, name: &str, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         match arg_types {
             [t] if is_string(t) || *t == DataType::Null => Ok(vec![DataType::Utf8]),
             [_] => Ok(vec![DataType::Binary]),
-            _ => exec_err!("{} takes 1 argument, got {}", self.name(), arg_types.len()),
+            _ => exec_err!("{name} takes 1 argument, got {}", arg_types.len()),
         }
     }
 
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+    fn return_type(&self, _name: &str, _arg_types: &[DataType]) -> Result<DataType> {
         Ok(DataType::Utf8)
     }
 
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+    fn invoke(&self, _name: &str, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let input = Arrays::new(&args.args, args.number_rows)?;
         let a: &ArrayRef = &input.arrays[0];
         if a.data_type() == &DataType::Utf8 {

@@ -7,47 +7,35 @@ use arrow::datatypes::DataType;
 use datafusion::common::{exec_err, Result, ScalarValue};
 use datafusion::functions_nested::sort::array_sort_udf;
 use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, Signature, Volatility,
 };
+
+use crate::kinded;
 
 /// The functions of this module.
 pub fn functions() -> Vec<Arc<ScalarUDF>> {
-    vec![Arc::new(ScalarUDF::new_from_impl(SortArray::default()))]
+    kinded::functions([(SortArray, "sort_array")])
 }
 
 /// `sort_array(array[, ascending])`: ascending puts NULLs first,
 /// descending last, as Spark does; DataFusion's `array_sort` does the
 /// sorting.
 #[derive(Debug, PartialEq, Eq, Hash)]
-struct SortArray {
-    signature: Signature,
-}
+struct SortArray;
 
-impl Default for SortArray {
-    fn default() -> Self {
-        SortArray {
-            signature: Signature::variadic_any(Volatility::Immutable),
-        }
-    }
-}
-
-impl ScalarUDFImpl for SortArray {
-    fn name(&self) -> &str {
-        "sort_array"
+impl kinded::Kind for SortArray {
+    fn signature(&self) -> Signature {
+        Signature::variadic_any(Volatility::Immutable)
     }
 
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+    fn return_type(&self, _name: &str, arg_types: &[DataType]) -> Result<DataType> {
         match arg_types {
             [t] | [t, DataType::Boolean] => Ok(t.clone()),
             _ => exec_err!("sort_array takes an array and an optional boolean, got {arg_types:?}"),
         }
     }
 
-    fn invoke_with_args(&self, mut args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+    fn invoke(&self, _name: &str, mut args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let ascending = match args.args.get(1) {
             None => true,
             Some(ColumnarValue::Scalar(ScalarValue::Boolean(Some(b)))) => *b,

@@ -19,114 +19,64 @@ use arrow::datatypes::{DataType, Decimal128Type, Float64Type, Int64Type, TimeUni
 use chrono::{DateTime, NaiveDateTime, Utc};
 use datafusion::common::{exec_err, DataFusionError, Result};
 use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, Signature, Volatility,
 };
 
 use crate::args::Arrays;
 use crate::datetime_parse::ParsePattern;
 use crate::datetime_pattern::{Format, Zone};
 use crate::datetime_value::{day_of, instant_of, wall_of, walls, Ctx, Target, MICROS_PER_SECOND};
-
-/// The functions of this module.
-pub fn functions() -> Vec<Arc<ScalarUDF>> {
-    [
-        Kind::DateFormat,
-        Kind::ToDate,
-        Kind::ToTimestamp,
-        Kind::TryToDate,
-        Kind::TryToTimestamp,
-        Kind::UnixTimestamp,
-        Kind::ToUnixTimestamp,
-        Kind::FromUnixtime,
-    ]
-    .into_iter()
-    .map(|kind| Arc::new(ScalarUDF::new_from_impl(PatternFunction::new(kind))))
-    .collect()
-}
+use crate::kinded;
 
 /// Spark's `CAST(string AS TIMESTAMP)`: `to_timestamp` with one string
 /// argument, which parses what Spark's cast parses (zone suffixes, `T`,
 /// partial dates) into a wall-clock time of the session zone.
 pub fn cast_string_to_timestamp() -> Arc<ScalarUDF> {
-    Arc::new(ScalarUDF::new_from_impl(PatternFunction::new(
-        Kind::ToTimestamp,
-    )))
+    kinded::function(Kind::ToTimestamp, "to_timestamp")
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Kind {
-    DateFormat,
-    ToDate,
+kinded::family! {
+    DateFormat = "date_format",
+    ToDate = "to_date",
     /// `to_timestamp`, also called `to_timestamp_ltz` and `to_timestamp_ntz`
     /// (Kiln has one TIMESTAMP type, the session's wall clock).
-    ToTimestamp,
+    ToTimestamp = "to_timestamp",
     /// `to_date` with NULL for text it cannot parse, ANSI mode or not.
-    TryToDate,
+    TryToDate = "try_to_date",
     /// `to_timestamp` with NULL for text it cannot parse.
-    TryToTimestamp,
-    UnixTimestamp,
-    ToUnixTimestamp,
-    FromUnixtime,
+    TryToTimestamp = "try_to_timestamp",
+    UnixTimestamp = "unix_timestamp",
+    ToUnixTimestamp = "to_unix_timestamp",
+    FromUnixtime = "from_unixtime",
 }
 
 const DEFAULT_TIMESTAMP: &str = "yyyy-MM-dd HH:mm:ss";
 
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct PatternFunction {
-    kind: Kind,
-    aliases: Vec<String>,
-    signature: Signature,
-}
-
-impl PatternFunction {
-    fn new(kind: Kind) -> Self {
-        let aliases = match kind {
-            Kind::ToTimestamp => vec!["to_timestamp_ltz".into(), "to_timestamp_ntz".into()],
-            _ => vec![],
-        };
-        PatternFunction {
-            kind,
-            aliases,
-            signature: Signature::variadic_any(Volatility::Immutable),
-        }
+impl kinded::Kind for Kind {
+    fn signature(&self) -> Signature {
+        Signature::variadic_any(Volatility::Immutable)
     }
-}
 
-impl ScalarUDFImpl for PatternFunction {
-    fn name(&self) -> &str {
-        match self.kind {
-            Kind::DateFormat => "date_format",
-            Kind::ToDate => "to_date",
-            Kind::ToTimestamp => "to_timestamp",
-            Kind::TryToDate => "try_to_date",
-            Kind::TryToTimestamp => "try_to_timestamp",
-            Kind::UnixTimestamp => "unix_timestamp",
-            Kind::ToUnixTimestamp => "to_unix_timestamp",
-            Kind::FromUnixtime => "from_unixtime",
+    fn aliases(&self) -> &'static [&'static str] {
+        match self {
+            Kind::ToTimestamp => &["to_timestamp_ltz", "to_timestamp_ntz"],
+            _ => &[],
         }
     }
 
-    fn aliases(&self) -> &[String] {
-        &self.aliases
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
-        let (min, max) = match self.kind {
+    fn return_type(&self, name: &str, arg_types: &[DataType]) -> Result<DataType> {
+        let (min, max) = match *self {
             Kind::UnixTimestamp => (0, 2),
             _ => (1, 2),
         };
         if arg_types.len() < min || arg_types.len() > max {
             return exec_err!(
                 "{} takes {min} to {max} arguments, got {}",
-                self.name(),
+                name,
                 arg_types.len()
             );
         }
-        Ok(match self.kind {
+        Ok(match *self {
             Kind::DateFormat | Kind::FromUnixtime => DataType::Utf8,
             Kind::ToDate | Kind::TryToDate => DataType::Date32,
             Kind::ToTimestamp | Kind::TryToTimestamp => {
@@ -136,14 +86,14 @@ impl ScalarUDFImpl for PatternFunction {
         })
     }
 
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+    fn invoke(&self, name: &str, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let input = Arrays::new(&args.args, args.number_rows)?;
         let (arrays, rows) = (&input.arrays, input.rows);
-        let mut ctx = Ctx::new(&args.config_options, self.name())?;
-        if matches!(self.kind, Kind::TryToDate | Kind::TryToTimestamp) {
+        let mut ctx = Ctx::new(&args.config_options, name)?;
+        if matches!(*self, Kind::TryToDate | Kind::TryToTimestamp) {
             ctx.ansi = false;
         }
-        let out = match self.kind {
+        let out = match *self {
             Kind::DateFormat => date_format(&ctx, arrays)?,
             Kind::ToDate | Kind::TryToDate => to_date(&ctx, arrays)?,
             Kind::ToTimestamp | Kind::TryToTimestamp => to_timestamp(&ctx, arrays)?,

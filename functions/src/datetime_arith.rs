@@ -23,7 +23,7 @@ use arrow::datatypes::{DataType, Int32Type, Int64Type, TimeUnit};
 use chrono::{Duration, Months, NaiveDateTime};
 use datafusion::common::{exec_err, Result};
 use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, Signature, Volatility,
 };
 
 use crate::args::Arrays;
@@ -32,36 +32,15 @@ use crate::datetime_value::{
     date_time, day_of, expect_date_time, instant_of, proleptic_month, wall_of, walls, Target,
     MICROS_PER_SECOND,
 };
+use crate::kinded;
 
-/// The functions of this module.
-pub fn functions() -> Vec<Arc<ScalarUDF>> {
-    [
-        (Kind::TimestampAdd, &[][..]),
-        (Kind::DateAdd, &["dateadd"][..]),
-        (Kind::DateSub, &[][..]),
-        (Kind::TimestampDiff, &[][..]),
-        (Kind::TimeDiff, &[][..]),
-        (Kind::DateDiff, &["datediff"][..]),
-    ]
-    .into_iter()
-    .map(|(kind, aliases)| {
-        Arc::new(ScalarUDF::new_from_impl(Arith {
-            kind,
-            aliases: aliases.iter().map(|a| a.to_string()).collect(),
-            signature: Signature::variadic_any(Volatility::Immutable),
-        }))
-    })
-    .collect()
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Kind {
-    TimestampAdd,
-    DateAdd,
-    DateSub,
-    TimestampDiff,
-    TimeDiff,
-    DateDiff,
+kinded::family! {
+    TimestampAdd = "timestampadd",
+    DateAdd = "date_add",
+    DateSub = "date_sub",
+    TimestampDiff = "timestampdiff",
+    TimeDiff = "timediff",
+    DateDiff = "date_diff",
 }
 
 impl Kind {
@@ -77,13 +56,6 @@ impl Kind {
             Kind::DateSub => &[2],
         }
     }
-}
-
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct Arith {
-    kind: Kind,
-    aliases: Vec<String>,
-    signature: Signature,
 }
 
 /// Spark's date-time units.
@@ -143,32 +115,24 @@ impl Unit {
     }
 }
 
-impl ScalarUDFImpl for Arith {
-    fn name(&self) -> &str {
-        match self.kind {
-            Kind::TimestampAdd => "timestampadd",
-            Kind::DateAdd => "date_add",
-            Kind::DateSub => "date_sub",
-            Kind::TimestampDiff => "timestampdiff",
-            Kind::TimeDiff => "timediff",
-            Kind::DateDiff => "date_diff",
+impl kinded::Kind for Kind {
+    fn signature(&self) -> Signature {
+        Signature::variadic_any(Volatility::Immutable)
+    }
+
+    fn aliases(&self) -> &'static [&'static str] {
+        match self {
+            Kind::DateAdd => &["dateadd"],
+            Kind::DateDiff => &["datediff"],
+            _ => &[],
         }
     }
 
-    fn aliases(&self) -> &[String] {
-        &self.aliases
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, t: &[DataType]) -> Result<DataType> {
-        let name = self.name();
-        if !self.kind.arities().contains(&t.len()) {
+    fn return_type(&self, name: &str, t: &[DataType]) -> Result<DataType> {
+        if !self.arities().contains(&t.len()) {
             return exec_err!(
                 "{name} takes {:?} arguments, got {}",
-                self.kind.arities(),
+                self.arities(),
                 t.len()
             );
         }
@@ -180,7 +144,7 @@ impl ScalarUDFImpl for Arith {
                 return exec_err!("{name}: the unit must be one of {UNITS}, got a {}", t[0]);
             }
             expect_date_time(name, "third", &t[2])?;
-            return if self.kind.adds() {
+            return if self.adds() {
                 if !(t[1].is_numeric() || t[1].is_null()) {
                     return exec_err!("{name}: the quantity must be a number, got {}", t[1]);
                 }
@@ -191,7 +155,7 @@ impl ScalarUDFImpl for Arith {
             };
         }
         expect_date_time(name, "first", &t[0])?;
-        if self.kind.adds() {
+        if self.adds() {
             let days_ok = t[1].is_integer()
                 || matches!(
                     t[1],
@@ -210,14 +174,14 @@ impl ScalarUDFImpl for Arith {
         }
     }
 
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+    fn invoke(&self, name: &str, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let input = Arrays::new(&args.args, args.number_rows)?;
-        let ctx = Ctx::new(&args.config_options, self.name())?;
+        let ctx = Ctx::new(&args.config_options, name)?;
         let a = &input.arrays;
-        let out: ArrayRef = match (a.len(), self.kind.adds()) {
+        let out: ArrayRef = match (a.len(), self.adds()) {
             (3, true) => Arc::new(add_units(&ctx, a)?),
             (3, false) => Arc::new(diff_units(&ctx, a)?),
-            (_, true) => Arc::new(add_days(&ctx, a, self.kind == Kind::DateSub)?),
+            (_, true) => Arc::new(add_days(&ctx, a, *self == Kind::DateSub)?),
             (_, false) => Arc::new(diff_days(&ctx, a)?),
         };
         input.answer(out)

@@ -18,79 +18,38 @@ use arrow::datatypes::{
 };
 use datafusion::common::{exec_err, Result};
 use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, Signature, Volatility,
 };
 
 use crate::args::Arrays;
 use crate::datetime_value::Ctx;
 use crate::datetime_value::{day_of, instant_of, wall_of, walls, Target, MICROS_PER_SECOND};
+use crate::kinded;
 
-/// The functions of this module.
-pub fn functions() -> Vec<Arc<ScalarUDF>> {
-    [
-        Kind::TimestampSeconds,
-        Kind::TimestampMillis,
-        Kind::TimestampMicros,
-        Kind::UnixSeconds,
-        Kind::UnixMillis,
-        Kind::UnixMicros,
-        Kind::UnixDate,
-        Kind::DateFromUnixDate,
-    ]
-    .into_iter()
-    .map(|kind| {
-        Arc::new(ScalarUDF::new_from_impl(Epoch {
-            kind,
-            signature: Signature::any(1, Volatility::Immutable),
-        }))
-    })
-    .collect()
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Kind {
-    TimestampSeconds,
-    TimestampMillis,
-    TimestampMicros,
-    UnixSeconds,
-    UnixMillis,
-    UnixMicros,
-    UnixDate,
-    DateFromUnixDate,
-}
-
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct Epoch {
-    kind: Kind,
-    signature: Signature,
+kinded::family! {
+    TimestampSeconds = "timestamp_seconds",
+    TimestampMillis = "timestamp_millis",
+    TimestampMicros = "timestamp_micros",
+    UnixSeconds = "unix_seconds",
+    UnixMillis = "unix_millis",
+    UnixMicros = "unix_micros",
+    UnixDate = "unix_date",
+    DateFromUnixDate = "date_from_unix_date",
 }
 
 fn is_integer(t: &DataType) -> bool {
     t.is_integer() || t.is_null()
 }
 
-impl ScalarUDFImpl for Epoch {
-    fn name(&self) -> &str {
-        match self.kind {
-            Kind::TimestampSeconds => "timestamp_seconds",
-            Kind::TimestampMillis => "timestamp_millis",
-            Kind::TimestampMicros => "timestamp_micros",
-            Kind::UnixSeconds => "unix_seconds",
-            Kind::UnixMillis => "unix_millis",
-            Kind::UnixMicros => "unix_micros",
-            Kind::UnixDate => "unix_date",
-            Kind::DateFromUnixDate => "date_from_unix_date",
-        }
+impl kinded::Kind for Kind {
+    fn signature(&self) -> Signature {
+        Signature::any(1, Volatility::Immutable)
     }
 
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+    fn return_type(&self, name: &str, arg_types: &[DataType]) -> Result<DataType> {
         let t = &arg_types[0];
         // Spark casts no strings here: the argument's type must be right.
-        let (ok, wanted) = match self.kind {
+        let (ok, wanted) = match *self {
             Kind::TimestampSeconds => (
                 is_integer(t) || t.is_floating() || matches!(t, DataType::Decimal128(_, _)),
                 "a number",
@@ -108,9 +67,9 @@ impl ScalarUDFImpl for Epoch {
             Kind::UnixDate => (matches!(t, DataType::Null | DataType::Date32), "a date"),
         };
         if !ok {
-            return exec_err!("{}: the argument must be {wanted}, got {t}", self.name());
+            return exec_err!("{}: the argument must be {wanted}, got {t}", name);
         }
-        Ok(match self.kind {
+        Ok(match *self {
             Kind::TimestampSeconds | Kind::TimestampMillis | Kind::TimestampMicros => {
                 DataType::Timestamp(TimeUnit::Microsecond, None)
             }
@@ -120,11 +79,11 @@ impl ScalarUDFImpl for Epoch {
         })
     }
 
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+    fn invoke(&self, name: &str, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let input = Arrays::new(&args.args, args.number_rows)?;
-        let ctx = Ctx::new(&args.config_options, self.name())?;
+        let ctx = Ctx::new(&args.config_options, name)?;
         let a = &input.arrays[0];
-        let out: ArrayRef = match self.kind {
+        let out: ArrayRef = match *self {
             Kind::TimestampSeconds => from_instants(&ctx, seconds_to_micros(&ctx, a)?)?,
             Kind::TimestampMillis => from_instants(&ctx, scaled(&ctx, a, 1_000)?)?,
             Kind::TimestampMicros => from_instants(&ctx, scaled(&ctx, a, 1)?)?,
@@ -143,7 +102,7 @@ impl ScalarUDFImpl for Epoch {
             Kind::DateFromUnixDate => {
                 // Spark casts a BIGINT to INT first: CAST_OVERFLOW beyond it.
                 let days = cast_with_options(a, &DataType::Int32, &strict())
-                    .or_else(|e| exec_err!("{}: [CAST_OVERFLOW] {e}", self.name()))?;
+                    .or_else(|e| exec_err!("{}: [CAST_OVERFLOW] {e}", name))?;
                 let days = days.as_primitive::<Int32Type>();
                 Arc::new(Date32Array::new(
                     days.values().clone(),

@@ -7,34 +7,21 @@ use std::sync::Arc;
 use arrow::array::{Array, AsArray, IntervalYearMonthArray};
 use arrow::datatypes::{DataType, Int32Type, IntervalUnit};
 use datafusion::common::{exec_err, plan_err, Result};
-use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
-};
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF};
 
 use crate::args::Arrays;
+use crate::kinded;
 
 /// The functions of this module.
 pub fn functions() -> Vec<Arc<ScalarUDF>> {
-    vec![Arc::new(ScalarUDF::new_from_impl(MakeYmInterval {
-        signature: Signature::user_defined(Volatility::Immutable),
-    }))]
+    kinded::functions([(MakeYmInterval, "make_ym_interval")])
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
-struct MakeYmInterval {
-    signature: Signature,
-}
+struct MakeYmInterval;
 
-impl ScalarUDFImpl for MakeYmInterval {
-    fn name(&self) -> &str {
-        "make_ym_interval"
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+impl kinded::Kind for MakeYmInterval {
+    fn coerce_types(&self, _name: &str, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         if arg_types.len() <= 2 && arg_types.iter().all(|t| t.is_integer() || t.is_null()) {
             Ok(vec![DataType::Int32; arg_types.len()])
         } else {
@@ -42,11 +29,11 @@ impl ScalarUDFImpl for MakeYmInterval {
         }
     }
 
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+    fn return_type(&self, _name: &str, _arg_types: &[DataType]) -> Result<DataType> {
         Ok(DataType::Interval(IntervalUnit::YearMonth))
     }
 
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+    fn invoke(&self, _name: &str, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let a = Arrays::new(&args.args, args.number_rows)?;
         let part = |i: usize, row: usize| -> Option<i32> {
             match a.arrays.get(i) {

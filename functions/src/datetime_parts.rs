@@ -15,40 +15,29 @@ use arrow::datatypes::{DataType, Time64MicrosecondType, TimeUnit};
 use chrono::{Datelike, NaiveDateTime, Timelike};
 use datafusion::common::{exec_err, Result};
 use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, Signature, Volatility,
 };
 
 use crate::args::Arrays;
 use crate::datetime_value::Ctx;
 use crate::datetime_value::{date_time, expect_date_time, walls, Target, MICROS_PER_SECOND};
+use crate::kinded;
 
 /// The functions of this module.
 pub fn functions() -> Vec<Arc<ScalarUDF>> {
-    [
-        Field::Year,
-        Field::Quarter,
-        Field::Month,
-        Field::Day,
-        Field::DayOfWeek,
-        Field::WeekDay,
-        Field::DayOfYear,
-        Field::WeekOfYear,
-        Field::Hour,
-        Field::Minute,
-        Field::Second,
-    ]
-    .into_iter()
-    .map(|field| {
-        Arc::new(ScalarUDF::new_from_impl(Extract {
-            field,
-            aliases: match field {
-                Field::Day => vec!["dayofmonth".to_string()],
-                _ => vec![],
-            },
-            signature: Signature::any(1, Volatility::Immutable),
-        }))
-    })
-    .collect()
+    kinded::functions([
+        (Field::Year, "year"),
+        (Field::Quarter, "quarter"),
+        (Field::Month, "month"),
+        (Field::Day, "day"),
+        (Field::DayOfWeek, "dayofweek"),
+        (Field::WeekDay, "weekday"),
+        (Field::DayOfYear, "dayofyear"),
+        (Field::WeekOfYear, "weekofyear"),
+        (Field::Hour, "hour"),
+        (Field::Minute, "minute"),
+        (Field::Second, "second"),
+    ])
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -92,54 +81,34 @@ impl Field {
 }
 
 /// One field of a date or timestamp.
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct Extract {
-    field: Field,
-    aliases: Vec<String>,
-    signature: Signature,
-}
+impl kinded::Kind for Field {
+    fn signature(&self) -> Signature {
+        Signature::any(1, Volatility::Immutable)
+    }
 
-impl ScalarUDFImpl for Extract {
-    fn name(&self) -> &str {
-        match self.field {
-            Field::Year => "year",
-            Field::Quarter => "quarter",
-            Field::Month => "month",
-            Field::Day => "day",
-            Field::DayOfWeek => "dayofweek",
-            Field::WeekDay => "weekday",
-            Field::DayOfYear => "dayofyear",
-            Field::WeekOfYear => "weekofyear",
-            Field::Hour => "hour",
-            Field::Minute => "minute",
-            Field::Second => "second",
+    fn aliases(&self) -> &'static [&'static str] {
+        match self {
+            Field::Day => &["dayofmonth"],
+            _ => &[],
         }
     }
 
-    fn aliases(&self) -> &[String] {
-        &self.aliases
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+    fn return_type(&self, name: &str, arg_types: &[DataType]) -> Result<DataType> {
         let t = &arg_types[0];
-        if !(self.field.of_time() && matches!(t, DataType::Time32(_) | DataType::Time64(_))) {
-            expect_date_time(self.name(), "first", t)?;
+        if !(self.of_time() && matches!(t, DataType::Time32(_) | DataType::Time64(_))) {
+            expect_date_time(name, "first", t)?;
         }
         Ok(DataType::Int32)
     }
 
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+    fn invoke(&self, name: &str, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let input = Arrays::new(&args.args, args.number_rows)?;
-        let ctx = Ctx::new(&args.config_options, self.name())?;
+        let ctx = Ctx::new(&args.config_options, name)?;
         let a = &input.arrays[0];
         let out: ArrayRef = if let DataType::Time32(_) | DataType::Time64(_) = a.data_type() {
-            Arc::new(time_field(self.field, a)?)
+            Arc::new(time_field(*self, a)?)
         } else {
-            let target = if self.field.of_time() {
+            let target = if self.of_time() {
                 Target::Timestamp
             } else {
                 Target::Date
@@ -148,7 +117,7 @@ impl ScalarUDFImpl for Extract {
             Arc::new(
                 walls
                     .iter()
-                    .map(|w| w.and_then(date_time).map(|t| self.field.of(&t)))
+                    .map(|w| w.and_then(date_time).map(|t| self.of(&t)))
                     .collect::<Int32Array>(),
             )
         };

@@ -16,53 +16,17 @@ use arrow::compute::cast;
 use arrow::datatypes::{DataType, TimeUnit};
 use chrono::{Datelike, Timelike};
 use datafusion::common::{exec_err, plan_err, Result};
-use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
-};
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF};
 
 use crate::args::Arrays;
 use crate::datetime_value::{date_time, instant_of, wall_of, walls, zone, Ctx, Target};
+use crate::kinded::{self, is_text};
 
-/// Which function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Kind {
-    FromUtc,
-    ToUtc,
-    Convert,
-    MonthsBetween,
-}
-
-/// The functions of this module.
-pub fn functions() -> Vec<Arc<ScalarUDF>> {
-    [
-        (Kind::FromUtc, "from_utc_timestamp"),
-        (Kind::ToUtc, "to_utc_timestamp"),
-        (Kind::Convert, "convert_timezone"),
-        (Kind::MonthsBetween, "months_between"),
-    ]
-    .into_iter()
-    .map(|(kind, name)| {
-        Arc::new(ScalarUDF::new_from_impl(ZoneFunction {
-            kind,
-            name,
-            signature: Signature::user_defined(Volatility::Immutable),
-        }))
-    })
-    .collect()
-}
-
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct ZoneFunction {
-    kind: Kind,
-    name: &'static str,
-    signature: Signature,
-}
-
-fn is_text(t: &DataType) -> bool {
-    matches!(
-        t,
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null
-    )
+kinded::family! {
+    FromUtc = "from_utc_timestamp",
+    ToUtc = "to_utc_timestamp",
+    Convert = "convert_timezone",
+    MonthsBetween = "months_between",
 }
 
 fn is_time(t: &DataType) -> bool {
@@ -88,17 +52,9 @@ fn zone_at(names: &ArrayRef, row: usize, name: &str) -> Result<Option<Tz>> {
     }
 }
 
-impl ScalarUDFImpl for ZoneFunction {
-    fn name(&self) -> &str {
-        self.name
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        let ok = match (self.kind, arg_types) {
+impl kinded::Kind for Kind {
+    fn coerce_types(&self, name: &str, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        let ok = match (*self, arg_types) {
             (Kind::FromUtc | Kind::ToUtc, [t, z]) => is_time(t) && is_text(z),
             (Kind::Convert, [z, t]) => is_text(z) && is_time(t),
             (Kind::Convert, [a, b, t]) => is_text(a) && is_text(b) && is_time(t),
@@ -111,8 +67,8 @@ impl ScalarUDFImpl for ZoneFunction {
         if !ok {
             return plan_err!(
                 "{} takes {}, got ({arg_types:?})",
-                self.name,
-                match self.kind {
+                name,
+                match *self {
                     Kind::FromUtc | Kind::ToUtc => "a timestamp and a time zone",
                     Kind::Convert => "an optional source zone, a target zone and a timestamp",
                     Kind::MonthsBetween => "two timestamps and an optional BOOLEAN roundOff",
@@ -122,7 +78,7 @@ impl ScalarUDFImpl for ZoneFunction {
         Ok(arg_types
             .iter()
             .map(|t| {
-                if is_text(t) && !matches!(self.kind, Kind::MonthsBetween) {
+                if is_text(t) && !matches!(*self, Kind::MonthsBetween) {
                     DataType::Utf8
                 } else {
                     t.clone()
@@ -131,18 +87,17 @@ impl ScalarUDFImpl for ZoneFunction {
             .collect())
     }
 
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(match self.kind {
+    fn return_type(&self, _name: &str, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(match *self {
             Kind::MonthsBetween => DataType::Float64,
             _ => DataType::Timestamp(TimeUnit::Microsecond, None),
         })
     }
 
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let ctx = Ctx::new(&args.config_options, self.name)?;
+    fn invoke(&self, name: &str, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let ctx = Ctx::new(&args.config_options, name)?;
         let a = Arrays::new(&args.args, args.number_rows)?;
-        let name = self.name;
-        let out: ArrayRef = match self.kind {
+        let out: ArrayRef = match *self {
             Kind::FromUtc | Kind::ToUtc => {
                 let w = walls(&ctx, &a.arrays[0], Target::Timestamp)?;
                 let utc = zone("UTC").map_or_else(|| exec_err!("no UTC zone"), Ok)?;
@@ -159,7 +114,7 @@ impl ScalarUDFImpl for ZoneFunction {
                     let t = instant_of(&ctx.tz, w.value(row));
                     // Spark shifts the instant: its wall clock in one zone
                     // read as a wall clock in the other.
-                    let shifted = match self.kind {
+                    let shifted = match *self {
                         Kind::FromUtc => t.and_then(|t| wall_of(&tz, t)),
                         _ => t
                             .and_then(|t| wall_of(&utc, t))

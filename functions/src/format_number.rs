@@ -9,24 +9,19 @@ use arrow::array::{Array, ArrayRef, AsArray, StringArray};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Float64Type, Int64Type};
 use datafusion::common::{exec_err, plan_err, Result};
-use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
-};
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF};
 
 use crate::args::Arrays;
+use crate::kinded;
 use crate::numbers::round_half_even;
 
 /// The functions of this module.
 pub fn functions() -> Vec<Arc<ScalarUDF>> {
-    vec![Arc::new(ScalarUDF::new_from_impl(FormatNumber {
-        signature: Signature::user_defined(Volatility::Immutable),
-    }))]
+    kinded::functions([(FormatNumber, "format_number")])
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
-struct FormatNumber {
-    signature: Signature,
-}
+struct FormatNumber;
 
 /// `digits` (an optional `-`, digits, an optional fraction) with its whole
 /// part grouped by thousands.
@@ -78,16 +73,8 @@ fn format_integer(v: i64, d: usize) -> String {
     grouped(&s)
 }
 
-impl ScalarUDFImpl for FormatNumber {
-    fn name(&self) -> &str {
-        "format_number"
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+impl kinded::Kind for FormatNumber {
+    fn coerce_types(&self, _name: &str, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         match arg_types {
             [x, d] if (x.is_numeric() || x.is_null()) && (d.is_integer() || d.is_null()) => {
                 let x = if x.is_integer() {
@@ -106,11 +93,11 @@ impl ScalarUDFImpl for FormatNumber {
         }
     }
 
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+    fn return_type(&self, _name: &str, _arg_types: &[DataType]) -> Result<DataType> {
         Ok(DataType::Utf8)
     }
 
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+    fn invoke(&self, _name: &str, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let a = Arrays::new(&args.args, args.number_rows)?;
         let d = cast(&a.arrays[1], &DataType::Int64)?;
         let d = d.as_primitive::<Int64Type>();

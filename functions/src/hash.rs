@@ -12,8 +12,10 @@ use arrow::datatypes::{
 };
 use datafusion::common::{exec_err, plan_err, Result};
 use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, Signature, Volatility,
 };
+
+use crate::kinded;
 
 use crate::args::Arrays;
 use crate::murmur3::{finalize, mix};
@@ -23,16 +25,12 @@ const SEED: i32 = 42;
 
 /// The functions of this module.
 pub fn functions() -> Vec<Arc<ScalarUDF>> {
-    vec![Arc::new(ScalarUDF::new_from_impl(Murmur3Hash {
-        signature: Signature::variadic_any(Volatility::Immutable),
-    }))]
+    kinded::functions([(Murmur3Hash, "hash")])
 }
 
 /// `hash(cols...)`.
 #[derive(Debug, PartialEq, Eq, Hash)]
-struct Murmur3Hash {
-    signature: Signature,
-}
+struct Murmur3Hash;
 
 /// Spark's `hashInt`.
 fn hash_int(v: i32, seed: i32) -> i32 {
@@ -147,23 +145,19 @@ fn hash_value(a: &dyn Array, row: usize, seed: i32) -> Result<i32> {
     })
 }
 
-impl ScalarUDFImpl for Murmur3Hash {
-    fn name(&self) -> &str {
-        "hash"
+impl kinded::Kind for Murmur3Hash {
+    fn signature(&self) -> Signature {
+        Signature::variadic_any(Volatility::Immutable)
     }
 
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+    fn return_type(&self, _name: &str, arg_types: &[DataType]) -> Result<DataType> {
         if arg_types.is_empty() {
             return plan_err!("hash takes at least one argument");
         }
         Ok(DataType::Int32)
     }
 
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+    fn invoke(&self, _name: &str, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let a = Arrays::new(&args.args, args.number_rows)?;
         let out = (0..a.rows)
             .map(|row| {

@@ -34,6 +34,7 @@ mod format_number;
 mod hash;
 mod histogram;
 mod json;
+mod kinded;
 mod lambda;
 mod like;
 mod listagg;

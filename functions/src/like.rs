@@ -10,31 +10,24 @@ use arrow::array::{Array, AsArray, BooleanArray};
 use arrow::compute::cast;
 use arrow::datatypes::DataType;
 use datafusion::common::{exec_err, plan_err, DataFusionError, Result};
-use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
-};
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF};
 use regex::Regex;
 
 use crate::args::Arrays;
+use crate::kinded::{self, is_text};
 
 /// The functions of this module.
 pub fn functions() -> Vec<Arc<ScalarUDF>> {
-    [false, true]
-        .into_iter()
-        .map(|insensitive| {
-            Arc::new(ScalarUDF::new_from_impl(Like {
-                insensitive,
-                signature: Signature::user_defined(Volatility::Immutable),
-            }))
-        })
-        .collect()
+    kinded::functions([
+        (Like { insensitive: false }, "like"),
+        (Like { insensitive: true }, "ilike"),
+    ])
 }
 
 /// `like` or (`insensitive`) `ilike` with an escape character.
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct Like {
     insensitive: bool,
-    signature: Signature,
 }
 
 /// Spark's `escapeLikeRegex`: `pattern` with escape `escape` as a regular
@@ -67,41 +60,24 @@ fn like_regex(pattern: &str, escape: char) -> std::result::Result<String, String
     Ok(out)
 }
 
-impl ScalarUDFImpl for Like {
-    fn name(&self) -> &str {
-        if self.insensitive {
-            "ilike"
-        } else {
-            "like"
-        }
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        let text = |t: &DataType| {
-            matches!(
-                t,
-                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null
-            )
-        };
+impl kinded::Kind for Like {
+    fn coerce_types(&self, name: &str, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        let text = is_text;
         match arg_types {
             [a, b] if text(a) && text(b) => Ok(vec![DataType::Utf8; 2]),
             [a, b, c] if text(a) && text(b) && text(c) => Ok(vec![DataType::Utf8; 3]),
             _ => plan_err!(
                 "{} takes a string, a pattern and an escape character, got ({arg_types:?})",
-                self.name()
+                name
             ),
         }
     }
 
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+    fn return_type(&self, _name: &str, _arg_types: &[DataType]) -> Result<DataType> {
         Ok(DataType::Boolean)
     }
 
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+    fn invoke(&self, name: &str, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let a = Arrays::new(&args.args, args.number_rows)?;
         let texts = a
             .arrays
@@ -127,7 +103,7 @@ impl ScalarUDFImpl for Like {
             let (Some(esc), None) = (escape.next(), escape.next()) else {
                 return exec_err!(
                     "{}: the escape must be one character, got '{}'",
-                    self.name(),
+                    name,
                     e.value(row)
                 );
             };
@@ -145,7 +121,7 @@ impl ScalarUDFImpl for Like {
                     .map_err(|reason| {
                         DataFusionError::Execution(format!(
                             "[INVALID_FORMAT.ESC_IN_THE_MIDDLE] {}: the pattern '{pattern}' is invalid: {reason}",
-                            self.name()
+                            name
                         ))
                     })?;
                 compiled = Some((pattern.clone(), esc, re));

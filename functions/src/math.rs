@@ -9,41 +9,18 @@ use arrow::array::{Array, ArrayRef, Float64Array};
 use arrow::compute::cast;
 use arrow::datatypes::DataType;
 use datafusion::common::{exec_err, plan_err, Result};
-use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
-};
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF};
 
 use crate::args::Arrays;
+use crate::kinded;
 
-/// Which logarithm.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Kind {
+kinded::family! {
     /// `log(x)` natural, `log(base, x)`.
-    Log,
-    Ln,
-    Log10,
-    Log2,
-    Log1p,
-}
-
-/// The functions of this module.
-pub fn functions() -> Vec<Arc<ScalarUDF>> {
-    [
-        (Kind::Log, "log"),
-        (Kind::Ln, "ln"),
-        (Kind::Log10, "log10"),
-        (Kind::Log2, "log2"),
-        (Kind::Log1p, "log1p"),
-    ]
-    .into_iter()
-    .map(|(kind, name)| {
-        Arc::new(ScalarUDF::new_from_impl(Logarithm {
-            kind,
-            name,
-            signature: Signature::user_defined(Volatility::Immutable),
-        }))
-    })
-    .collect()
+    Log = "log",
+    Ln = "ln",
+    Log10 = "log10",
+    Log2 = "log2",
+    Log1p = "log1p",
 }
 
 /// The natural logarithm as Java's `StrictMath.log` computes it (fdlibm's
@@ -53,54 +30,34 @@ fn ln(v: f64) -> f64 {
     libm::log(v)
 }
 
-/// One of Spark's logarithms.
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct Logarithm {
-    kind: Kind,
-    name: &'static str,
-    signature: Signature,
-}
-
-impl ScalarUDFImpl for Logarithm {
-    fn name(&self) -> &str {
-        self.name
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+impl kinded::Kind for Kind {
+    fn return_type(&self, _name: &str, _arg_types: &[DataType]) -> Result<DataType> {
         Ok(DataType::Float64)
     }
 
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        let arity_ok = match self.kind {
+    fn coerce_types(&self, name: &str, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        let arity_ok = match *self {
             Kind::Log => matches!(arg_types.len(), 1 | 2),
             _ => arg_types.len() == 1,
         };
         if !arity_ok {
             return plan_err!(
                 "{} takes {} argument(s), got {}",
-                self.name,
-                if self.kind == Kind::Log {
-                    "1 or 2"
-                } else {
-                    "1"
-                },
+                name,
+                if *self == Kind::Log { "1 or 2" } else { "1" },
                 arg_types.len()
             );
         }
         for t in arg_types {
             if !(t.is_numeric() || t.is_null() || matches!(t, DataType::Utf8 | DataType::Utf8View))
             {
-                return plan_err!("{} takes numbers, got {t}", self.name);
+                return plan_err!("{} takes numbers, got {t}", name);
             }
         }
         Ok(vec![DataType::Float64; arg_types.len()])
     }
 
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+    fn invoke(&self, name: &str, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let a = Arrays::new(&args.args, args.number_rows)?;
         let floats = a
             .arrays
@@ -110,10 +67,10 @@ impl ScalarUDFImpl for Logarithm {
         let column = |i: usize| -> Result<&Float64Array> {
             match floats[i].as_any().downcast_ref::<Float64Array>() {
                 Some(c) => Ok(c),
-                None => exec_err!("{}: argument {} is not a DOUBLE", self.name, i + 1),
+                None => exec_err!("{}: argument {} is not a DOUBLE", name, i + 1),
             }
         };
-        let out: Float64Array = match (self.kind, floats.len()) {
+        let out: Float64Array = match (*self, floats.len()) {
             (Kind::Log, 2) => {
                 let (base, x) = (column(0)?, column(1)?);
                 base.iter()

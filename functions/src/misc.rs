@@ -14,22 +14,25 @@ use datafusion::common::{exec_err, Result, ScalarValue};
 use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
 use datafusion::logical_expr::type_coercion::binary::{comparison_coercion, type_union_resolution};
 use datafusion::logical_expr::{
-    ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, Signature, Volatility,
 };
+
+use crate::kinded;
 
 use crate::args::Arrays;
 
 /// The functions of this module.
 pub fn functions() -> Vec<Arc<ScalarUDF>> {
     vec![
-        Arc::new(ScalarUDF::new_from_impl(TypeOf {
-            signature: Signature::any(1, Volatility::Immutable),
-        })),
-        Arc::new(ScalarUDF::new_from_impl(ZeroNull::new(true))),
-        Arc::new(ScalarUDF::new_from_impl(ZeroNull::new(false))),
-        Arc::new(ScalarUDF::new_from_impl(Decode {
-            signature: Signature::user_defined(Volatility::Immutable),
-        })),
+        kinded::function(TypeOf, "typeof"),
+        kinded::function(ZeroNull { zero_if_null: true }, "zeroifnull"),
+        kinded::function(
+            ZeroNull {
+                zero_if_null: false,
+            },
+            "nullifzero",
+        ),
+        kinded::function(Decode, "decode"),
     ]
 }
 
@@ -103,24 +106,18 @@ pub fn spark_type_name(t: &DataType) -> String {
 
 /// `typeof(x)`: Spark's name of the type of `x`.
 #[derive(Debug, PartialEq, Eq, Hash)]
-struct TypeOf {
-    signature: Signature,
-}
+struct TypeOf;
 
-impl ScalarUDFImpl for TypeOf {
-    fn name(&self) -> &str {
-        "typeof"
+impl kinded::Kind for TypeOf {
+    fn signature(&self) -> Signature {
+        Signature::any(1, Volatility::Immutable)
     }
 
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+    fn return_type(&self, _name: &str, _arg_types: &[DataType]) -> Result<DataType> {
         Ok(DataType::Utf8)
     }
 
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+    fn invoke(&self, _name: &str, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let Some(field) = args.arg_fields.first() else {
             return exec_err!("typeof takes 1 argument");
         };
@@ -136,17 +133,9 @@ impl ScalarUDFImpl for TypeOf {
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct ZeroNull {
     zero_if_null: bool,
-    signature: Signature,
 }
 
 impl ZeroNull {
-    fn new(zero_if_null: bool) -> Self {
-        ZeroNull {
-            zero_if_null,
-            signature: Signature::user_defined(Volatility::Immutable),
-        }
-    }
-
     /// Spark's wider type of `t` and the INT literal 0.
     fn zero_if_null_type(t: &DataType) -> Result<DataType> {
         Ok(match t {
@@ -174,22 +163,10 @@ impl ZeroNull {
     }
 }
 
-impl ScalarUDFImpl for ZeroNull {
-    fn name(&self) -> &str {
-        if self.zero_if_null {
-            "zeroifnull"
-        } else {
-            "nullifzero"
-        }
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+impl kinded::Kind for ZeroNull {
+    fn coerce_types(&self, name: &str, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         let [t] = arg_types else {
-            return exec_err!("{} takes 1 argument, got {}", self.name(), arg_types.len());
+            return exec_err!("{name} takes 1 argument, got {}", arg_types.len());
         };
         if self.zero_if_null {
             return Ok(vec![Self::zero_if_null_type(t)?]);
@@ -201,14 +178,14 @@ impl ScalarUDFImpl for ZeroNull {
         }])
     }
 
-    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+    fn return_type(&self, name: &str, arg_types: &[DataType]) -> Result<DataType> {
         match arg_types {
             [t] => Ok(t.clone()),
-            _ => exec_err!("{} takes 1 argument", self.name()),
+            _ => exec_err!("{name} takes 1 argument"),
         }
     }
 
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+    fn invoke(&self, _name: &str, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let ansi = args.config_options.execution.enable_ansi_mode;
         let input = Arrays::new(&args.args, args.number_rows)?;
         let x = &input.arrays[0];
@@ -240,9 +217,7 @@ impl ScalarUDFImpl for ZeroNull {
 /// matches), else `default` or NULL. With two arguments it is Spark's
 /// `decode(bin, charset)` ([`crate::charset`]).
 #[derive(Debug, PartialEq, Eq, Hash)]
-struct Decode {
-    signature: Signature,
-}
+struct Decode;
 
 impl Decode {
     /// The common type of the key and search values, and of the results.
@@ -279,16 +254,8 @@ impl Decode {
     }
 }
 
-impl ScalarUDFImpl for Decode {
-    fn name(&self) -> &str {
-        "decode"
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+impl kinded::Kind for Decode {
+    fn coerce_types(&self, _name: &str, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         match arg_types.len() {
             0 | 1 => exec_err!("decode takes 2 or more arguments, got {}", arg_types.len()),
             2 => {
@@ -316,7 +283,7 @@ impl ScalarUDFImpl for Decode {
         }
     }
 
-    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+    fn return_type(&self, _name: &str, arg_types: &[DataType]) -> Result<DataType> {
         match arg_types.len() {
             0 | 1 => exec_err!("decode takes 2 or more arguments, got {}", arg_types.len()),
             2 => Ok(DataType::Utf8),
@@ -333,7 +300,7 @@ impl ScalarUDFImpl for Decode {
         Ok(ExprSimplifyResult::Original(args))
     }
 
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+    fn invoke(&self, _name: &str, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         if args.args.len() == 2 {
             return crate::charset::charset_decode().invoke_with_args(args);
         }

@@ -10,61 +10,24 @@ use arrow::array::{Array, ArrayRef, AsArray, Float64Array, StringArray};
 use arrow::compute::cast;
 use arrow::datatypes::DataType;
 use datafusion::common::{exec_err, plan_err, Result};
-use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
-};
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF};
 
 use crate::args::Arrays;
+use crate::kinded;
 
-/// Which function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Kind {
-    BRound,
-    Sqrt,
-    Conv,
-}
-
-/// The functions of this module.
-pub fn functions() -> Vec<Arc<ScalarUDF>> {
-    [
-        (Kind::BRound, "bround"),
-        (Kind::Sqrt, "sqrt"),
-        (Kind::Conv, "conv"),
-    ]
-    .into_iter()
-    .map(|(kind, name)| {
-        Arc::new(ScalarUDF::new_from_impl(NumberFunction {
-            kind,
-            name,
-            signature: Signature::user_defined(Volatility::Immutable),
-        }))
-    })
-    .collect()
-}
-
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct NumberFunction {
-    kind: Kind,
-    name: &'static str,
-    signature: Signature,
+kinded::family! {
+    BRound = "bround",
+    Sqrt = "sqrt",
+    Conv = "conv",
 }
 
 fn is_number(t: &DataType) -> bool {
     t.is_numeric() || t.is_null()
 }
 
-impl ScalarUDFImpl for NumberFunction {
-    fn name(&self) -> &str {
-        self.name
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        let name = self.name;
-        match (self.kind, arg_types) {
+impl kinded::Kind for Kind {
+    fn coerce_types(&self, name: &str, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        match (*self, arg_types) {
             (Kind::Sqrt, [t]) if is_number(t) || t.is_null() => Ok(vec![DataType::Float64]),
             (Kind::BRound, [t]) if is_number(t) => Ok(vec![bround_type(t)?]),
             (Kind::BRound, [t, s]) if is_number(t) && (s.is_integer() || s.is_null()) => {
@@ -74,7 +37,7 @@ impl ScalarUDFImpl for NumberFunction {
                 Ok(vec![DataType::Utf8, DataType::Int32, DataType::Int32])
             }
             _ => {
-                let wanted = match self.kind {
+                let wanted = match *self {
                     Kind::Sqrt => "a number",
                     Kind::BRound => "a number and an optional INT scale",
                     Kind::Conv => "a string and two INT bases",
@@ -84,18 +47,18 @@ impl ScalarUDFImpl for NumberFunction {
         }
     }
 
-    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
-        Ok(match self.kind {
+    fn return_type(&self, _name: &str, arg_types: &[DataType]) -> Result<DataType> {
+        Ok(match *self {
             Kind::Sqrt => DataType::Float64,
             Kind::BRound => arg_types.first().cloned().unwrap_or(DataType::Float64),
             Kind::Conv => DataType::Utf8,
         })
     }
 
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+    fn invoke(&self, _name: &str, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let ansi = args.config_options.execution.enable_ansi_mode;
         let a = Arrays::new(&args.args, args.number_rows)?;
-        let out: ArrayRef = match self.kind {
+        let out: ArrayRef = match *self {
             Kind::Sqrt => {
                 let x = cast(&a.arrays[0], &DataType::Float64)?;
                 let x = x.as_primitive::<arrow::datatypes::Float64Type>();

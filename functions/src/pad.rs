@@ -14,40 +14,35 @@ use arrow::array::{Array, ArrayRef, AsArray, BinaryArray};
 use arrow::compute::cast;
 use arrow::datatypes::DataType;
 use datafusion::common::{exec_err, Result};
-use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
-};
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF};
+
+use crate::kinded;
 
 use crate::args::Arrays;
 
 /// `lpad` and `rpad`.
 pub fn functions() -> Vec<Arc<ScalarUDF>> {
-    vec![
-        Arc::new(ScalarUDF::new_from_impl(Pad::new(
-            true,
-            datafusion::functions::unicode::lpad(),
-        ))),
-        Arc::new(ScalarUDF::new_from_impl(Pad::new(
-            false,
-            datafusion::functions::unicode::rpad(),
-        ))),
-    ]
+    kinded::functions([
+        (
+            Pad::new(true, datafusion::functions::unicode::lpad()),
+            "lpad",
+        ),
+        (
+            Pad::new(false, datafusion::functions::unicode::rpad()),
+            "rpad",
+        ),
+    ])
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct Pad {
     left: bool,
     text: Arc<ScalarUDF>,
-    signature: Signature,
 }
 
 impl Pad {
     fn new(left: bool, text: Arc<ScalarUDF>) -> Self {
-        Pad {
-            left,
-            text,
-            signature: Signature::user_defined(Volatility::Immutable),
-        }
+        Pad { left, text }
     }
 }
 
@@ -63,24 +58,12 @@ fn pads_bytes(types: &[DataType]) -> bool {
     types.first().is_some_and(is_binary) && types.get(2).is_none_or(is_binary)
 }
 
-impl ScalarUDFImpl for Pad {
-    fn name(&self) -> &str {
-        if self.left {
-            "lpad"
-        } else {
-            "rpad"
-        }
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+impl kinded::Kind for Pad {
+    fn coerce_types(&self, name: &str, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         if !(2..=3).contains(&arg_types.len()) {
             return exec_err!(
                 "{} takes 2 or 3 arguments (the value, a length and a pad), got {}",
-                self.name(),
+                name,
                 arg_types.len()
             );
         }
@@ -96,7 +79,7 @@ impl ScalarUDFImpl for Pad {
         Ok(types)
     }
 
-    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+    fn return_type(&self, _name: &str, arg_types: &[DataType]) -> Result<DataType> {
         Ok(if pads_bytes(arg_types) {
             DataType::Binary
         } else {
@@ -104,7 +87,7 @@ impl ScalarUDFImpl for Pad {
         })
     }
 
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+    fn invoke(&self, _name: &str, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let types: Vec<DataType> = args.args.iter().map(|a| a.data_type()).collect();
         if !pads_bytes(&types) {
             return self.text.invoke_with_args(args);

@@ -12,67 +12,31 @@ use arrow::array::{Array, ArrayRef, AsArray, ListBuilder, StringArray, StringBui
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Int64Type};
 use datafusion::common::{exec_err, plan_err, DataFusionError, Result};
-use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
-};
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF};
 use regex::Regex;
 
 use crate::args::Arrays;
+use crate::kinded::{self, is_text};
 
-/// Which function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Kind {
+kinded::family! {
     /// `regexp_replace(str, regexp, rep[, position])`.
-    Replace,
+    Replace = "regexp_replace",
     /// `regexp_extract(str, regexp[, idx])`.
-    Extract,
+    Extract = "regexp_extract",
     /// `regexp_extract_all(str, regexp[, idx])`.
-    ExtractAll,
+    ExtractAll = "regexp_extract_all",
     /// `regexp_substr(str, regexp)`.
-    Substr,
-}
-
-/// The functions of this module.
-pub fn functions() -> Vec<Arc<ScalarUDF>> {
-    [
-        (Kind::Replace, "regexp_replace"),
-        (Kind::Extract, "regexp_extract"),
-        (Kind::ExtractAll, "regexp_extract_all"),
-        (Kind::Substr, "regexp_substr"),
-    ]
-    .into_iter()
-    .map(|(kind, name)| {
-        Arc::new(ScalarUDF::new_from_impl(RegexpFunction {
-            kind,
-            name,
-            signature: Signature::user_defined(Volatility::Immutable),
-        }))
-    })
-    .collect()
-}
-
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct RegexpFunction {
-    kind: Kind,
-    name: &'static str,
-    signature: Signature,
-}
-
-fn is_text(t: &DataType) -> bool {
-    matches!(
-        t,
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null
-    )
+    Substr = "regexp_substr",
 }
 
 /// The compiled pattern of the last row, compiled again only when a row's
 /// pattern differs.
-struct Patterns {
-    name: &'static str,
+struct Patterns<'a> {
+    name: &'a str,
     last: Option<(String, Regex)>,
 }
 
-impl Patterns {
+impl Patterns<'_> {
     fn get(&mut self, pattern: &str) -> Result<&Regex> {
         if self.last.as_ref().map(|(p, _)| p.as_str()) != Some(pattern) {
             let re = Regex::new(pattern).map_err(|e| {
@@ -129,18 +93,10 @@ fn java_replacement(rep: &str, groups: usize) -> String {
     out
 }
 
-impl ScalarUDFImpl for RegexpFunction {
-    fn name(&self) -> &str {
-        self.name
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+impl kinded::Kind for Kind {
+    fn coerce_types(&self, name: &str, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         let int = |t: &DataType| t.is_integer() || t.is_null();
-        let ok = match (self.kind, arg_types) {
+        let ok = match (*self, arg_types) {
             (Kind::Replace, [s, p, r]) => is_text(s) && is_text(p) && is_text(r),
             (Kind::Replace, [s, p, r, pos]) => is_text(s) && is_text(p) && is_text(r) && int(pos),
             (Kind::Extract | Kind::ExtractAll, [s, p]) => is_text(s) && is_text(p),
@@ -151,8 +107,8 @@ impl ScalarUDFImpl for RegexpFunction {
         if !ok {
             return plan_err!(
                 "{} takes strings{}, got ({arg_types:?})",
-                self.name,
-                match self.kind {
+                name,
+                match *self {
                     Kind::Replace => " (str, regexp, rep) and an optional INT position",
                     Kind::Extract | Kind::ExtractAll => " (str, regexp) and an optional INT group",
                     Kind::Substr => " (str, regexp)",
@@ -163,7 +119,7 @@ impl ScalarUDFImpl for RegexpFunction {
             .iter()
             .enumerate()
             .map(|(i, _)| {
-                let numeric = match self.kind {
+                let numeric = match *self {
                     Kind::Replace => i == 3,
                     Kind::Extract | Kind::ExtractAll => i == 2,
                     Kind::Substr => false,
@@ -177,8 +133,8 @@ impl ScalarUDFImpl for RegexpFunction {
             .collect())
     }
 
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(match self.kind {
+    fn return_type(&self, _name: &str, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(match *self {
             Kind::ExtractAll => {
                 DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true)))
             }
@@ -186,12 +142,12 @@ impl ScalarUDFImpl for RegexpFunction {
         })
     }
 
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+    fn invoke(&self, name: &str, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let a = Arrays::new(&args.args, args.number_rows)?;
         let text = |i: usize| cast(&a.arrays[i], &DataType::Utf8);
         let (s, p) = (text(0)?, text(1)?);
         let (s, p) = (s.as_string::<i32>(), p.as_string::<i32>());
-        let number_at = match self.kind {
+        let number_at = match *self {
             Kind::Replace => 3,
             _ => 2,
         };
@@ -208,11 +164,8 @@ impl ScalarUDFImpl for RegexpFunction {
                 None => Some(1),
             }
         };
-        let mut patterns = Patterns {
-            name: self.name,
-            last: None,
-        };
-        let out: ArrayRef = match self.kind {
+        let mut patterns = Patterns { name, last: None };
+        let out: ArrayRef = match *self {
             Kind::Replace => {
                 let rep = text(2)?;
                 let rep = rep.as_string::<i32>();
@@ -251,10 +204,10 @@ impl ScalarUDFImpl for RegexpFunction {
                     }
                     let re = patterns.get(p.value(row))?;
                     let found = re.captures(s.value(row));
-                    out.push(if self.kind == Kind::Substr {
+                    out.push(if *self == Kind::Substr {
                         found.and_then(|c| c.get(0)).map(|m| m.as_str().to_string())
                     } else {
-                        let g = group_index(re, idx.unwrap_or(1), self.name)?;
+                        let g = group_index(re, idx.unwrap_or(1), name)?;
                         Some(
                             found
                                 .and_then(|c| c.get(g))
@@ -273,7 +226,7 @@ impl ScalarUDFImpl for RegexpFunction {
                         continue;
                     }
                     let re = patterns.get(p.value(row))?;
-                    let g = group_index(re, idx.unwrap_or(1), self.name)?;
+                    let g = group_index(re, idx.unwrap_or(1), name)?;
                     for c in re.captures_iter(s.value(row)) {
                         out.values()
                             .append_value(c.get(g).map_or("", |m| m.as_str()));

@@ -9,21 +9,17 @@ use arrow::compute::cast;
 use arrow::datatypes::DataType;
 use datafusion::common::{exec_err, Result};
 use datafusion::functions_nested::reverse::array_reverse_udf;
-use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
-};
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF};
+
+use crate::kinded;
 
 /// The functions of this module.
 pub fn functions() -> Vec<Arc<ScalarUDF>> {
-    vec![Arc::new(ScalarUDF::new_from_impl(Reverse {
-        signature: Signature::user_defined(Volatility::Immutable),
-    }))]
+    kinded::functions([(Reverse, "reverse")])
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
-struct Reverse {
-    signature: Signature,
-}
+struct Reverse;
 
 /// Whether `t` is an array type.
 fn is_list(t: &DataType) -> bool {
@@ -33,16 +29,8 @@ fn is_list(t: &DataType) -> bool {
     )
 }
 
-impl ScalarUDFImpl for Reverse {
-    fn name(&self) -> &str {
-        "reverse"
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+impl kinded::Kind for Reverse {
+    fn coerce_types(&self, _name: &str, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         match arg_types {
             [t] if is_list(t) => Ok(vec![t.clone()]),
             [DataType::Binary | DataType::LargeBinary | DataType::BinaryView] => {
@@ -53,14 +41,14 @@ impl ScalarUDFImpl for Reverse {
         }
     }
 
-    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+    fn return_type(&self, _name: &str, arg_types: &[DataType]) -> Result<DataType> {
         match arg_types {
             [t] => Ok(t.clone()),
             _ => exec_err!("reverse takes one argument"),
         }
     }
 
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+    fn invoke(&self, _name: &str, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let Some(arg) = args.args.first() else {
             return exec_err!("reverse takes one argument");
         };

@@ -13,23 +13,18 @@ use arrow::array::{Array, AsArray, ListBuilder, StringBuilder};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field};
 use datafusion::common::{plan_err, Result};
-use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
-};
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF};
 
 use crate::args::Arrays;
+use crate::kinded::{self, is_text};
 
 /// The functions of this module.
 pub fn functions() -> Vec<Arc<ScalarUDF>> {
-    vec![Arc::new(ScalarUDF::new_from_impl(Sentences {
-        signature: Signature::user_defined(Volatility::Immutable),
-    }))]
+    kinded::functions([(Sentences, "sentences")])
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
-struct Sentences {
-    signature: Signature,
-}
+struct Sentences;
 
 /// The sentences of `text`, each its words.
 fn sentences(text: &str) -> Vec<Vec<String>> {
@@ -61,35 +56,21 @@ fn sentences(text: &str) -> Vec<Vec<String>> {
     out
 }
 
-impl ScalarUDFImpl for Sentences {
-    fn name(&self) -> &str {
-        "sentences"
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        let text = |t: &DataType| {
-            matches!(
-                t,
-                DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null
-            )
-        };
-        if (1..=3).contains(&arg_types.len()) && arg_types.iter().all(text) {
+impl kinded::Kind for Sentences {
+    fn coerce_types(&self, _name: &str, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        if (1..=3).contains(&arg_types.len()) && arg_types.iter().all(is_text) {
             Ok(vec![DataType::Utf8; arg_types.len()])
         } else {
             plan_err!("sentences takes a string and an optional language and country, got ({arg_types:?})")
         }
     }
 
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+    fn return_type(&self, _name: &str, _arg_types: &[DataType]) -> Result<DataType> {
         let words = DataType::List(Arc::new(Field::new_list_field(DataType::Utf8, true)));
         Ok(DataType::List(Arc::new(Field::new_list_field(words, true))))
     }
 
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+    fn invoke(&self, _name: &str, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let a = Arrays::new(&args.args, args.number_rows)?;
         let s = cast(&a.arrays[0], &DataType::Utf8)?;
         let s = s.as_string::<i32>();

@@ -21,37 +21,25 @@ use datafusion::common::{exec_err, Result, ScalarValue};
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
 use datafusion::logical_expr::{
-    ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, Signature, Volatility,
 };
+
+use crate::kinded;
 
 /// The functions of this module.
 pub fn functions() -> Vec<Arc<ScalarUDF>> {
-    vec![Arc::new(ScalarUDF::new_from_impl(Shuffle::new()))]
+    kinded::functions([(Shuffle, "shuffle")])
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
-struct Shuffle {
-    signature: Signature,
-}
+struct Shuffle;
 
-impl Shuffle {
-    fn new() -> Self {
-        Shuffle {
-            signature: Signature::user_defined(Volatility::Volatile),
-        }
-    }
-}
-
-impl ScalarUDFImpl for Shuffle {
-    fn name(&self) -> &str {
-        "shuffle"
+impl kinded::Kind for Shuffle {
+    fn signature(&self) -> Signature {
+        Signature::user_defined(Volatility::Volatile)
     }
 
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+    fn coerce_types(&self, _name: &str, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         let list = match arg_types.first() {
             Some(DataType::List(f) | DataType::LargeList(f) | DataType::FixedSizeList(f, _)) => {
                 DataType::List(f.clone())
@@ -66,7 +54,7 @@ impl ScalarUDFImpl for Shuffle {
         }
     }
 
-    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+    fn return_type(&self, _name: &str, arg_types: &[DataType]) -> Result<DataType> {
         match arg_types.first() {
             Some(t) => Ok(t.clone()),
             None => exec_err!("shuffle takes an array"),
@@ -83,11 +71,11 @@ impl ScalarUDFImpl for Shuffle {
         let mut args = args;
         args.push(Expr::Literal(ScalarValue::Int64(Some(seed)), None));
         Ok(ExprSimplifyResult::Simplified(Expr::ScalarFunction(
-            ScalarFunction::new_udf(Arc::new(ScalarUDF::new_from_impl(Shuffle::new())), args),
+            ScalarFunction::new_udf(kinded::function(Shuffle, "shuffle"), args),
         )))
     }
 
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+    fn invoke(&self, _name: &str, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let rows = args.number_rows;
         let seed = match args.args.get(1) {
             Some(ColumnarValue::Scalar(v)) => match v.cast_to(&DataType::Int64)? {

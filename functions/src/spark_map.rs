@@ -19,9 +19,9 @@ use datafusion::common::{exec_err, plan_err, Result, ScalarValue};
 use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
 use datafusion::logical_expr::type_coercion::binary::type_union_resolution;
-use datafusion::logical_expr::{
-    ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
-};
+use datafusion::logical_expr::{ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF};
+
+use crate::kinded;
 
 use crate::settings::value;
 
@@ -30,12 +30,8 @@ const DEDUP_POLICY: &str = "spark.sql.mapKeyDedupPolicy";
 /// The functions of this module.
 pub fn functions() -> Vec<Arc<ScalarUDF>> {
     vec![
-        Arc::new(ScalarUDF::new_from_impl(SparkMap {
-            signature: Signature::user_defined(Volatility::Immutable),
-        })),
-        Arc::new(ScalarUDF::new_from_impl(MapConcat {
-            signature: Signature::user_defined(Volatility::Immutable),
-        })),
+        kinded::function(SparkMap, "map"),
+        kinded::function(MapConcat, "map_concat"),
     ]
 }
 
@@ -69,9 +65,7 @@ fn common(types: Vec<DataType>, what: &str) -> Result<DataType> {
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
-struct SparkMap {
-    signature: Signature,
-}
+struct SparkMap;
 
 /// The map type of `key` and `value`.
 fn map_type(key: DataType, value: DataType) -> DataType {
@@ -90,16 +84,8 @@ fn pairs<T>(args: &[T]) -> &[T] {
     &args[..args.len() - args.len() % 2]
 }
 
-impl ScalarUDFImpl for SparkMap {
-    fn name(&self) -> &str {
-        "map"
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+impl kinded::Kind for SparkMap {
+    fn coerce_types(&self, _name: &str, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         let kv = pairs(arg_types);
         let k = common(kv.iter().step_by(2).cloned().collect(), "keys")?;
         let v = common(kv.iter().skip(1).step_by(2).cloned().collect(), "values")?;
@@ -112,7 +98,7 @@ impl ScalarUDFImpl for SparkMap {
         Ok(out)
     }
 
-    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+    fn return_type(&self, _name: &str, arg_types: &[DataType]) -> Result<DataType> {
         let kv = pairs(arg_types);
         match kv {
             [] => Ok(map_type(DataType::Utf8, DataType::Utf8)),
@@ -128,16 +114,11 @@ impl ScalarUDFImpl for SparkMap {
         let mut args = args;
         args.push(flag(last_win(info)));
         Ok(ExprSimplifyResult::Simplified(Expr::ScalarFunction(
-            ScalarFunction::new_udf(
-                Arc::new(ScalarUDF::new_from_impl(SparkMap {
-                    signature: self.signature.clone(),
-                })),
-                args,
-            ),
+            ScalarFunction::new_udf(kinded::function(SparkMap, "map"), args),
         )))
     }
 
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+    fn invoke(&self, _name: &str, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let rows = args.number_rows;
         let last_win = args.args.len() % 2 == 1 && flag_of(&args.args);
         let arrays = pairs(&args.args)
@@ -190,9 +171,7 @@ impl ScalarUDFImpl for SparkMap {
 /// `map_concat(m1, m2, ...)`: the entries of every map in order, duplicate
 /// keys resolved as `map`'s; NULL when any map is.
 #[derive(Debug, PartialEq, Eq, Hash)]
-struct MapConcat {
-    signature: Signature,
-}
+struct MapConcat;
 
 /// The key and value types of a map type.
 fn key_value(t: &DataType) -> Result<(DataType, DataType)> {
@@ -214,16 +193,8 @@ fn maps<T>(args: &[T], is_flag: impl Fn(&T) -> bool) -> &[T] {
     }
 }
 
-impl ScalarUDFImpl for MapConcat {
-    fn name(&self) -> &str {
-        "map_concat"
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+impl kinded::Kind for MapConcat {
+    fn coerce_types(&self, _name: &str, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         let m = maps(arg_types, |t| t == &DataType::Boolean);
         let kv = m.iter().map(key_value).collect::<Result<Vec<_>>>()?;
         let k = common(kv.iter().map(|(k, _)| k.clone()).collect(), "keys")?;
@@ -235,7 +206,7 @@ impl ScalarUDFImpl for MapConcat {
         Ok(out)
     }
 
-    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+    fn return_type(&self, _name: &str, arg_types: &[DataType]) -> Result<DataType> {
         match maps(arg_types, |t| t == &DataType::Boolean).first() {
             Some(t) => Ok(t.clone()),
             None => Ok(map_type(DataType::Utf8, DataType::Utf8)),
@@ -249,16 +220,11 @@ impl ScalarUDFImpl for MapConcat {
         let mut args = args;
         args.push(flag(last_win(info)));
         Ok(ExprSimplifyResult::Simplified(Expr::ScalarFunction(
-            ScalarFunction::new_udf(
-                Arc::new(ScalarUDF::new_from_impl(MapConcat {
-                    signature: self.signature.clone(),
-                })),
-                args,
-            ),
+            ScalarFunction::new_udf(kinded::function(MapConcat, "map_concat"), args),
         )))
     }
 
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+    fn invoke(&self, _name: &str, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let rows = args.number_rows;
         let last_win = flag_of(&args.args);
         let is_flag =

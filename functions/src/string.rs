@@ -8,43 +8,31 @@ use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field};
 use datafusion::common::{exec_err, Result};
 use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, Signature, Volatility,
 };
 use regex::Regex;
+
+use crate::kinded;
 
 use crate::args::Arrays;
 
 /// The functions of this module.
 pub fn functions() -> Vec<Arc<ScalarUDF>> {
-    vec![Arc::new(ScalarUDF::new_from_impl(Split::default()))]
+    kinded::functions([(Split, "split")])
 }
 
 /// `split(str, regex[, limit])`: the pieces of `str` around matches of
 /// `regex`; with `limit > 0` at most `limit` pieces, the last holding the
 /// rest. Trailing empty pieces are kept, as Spark keeps them.
 #[derive(Debug, PartialEq, Eq, Hash)]
-struct Split {
-    signature: Signature,
-}
+struct Split;
 
-impl Default for Split {
-    fn default() -> Self {
-        Split {
-            signature: Signature::variadic_any(Volatility::Immutable),
-        }
-    }
-}
-
-impl ScalarUDFImpl for Split {
-    fn name(&self) -> &str {
-        "split"
+impl kinded::Kind for Split {
+    fn signature(&self) -> Signature {
+        Signature::variadic_any(Volatility::Immutable)
     }
 
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+    fn return_type(&self, _name: &str, arg_types: &[DataType]) -> Result<DataType> {
         if !(2..=3).contains(&arg_types.len()) {
             return exec_err!("split takes 2 or 3 arguments, got {}", arg_types.len());
         }
@@ -54,7 +42,7 @@ impl ScalarUDFImpl for Split {
         ))))
     }
 
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+    fn invoke(&self, _name: &str, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let input = Arrays::new(&args.args, args.number_rows)?;
         let (arrays, rows) = (&input.arrays, input.rows);
         let text = cast(&arrays[0], &DataType::Utf8)?;

@@ -9,53 +9,18 @@ use arrow::array::{Array, ArrayRef, AsArray, Int64Array, StringArray};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Int64Type};
 use datafusion::common::{plan_err, Result, ScalarValue};
-use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
-};
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF};
 
 use crate::args::Arrays;
+use crate::kinded::{self, is_text};
 
-/// Which function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Kind {
+kinded::family! {
     /// `overlay(input, replace, pos[, len])`.
-    Overlay,
+    Overlay = "overlay",
     /// `mask(input[, upper[, lower[, digit[, other]]]])`.
-    Mask,
+    Mask = "mask",
     /// `collation(str)`.
-    Collation,
-}
-
-/// The functions of this module.
-pub fn functions() -> Vec<Arc<ScalarUDF>> {
-    [
-        (Kind::Overlay, "overlay"),
-        (Kind::Mask, "mask"),
-        (Kind::Collation, "collation"),
-    ]
-    .into_iter()
-    .map(|(kind, name)| {
-        Arc::new(ScalarUDF::new_from_impl(StringEdit {
-            kind,
-            name,
-            signature: Signature::user_defined(Volatility::Immutable),
-        }))
-    })
-    .collect()
-}
-
-#[derive(Debug, PartialEq, Eq, Hash)]
-struct StringEdit {
-    kind: Kind,
-    name: &'static str,
-    signature: Signature,
-}
-
-fn is_text(t: &DataType) -> bool {
-    matches!(
-        t,
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View | DataType::Null
-    )
+    Collation = "collation",
 }
 
 /// Spark's `substringSQL(pos, length)` of `chars`: 1-based, 0 as 1, a
@@ -105,18 +70,10 @@ fn mask_char(c: char, with: [Option<char>; 4]) -> char {
     with[slot].unwrap_or(c)
 }
 
-impl ScalarUDFImpl for StringEdit {
-    fn name(&self) -> &str {
-        self.name
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+impl kinded::Kind for Kind {
+    fn coerce_types(&self, name: &str, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         let int = |t: &DataType| t.is_integer() || t.is_null();
-        match (self.kind, arg_types) {
+        match (*self, arg_types) {
             (Kind::Overlay, [a, b, p]) if is_text(a) && is_text(b) && int(p) => {
                 Ok(vec![DataType::Utf8, DataType::Utf8, DataType::Int64])
             }
@@ -134,8 +91,8 @@ impl ScalarUDFImpl for StringEdit {
             (Kind::Collation, [t]) if is_text(t) => Ok(vec![t.clone()]),
             _ => plan_err!(
                 "{} takes {}, got ({arg_types:?})",
-                self.name,
-                match self.kind {
+                name,
+                match *self {
                     Kind::Overlay => "two strings, an INT position and an optional INT length",
                     Kind::Mask => "a string and up to four one-character strings",
                     Kind::Collation => "a string",
@@ -144,18 +101,18 @@ impl ScalarUDFImpl for StringEdit {
         }
     }
 
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+    fn return_type(&self, _name: &str, _arg_types: &[DataType]) -> Result<DataType> {
         Ok(DataType::Utf8)
     }
 
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        if self.kind == Kind::Collation {
+    fn invoke(&self, _name: &str, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        if *self == Kind::Collation {
             return Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(
                 "SYSTEM.BUILTIN.UTF8_BINARY".into(),
             ))));
         }
         let a = Arrays::new(&args.args, args.number_rows)?;
-        let out: ArrayRef = match self.kind {
+        let out: ArrayRef = match *self {
             Kind::Overlay => {
                 let (input, replace) = (
                     a.arrays[0].as_string::<i32>(),

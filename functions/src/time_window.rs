@@ -10,30 +10,24 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, AsArray, PrimitiveArray, StructArray};
 use arrow::datatypes::{DataType, Field, Fields, TimeUnit, TimestampMicrosecondType};
 use datafusion::common::{exec_err, plan_err, Result, ScalarValue};
-use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
-};
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF};
+
+use crate::kinded;
 
 use crate::args::Arrays;
 
 /// The functions of this module.
 pub fn functions() -> Vec<Arc<ScalarUDF>> {
-    [false, true]
-        .into_iter()
-        .map(|time| {
-            Arc::new(ScalarUDF::new_from_impl(TimeWindow {
-                time,
-                signature: Signature::user_defined(Volatility::Immutable),
-            }))
-        })
-        .collect()
+    kinded::functions([
+        (TimeWindow { time: false }, "window"),
+        (TimeWindow { time: true }, "window_time"),
+    ])
 }
 
 /// `window` or (`time`) `window_time`.
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct TimeWindow {
     time: bool,
-    signature: Signature,
 }
 
 /// The microseconds of a Spark interval string (`5 seconds`,
@@ -76,20 +70,8 @@ fn window_fields(t: &DataType) -> Fields {
     ])
 }
 
-impl ScalarUDFImpl for TimeWindow {
-    fn name(&self) -> &str {
-        if self.time {
-            "window_time"
-        } else {
-            "window"
-        }
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+impl kinded::Kind for TimeWindow {
+    fn coerce_types(&self, name: &str, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         let text =
             |t: &DataType| matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View);
         match (self.time, arg_types) {
@@ -110,7 +92,7 @@ impl ScalarUDFImpl for TimeWindow {
             }
             _ => plan_err!(
                 "{} takes {}, got ({arg_types:?})",
-                self.name(),
+                name,
                 if self.time {
                     "a window struct"
                 } else {
@@ -120,18 +102,18 @@ impl ScalarUDFImpl for TimeWindow {
         }
     }
 
-    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+    fn return_type(&self, name: &str, arg_types: &[DataType]) -> Result<DataType> {
         match (self.time, arg_types.first()) {
             (true, Some(DataType::Struct(fields))) => match fields.find("end") {
                 Some((_, f)) => Ok(f.data_type().clone()),
                 None => plan_err!("window_time takes a window struct (start, end)"),
             },
             (false, Some(t)) => Ok(DataType::Struct(window_fields(t))),
-            _ => plan_err!("{} takes a timestamp or a window", self.name()),
+            _ => plan_err!("{} takes a timestamp or a window", name),
         }
     }
 
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+    fn invoke(&self, _name: &str, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let a = Arrays::new(&args.args, args.number_rows)?;
         let t = a.arrays[0].data_type().clone();
         if self.time {

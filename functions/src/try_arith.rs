@@ -15,23 +15,20 @@ use arrow::datatypes::{
     Int32Type, Int64Type, Int8Type,
 };
 use datafusion::common::{exec_err, Result};
-use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
-};
+use datafusion::logical_expr::{ColumnarValue, ScalarFunctionArgs, ScalarUDF};
+
+use crate::kinded;
 
 use crate::args::Arrays;
 
 /// The functions of this module.
 pub fn functions() -> Vec<Arc<ScalarUDF>> {
-    [Op::Add, Op::Subtract, Op::Multiply, Op::Divide, Op::Mod]
-        .into_iter()
-        .map(|op| {
-            Arc::new(ScalarUDF::new_from_impl(TryArithmetic {
-                op,
-                signature: Signature::user_defined(Volatility::Immutable),
-            }))
-        })
-        .collect()
+    kinded::functions(
+        [Op::Add, Op::Subtract, Op::Multiply, Op::Divide, Op::Mod].map(|op| {
+            let f = TryArithmetic { op };
+            (f, f.name())
+        }),
+    )
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -43,10 +40,9 @@ enum Op {
     Mod,
 }
 
-#[derive(Debug, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct TryArithmetic {
     op: Op,
-    signature: Signature,
 }
 
 fn is_string(t: &DataType) -> bool {
@@ -94,6 +90,17 @@ fn adjust(p: i32, s: i32) -> (u8, i8) {
 }
 
 impl TryArithmetic {
+    /// Spark's name of the function.
+    fn name(&self) -> &'static str {
+        match self.op {
+            Op::Add => "try_add",
+            Op::Subtract => "try_subtract",
+            Op::Multiply => "try_multiply",
+            Op::Divide => "try_divide",
+            Op::Mod => "try_mod",
+        }
+    }
+
     fn operand_types(&self, l: &DataType, r: &DataType) -> Result<(DataType, DataType)> {
         let (l, r) = match (l, r) {
             (DataType::Null, DataType::Null) => (DataType::Int32, DataType::Int32),
@@ -184,22 +191,8 @@ impl TryArithmetic {
     }
 }
 
-impl ScalarUDFImpl for TryArithmetic {
-    fn name(&self) -> &str {
-        match self.op {
-            Op::Add => "try_add",
-            Op::Subtract => "try_subtract",
-            Op::Multiply => "try_multiply",
-            Op::Divide => "try_divide",
-            Op::Mod => "try_mod",
-        }
-    }
-
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+impl kinded::Kind for TryArithmetic {
+    fn coerce_types(&self, _name: &str, arg_types: &[DataType]) -> Result<Vec<DataType>> {
         let [l, r] = arg_types else {
             return exec_err!("{} takes 2 arguments, got {}", self.name(), arg_types.len());
         };
@@ -207,7 +200,7 @@ impl ScalarUDFImpl for TryArithmetic {
         Ok(vec![l, r])
     }
 
-    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+    fn return_type(&self, _name: &str, arg_types: &[DataType]) -> Result<DataType> {
         let [l, r] = arg_types else {
             return exec_err!("{} takes 2 arguments, got {}", self.name(), arg_types.len());
         };
@@ -215,7 +208,7 @@ impl ScalarUDFImpl for TryArithmetic {
         self.result_type(&l, &r)
     }
 
-    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+    fn invoke(&self, _name: &str, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let input = Arrays::new(&args.args, args.number_rows)?;
         let (l, r) = (&input.arrays[0], &input.arrays[1]);
         let out: ArrayRef = match (l.data_type(), r.data_type()) {

@@ -10,27 +10,14 @@ usage: python course_sales.py OUT_DIR
 """
 import csv
 import os
-import sys
 
-from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import (DoubleType, IntegerType, StringType,
                                StructField, StructType)
 
-out = sys.argv[1]
-spark = SparkSession.builder.getOrCreate()
+from sections import rows, session, title
 
-
-def title(t):
-    print(f"## {t}", flush=True)
-
-
-def rows(t, df):
-    """Rows in a stable order (Spark promises none without orderBy)."""
-    title(t)
-    print(df.columns)
-    for r in sorted(df.collect(), key=lambda r: [(v is None, str(v)) for v in r]):
-        print(r)
+out, spark = session()
 
 
 def write_csv(path, header, data):

@@ -3,37 +3,13 @@ Connect) and on Spark itself; the test compares the two outputs line by line.
 
 usage: python dataframe_basics.py OUT_DIR
 """
-import sys
 
-from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.window import Window
 
-out = sys.argv[1]
-spark = SparkSession.builder.getOrCreate()
+from sections import error, rows, session, title
 
-
-def title(t):
-    print(f"## {t}", flush=True)
-
-
-def rows(t, df):
-    """Rows in a stable order (Spark promises none without orderBy)."""
-    title(t)
-    print(df.columns)
-    for r in sorted(df.collect(), key=lambda r: [(v is None, str(v)) for v in r]):
-        print(r)
-
-
-def error(t, f):
-    title(t)
-    try:
-        f()
-        print("no error")
-    except Exception as e:  # the exception class and Spark's error condition
-        cond = e.getCondition() if hasattr(e, "getCondition") else None
-        print(type(e).__name__, cond)
-
+out, spark = session()
 
 people = spark.createDataFrame(
     [

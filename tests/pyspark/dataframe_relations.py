@@ -5,35 +5,13 @@ test compares the two outputs section by section.
 usage: python dataframe_relations.py OUT_DIR
 """
 import os
-import sys
 
-from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import LongType, StringType, StructField, StructType
 
-out = sys.argv[1]
-spark = SparkSession.builder.getOrCreate()
+from sections import ordered, rows, session, title
 
-
-def title(t):
-    print(f"## {t}", flush=True)
-
-
-def rows(t, df):
-    """Rows in a stable order (Spark promises none without orderBy)."""
-    title(t)
-    print(df.columns)
-    for r in sorted(df.collect(), key=lambda r: [(v is None, str(v)) for v in r]):
-        print(r)
-
-
-def ordered(t, df):
-    """Rows in the order the DataFrame gives them."""
-    title(t)
-    print(df.columns)
-    for r in df.collect():
-        print(r)
-
+out, spark = session()
 
 # Seeded samples keep Spark's rows where the partitions hold Spark's rows:
 # a range with an explicit partition count.

@@ -9,11 +9,10 @@ usage: python lambdas_generators.py OUT_DIR
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+import sections
+from sections import title
+
 spark = SparkSession.builder.getOrCreate()
-
-
-def title(t):
-    print(f"## {t}", flush=True)
 
 
 def plain(v):
@@ -28,21 +27,13 @@ def plain(v):
 
 
 def rows(t, df):
-    """Rows in a stable order (Spark promises none without orderBy)."""
-    title(t)
-    print(df.columns)
-    out = [[plain(v) for v in r] for r in df.collect()]
-    for r in sorted(out, key=lambda r: [(v is None, str(v)) for v in r]):
-        print(r)
+    """Rows of plain values in a stable order."""
+    sections.rows(t, df, lambda r: [plain(v) for v in r])
 
 
 def error(t, f):
-    title(t)
-    try:
-        f()
-        print("no error")
-    except Exception as e:  # the exception class only: messages differ
-        print(type(e).__name__)
+    """Whether `f` fails: the exception class only, messages differ."""
+    sections.error(t, f, lambda e: type(e).__name__)
 
 
 arrays = spark.createDataFrame(

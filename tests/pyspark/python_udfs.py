@@ -12,27 +12,15 @@ from typing import Iterator
 import pandas as pd
 import pyarrow as pa
 from pyspark.errors import PythonException
-from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.functions import pandas_udf, udf
 from pyspark.sql.types import IntegerType, LongType, StringType
 from pyspark.sql.window import Window
 
-spark = SparkSession.builder.getOrCreate()
+from sections import rows, session, title
+
+_out, spark = session()
 on_kiln = "SPARK_REMOTE" in os.environ
-
-
-def title(t):
-    print(f"## {t}", flush=True)
-
-
-def rows(t, df):
-    """Rows in a stable order (Spark promises none without orderBy)."""
-    title(t)
-    print(df.columns)
-    for r in sorted(df.collect(), key=lambda r: [(v is None, str(v)) for v in r]):
-        print(r)
-
 
 trips = spark.createDataFrame(
     [(i, i % 3, float(i) * 1.5, ["a", "b", "c"][i % 3]) for i in range(1, 41)],

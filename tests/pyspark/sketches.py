@@ -13,13 +13,12 @@ import sys
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+import sections
+from sections import title
+
 out, shared = sys.argv[1], sys.argv[2]
 spark = SparkSession.builder.getOrCreate()
 on_spark = "connect" not in type(spark).__module__
-
-
-def title(t):
-    print(f"## {t}", flush=True)
 
 
 def stable(v):
@@ -29,20 +28,13 @@ def stable(v):
 
 
 def rows(t, df):
-    """Rows in a stable order (Spark promises none without orderBy)."""
-    title(t)
-    print(df.columns)
-    for r in sorted(df.collect(), key=lambda r: [(v is None, str(v)) for v in r]):
-        print(tuple(stable(v) for v in r))
+    """Rows of stable values in a stable order."""
+    sections.rows(t, df, lambda r: tuple(stable(v) for v in r))
 
 
 def error(t, f):
-    title(t)
-    try:
-        f()
-        print("no error")
-    except Exception:  # the error's text is each engine's own
-        print("error")
+    """Whether `f` fails (the error's text is each engine's own)."""
+    sections.error(t, f, lambda e: "error")
 
 
 # 4000 rows in 4 partitions, 4 groups spread over all of them: every

@@ -208,6 +208,28 @@ pub fn run_csv_with_summary(
     (out, summary)
 }
 
+/// Runs `kiln run manifest --format csv` with the `extra` arguments
+/// (killed after `limit`), which must succeed, and gives the header and
+/// rows it printed, and its stderr.
+pub fn run_csv(manifest: &Path, extra: &[&str], limit: Duration) -> (Vec<String>, Rows, String) {
+    let mut args = vec![
+        "run",
+        manifest.to_str().expect("utf8 path"),
+        "--format",
+        "csv",
+    ];
+    args.extend_from_slice(extra);
+    let out = run_kiln(&args, limit);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success(),
+        "kiln run {} failed:\n{stderr}",
+        manifest.display()
+    );
+    let (header, rows) = parse_csv(&String::from_utf8_lossy(&out.stdout));
+    (header, rows, stderr)
+}
+
 /// Runs `kiln` with `args`, killing it after `limit` (a hang is a failure).
 pub fn run_kiln(args: &[&str], limit: Duration) -> Output {
     run_kiln_env(args, &[], limit)

@@ -496,11 +496,4 @@ pub fn human_ms(ms: u64) -> String {
 }
 
 /// `1234567` -> `1.23M`.
-pub fn human_count(n: u64) -> String {
-    match n {
-        0..=9_999 => n.to_string(),
-        10_000..=999_999 => format!("{:.1}K", n as f64 / 1e3),
-        1_000_000..=999_999_999 => format!("{:.2}M", n as f64 / 1e6),
-        _ => format!("{:.2}G", n as f64 / 1e9),
-    }
-}
+pub use kiln_values::count::human_count;

@@ -7,11 +7,13 @@
 //!   (`512Mi`, `2Gi`) units, and the CRD pattern that admits them;
 //! - [`duration`]: durations (`500ms`, `10s`, `1h30m`, `1.5h`, a bare number
 //!   of seconds);
-//! - [`secret`]: the random secret an application's processes share.
+//! - [`secret`]: the random secret an application's processes share;
+//! - [`count`]: counts written for people (`1.23M`).
 //!
 //! Errors are plain sentences naming the value: the caller adds which
 //! setting or field it came from.
 
+pub mod count;
 pub mod duration;
 pub mod memory;
 pub mod secret;

@@ -89,13 +89,7 @@ impl PythonExec {
 
 impl DisplayAs for PythonExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        let names: Vec<&str> = self
-            .op
-            .functions()
-            .iter()
-            .map(|f| f.name.as_str())
-            .collect();
-        write!(f, "{}Exec: [{}]", self.op.label(), names.join(", "))
+        write!(f, "{}Exec: [{}]", self.op.label(), self.op.function_names())
     }
 }
 

@@ -91,6 +91,12 @@ impl PythonOp {
         }
     }
 
+    /// The names of the functions it calls, as plans show them (`f, g`).
+    pub fn function_names(&self) -> String {
+        let names: Vec<&str> = self.functions().iter().map(|f| f.name.as_str()).collect();
+        names.join(", ")
+    }
+
     /// Spark's name of the operation.
     pub fn label(&self) -> &'static str {
         match self {
@@ -226,13 +232,7 @@ impl UserDefinedLogicalNodeCore for PythonPlan {
     }
 
     fn fmt_for_explain(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        let names: Vec<&str> = self
-            .op
-            .functions()
-            .iter()
-            .map(|f| f.name.as_str())
-            .collect();
-        write!(f, "{}: [{}]", self.op.label(), names.join(", "))
+        write!(f, "{}: [{}]", self.op.label(), self.op.function_names())
     }
 
     fn with_exprs_and_inputs(&self, _exprs: Vec<Expr>, inputs: Vec<LogicalPlan>) -> Result<Self> {

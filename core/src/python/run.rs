@@ -290,9 +290,7 @@ impl Job {
                     write_frame(w, kind::BATCH, &ipc_stream(&args.schema(), &[args])?).await?;
                 }
             }
-            write_frame(w, kind::END, &[]).await?;
-            w.flush().await?;
-            Ok::<(), Stop>(())
+            end_input(w).await
         };
         let reader = async {
             let mut queue: VecDeque<RecordBatch> = VecDeque::new();
@@ -361,9 +359,7 @@ impl Job {
                     write_frame(w, kind::BATCH, &ipc_stream(&chunk.schema(), &[chunk])?).await?;
                 }
             }
-            write_frame(w, kind::END, &[]).await?;
-            w.flush().await?;
-            Ok::<(), Stop>(())
+            end_input(w).await
         };
         let reader = forward(r, &schema, tx);
         both(writer, reader).await?;
@@ -444,9 +440,7 @@ impl Job {
                 }
                 _ => return Err(Stop::Other(DataFusionError::Internal("bad inputs".into()))),
             }
-            write_frame(w, kind::END, &[]).await?;
-            w.flush().await?;
-            Ok::<(), Stop>(())
+            end_input(w).await
         };
         let reader = forward(r, &schema, tx);
         both(writer, reader).await?;
@@ -476,9 +470,7 @@ impl Job {
                 let b = group_rows(&groups.rows, g)?;
                 write_frame(w, kind::BATCH, &ipc_stream(&b.schema(), &[b])?).await?;
             }
-            write_frame(w, kind::END, &[]).await?;
-            w.flush().await?;
-            Ok::<(), Stop>(())
+            end_input(w).await
         };
         let reader = async {
             let mut results = vec![];
@@ -555,8 +547,13 @@ fn chunks(batch: &RecordBatch, size: usize) -> Vec<RecordBatch> {
         .collect()
 }
 
-/// The next batch the worker answers, with `schema`'s types; `None` at its
-/// end of output.
+/// Ends the input the worker reads: the end frame, flushed.
+async fn end_input(w: Writer<'_>) -> Result<(), Stop> {
+    write_frame(w, kind::END, &[]).await?;
+    w.flush().await?;
+    Ok(())
+}
+
 /// Forwards the worker's result batches to the node's output until the
 /// worker ends its stream, or until nobody reads the output any more.
 async fn forward(r: Reader<'_>, schema: &SchemaRef, tx: &Out) -> Result<(), Stop> {
@@ -568,6 +565,8 @@ async fn forward(r: Reader<'_>, schema: &SchemaRef, tx: &Out) -> Result<(), Stop
     Ok(())
 }
 
+/// The next batch the worker answers, with `schema`'s types; `None` at its
+/// end of output.
 async fn next_batch(r: Reader<'_>, schema: &SchemaRef) -> Result<Option<RecordBatch>, Stop> {
     let Some((k, payload)) = read_frame(r).await? else {
         return Err(Stop::Lost("the worker closed its output".into()));

@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use kiln_tests::{compare_rows, datafusion_csv, parse_csv, run_kiln, write_manifest};
+use kiln_tests::{compare_rows, datafusion_csv, parse_csv, run_csv, write_manifest};
 
 /// The columns every target holds, as `CREATE EXTERNAL TABLE` declares them.
 const COLUMNS: &str = "id INT, b BOOLEAN, i8 TINYINT, i16 SMALLINT, i32 INT, i64 BIGINT, \
@@ -73,13 +73,7 @@ async fn every_type_round_trips_through_csv_json_and_parquet_folders_and_files()
     let out = work.path().join("out");
     std::fs::create_dir_all(&out).expect("out");
     let manifest = write_manifest(work.path(), "formats", &round_trip_sql(&out), 2, 1, "");
-    let run = run_kiln(
-        &["run", manifest.to_str().expect("utf8"), "--format", "csv"],
-        Duration::from_secs(180),
-    );
-    let stderr = String::from_utf8_lossy(&run.stderr);
-    assert!(run.status.success(), "kiln run failed:\n{stderr}");
-    let (header, rows) = parse_csv(&String::from_utf8_lossy(&run.stdout));
+    let (header, rows, _) = run_csv(&manifest, &[], Duration::from_secs(180));
 
     let (expected_header, expected) =
         parse_csv(&datafusion_csv(&format!("{VALUES} ORDER BY id"), 1).await);

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use kiln_tests::{parse_csv, run_kiln, write_manifest};
+use kiln_tests::{run_csv, run_kiln, write_manifest};
 
 #[test]
 fn mixed_case_columns_resolve_case_insensitively() {
@@ -41,13 +41,7 @@ fn mixed_case_columns_resolve_case_insensitively() {
         trips.display()
     );
     let m = write_manifest(d.path(), "read-trips", &read, 2, 1, "");
-    let out = run_kiln(
-        &["run", m.to_str().expect("utf8"), "--format", "csv"],
-        Duration::from_secs(120),
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "read failed: {stderr}");
-    let (header, rows) = parse_csv(&String::from_utf8_lossy(&out.stdout));
+    let (header, rows, _) = run_csv(&m, &[], Duration::from_secs(120));
     assert_eq!(header, vec!["PULocationID", "Trips", "total"]);
     // `2.5`, `4.0`, `7.25` are decimals (as in Spark): the sum keeps two places.
     assert_eq!(rows, vec![vec!["1", "2", "6.50"], vec!["2", "1", "7.25"]]);

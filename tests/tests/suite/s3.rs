@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use kiln_tests::{parse_csv, run_kiln, write_manifest};
+use kiln_tests::{parse_csv, run_csv, run_kiln, write_manifest};
 
 struct Moto(Child);
 
@@ -93,13 +93,7 @@ fn write_and_read_parquet_on_s3() {
                CREATE EXTERNAL TABLE numbers STORED AS PARQUET LOCATION 's3://kiln-test/numbers/';\n\
                SELECT count(*) AS n, sum(amount) AS total, max(id) AS top FROM numbers;";
     let m = write_manifest(d.path(), "s3-round-trip", sql, 2, 1, &conf);
-    let out = run_kiln(
-        &["run", m.to_str().expect("utf8"), "--format", "csv"],
-        Duration::from_secs(120),
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "kiln failed: {stderr}");
-    let (header, rows) = parse_csv(&String::from_utf8_lossy(&out.stdout));
+    let (header, rows, _) = run_csv(&m, &[], Duration::from_secs(120));
     assert_eq!(header, vec!["n", "total", "top"]);
     assert_eq!(rows, vec![vec!["1000", "750750.0", "1000"]]);
 

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use kiln_tests::{
-    compare_rows, datafusion_csv, parse_csv, run_csv_with_summary, run_kiln, tpch_ddl, tpch_sf01,
-    write_manifest,
+    compare_rows, datafusion_csv, parse_csv, run_csv, run_csv_with_summary, run_kiln, tpch_ddl,
+    tpch_sf01, write_manifest,
 };
 
 const QUERY: &str = "SELECT c_mktsegment, count(*) AS orders, sum(o_totalprice) AS total \
@@ -55,23 +55,11 @@ async fn local_mode_runs_the_same_job_in_one_process() {
     let sql = format!("{}{QUERY}", tpch_ddl(data));
     let work = tempfile::tempdir().expect("tempdir");
     let manifest = write_manifest(work.path(), "local-mode", &sql, 2, 1, "");
-    let out = run_kiln(
-        &[
-            "run",
-            manifest.to_str().expect("utf8"),
-            "--master",
-            "local[2]",
-            "--format",
-            "csv",
-        ],
+    let (_, actual, _) = run_csv(
+        &manifest,
+        &["--master", "local[2]"],
         Duration::from_secs(180),
     );
-    assert!(
-        out.status.success(),
-        "kiln failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let (_, actual) = parse_csv(&String::from_utf8_lossy(&out.stdout));
     let (_, expected) = parse_csv(&datafusion_csv(&sql, 2).await);
     compare_rows(&expected, &actual).expect("result matches DataFusion");
 }
@@ -140,16 +128,7 @@ async fn window_over_a_filtered_constant_partition_key() {
     );
     let work = tempfile::tempdir().expect("tempdir");
     let manifest = write_manifest(work.path(), "window-constant", &sql, 2, 1, "");
-    let out = run_kiln(
-        &["run", manifest.to_str().expect("utf8"), "--format", "csv"],
-        Duration::from_secs(180),
-    );
-    assert!(
-        out.status.success(),
-        "kiln failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let (_, actual) = parse_csv(&String::from_utf8_lossy(&out.stdout));
+    let (_, actual, _) = run_csv(&manifest, &[], Duration::from_secs(180));
     let (_, expected) = parse_csv(&datafusion_csv(&sql, 2).await);
     assert!(!expected.is_empty());
     compare_rows(&expected, &actual).expect("result matches DataFusion");

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use kiln_tests::{parse_csv, run_kiln, write_manifest};
+use kiln_tests::{run_csv, write_manifest};
 
 #[test]
 fn set_in_a_job_reaches_the_executors() {
@@ -30,13 +30,7 @@ fn set_in_a_job_reaches_the_executors() {
     // `spark.sql.shuffle.partitions` reducers.
     let conf = "  conf:\n    spark.sql.autoBroadcastJoinThreshold: \"-1\"\n";
     let m = write_manifest(d.path(), "settings", &sql, 2, 1, conf);
-    let out = run_kiln(
-        &["run", m.to_str().expect("utf8"), "--format", "csv"],
-        Duration::from_secs(180),
-    );
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "job failed: {stderr}");
-    let (header, rows) = parse_csv(&String::from_utf8_lossy(&out.stdout));
+    let (header, rows, stderr) = run_csv(&m, &[], Duration::from_secs(180));
     assert_eq!(header, vec!["id", "la", "tokyo", "n"]);
     assert_eq!(
         rows,
