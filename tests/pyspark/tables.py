@@ -7,32 +7,11 @@ is given (`spark-warehouse` in the working directory for Spark).
 
 usage: python tables.py OUT_DIR
 """
-from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-spark = SparkSession.builder.getOrCreate()
+from sections import error, rows, session, title
 
-
-def title(t):
-    print(f"## {t}", flush=True)
-
-
-def rows(t, df):
-    """Columns and rows in a stable order (a table promises none)."""
-    title(t)
-    print(df.columns)
-    for r in sorted(df.collect(), key=lambda r: [(v is None, str(v)) for v in r]):
-        print(r)
-
-
-def error(t, f):
-    title(t)
-    try:
-        f()
-        print("no error")
-    except Exception as e:  # the exception class and Spark's error condition
-        cond = e.getCondition() if hasattr(e, "getCondition") else None
-        print(type(e).__name__, cond)
+_, spark = session()
 
 
 sales = spark.createDataFrame(
