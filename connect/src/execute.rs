@@ -26,7 +26,6 @@ use crate::proto::relation::RelType;
 use crate::proto::write_operation::{SaveMode, SaveType};
 use crate::proto::{self, ExecutePlanResponse, Relation};
 use crate::relation::Planner;
-use crate::relation_read::sql_query_plan;
 use crate::session::Session;
 use crate::types;
 
@@ -434,7 +433,8 @@ impl Executor {
             local_relation(&result.0, &result.1)?
         } else {
             // A query stays lazy: the client sends it back with its actions.
-            let _ = sql_query_plan(ctx, &text).await?;
+            // It was planned above (its mistakes are reported now, as
+            // Spark's analysis does); planning it again would only cost.
             match c.input {
                 Some(r) => r,
                 None => Relation {
