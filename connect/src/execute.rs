@@ -20,7 +20,6 @@ use crate::proto::plan::OpType;
 use crate::proto::relation::RelType;
 use crate::proto::{self, ExecutePlanResponse, Relation};
 use crate::relation::Planner;
-use crate::relation_read::sql_query_plan;
 use crate::session::Session;
 use crate::types;
 
@@ -433,7 +432,8 @@ impl Executor {
             local_relation(&result.0, &result.1)?
         } else {
             // A query stays lazy: the client sends it back with its actions.
-            let _ = sql_query_plan(ctx, &text).await?;
+            // It was planned above (its mistakes are reported now, as
+            // Spark's analysis does); planning it again would only cost.
             match c.input {
                 Some(r) => r,
                 None => Relation {

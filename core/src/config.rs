@@ -22,7 +22,7 @@ pub use crate::settings::{
     PartitionOverwriteMode, ShuffleCompression, WriteMode, BROADCAST_THRESHOLD,
     DEFAULT_BROADCAST_THRESHOLD, HEARTBEAT_INTERVAL, HEARTBEAT_TIMEOUT, MAX_EXECUTOR_REPLACEMENTS,
     MAX_REGISTERED_WAIT, MAX_RESULT_SIZE, MIN_REGISTERED_RATIO, NETWORK_TIMEOUT,
-    PARTITION_OVERWRITE_MODE, REGISTRATION_TIMEOUT, SHUFFLE_COMPRESSION,
+    PARTITION_OVERWRITE_MODE, READ_HOST_LOCAL_DISK, REGISTRATION_TIMEOUT, SHUFFLE_COMPRESSION,
     SHUFFLE_CONNECTION_TIMEOUT, STAGE_MAX_CONSECUTIVE_ATTEMPTS, TASK_MAX_FAILURES,
     TEST_STAGE_DELAY, TEST_TASK_DELAY, WAREHOUSE_DIR, WRITE_MODE,
 };
@@ -65,6 +65,8 @@ pub struct EngineConf {
     pub shuffle_partitions: Option<usize>,
     /// [`BROADCAST_THRESHOLD`] in bytes; 0 when broadcasts are off.
     pub broadcast_threshold: usize,
+    /// [`READ_HOST_LOCAL_DISK`].
+    pub read_host_local_disk: bool,
     /// Dead executors replaced per application, when set; by default
     /// Spark's rule, twice the executor count and at least 3.
     pub max_executor_replacements: Option<u32>,
@@ -205,6 +207,17 @@ impl EngineConf {
                 .try_into()
                 .unwrap_or(usize::MAX),
         };
+        let read_host_local_disk = match raw.get(READ_HOST_LOCAL_DISK).map(|v| v.trim()) {
+            None => true,
+            Some(v) if v.eq_ignore_ascii_case("true") => true,
+            Some(v) if v.eq_ignore_ascii_case("false") => false,
+            Some(v) => {
+                return Err(bad(
+                    READ_HOST_LOCAL_DISK,
+                    format!("expected true or false, found `{v}`"),
+                ))
+            }
+        };
         let warehouse_dir = warehouse_dir(raw.get(WAREHOUSE_DIR).map(String::as_str));
         let hooks = crate::fault_injection::TestHooks::parse(raw)?;
         if let Some((k, message)) = raw
@@ -227,6 +240,7 @@ impl EngineConf {
             max_result_bytes,
             shuffle_partitions,
             broadcast_threshold,
+            read_host_local_disk,
             max_executor_replacements,
             write_mode,
             partition_overwrite_mode,
@@ -512,6 +526,17 @@ mod tests {
         let c = EngineConf::parse(&raw).unwrap();
         assert_eq!(c.task_max_failures, 2);
         assert_eq!(c.heartbeat_timeout, Duration::from_millis(1500));
+    }
+
+    #[test]
+    fn host_local_reads_are_on_unless_turned_off() {
+        let mut raw = BTreeMap::new();
+        assert!(EngineConf::parse(&raw).unwrap().read_host_local_disk);
+        raw.insert(READ_HOST_LOCAL_DISK.into(), "FALSE".into());
+        assert!(!EngineConf::parse(&raw).unwrap().read_host_local_disk);
+        raw.insert(READ_HOST_LOCAL_DISK.into(), "maybe".into());
+        let e = EngineConf::parse(&raw).unwrap_err().to_string();
+        assert!(e.contains(READ_HOST_LOCAL_DISK), "{e}");
     }
 
     #[test]

@@ -401,6 +401,23 @@ mod tests {
         assert!(!a.matches(b.expose().as_bytes()));
     }
 
+    #[tokio::test]
+    async fn accepted_connections_send_without_nagle() {
+        use tokio_stream::StreamExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let mut incoming = Transport::incoming(listener);
+        let _client = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let accepted = incoming
+            .next()
+            .await
+            .expect("a connection")
+            .expect("accepted");
+        assert!(accepted.nodelay().expect("TCP_NODELAY readable"));
+    }
+
     #[test]
     fn interceptors_agree() {
         let s = Secret::generate().expect("random");

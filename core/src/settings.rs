@@ -72,6 +72,10 @@ pub const DEFAULT_NETWORK_TIMEOUT: Duration = Duration::from_secs(120);
 /// of the block) before it fails as a fetch failure. Default:
 /// [`NETWORK_TIMEOUT`].
 pub const SHUFFLE_CONNECTION_TIMEOUT: &str = "spark.shuffle.io.connectionTimeout";
+/// Spark's `spark.shuffle.readHostLocalDisk` (default true): a reducer reads
+/// the blocks of another executor whose shuffle folder it sees on its own
+/// file system (the same host) from disk, not over the network.
+pub const READ_HOST_LOCAL_DISK: &str = "spark.shuffle.readHostLocalDisk";
 /// Spark's `spark.scheduler.minRegisteredResourcesRatio`: the share of the
 /// requested executors that must have registered before jobs start.
 pub const MIN_REGISTERED_RATIO: &str = "spark.scheduler.minRegisteredResourcesRatio";

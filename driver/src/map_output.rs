@@ -105,6 +105,7 @@ mod tests {
             address: "http://x".into(),
             block_bytes: vec![1],
             rows: 1,
+            shuffle_dir: String::new(),
         }
     }
 

@@ -539,6 +539,13 @@ impl<'a> JobScheduler<'a> {
                         address: executor.address.clone(),
                         block_bytes,
                         rows,
+                        // Where readers on the same host read the blocks
+                        // (spark.shuffle.readHostLocalDisk).
+                        shuffle_dir: if self.ctx.conf.read_host_local_disk {
+                            result.shuffle_dir.clone()
+                        } else {
+                            String::new()
+                        },
                     },
                 );
                 self.ctx.progress.task_finished(key.stage, rows, bytes);
@@ -633,5 +640,6 @@ pub fn to_location(m: &MapOutput) -> MapOutputLocation {
         block_bytes: m.block_bytes.clone(),
         block_rows: vec![],
         attempt: m.attempt,
+        shuffle_dir: m.shuffle_dir.clone(),
     }
 }

@@ -116,6 +116,9 @@ pub async fn start(opts: ExecutorOptions) -> Result<ExecutorHandle> {
     let spill_dir = opts.work_dir.join("spill");
     std::fs::create_dir_all(&shuffle_dir)
         .map_err(|e| KilnError::io(format!("cannot create {}", shuffle_dir.display()), e))?;
+    // Reported with every map output: absolute, so that readers on the
+    // same host find it whatever their own working directory.
+    let shuffle_dir = shuffle_dir.canonicalize().unwrap_or(shuffle_dir);
     let listener = tokio::net::TcpListener::bind(opts.bind)
         .await
         .map_err(|e| KilnError::io(format!("executor cannot listen on {}", opts.bind), e))?;
@@ -126,6 +129,13 @@ pub async fn start(opts: ExecutorOptions) -> Result<ExecutorHandle> {
     let address = opts
         .transport
         .url(&opts.advertise_host, opts.advertise_port.unwrap_or(port));
+    // Lets readers on this host (other executors, the driver) read this
+    // executor's blocks from disk instead of over Flight.
+    if let Err(e) =
+        kiln_core::shuffle::layout::write_owner(&shuffle_dir, &opts.executor_id, &address)
+    {
+        warn!("cannot mark the shuffle folder {}: {e}; peers on this host fetch its blocks over Flight", shuffle_dir.display());
+    }
     let max = opts.transport.max_message_bytes;
     let (shutdown, _) = watch::channel(false);
     let runner: Arc<OnceCell<TaskRunner>> = Arc::new(OnceCell::new());

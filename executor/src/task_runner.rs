@@ -71,6 +71,7 @@ impl TaskRunner {
                         address: m.address.clone(),
                         block_bytes: m.block_bytes.clone(),
                         rows: m.block_rows.iter().sum(),
+                        shuffle_dir: m.shuffle_dir.clone(),
                     })
                     .collect();
                 (i.stage_id, outs)
@@ -197,6 +198,7 @@ impl TaskRunner {
                     block_rows,
                     metrics: Some(metrics),
                     operator_metrics,
+                    shuffle_dir: self.shuffle_dir.to_string_lossy().into_owned(),
                     ..Default::default()
                 }
             }

@@ -4,9 +4,10 @@
 //! into one Arrow IPC block per reduce partition on the executor's local disk
 //! ([`layout`]). A reduce task starts at a [`ShuffleReaderExec`] that reads
 //! block `p` of every map output of its parent stage: from local disk when the
-//! block is on the same executor, else from the executor that owns it, its
-//! file's bytes streamed over a Flight `DoGet` ([`fetch`]; not Arrow
-//! `FlightData`, see docs/architecture.md). Every block carries checksums ([`block`]) that
+//! block is on the same executor, or on another executor whose shuffle folder
+//! this process sees (the same host: [`layout::host_local_dir`]), else from
+//! the executor that owns it, its file's bytes streamed over a Flight `DoGet`
+//! ([`fetch`]; not Arrow `FlightData`, see docs/architecture.md). Every block carries checksums ([`block`]) that
 //! both paths verify; a damaged block is a [`FetchFailed`]. Where the blocks
 //! are comes in with the task, as a [`ShuffleTaskEnv`] extension of the
 //! task's session config.
@@ -46,6 +47,9 @@ pub struct MapOutput {
     /// Rows the task wrote over all its blocks (for a write stage: the rows
     /// of its files).
     pub rows: u64,
+    /// That executor's shuffle folder, where a reader on the same file
+    /// system reads the blocks directly (empty: over Flight only).
+    pub shuffle_dir: String,
 }
 
 /// Everything a task needs to read and write shuffle data, carried into the

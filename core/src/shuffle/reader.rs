@@ -190,8 +190,17 @@ async fn open_block(
             message,
         }))
     };
-    if m.executor_id == env.executor_id {
-        let path = id.path(&env.shuffle_dir);
+    // This executor's own blocks, or those of another executor whose
+    // shuffle folder this process sees (same host or shared volume: Spark's
+    // spark.shuffle.readHostLocalDisk), are read from disk; the rest over
+    // Flight.
+    let local_dir = if m.executor_id == env.executor_id {
+        Some(env.shuffle_dir.clone())
+    } else {
+        super::layout::host_local_dir(&m.shuffle_dir, &m.executor_id, &m.address)
+    };
+    if let Some(dir) = local_dir {
+        let path = id.path(&dir);
         let iter = read_local(&path, expected)
             .map_err(|e| fail(format!("block {}: {e}", path.display())))?;
         ShuffleMetrics::add(&env.metrics.local_bytes, expected);

@@ -171,6 +171,10 @@ async fn executor_metrics_add_up_to_the_drivers_and_only_grow() {
         &format!("spark.ui.port={port}"),
         "--conf",
         "spark.driver.bindAddress=127.0.0.1",
+        // Both executors on this host would read each other's blocks from
+        // disk; over Flight, served bytes are what readers fetched.
+        "--conf",
+        "spark.shuffle.readHostLocalDisk=false",
     ]);
     let ui = format!("127.0.0.1:{port}");
     let apps: Value = get_json(&ui, "/api/v1/applications");

@@ -194,7 +194,9 @@ async fn executor_stopped_while_reducers_fetch_from_it() {
     // process's kernel accepts and never answers, so each fetch ends at its
     // deadline as a fetch failure, the executor is declared lost at the
     // heartbeat timeout and killed, and its outputs are recomputed
-    // elsewhere.
+    // elsewhere. The executors share this host, where reducers would read
+    // the stopped one's blocks from its folder: host-local reads are off so
+    // that the fetches go over the network, as between hosts.
     let sql = format!(
         "{}SELECT k, count(*) AS n FROM (SELECT l_orderkey % 1000 AS k, l_suppkey \
          FROM lineitem GROUP BY l_orderkey % 1000, l_suppkey) GROUP BY k ORDER BY k",
@@ -205,7 +207,8 @@ async fn executor_stopped_while_reducers_fetch_from_it() {
         &sql,
         (3, 2),
         "    kiln.test.stageDelay: 1500ms\n    kiln.executor.heartbeatTimeout: 4s\n    \
-         spark.shuffle.io.connectionTimeout: 2s\n    spark.sql.shuffle.partitions: \"12\"\n",
+         spark.shuffle.io.connectionTimeout: 2s\n    spark.sql.shuffle.partitions: \"12\"\n    \
+         spark.shuffle.readHostLocalDisk: \"false\"\n",
         &KillPlan {
             after_line: "stage 2: done,".into(),
             delay: Duration::from_millis(100),
@@ -398,6 +401,7 @@ async fn a_fetch_from_a_black_holed_peer_fails_at_its_deadline_and_the_executor_
             block_bytes: vec![4096],
             block_rows: vec![],
             attempt: 0,
+            shuffle_dir: String::new(),
         }],
     };
     let reply = exec

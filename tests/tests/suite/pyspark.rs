@@ -236,7 +236,9 @@ fn course_style_script_gives_sparks_answers_on_both_executors() {
     let kiln_run = on_kiln_run(&script, dirs[1].path());
     assert_same_sections(&spark, &kiln_run);
 
-    let server = ConnectServer::start(&[]);
+    // Host-local reads off: the two executors share this host, and each is
+    // to fetch the other's blocks over Flight.
+    let server = ConnectServer::start(&["--conf", "spark.shuffle.readHostLocalDisk=false"]);
     let kiln_connect = on_client(&script, &[&arg(2)], server.url(), dirs[2].path());
     assert_same_sections(&spark, &kiln_connect);
     let work = executor_work(&server);

@@ -360,13 +360,15 @@ async fn tls_driver_refuses_plaintext_and_a_tls_job_is_right() {
         "{}SELECT c_mktsegment, count(*) AS n FROM customer JOIN orders ON c_custkey = o_custkey GROUP BY c_mktsegment ORDER BY c_mktsegment;",
         kiln_tests::tpch_ddl(data)
     );
+    // Host-local reads off: the executors share this host, and the blocks
+    // are to go over Flight.
     let manifest = write_manifest(
         work.path(),
         "tls-job",
         &sql,
         2,
         1,
-        "  conf:\n    datafusion.optimizer.hash_join_single_partition_threshold: \"0\"\n    datafusion.optimizer.hash_join_single_partition_threshold_rows: \"0\"\n",
+        "  conf:\n    datafusion.optimizer.hash_join_single_partition_threshold: \"0\"\n    datafusion.optimizer.hash_join_single_partition_threshold_rows: \"0\"\n    spark.shuffle.readHostLocalDisk: \"false\"\n",
     );
     let summary = work.path().join("summary.json");
     let mut args = vec![

@@ -17,14 +17,16 @@ async fn join_and_aggregation_fetch_blocks_remotely() {
     let data = tpch_sf01();
     let sql = format!("{}{QUERY}", tpch_ddl(data));
     let work = tempfile::tempdir().expect("tempdir");
-    // Force a hash-partitioned join so both sides are shuffled.
+    // Force a hash-partitioned join so both sides are shuffled; the two
+    // executors share this host, so host-local reads are off to make them
+    // fetch each other's blocks over Flight.
     let manifest = write_manifest(
         work.path(),
         "shuffle-join",
         &sql,
         2,
         1,
-        "  conf:\n    datafusion.optimizer.hash_join_single_partition_threshold: \"0\"\n    datafusion.optimizer.hash_join_single_partition_threshold_rows: \"0\"\n",
+        "  conf:\n    datafusion.optimizer.hash_join_single_partition_threshold: \"0\"\n    datafusion.optimizer.hash_join_single_partition_threshold_rows: \"0\"\n    spark.shuffle.readHostLocalDisk: \"false\"\n",
     );
     let (out, summary) = run_csv_with_summary(&manifest, &[], Duration::from_secs(180));
     let stderr = String::from_utf8_lossy(&out.stderr);
