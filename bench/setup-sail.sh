@@ -6,9 +6,7 @@
 # tests pin). Idempotent; prints the venv path last.
 set -euo pipefail
 PYSAIL_VERSION=0.7.2
-PYSPARK_CLIENT_VERSION=4.2.0
-PANDAS_VERSION=2.3.3
-PYARROW_VERSION=22.0.0
+. "$(dirname "$0")/../scripts/lib/pins.sh"
 CHECK="import pysail, pyspark.version, pandas, pyarrow"
 VENV="${KILN_SAIL_VENV:-$HOME/.cache/kiln-venv/bench-pysail-$PYSAIL_VERSION}"
 command -v python3 >/dev/null 2>&1 || { echo "error: python3 (3.10+) is required for Sail" >&2; exit 1; }

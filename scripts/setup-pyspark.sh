@@ -8,10 +8,8 @@
 #                                            Java 17), Spark itself as the test
 #                                            oracle; prints its venv path last
 set -euo pipefail
-PYSPARK_CLIENT_VERSION=4.2.0
+. "$(dirname "$0")/lib/pins.sh"
 PYSPARK_ORACLE_VERSION=4.2.1
-PANDAS_VERSION=2.3.3
-PYARROW_VERSION=22.0.0
 ROOT="${KILN_VENV_ROOT:-$HOME/.cache/kiln-venv}"
 what="${1:-}"
 command -v python3 >/dev/null 2>&1 || { echo "error: python3 (3.10+) is required for the PySpark tests" >&2; exit 1; }
