@@ -22,6 +22,7 @@
 //! - [`events`]: the driver's event stream (Spark's listener events) and its bus.
 //! - [`plan_metrics`]: per-operator metrics, as tasks report them.
 //! - [`error`]: the error type every Kiln crate returns.
+//! - [`cast_columns`]: a batch's columns cast to a schema's types.
 
 /// The `ExecutionPlan` methods Kiln's plan nodes write alike, inside an
 /// `impl ExecutionPlan`: `name`, `properties` (the node's cached `properties`
@@ -57,6 +58,7 @@ macro_rules! plan_node_basics {
 }
 
 pub mod ambiguous_names;
+pub mod cast_columns;
 pub mod codec;
 pub mod config;
 pub mod error;
