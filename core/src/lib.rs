@@ -91,4 +91,7 @@ pub mod sql;
 pub mod window_flags;
 pub mod write;
 
+#[cfg(test)]
+mod test_support;
+
 pub use error::{KilnError, Result};
