@@ -18,21 +18,11 @@ pub async fn sql_batches(sql: &str) -> Vec<RecordBatch> {
     ctx.sql(sql).await.unwrap().collect().await.unwrap()
 }
 
-/// The batches of `sql` parsed and prepared as a job's statement is, or the
-/// error's text.
+/// The batches of `sql`'s (last) statement, run as a job's statements
+/// are ([`crate::sql::run_local`]), or the error's text.
 pub async fn job_batches(sql: &str) -> Result<Vec<RecordBatch>, String> {
-    let ctx = session();
-    let mut stmts = crate::sql::parse_job(sql, "spark", "test").map_err(|e| e.to_string())?;
-    crate::sql::prepare(&mut stmts[0].statement, &crate::sql::NameCatalog::default());
-    let plan = ctx
-        .state()
-        .statement_to_plan(stmts.remove(0).statement)
+    let mut all = crate::sql::run_local(&session(), sql, "test")
         .await
         .map_err(|e| e.to_string())?;
-    ctx.execute_logical_plan(plan)
-        .await
-        .map_err(|e| e.to_string())?
-        .collect()
-        .await
-        .map_err(|e| e.to_string())
+    Ok(all.pop().unwrap_or_default())
 }

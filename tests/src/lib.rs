@@ -405,25 +405,11 @@ pub async fn datafusion_csv(sql: &str, partitions: usize) -> String {
     for stmt in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
         // Kiln's parse path (Spark's literals and rewrites), without the
         // distribution.
-        let parsed = kiln_core::sql::parse_job(stmt, "spark", "reference")
+        let mut batches = kiln_core::sql::run_local(&ctx, stmt, "reference")
+            .await
             .unwrap_or_else(|e| panic!("datafusion: {e}\n{stmt}"));
-        for mut js in parsed {
-            kiln_core::sql::prepare(&mut js.statement, &Default::default());
-            let plan = ctx
-                .state()
-                .statement_to_plan(js.statement)
-                .await
-                .unwrap_or_else(|e| panic!("datafusion: {e}\n{stmt}"));
-            let batches = ctx
-                .execute_logical_plan(plan)
-                .await
-                .unwrap_or_else(|e| panic!("datafusion: {e}\n{stmt}"))
-                .collect()
-                .await
-                .unwrap_or_else(|e| panic!("datafusion: {e}\n{stmt}"));
-            if is_query(stmt) {
-                last = batches;
-            }
+        if is_query(stmt) {
+            last = batches.pop().unwrap_or_default();
         }
     }
     let mut buf = Vec::new();
