@@ -6,25 +6,11 @@
 # tests pin). Idempotent; prints the venv path last.
 set -euo pipefail
 PYSAIL_VERSION=0.7.2
-PYSPARK_CLIENT_VERSION=4.2.0
-PANDAS_VERSION=2.3.3
-PYARROW_VERSION=22.0.0
+. "$(dirname "$0")/../scripts/lib/pins.sh"
 CHECK="import pysail, pyspark.version, pandas, pyarrow"
 VENV="${KILN_SAIL_VENV:-$HOME/.cache/kiln-venv/bench-pysail-$PYSAIL_VERSION}"
 command -v python3 >/dev/null 2>&1 || { echo "error: python3 (3.10+) is required for Sail" >&2; exit 1; }
-if [ -x "$VENV/bin/sail" ] && "$VENV/bin/python" -c "$CHECK" 2>/dev/null; then
-  echo "pysail $PYSAIL_VERSION: cached in $VENV" >&2
-else
-  echo "pysail $PYSAIL_VERSION: installing into $VENV" >&2
-  mkdir -p "$(dirname "$VENV")"
-  exec 9>"$VENV.lock"
-  flock 9
-  if ! { [ -x "$VENV/bin/sail" ] && "$VENV/bin/python" -c "$CHECK" 2>/dev/null; }; then
-    rm -rf "$VENV"
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check "pysail==$PYSAIL_VERSION" "pyspark-client==$PYSPARK_CLIENT_VERSION" \
-      "pandas==$PANDAS_VERSION" "pyarrow==$PYARROW_VERSION" >&2
-  fi
-  exec 9>&-
-fi
+. "$(dirname "$0")/../scripts/lib/venv.sh"
+venv_install "$VENV" "pysail $PYSAIL_VERSION" "installing into $VENV" sail "$CHECK" \
+  "pysail==$PYSAIL_VERSION" "pyspark-client==$PYSPARK_CLIENT_VERSION" "pandas==$PANDAS_VERSION" "pyarrow==$PYARROW_VERSION"
 echo "$VENV"

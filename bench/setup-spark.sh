@@ -5,12 +5,7 @@ set -euo pipefail
 PYSPARK_VERSION=4.3.0
 VENV="${KILN_SPARK_VENV:-$HOME/.cache/kiln-venv/bench-pyspark-$PYSPARK_VERSION}"
 command -v java >/dev/null 2>&1 || { echo "error: Java 17+ is required for the Spark baseline" >&2; exit 1; }
-if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c "import pyspark" 2>/dev/null; then
-  echo "pyspark $PYSPARK_VERSION: cached in $VENV" >&2
-else
-  echo "pyspark $PYSPARK_VERSION: installing into $VENV (about 450 MB)" >&2
-  rm -rf "$VENV"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check "pyspark==$PYSPARK_VERSION" >&2
-fi
+. "$(dirname "$0")/../scripts/lib/venv.sh"
+venv_install "$VENV" "pyspark $PYSPARK_VERSION" "installing into $VENV (about 450 MB)" \
+  python "import pyspark" "pyspark==$PYSPARK_VERSION"
 echo "$VENV"

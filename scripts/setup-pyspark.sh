@@ -8,31 +8,16 @@
 #                                            Java 17), Spark itself as the test
 #                                            oracle; prints its venv path last
 set -euo pipefail
-PYSPARK_CLIENT_VERSION=4.2.0
+. "$(dirname "$0")/lib/pins.sh"
 PYSPARK_ORACLE_VERSION=4.2.1
-PANDAS_VERSION=2.3.3
-PYARROW_VERSION=22.0.0
 ROOT="${KILN_VENV_ROOT:-$HOME/.cache/kiln-venv}"
 what="${1:-}"
 command -v python3 >/dev/null 2>&1 || { echo "error: python3 (3.10+) is required for the PySpark tests" >&2; exit 1; }
+. "$(dirname "$0")/lib/venv.sh"
 
 install() { # venv, check-import, packages...
   local venv="$1" check="$2"; shift 2
-  if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "$check" 2>/dev/null; then
-    echo "pyspark tools: cached in $venv" >&2
-    return
-  fi
-  echo "pyspark tools: installing $* into $venv" >&2
-  local lock="$venv.lock"
-  mkdir -p "$(dirname "$venv")"
-  exec 9>"$lock"
-  flock 9
-  if ! { [ -x "$venv/bin/python" ] && "$venv/bin/python" -c "$check" 2>/dev/null; }; then
-    rm -rf "$venv"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check "$@" >&2
-  fi
-  exec 9>&-
+  venv_install "$venv" "pyspark tools" "installing $* into $venv" python "$check" "$@"
 }
 
 case "$what" in

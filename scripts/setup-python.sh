@@ -9,12 +9,7 @@ if ! command -v python3 >/dev/null 2>&1; then
   echo "error: python3 is required for the S3 tests (moto server); install Python 3.9+" >&2
   exit 1
 fi
-if [ -x "$VENV/bin/moto_server" ] && "$VENV/bin/python" -c "import moto, flask" 2>/dev/null; then
-  echo "python test tools: cached in $VENV" >&2
-else
-  echo "python test tools: installing moto[server]==$MOTO_VERSION into $VENV" >&2
-  rm -rf "$VENV"
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION" >&2
-fi
+. "$(dirname "$0")/lib/venv.sh"
+venv_install "$VENV" "python test tools" "installing moto[server]==$MOTO_VERSION into $VENV" \
+  moto_server "import moto, flask" "moto[server]==$MOTO_VERSION"
 echo "$VENV"

@@ -5,13 +5,16 @@
 //! argument conventions mapped onto it. A name the registry lacks fails at
 //! analysis with "function `<name>` is not supported by Kiln".
 
+use std::sync::Arc;
+
 use arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
 use datafusion::execution::FunctionRegistry;
 use datafusion::logical_expr::expr::NullTreatment;
 use datafusion::logical_expr::expr::{AggregateFunction, ScalarFunction, WindowFunction};
 use datafusion::logical_expr::{
-    binary_expr, cast, lit, when, Expr, ExprSchemable, Like, Operator, WindowFunctionDefinition,
+    binary_expr, cast, lit, when, AggregateUDF, Expr, ExprSchemable, Like, Operator,
+    WindowFunctionDefinition,
 };
 
 use crate::error::{ConnectError, Result};
@@ -104,6 +107,23 @@ fn args_of(f: &pe::UnresolvedFunction, scope: &Scope) -> Result<Vec<Expr>> {
     Ok(args)
 }
 
+/// `udaf` over `args`, with no filter and no ordering.
+fn plain_aggregate(
+    udaf: Arc<AggregateUDF>,
+    args: Vec<Expr>,
+    distinct: bool,
+    nulls: Option<NullTreatment>,
+) -> Expr {
+    Expr::AggregateFunction(AggregateFunction::new_udf(
+        udaf,
+        args,
+        distinct,
+        None,
+        vec![],
+        nulls,
+    ))
+}
+
 fn is_array(e: &Expr, scope: &Scope) -> bool {
     matches!(
         e.get_type(scope.schema),
@@ -190,14 +210,12 @@ pub fn function(f: &pe::UnresolvedFunction, scope: &Scope) -> Result<Expr> {
         "count_if" => {
             let p = one(args)?;
             let count = scope.state.udaf("count")?;
-            return Ok(Expr::AggregateFunction(AggregateFunction::new_udf(
+            return Ok(plain_aggregate(
                 count,
                 vec![when(p, lit(1i64)).end()?],
                 false,
                 None,
-                vec![],
-                None,
-            )));
+            ));
         }
         "equal_null" => {
             let (l, r) = two(args)?;
@@ -338,14 +356,7 @@ pub fn function(f: &pe::UnresolvedFunction, scope: &Scope) -> Result<Expr> {
         // max_by(x, y, k) / min_by(x, y, k): Kiln's aggregates of the names.
         "max_by" | "min_by" if args.len() == 3 => {
             let udaf = scope.state.udaf(name)?;
-            return Ok(Expr::AggregateFunction(AggregateFunction::new_udf(
-                udaf,
-                args,
-                false,
-                None,
-                vec![],
-                None,
-            )));
+            return Ok(plain_aggregate(udaf, args, false, None));
         }
         // max_by(x, y) / min_by(x, y): x of the row with the largest or
         // smallest y, rows whose y is NULL left out.
@@ -457,14 +468,12 @@ pub fn function(f: &pe::UnresolvedFunction, scope: &Scope) -> Result<Expr> {
                 } else {
                     "last_value"
                 })?;
-            return Ok(Expr::AggregateFunction(AggregateFunction::new_udf(
+            return Ok(plain_aggregate(
                 udaf,
                 args,
                 false,
-                None,
-                vec![],
                 ignore.then_some(NullTreatment::IgnoreNulls),
-            )));
+            ));
         }
         _ => {}
     }
@@ -495,27 +504,13 @@ pub fn function(f: &pe::UnresolvedFunction, scope: &Scope) -> Result<Expr> {
         args = vec![when(all_set, row).end()?];
     }
     if let Ok(udaf) = scope.state.udaf(df_name) {
-        let agg = Expr::AggregateFunction(AggregateFunction::new_udf(
-            udaf,
-            args,
-            distinct || name == "collect_set",
-            None,
-            vec![],
-            None,
-        ));
+        let agg = plain_aggregate(udaf, args, distinct || name == "collect_set", None);
         // Spark's count is bigint, as DataFusion's; collect_set is a distinct array_agg.
         return Ok(agg);
     }
     if name == "collect_set" {
         if let Ok(udaf) = scope.state.udaf("array_agg") {
-            return Ok(Expr::AggregateFunction(AggregateFunction::new_udf(
-                udaf,
-                args,
-                true,
-                None,
-                vec![],
-                None,
-            )));
+            return Ok(plain_aggregate(udaf, args, true, None));
         }
     }
     if let Ok(udf) = scope.state.udf(df_name) {

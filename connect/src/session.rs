@@ -201,13 +201,7 @@ impl Sessions {
             ));
         }
         let (ctx, partitions) = new_ctx();
-        let catalog = ctx
-            .state()
-            .config()
-            .options()
-            .catalog
-            .default_catalog
-            .clone();
+        let catalog = kiln_core::config::default_catalog(&ctx);
         if let Some(c) = ctx.catalog(&catalog) {
             c.register_schema(GLOBAL_TEMP, self.global_temp.clone())?;
         }

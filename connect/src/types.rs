@@ -284,19 +284,9 @@ pub fn client_schema(schema: &Schema) -> SchemaRef {
 
 /// `batch` with its columns cast to the client's types.
 pub fn client_batch(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch> {
-    let columns = batch
-        .columns()
-        .iter()
-        .zip(schema.fields())
-        .map(|(c, f)| {
-            if c.data_type() == f.data_type() {
-                Ok(c.clone())
-            } else {
-                arrow::compute::cast(c, f.data_type())
-                    .map_err(|e| ConnectError::Execution(format!("column `{}`: {e}", f.name())))
-            }
-        })
-        .collect::<Result<Vec<ArrayRef>>>()?;
+    let columns = kiln_core::cast_columns::cast_columns(batch, schema, |f, e| {
+        ConnectError::Execution(format!("column `{}`: {e}", f.name()))
+    })?;
     batch_of(schema, columns, batch.num_rows())
 }
 

@@ -104,27 +104,8 @@ fn definition(plan: &LogicalPlan, index: usize) -> Option<Expr> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     async fn run(sql: &str) -> Result<usize, String> {
-        let ctx = crate::config::spark_session(
-            datafusion::prelude::SessionConfig::new(),
-            Arc::new(datafusion::execution::runtime_env::RuntimeEnv::default()),
-        );
-        let mut stmts = crate::sql::parse_job(sql, "spark", "test").map_err(|e| e.to_string())?;
-        crate::sql::prepare(&mut stmts[0].statement, &crate::sql::NameCatalog::default());
-        let plan = ctx
-            .state()
-            .statement_to_plan(stmts.remove(0).statement)
-            .await
-            .map_err(|e| e.to_string())?;
-        let batches = ctx
-            .execute_logical_plan(plan)
-            .await
-            .map_err(|e| e.to_string())?
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?;
+        let batches = crate::test_support::job_batches(sql).await?;
         Ok(batches.iter().map(|b| b.num_rows()).sum())
     }
 

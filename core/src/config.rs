@@ -432,6 +432,16 @@ pub fn execution_settings(config: &SessionConfig) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The name of `ctx`'s default catalog (where tables and views go).
+pub fn default_catalog(ctx: &SessionContext) -> String {
+    ctx.state()
+        .config()
+        .options()
+        .catalog
+        .default_catalog
+        .clone()
+}
+
 /// A session with Spark SQL's functions and semantics on `config` and
 /// `runtime`: what the driver, every executor and the Connect server plan
 /// and run with, so a plan means the same in each process.

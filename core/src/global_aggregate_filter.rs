@@ -128,14 +128,8 @@ fn substitute(e: Expr, values: &HashMap<Column, Expr>) -> Result<Expr> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     async fn count(sql: &str) -> usize {
-        let ctx = crate::config::spark_session(
-            datafusion::prelude::SessionConfig::new(),
-            Arc::new(datafusion::execution::runtime_env::RuntimeEnv::default()),
-        );
-        let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+        let batches = crate::test_support::sql_batches(sql).await;
         batches.iter().map(|b| b.num_rows()).sum()
     }
 

@@ -22,8 +22,43 @@
 //! - [`events`]: the driver's event stream (Spark's listener events) and its bus.
 //! - [`plan_metrics`]: per-operator metrics, as tasks report them.
 //! - [`error`]: the error type every Kiln crate returns.
+//! - [`cast_columns`]: a batch's columns cast to a schema's types.
+
+/// The `ExecutionPlan` methods Kiln's plan nodes write alike, inside an
+/// `impl ExecutionPlan`: `name`, `properties` (the node's cached `properties`
+/// field), with `input` its one child `self.input`, and with `no_expressions`
+/// an `apply_expressions` for a node that holds no physical expressions.
+macro_rules! plan_node_basics {
+    ($name:literal $(, $part:ident)*) => {
+        fn name(&self) -> &str {
+            $name
+        }
+
+        fn properties(&self) -> &std::sync::Arc<datafusion::physical_plan::PlanProperties> {
+            &self.properties
+        }
+
+        $(plan_node_basics!(@$part);)*
+    };
+    (@input) => {
+        fn children(&self) -> Vec<&std::sync::Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
+            vec![&self.input]
+        }
+    };
+    (@no_expressions) => {
+        fn apply_expressions(
+            &self,
+            _f: &mut dyn FnMut(
+                &std::sync::Arc<dyn datafusion::physical_expr::PhysicalExpr>,
+            ) -> datafusion::error::Result<datafusion::common::tree_node::TreeNodeRecursion>,
+        ) -> datafusion::error::Result<datafusion::common::tree_node::TreeNodeRecursion> {
+            Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+        }
+    };
+}
 
 pub mod ambiguous_names;
+pub mod cast_columns;
 pub mod codec;
 pub mod config;
 pub mod error;
@@ -55,5 +90,8 @@ pub mod spark_window;
 pub mod sql;
 pub mod window_flags;
 pub mod write;
+
+#[cfg(test)]
+mod test_support;
 
 pub use error::{KilnError, Result};

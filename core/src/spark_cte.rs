@@ -148,35 +148,12 @@ impl VisitorMut for References {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use datafusion::arrow::util::pretty::pretty_format_batches;
 
-    fn rewritten(sql: &str) -> String {
-        let mut stmts = crate::sql::parse_job(sql, "spark", "test").unwrap();
-        crate::spark_sql::rewrite(&mut stmts[0].statement);
-        stmts[0].statement.to_string()
-    }
+    use crate::spark_sql::rewritten;
 
     async fn rows(sql: &str) -> String {
-        let ctx = crate::config::spark_session(
-            datafusion::prelude::SessionConfig::new(),
-            Arc::new(datafusion::execution::runtime_env::RuntimeEnv::default()),
-        );
-        let mut stmts = crate::sql::parse_job(sql, "spark", "test").unwrap();
-        crate::sql::prepare(&mut stmts[0].statement, &crate::sql::NameCatalog::default());
-        let plan = ctx
-            .state()
-            .statement_to_plan(stmts.remove(0).statement)
-            .await
-            .unwrap();
-        let batches = ctx
-            .execute_logical_plan(plan)
-            .await
-            .unwrap()
-            .collect()
-            .await
-            .unwrap();
+        let batches = crate::test_support::job_batches(sql).await.unwrap();
         pretty_format_batches(&batches).unwrap().to_string()
     }
 

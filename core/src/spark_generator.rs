@@ -146,14 +146,7 @@ fn quoted(name: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use datafusion::sql::parser::Statement as DFStatement;
-
-    fn rewritten(sql: &str) -> String {
-        let mut stmts = crate::sql::parse_job(sql, "spark", "test").unwrap();
-        let mut stmt: DFStatement = stmts.remove(0).statement;
-        crate::spark_sql::rewrite(&mut stmt);
-        stmt.to_string()
-    }
+    use crate::spark_sql::rewritten;
 
     #[test]
     fn lateral_views_are_derived_tables() {

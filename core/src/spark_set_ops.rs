@@ -128,15 +128,10 @@ fn multiset_join(join: Join) -> Result<LogicalPlan> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use datafusion::arrow::util::pretty::pretty_format_batches;
 
     async fn rows(sql: &str) -> String {
-        let ctx = crate::config::spark_session(
-            datafusion::prelude::SessionConfig::new(),
-            Arc::new(datafusion::execution::runtime_env::RuntimeEnv::default()),
-        );
-        let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+        let batches = crate::test_support::sql_batches(sql).await;
         pretty_format_batches(&batches).unwrap().to_string()
     }
 

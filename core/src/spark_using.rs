@@ -305,11 +305,7 @@ fn replace_keys(e: &mut Expr, keys: &[Key]) -> bool {
 
 #[cfg(test)]
 mod tests {
-    fn rewritten(sql: &str) -> String {
-        let mut stmts = crate::sql::parse_job(sql, "spark", "test").unwrap();
-        crate::spark_sql::rewrite(&mut stmts[0].statement);
-        stmts[0].statement.to_string()
-    }
+    use crate::spark_sql::rewritten;
 
     #[test]
     fn full_join_key_is_coalesced() {

@@ -162,6 +162,24 @@ pub fn prepare(stmt: &mut Statement, names: &NameCatalog) {
     crate::spark_sql::rewrite(stmt);
 }
 
+/// Runs `sql` on `ctx` in this process: each statement parsed and prepared
+/// as a job's are (Spark's dialect, literals and rewrites; no catalog
+/// names), planned and collected, without a split into stages. The
+/// batches of each statement, in order; `origin` names the text in errors.
+pub async fn run_local(
+    ctx: &datafusion::prelude::SessionContext,
+    sql: &str,
+    origin: &str,
+) -> Result<Vec<Vec<arrow::array::RecordBatch>>> {
+    let mut out = vec![];
+    for mut js in parse_job(sql, "spark", origin)? {
+        prepare(&mut js.statement, &NameCatalog::default());
+        let plan = ctx.state().statement_to_plan(js.statement).await?;
+        out.push(ctx.execute_logical_plan(plan).await?.collect().await?);
+    }
+    Ok(out)
+}
+
 /// Rewrites unquoted identifiers of `stmt` to their spelling in `names`,
 /// and keeps the spelling of the aliases the statement defines (Spark does).
 pub fn resolve_identifiers(stmt: &mut Statement, names: &NameCatalog) {

@@ -15,7 +15,6 @@ use std::sync::Arc;
 
 use arrow::csv::WriterBuilder;
 use datafusion::common::file_options::csv_writer::CsvWriterOptions;
-use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::datasource::file_format::csv::CsvSink;
 use datafusion::datasource::file_format::json::JsonSink;
 use datafusion::datasource::file_format::parquet::ParquetSink;
@@ -24,15 +23,13 @@ use datafusion::datasource::physical_plan::{FileSink, FileSinkConfig};
 use datafusion::datasource::sink::DataSink;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
-use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
-use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
-    execute_input_stream, DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning,
-    PlanProperties, SendableRecordBatchStream,
+    execute_input_stream, DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties,
+    SendableRecordBatchStream,
 };
 
-use crate::shuffle::writer::{summary_batch, summary_schema};
+use crate::shuffle::writer::{one_child, summary_batch, summary_properties, summary_schema};
 use crate::shuffle::ShuffleTaskEnv;
 
 /// Name of the folder (below the staging folder) that one task attempt of
@@ -161,13 +158,7 @@ pub struct WriteFilesExec {
 impl WriteFilesExec {
     /// Tasks of stage `stage_id` writing `input`'s partitions with `sink`.
     pub fn new(input: Arc<dyn ExecutionPlan>, sink: Arc<dyn DataSink>, stage_id: u32) -> Self {
-        let n = input.properties().partitioning.partition_count();
-        let properties = Arc::new(PlanProperties::new(
-            EquivalenceProperties::new(summary_schema()),
-            Partitioning::UnknownPartitioning(n),
-            EmissionType::Final,
-            Boundedness::Bounded,
-        ));
+        let properties = summary_properties(&input);
         WriteFilesExec {
             input,
             sink,
@@ -195,39 +186,18 @@ impl DisplayAs for WriteFilesExec {
 }
 
 impl ExecutionPlan for WriteFilesExec {
-    fn name(&self) -> &str {
-        "WriteFilesExec"
-    }
-
-    fn properties(&self) -> &Arc<PlanProperties> {
-        &self.properties
-    }
-
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![&self.input]
-    }
-
-    fn apply_expressions(
-        &self,
-        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
-    ) -> Result<TreeNodeRecursion> {
-        Ok(TreeNodeRecursion::Continue)
-    }
+    plan_node_basics!("WriteFilesExec", input, no_expressions);
 
     fn with_new_children(
         self: Arc<Self>,
-        mut children: Vec<Arc<dyn ExecutionPlan>>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        match (children.pop(), children.is_empty()) {
-            (Some(input), true) => Ok(Arc::new(WriteFilesExec::new(
-                input,
-                self.sink.clone(),
-                self.stage_id,
-            ))),
-            _ => Err(DataFusionError::Internal(
-                "WriteFilesExec takes one child".into(),
-            )),
-        }
+        let input = one_child(children, "WriteFilesExec")?;
+        Ok(Arc::new(WriteFilesExec::new(
+            input,
+            self.sink.clone(),
+            self.stage_id,
+        )))
     }
 
     fn execute(

@@ -134,10 +134,7 @@ impl Driver {
             .map_err(|e| sql_error(at, &e))?;
         if !run {
             for plan in &plans {
-                ctx.state()
-                    .create_physical_plan(plan)
-                    .await
-                    .map_err(|e| sql_error(at, &e))?;
+                physical_plan(&ctx, plan, at).await?;
             }
             self.sched.progress.line(&format!(
                 "{at}: a SELECT before the last query is not run (only the last query's rows are printed)"
@@ -197,11 +194,7 @@ impl Driver {
         // Gathered in the driver's result spool (bounded by
         // spark.driver.maxResultSize, spilled when large) and handed out
         // once the job succeeded.
-        let physical = ctx
-            .state()
-            .create_physical_plan(&plan)
-            .await
-            .map_err(|e| sql_error(at, &e))?;
+        let physical = physical_plan(ctx, &plan, at).await?;
         let schema = physical.schema();
         let output = self
             .jobs
@@ -307,11 +300,7 @@ impl Driver {
         plan: LogicalPlan,
         at: &str,
     ) -> Result<QueryStream> {
-        let physical = ctx
-            .state()
-            .create_physical_plan(&plan)
-            .await
-            .map_err(|e| sql_error(at, &e))?;
+        let physical = physical_plan(ctx, &plan, at).await?;
         let schema = physical.schema();
         let shown = kiln_core::spark_names::display_schema(&schema);
         let origin = at.to_string();
@@ -362,11 +351,7 @@ impl Driver {
             }
             other => (other, false),
         };
-        let physical = ctx
-            .state()
-            .create_physical_plan(&plan)
-            .await
-            .map_err(|e| sql_error(at, &e))?;
+        let physical = physical_plan(ctx, &plan, at).await?;
         // Writes go to a staging folder first and are committed on success.
         let tag = self.jobs.write_tag();
         let (physical, staged) = commit::stage(
@@ -467,6 +452,18 @@ fn sql_dialect(ctx: &SessionContext) -> String {
         .sql_parser
         .dialect
         .to_string()
+}
+
+/// The physical plan of `plan`, the statement at `at`.
+async fn physical_plan(
+    ctx: &SessionContext,
+    plan: &LogicalPlan,
+    at: &str,
+) -> Result<Arc<dyn datafusion::physical_plan::ExecutionPlan>> {
+    ctx.state()
+        .create_physical_plan(plan)
+        .await
+        .map_err(|e| sql_error(at, &e))
 }
 
 /// A planning or execution error of the statement at `at`, without

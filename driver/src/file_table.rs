@@ -21,13 +21,7 @@ const FORMATS: &[&str] = &["parquet", "json", "csv"];
 /// Registers the file references of `stmt` that are not yet tables.
 pub async fn register_file_tables(ctx: &SessionContext, stmt: &Statement) -> Result<()> {
     for (format, path) in references(stmt) {
-        let catalog_name = ctx
-            .state()
-            .config()
-            .options()
-            .catalog
-            .default_catalog
-            .clone();
+        let catalog_name = kiln_core::config::default_catalog(ctx);
         let catalog = ctx
             .catalog(&catalog_name)
             .ok_or_else(|| plan_datafusion_err!("no catalog `{catalog_name}`"))?;

@@ -327,7 +327,7 @@ impl kinded::Kind for Decode {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::{column_type, query};
+    use crate::test_support::{assert_selects, column_type, query};
 
     #[test]
     fn typeof_names_types_as_spark() {
@@ -367,7 +367,7 @@ mod tests {
     #[test]
     fn zeroifnull_and_nullifzero_as_spark() {
         // conditional-functions.sql.out (4.2.0) and Spark 4.2.1 runs.
-        for (sql, want) in [
+        assert_selects(&[
             ("nullifzero(0)", "NULL"),
             ("nullifzero(5)", "5"),
             ("nullifzero(0.0)", "NULL"),
@@ -376,13 +376,7 @@ mod tests {
             ("zeroifnull(null)", "0"),
             ("zeroifnull(5)", "5"),
             ("zeroifnull(cast(null as decimal(5,2)))", "0.00"),
-        ] {
-            assert_eq!(
-                query(&format!("select {sql}")),
-                vec![want.to_string()],
-                "{sql}"
-            );
-        }
+        ]);
         assert_eq!(
             column_type("select zeroifnull(cast(null as decimal(5,2)))"),
             DataType::Decimal128(12, 2)
@@ -400,7 +394,7 @@ mod tests {
     #[test]
     fn decode_matches_like_spark() {
         // string-functions.sql.out (4.2.0).
-        for (sql, want) in [
+        assert_selects(&[
             ("decode(1, 1, 'Southlake')", "Southlake"),
             ("decode(2, 1, 'Southlake')", "NULL"),
             ("decode(2, 1, 'Southlake', 2, 'San Francisco', 3, 'New Jersey', 4, 'Seattle', 'Non domestic')", "San Francisco"),
@@ -411,9 +405,7 @@ mod tests {
             ("decode(1, null, 'a', 'b')", "b"),
             // The two-argument form decodes a character set.
             ("decode(encode('大千世界', 'utf-32'), 'utf-32')", "大千世界"),
-        ] {
-            assert_eq!(query(&format!("select {sql}")), vec![want.to_string()], "{sql}");
-        }
+        ]);
         assert_eq!(
             query("select decode(x, 1, 'one', 2, 'two', 'many') from (values (1), (2), (3), (null)) t(x)"),
             vec!["one", "two", "many", "many"]

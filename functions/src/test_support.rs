@@ -101,6 +101,17 @@ fn rows_of(sql: &str, batches: datafusion::common::Result<Vec<RecordBatch>>) -> 
     rows
 }
 
+/// Checks each `(sql, want)`: `select {sql}` gives the one row `want`.
+pub fn assert_selects(cases: &[(&str, &str)]) {
+    for (sql, want) in cases {
+        assert_eq!(
+            query(&format!("select {sql}")),
+            vec![want.to_string()],
+            "{sql}"
+        );
+    }
+}
+
 /// The type of the single column of `sql`.
 pub fn column_type(sql: &str) -> arrow::datatypes::DataType {
     let batches = run(sql, true).unwrap_or_else(|e| panic!("{sql}: {e}"));

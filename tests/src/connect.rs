@@ -4,7 +4,7 @@
 //! folders), SIGKILL only if it does not stop.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -23,14 +23,13 @@ impl ConnectServer {
     /// Starts `kiln connect --port 0` with `args` (e.g. `--executors 2`)
     /// and waits until it listens.
     pub fn start(args: &[&str]) -> ConnectServer {
-        let mut child = Command::new(kiln_bin())
-            .args(["connect", "--port", "0"])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn kiln connect");
+        let mut child = crate::spawn_piped(
+            Command::new(kiln_bin())
+                .args(["connect", "--port", "0"])
+                .args(args),
+            false,
+            "spawn kiln connect",
+        );
         let (tx, rx) = mpsc::channel();
         let stderr = child.stderr.take().expect("stderr");
         // Keep draining stderr for the server's life, or it blocks on a full pipe.

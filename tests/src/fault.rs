@@ -158,17 +158,16 @@ pub fn run_with_fault(
     env: &[(String, String)],
     limit: Duration,
 ) -> FaultRun {
-    let mut child = Command::new(kiln_bin())
-        .arg("run")
-        .arg(manifest)
-        .args(["--format", "csv", "--summary-json"])
-        .arg(summary)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn kiln");
+    let mut child = crate::spawn_piped(
+        Command::new(kiln_bin())
+            .arg("run")
+            .arg(manifest)
+            .args(["--format", "csv", "--summary-json"])
+            .arg(summary)
+            .envs(env.iter().map(|(k, v)| (k, v))),
+        true,
+        "spawn kiln",
+    );
     let pid = child.id();
     let mut stdout_pipe = child.stdout.take().expect("stdout");
     let out = std::thread::spawn(move || {

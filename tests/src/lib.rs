@@ -11,7 +11,7 @@ pub mod pyspark;
 pub mod stub_driver;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -64,15 +64,11 @@ pub fn tpch_data(scale: &str) -> PathBuf {
         // folder and rename it into place.
         let tmp = cache_dir().join(format!("tpch-sf{scale}.tmp{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&tmp);
-        let out = Command::new(kiln_bin())
-            .args(["gen", "tpch", "--scale", scale, "--parts", "2"])
-            .arg(&tmp)
-            .output()
-            .expect("run kiln gen");
-        assert!(
-            out.status.success(),
-            "kiln gen failed: {}",
-            String::from_utf8_lossy(&out.stderr)
+        run_ok(
+            Command::new(kiln_bin())
+                .args(["gen", "tpch", "--scale", scale, "--parts", "2"])
+                .arg(&tmp),
+            "kiln gen",
         );
         std::fs::write(tmp.join("_GENERATED"), b"ok").expect("marker");
         if std::fs::rename(&tmp, &dir).is_err() {
@@ -235,16 +231,41 @@ pub fn run_kiln(args: &[&str], limit: Duration) -> Output {
     run_kiln_env(args, &[], limit)
 }
 
-/// [`run_kiln`] with extra environment variables.
-pub fn run_kiln_env(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Output {
-    let child = Command::new(kiln_bin())
-        .args(args)
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
+/// Runs `cmd` to its end; it must succeed, else a panic naming `what`
+/// with its stderr.
+pub fn run_ok(cmd: &mut Command, what: &str) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Starts `cmd` with no input, its stdout piped (`capture_stdout`) or
+/// dropped, and its stderr piped; panics naming `what` if it cannot start.
+pub fn spawn_piped(cmd: &mut Command, capture_stdout: bool, what: &str) -> Child {
+    cmd.stdin(Stdio::null())
+        .stdout(if capture_stdout {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn kiln");
+        .unwrap_or_else(|e| panic!("{what}: {e}"))
+}
+
+/// [`run_kiln`] with extra environment variables.
+pub fn run_kiln_env(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Output {
+    let child = spawn_piped(
+        Command::new(kiln_bin())
+            .args(args)
+            .envs(env.iter().copied()),
+        true,
+        "spawn kiln",
+    );
     wait_output(child, &format!("kiln {args:?}"), limit)
 }
 
@@ -384,25 +405,11 @@ pub async fn datafusion_csv(sql: &str, partitions: usize) -> String {
     for stmt in sql.split(';').map(str::trim).filter(|s| !s.is_empty()) {
         // Kiln's parse path (Spark's literals and rewrites), without the
         // distribution.
-        let parsed = kiln_core::sql::parse_job(stmt, "spark", "reference")
+        let mut batches = kiln_core::sql::run_local(&ctx, stmt, "reference")
+            .await
             .unwrap_or_else(|e| panic!("datafusion: {e}\n{stmt}"));
-        for mut js in parsed {
-            kiln_core::sql::prepare(&mut js.statement, &Default::default());
-            let plan = ctx
-                .state()
-                .statement_to_plan(js.statement)
-                .await
-                .unwrap_or_else(|e| panic!("datafusion: {e}\n{stmt}"));
-            let batches = ctx
-                .execute_logical_plan(plan)
-                .await
-                .unwrap_or_else(|e| panic!("datafusion: {e}\n{stmt}"))
-                .collect()
-                .await
-                .unwrap_or_else(|e| panic!("datafusion: {e}\n{stmt}"));
-            if is_query(stmt) {
-                last = batches;
-            }
+        if is_query(stmt) {
+            last = batches.pop().unwrap_or_default();
         }
     }
     let mut buf = Vec::new();

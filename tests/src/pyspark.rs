@@ -7,7 +7,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -33,21 +33,20 @@ pub fn script(name: &str) -> PathBuf {
 /// The script's output on Spark (classic PySpark, `local[2]`), run with
 /// `args` in `dir`; it must succeed.
 pub fn on_spark(script: &Path, args: &[&str], dir: &Path) -> String {
-    let child = Command::new(oracle_python())
-        .arg(script)
-        .args(args)
-        .env_remove("SPARK_REMOTE")
-        // Spark's Python workers run the oracle's interpreter (pandas, pyarrow).
-        .env("PYSPARK_PYTHON", oracle_python())
-        .env("PYSPARK_SUBMIT_ARGS", "--master local[2] pyspark-shell")
-        .env("SPARK_LOCAL_IP", "127.0.0.1")
-        // Spark's managed tables go to `spark-warehouse` here.
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run the Spark oracle");
+    let child = crate::spawn_piped(
+        Command::new(oracle_python())
+            .arg(script)
+            .args(args)
+            .env_remove("SPARK_REMOTE")
+            // Spark's Python workers run the oracle's interpreter (pandas, pyarrow).
+            .env("PYSPARK_PYTHON", oracle_python())
+            .env("PYSPARK_SUBMIT_ARGS", "--master local[2] pyspark-shell")
+            .env("SPARK_LOCAL_IP", "127.0.0.1")
+            // Spark's managed tables go to `spark-warehouse` here.
+            .current_dir(dir),
+        true,
+        "run the Spark oracle",
+    );
     let out = wait_output(child, "the Spark oracle", Duration::from_secs(600));
     assert!(
         out.status.success(),
@@ -60,16 +59,15 @@ pub fn on_spark(script: &Path, args: &[&str], dir: &Path) -> String {
 
 /// Starts the script with the PySpark client against `url`.
 pub fn spawn_client(script: &Path, args: &[&str], url: &str, dir: &Path) -> Child {
-    Command::new(client_python())
-        .arg(script)
-        .args(args)
-        .env("SPARK_REMOTE", url)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run the PySpark client")
+    crate::spawn_piped(
+        Command::new(client_python())
+            .arg(script)
+            .args(args)
+            .env("SPARK_REMOTE", url)
+            .current_dir(dir),
+        true,
+        "run the PySpark client",
+    )
 }
 
 /// Runs the script with the PySpark client against `url`; it must succeed.
@@ -162,17 +160,11 @@ impl ConnectServer {
         for c in conf {
             cmd.args(["--conf", c]);
         }
-        let mut child = cmd
-            .env("TMPDIR", tmp.path())
-            .env(
-                "RUST_LOG",
-                "warn,kiln_connect=info,kiln_driver::job=info,kiln_executor=info",
-            )
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn kiln connect");
+        cmd.env("TMPDIR", tmp.path()).env(
+            "RUST_LOG",
+            "warn,kiln_connect=info,kiln_driver::job=info,kiln_executor=info",
+        );
+        let mut child = crate::spawn_piped(&mut cmd, false, "spawn kiln connect");
         let stderr = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = std::sync::mpsc::channel::<String>();
         let pipe = child.stderr.take().expect("stderr");

@@ -59,6 +59,28 @@ impl DriverService for StubDriver {
     }
 }
 
+/// An encoded stage plan for a task: `sql` (single partition) ending in a
+/// shuffle writer of stage `stage`.
+pub async fn writer_plan(sql: &str, stage: u32) -> Vec<u8> {
+    let ctx = datafusion::prelude::SessionContext::new();
+    let scan = ctx
+        .sql(sql)
+        .await
+        .expect("sql")
+        .create_physical_plan()
+        .await
+        .expect("physical plan");
+    let writer: std::sync::Arc<dyn datafusion::physical_plan::ExecutionPlan> =
+        std::sync::Arc::new(kiln_core::shuffle::ShuffleWriterExec::new(
+            scan,
+            stage,
+            kiln_core::shuffle::OutputPartitioning::Single,
+        ));
+    kiln_core::codec::encode_plan(writer)
+        .expect("encode")
+        .to_vec()
+}
+
 /// Starts a stub driver for application `app` that hands `conf` to its
 /// executors, and a `kiln executor` (work directory under `work`, secret
 /// `secret`) registered with it; returns the executor process and its

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use arrow::array::{RecordBatch, RecordBatchOptions, UInt32Array};
-use arrow::compute::{cast, concat_batches, take};
+use arrow::compute::{concat_batches, take};
 use arrow::datatypes::{Field, Schema, SchemaRef};
 use arrow::row::OwnedRow;
 use datafusion::error::{DataFusionError, Result};
@@ -603,19 +603,7 @@ fn conform(b: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, Stop> {
             schema.fields().len()
         ))));
     }
-    let columns = b
-        .columns()
-        .iter()
-        .zip(schema.fields())
-        .map(|(c, f)| {
-            if c.data_type() == f.data_type() {
-                Ok(c.clone())
-            } else {
-                cast(c.as_ref(), f.data_type())
-            }
-        })
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(arrow_err)?;
+    let columns = crate::cast_columns::cast_columns(&b, schema, |_, e| arrow_err(e))?;
     Ok(RecordBatch::try_new_with_options(
         schema.clone(),
         columns,

@@ -77,13 +77,7 @@ impl ShuffleWriterExec {
         stage_id: u32,
         partitioning: OutputPartitioning,
     ) -> Self {
-        let n = input.properties().partitioning.partition_count();
-        let properties = Arc::new(PlanProperties::new(
-            EquivalenceProperties::new(summary_schema()),
-            Partitioning::UnknownPartitioning(n),
-            EmissionType::Final,
-            Boundedness::Bounded,
-        ));
+        let properties = summary_properties(&input);
         ShuffleWriterExec {
             input,
             stage_id,
@@ -117,6 +111,30 @@ pub fn summary_schema() -> SchemaRef {
     ]))
 }
 
+/// The properties of a node that yields [`summary_schema`] rows for each of
+/// its `input`'s partitions (a shuffle writer, a file writer).
+pub fn summary_properties(input: &Arc<dyn ExecutionPlan>) -> Arc<PlanProperties> {
+    let n = input.properties().partitioning.partition_count();
+    Arc::new(PlanProperties::new(
+        EquivalenceProperties::new(summary_schema()),
+        Partitioning::UnknownPartitioning(n),
+        EmissionType::Final,
+        Boundedness::Bounded,
+    ))
+}
+
+/// The one child `with_new_children` gives a node of one input, else an
+/// internal error naming the node.
+pub fn one_child(
+    mut children: Vec<Arc<dyn ExecutionPlan>>,
+    node: &str,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    match (children.pop(), children.is_empty()) {
+        (Some(input), true) => Ok(input),
+        _ => Err(DataFusionError::Internal(format!("{node} takes one child"))),
+    }
+}
+
 /// The summary rows `(block, rows, bytes)` of a task's output.
 pub fn summary_batch(blocks: Vec<u32>, rows: Vec<u64>, bytes: Vec<u64>) -> Result<RecordBatch> {
     let columns: Vec<ArrayRef> = vec![
@@ -138,17 +156,7 @@ impl DisplayAs for ShuffleWriterExec {
 }
 
 impl ExecutionPlan for ShuffleWriterExec {
-    fn name(&self) -> &str {
-        "ShuffleWriterExec"
-    }
-
-    fn properties(&self) -> &Arc<PlanProperties> {
-        &self.properties
-    }
-
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![&self.input]
-    }
+    plan_node_basics!("ShuffleWriterExec", input);
 
     fn apply_expressions(
         &self,
@@ -166,18 +174,14 @@ impl ExecutionPlan for ShuffleWriterExec {
 
     fn with_new_children(
         self: Arc<Self>,
-        mut children: Vec<Arc<dyn ExecutionPlan>>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        match (children.pop(), children.is_empty()) {
-            (Some(input), true) => Ok(Arc::new(ShuffleWriterExec::new(
-                input,
-                self.stage_id,
-                self.partitioning.clone(),
-            ))),
-            _ => Err(DataFusionError::Internal(
-                "ShuffleWriterExec takes one child".into(),
-            )),
-        }
+        let input = one_child(children, "ShuffleWriterExec")?;
+        Ok(Arc::new(ShuffleWriterExec::new(
+            input,
+            self.stage_id,
+            self.partitioning.clone(),
+        )))
     }
 
     fn execute(

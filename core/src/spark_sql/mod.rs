@@ -467,6 +467,15 @@ fn claim_ident(names: &mut NameList, ident: &mut Ident) {
     }
 }
 
+/// Test helper: the one statement of `sql`, parsed as a job is and
+/// rewritten, as text.
+#[cfg(test)]
+pub(crate) fn rewritten(sql: &str) -> String {
+    let mut stmts = crate::sql::parse_job(sql, "spark", "test").expect("parses");
+    rewrite(&mut stmts[0].statement);
+    stmts[0].statement.to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -548,7 +548,7 @@ pub fn decimal_digits(value: i128, scale: usize) -> (bool, String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::{column_type, query, query_err, query_with};
+    use crate::test_support::{assert_selects, column_type, query_err, query_with};
 
     fn show(value: i128, scale: usize, format: &str) -> String {
         let (n, i, f) = decimal_digits(value, scale);
@@ -680,7 +680,7 @@ mod tests {
     #[test]
     fn to_char_and_to_number_run_as_spark() {
         // charvarchar.sql.out, string-functions.sql.out and Spark 4.2.1 runs.
-        for (sql, want) in [
+        assert_selects(&[
             ("to_varchar(78.12, '$99.99')", "$78.12"),
             ("to_char(111.11, '99.9')", "##.#"),
             ("to_char(cast(12454.8 as double), '99,999.9S')", "12,454.8+"),
@@ -706,13 +706,7 @@ mod tests {
             ("try_to_number('4545', '999')", "NULL"),
             ("try_to_number(null, '999')", "NULL"),
             ("to_number('1', null)", "NULL"),
-        ] {
-            assert_eq!(
-                query(&format!("select {sql}")),
-                vec![want.to_string()],
-                "{sql}"
-            );
-        }
+        ]);
         assert_eq!(
             column_type("select to_number('12,454.8-', '00,000.9MI')"),
             DataType::Decimal128(6, 1)

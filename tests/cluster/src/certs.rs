@@ -38,29 +38,38 @@ fn openssl(dir: &Path, args: &[&str]) -> Result<()> {
     Ok(())
 }
 
+/// `openssl req <what>` with a new P-256 key written to `key`: `-new` writes
+/// a signing request to `out`, `-x509` a self-signed certificate.
+fn new_key(dir: &Path, what: &str, key: &str, out: &str, rest: &[&str]) -> Result<()> {
+    let mut args = vec![
+        "req",
+        what,
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        key,
+        "-out",
+        out,
+    ];
+    args.extend_from_slice(rest);
+    openssl(dir, &args)
+}
+
 /// Issues `<name>.crt`/`<name>.key` signed by the CA, for server auth.
 fn leaf(dir: &Path, name: &str, cn: &str, sans: &str) -> Result<()> {
     let ext = format!(
         "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName={sans}\n"
     );
     std::fs::write(dir.join(format!("{name}.ext")), ext)?;
-    openssl(
+    new_key(
         dir,
-        &[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            &format!("{name}.key"),
-            "-out",
-            &format!("{name}.csr"),
-            "-subj",
-            &format!("/CN={cn}"),
-        ],
+        "-new",
+        &format!("{name}.key"),
+        &format!("{name}.csr"),
+        &["-subj", &format!("/CN={cn}")],
     )?;
     openssl(
         dir,
@@ -86,25 +95,12 @@ fn leaf(dir: &Path, name: &str, cn: &str, sans: &str) -> Result<()> {
 
 pub fn generate(dir: &Path) -> Result<Pki> {
     std::fs::create_dir_all(dir)?;
-    openssl(
+    new_key(
         dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-            "-days",
-            "7",
-            "-subj",
-            "/CN=kiln-testcluster-ca",
-        ],
+        "-x509",
+        "ca.key",
+        "ca.crt",
+        &["-days", "7", "-subj", "/CN=kiln-testcluster-ca"],
     )?;
     leaf(
         dir,
@@ -174,4 +170,28 @@ pub fn write_kubeconfig(
     });
     std::fs::write(path, serde_json::to_vec_pretty(&kc)?)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_pki_verifies_against_its_ca() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pki = super::generate(dir.path()).expect("generate");
+        for cert in [&pki.apiserver_cert, &pki.kubelet_cert] {
+            let out = std::process::Command::new("openssl")
+                .arg("verify")
+                .arg("-CAfile")
+                .arg(&pki.ca_cert)
+                .arg(cert)
+                .output()
+                .expect("openssl verify");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        assert!(pki.sa_pub.exists() && pki.token_file.exists());
+    }
 }

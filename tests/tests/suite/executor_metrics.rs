@@ -33,17 +33,13 @@ print(len(rows))
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("tpch.py");
     std::fs::write(&file, script).expect("write the client script");
-    let out = Command::new(pyspark_python("client"))
-        .arg(&file)
-        .arg(url)
-        .arg(tpch_sf01())
-        .arg(tpch_query(q).trim().trim_end_matches(';'))
-        .output()
-        .expect("run the PySpark client");
-    assert!(
-        out.status.success(),
-        "q{q}: {}",
-        String::from_utf8_lossy(&out.stderr)
+    kiln_tests::run_ok(
+        Command::new(pyspark_python("client"))
+            .arg(&file)
+            .arg(url)
+            .arg(tpch_sf01())
+            .arg(tpch_query(q).trim().trim_end_matches(';')),
+        &format!("q{q} on the PySpark client"),
     );
 }
 

@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Instant;
 
 use kiln_tests::fault::{child_pids, is_running, run_with_signal, signal, FaultRun, KillPlan};
@@ -289,14 +289,11 @@ async fn executors_exit_when_their_driver_stops_answering() {
     let work = tempfile::tempdir().expect("tempdir");
     let conf = "  conf:\n    kiln.test.taskDelay: 500ms\n    kiln.executor.heartbeatTimeout: 3s\n";
     let manifest = write_manifest(work.path(), "stop-driver", &sql, 2, 1, conf);
-    let mut driver = Command::new(kiln_bin())
-        .arg("run")
-        .arg(&manifest)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn kiln");
+    let mut driver = kiln_tests::spawn_piped(
+        Command::new(kiln_bin()).arg("run").arg(&manifest),
+        false,
+        "spawn kiln",
+    );
     let pid = driver.id();
     let stderr = driver.stderr.take().expect("stderr");
     let mut lines = BufReader::new(stderr).lines().map_while(Result::ok);
@@ -429,23 +426,7 @@ async fn a_fetch_from_a_black_holed_peer_fails_at_its_deadline_and_the_executor_
     );
 
     // The executor is not wedged: a map task after it runs.
-    let ctx = datafusion::prelude::SessionContext::new();
-    let scan = ctx
-        .sql("SELECT CAST(1 AS BIGINT) AS x")
-        .await
-        .expect("sql")
-        .create_physical_plan()
-        .await
-        .expect("plan");
-    let writer: std::sync::Arc<dyn datafusion::physical_plan::ExecutionPlan> =
-        std::sync::Arc::new(kiln_core::shuffle::ShuffleWriterExec::new(
-            scan,
-            7,
-            kiln_core::shuffle::OutputPartitioning::Single,
-        ));
-    let plan = kiln_core::codec::encode_plan(writer)
-        .expect("encode")
-        .to_vec();
+    let plan = kiln_tests::stub_driver::writer_plan("SELECT CAST(1 AS BIGINT) AS x", 7).await;
     let reply = exec
         .launch_task(with_secret(task(7, plan, vec![])))
         .await

@@ -7,7 +7,7 @@
 //! before any row is printed.
 
 use std::io::Read;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use kiln_tests::{
@@ -47,16 +47,15 @@ async fn an_aggregation_over_its_memory_limit_spills_and_is_right() {
 /// the bytes and lines of stdout without keeping them; returns (success,
 /// stdout bytes, stdout lines, stderr).
 fn run_counting(manifest: &std::path::Path, summary: &std::path::Path) -> (bool, u64, u64, String) {
-    let mut child = Command::new(kiln_tests::kiln_bin())
-        .arg("run")
-        .arg(manifest)
-        .args(["--format", "csv", "--summary-json"])
-        .arg(summary)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn kiln");
+    let mut child = kiln_tests::spawn_piped(
+        Command::new(kiln_tests::kiln_bin())
+            .arg("run")
+            .arg(manifest)
+            .args(["--format", "csv", "--summary-json"])
+            .arg(summary),
+        true,
+        "spawn kiln",
+    );
     let mut err = child.stderr.take().expect("stderr");
     let err = std::thread::spawn(move || {
         let mut s = String::new();

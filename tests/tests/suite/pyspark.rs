@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use kiln_tests::pyspark::{
@@ -16,29 +16,32 @@ use kiln_tests::pyspark::{
 };
 use kiln_tests::run_kiln;
 
-/// The script's output on Kiln (`kiln run job.py`, two executor processes).
-fn on_kiln_run(script: &Path, out_dir: &Path) -> String {
+/// `kiln run --python <client> --executors 2 --conf <conf> <script> <args>`.
+fn kiln_run_python(conf: &str, script: &Path, args: &[&str], limit: Duration) -> Output {
     let python = client_python().to_string_lossy().into_owned();
     let script = script.to_string_lossy().into_owned();
+    let mut all = vec![
+        "run",
+        "--python",
+        &python,
+        "--executors",
+        "2",
+        "--conf",
+        conf,
+        &script,
+    ];
+    all.extend_from_slice(args);
+    run_kiln(&all, limit)
+}
+
+/// The script's output on Kiln (`kiln run job.py`, two executor processes).
+fn on_kiln_run(script: &Path, out_dir: &Path) -> String {
     let dir = out_dir.to_string_lossy().into_owned();
     let warehouse = format!(
         "spark.sql.warehouse.dir={}",
         out_dir.join("spark-warehouse").display()
     );
-    let out = run_kiln(
-        &[
-            "run",
-            "--python",
-            &python,
-            "--executors",
-            "2",
-            "--conf",
-            &warehouse,
-            &script,
-            &dir,
-        ],
-        Duration::from_secs(300),
-    );
+    let out = kiln_run_python(&warehouse, script, &[&dir], Duration::from_secs(300));
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         out.status.success(),
@@ -169,21 +172,8 @@ fn a_worker_python_of_another_version_is_one_clear_error() {
          \x20   print(type(e).__name__, '[PYTHON_VERSION_MISMATCH] Python in worker has different version' in str(e))\n",
     )
     .expect("write script");
-    let python = client_python().to_string_lossy().into_owned();
     let worker = format!("spark.pyspark.python={}", other.display());
-    let out = run_kiln(
-        &[
-            "run",
-            "--python",
-            &python,
-            "--executors",
-            "2",
-            "--conf",
-            &worker,
-            &script.to_string_lossy(),
-        ],
-        Duration::from_secs(120),
-    );
+    let out = kiln_run_python(&worker, &script, &[], Duration::from_secs(120));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("PythonException True"),

@@ -10,10 +10,10 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kiln_tests::connect::ConnectServer;
-use kiln_tests::{pyspark_python, repo_root};
+use kiln_tests::{pyspark_python, repo_root, wait_output};
 use serde_json::{json, Value};
 
 /// Longest a whole doctest run may take before it counts as hung.
@@ -22,7 +22,8 @@ const RUN_LIMIT: Duration = Duration::from_secs(20 * 60);
 fn run_doctests(url: &str, out: &Path) {
     let python = pyspark_python("client");
     let script = repo_root().join("tests/pyspark/doctests.py");
-    let mut child = Command::new(python)
+    // Its output goes to the test's own (the runner reports as it goes).
+    let child = Command::new(python)
         .arg(&script)
         .arg(url)
         .arg(out)
@@ -32,18 +33,7 @@ fn run_doctests(url: &str, out: &Path) {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("run tests/pyspark/doctests.py");
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait for the doctest runner") {
-            break s;
-        }
-        if start.elapsed() > RUN_LIMIT {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the doctest runner did not finish within {RUN_LIMIT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let status = wait_output(child, "the doctest runner", RUN_LIMIT).status;
     assert!(status.success(), "the doctest runner failed: {status}");
 }
 

@@ -15,21 +15,17 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
 use arrow_flight::flight_service_client::FlightServiceClient;
 use arrow_flight::Ticket;
-use datafusion::physical_plan::ExecutionPlan;
-use datafusion::prelude::SessionContext;
 use kiln_core::shuffle::block::BlockDecoder;
-use kiln_core::shuffle::{OutputPartitioning, ShuffleWriterExec};
 use kiln_proto::driver_service_client::DriverServiceClient;
 use kiln_proto::executor_service_client::ExecutorServiceClient;
 use kiln_proto::{
     HeartbeatRequest, RegisterExecutorRequest, ShutdownRequest, TaskDefinition, TaskStatus,
 };
-use kiln_tests::stub_driver::{start_executor, Proc};
+use kiln_tests::stub_driver::{start_executor, writer_plan, Proc};
 use kiln_tests::{kiln_bin, write_manifest};
 use tonic::{Code, Request, Status};
 
@@ -56,16 +52,15 @@ fn assert_unauthenticated<T: std::fmt::Debug>(r: Result<T, Status>, what: &str) 
 /// Starts `kiln driver` on `manifest` with the test secret; returns the
 /// process and the URL it prints.
 fn start_driver(manifest: &std::path::Path) -> (Proc, String) {
-    let mut child = Command::new(kiln_bin())
-        .arg("driver")
-        .arg(manifest)
-        .args(["--bind", "127.0.0.1:0"])
-        .env("KILN_AUTH_SECRET", SECRET)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start kiln driver");
+    let mut child = kiln_tests::spawn_piped(
+        Command::new(kiln_bin())
+            .arg("driver")
+            .arg(manifest)
+            .args(["--bind", "127.0.0.1:0"])
+            .env("KILN_AUTH_SECRET", SECRET),
+        false,
+        "start kiln driver",
+    );
     let stderr = child.stderr.take().expect("stderr");
     let proc = Proc(child);
     let mut lines = BufReader::new(stderr).lines();
@@ -132,19 +127,7 @@ async fn driver_refuses_executors_without_the_secret() {
 
 /// A real stage plan: `SELECT 1 AS x` ending in a shuffle writer of stage 7.
 async fn valid_plan() -> Vec<u8> {
-    let ctx = SessionContext::new();
-    let plan = ctx
-        .sql("SELECT 1 AS x")
-        .await
-        .expect("sql")
-        .create_physical_plan()
-        .await
-        .expect("physical plan");
-    let writer: Arc<dyn ExecutionPlan> =
-        Arc::new(ShuffleWriterExec::new(plan, 7, OutputPartitioning::Single));
-    kiln_core::codec::encode_plan(writer)
-        .expect("encode")
-        .to_vec()
+    writer_plan("SELECT 1 AS x", 7).await
 }
 
 fn task(plan: Vec<u8>) -> TaskDefinition {
@@ -280,14 +263,9 @@ fn executor_without_a_secret_does_not_start() {
 fn tls_files(dir: &std::path::Path) -> (String, String, String) {
     let p = |f: &str| dir.join(f).to_str().expect("utf8").to_string();
     let openssl = |args: &[&str]| {
-        let out = Command::new("openssl")
-            .args(args)
-            .output()
-            .expect("openssl (a test prerequisite) runs");
-        assert!(
-            out.status.success(),
-            "openssl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
+        kiln_tests::run_ok(
+            Command::new("openssl").args(args),
+            &format!("openssl (a test prerequisite) {args:?}"),
         );
     };
     let subj_ca = "/CN=kiln-test-ca";

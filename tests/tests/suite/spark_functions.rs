@@ -41,22 +41,10 @@ fn session() -> datafusion::prelude::SessionContext {
 /// Plans and runs `SELECT <probe>` as a manifest's SQL is: Kiln's parser
 /// path (Spark's dialect and rewrites), then DataFusion's planner.
 async fn probe(ctx: &datafusion::prelude::SessionContext, probe: &str) -> Result<(), String> {
-    let sql = format!("SELECT {probe}");
-    for mut js in kiln_core::sql::parse_job(&sql, "spark", "probe").map_err(|e| e.to_string())? {
-        kiln_core::sql::prepare(&mut js.statement, &Default::default());
-        let plan = ctx
-            .state()
-            .statement_to_plan(js.statement)
-            .await
-            .map_err(|e| e.to_string())?;
-        ctx.execute_logical_plan(plan)
-            .await
-            .map_err(|e| e.to_string())?
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?;
-    }
-    Ok(())
+    kiln_core::sql::run_local(ctx, &format!("SELECT {probe}"), "probe")
+        .await
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// Spark's name as a table cell: GitHub tables split at `|` even inside code.

@@ -23,13 +23,8 @@ pub(crate) struct Kiln {
 
 impl Kiln {
     pub(crate) fn start(args: &[&str]) -> Kiln {
-        let mut child = Command::new(kiln_bin())
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn kiln");
+        let mut child =
+            kiln_tests::spawn_piped(Command::new(kiln_bin()).args(args), false, "spawn kiln");
         let err = child.stderr.take().expect("stderr");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
