@@ -134,32 +134,21 @@ impl LocalApp {
                 // registers is replaced like one that dies later.
                 let supervisor = c.supervise(registry.clone(), progress.clone(), max_replacements);
                 let expected = app.executor.instances as usize;
-                let started = registry
-                    .wait_to_start(
-                        expected,
-                        &StartRule::of(&conf),
-                        || supervisor.none_can_start(),
-                        || format!("{}; logs in {}", supervisor.exits(), work_dir.display()),
-                    )
-                    .await;
-                match started {
-                    Ok(n) if n < expected => progress.line(&format!(
-                        "starting with {n} of {expected} executors; the others join when they register"
-                    )),
-                    Ok(_) => {}
-                    Err(e) => {
-                        if let Some(mut c) = supervisor.stop().await {
-                            c.stop().await;
-                        }
-                        server.abort();
-                        return Err(CliError::Failed(e));
+                let rule = StartRule::of(&conf);
+                let started = registry.wait_to_start(
+                    expected,
+                    &rule,
+                    || supervisor.none_can_start(),
+                    || format!("{}; logs in {}", supervisor.exits(), work_dir.display()),
+                );
+                if let Err(e) = say_started(&progress, started.await, expected, &server) {
+                    if let Some(mut c) = supervisor.stop().await {
+                        c.stop().await;
                     }
+                    return Err(e);
                 }
                 cluster = Some(supervisor);
-                DriverShuffle {
-                    executor_id: "driver".into(),
-                    shuffle_dir: work_dir.join("driver"),
-                }
+                driver_shuffle(work_dir)
             }
             Master::Standalone(url) => {
                 let c = match start_standalone(
@@ -184,30 +173,16 @@ impl LocalApp {
                 // the allocation.
                 c.wait_in_queue(&progress).await;
                 let expected = c.target() as usize;
+                let rule = StartRule::of(&conf);
                 let started = registry
-                    .wait_to_start(
-                        expected,
-                        &StartRule::of(&conf),
-                        || c.none_can_start(),
-                        || c.exits(),
-                    )
+                    .wait_to_start(expected, &rule, || c.none_can_start(), || c.exits())
                     .await;
-                match started {
-                    Ok(n) if n < expected => progress.line(&format!(
-                        "starting with {n} of {expected} executors; the others join when they register"
-                    )),
-                    Ok(_) => {}
-                    Err(e) => {
-                        c.stop().await;
-                        server.abort();
-                        return Err(CliError::Failed(e));
-                    }
+                if let Err(e) = say_started(&progress, started, expected, &server) {
+                    c.stop().await;
+                    return Err(e);
                 }
                 standalone = Some(c);
-                DriverShuffle {
-                    executor_id: "driver".into(),
-                    shuffle_dir: work_dir.join("driver"),
-                }
+                driver_shuffle(work_dir)
             }
             Master::Local(n) => {
                 let handle = kiln_executor::start(kiln_executor::ExecutorOptions {
@@ -351,6 +326,35 @@ async fn start_standalone(
     )
     .await
     .map_err(cli_error)
+}
+
+/// Says when a job starts with fewer executors than it asked for (the
+/// others join as they register); a failed start stops the driver's
+/// `server` and is the CLI's error.
+fn say_started(
+    progress: &Progress,
+    started: Result<usize, String>,
+    expected: usize,
+    server: &tokio::task::JoinHandle<()>,
+) -> Result<(), CliError> {
+    let n = started.map_err(|e| {
+        server.abort();
+        CliError::Failed(e)
+    })?;
+    if n < expected {
+        progress.line(&format!(
+            "starting with {n} of {expected} executors; the others join when they register"
+        ));
+    }
+    Ok(())
+}
+
+/// The driver's own shuffle folder, for the blocks it writes itself.
+fn driver_shuffle(work_dir: &Path) -> DriverShuffle {
+    DriverShuffle {
+        executor_id: "driver".into(),
+        shuffle_dir: work_dir.join("driver"),
+    }
 }
 
 /// Creates the temporary work directory of application `application_id`

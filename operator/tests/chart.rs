@@ -357,6 +357,18 @@ async fn installed_chart_grants_the_operator_what_the_controller_uses() {
     run(install);
     let sa = "system:serviceaccount:t-chart-install:kiln";
     let watched = "t-chart-watched";
+    // The API server's authorizer learns new bindings from its informers a
+    // moment after Helm created them (longer on a loaded machine): wait
+    // until the chart's grants are in force before judging any of them.
+    for (verb, resource, ns) in [
+        ("watch", "sparkapplications.kiln.dev", watched),
+        ("update", "leases.coordination.k8s.io", "t-chart-install"),
+    ] {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !can_i(c, sa, verb, resource, ns) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    }
     for (verb, resource) in [
         ("watch", "sparkapplications.kiln.dev"),
         ("patch", "sparkapplications.kiln.dev/status"),

@@ -28,19 +28,17 @@ impl QueryPlanner for KilnQueryPlanner {
         logical_plan: &LogicalPlan,
         session_state: &dyn Session,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        DefaultPhysicalPlanner::with_extension_planners(vec![
-            Arc::new(PythonPlanner),
-            Arc::new(crate::sample::SamplePlanner),
-        ])
-        .create_physical_plan(logical_plan, session_state)
-        .await
+        DefaultPhysicalPlanner::with_extension_planners(vec![Arc::new(KilnNodePlanner)])
+            .create_physical_plan(logical_plan, session_state)
+            .await
     }
 }
 
-struct PythonPlanner;
+/// Plans Kiln's extension nodes: Python nodes and Spark's samples.
+struct KilnNodePlanner;
 
 #[async_trait]
-impl ExtensionPlanner for PythonPlanner {
+impl ExtensionPlanner for KilnNodePlanner {
     async fn plan_extension(
         &self,
         _planner: &dyn PhysicalPlanner,
@@ -51,7 +49,7 @@ impl ExtensionPlanner for PythonPlanner {
         _planning_ctx: &PhysicalPlanningContext,
     ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
         let Some(p) = node.as_any().downcast_ref::<PythonPlan>() else {
-            return Ok(None);
+            return crate::sample::plan_sample(node, physical_inputs);
         };
         let batch = session_state
             .config()

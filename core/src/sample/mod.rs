@@ -19,12 +19,9 @@ use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Float64Array, RecordBatch, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use async_trait::async_trait;
-use datafusion::catalog::Session;
 use datafusion::common::{DFSchema, DFSchemaRef};
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::TaskContext;
-use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
 use datafusion::logical_expr::{
     Expr, Extension, LogicalPlan, UserDefinedLogicalNode, UserDefinedLogicalNodeCore,
 };
@@ -35,7 +32,6 @@ use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, Distribution, ExecutionPlan, PlanProperties,
     SendableRecordBatchStream,
 };
-use datafusion::physical_planner::{ExtensionPlanner, PhysicalPlanner};
 use futures::StreamExt;
 
 use rng::{JavaRandom, PoissonSampler, XorShiftRandom};
@@ -304,31 +300,21 @@ impl ExecutionPlan for SampleExec {
     }
 }
 
-/// Plans [`SparkSample`] nodes as [`SampleExec`]s.
-#[derive(Debug, Default)]
-pub struct SamplePlanner;
-
-#[async_trait]
-impl ExtensionPlanner for SamplePlanner {
-    async fn plan_extension(
-        &self,
-        _planner: &dyn PhysicalPlanner,
-        node: &dyn UserDefinedLogicalNode,
-        _logical_inputs: &[&LogicalPlan],
-        physical_inputs: &[Arc<dyn ExecutionPlan>],
-        _session_state: &dyn Session,
-        _planning_ctx: &PhysicalPlanningContext,
-    ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
-        let Some(s) = node.as_any().downcast_ref::<SparkSample>() else {
-            return Ok(None);
-        };
-        let [input] = physical_inputs else {
-            return Err(DataFusionError::Internal("a sample has one input".into()));
-        };
-        Ok(Some(Arc::new(SampleExec::new(
-            input.clone(),
-            s.mode,
-            &s.column,
-        ))))
-    }
+/// The [`SampleExec`] of a [`SparkSample`] node (`None` for any other
+/// node): Kiln's query planner asks this of every extension node.
+pub fn plan_sample(
+    node: &dyn UserDefinedLogicalNode,
+    physical_inputs: &[Arc<dyn ExecutionPlan>],
+) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+    let Some(s) = node.as_any().downcast_ref::<SparkSample>() else {
+        return Ok(None);
+    };
+    let [input] = physical_inputs else {
+        return Err(DataFusionError::Internal("a sample has one input".into()));
+    };
+    Ok(Some(Arc::new(SampleExec::new(
+        input.clone(),
+        s.mode,
+        &s.column,
+    ))))
 }
