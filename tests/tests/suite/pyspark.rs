@@ -228,7 +228,7 @@ fn course_style_script_gives_sparks_answers_on_both_executors() {
 
     // Host-local reads off: the two executors share this host, and each is
     // to fetch the other's blocks over Flight.
-    let server = ConnectServer::start(&["--conf", "spark.shuffle.readHostLocalDisk=false"]);
+    let server = ConnectServer::start(&["spark.shuffle.readHostLocalDisk=false"]);
     let kiln_connect = on_client(&script, &[&arg(2)], server.url(), dirs[2].path());
     assert_same_sections(&spark, &kiln_connect);
     let work = executor_work(&server);
