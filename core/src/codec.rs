@@ -22,12 +22,13 @@ use datafusion_proto::protobuf;
 use prost::Message;
 
 use crate::python::exec::PythonExec;
+use crate::runtime_filter::RuntimeFilterExec;
 use crate::sample::{SampleExec, SampleMode};
 use crate::shuffle::{OutputPartitioning, ShuffleReaderExec, ShuffleWriterExec};
 use crate::write::{own_file_sink, WriteFilesExec};
 
 /// Encodes and decodes [`ShuffleWriterExec`], [`ShuffleReaderExec`],
-/// [`WriteFilesExec`], [`PythonExec`] and [`SampleExec`].
+/// [`WriteFilesExec`], [`PythonExec`], [`SampleExec`] and [`RuntimeFilterExec`].
 #[derive(Debug, Default, Clone, Copy)]
 pub struct KilnCodec;
 
@@ -36,6 +37,7 @@ const NODE_READER: u32 = 2;
 const NODE_WRITE_FILES: u32 = 3;
 const NODE_PYTHON: u32 = 4;
 const NODE_SAMPLE: u32 = 5;
+const NODE_RUNTIME_FILTER: u32 = 6;
 
 const PART_HASH: u32 = 1;
 const PART_ROUND_ROBIN: u32 = 2;
@@ -70,6 +72,9 @@ struct KilnNode {
     /// A sample node.
     #[prost(message, optional, tag = "10")]
     sample: Option<SampleNode>,
+    /// A runtime filter's source keys (its own keys travel in `hash`).
+    #[prost(message, optional, tag = "11")]
+    source_hash: Option<protobuf::Partitioning>,
 }
 
 /// A [`SampleExec`]: its mode, seed, fraction and random column.
@@ -181,6 +186,30 @@ impl PhysicalExtensionCodec for KilnCodec {
                 };
                 Ok(Arc::new(SampleExec::new(input.clone(), mode, &s.column)))
             }
+            NODE_RUNTIME_FILTER => {
+                let [input, source] = inputs else {
+                    return Err(decode_err("runtime filter needs two inputs"));
+                };
+                let decode_ctx = PhysicalPlanDecodeContext::new(ctx, self);
+                let keys = |hash: Option<&protobuf::Partitioning>,
+                                schema: &Schema|
+                 -> Result<
+                    Vec<Arc<dyn datafusion::physical_expr::PhysicalExpr>>,
+                > {
+                    match parse_protobuf_partitioning(hash, &decode_ctx, schema, proto_converter)? {
+                        Some(Partitioning::Hash(exprs, _)) => Ok(exprs),
+                        _ => Err(decode_err("runtime filter keys expected")),
+                    }
+                };
+                let own = keys(node.hash.as_ref(), input.schema().as_ref())?;
+                let theirs = keys(node.source_hash.as_ref(), source.schema().as_ref())?;
+                Ok(Arc::new(RuntimeFilterExec::try_new(
+                    input.clone(),
+                    own,
+                    source.clone(),
+                    theirs,
+                )?))
+            }
             other => Err(decode_err(format!("unknown node kind {other}"))),
         }
     }
@@ -218,6 +247,7 @@ impl PhysicalExtensionCodec for KilnCodec {
                 constant_columns: vec![],
                 python: vec![],
                 sample: None,
+                source_hash: None,
             }
         } else if let Some(r) = node.downcast_ref::<ShuffleReaderExec>() {
             let schema: protobuf::Schema = r.schema().as_ref().try_into().map_err(
@@ -236,6 +266,7 @@ impl PhysicalExtensionCodec for KilnCodec {
                 constant_columns: r.constant_columns().iter().map(|&c| c as u32).collect(),
                 python: vec![],
                 sample: None,
+                source_hash: None,
             }
         } else if let Some(w) = node.downcast_ref::<WriteFilesExec>() {
             let input_schema = w.sink().schema().clone();
@@ -255,6 +286,7 @@ impl PhysicalExtensionCodec for KilnCodec {
                 constant_columns: vec![],
                 python: vec![],
                 sample: None,
+                source_hash: None,
             }
         } else if let Some(p) = node.downcast_ref::<SampleExec>() {
             let (mode, seed, fraction) = match p.mode() {
@@ -269,6 +301,20 @@ impl PhysicalExtensionCodec for KilnCodec {
                     fraction,
                     column: p.column().to_string(),
                 }),
+                ..Default::default()
+            }
+        } else if let Some(f) = node.downcast_ref::<RuntimeFilterExec>() {
+            let keys = |exprs: &[Arc<dyn datafusion::physical_expr::PhysicalExpr>]| {
+                serialize_partitioning(
+                    &Partitioning::Hash(exprs.to_vec(), 1),
+                    self,
+                    proto_converter,
+                )
+            };
+            KilnNode {
+                node: NODE_RUNTIME_FILTER,
+                hash: Some(keys(f.keys())?),
+                source_hash: Some(keys(f.source_keys())?),
                 ..Default::default()
             }
         } else if let Some(p) = node.downcast_ref::<PythonExec>() {

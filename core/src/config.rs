@@ -22,9 +22,9 @@ pub use crate::settings::{
     PartitionOverwriteMode, ShuffleCompression, WriteMode, BROADCAST_THRESHOLD,
     DEFAULT_BROADCAST_THRESHOLD, HEARTBEAT_INTERVAL, HEARTBEAT_TIMEOUT, MAX_EXECUTOR_REPLACEMENTS,
     MAX_REGISTERED_WAIT, MAX_RESULT_SIZE, MIN_REGISTERED_RATIO, NETWORK_TIMEOUT,
-    PARTITION_OVERWRITE_MODE, READ_HOST_LOCAL_DISK, REGISTRATION_TIMEOUT, SHUFFLE_COMPRESSION,
-    SHUFFLE_CONNECTION_TIMEOUT, STAGE_MAX_CONSECUTIVE_ATTEMPTS, TASK_MAX_FAILURES,
-    TEST_STAGE_DELAY, TEST_TASK_DELAY, WAREHOUSE_DIR, WRITE_MODE,
+    PARTITION_OVERWRITE_MODE, READ_HOST_LOCAL_DISK, REGISTRATION_TIMEOUT, RUNTIME_FILTER,
+    SHUFFLE_COMPRESSION, SHUFFLE_CONNECTION_TIMEOUT, STAGE_MAX_CONSECUTIVE_ATTEMPTS,
+    TASK_MAX_FAILURES, TEST_STAGE_DELAY, TEST_TASK_DELAY, WAREHOUSE_DIR, WRITE_MODE,
 };
 pub use kiln_values::duration::parse_duration;
 use kiln_values::memory::parse_memory;
@@ -67,6 +67,8 @@ pub struct EngineConf {
     pub broadcast_threshold: usize,
     /// [`READ_HOST_LOCAL_DISK`].
     pub read_host_local_disk: bool,
+    /// [`RUNTIME_FILTER`].
+    pub runtime_filters: bool,
     /// Dead executors replaced per application, when set; by default
     /// Spark's rule, twice the executor count and at least 3.
     pub max_executor_replacements: Option<u32>,
@@ -207,17 +209,14 @@ impl EngineConf {
                 .try_into()
                 .unwrap_or(usize::MAX),
         };
-        let read_host_local_disk = match raw.get(READ_HOST_LOCAL_DISK).map(|v| v.trim()) {
-            None => true,
-            Some(v) if v.eq_ignore_ascii_case("true") => true,
-            Some(v) if v.eq_ignore_ascii_case("false") => false,
-            Some(v) => {
-                return Err(bad(
-                    READ_HOST_LOCAL_DISK,
-                    format!("expected true or false, found `{v}`"),
-                ))
-            }
+        let flag = |key: &str| match raw.get(key).map(|v| v.trim()) {
+            None => Ok(true),
+            Some(v) if v.eq_ignore_ascii_case("true") => Ok(true),
+            Some(v) if v.eq_ignore_ascii_case("false") => Ok(false),
+            Some(v) => Err(bad(key, format!("expected true or false, found `{v}`"))),
         };
+        let read_host_local_disk = flag(READ_HOST_LOCAL_DISK)?;
+        let runtime_filters = flag(RUNTIME_FILTER)?;
         let warehouse_dir = warehouse_dir(raw.get(WAREHOUSE_DIR).map(String::as_str));
         let hooks = crate::fault_injection::TestHooks::parse(raw)?;
         if let Some((k, message)) = raw
@@ -241,6 +240,7 @@ impl EngineConf {
             shuffle_partitions,
             broadcast_threshold,
             read_host_local_disk,
+            runtime_filters,
             max_executor_replacements,
             write_mode,
             partition_overwrite_mode,

@@ -72,6 +72,7 @@ pub mod objectstore;
 pub mod plan_metrics;
 pub mod python;
 pub mod requested_repartition;
+pub mod runtime_filter;
 pub mod sample;
 pub mod security;
 pub mod settings;

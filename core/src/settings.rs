@@ -76,6 +76,11 @@ pub const SHUFFLE_CONNECTION_TIMEOUT: &str = "spark.shuffle.io.connectionTimeout
 /// the blocks of another executor whose shuffle folder it sees on its own
 /// file system (the same host) from disk, not over the network.
 pub const READ_HOST_LOCAL_DISK: &str = "spark.shuffle.readHostLocalDisk";
+/// Spark's `spark.sql.optimizer.runtime.bloomFilter.enabled` (default true):
+/// the large side of a shuffled join is filtered by the keys of its small,
+/// selective side before it is shuffled (Kiln's filter holds exact key
+/// hashes rather than a bloom filter).
+pub const RUNTIME_FILTER: &str = "spark.sql.optimizer.runtime.bloomFilter.enabled";
 /// Spark's `spark.scheduler.minRegisteredResourcesRatio`: the share of the
 /// requested executors that must have registered before jobs start.
 pub const MIN_REGISTERED_RATIO: &str = "spark.scheduler.minRegisteredResourcesRatio";

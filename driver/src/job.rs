@@ -171,7 +171,11 @@ impl JobRunner {
         // jobs planned at the same time.
         let job = {
             let mut next = self.next_stage.lock().unwrap_or_else(|p| p.into_inner());
-            plan_job(plan, &mut next, self.conf.broadcast_threshold)?
+            let mut job = plan_job(plan, &mut next, self.conf.broadcast_threshold)?;
+            if self.conf.runtime_filters {
+                crate::runtime_filter::add_runtime_filters(&mut job.stages)?;
+            }
+            job
         };
         info!(job_id, stages = job.stages.len(), "job planned");
         for stage in &job.stages {

@@ -41,6 +41,7 @@ pub mod part_files;
 pub mod planner;
 pub mod progress;
 pub mod result;
+pub mod runtime_filter;
 pub mod scheduler;
 pub mod stage_attempt;
 pub mod task_attempt;

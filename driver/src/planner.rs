@@ -387,12 +387,16 @@ pub fn readers_in(plan: &Arc<dyn ExecutionPlan>) -> Result<Vec<u32>> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use datafusion::physical_plan::displayable;
     use datafusion::prelude::{CsvReadOptions, SessionConfig, SessionContext};
 
-    async fn physical(sql: &str) -> (SessionContext, Arc<dyn ExecutionPlan>, tempfile::TempDir) {
+    /// A session with table `t` (`k`, `v`: 200 rows in two CSV files) and
+    /// the physical plan of `sql` in it.
+    pub(crate) async fn physical(
+        sql: &str,
+    ) -> (SessionContext, Arc<dyn ExecutionPlan>, tempfile::TempDir) {
         let config = kiln_core::config::EngineConf::parse(&Default::default())
             .and_then(|c| c.session_config(2))
             .unwrap_or_else(|_| SessionConfig::new());
@@ -416,7 +420,8 @@ mod tests {
         (ctx, plan, dir)
     }
 
-    async fn plan_sql(ctx: &SessionContext, sql: &str) -> Arc<dyn ExecutionPlan> {
+    /// The physical plan of `sql` in `ctx`.
+    pub(crate) async fn plan_sql(ctx: &SessionContext, sql: &str) -> Arc<dyn ExecutionPlan> {
         ctx.sql(sql)
             .await
             .expect("sql")
