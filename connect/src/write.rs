@@ -297,22 +297,6 @@ async fn insert_plan(
     let provider = session.ctx.table_provider(name.clone()).await?;
     let target = provider.schema();
     let input = plan.schema().clone();
-    let table_cols = || {
-        target
-            .fields()
-            .iter()
-            .map(|f| format!("`{}`", f.name()))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let data_cols = || {
-        input
-            .fields()
-            .iter()
-            .map(|f| format!("`{}`", f.name()))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     if input.fields().len() != target.fields().len() {
         let (class, reason) = if input.fields().len() < target.fields().len() {
             (
@@ -330,8 +314,8 @@ async fn insert_plan(
             message: format!(
                 "Cannot write to {}, the reason is {reason}:\nTable columns: {}.\nData columns: {}.",
                 quoted(name),
-                table_cols(),
-                data_cols()
+                quoted_names(&target),
+                quoted_names(input.as_arrow())
             ),
         });
     }
@@ -379,6 +363,16 @@ fn reads_table(plan: &LogicalPlan, name: &TableReference) -> bool {
         Ok(matches!(p, LogicalPlan::TableScan(s) if s.table_name.table().eq_ignore_ascii_case(name.table())))
     })
     .unwrap_or(false)
+}
+
+/// A schema's column names, each in backquotes, comma-separated.
+fn quoted_names(schema: &arrow::datatypes::Schema) -> String {
+    schema
+        .fields()
+        .iter()
+        .map(|f| format!("`{}`", f.name()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// `name` as Spark quotes a table of its session catalog.

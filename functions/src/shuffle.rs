@@ -25,6 +25,7 @@ use datafusion::logical_expr::{
 };
 
 use crate::kinded;
+use crate::random::XorShiftRandom;
 
 /// The functions of this module.
 pub fn functions() -> Vec<Arc<ScalarUDF>> {
@@ -109,7 +110,7 @@ impl kinded::Kind for Shuffle {
             let len = if list.is_null(r) { 0 } else { end - start };
             let mut indices: Vec<usize> = (0..len).collect();
             for i in (1..len).rev() {
-                let j = random.next_int(i as i32 + 1) as usize;
+                let j = random.next_int_below(i as i32 + 1) as usize;
                 indices.swap(i, j);
             }
             order.extend(indices.into_iter().map(|i| (start + i) as u32));
@@ -127,89 +128,6 @@ impl kinded::Kind for Shuffle {
         )?);
         Ok(ColumnarValue::Array(out))
     }
-}
-
-/// Spark's `XORShiftRandom`, through `java.util.Random.nextInt(bound)`.
-struct XorShiftRandom {
-    seed: i64,
-}
-
-impl XorShiftRandom {
-    fn new(init: i64) -> Self {
-        XorShiftRandom {
-            seed: hash_seed(init),
-        }
-    }
-
-    /// `next(bits)`: the xorshift step.
-    fn next(&mut self, bits: u32) -> i32 {
-        let mut s = self.seed ^ (self.seed << 21);
-        s ^= ((s as u64) >> 35) as i64;
-        s ^= s << 4;
-        self.seed = s;
-        (s & ((1i64 << bits) - 1)) as i32
-    }
-
-    /// `java.util.Random.nextInt(bound)`.
-    fn next_int(&mut self, bound: i32) -> i32 {
-        let mut r = self.next(31);
-        let m = bound - 1;
-        if bound & m == 0 {
-            return ((bound as i64 * r as i64) >> 31) as i32;
-        }
-        let mut u = r;
-        loop {
-            r = u % bound;
-            if u.wrapping_sub(r).wrapping_add(m) >= 0 {
-                return r;
-            }
-            u = self.next(31);
-        }
-    }
-}
-
-/// Spark's `XORShiftRandom.hashSeed`: Scala's MurmurHash3 of the seed's
-/// big-endian bytes, twice.
-fn hash_seed(seed: i64) -> i64 {
-    let bytes = seed.to_be_bytes();
-    let low = murmur3_bytes(&bytes, 0x3c07_4a61);
-    let high = murmur3_bytes(&bytes, low);
-    ((high as i64) << 32) | (low as i64 & 0xFFFF_FFFF)
-}
-
-/// Scala's `MurmurHash3.bytesHash`.
-fn murmur3_bytes(data: &[u8], seed: i32) -> i32 {
-    fn mix_last(h: i32, k: i32) -> i32 {
-        let k = k.wrapping_mul(0xcc9e_2d51_u32 as i32).rotate_left(15);
-        h ^ k.wrapping_mul(0x1b87_3593)
-    }
-    fn mix(h: i32, k: i32) -> i32 {
-        mix_last(h, k)
-            .rotate_left(13)
-            .wrapping_mul(5)
-            .wrapping_add(0xe654_6b64_u32 as i32)
-    }
-    let mut h = seed;
-    let mut chunks = data.chunks_exact(4);
-    for c in &mut chunks {
-        h = mix(h, i32::from_le_bytes([c[0], c[1], c[2], c[3]]));
-    }
-    let tail = chunks.remainder();
-    if !tail.is_empty() {
-        let mut k = 0i32;
-        for (i, b) in tail.iter().enumerate() {
-            k ^= (*b as i32) << (8 * i);
-        }
-        h = mix_last(h, k);
-    }
-    // Finalization: the length, then the avalanche.
-    let mut h = h ^ data.len() as i32;
-    h ^= ((h as u32) >> 16) as i32;
-    h = h.wrapping_mul(0x85eb_ca6b_u32 as i32);
-    h ^= ((h as u32) >> 13) as i32;
-    h = h.wrapping_mul(0xc2b2_ae35_u32 as i32);
-    h ^= ((h as u32) >> 16) as i32;
-    h
 }
 
 #[cfg(test)]

@@ -68,6 +68,24 @@ impl XorShiftRandom {
         self.next(32)
     }
 
+    /// `java.util.Random.nextInt(bound)`: uniform in `0..bound`
+    /// (`bound` > 0), as Spark's `shuffle` draws.
+    pub fn next_int_below(&mut self, bound: i32) -> i32 {
+        let mut r = self.next(31);
+        let m = bound - 1;
+        if bound & m == 0 {
+            return ((i64::from(bound) * i64::from(r)) >> 31) as i32;
+        }
+        let mut u = r;
+        loop {
+            r = u % bound;
+            if u.wrapping_sub(r).wrapping_add(m) >= 0 {
+                return r;
+            }
+            u = self.next(31);
+        }
+    }
+
     /// `nextDouble()`: uniform in [0, 1) from 53 random bits.
     pub fn next_double(&mut self) -> f64 {
         let high = i64::from(self.next(26)) << 27;
