@@ -472,6 +472,9 @@ pub fn spark_session(config: SessionConfig, runtime: Arc<RuntimeEnv>) -> Session
     crate::global_aggregate_filter::register(&mut builder);
     // A name a relation has twice is ambiguous, as in Spark.
     crate::ambiguous_names::register(&mut builder);
+    // `IN (grouped subquery)` filters before the inner joins, not after.
+    let builder =
+        builder.with_optimizer_rule(Arc::new(crate::semi_join_pushdown::SemiJoinPushdown));
     let ctx = SessionContext::new_with_state(builder.build());
     // DataFusion 55's struct-field extraction pushdown fails to plan a
     // field a projection adds to a struct (`named_struct(..., 'd', 4) AS

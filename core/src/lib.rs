@@ -75,6 +75,7 @@ pub mod requested_repartition;
 pub mod runtime_filter;
 pub mod sample;
 pub mod security;
+pub mod semi_join_pushdown;
 pub mod settings;
 pub mod shuffle;
 pub mod spark_coercion;
