@@ -451,7 +451,9 @@ pub fn spark_session(config: SessionConfig, runtime: Arc<RuntimeEnv>) -> Session
         .with_runtime_env(runtime)
         .with_default_features()
         // A user's repartition or coalesce keeps its partitioning.
-        .with_physical_optimizer_rules(crate::requested_repartition::physical_rules());
+        .with_physical_optimizer_rules(crate::requested_repartition::physical_rules())
+        // Scan partitions of whole files where they balance.
+        .with_physical_optimizer_rule(Arc::new(crate::file_splits::WholeFileSplits));
     // Tables over folders skip Spark's marker and hidden files.
     for factory in builder
         .table_factories()

@@ -64,6 +64,7 @@ pub mod config;
 pub mod error;
 pub mod events;
 pub mod fault_injection;
+pub mod file_splits;
 pub mod global_aggregate_filter;
 pub mod listing;
 pub mod manifest;

@@ -137,7 +137,8 @@ mod tests {
 
     async fn optimized(ctx: &SessionContext, sql: &str) -> String {
         let plan = ctx.sql(sql).await.unwrap().into_optimized_plan().unwrap();
-        plan.display_indent().to_string()
+        let text = plan.display_indent().to_string();
+        text
     }
 
     async fn session() -> SessionContext {
