@@ -40,7 +40,7 @@ impl PhysicalOptimizerRule for WholeFileSplits {
             let Some(exec) = node.downcast_ref::<DataSourceExec>() else {
                 return Ok(Transformed::no(node));
             };
-            let Some(config) = exec.data_source().as_any().downcast_ref::<FileScanConfig>() else {
+            let Some(config) = exec.data_source().downcast_ref::<FileScanConfig>() else {
                 return Ok(Transformed::no(node));
             };
             if !config.output_ordering.is_empty() {
@@ -115,7 +115,7 @@ fn whole_files(groups: &[FileGroup]) -> Option<Vec<FileGroup>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use datafusion::datasource::physical_plan::FileRange;
+    use datafusion::datasource::listing::FileRange;
 
     fn file(path: &str, size: u64, range: Option<(i64, i64)>) -> PartitionedFile {
         let mut f = PartitionedFile::new(path.to_string(), size);
