@@ -95,7 +95,7 @@ fn whole_files(groups: &[FileGroup]) -> Option<Vec<FileGroup>> {
         return None;
     }
     let mut files: Vec<PartitionedFile> = files.into_values().collect();
-    files.sort_by(|a, b| b.object_meta.size.cmp(&a.object_meta.size));
+    files.sort_by_key(|f| std::cmp::Reverse(f.object_meta.size));
     let total: u64 = files.iter().map(|f| f.object_meta.size).sum();
     let mut dealt: Vec<(u64, Vec<PartitionedFile>)> = vec![(0, Vec::new()); n];
     for f in files {

@@ -57,6 +57,25 @@ macro_rules! plan_node_basics {
     };
 }
 
+/// Calls `f` on each of `exprs` in turn until one asks to stop: the body of
+/// `ExecutionPlan::apply_expressions` for a node that holds expressions.
+pub fn apply_each<'a>(
+    exprs: impl IntoIterator<Item = &'a std::sync::Arc<dyn datafusion::physical_expr::PhysicalExpr>>,
+    f: &mut dyn FnMut(
+        &std::sync::Arc<dyn datafusion::physical_expr::PhysicalExpr>,
+    ) -> datafusion::error::Result<
+        datafusion::common::tree_node::TreeNodeRecursion,
+    >,
+) -> datafusion::error::Result<datafusion::common::tree_node::TreeNodeRecursion> {
+    use datafusion::common::tree_node::TreeNodeRecursion;
+    for e in exprs {
+        if f(e)? == TreeNodeRecursion::Stop {
+            return Ok(TreeNodeRecursion::Stop);
+        }
+    }
+    Ok(TreeNodeRecursion::Continue)
+}
+
 pub mod ambiguous_names;
 pub mod cast_columns;
 pub mod codec;

@@ -145,12 +145,7 @@ impl ExecutionPlan for RuntimeFilterExec {
         &self,
         f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
     ) -> Result<TreeNodeRecursion> {
-        for e in self.keys.iter().chain(&self.source_keys) {
-            if f(e)? == TreeNodeRecursion::Stop {
-                return Ok(TreeNodeRecursion::Stop);
-            }
-        }
-        Ok(TreeNodeRecursion::Continue)
+        crate::apply_each(self.keys.iter().chain(&self.source_keys), f)
     }
 
     fn with_new_children(

@@ -162,14 +162,10 @@ impl ExecutionPlan for ShuffleWriterExec {
         &self,
         f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
     ) -> Result<TreeNodeRecursion> {
-        if let OutputPartitioning::Hash(exprs, _) = &self.partitioning {
-            for e in exprs {
-                if f(e)? == TreeNodeRecursion::Stop {
-                    return Ok(TreeNodeRecursion::Stop);
-                }
-            }
+        match &self.partitioning {
+            OutputPartitioning::Hash(exprs, _) => crate::apply_each(exprs, f),
+            _ => Ok(TreeNodeRecursion::Continue),
         }
-        Ok(TreeNodeRecursion::Continue)
     }
 
     fn with_new_children(
