@@ -6,6 +6,7 @@
 
 use datafusion::logical_expr::{lit, Expr, LogicalPlan, LogicalPlanBuilder};
 use datafusion::prelude::SessionContext;
+use kiln_core::cached_tables::CachedTables;
 
 use crate::catalog_listing::{self as listing, SPARK_CATALOG};
 use crate::error::{ConnectError, Result};
@@ -22,7 +23,12 @@ pub async fn catalog(ctx: &SessionContext, c: &proto::Catalog) -> Result<Logical
         ));
     };
     let value = match t {
-        CatType::DropTempView(v) => lit(drop_view(ctx, &v.view_name)?),
+        CatType::DropTempView(v) => {
+            if let Some(c) = CachedTables::of(ctx) {
+                c.unmark(&v.view_name);
+            }
+            lit(drop_view(ctx, &v.view_name)?)
+        }
         CatType::DropGlobalTempView(v) => {
             lit(drop_view(ctx, &format!("{GLOBAL_TEMP}.{}", v.view_name))?)
         }
@@ -69,13 +75,28 @@ pub async fn catalog(ctx: &SessionContext, c: &proto::Catalog) -> Result<Logical
         // Accepted as `CACHE TABLE` is: executors keep no cached
         // partitions yet, so a cached table is recomputed when read.
         CatType::CacheTable(t) => {
-            if !ctx.table_exist(t.table_name.as_str())? {
-                let parts: Vec<String> = t.table_name.split('.').map(str::to_string).collect();
-                return Err(ConnectError::table_not_found(&parts));
+            existing(ctx, &t.table_name)?;
+            if let Some(c) = CachedTables::of(ctx) {
+                c.mark(&t.table_name);
             }
             lit(true)
         }
-        CatType::UncacheTable(_) | CatType::ClearCache(_) => lit(true),
+        CatType::IsCached(t) => {
+            existing(ctx, &t.table_name)?;
+            lit(CachedTables::of(ctx).is_some_and(|c| c.contains(&t.table_name)))
+        }
+        CatType::UncacheTable(t) => {
+            if let Some(c) = CachedTables::of(ctx) {
+                c.unmark(&t.table_name);
+            }
+            lit(true)
+        }
+        CatType::ClearCache(_) => {
+            if let Some(c) = CachedTables::of(ctx) {
+                c.clear();
+            }
+            lit(true)
+        }
         other => {
             let call = format!("{other:?}");
             return Err(ConnectError::Unsupported(format!(
@@ -85,6 +106,15 @@ pub async fn catalog(ctx: &SessionContext, c: &proto::Catalog) -> Result<Logical
         }
     };
     one_row(value)
+}
+
+/// Spark's error for a table `name` that does not exist.
+fn existing(ctx: &SessionContext, name: &str) -> Result<()> {
+    if ctx.table_exist(name)? {
+        return Ok(());
+    }
+    let parts: Vec<String> = name.split('.').map(str::to_string).collect();
+    Err(ConnectError::table_not_found(&parts))
 }
 
 /// Drops the temp view `name`; whether there was one (Spark's answer).

@@ -446,6 +446,8 @@ pub fn default_catalog(ctx: &SessionContext) -> String {
 /// `runtime`: what the driver, every executor and the Connect server plan
 /// and run with, so a plan means the same in each process.
 pub fn spark_session(config: SessionConfig, runtime: Arc<RuntimeEnv>) -> SessionContext {
+    // Each session its own set of cached tables (a cloned config shares one).
+    let config = config.with_extension(Arc::new(crate::cached_tables::CachedTables::default()));
     let mut builder = SessionStateBuilder::new()
         .with_config(config)
         .with_runtime_env(runtime)

@@ -77,6 +77,7 @@ pub fn apply_each<'a>(
 }
 
 pub mod ambiguous_names;
+pub mod cached_tables;
 pub mod cast_columns;
 pub mod codec;
 pub mod config;

@@ -3,6 +3,7 @@
 //! cached table is recomputed when read, as a persisted DataFrame is; the
 //! statements are accepted with Spark's checks (the table must exist), and
 //! `CACHE TABLE name AS query` creates the temporary view Spark creates.
+//! The session remembers what it marked, for `spark.catalog.isCached`.
 
 use std::sync::Arc;
 
@@ -38,6 +39,7 @@ pub async fn plan_cache_statement(
                 if !ctx.table_exist(name.clone())? {
                     return not_found(&name.to_string());
                 }
+                mark(ctx, &name.to_string(), true);
                 return Ok(vec![]);
             };
             if ctx.table_exist(name.clone())? {
@@ -51,6 +53,7 @@ pub async fn plan_cache_statement(
                     query.clone(),
                 ))))
                 .await?;
+            mark(ctx, &name.to_string(), true);
             Ok(vec![LogicalPlan::Ddl(DdlStatement::CreateView(
                 CreateView {
                     name,
@@ -70,9 +73,22 @@ pub async fn plan_cache_statement(
             if !if_exists && !ctx.table_exist(name.clone())? {
                 return not_found(&name.to_string());
             }
+            mark(ctx, &name.to_string(), false);
             Ok(vec![])
         }
         _ => Ok(vec![]),
+    }
+}
+
+/// Marks or unmarks `name` in the session's cached tables (what
+/// `spark.catalog.isCached` answers).
+fn mark(ctx: &SessionContext, name: &str, cached: bool) {
+    if let Some(c) = kiln_core::cached_tables::CachedTables::of(ctx) {
+        if cached {
+            c.mark(name);
+        } else {
+            c.unmark(name);
+        }
     }
 }
 
