@@ -354,7 +354,7 @@ fn matches_pattern(name: &str, pattern: Option<&str>) -> bool {
 }
 
 /// A name's database (from `db.name` or the deprecated `dbName`) and table.
-fn split_name(name: &str, database: Option<&str>) -> (Option<String>, String) {
+pub fn split_name(name: &str, database: Option<&str>) -> (Option<String>, String) {
     let name = name.trim_matches('`');
     match (database, name.rsplit_once('.')) {
         (Some(db), _) => (Some(db.to_string()), name.to_string()),

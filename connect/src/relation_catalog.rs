@@ -110,7 +110,15 @@ pub async fn catalog(ctx: &SessionContext, c: &proto::Catalog) -> Result<Logical
 
 /// Spark's error for a table `name` that does not exist.
 fn existing(ctx: &SessionContext, name: &str) -> Result<()> {
-    if ctx.table_exist(name)? {
+    // Kiln's tables live in the session's default schema: `default.t` and
+    // `spark_catalog.default.t` name `t`.
+    let found = match listing::split_name(name, None) {
+        (Some(db), table) if listing::is_default_database(&db) => {
+            ctx.table_exist(table.as_str())?
+        }
+        _ => ctx.table_exist(name)?,
+    };
+    if found {
         return Ok(());
     }
     let parts: Vec<String> = name.split('.').map(str::to_string).collect();
