@@ -221,6 +221,25 @@ pub async fn list_columns(
     )
 }
 
+/// Whether the table or view `name` exists. Kiln's tables live in the
+/// session's default schema: `default.t` and `spark_catalog.default.t` name
+/// `t`.
+pub fn table_exists(ctx: &SessionContext, name: &str) -> Result<bool> {
+    Ok(match split_name(name, None) {
+        (Some(db), table) if is_default_database(&db) => ctx.table_exist(table.as_str())?,
+        _ => ctx.table_exist(name)?,
+    })
+}
+
+/// Spark's not-found error unless the table or view `name` exists.
+pub fn require_table(ctx: &SessionContext, name: &str) -> Result<()> {
+    if table_exists(ctx, name)? {
+        Ok(())
+    } else {
+        Err(not_found(name, None))
+    }
+}
+
 /// `functionExists(name)`: whether the session's registry has it.
 pub fn function_exists(ctx: &SessionContext, name: &str) -> bool {
     let state = ctx.state();
@@ -354,7 +373,7 @@ fn matches_pattern(name: &str, pattern: Option<&str>) -> bool {
 }
 
 /// A name's database (from `db.name` or the deprecated `dbName`) and table.
-pub fn split_name(name: &str, database: Option<&str>) -> (Option<String>, String) {
+fn split_name(name: &str, database: Option<&str>) -> (Option<String>, String) {
     let name = name.trim_matches('`');
     match (database, name.rsplit_once('.')) {
         (Some(db), _) => (Some(db.to_string()), name.to_string()),

@@ -6,7 +6,7 @@
 
 use datafusion::logical_expr::{lit, Expr, LogicalPlan, LogicalPlanBuilder};
 use datafusion::prelude::SessionContext;
-use kiln_core::cached_tables::CachedTables;
+use kiln_core::cached_tables;
 
 use crate::catalog_listing::{self as listing, SPARK_CATALOG};
 use crate::error::{ConnectError, Result};
@@ -24,9 +24,7 @@ pub async fn catalog(ctx: &SessionContext, c: &proto::Catalog) -> Result<Logical
     };
     let value = match t {
         CatType::DropTempView(v) => {
-            if let Some(c) = CachedTables::of(ctx) {
-                c.unmark(&v.view_name);
-            }
+            cached_tables::mark(ctx, &v.view_name, false);
             lit(drop_view(ctx, &v.view_name)?)
         }
         CatType::DropGlobalTempView(v) => {
@@ -37,7 +35,7 @@ pub async fn catalog(ctx: &SessionContext, c: &proto::Catalog) -> Result<Logical
                 Some(db) => format!("{db}.{}", t.table_name),
                 None => t.table_name.clone(),
             };
-            lit(ctx.table_exist(name.as_str())?)
+            lit(listing::table_exists(ctx, &name)?)
         }
         CatType::CurrentDatabase(_) => lit(ctx
             .state()
@@ -71,30 +69,24 @@ pub async fn catalog(ctx: &SessionContext, c: &proto::Catalog) -> Result<Logical
             lit(true)
         }
         // Kiln's tables list their files at every scan: nothing to refresh.
-        CatType::RefreshTable(t) => lit(ctx.table_exist(t.table_name.as_str())?),
+        CatType::RefreshTable(t) => lit(listing::table_exists(ctx, &t.table_name)?),
         // Accepted as `CACHE TABLE` is: executors keep no cached
         // partitions yet, so a cached table is recomputed when read.
         CatType::CacheTable(t) => {
-            existing(ctx, &t.table_name)?;
-            if let Some(c) = CachedTables::of(ctx) {
-                c.mark(&t.table_name);
-            }
+            listing::require_table(ctx, &t.table_name)?;
+            cached_tables::mark(ctx, &t.table_name, true);
             lit(true)
         }
         CatType::IsCached(t) => {
-            existing(ctx, &t.table_name)?;
-            lit(CachedTables::of(ctx).is_some_and(|c| c.contains(&t.table_name)))
+            listing::require_table(ctx, &t.table_name)?;
+            lit(cached_tables::is_marked(ctx, &t.table_name))
         }
         CatType::UncacheTable(t) => {
-            if let Some(c) = CachedTables::of(ctx) {
-                c.unmark(&t.table_name);
-            }
+            cached_tables::mark(ctx, &t.table_name, false);
             lit(true)
         }
         CatType::ClearCache(_) => {
-            if let Some(c) = CachedTables::of(ctx) {
-                c.clear();
-            }
+            cached_tables::clear(ctx);
             lit(true)
         }
         other => {
@@ -106,23 +98,6 @@ pub async fn catalog(ctx: &SessionContext, c: &proto::Catalog) -> Result<Logical
         }
     };
     one_row(value)
-}
-
-/// Spark's error for a table `name` that does not exist.
-fn existing(ctx: &SessionContext, name: &str) -> Result<()> {
-    // Kiln's tables live in the session's default schema: `default.t` and
-    // `spark_catalog.default.t` name `t`.
-    let found = match listing::split_name(name, None) {
-        (Some(db), table) if listing::is_default_database(&db) => {
-            ctx.table_exist(table.as_str())?
-        }
-        _ => ctx.table_exist(name)?,
-    };
-    if found {
-        return Ok(());
-    }
-    let parts: Vec<String> = name.split('.').map(str::to_string).collect();
-    Err(ConnectError::table_not_found(&parts))
 }
 
 /// Drops the temp view `name`; whether there was one (Spark's answer).

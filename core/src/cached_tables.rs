@@ -47,6 +47,29 @@ impl CachedTables {
     }
 }
 
+/// Marks (`cached`) or unmarks `name` in `ctx`'s session.
+pub fn mark(ctx: &SessionContext, name: &str, cached: bool) {
+    if let Some(c) = CachedTables::of(ctx) {
+        if cached {
+            c.mark(name);
+        } else {
+            c.unmark(name);
+        }
+    }
+}
+
+/// Unmarks every table of `ctx`'s session (`clearCache`).
+pub fn clear(ctx: &SessionContext) {
+    if let Some(c) = CachedTables::of(ctx) {
+        c.clear();
+    }
+}
+
+/// Whether `name` is marked in `ctx`'s session (`isCached`).
+pub fn is_marked(ctx: &SessionContext, name: &str) -> bool {
+    CachedTables::of(ctx).is_some_and(|c| c.contains(name))
+}
+
 /// A table name without case and without the default catalog and database
 /// (`spark_catalog.default.Sales` and `sales` are one table).
 fn key(name: &str) -> String {

@@ -173,7 +173,7 @@ impl ExecutionPlan for RuntimeFilterExec {
         let source_keys = self.source_keys.clone();
         let keys = self.keys.clone();
         let stream = futures::stream::once(async move {
-            let set = key_hashes(&source, &source_keys, context).await?;
+            let set = key_hashes(&source, &source_keys, context, MAX_KEYS).await?;
             Ok::<_, DataFusionError>(
                 input.and_then(move |batch| std::future::ready(retain(batch, &keys, set.as_ref()))),
             )
@@ -207,11 +207,12 @@ impl Hasher for AsIs {
 type KeySet = HashSet<u64, BuildHasherDefault<AsIs>>;
 
 /// The key hashes of every row of every partition of `source` with no null
-/// key; `None` when there are more than [`MAX_KEYS`].
+/// key; `None` when there are more than `max_keys` ([`MAX_KEYS`]).
 async fn key_hashes(
     source: &Arc<dyn ExecutionPlan>,
     keys: &[Arc<dyn PhysicalExpr>],
     context: Arc<TaskContext>,
+    max_keys: usize,
 ) -> Result<Option<KeySet>> {
     // Inside a task the source's map outputs, and so its size, are known.
     if let Some(reader) = source.downcast_ref::<ShuffleReaderExec>() {
@@ -241,7 +242,7 @@ async fn key_hashes(
                     set.insert(*h);
                 }
             }
-            if set.len() > MAX_KEYS {
+            if set.len() > max_keys {
                 return Ok(None);
             }
         }
@@ -339,6 +340,22 @@ mod tests {
             })
             .collect();
         assert_eq!(names, vec!["b", "e", "f"]);
+    }
+
+    #[tokio::test]
+    async fn a_source_with_too_many_keys_lets_every_row_through() {
+        let big = table(vec![Some(1), Some(9)], vec!["a", "b"], 1);
+        let small = table(vec![Some(1), Some(2), Some(3)], vec!["x", "y", "z"], 1);
+        let keys = vec![col("id", &small.schema()).unwrap()];
+        let ctx = SessionContext::new().task_ctx();
+        let set = key_hashes(&small, &keys, ctx.clone(), 2).await.unwrap();
+        assert!(set.is_none());
+        let batch = collect(big.clone(), ctx).await.unwrap().remove(0);
+        let kept = retain(batch, &[col("id", &big.schema()).unwrap()], set.as_ref()).unwrap();
+        assert_eq!(kept.num_rows(), 2);
+        // Within the limit, the same source filters.
+        let ctx = SessionContext::new().task_ctx();
+        assert!(key_hashes(&small, &keys, ctx, 3).await.unwrap().is_some());
     }
 
     #[test]

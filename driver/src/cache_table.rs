@@ -39,7 +39,7 @@ pub async fn plan_cache_statement(
                 if !ctx.table_exist(name.clone())? {
                     return not_found(&name.to_string());
                 }
-                mark(ctx, &name.to_string(), true);
+                kiln_core::cached_tables::mark(ctx, &name.to_string(), true);
                 return Ok(vec![]);
             };
             if ctx.table_exist(name.clone())? {
@@ -53,7 +53,7 @@ pub async fn plan_cache_statement(
                     query.clone(),
                 ))))
                 .await?;
-            mark(ctx, &name.to_string(), true);
+            kiln_core::cached_tables::mark(ctx, &name.to_string(), true);
             Ok(vec![LogicalPlan::Ddl(DdlStatement::CreateView(
                 CreateView {
                     name,
@@ -73,22 +73,10 @@ pub async fn plan_cache_statement(
             if !if_exists && !ctx.table_exist(name.clone())? {
                 return not_found(&name.to_string());
             }
-            mark(ctx, &name.to_string(), false);
+            kiln_core::cached_tables::mark(ctx, &name.to_string(), false);
             Ok(vec![])
         }
         _ => Ok(vec![]),
-    }
-}
-
-/// Marks or unmarks `name` in the session's cached tables (what
-/// `spark.catalog.isCached` answers).
-fn mark(ctx: &SessionContext, name: &str, cached: bool) {
-    if let Some(c) = kiln_core::cached_tables::CachedTables::of(ctx) {
-        if cached {
-            c.mark(name);
-        } else {
-            c.unmark(name);
-        }
     }
 }
 

@@ -74,7 +74,7 @@ use datafusion_spark::SessionStateBuilderSpark;
 pub use datetime::cast_string_to_timestamp;
 pub use json::write::java_double;
 pub use operators::SparkOperatorPlanner;
-pub use random::bind_to_partition;
+pub use random::{bind_to_partition, XorShiftRandom};
 
 /// Adds Spark SQL's functions and Spark's operator semantics (integer `/`
 /// gives a double) to a session builder that already has DataFusion's

@@ -4,84 +4,9 @@
 //! sampling with replacement) and commons-math's `Well19937c` with its
 //! Poisson sampler (sampling with replacement).
 
-/// Spark's `org.apache.spark.util.random.XORShiftRandom`.
-#[derive(Debug, Clone)]
-pub struct XorShiftRandom {
-    seed: u64,
-}
-
-impl XorShiftRandom {
-    /// Seeded as Spark seeds it (the seed's bytes hashed with MurmurHash3).
-    pub fn new(seed: i64) -> Self {
-        XorShiftRandom {
-            seed: hash_seed(seed),
-        }
-    }
-
-    fn next(&mut self, bits: u32) -> u64 {
-        let mut x = self.seed;
-        x ^= x << 21;
-        x ^= x >> 35;
-        x ^= x << 4;
-        self.seed = x;
-        x & ((1u64 << bits) - 1)
-    }
-
-    /// `java.util.Random.nextDouble()` over this generator's bits.
-    pub fn next_double(&mut self) -> f64 {
-        let high = self.next(26) << 27;
-        let low = self.next(27);
-        (high + low) as f64 * (1.0 / (1u64 << 53) as f64)
-    }
-}
-
-/// Spark's `XORShiftRandom.hashSeed`: MurmurHash3 (Scala's `bytesHash`) of
-/// the seed's big-endian bytes, twice.
-fn hash_seed(seed: i64) -> u64 {
-    let bytes = seed.to_be_bytes();
-    let low = bytes_hash(&bytes, 0x3c07_4a61);
-    let high = bytes_hash(&bytes, low);
-    (u64::from(high) << 32) | u64::from(low)
-}
-
-fn mix_last(h: u32, k: u32) -> u32 {
-    let k = k
-        .wrapping_mul(0xcc9e_2d51)
-        .rotate_left(15)
-        .wrapping_mul(0x1b87_3593);
-    h ^ k
-}
-
-fn mix(h: u32, k: u32) -> u32 {
-    mix_last(h, k)
-        .rotate_left(13)
-        .wrapping_mul(5)
-        .wrapping_add(0xe654_6b64)
-}
-
-/// Scala's `MurmurHash3.bytesHash`.
-fn bytes_hash(data: &[u8], seed: u32) -> u32 {
-    let mut h = seed;
-    let mut chunks = data.chunks_exact(4);
-    for c in &mut chunks {
-        h = mix(h, u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
-    }
-    let tail = chunks.remainder();
-    if !tail.is_empty() {
-        let mut k = 0u32;
-        for (i, b) in tail.iter().enumerate() {
-            k ^= u32::from(*b) << (8 * i);
-        }
-        h = mix_last(h, k);
-    }
-    // Scala's finalizeHash: the length mixed in, then the avalanche.
-    let mut h = h ^ data.len() as u32;
-    h ^= h >> 16;
-    h = h.wrapping_mul(0x85eb_ca6b);
-    h ^= h >> 13;
-    h = h.wrapping_mul(0xc2b2_ae35);
-    h ^ (h >> 16)
-}
+/// Spark's `org.apache.spark.util.random.XORShiftRandom`: the one the
+/// `rand(seed)` function uses.
+pub use kiln_functions::XorShiftRandom;
 
 /// `java.util.Random` (a 48-bit linear congruential generator).
 #[derive(Debug, Clone)]
